@@ -1,0 +1,1 @@
+# lang/local.mk: included by the top-level Makefile.am.

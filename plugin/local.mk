@@ -1,0 +1,1 @@
+# plugin/local.mk: included by the top-level Makefile.am.

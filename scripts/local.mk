@@ -1,0 +1,1 @@
+# scripts/local.mk: included by the top-level Makefile.am.

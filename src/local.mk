@@ -1,0 +1,1 @@
+# src/local.mk: included by the top-level Makefile.am.
