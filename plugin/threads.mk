@@ -1,0 +1,1 @@
+# plugin/threads.mk: the threads plugin (threads.so), included by Makefile.am.

@@ -1,0 +1,1 @@
+# tests/singular/local.mk: Singular compatibility tests.

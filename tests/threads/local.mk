@@ -1,0 +1,1 @@
+# tests/threads/local.mk: script tests of the threads plugin.
