@@ -166,9 +166,11 @@ def classify(script):
     if other:
         reasons.append("outside spindle: " + ",".join(other[:8])
                        + (",..." if len(other) > 8 else ""))
-    if reasons:
-        return "excluded", "; ".join(reasons)
     nondet = sorted(words & NONDETERMINISTIC)
+    if reasons:
+        if nondet:
+            reasons.append("also machine-dependent: " + ",".join(nondet))
+        return "excluded", "; ".join(reasons)
     if nondet:
         return "dropped", "machine-dependent: uses " + ",".join(nondet)
     return "selected", "ring-free"
