@@ -536,6 +536,7 @@ int sl_load_plugin(sl_ctx *C, const char *name) {
     return SL_ERR;
   }
   sl_buf_free(&seen);
+  sl_set_threaded();   /* a plugin may start threads: counts go atomic now */
   void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   int rc;
   if (!dl) rc = sl_error(C, "load: cannot load plugin \"%s\": %s", path, dlerror());

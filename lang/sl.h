@@ -68,15 +68,30 @@ typedef struct sl_user { sl_obj h; void *ptr; } sl_user;
 #define SL_OBJ(t, o) ((sl_value){.type = (t), .u.p = (o)})
 #define sl_isobj(v) ((v).type >= SL_T_BIGINT && (v).type != SL_T_DEF && (v).type != SL_T_UNDEF)
 
+/* sl_threaded: 0 while this process has only ever had one thread touching
+ * values; then counts are changed with plain loads and stores (no locked
+ * instructions). It becomes 1, for good, before a second thread can see
+ * any value: when a plugin is loaded or a second context is made. */
+extern int sl_threaded;
+void sl_set_threaded(void);
+
 static inline void sl_retain(sl_value v) {
-  if (sl_isobj(v))
-    atomic_fetch_add_explicit(&((sl_obj *)v.u.p)->rc, 1, memory_order_relaxed);
+  if (!sl_isobj(v)) return;
+  _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
+  if (__builtin_expect(sl_threaded, 0)) atomic_fetch_add_explicit(rc, 1, memory_order_relaxed);
+  else atomic_store_explicit(rc, atomic_load_explicit(rc, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 void sl_free_obj(sl_obj *o);
 static inline void sl_release(sl_value v) {
-  if (sl_isobj(v) &&
-      atomic_fetch_sub_explicit(&((sl_obj *)v.u.p)->rc, 1, memory_order_acq_rel) == 1)
-    sl_free_obj((sl_obj *)v.u.p);
+  if (!sl_isobj(v)) return;
+  _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
+  int32_t old;
+  if (__builtin_expect(sl_threaded, 0)) old = atomic_fetch_sub_explicit(rc, 1, memory_order_acq_rel);
+  else {
+    old = atomic_load_explicit(rc, memory_order_relaxed);
+    atomic_store_explicit(rc, old - 1, memory_order_relaxed);
+  }
+  if (old == 1) sl_free_obj((sl_obj *)v.u.p);
 }
 static inline int sl_unique(sl_value v) {
   return atomic_load_explicit(&((sl_obj *)v.u.p)->rc, memory_order_acquire) == 1;

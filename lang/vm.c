@@ -21,6 +21,8 @@ static void *map_region(size_t bytes) {
 }
 
 sl_ctx *sl_ctx_new(sl_world *W) {
+  static _Atomic int nctx;
+  if (atomic_fetch_add(&nctx, 1) > 0) sl_set_threaded();
   sl_ctx *C = calloc(1, sizeof *C);
   if (!C) return NULL;
   C->W = W;
@@ -450,7 +452,7 @@ L_SETINDEXL:
 L_SETINDEXG: {
   sl_slot *s = g[GET_A(ins)];
   SAVE();
-  while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
+  while (sl_threaded && atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
   if (s->val.type == SL_T_UNDEF) {
     atomic_store_explicit(&s->lock, 0, memory_order_release);
     sl_release(sp[-1]); sl_release(sp[-2]); sp -= 2;

@@ -127,6 +127,7 @@ static void *hammer(void *arg) {
 
 START_TEST(test_concurrent_globals) {
   sl_world *W = sl_world_new();
+  sl_set_threaded();
   gslot = sl_global_slot(W, "shared");
   sl_slot_set(gslot, sl_str("start"), SL_T_DEF);
   pthread_t t[4];
