@@ -43,7 +43,14 @@ static void cur_loc(sl_ctx *C, const char **file, int *line) {
 static int b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "print";
   ARGC(1, "1 argument");
-  fflush(stderr);
+  if (argv[0].type == SL_T_INTVEC) {   /* Singular prints a column */
+    sl_intvec *v = sl_iv(argv[0]);
+    for (size_t i = 0; i < v->n; i++) printf("%lld%s\n", (long long)v->v[i], i + 1 < v->n ? "," : " ");
+    sl_release(C->last);
+    C->last = argv[0];
+    sl_retain(C->last);
+    return 0;
+  }
   sl_print_stmt(C, argv[0]);
   return 0;
 }
@@ -300,26 +307,27 @@ static int b_find(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int64_t start = 1;
   if (argc == 3) { ARG(2, SL_T_INT, "int"); start = argv[2].u.i; }
   sl_string *s = sl_sv(argv[0]);
-  if (start < 1 || (size_t)start > s->len + 1) { *ret = SL_INT(0); return 0; }
+  if (start < 1 || (size_t)start > s->len + 1)
+    return sl_error(C, "find: start position %lld out of range 1..%zu", (long long)start, s->len + 1);
   const char *p = memmem(s->s + start - 1, s->len - (size_t)(start - 1), sl_sv(argv[1])->s, sl_sv(argv[1])->len);
   *ret = SL_INT(p ? (int64_t)(p - s->s) + 1 : 0);
   return 0;
 }
 
+/* Singular's sprintf: each %s takes the next argument as string(x); a %s
+ * with no argument left, %% and other directives stay as they are */
 static int format(sl_ctx *C, const char *fname, int argc, sl_value *argv, sl_buf *b) {
   if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
   ARG(0, SL_T_STRING, "string");
   const char *f = sl_sv(argv[0])->s;
   int next = 1;
   for (; *f; f++) {
-    if (*f != '%') { sl_buf_add(b, f, 1); continue; }
-    f++;
-    if (*f == '%') { sl_buf_add(b, "%", 1); continue; }
-    while (*f >= '0' && *f <= '9') f++;
-    if (*f != 's' && *f != 'd' && *f != 'p' && *f != 'n' && *f != 'b')
-      return sl_error(C, "%s: unsupported format `%%%c`", fname, *f ? *f : ' ');
-    if (next >= argc) return sl_error(C, "%s: not enough arguments for the format", fname);
-    sl_string_value(b, argv[next++]);
+    if (f[0] == '%' && f[1] == 's' && next < argc) {
+      sl_string_value(b, argv[next++]);
+      f++;
+    } else {
+      sl_buf_add(b, f, 1);
+    }
   }
   return 0;
 }

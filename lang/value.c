@@ -263,10 +263,15 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
   }
   indent_to(b, ind);
   if (v.type == SL_T_MULTI) {
+    /* values separated by a blank; a list ends its display with a newline
+     * and no blank follows it (Singular's layout) */
     sl_list *l = sl_lv(v);
+    int after_list = 1;
     for (size_t i = 0; i < l->n; i++) {
-      if (i) sl_buf_add(b, " ", 1);
+      if (!after_list) sl_buf_add(b, " ", 1);
       sl_print_value(b, l->v[i], 0);
+      after_list = l->v[i].type == SL_T_LIST;
+      if (after_list) sl_buf_add(b, "\n", 1);
     }
     return;
   }

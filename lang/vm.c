@@ -185,10 +185,12 @@ void sl_print_stmt(sl_ctx *C, sl_value v) {
   if (v.type == SL_T_NONE) return;
   sl_buf b = {0};
   sl_print_value(&b, v, 0);
-  sl_buf_add(&b, "\n", 1);
+  if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
   fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);
   sl_release(C->last);
+  /* "_" after an expression list is its first value (as in Singular) */
+  if (v.type == SL_T_MULTI) v = sl_lv(v)->n ? sl_lv(v)->v[0] : SL_NONE;
   C->last = v;
   sl_retain(v);
 }
