@@ -270,7 +270,8 @@ static void lv_collect(sl_slot *s, void *ud) {
 }
 
 static int lv_cmp(const void *x, const void *y) {
-  return strcmp(((const lv_item *)x)->s->name, ((const lv_item *)y)->s->name);
+  uint64_t a = ((const lv_item *)x)->s->seq, b = ((const lv_item *)y)->s->seq;
+  return (a < b) - (a > b);
 }
 
 static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -282,7 +283,8 @@ static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_buf b = {0};
     sl_buf_printf(&b, "// %-30s [0]  %s", a.v[i].s->name, T(v));
     if (v.type == SL_T_LIST) sl_buf_printf(&b, ", size: %zu", sl_lv(v)->n);
-    else if (v.type != SL_T_NONE) { sl_buf_puts(&b, " "); sl_string_value(&b, v); }
+    else if (v.type == SL_T_INTVEC) sl_buf_printf(&b, " (%zu)", sl_iv(v)->n);
+    else if (v.type == SL_T_INT || v.type == SL_T_STRING) { sl_buf_puts(&b, " "); sl_string_value(&b, v); }
     puts(b.s);
     sl_buf_free(&b);
     sl_release(v);

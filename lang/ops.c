@@ -32,10 +32,10 @@ static int big_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
   case SL_MUL: mpz_mul(z, x, y); break;
   case SL_DIV: case SL_IDIV: case SL_MOD:
     if (!mpz_sgn(y)) { rc = sl_error(C, "division by 0"); break; }
-    /* bigints round down, the remainder is never negative (Singular) */
-    if (op == SL_MOD) mpz_fdiv_r(z, x, y);
-    else mpz_fdiv_q(z, x, y);
-    if (op == SL_MOD && mpz_sgn(z) < 0) mpz_sub(z, z, y);
+    /* Euclidean, as Singular's bigints: 0 <= a mod b < |b| and
+     * (a div b) * b + (a mod b) == a */
+    mpz_mod(z, x, y);
+    if (op != SL_MOD) { mpz_sub(x, x, z); mpz_divexact(z, x, y); }
     break;
   case SL_POW:
     if (mpz_sgn(y) < 0 || !mpz_fits_ulong_p(y) || mpz_get_ui(y) > 100000000UL) {

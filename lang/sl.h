@@ -160,6 +160,7 @@ struct sl_slot {
   sl_value val;         /* SL_T_UNDEF when not defined */
   char *name;
   sl_slot *next;
+  uint64_t seq;         /* when last declared: listvar shows newest first */
 };
 typedef struct sl_world sl_world;
 sl_slot *sl_global_slot(sl_world *W, const char *name);  /* creates */

@@ -290,7 +290,8 @@ void sl_string_value(sl_buf *b, sl_value v) {
     sl_list *l = sl_lv(v);
     int first = 1;
     for (size_t i = 0; i < l->n; i++) {
-      if (l->v[i].type == SL_T_NONE) continue;
+      sl_value x = l->v[i];
+      if (x.type == SL_T_NONE || (x.type == SL_T_LIST && !sl_lv(x)->n)) continue;
       if (!first) sl_buf_add(b, ",", 1);
       first = 0;
       sl_string_value(b, l->v[i]);

@@ -118,7 +118,11 @@ void sl_slot_set(sl_slot *s, sl_value v, int decl) {
   slot_lock(s);
   sl_value old = s->val;
   s->val = v;
-  if (decl >= 0) s->decl = (uint8_t)decl;
+  if (decl >= 0) {
+    static _Atomic uint64_t clock;
+    s->decl = (uint8_t)decl;
+    s->seq = atomic_fetch_add_explicit(&clock, 1, memory_order_relaxed) + 1;
+  }
   slot_unlock(s);
   sl_release(old);
 }
