@@ -75,8 +75,7 @@ bench-programs:
 	-$(MAKE) $(AM_MAKEFLAGS) -k $(bench_baselines) $(bench_spindle)
 bench: bench-programs
 	$(srcdir)/scripts/bench/run --build $(abs_top_builddir) $(BENCH_FLAGS)
-clean-local: clean-bench
-clean-bench:
-	-rm -f $(bench_baselines) $(bench_spindle)
-	-rm -rf scripts/bench/bin/.libs scripts/bench/out
-.PHONY: bench bench-programs clean-bench
+# Bench programs are EXTRA_PROGRAMS, which automake does not clean itself.
+# (scripts/bench/out/ holds results and is left alone.)
+CLEANFILES += $(bench_baselines) $(bench_spindle)
+.PHONY: bench bench-programs
