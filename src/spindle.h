@@ -1,0 +1,325 @@
+/*
+ * spindle.h - the whole public API of libspindle.
+ *
+ * libspindle runs jobs (a C function and its argument) on fibers: small
+ * stacks switched by hand-written assembly, multiplexed onto pools of
+ * worker threads. Jobs can wait on each other (the waiting fiber is
+ * suspended, never the worker), are preempted at safe points when they
+ * run past their pool's time slice, when a job of higher priority becomes
+ * ready or when they are cancelled; and jobs flagged async-preemptible are
+ * preempted by a signal even when they never reach a safe point.
+ *
+ * Conventions:
+ *  - Every function whose name does not say otherwise returns 0 on success
+ *    or a negative SP_E* code; sp_strerror() names a code.
+ *  - Objects are reference counted: a creating call returns one reference
+ *    owned by the caller (see each type for how to drop it).
+ *  - "Inside a job" means: called from code running on a job's fiber.
+ *    Calls documented "inside a job" are harmless no-ops (or return an
+ *    error) when called elsewhere.
+ *  - Every runtime call made inside a job is a safe point: a pending
+ *    preemption or cancel request is honoured there.
+ */
+#ifndef SPINDLE_H
+#define SPINDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SP_BUILDING_LIBRARY)
+#define SP_API __attribute__((visibility("default")))
+#else
+#define SP_API
+#endif
+
+#define SP_VERSION_MAJOR 0
+#define SP_VERSION_MINOR 1
+
+typedef struct sp_pool sp_pool;
+typedef struct sp_job sp_job;
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+enum {
+    SP_OK = 0,
+    SP_EINVAL = -1,      /* bad argument (NULL, out of range, ...) */
+    SP_ENOMEM = -2,      /* out of memory (malloc, mmap, threads) */
+    SP_ECANCELED = -3,   /* the job was cancelled */
+    SP_EFAILED = -4,     /* the job failed: see sp_job_error() */
+    SP_ECLOSED = -5,     /* pool closed or process shutting down */
+    SP_EBUSY = -6,       /* job already started / already finished */
+    SP_ESTATE = -7,      /* call not valid in the object's state */
+    SP_ENOTJOB = -8,     /* call valid only inside a job */
+    SP_ESYS = -9         /* a system call failed unexpectedly */
+};
+
+/* A static, never NULL, English description of an SP_E* code. */
+SP_API const char *sp_strerror(int code);
+
+/* ------------------------------------------------------------------ */
+/* Pools                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Lifetime: sp_pool_create returns the creator's reference. sp_pool_close
+ * stops the pool and drops that reference; the memory itself is freed
+ * when the last job that belonged to the pool has been released (jobs
+ * keep their pool alive so sp_pool_current() stays valid). Other code
+ * may take extra references with sp_pool_retain/sp_pool_release; only
+ * the creator calls sp_pool_close, once.
+ */
+
+#define SP_DEFAULT_STACK_SIZE (256u * 1024u) /* GMP's alloca needs room */
+#define SP_DEFAULT_SLICE_US 10000u           /* 10 ms */
+#define SP_PRIO_MIN 0                        /* priorities are clamped */
+#define SP_PRIO_MAX 31                       /* into [MIN, MAX]        */
+
+enum {
+    SP_POOL_NOPREEMPT = 1u << 0 /* no time slicing (prio/cancel still work) */
+};
+
+typedef struct sp_pool_opts {
+    int nworkers;        /* worker threads; 0 = pseudo pool */
+    size_t stack_size;   /* usable bytes per job stack; 0 = default */
+    unsigned slice_us;   /* time slice in microseconds; 0 = default */
+    const char *name;    /* copied; NULL = "pool" */
+    unsigned flags;      /* SP_POOL_* */
+} sp_pool_opts;
+
+/* Fill *opts with the defaults (nworkers = 1). */
+SP_API void sp_pool_opts_init(sp_pool_opts *opts);
+
+/*
+ * A pool of nworkers worker threads (0: a pseudo pool, whose jobs are run
+ * by whichever plain thread waits on one of them, or by sp_pool_close
+ * with wait). Returns NULL on bad arguments, out of memory, or while the
+ * process is shutting down.
+ */
+SP_API sp_pool *sp_pool_create(int nworkers);
+SP_API sp_pool *sp_pool_create_opts(const sp_pool_opts *opts);
+
+/*
+ * Close the pool: new sp_job_start calls are refused with SP_ECLOSED.
+ * With wait != 0, first every job that can still run is run to its end
+ * (until the pool has no runnable or running job left). Then queued jobs
+ * are cancelled, running ones are asked to cancel and the workers stop.
+ * Returns the number of jobs that did not complete normally (cancelled
+ * while queued, or left suspended); never loses a job silently: each such
+ * job ends CANCELLED and its waiters wake. Drops the creator's reference.
+ * Must not be called from inside a job of the same pool (SP_ESTATE).
+ */
+SP_API int sp_pool_close(sp_pool *pool, int wait);
+
+SP_API void sp_pool_retain(sp_pool *pool);
+SP_API void sp_pool_release(sp_pool *pool);
+
+SP_API const char *sp_pool_name(const sp_pool *pool);
+SP_API int sp_pool_nworkers(const sp_pool *pool);
+SP_API int sp_pool_set_slice_us(sp_pool *pool, unsigned slice_us);
+
+/* Inside a job: its pool (no reference added); NULL elsewhere. */
+SP_API sp_pool *sp_pool_current(void);
+
+/* ------------------------------------------------------------------ */
+/* Jobs                                                                */
+/* ------------------------------------------------------------------ */
+
+typedef void *(*sp_job_fn)(void *arg);
+
+typedef enum sp_state {
+    SP_JOB_CREATED = 0,  /* created, not started */
+    SP_JOB_QUEUED,       /* started, waiting for a worker */
+    SP_JOB_RUNNING,      /* on a worker, or suspended mid-run (waiting) */
+    SP_JOB_DONE,         /* fn returned; sp_job_wait gives its result */
+    SP_JOB_CANCELLED,    /* cancelled before or while running */
+    SP_JOB_FAILED        /* sp_job_fail was called, or stack overflow */
+} sp_state;
+
+enum {
+    /* Pure computation that takes no libc or runtime locks: the job may
+     * be switched out from inside the preemption signal handler. */
+    SP_JOB_ASYNC = 1u << 0,
+    /* Cancel does not end the job at safe points: sp_checkpoint() and
+     * waits return SP_ECANCELED and the job is expected to return soon.
+     * (For interpreters that must unwind their own frames.) */
+    SP_JOB_DEFER_CANCEL = 1u << 1
+};
+
+/*
+ * Called once, when the job's last reference is dropped, with the job's
+ * argument, its result (NULL unless the state is SP_JOB_DONE) and its
+ * final state; lets an owner free what arg/result point to.
+ */
+typedef void (*sp_job_cleanup_fn)(void *arg, void *result, sp_state state,
+                                  void *ud);
+
+/* A new job in state CREATED, with one reference for the caller. The
+ * stack is allocated only when the job first runs. NULL on ENOMEM. */
+SP_API sp_job *sp_job_create(sp_job_fn fn, void *arg);
+
+SP_API void sp_job_retain(sp_job *job);
+/* Drop a reference. A started job is also held by its pool until it
+ * ends, so releasing a running job is fine (fire and forget). */
+SP_API void sp_job_release(sp_job *job);
+
+/* Before start only (else SP_EBUSY). */
+SP_API int sp_job_set_flags(sp_job *job, unsigned flags);
+SP_API int sp_job_set_cleanup(sp_job *job, sp_job_cleanup_fn fn, void *ud);
+/* Any time; the name is copied. */
+SP_API int sp_job_set_name(sp_job *job, const char *name);
+SP_API const char *sp_job_name(const sp_job *job); /* "" when unset */
+
+/*
+ * Queue the job on the pool with priority prio (higher runs first,
+ * clamped to [SP_PRIO_MIN, SP_PRIO_MAX]). SP_EBUSY if already started,
+ * SP_ECLOSED if the pool is closed or the process is shutting down.
+ */
+SP_API int sp_job_start(sp_pool *pool, int prio, sp_job *job);
+
+/*
+ * Wait for the job to end. Inside a job this suspends the calling fiber
+ * (its worker runs other jobs meanwhile); in a plain thread it blocks the
+ * thread, and for a job of a pseudo pool the thread runs that pool's
+ * queued jobs while it waits. Returns the job's result, or NULL when it
+ * was cancelled or failed (use sp_job_join to tell those apart).
+ * Waiting on a job that was never started blocks until it is started
+ * and ends, or is cancelled.
+ */
+SP_API void *sp_job_wait(sp_job *job);
+
+/*
+ * Like sp_job_wait, reporting the outcome: 0 (done; *result set when
+ * result != NULL), SP_ECANCELED or SP_EFAILED (*result = NULL).
+ * Inside a job with SP_JOB_DEFER_CANCEL that is itself cancelled while
+ * waiting, returns SP_ECANCELED at once without the job having ended.
+ */
+SP_API int sp_job_join(sp_job *job, void **result);
+
+/* Non-blocking: 1 if the job has ended (DONE, CANCELLED or FAILED). */
+SP_API int sp_job_finished(const sp_job *job);
+SP_API sp_state sp_job_state(const sp_job *job);
+/* Valid once finished: result (DONE) or NULL. */
+SP_API void *sp_job_result(const sp_job *job);
+/* The error message of a FAILED job ("stack overflow", or what
+ * sp_job_fail set); NULL otherwise. Valid while a reference is held. */
+SP_API const char *sp_job_error(const sp_job *job);
+
+/*
+ * Cancel. CREATED or QUEUED job: it ends CANCELLED now (never runs) and
+ * its waiters wake; returns 0. RUNNING job: the cancel request is set and
+ * the job preempted; it ends CANCELLED at its next safe point (its stack
+ * is reclaimed, its waiters wake), or with SP_JOB_ASYNC from the signal
+ * handler; returns 1. Already ended: SP_EBUSY.
+ */
+SP_API int sp_job_cancel(sp_job *job);
+
+/* Inside a job: 1 if a cancel was requested for it, else 0. */
+SP_API int sp_job_cancelled(void);
+
+/*
+ * Inside a job: mark the current job FAILED with a message (printf
+ * format) and return; the job should then return from its function (its
+ * return value is ignored) and waiters see SP_EFAILED and the message.
+ * Returns SP_ENOTJOB outside a job.
+ */
+SP_API int sp_job_fail(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Inside a job: the job (no reference added); NULL elsewhere. */
+SP_API sp_job *sp_job_current(void);
+
+/* ------------------------------------------------------------------ */
+/* Scheduling points                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Inside a job: requeue behind ready jobs of equal priority. */
+SP_API void sp_yield(void);
+
+/*
+ * Inside a job: a safe point. Yields if a preemption is pending; if a
+ * cancel was requested the job ends CANCELLED here (no return), or with
+ * SP_JOB_DEFER_CANCEL this returns SP_ECANCELED. Otherwise 0.
+ * Cheap when nothing is pending: test *sp_poll_flag() first in hot loops.
+ */
+SP_API int sp_checkpoint(void);
+
+/*
+ * The address of the current job's poll flag: non-zero when the job
+ * should call sp_checkpoint() soon. The address stays valid and right for
+ * the job's whole life, even when it migrates between workers, so an
+ * interpreter may fetch it once per job and test it with one load at each
+ * call and loop back-edge. Outside a job: the address of a flag that is
+ * never set.
+ */
+SP_API const volatile int *sp_poll_flag(void);
+
+/* ------------------------------------------------------------------ */
+/* Statistics                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct sp_stats {
+    uint64_t jobs_started;      /* sp_job_start accepted */
+    uint64_t jobs_finished;     /* ended DONE */
+    uint64_t jobs_cancelled;    /* ended CANCELLED */
+    uint64_t jobs_failed;       /* ended FAILED */
+    uint64_t switches;          /* fiber switches into jobs */
+    uint64_t yields;            /* voluntary sp_yield calls */
+    uint64_t preempt_slice;     /* preemptions: time slice expired */
+    uint64_t preempt_prio;      /* preemptions: higher priority ready */
+    uint64_t preempt_cancel;    /* running jobs ended by cancel */
+    uint64_t preempt_async;     /* switched out inside the signal handler */
+    uint64_t signals_sent;      /* SIGURG sent to workers */
+    uint64_t steals;            /* jobs taken from another worker */
+    uint64_t parks;             /* times an idle worker went to sleep */
+    uint64_t wakes;             /* times a parked worker was woken */
+    uint64_t spares;            /* spare threads started (KLT handoff) */
+    uint64_t queue_highwater;   /* most jobs queued on one worker */
+    uint64_t stacks_guarded;    /* stacks mapped with a guard page */
+    uint64_t stacks_slab;       /* stacks carved from slabs (no guard) */
+} sp_stats;
+
+/* Snapshot the pool's counters (monotonic, approximate while running). */
+SP_API int sp_pool_stats(sp_pool *pool, sp_stats *out);
+
+/* ------------------------------------------------------------------ */
+/* Process signals and shutdown                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Policy for SIGINT and SIGTERM. Both calls block the two signals in the
+ * calling thread (call them from main() before creating threads, so every
+ * thread inherits the mask) and start one signal thread taking them with
+ * sigwait.
+ *
+ * sp_signals_default: the first signal starts an orderly shutdown
+ * (sp_shutdown: new jobs refused, jobs cancelled, pools closed in reverse
+ * order of creation) and then exits with status 128+signo; a second
+ * signal during the shutdown exits at once (_exit).
+ *
+ * sp_signals_install: instead call fn(signo, count, ud) on the signal
+ * thread for each signal (count = how many of SIGINT/SIGTERM arrived so
+ * far). fn may call any runtime function, e.g. sp_job_cancel on the
+ * foreground job, or sp_shutdown. Calling either again replaces the policy.
+ */
+typedef void (*sp_signal_fn)(int signo, int count, void *ud);
+SP_API int sp_signals_default(void);
+SP_API int sp_signals_install(sp_signal_fn fn, void *ud);
+
+/*
+ * Orderly shutdown without exiting: refuse new pools and jobs, cancel
+ * queued and running jobs, stop every pool (newest first). Pools stay
+ * allocated until their creators close them. Safe to call twice.
+ */
+SP_API void sp_shutdown(void);
+SP_API int sp_shutting_down(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SPINDLE_H */
