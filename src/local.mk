@@ -1,1 +1,43 @@
-# src/local.mk: included by the top-level Makefile.am.
+# src/local.mk: libspindle, included by the top-level Makefile.am.
+#
+# All objects go into a convenience library (libspindle_core.la) that the
+# unit tests link directly, so they can reach sp__ internals; the
+# installed libspindle.la wraps it and exports only SP_API names.
+
+noinst_LTLIBRARIES += src/libspindle_core.la
+src_libspindle_core_la_SOURCES = \
+	src/context_x86_64.S src/fiber.c src/stack.c src/sched.c \
+	src/worker.c src/job.c src/pool.c src/preempt.c src/signals.c
+src_libspindle_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DSP_BUILDING_LIBRARY
+src_libspindle_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+src_libspindle_core_la_LIBADD = $(PTHREAD_LIBS)
+
+lib_LTLIBRARIES += src/libspindle.la
+src_libspindle_la_SOURCES =
+src_libspindle_la_LIBADD = src/libspindle_core.la $(PTHREAD_LIBS)
+src_libspindle_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
+# libtool needs a C source to pick the linker; none is needed here
+nodist_EXTRA_src_libspindle_la_SOURCES = dummy.c
+
+include_HEADERS += src/spindle.h
+noinst_HEADERS += src/internal.h
+pkgconfig_DATA += src/spindle.pc
+EXTRA_DIST += src/README.md
+
+# ---- unit tests of the runtime ----
+SP_UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+SP_UNIT_LIBS = src/libspindle_core.la $(CHECK_LIBS) $(PTHREAD_LIBS)
+
+check_PROGRAMS += tests/unit/test_fiber tests/unit/test_job \
+	tests/unit/test_preempt
+TESTS += tests/unit/test_fiber tests/unit/test_job tests/unit/test_preempt
+
+tests_unit_test_fiber_SOURCES = tests/unit/test_fiber.c
+tests_unit_test_fiber_CFLAGS = $(SP_UNIT_CFLAGS)
+tests_unit_test_fiber_LDADD = $(SP_UNIT_LIBS)
+tests_unit_test_job_SOURCES = tests/unit/test_job.c
+tests_unit_test_job_CFLAGS = $(SP_UNIT_CFLAGS)
+tests_unit_test_job_LDADD = $(SP_UNIT_LIBS)
+tests_unit_test_preempt_SOURCES = tests/unit/test_preempt.c
+tests_unit_test_preempt_CFLAGS = $(SP_UNIT_CFLAGS)
+tests_unit_test_preempt_LDADD = $(SP_UNIT_LIBS)

@@ -1,0 +1,59 @@
+/*
+ * context_x86_64.S - the fiber switch (System V AMD64 ABI).
+ *
+ * Only what the ABI says a callee must preserve is saved: rbx, rbp,
+ * r12-r15, the MXCSR control bits and the x87 control word. Everything
+ * else is caller-saved, so the C caller already assumes it is clobbered.
+ * No signal mask is touched (that is what makes swapcontext slow).
+ *
+ * Frame pushed on the stack being left (low to high):
+ *   [mxcsr:4][x87cw:2][pad:2] r15 r14 r13 r12 rbx rbp [return address]
+ */
+        .text
+
+/* void sp__ctx_switch(void **save, void *new_sp) */
+        .globl  sp__ctx_switch
+        .hidden sp__ctx_switch
+        .type   sp__ctx_switch, @function
+sp__ctx_switch:
+        .cfi_startproc
+        pushq   %rbp
+        pushq   %rbx
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        subq    $8, %rsp
+        stmxcsr (%rsp)
+        fnstcw  4(%rsp)
+        movq    %rsp, (%rdi)
+        movq    %rsi, %rsp
+        ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        ret
+        .cfi_endproc
+        .size   sp__ctx_switch, .-sp__ctx_switch
+
+/* First code of a new fiber: realign and call sp__fiber_main, which
+ * never returns. rbp is zero so unwinders stop here. */
+        .globl  sp__ctx_boot
+        .hidden sp__ctx_boot
+        .type   sp__ctx_boot, @function
+sp__ctx_boot:
+        .cfi_startproc
+        .cfi_undefined rip
+        xorl    %ebp, %ebp
+        andq    $-16, %rsp
+        call    sp__fiber_main
+        ud2
+        .cfi_endproc
+        .size   sp__ctx_boot, .-sp__ctx_boot
+
+        .section .note.GNU-stack,"",@progbits

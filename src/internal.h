@@ -1,0 +1,287 @@
+/*
+ * internal.h - what crosses files inside libspindle (never installed).
+ *
+ * Names here start with sp__. The shared library is built with
+ * -fvisibility=hidden, so none of them is exported; unit tests link the
+ * convenience library libspindle_core.la and may use them.
+ *
+ * Two families matter to code outside the core (src/trigger.c,
+ * src/channel.c, src/deps.c):
+ *
+ *  Wait queues (sp__waitq): suspend the current fiber -- or block the
+ *  current plain thread -- on a queue guarded by the caller's mutex:
+ *
+ *      pthread_mutex_lock(&obj->lock);
+ *      while (!obj->ready) {
+ *          int rc = sp__wait(&obj->waiters, &obj->lock);
+ *          if (rc < 0) break;           // SP_ECANCELED (deferred cancel)
+ *      }
+ *      pthread_mutex_unlock(&obj->lock);
+ *
+ *  and elsewhere, with the same mutex held: sp__wake_one / sp__wake_all.
+ *  sp__wait releases the mutex only once the fiber is off its stack, so
+ *  a wake can never race with the switch. A job whose cancel is requested
+ *  while it waits is woken (sp__wait then ends it as CANCELLED at this
+ *  safe point, releasing the mutex first; with SP_JOB_DEFER_CANCEL it
+ *  returns SP_ECANCELED with the mutex held).
+ *
+ *  Job-end hooks (sp__job_on_end): fn(job, ud) runs exactly once when the
+ *  job ends in any state (DONE, CANCELLED, FAILED), on the thread that
+ *  ended it, with no runtime lock held; if the job has already ended,
+ *  sp__job_on_end returns SP_EBUSY and does not call fn.
+ */
+#ifndef SP_INTERNAL_H
+#define SP_INTERNAL_H
+
+#include "config.h"
+#include "spindle.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define SP_NPRIO (SP_PRIO_MAX - SP_PRIO_MIN + 1)
+#define SP_PREEMPT_SIGNAL SIGURG
+
+/* ------------------------------------------------------------------ */
+/* Low level: context switch, futex, time                              */
+/* ------------------------------------------------------------------ */
+
+/* context_x86_64.S: save callee-saved registers, MXCSR and the x87
+ * control word on the current stack, store the stack pointer in *save,
+ * load new_sp and restore the same from there. */
+void sp__ctx_switch(void **save, void *new_sp);
+/* First code a new fiber runs: calls sp__fiber_main() on an aligned stack. */
+void sp__ctx_boot(void);
+/* Prepare a fresh stack [lo, hi) so that switching to the returned
+ * stack pointer enters sp__fiber_main. */
+void *sp__ctx_init(void *lo, void *hi);
+void sp__fiber_main(void) __attribute__((noreturn));
+
+void sp__futex_wait(_Atomic int *addr, int val);
+void sp__futex_wake(_Atomic int *addr, int n);
+uint64_t sp__now_ns(void);
+
+/* ------------------------------------------------------------------ */
+/* Stacks (stack.c)                                                    */
+/* ------------------------------------------------------------------ */
+
+enum { SP__STACK_GUARDED = 1, SP__STACK_SLAB = 2 };
+
+typedef struct sp__stack {
+    struct sp__stack *next;   /* free-list link */
+    char *lo, *hi;            /* usable range; the descriptor sits at hi */
+    char *guard;              /* guard page (GUARDED) or NULL */
+    size_t size;              /* usable size requested */
+    int kind;
+    unsigned vg_id;           /* valgrind stack id */
+} sp__stack;
+
+#define SP__CANARY 0x5350494e444c4521ull /* "SPINDLE!" */
+
+sp__stack *sp__stack_alloc(size_t size);      /* global: mmap or slab */
+void sp__stack_free(sp__stack *s);            /* global free list */
+int sp__stack_canary_ok(const sp__stack *s);  /* slab stacks only */
+int sp__stack_in_guard(const sp__stack *s, const void *addr);
+size_t sp__stack_round(size_t size);
+void sp__stack_budget(long *guarded_max, long *guarded_now);
+
+/* ------------------------------------------------------------------ */
+/* Jobs, queues, workers                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct sp__waiter {
+    struct sp__waiter *next;
+    sp_job *job;              /* a suspended fiber, or NULL: a thread */
+    _Atomic int woken;        /* thread waiters sleep on this futex */
+} sp__waiter;
+
+typedef struct sp__waitq {
+    sp__waiter *head, *tail;
+} sp__waitq;
+
+typedef struct sp__hook {
+    struct sp__hook *next;
+    void (*fn)(sp_job *job, void *ud);
+    void *ud;
+} sp__hook;
+
+typedef struct sp__worker sp__worker;
+
+struct sp_job {
+    volatile int poll;         /* first: sp_poll_flag points here */
+    volatile int in_rt;        /* >0 while in runtime code (no async switch) */
+    _Atomic int refs;
+    _Atomic int state;         /* sp_state */
+    _Atomic int cancel;        /* cancel requested */
+    int prio;
+    unsigned flags;            /* SP_JOB_* */
+    int async_susp;            /* suspended inside the signal handler */
+    int preempt_cause;         /* SP__PC_* pending */
+    sp_job_fn fn;
+    void *arg, *result;
+    char *error, *name;
+    sp_job_cleanup_fn cleanup;
+    void *cleanup_ud;
+    sp_pool *pool;
+    sp__stack *stack;          /* NULL until the job first runs */
+    void *sp;                  /* saved stack pointer while switched out */
+    sp_job *next;              /* run-queue link */
+    sp__worker *worker;        /* worker it last ran on */
+    pthread_mutex_t lock;      /* guards waiters, hooks, waitq/waitlock */
+    sp__waitq waiters;         /* joiners */
+    sp__hook *hooks;
+    sp__waitq *waitq;          /* queue this job is suspended on, if any */
+    pthread_mutex_t *waitlock;
+    sp__waiter *waitnode;
+};
+
+enum { SP__PC_NONE = 0, SP__PC_SLICE, SP__PC_PRIO, SP__PC_CANCEL };
+
+typedef struct sp__runq {
+    pthread_mutex_t lock;
+    uint32_t bitmap;                          /* bit p: level p non-empty */
+    struct { sp_job *head, *tail; } lv[SP_NPRIO];
+    _Atomic int n;
+    int highwater;
+} sp__runq;
+
+void sp__runq_init(sp__runq *q);
+void sp__runq_destroy(sp__runq *q);
+void sp__runq_push(sp__runq *q, sp_job *j);       /* lock held */
+sp_job *sp__runq_pop(sp__runq *q);                /* lock held */
+int sp__runq_remove(sp__runq *q, sp_job *j);      /* lock held; 1 if found */
+int sp__runq_top(const sp__runq *q);              /* best prio or -1 */
+
+/* What the scheduler does once a job has switched out. */
+enum {
+    SP__POST_NONE = 0,
+    SP__POST_YIELD,       /* requeue */
+    SP__POST_PREEMPT,     /* requeue, counted as preemption */
+    SP__POST_ASYNC,       /* requeue; switched out in the signal handler */
+    SP__POST_WAIT,        /* suspended on a wait queue: unlock post_lock */
+    SP__POST_END,         /* fn returned (DONE or FAILED) */
+    SP__POST_CANCEL,      /* ended by cancel at a safe point */
+    SP__POST_CANCEL_ASYNC,/* ended by cancel in the signal handler */
+    SP__POST_OVERFLOW     /* guard page hit: FAILED "stack overflow" */
+};
+
+typedef struct sp__wstats {
+    uint64_t switches, yields, preempt_slice, preempt_prio, preempt_cancel,
+        preempt_async, steals, parks, wakes, signals;
+} sp__wstats;
+
+struct sp__worker {
+    sp_pool *pool;             /* pool served */
+    int index;
+    int is_runner;             /* plain thread running a pseudo pool */
+    pthread_t thread;
+    void *sched_sp;            /* scheduler context while a job runs */
+    sp_job *_Atomic cur;       /* job running now (see sp__pin_cur) */
+    int post;                  /* SP__POST_* left by the switching job */
+    pthread_mutex_t *post_lock;
+    sp__runq q;                /* own run queue (unused by runners) */
+    _Atomic int idle;          /* 1 while parked (futex word) */
+    _Atomic int retired;       /* replaced by a spare (KLT handoff) */
+    _Atomic int exited;
+    _Atomic uint64_t nswitch;  /* read by the monitor */
+    _Atomic int sig_inflight;
+    _Atomic int pin;           /* >0 while another thread reads cur's job */
+    /* monitor's private bookkeeping */
+    uint64_t mon_nswitch, mon_since;
+    int mon_flagged;
+    /* stack cache (owner only) */
+    sp__stack *cache;
+    int ncache;
+    stack_t altstack, old_altstack;
+    sp__wstats st;
+};
+
+#define SP__MAX_WORKERS 256
+
+struct sp_pool {
+    _Atomic int refs;
+    _Atomic int closed;        /* refusing new jobs */
+    _Atomic int stopping;      /* workers must exit */
+    int nworkers;              /* as created */
+    size_t stack_size;
+    _Atomic unsigned slice_us;
+    unsigned flags;
+    char *name;
+    pthread_mutex_t lock;      /* workers array, close */
+    pthread_mutex_t statlock;  /* dead */
+    sp__worker *workers[SP__MAX_WORKERS];
+    _Atomic int nw;            /* entries used in workers[] */
+    _Atomic int nidle;
+    _Atomic unsigned rr;       /* round robin for outside pushes */
+    _Atomic long active;       /* started jobs not yet ended */
+    _Atomic long running;      /* jobs on a worker or queued (not waiting) */
+    sp__runq q;                /* pseudo pool queue */
+    _Atomic int seq;           /* pseudo pool: bumped on every change */
+    sp_pool *reg_next, *reg_prev; /* registry, creation order */
+    /* counters updated outside workers */
+    _Atomic uint64_t c_started, c_done, c_cancelled, c_failed, c_spares,
+        c_signals, c_highwater;
+    sp__wstats dead;           /* stats of runner threads that left */
+    int stopped;               /* sp__pool_stop done */
+    int left;                  /* its result */
+};
+
+/* Read w's running job from another thread and keep it from being freed
+ * until sp__unpin: the worker waits for pin == 0 before dropping the
+ * hold of a job that ended (a Dekker pair on cur and pin). */
+sp_job *sp__pin_cur(sp__worker *w);
+void sp__unpin(sp__worker *w);
+
+/* worker.c */
+sp__worker *sp__self(void);          /* noinline/noipa TLS accessor */
+void sp__set_self(sp__worker *w);
+sp_job *sp__current(void);
+int sp__worker_spawn(sp_pool *pool, int index);
+void sp__worker_free(sp__worker *w);
+void sp__run_job(sp__worker *w, sp_job *j);
+void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock);
+void sp__job_ready(sp_job *j);
+int sp__pseudo_wait(sp_job *target);
+int sp__pseudo_run(sp_pool *pool, sp_job *target);
+void sp__pool_wake_all(sp_pool *pool);
+void sp__altstack_on(sp__worker *w);
+void sp__altstack_off(sp__worker *w);
+
+/* job.c */
+void sp__job_end(sp_job *j, int state);
+void sp__job_cancel_queued(sp_job *j);
+int sp__job_on_end(sp_job *job, void (*fn)(sp_job *, void *), void *ud);
+void sp__rt_enter(void);
+void sp__rt_leave(void);
+void sp__safepoint(sp_job *j);
+
+/* waitq.c */
+int sp__wait(sp__waitq *q, pthread_mutex_t *lock);
+int sp__wake_one(sp__waitq *q);
+void sp__wake_all(sp__waitq *q);
+void sp__waitq_remove_job(sp_job *j); /* cancel: wake a waiting job */
+
+/* pool.c */
+int sp__pool_stop(sp_pool *pool, int wait);
+void sp__pool_free(sp_pool *pool);
+extern _Atomic int sp__shutdown_flag;
+void sp__registry_lock(void);
+void sp__registry_unlock(void);
+sp_pool *sp__registry_last(void);
+
+/* preempt.c */
+void sp__preempt_init(void);
+void sp__monitor_add(void);
+void sp__monitor_remove(void);
+void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now);
+void sp__prio_check(sp_pool *pool, int prio);
+void sp__block_preempt_signal(void);
+extern sigset_t sp__worker_mask;
+
+#define SP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#endif /* SP_INTERNAL_H */

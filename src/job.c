@@ -1,0 +1,411 @@
+/*
+ * job.c - the job object and the public job calls.
+ *
+ * References: the creator holds one; a started job is also held by its
+ * pool ("the hold") from sp_job_start until the runtime is done with it
+ * as a queue entry (after it ended, or when a cancelled queued entry is
+ * dropped). State changes CREATED -> QUEUED -> RUNNING are compare-and-
+ * swaps, so a cancel racing with a worker picking the job has one winner.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int g_never_set = 0;
+
+void sp__rt_enter(void)
+{
+    sp_job *j = sp__current();
+    if (j)
+        j->in_rt++;
+}
+
+void sp__rt_leave(void)
+{
+    sp_job *j = sp__current();
+    if (j) {
+        j->in_rt--;
+        if (SP__UNLIKELY(j->poll) && j->in_rt == 0)
+            sp__safepoint(j);
+    }
+}
+
+sp_job *sp_job_create(sp_job_fn fn, void *arg)
+{
+    if (!fn)
+        return NULL;
+    sp_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->fn = fn;
+    j->arg = arg;
+    j->in_rt = 1;
+    atomic_init(&j->refs, 1);
+    atomic_init(&j->state, SP_JOB_CREATED);
+    pthread_mutex_init(&j->lock, NULL);
+    return j;
+}
+
+void sp_job_retain(sp_job *j)
+{
+    if (j)
+        atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
+}
+
+static void job_free(sp_job *j)
+{
+    int st = atomic_load(&j->state);
+    if (j->cleanup)
+        j->cleanup(j->arg, st == SP_JOB_DONE ? j->result : NULL,
+                   (sp_state)st, j->cleanup_ud);
+    for (sp__hook *h = j->hooks, *n; h; h = n) { /* never-started job */
+        n = h->next;
+        free(h);
+    }
+    if (j->stack)
+        sp__stack_free(j->stack);
+    if (j->pool)
+        sp_pool_release(j->pool);
+    pthread_mutex_destroy(&j->lock);
+    free(j->error);
+    free(j->name);
+    free(j);
+}
+
+void sp_job_release(sp_job *j)
+{
+    if (j && atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) == 1)
+        job_free(j);
+}
+
+int sp_job_set_flags(sp_job *j, unsigned flags)
+{
+    if (!j)
+        return SP_EINVAL;
+    if (atomic_load(&j->state) != SP_JOB_CREATED)
+        return SP_EBUSY;
+    j->flags = flags;
+    return 0;
+}
+
+int sp_job_set_cleanup(sp_job *j, sp_job_cleanup_fn fn, void *ud)
+{
+    if (!j)
+        return SP_EINVAL;
+    if (atomic_load(&j->state) != SP_JOB_CREATED)
+        return SP_EBUSY;
+    j->cleanup = fn;
+    j->cleanup_ud = ud;
+    return 0;
+}
+
+int sp_job_set_name(sp_job *j, const char *name)
+{
+    if (!j || !name)
+        return SP_EINVAL;
+    char *c = strdup(name);
+    if (!c)
+        return SP_ENOMEM;
+    pthread_mutex_lock(&j->lock);
+    char *old = j->name;
+    j->name = c;
+    pthread_mutex_unlock(&j->lock);
+    free(old); /* names are set before sharing in practice */
+    return 0;
+}
+
+const char *sp_job_name(const sp_job *j)
+{
+    return j && j->name ? j->name : "";
+}
+
+int sp_job_start(sp_pool *p, int prio, sp_job *j)
+{
+    if (!p || !j)
+        return SP_EINVAL;
+    if (atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
+        return SP_ECLOSED;
+    if (prio < SP_PRIO_MIN)
+        prio = SP_PRIO_MIN;
+    if (prio > SP_PRIO_MAX)
+        prio = SP_PRIO_MAX;
+    sp__rt_enter();
+    pthread_mutex_lock(&j->lock);
+    int st = SP_JOB_CREATED;
+    if (j->pool || atomic_load(&j->state) != st) {
+        pthread_mutex_unlock(&j->lock);
+        sp__rt_leave();
+        return SP_EBUSY;
+    }
+    j->pool = p;
+    j->prio = prio;
+    sp_pool_retain(p);
+    atomic_fetch_add(&j->refs, 1); /* the hold */
+    atomic_fetch_add(&p->active, 1);
+    atomic_fetch_add_explicit(&p->c_started, 1, memory_order_relaxed);
+    atomic_store(&j->state, SP_JOB_QUEUED);
+    pthread_mutex_unlock(&j->lock);
+    sp__job_ready(j);
+    sp__rt_leave();
+    return 0;
+}
+
+static void run_hooks(sp_job *j, sp__hook *h)
+{
+    while (h) {
+        sp__hook *n = h->next;
+        h->fn(j, h->ud);
+        free(h);
+        h = n;
+    }
+}
+
+/* Mark the end: state, waiters, hooks, counters. The hold is dropped by
+ * the caller. Runs on whichever thread ended the job. */
+void sp__job_end(sp_job *j, int state)
+{
+    sp_pool *p = j->pool;
+    if (p) { /* counters first: a woken waiter may read them at once */
+        if (state == SP_JOB_DONE)
+            atomic_fetch_add_explicit(&p->c_done, 1, memory_order_relaxed);
+        else if (state == SP_JOB_CANCELLED)
+            atomic_fetch_add_explicit(&p->c_cancelled, 1, memory_order_relaxed);
+        else
+            atomic_fetch_add_explicit(&p->c_failed, 1, memory_order_relaxed);
+        atomic_fetch_sub(&p->active, 1);
+    }
+    /* hooks run before the waiters wake (a joiner sees their effects);
+     * hooks added meanwhile are taken with the final state */
+    pthread_mutex_lock(&j->lock);
+    sp__hook *h = j->hooks;
+    j->hooks = NULL;
+    pthread_mutex_unlock(&j->lock);
+    run_hooks(j, h);
+    pthread_mutex_lock(&j->lock);
+    atomic_store(&j->state, state);
+    h = j->hooks;
+    j->hooks = NULL;
+    sp__wake_all(&j->waiters);
+    pthread_mutex_unlock(&j->lock);
+    run_hooks(j, h);
+    if (p && p->nworkers == 0) {
+        atomic_fetch_add(&p->seq, 1);
+        sp__futex_wake(&p->seq, 0x7fffffff);
+    }
+}
+
+int sp__job_on_end(sp_job *j, void (*fn)(sp_job *, void *), void *ud)
+{
+    sp__hook *h = malloc(sizeof *h);
+    if (!h)
+        return SP_ENOMEM;
+    h->fn = fn;
+    h->ud = ud;
+    pthread_mutex_lock(&j->lock);
+    int st = atomic_load(&j->state);
+    if (st >= SP_JOB_DONE) {
+        pthread_mutex_unlock(&j->lock);
+        free(h);
+        return SP_EBUSY;
+    }
+    h->next = j->hooks;
+    j->hooks = h;
+    pthread_mutex_unlock(&j->lock);
+    return 0;
+}
+
+int sp_job_finished(const sp_job *j)
+{
+    return j && atomic_load(&((sp_job *)j)->state) >= SP_JOB_DONE;
+}
+
+sp_state sp_job_state(const sp_job *j)
+{
+    return j ? (sp_state)atomic_load(&((sp_job *)j)->state) : SP_JOB_CREATED;
+}
+
+void *sp_job_result(const sp_job *j)
+{
+    return j && sp_job_state(j) == SP_JOB_DONE ? j->result : NULL;
+}
+
+const char *sp_job_error(const sp_job *j)
+{
+    return j && sp_job_state(j) == SP_JOB_FAILED ? j->error : NULL;
+}
+
+static int outcome(sp_job *j, void **result)
+{
+    int st = atomic_load(&j->state);
+    if (result)
+        *result = st == SP_JOB_DONE ? j->result : NULL;
+    return st == SP_JOB_DONE ? 0 : st == SP_JOB_FAILED ? SP_EFAILED
+                                                        : SP_ECANCELED;
+}
+
+int sp_job_join(sp_job *j, void **result)
+{
+    if (result)
+        *result = NULL;
+    if (!j)
+        return SP_EINVAL;
+    sp_job *cur = sp__current();
+    if (cur == j)
+        return SP_ESTATE;
+    if (!cur && j->pool && j->pool->nworkers == 0 && !sp_job_finished(j))
+        sp__pseudo_wait(j);
+    sp__rt_enter();
+    pthread_mutex_lock(&j->lock);
+    int rc = 0;
+    while (rc == 0 && atomic_load(&j->state) < SP_JOB_DONE)
+        rc = sp__wait(&j->waiters, &j->lock);
+    pthread_mutex_unlock(&j->lock);
+    sp__rt_leave();
+    return rc < 0 ? rc : outcome(j, result);
+}
+
+void *sp_job_wait(sp_job *j)
+{
+    void *r = NULL;
+    sp_job_join(j, &r);
+    return r;
+}
+
+/* Cancel a job that has not run yet; 1 if this call ended it. */
+static int cancel_unstarted(sp_job *j)
+{
+    int st = SP_JOB_CREATED;
+    pthread_mutex_lock(&j->lock);
+    int ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_CANCELLED);
+    pthread_mutex_unlock(&j->lock);
+    if (ok) { /* never started: no pool, nobody holds it */
+        sp__job_end(j, SP_JOB_CANCELLED);
+        return 1;
+    }
+    if (st != SP_JOB_QUEUED)
+        return 0;
+    /* queued: the entry stays linked; the worker that pops it sees the
+     * state, drops it and the hold. */
+    if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_CANCELLED))
+        return 0;
+    sp__job_end(j, SP_JOB_CANCELLED);
+    return 1;
+}
+
+int sp_job_cancel(sp_job *j)
+{
+    if (!j)
+        return SP_EINVAL;
+    sp__rt_enter();
+    atomic_store(&j->cancel, 1);
+    int rc = 0;
+    if (!cancel_unstarted(j)) {
+        if (atomic_load(&j->state) >= SP_JOB_DONE) {
+            rc = SP_EBUSY;
+        } else {
+            rc = 1;
+            j->preempt_cause = SP__PC_CANCEL;
+            j->poll = 1;
+            sp__waitq_remove_job(j);
+            sp__worker *w = j->worker;
+            if (w && w->cur == j)
+                sp__request_preempt(w, j, SP__PC_CANCEL, 1);
+        }
+    }
+    sp__rt_leave();
+    return rc;
+}
+
+int sp_job_cancelled(void)
+{
+    sp_job *j = sp__current();
+    return j ? atomic_load(&j->cancel) != 0 : 0;
+}
+
+int sp_job_fail(const char *fmt, ...)
+{
+    sp_job *j = sp__current();
+    if (!j)
+        return SP_ENOTJOB;
+    j->in_rt++;
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt ? fmt : "failed", ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    free(j->error);
+    j->error = msg ? msg : strdup("job failed");
+    j->in_rt--;
+    return 0;
+}
+
+sp_job *sp_job_current(void)
+{
+    return sp__current();
+}
+
+/* ---- safe points ---- */
+
+static __attribute__((noreturn)) void end_cancelled(sp_job *j)
+{
+    j->in_rt++;
+    sp__switch_out(j, SP__POST_CANCEL, NULL);
+    __builtin_unreachable();
+}
+
+/* A pending request on j: honour it. */
+void sp__safepoint(sp_job *j)
+{
+    if (atomic_load(&j->cancel)) {
+        if (j->flags & SP_JOB_DEFER_CANCEL)
+            return;
+        end_cancelled(j);
+    }
+    j->poll = 0;
+    j->in_rt++;
+    sp__switch_out(j, SP__POST_PREEMPT, NULL);
+    j->in_rt--;
+    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        end_cancelled(j);
+}
+
+void sp_yield(void)
+{
+    sp_job *j = sp__current();
+    if (!j)
+        return;
+    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        end_cancelled(j);
+    j->poll = 0;
+    j->in_rt++;
+    sp__switch_out(j, SP__POST_YIELD, NULL);
+    j->in_rt--;
+    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        end_cancelled(j);
+}
+
+int sp_checkpoint(void)
+{
+    sp_job *j = sp__current();
+    if (!j)
+        return 0;
+    if (j->poll)
+        sp__safepoint(j);
+    return atomic_load(&j->cancel) ? SP_ECANCELED : 0;
+}
+
+const volatile int *sp_poll_flag(void)
+{
+    sp_job *j = sp__current();
+    return j ? &j->poll : &g_never_set;
+}
+
+sp_pool *sp_pool_current(void)
+{
+    sp_job *j = sp__current();
+    return j ? j->pool : NULL;
+}

@@ -1,0 +1,347 @@
+/*
+ * pool.c - pools: creation, close, reference counts, the registry of
+ * live pools (creation order, for shutdown and the monitor), counters.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+_Atomic int sp__shutdown_flag;
+
+static pthread_mutex_t g_reg = PTHREAD_MUTEX_INITIALIZER;
+static sp_pool *g_head, *g_tail;
+
+void sp__registry_lock(void) { pthread_mutex_lock(&g_reg); }
+void sp__registry_unlock(void) { pthread_mutex_unlock(&g_reg); }
+sp_pool *sp__registry_last(void) { return g_tail; }
+
+static void reg_add(sp_pool *p)
+{
+    pthread_mutex_lock(&g_reg);
+    p->reg_prev = g_tail;
+    p->reg_next = NULL;
+    if (g_tail)
+        g_tail->reg_next = p;
+    else
+        g_head = p;
+    g_tail = p;
+    pthread_mutex_unlock(&g_reg);
+}
+
+static void reg_del(sp_pool *p)
+{
+    pthread_mutex_lock(&g_reg);
+    if (p->reg_prev)
+        p->reg_prev->reg_next = p->reg_next;
+    else
+        g_head = p->reg_next;
+    if (p->reg_next)
+        p->reg_next->reg_prev = p->reg_prev;
+    else
+        g_tail = p->reg_prev;
+    pthread_mutex_unlock(&g_reg);
+}
+
+void sp_pool_opts_init(sp_pool_opts *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->nworkers = 1;
+}
+
+sp_pool *sp_pool_create(int nworkers)
+{
+    sp_pool_opts o;
+    sp_pool_opts_init(&o);
+    o.nworkers = nworkers;
+    return sp_pool_create_opts(&o);
+}
+
+static sp_pool *pool_alloc(const sp_pool_opts *o)
+{
+    sp_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->name = strdup(o->name ? o->name : "pool");
+    if (!p->name) {
+        free(p);
+        return NULL;
+    }
+    atomic_init(&p->refs, 1);
+    p->nworkers = o->nworkers;
+    p->stack_size = sp__stack_round(o->stack_size ? o->stack_size
+                                                  : SP_DEFAULT_STACK_SIZE);
+    atomic_init(&p->slice_us, o->slice_us ? o->slice_us : SP_DEFAULT_SLICE_US);
+    p->flags = o->flags;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->statlock, NULL);
+    sp__runq_init(&p->q);
+    return p;
+}
+
+sp_pool *sp_pool_create_opts(const sp_pool_opts *o)
+{
+    if (!o || o->nworkers < 0 || o->nworkers > SP__MAX_WORKERS / 2)
+        return NULL;
+    if (atomic_load(&sp__shutdown_flag))
+        return NULL;
+    sp__preempt_init();
+    sp_pool *p = pool_alloc(o);
+    if (!p)
+        return NULL;
+    reg_add(p);
+    for (int i = 0; i < o->nworkers; i++) {
+        if (sp__worker_spawn(p, i) != 0) {
+            sp_pool_close(p, 0);
+            return NULL;
+        }
+        atomic_store(&p->nw, i + 1);
+    }
+    if (o->nworkers > 0)
+        sp__monitor_add();
+    return p;
+}
+
+void sp_pool_retain(sp_pool *p)
+{
+    if (p)
+        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+}
+
+void sp_pool_release(sp_pool *p)
+{
+    if (p && atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+        sp__pool_free(p);
+}
+
+void sp__pool_free(sp_pool *p)
+{
+    reg_del(p);
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++)
+        if (p->workers[k])
+            sp__worker_free(p->workers[k]);
+    sp__runq_destroy(&p->q);
+    pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->statlock);
+    free(p->name);
+    free(p);
+}
+
+const char *sp_pool_name(const sp_pool *p)
+{
+    return p ? p->name : "";
+}
+
+int sp_pool_nworkers(const sp_pool *p)
+{
+    return p ? p->nworkers : SP_EINVAL;
+}
+
+int sp_pool_set_slice_us(sp_pool *p, unsigned us)
+{
+    if (!p || us == 0)
+        return SP_EINVAL;
+    atomic_store(&p->slice_us, us);
+    return 0;
+}
+
+/* ---- close ---- */
+
+static void nap_us(long us)
+{
+    struct timespec ts = {0, us * 1000};
+    while (nanosleep(&ts, &ts) != 0)
+        ; /* EINTR: sleep the rest */
+}
+
+/* No job queued or on a worker (suspended jobs may remain). */
+static int quiet(sp_pool *p)
+{
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++) {
+        sp__worker *w = p->workers[k];
+        if (w && (atomic_load(&w->q.n) > 0 || atomic_load(&w->cur)))
+            return 0;
+    }
+    return atomic_load(&p->q.n) == 0;
+}
+
+/* Run (or let the workers run) everything that can still run. */
+static void run_what_can_run(sp_pool *p)
+{
+    int calm = 0;
+    while (atomic_load(&p->active) > 0 && calm < 3) {
+        if (p->nworkers == 0)
+            sp__pseudo_run(p, NULL);
+        uint64_t before = atomic_load(&p->c_done) + atomic_load(&p->c_failed);
+        nap_us(500);
+        uint64_t after = atomic_load(&p->c_done) + atomic_load(&p->c_failed);
+        calm = quiet(p) && before == after ? calm + 1 : 0;
+    }
+}
+
+static void cancel_running(sp_pool *p)
+{
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++) {
+        sp__worker *w = p->workers[k];
+        if (!w)
+            continue;
+        sp_job *j = sp__pin_cur(w);
+        if (j) {
+            atomic_store(&j->cancel, 1);
+            sp__request_preempt(w, j, SP__PC_CANCEL, 1);
+        }
+        sp__unpin(w);
+    }
+}
+
+/* Entries left in a queue once no worker serves it any more. */
+static void drain(sp__runq *q)
+{
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        sp_job *j = sp__runq_pop(q);
+        pthread_mutex_unlock(&q->lock);
+        if (!j)
+            return;
+        int st = SP_JOB_QUEUED;
+        if (j->stack || atomic_compare_exchange_strong(&j->state, &st,
+                                                       SP_JOB_CANCELLED)) {
+            if (j->stack)
+                sp__stack_free(j->stack);
+            j->stack = NULL;
+            sp__job_end(j, SP_JOB_CANCELLED);
+        }
+        sp_job_release(j);
+    }
+}
+
+static void stop_workers(sp_pool *p)
+{
+    cancel_running(p);
+    sp__pool_wake_all(p);
+    /* spares may be added while we join: re-read nw */
+    for (int k = 0; k < atomic_load(&p->nw); k++) {
+        sp__worker *w = p->workers[k];
+        if (w)
+            pthread_join(w->thread, NULL);
+    }
+    for (int k = 0; k < atomic_load(&p->nw); k++)
+        if (p->workers[k])
+            drain(&p->workers[k]->q);
+}
+
+int sp__pool_stop(sp_pool *p, int wait)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->stopped) {
+        pthread_mutex_unlock(&p->lock);
+        return p->left;
+    }
+    atomic_store(&p->closed, 1);
+    if (wait)
+        run_what_can_run(p);
+    uint64_t c0 = atomic_load(&p->c_cancelled);
+    atomic_store(&p->stopping, 1);
+    if (p->nworkers == 0)
+        sp__pseudo_run(p, NULL); /* ends what is queued as cancelled */
+    else
+        stop_workers(p);
+    drain(&p->q);
+    p->left = (int)(atomic_load(&p->c_cancelled) - c0 +
+                    (uint64_t)atomic_load(&p->active));
+    p->stopped = 1;
+    pthread_mutex_unlock(&p->lock);
+    if (p->nworkers > 0)
+        sp__monitor_remove();
+    return p->left;
+}
+
+int sp_pool_close(sp_pool *p, int wait)
+{
+    if (!p)
+        return SP_EINVAL;
+    sp_job *cur = sp__current();
+    if (cur && cur->pool == p)
+        return SP_ESTATE;
+    int left = sp__pool_stop(p, wait);
+    sp_pool_release(p);
+    return left;
+}
+
+/* ---- counters ---- */
+
+static void add_stats(sp_stats *o, const sp__wstats *s)
+{
+    o->switches += s->switches;
+    o->yields += s->yields;
+    o->preempt_slice += s->preempt_slice;
+    o->preempt_prio += s->preempt_prio;
+    o->preempt_cancel += s->preempt_cancel;
+    o->preempt_async += s->preempt_async;
+    o->steals += s->steals;
+    o->parks += s->parks;
+    o->wakes += s->wakes;
+}
+
+int sp_pool_stats(sp_pool *p, sp_stats *o)
+{
+    if (!p || !o)
+        return SP_EINVAL;
+    memset(o, 0, sizeof *o);
+    pthread_mutex_lock(&p->statlock); /* against runner_stats */
+    add_stats(o, &p->dead);
+    pthread_mutex_unlock(&p->statlock);
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++)
+        if (p->workers[k])
+            add_stats(o, &p->workers[k]->st);
+    o->jobs_started = atomic_load(&p->c_started);
+    o->jobs_finished = atomic_load(&p->c_done);
+    o->jobs_cancelled = atomic_load(&p->c_cancelled);
+    o->jobs_failed = atomic_load(&p->c_failed);
+    o->signals_sent = atomic_load(&p->c_signals);
+    o->spares = atomic_load(&p->c_spares);
+    o->queue_highwater = atomic_load(&p->c_highwater);
+    long gmax, gnow;
+    sp__stack_budget(&gmax, &gnow);
+    o->stacks_guarded = (uint64_t)gnow;
+    o->stacks_slab = 0;
+    return 0;
+}
+
+/* ---- shutdown ---- */
+
+void sp_shutdown(void)
+{
+    atomic_store(&sp__shutdown_flag, 1);
+    for (;;) {
+        /* newest first; each pool is stopped once (stopped flag) */
+        sp__registry_lock();
+        sp_pool *p = g_tail;
+        while (p && p->stopped)
+            p = p->reg_prev;
+        if (p) { /* it may be dying (refs 0, waiting for the registry) */
+            int r = atomic_load(&p->refs);
+            while (r > 0 && !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
+                ;
+            if (r == 0)
+                p->stopped = 1, p = NULL;
+        }
+        sp__registry_unlock();
+        if (!p)
+            return;
+        sp__pool_stop(p, 0);
+        sp_pool_release(p);
+    }
+}
+
+int sp_shutting_down(void)
+{
+    return atomic_load(&sp__shutdown_flag);
+}

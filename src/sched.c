@@ -1,0 +1,233 @@
+/*
+ * sched.c - priority run queues and wait queues.
+ *
+ * A run queue is one FIFO per priority level plus a bitmap of the
+ * non-empty levels, so push and pop are O(1) and "the best priority
+ * waiting here" is one bit scan (the preemption check uses it).
+ *
+ * Wait queues (see internal.h for the contract) are intrusive lists of
+ * sp__waiter nodes that live on the waiter's own stack: a fiber's stack
+ * stays put while it is suspended, and a blocked thread's frame lives
+ * until it has re-taken the caller's mutex, after every waker let go.
+ */
+#include "internal.h"
+
+#include <sched.h>
+
+void sp__runq_init(sp__runq *q)
+{
+    pthread_mutex_init(&q->lock, NULL);
+    q->bitmap = 0;
+    for (int i = 0; i < SP_NPRIO; i++)
+        q->lv[i].head = q->lv[i].tail = NULL;
+    atomic_init(&q->n, 0);
+    q->highwater = 0;
+}
+
+void sp__runq_destroy(sp__runq *q)
+{
+    pthread_mutex_destroy(&q->lock);
+}
+
+void sp__runq_push(sp__runq *q, sp_job *j)
+{
+    int p = j->prio - SP_PRIO_MIN;
+    j->next = NULL;
+    if (q->lv[p].tail)
+        q->lv[p].tail->next = j;
+    else
+        q->lv[p].head = j;
+    q->lv[p].tail = j;
+    q->bitmap |= 1u << p;
+    int n = atomic_load_explicit(&q->n, memory_order_relaxed) + 1;
+    atomic_store(&q->n, n);
+    if (n > q->highwater)
+        q->highwater = n;
+}
+
+sp_job *sp__runq_pop(sp__runq *q)
+{
+    if (!q->bitmap)
+        return NULL;
+    int p = 31 - __builtin_clz(q->bitmap);
+    sp_job *j = q->lv[p].head;
+    q->lv[p].head = j->next;
+    if (!j->next) {
+        q->lv[p].tail = NULL;
+        q->bitmap &= ~(1u << p);
+    }
+    j->next = NULL;
+    atomic_store(&q->n, atomic_load_explicit(&q->n, memory_order_relaxed) - 1);
+    return j;
+}
+
+int sp__runq_remove(sp__runq *q, sp_job *j)
+{
+    int p = j->prio - SP_PRIO_MIN;
+    sp_job *prev = NULL;
+    for (sp_job *c = q->lv[p].head; c; prev = c, c = c->next) {
+        if (c != j)
+            continue;
+        if (prev)
+            prev->next = c->next;
+        else
+            q->lv[p].head = c->next;
+        if (q->lv[p].tail == c)
+            q->lv[p].tail = prev;
+        if (!q->lv[p].head)
+            q->bitmap &= ~(1u << p);
+        c->next = NULL;
+        atomic_store(&q->n, atomic_load(&q->n) - 1);
+        return 1;
+    }
+    return 0;
+}
+
+int sp__runq_top(const sp__runq *q)
+{
+    uint32_t b = q->bitmap;
+    return b ? 31 - __builtin_clz(b) + SP_PRIO_MIN : -1;
+}
+
+/* ---- wait queues ---- */
+
+static void wq_append(sp__waitq *q, sp__waiter *n)
+{
+    n->next = NULL;
+    if (q->tail)
+        q->tail->next = n;
+    else
+        q->head = n;
+    q->tail = n;
+}
+
+static int wq_unlink(sp__waitq *q, sp__waiter *n)
+{
+    sp__waiter *prev = NULL;
+    for (sp__waiter *c = q->head; c; prev = c, c = c->next) {
+        if (c != n)
+            continue;
+        if (prev)
+            prev->next = c->next;
+        else
+            q->head = c->next;
+        if (q->tail == c)
+            q->tail = prev;
+        return 1;
+    }
+    return 0;
+}
+
+static void set_waiting(sp_job *j, sp__waitq *q, pthread_mutex_t *l,
+                        sp__waiter *n)
+{
+    pthread_mutex_lock(&j->lock);
+    j->waitq = q;
+    j->waitlock = l;
+    j->waitnode = n;
+    pthread_mutex_unlock(&j->lock);
+}
+
+/* A cancel may end the job right here: give back the caller's lock. */
+static int cancelled_in_wait(sp_job *j, pthread_mutex_t *lock)
+{
+    if (j->flags & SP_JOB_DEFER_CANCEL)
+        return SP_ECANCELED;
+    j->in_rt++;
+    sp__switch_out(j, SP__POST_CANCEL, lock);
+    __builtin_unreachable();
+}
+
+static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock)
+{
+    sp__waiter node = {.job = j};
+    if (atomic_load(&j->cancel))
+        return cancelled_in_wait(j, lock);
+    wq_append(q, &node);
+    set_waiting(j, q, lock, &node);
+    j->in_rt++;
+    sp__switch_out(j, SP__POST_WAIT, lock);
+    /* resumed, possibly on another worker; the waker unlinked us */
+    pthread_mutex_lock(lock);
+    j->in_rt--;
+    if (atomic_load(&j->cancel))
+        return cancelled_in_wait(j, lock);
+    return 0;
+}
+
+static int wait_thread(sp__waitq *q, pthread_mutex_t *lock)
+{
+    sp__waiter node = {.job = NULL};
+    atomic_init(&node.woken, 0);
+    wq_append(q, &node);
+    while (!atomic_load(&node.woken)) {
+        pthread_mutex_unlock(lock);
+        sp__futex_wait(&node.woken, 0);
+        pthread_mutex_lock(lock);
+    }
+    return 0;
+}
+
+int sp__wait(sp__waitq *q, pthread_mutex_t *lock)
+{
+    sp_job *j = sp__current();
+    return j ? wait_fiber(j, q, lock) : wait_thread(q, lock);
+}
+
+static void wake_node(sp__waiter *n)
+{
+    if (n->job) {
+        sp_job *j = n->job;
+        set_waiting(j, NULL, NULL, NULL);
+        sp__job_ready(j);
+        return;
+    }
+    atomic_store(&n->woken, 1);
+    sp__futex_wake(&n->woken, 1);
+}
+
+int sp__wake_one(sp__waitq *q)
+{
+    sp__waiter *n = q->head;
+    if (!n)
+        return 0;
+    q->head = n->next;
+    if (!q->head)
+        q->tail = NULL;
+    wake_node(n);
+    return 1;
+}
+
+void sp__wake_all(sp__waitq *q)
+{
+    while (sp__wake_one(q))
+        ;
+}
+
+/* Cancel of a job suspended on some wait queue: take it off the queue
+ * and make it ready, so that it ends at the safe point it resumes in.
+ * Lock order elsewhere is queue lock -> job lock, hence the trylock. */
+void sp__waitq_remove_job(sp_job *j)
+{
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        pthread_mutex_t *l = j->waitlock;
+        if (!l) {
+            pthread_mutex_unlock(&j->lock);
+            return;
+        }
+        if (pthread_mutex_trylock(l) == 0) {
+            int found = wq_unlink(j->waitq, j->waitnode);
+            j->waitq = NULL;
+            j->waitlock = NULL;
+            j->waitnode = NULL;
+            pthread_mutex_unlock(&j->lock);
+            if (found)
+                sp__job_ready(j);
+            pthread_mutex_unlock(l);
+            return;
+        }
+        pthread_mutex_unlock(&j->lock);
+        sched_yield();
+    }
+}

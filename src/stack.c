@@ -1,0 +1,209 @@
+/*
+ * stack.c - fiber stacks.
+ *
+ * Two kinds, because of the kernel's limit on memory mappings
+ * (vm.max_map_count, 65530 by default):
+ *
+ *  GUARDED: one mmap per stack with a PROT_NONE guard page below it. An
+ *  overflow faults on the guard and the SIGSEGV handler fails the job.
+ *  Each costs two VMAs, so they are used while the number of guarded
+ *  stacks stays under a budget derived from max_map_count (a quarter of
+ *  the mappings are left to the rest of the process).
+ *
+ *  SLAB: past the budget, stacks are carved from 64-stack slabs (one VMA
+ *  each). They have no guard page; instead a canary at the bottom of the
+ *  stack is checked every time the job switches out and when it ends,
+ *  and a 16 KiB unused gap separates neighbours so that a modest
+ *  overflow smashes the canary rather than the next stack.
+ *
+ * Pages are committed lazily (MAP_NORESERVE), so the virtual size is
+ * cheap: a suspended job costs the pages its frames touched.
+ *
+ * The sp__stack descriptor lives at the top of the stack memory itself,
+ * in the page the first frame touches anyway.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#ifdef SP_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+#define SP__SLAB_N 64
+#define SP__SLAB_GAP (16u * 1024u)
+#define SP__DESC_ROOM 64            /* bytes above hi for the descriptor */
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static sp__stack *g_free;           /* global free list, any size */
+static long g_nfree;
+static long g_guarded_now, g_guarded_max = -1;
+static size_t g_page;
+
+static void budget_init(void)
+{
+    long maps = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &maps) != 1)
+            maps = 65530;
+        fclose(f);
+    }
+    g_guarded_max = (maps - maps / 4) / 2;
+    if (getenv("SP_GUARDED_MAX"))   /* tests force the slab path */
+        g_guarded_max = atol(getenv("SP_GUARDED_MAX"));
+    g_page = (size_t)sysconf(_SC_PAGESIZE);
+}
+
+size_t sp__stack_round(size_t size)
+{
+    if (g_page == 0)
+        g_page = (size_t)sysconf(_SC_PAGESIZE);
+    if (size < 16 * 1024)
+        size = 16 * 1024;
+    return (size + g_page - 1) & ~(g_page - 1);
+}
+
+void sp__stack_budget(long *guarded_max, long *guarded_now)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_guarded_max < 0)
+        budget_init();
+    *guarded_max = g_guarded_max;
+    *guarded_now = g_guarded_now;
+    pthread_mutex_unlock(&g_lock);
+}
+
+static sp__stack *describe(char *lo, size_t size, char *guard, int kind)
+{
+    /* usable range [lo, hi); descriptor just above hi, inside the map */
+    char *hi = lo + size - SP__DESC_ROOM;
+    sp__stack *s = (sp__stack *)hi;
+    s->next = NULL;
+    s->lo = lo;
+    s->hi = hi;
+    s->guard = guard;
+    s->size = size;
+    s->kind = kind;
+#ifdef SP_VALGRIND
+    s->vg_id = VALGRIND_STACK_REGISTER(lo, hi);
+#else
+    s->vg_id = 0;
+#endif
+    if (kind == SP__STACK_SLAB)
+        *(uint64_t *)lo = SP__CANARY;
+    return s;
+}
+
+static sp__stack *alloc_guarded(size_t size)
+{
+    char *m = mmap(NULL, size + g_page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    if (mprotect(m, g_page, PROT_NONE) != 0) {
+        munmap(m, size + g_page);
+        return NULL;
+    }
+    return describe(m + g_page, size, m, SP__STACK_GUARDED);
+}
+
+/* Carve a slab; all but the first stack go to the free list (lock held). */
+static sp__stack *alloc_slab(size_t size)
+{
+    size_t stride = size + SP__SLAB_GAP;
+    char *m = mmap(NULL, stride * SP__SLAB_N, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    for (int i = 1; i < SP__SLAB_N; i++) {
+        sp__stack *s = describe(m + i * stride + SP__SLAB_GAP, size, NULL,
+                                SP__STACK_SLAB);
+        s->next = g_free;
+        g_free = s;
+        g_nfree++;
+    }
+    return describe(m + SP__SLAB_GAP, size, NULL, SP__STACK_SLAB);
+}
+
+static sp__stack *take_free(size_t size)
+{
+    sp__stack **pp = &g_free;
+    for (int n = 0; *pp && n < 32; pp = &(*pp)->next, n++) {
+        if ((*pp)->size == size) {
+            sp__stack *s = *pp;
+            *pp = s->next;
+            g_nfree--;
+            s->next = NULL;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+sp__stack *sp__stack_alloc(size_t size)
+{
+    size = sp__stack_round(size);
+    pthread_mutex_lock(&g_lock);
+    if (g_guarded_max < 0)
+        budget_init();
+    sp__stack *s = take_free(size);
+    if (!s && g_guarded_now < g_guarded_max) {
+        s = alloc_guarded(size);
+        if (s)
+            g_guarded_now++;
+    }
+    if (!s)
+        s = alloc_slab(size);
+    pthread_mutex_unlock(&g_lock);
+    if (s && s->kind == SP__STACK_SLAB)
+        *(uint64_t *)s->lo = SP__CANARY;
+    return s;
+}
+
+/* Guarded stacks beyond a small reserve go back to the kernel; slab
+ * stacks cannot (they share a mapping), so their pages are dropped. */
+void sp__stack_free(sp__stack *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&g_lock);
+    if (s->kind == SP__STACK_GUARDED && g_nfree >= 64) {
+        g_guarded_now--;
+        pthread_mutex_unlock(&g_lock);
+#ifdef SP_VALGRIND
+        VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+        munmap(s->guard, s->size + g_page);
+        return;
+    }
+    if (s->kind == SP__STACK_SLAB && g_nfree >= 64) {
+        /* keep the descriptor page; drop what the frames dirtied */
+        size_t drop = ((size_t)(s->hi - s->lo)) & ~(g_page - 1);
+        if (drop > 0)
+            madvise(s->lo, drop, MADV_DONTNEED);
+        *(uint64_t *)s->lo = SP__CANARY;
+    }
+    s->next = g_free;
+    g_free = s;
+    g_nfree++;
+    pthread_mutex_unlock(&g_lock);
+}
+
+int sp__stack_canary_ok(const sp__stack *s)
+{
+    return s->kind != SP__STACK_SLAB || *(const uint64_t *)s->lo == SP__CANARY;
+}
+
+int sp__stack_in_guard(const sp__stack *s, const void *addr)
+{
+    const char *a = addr;
+    /* a big frame may jump over the guard page: accept 64 KiB below it */
+    if (s->kind == SP__STACK_GUARDED)
+        return a >= s->guard - 65536 && a < s->lo;
+    return 0;
+}

@@ -1,0 +1,519 @@
+/*
+ * worker.c - worker threads and the scheduler loop.
+ *
+ * A worker is a pthread with a scheduler context (its own pthread stack)
+ * and a priority run queue. Jobs always switch back to the scheduler
+ * context, never straight to each other: the scheduler then performs the
+ * "post action" the job asked for (requeue it, release the lock of the
+ * wait queue it sleeps on, reclaim its stack...). Doing these only once
+ * the job is off its stack is what makes it safe for another worker to
+ * resume it at once.
+ *
+ * Idle workers first look for work to steal, spin briefly, then park on
+ * a futex; whoever queues work wakes a parked worker.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SP__CACHE_MAX 8
+#define SP__SPIN 200
+
+static __thread sp__worker *tls_self __attribute__((tls_model("initial-exec")));
+
+/* The one way to reach per-thread state. noipa: GCC must neither inline
+ * it nor treat it as const, or a fiber that migrated would keep reading
+ * the previous thread's copy. */
+__attribute__((noinline, noipa)) sp__worker *sp__self(void)
+{
+    return tls_self;
+}
+
+__attribute__((noinline, noipa)) void sp__set_self(sp__worker *w)
+{
+    tls_self = w;
+}
+
+sp_job *sp__current(void)
+{
+    sp__worker *w = sp__self();
+    return w ? atomic_load_explicit(&w->cur, memory_order_relaxed) : NULL;
+}
+
+sp_job *sp__pin_cur(sp__worker *w)
+{
+    atomic_fetch_add(&w->pin, 1);
+    return atomic_load(&w->cur);
+}
+
+void sp__unpin(sp__worker *w)
+{
+    atomic_fetch_sub(&w->pin, 1);
+}
+
+/* ---- stacks per worker ---- */
+
+static sp__stack *stack_get(sp__worker *w, size_t size)
+{
+    sp__stack *s = w->cache;
+    if (s && s->size == size) {
+        w->cache = s->next;
+        w->ncache--;
+        s->next = NULL;
+        return s;
+    }
+    return sp__stack_alloc(size);
+}
+
+static void stack_put(sp__worker *w, sp__stack *s)
+{
+    if (w->ncache < SP__CACHE_MAX && s->size == w->pool->stack_size) {
+        s->next = w->cache;
+        w->cache = s;
+        w->ncache++;
+        return;
+    }
+    sp__stack_free(s);
+}
+
+static void cache_flush(sp__worker *w)
+{
+    while (w->cache) {
+        sp__stack *s = w->cache;
+        w->cache = s->next;
+        sp__stack_free(s);
+    }
+    w->ncache = 0;
+}
+
+void sp__altstack_on(sp__worker *w)
+{
+    size_t sz = 64 * 1024;
+    w->altstack.ss_sp = malloc(sz);
+    w->altstack.ss_size = sz;
+    w->altstack.ss_flags = 0;
+    if (w->altstack.ss_sp)
+        sigaltstack(&w->altstack, &w->old_altstack);
+}
+
+void sp__altstack_off(sp__worker *w)
+{
+    if (!w->altstack.ss_sp)
+        return;
+    stack_t dis = {.ss_flags = SS_DISABLE};
+    sigaltstack(w->old_altstack.ss_sp ? &w->old_altstack : &dis, NULL);
+    free(w->altstack.ss_sp);
+    w->altstack.ss_sp = NULL;
+}
+
+/* ---- switching ---- */
+
+void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock)
+{
+    sp__worker *w = sp__self();
+    w->post = post;
+    w->post_lock = lock;
+    sp__ctx_switch(&j->sp, w->sched_sp);
+}
+
+static void restore_mask(void)
+{
+    pthread_sigmask(SIG_SETMASK, &sp__worker_mask, NULL);
+}
+
+static void requeue(sp__worker *w, sp_job *j)
+{
+    if (!w->is_runner && !atomic_load(&w->retired)) {
+        pthread_mutex_lock(&w->q.lock);
+        sp__runq_push(&w->q, j);
+        pthread_mutex_unlock(&w->q.lock);
+        return;
+    }
+    sp__job_ready(j);
+}
+
+static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
+{
+    if (err && !j->error)
+        j->error = strdup(err);
+    stack_put(w, j->stack);
+    j->stack = NULL;
+    sp__job_end(j, state);
+    while (atomic_load(&w->pin)) /* a monitor is looking at j */
+        __builtin_ia32_pause();
+    sp_job_release(j); /* the hold */
+}
+
+static void overflowed(sp__worker *w, sp_job *j)
+{
+    end_job(w, j, SP_JOB_FAILED, "stack overflow");
+}
+
+/* The job j has just switched out of worker w: do what it asked. */
+static void after_switch(sp__worker *w, sp_job *j)
+{
+    int post = w->post;
+    pthread_mutex_t *lock = w->post_lock;
+    w->post = SP__POST_NONE;
+    if (post == SP__POST_ASYNC || post == SP__POST_CANCEL_ASYNC ||
+        post == SP__POST_OVERFLOW)
+        restore_mask(); /* we left a signal handler without returning */
+    if (post != SP__POST_OVERFLOW && !sp__stack_canary_ok(j->stack)) {
+        if (post == SP__POST_WAIT) {
+            fprintf(stderr, "spindle: stack overflow in a waiting job\n");
+            abort();
+        }
+        overflowed(w, j);
+        return;
+    }
+    switch (post) {
+    case SP__POST_YIELD:
+        w->st.yields++;
+        requeue(w, j);
+        break;
+    case SP__POST_PREEMPT:
+    case SP__POST_ASYNC:
+        if (post == SP__POST_ASYNC)
+            w->st.preempt_async++;
+        if (j->preempt_cause == SP__PC_PRIO)
+            w->st.preempt_prio++;
+        else
+            w->st.preempt_slice++;
+        j->preempt_cause = SP__PC_NONE;
+        requeue(w, j);
+        break;
+    case SP__POST_WAIT:
+        pthread_mutex_unlock(lock);
+        break;
+    case SP__POST_END:
+        end_job(w, j, j->error ? SP_JOB_FAILED : SP_JOB_DONE, NULL);
+        break;
+    case SP__POST_CANCEL:
+    case SP__POST_CANCEL_ASYNC:
+        if (lock) /* cancelled inside sp__wait */
+            pthread_mutex_unlock(lock);
+        w->st.preempt_cancel++;
+        end_job(w, j, SP_JOB_CANCELLED, NULL);
+        break;
+    case SP__POST_OVERFLOW:
+        overflowed(w, j);
+        break;
+    default:
+        fprintf(stderr, "spindle: job switched out without a reason\n");
+        abort();
+    }
+}
+
+void sp__run_job(sp__worker *w, sp_job *j)
+{
+    if (atomic_load(&j->pool->stopping)) {
+        atomic_store(&j->cancel, 1);
+        j->poll = 1;
+    }
+    if (!j->stack) {
+        int st = SP_JOB_QUEUED;
+        if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING)) {
+            sp_job_release(j); /* cancelled while queued: drop the hold */
+            return;
+        }
+        if (atomic_load(&j->cancel)) { /* cancelled before it ever ran */
+            sp__job_end(j, SP_JOB_CANCELLED);
+            sp_job_release(j);
+            return;
+        }
+        j->stack = stack_get(w, j->pool->stack_size);
+        if (!j->stack) {
+            j->error = strdup("out of memory for a job stack");
+            sp__job_end(j, SP_JOB_FAILED);
+            sp_job_release(j);
+            return;
+        }
+        j->sp = sp__ctx_init(j->stack->lo, j->stack->hi);
+    }
+    if (!atomic_load(&j->cancel))
+        j->poll = 0;
+    j->worker = w;
+    atomic_store_explicit(&w->cur, j, memory_order_release);
+    atomic_store_explicit(&w->nswitch, w->st.switches + 1,
+                          memory_order_relaxed);
+    w->st.switches++;
+    if (j->async_susp) {
+        /* it resumes inside the signal handler, which returns with
+         * sigreturn: keep the preemption signal out until then */
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SP_PREEMPT_SIGNAL);
+        pthread_sigmask(SIG_BLOCK, &s, NULL);
+    }
+    sp__ctx_switch(&w->sched_sp, j->sp);
+    atomic_store(&w->cur, NULL); /* seq_cst: pairs with sp__pin_cur */
+    after_switch(w, j);
+}
+
+/* ---- finding work ---- */
+
+static sp_job *pop_own(sp__worker *w)
+{
+    if (atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0)
+        return NULL;
+    pthread_mutex_lock(&w->q.lock);
+    sp_job *j = sp__runq_pop(&w->q);
+    pthread_mutex_unlock(&w->q.lock);
+    return j;
+}
+
+static sp_job *steal(sp__worker *w)
+{
+    sp_pool *p = w->pool;
+    int n = atomic_load(&p->nw);
+    for (int k = 1; k < n; k++) {
+        sp__worker *v = p->workers[(w->index + k) % n];
+        if (!v || atomic_load_explicit(&v->q.n, memory_order_relaxed) == 0)
+            continue;
+        pthread_mutex_lock(&v->q.lock);
+        sp_job *j = sp__runq_pop(&v->q);
+        pthread_mutex_unlock(&v->q.lock);
+        if (j) {
+            w->st.steals++;
+            return j;
+        }
+    }
+    return NULL;
+}
+
+static int work_visible(sp__worker *w)
+{
+    sp_pool *p = w->pool;
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++) {
+        sp__worker *v = p->workers[k];
+        if (v && atomic_load(&v->q.n) > 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int wake_worker(sp__worker *w)
+{
+    int one = 1;
+    if (!atomic_compare_exchange_strong(&w->idle, &one, 0))
+        return 0;
+    atomic_fetch_sub(&w->pool->nidle, 1);
+    w->st.wakes++; /* benign race: approximate counter */
+    sp__futex_wake(&w->idle, 1);
+    return 1;
+}
+
+void sp__pool_wake_all(sp_pool *p)
+{
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++)
+        if (p->workers[k])
+            wake_worker(p->workers[k]);
+}
+
+static void park(sp__worker *w)
+{
+    sp_pool *p = w->pool;
+    for (int i = 0; i < SP__SPIN; i++) {
+        if (work_visible(w) || atomic_load(&p->stopping))
+            return;
+        __builtin_ia32_pause();
+    }
+    atomic_store(&w->idle, 1);
+    atomic_fetch_add(&p->nidle, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (work_visible(w) || atomic_load(&p->stopping) ||
+        atomic_load(&w->retired)) {
+        int one = 1;
+        if (atomic_compare_exchange_strong(&w->idle, &one, 0))
+            atomic_fetch_sub(&p->nidle, 1);
+        return;
+    }
+    w->st.parks++;
+    while (atomic_load(&w->idle) == 1)
+        sp__futex_wait(&w->idle, 1);
+}
+
+static void *worker_main(void *arg)
+{
+    sp__worker *w = arg;
+    sp__set_self(w);
+    pthread_sigmask(SIG_SETMASK, &sp__worker_mask, NULL);
+    sp__altstack_on(w);
+    for (;;) {
+        sp_job *j = pop_own(w);
+        if (!j)
+            j = steal(w);
+        if (j) {
+            sp__run_job(w, j);
+            if (atomic_load(&w->retired))
+                break;
+            continue;
+        }
+        if (atomic_load(&w->pool->stopping) || atomic_load(&w->retired))
+            break;
+        park(w);
+    }
+    cache_flush(w);
+    sp__altstack_off(w);
+    sp__set_self(NULL);
+    atomic_store(&w->exited, 1);
+    return NULL;
+}
+
+int sp__worker_spawn(sp_pool *p, int index)
+{
+    if (index >= SP__MAX_WORKERS)
+        return SP_EINVAL;
+    sp__worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return SP_ENOMEM;
+    w->pool = p;
+    w->index = index;
+    sp__runq_init(&w->q);
+    p->workers[index] = w;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int rc = pthread_create(&w->thread, &a, worker_main, w);
+    pthread_attr_destroy(&a);
+    if (rc != 0) {
+        p->workers[index] = NULL;
+        sp__runq_destroy(&w->q);
+        free(w);
+        return SP_ENOMEM;
+    }
+    return 0;
+}
+
+void sp__worker_free(sp__worker *w)
+{
+    sp__runq_destroy(&w->q);
+    free(w);
+}
+
+/* ---- making jobs ready ---- */
+
+static sp__worker *pick_worker(sp_pool *p, sp_job *j)
+{
+    sp__worker *self = sp__self();
+    if (self && self->pool == p && !self->is_runner &&
+        !atomic_load(&self->retired))
+        return self;
+    sp__worker *w = j->worker;
+    if (w && w->pool == p && !w->is_runner && !atomic_load(&w->retired))
+        return w;
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++) {
+        w = p->workers[atomic_fetch_add(&p->rr, 1) % (unsigned)n];
+        if (w && !atomic_load(&w->retired))
+            return w;
+    }
+    return NULL;
+}
+
+static void wake_for(sp_pool *p, sp__worker *w, int prio)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&w->idle) && wake_worker(w))
+        return;
+    if (atomic_load(&p->nidle) > 0) {
+        int n = atomic_load(&p->nw);
+        for (int k = 0; k < n; k++)
+            if (p->workers[k] && wake_worker(p->workers[k]))
+                return;
+    }
+    sp__prio_check(p, prio);
+}
+
+static void pseudo_push(sp_pool *p, sp_job *j)
+{
+    pthread_mutex_lock(&p->q.lock);
+    sp__runq_push(&p->q, j);
+    pthread_mutex_unlock(&p->q.lock);
+    atomic_fetch_add(&p->seq, 1);
+    sp__futex_wake(&p->seq, INT_MAX);
+}
+
+void sp__job_ready(sp_job *j)
+{
+    sp_pool *p = j->pool;
+    if (p->nworkers == 0) {
+        pseudo_push(p, j);
+        return;
+    }
+    sp__worker *w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
+    if (!w) {
+        /* the pool is gone: the job can never run again */
+        if (j->stack)
+            sp__stack_free(j->stack);
+        j->stack = NULL;
+        sp__job_end(j, SP_JOB_CANCELLED);
+        sp_job_release(j);
+        return;
+    }
+    pthread_mutex_lock(&w->q.lock);
+    sp__runq_push(&w->q, j);
+    int n = atomic_load(&w->q.n);
+    pthread_mutex_unlock(&w->q.lock);
+    if ((uint64_t)n > atomic_load(&p->c_highwater))
+        atomic_store(&p->c_highwater, (uint64_t)n);
+    wake_for(p, w, j->prio);
+}
+
+/* ---- pseudo pools ---- */
+
+static void runner_stats(sp_pool *p, sp__worker *w)
+{
+    pthread_mutex_lock(&p->statlock);
+    uint64_t *d = (uint64_t *)&p->dead, *s = (uint64_t *)&w->st;
+    for (size_t i = 0; i < sizeof(sp__wstats) / sizeof(uint64_t); i++)
+        d[i] += s[i];
+    pthread_mutex_unlock(&p->statlock);
+}
+
+/* Run the pseudo pool of target in this plain thread until target has
+ * ended (or, with target NULL, until the pool has nothing runnable). */
+int sp__pseudo_wait(sp_job *target)
+{
+    sp_pool *p = target ? target->pool : NULL;
+    return sp__pseudo_run(p, target);
+}
+
+int sp__pseudo_run(sp_pool *p, sp_job *target)
+{
+    sp__worker *prev = sp__self();
+    sp__worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return SP_ENOMEM;
+    w->pool = p;
+    w->is_runner = 1;
+    sp__altstack_on(w);
+    sp__set_self(w);
+    for (;;) {
+        int s = atomic_load(&p->seq);
+        if (target && sp_job_finished(target))
+            break;
+        pthread_mutex_lock(&p->q.lock);
+        sp_job *j = sp__runq_pop(&p->q);
+        pthread_mutex_unlock(&p->q.lock);
+        if (j) {
+            sp__run_job(w, j);
+            continue;
+        }
+        if (!target)
+            break;
+        sp__futex_wait(&p->seq, s);
+    }
+    sp__set_self(prev);
+    sp__altstack_off(w);
+    cache_flush(w);
+    runner_stats(p, w);
+    free(w);
+    return 0;
+}

@@ -1,0 +1,191 @@
+/* test_fiber.c - the raw context switch and the stack allocator. */
+#include "internal.h"
+
+#include <check.h>
+#include <fenv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* ---- raw switch, without workers: a tiny ping-pong ---- */
+
+static void *main_sp, *fib_sp;
+static int counter;
+
+/* A fresh context enters sp__fiber_main, which runs the current job's
+ * fn; here the test stands in for the scheduler with a fake worker. */
+static void *pingpong(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        counter++;
+        sp__ctx_switch(&fib_sp, main_sp);
+    }
+    return (void *)0x42;
+}
+
+START_TEST(test_switch_pingpong)
+{
+    sp__stack *s = sp__stack_alloc(64 * 1024);
+    ck_assert_ptr_nonnull(s);
+    sp__worker w;
+    memset(&w, 0, sizeof w);
+    sp_job fake;
+    memset(&fake, 0, sizeof fake);
+    fake.fn = pingpong;
+    w.cur = &fake;
+    sp__set_self(&w);
+    fib_sp = sp__ctx_init(s->lo, s->hi);
+    counter = 0;
+    for (int i = 0; i < 3; i++) {
+        sp__ctx_switch(&main_sp, fib_sp);
+        ck_assert_int_eq(counter, i + 1);
+    }
+    sp__set_self(NULL);
+    sp__stack_free(s);
+}
+END_TEST
+
+/* callee-saved registers and FP control survive switches */
+static void *fpu_job(void *arg)
+{
+    int *ok = arg;
+    fesetround(FE_UPWARD);
+    sp_yield();
+    *ok = fegetround() == FE_UPWARD;
+    fesetround(FE_TONEAREST);
+    return NULL;
+}
+
+static void *other_job(void *arg)
+{
+    (void)arg;
+    fesetround(FE_DOWNWARD);
+    sp_yield();
+    fesetround(FE_TONEAREST);
+    return NULL;
+}
+
+START_TEST(test_switch_fpu_state)
+{
+    int ok = 0;
+    sp_pool *p = sp_pool_create(1);
+    sp_job *a = sp_job_create(fpu_job, &ok);
+    sp_job *b = sp_job_create(other_job, NULL);
+    sp_job_start(p, 0, a);
+    sp_job_start(p, 0, b);
+    sp_job_wait(a);
+    sp_job_wait(b);
+    ck_assert_int_eq(ok, 1);
+    ck_assert_int_eq(fegetround(), FE_TONEAREST);
+    sp_job_release(a);
+    sp_job_release(b);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+/* ---- stacks ---- */
+
+START_TEST(test_stack_guarded)
+{
+    sp__stack *s = sp__stack_alloc(100 * 1000);
+    ck_assert_ptr_nonnull(s);
+    ck_assert_int_eq(s->kind, SP__STACK_GUARDED);
+    ck_assert(s->size % 4096 == 0 && s->size >= 100 * 1000);
+    memset(s->lo, 0xab, (size_t)(s->hi - s->lo)); /* all usable */
+    ck_assert(sp__stack_in_guard(s, s->guard));
+    ck_assert(!sp__stack_in_guard(s, s->lo));
+    sp__stack_free(s);
+}
+END_TEST
+
+START_TEST(test_stack_reuse)
+{
+    sp__stack *a = sp__stack_alloc(64 * 1024);
+    sp__stack_free(a);
+    sp__stack *b = sp__stack_alloc(64 * 1024);
+    ck_assert_ptr_eq(a, b); /* came back from the free list */
+    sp__stack_free(b);
+}
+END_TEST
+
+START_TEST(test_stack_slab_when_over_budget)
+{
+    setenv("SP_GUARDED_MAX", "2", 1); /* read at first allocation */
+    sp__stack *s[5];
+    for (int i = 0; i < 5; i++) {
+        s[i] = sp__stack_alloc(32 * 1024);
+        ck_assert_ptr_nonnull(s[i]);
+    }
+    ck_assert_int_eq(s[0]->kind, SP__STACK_GUARDED);
+    ck_assert_int_eq(s[1]->kind, SP__STACK_GUARDED);
+    ck_assert_int_eq(s[4]->kind, SP__STACK_SLAB);
+    ck_assert(sp__stack_canary_ok(s[4]));
+    s[4]->lo[0] ^= 1; /* an overflow would do this */
+    ck_assert(!sp__stack_canary_ok(s[4]));
+    s[4]->lo[0] ^= 1;
+    for (int i = 0; i < 5; i++)
+        sp__stack_free(s[i]);
+}
+END_TEST
+
+START_TEST(test_stack_budget_from_max_map_count)
+{
+    long max, now;
+    sp__stack_budget(&max, &now);
+    ck_assert(max > 1000);       /* a fraction of vm.max_map_count */
+    ck_assert(max * 2 < 65530 || max * 2 < 4 * 65530);
+}
+END_TEST
+
+/* ---- runqueue ---- */
+
+START_TEST(test_runq_priorities)
+{
+    sp__runq q;
+    sp__runq_init(&q);
+    sp_job j[4];
+    memset(j, 0, sizeof j);
+    int pr[4] = {1, 5, 1, 3};
+    for (int i = 0; i < 4; i++) {
+        j[i].prio = pr[i];
+        sp__runq_push(&q, &j[i]);
+    }
+    ck_assert_int_eq(sp__runq_top(&q), 5);
+    ck_assert_ptr_eq(sp__runq_pop(&q), &j[1]);
+    ck_assert_ptr_eq(sp__runq_pop(&q), &j[3]);
+    ck_assert_int_eq(sp__runq_remove(&q, &j[2]), 1);
+    ck_assert_ptr_eq(sp__runq_pop(&q), &j[0]);
+    ck_assert_ptr_null(sp__runq_pop(&q));
+    ck_assert_int_eq(sp__runq_top(&q), -1);
+    sp__runq_destroy(&q);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("fiber");
+    TCase *tc = tcase_create("switch");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_switch_pingpong);
+    tcase_add_test(tc, test_switch_fpu_state);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("stack");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_stack_guarded);
+    tcase_add_test(tc, test_stack_reuse);
+    tcase_add_test(tc, test_stack_slab_when_over_budget);
+    tcase_add_test(tc, test_stack_budget_from_max_map_count);
+    tcase_add_test(tc, test_runq_priorities);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

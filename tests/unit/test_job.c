@@ -1,0 +1,649 @@
+/* test_job.c - jobs and pools: start, wait, priorities, fork-join, pseudo
+ * pools, cancel, failures, stack overflow, close, reference counts. */
+#include "internal.h"
+
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *ident(void *arg) { return arg; }
+
+START_TEST(test_create_start_wait)
+{
+    sp_pool *p = sp_pool_create(2);
+    ck_assert_ptr_nonnull(p);
+    sp_job *j = sp_job_create(ident, (void *)0x1234);
+    ck_assert_int_eq(sp_job_state(j), SP_JOB_CREATED);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    ck_assert_int_eq(sp_job_start(p, 0, j), SP_EBUSY);
+    ck_assert_ptr_eq(sp_job_wait(j), (void *)0x1234);
+    ck_assert_int_eq(sp_job_state(j), SP_JOB_DONE);
+    void *r = NULL;
+    ck_assert_int_eq(sp_job_join(j, &r), 0);
+    ck_assert_ptr_eq(r, (void *)0x1234);
+    ck_assert_ptr_eq(sp_job_result(j), (void *)0x1234);
+    ck_assert_ptr_null(sp_job_error(j));
+    sp_job_release(j);
+    sp_stats st;
+    ck_assert_int_eq(sp_pool_stats(p, &st), 0);
+    ck_assert_uint_eq(st.jobs_started, 1);
+    ck_assert_uint_eq(st.jobs_finished, 1);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+START_TEST(test_bad_arguments)
+{
+    ck_assert_ptr_null(sp_job_create(NULL, NULL));
+    ck_assert_ptr_null(sp_pool_create(-1));
+    ck_assert_int_eq(sp_job_start(NULL, 0, NULL), SP_EINVAL);
+    ck_assert_int_eq(sp_job_cancel(NULL), SP_EINVAL);
+    ck_assert_int_eq(sp_job_join(NULL, NULL), SP_EINVAL);
+    ck_assert_int_eq(sp_pool_close(NULL, 0), SP_EINVAL);
+    ck_assert_int_eq(sp_job_fail("x"), SP_ENOTJOB);
+    ck_assert_ptr_null(sp_job_current());
+    ck_assert_ptr_null(sp_pool_current());
+    ck_assert_int_eq(*sp_poll_flag(), 0);
+    ck_assert_int_eq(sp_checkpoint(), 0);
+    sp_yield(); /* harmless outside a job */
+    ck_assert_str_eq(sp_strerror(SP_ECANCELED), "job cancelled");
+    ck_assert_str_eq(sp_strerror(12345), "unknown error");
+}
+END_TEST
+
+/* ---- identity inside a job ---- */
+
+typedef struct { sp_pool *pool; sp_job *job; const volatile int *flag; } who_t;
+
+static void *who(void *arg)
+{
+    who_t *w = arg;
+    w->pool = sp_pool_current();
+    w->job = sp_job_current();
+    w->flag = sp_poll_flag();
+    return NULL;
+}
+
+START_TEST(test_current)
+{
+    sp_pool *p = sp_pool_create(1);
+    who_t w = {0};
+    sp_job *j = sp_job_create(who, &w);
+    sp_job_set_name(j, "named");
+    sp_job_start(p, 3, j);
+    sp_job_wait(j);
+    ck_assert_ptr_eq(w.pool, p);
+    ck_assert_ptr_eq(w.job, j);
+    ck_assert_ptr_ne((const void *)w.flag, (const void *)sp_poll_flag());
+    ck_assert_str_eq(sp_job_name(j), "named");
+    sp_job_release(j);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* ---- priorities ---- */
+
+static int order[16], norder;
+static pthread_mutex_t order_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *record(void *arg)
+{
+    pthread_mutex_lock(&order_lock);
+    order[norder++] = (int)(intptr_t)arg;
+    pthread_mutex_unlock(&order_lock);
+    return NULL;
+}
+
+static void *starter(void *arg)
+{
+    /* inside the only worker: queue jobs, then let them run */
+    sp_pool *p = sp_pool_current();
+    sp_job **js = arg;
+    int prios[5] = {1, 7, 3, 7, 0};
+    for (int i = 0; i < 5; i++) {
+        js[i] = sp_job_create(record, (void *)(intptr_t)prios[i]);
+        sp_job_start(p, prios[i], js[i]);
+    }
+    return NULL;
+}
+
+START_TEST(test_priorities_order)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *js[5];
+    sp_job *s = sp_job_create(starter, js);
+    norder = 0;
+    sp_job_start(p, 31, s);
+    sp_job_wait(s);
+    for (int i = 0; i < 5; i++) {
+        sp_job_wait(js[i]);
+        sp_job_release(js[i]);
+    }
+    ck_assert_int_eq(norder, 5);
+    int want[5] = {7, 7, 3, 1, 0};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(order[i], want[i]);
+    sp_job_release(s);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* ---- many jobs ---- */
+
+static void *add_one(void *arg)
+{
+    atomic_fetch_add((_Atomic long *)arg, 1);
+    return NULL;
+}
+
+START_TEST(test_many_jobs)
+{
+    enum { N = 20000 };
+    sp_pool *p = sp_pool_create(2);
+    _Atomic long count = 0;
+    sp_job **js = malloc(N * sizeof *js);
+    for (int i = 0; i < N; i++) {
+        js[i] = sp_job_create(add_one, &count);
+        ck_assert_int_eq(sp_job_start(p, i % 4, js[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        sp_job_wait(js[i]);
+        sp_job_release(js[i]);
+    }
+    ck_assert_int_eq(count, N);
+    free(js);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+/* fire and forget: release right after start; close waits for them */
+START_TEST(test_fire_and_forget)
+{
+    sp_pool *p = sp_pool_create(2);
+    _Atomic long count = 0;
+    for (int i = 0; i < 1000; i++) {
+        sp_job *j = sp_job_create(add_one, &count);
+        sp_job_start(p, 0, j);
+        sp_job_release(j);
+    }
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    ck_assert_int_eq(count, 1000);
+}
+END_TEST
+
+/* ---- waiting inside jobs ---- */
+
+static void *wait_other(void *arg)
+{
+    sp_job *inner = sp_job_create(ident, arg);
+    sp_job_start(sp_pool_current(), 0, inner);
+    void *r = sp_job_wait(inner); /* suspends: the only worker runs inner */
+    sp_job_release(inner);
+    return r;
+}
+
+START_TEST(test_wait_in_job_one_worker)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *j = sp_job_create(wait_other, (void *)7);
+    sp_job_start(p, 0, j);
+    ck_assert_ptr_eq(sp_job_wait(j), (void *)7);
+    sp_job_release(j);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+static long fib_seq(long n) { return n < 2 ? n : fib_seq(n - 1) + fib_seq(n - 2); }
+
+static void *fib_job(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    if (n < 12)
+        return (void *)(intptr_t)fib_seq(n);
+    sp_job *a = sp_job_create(fib_job, (void *)(intptr_t)(n - 1));
+    sp_job *b = sp_job_create(fib_job, (void *)(intptr_t)(n - 2));
+    sp_job_start(sp_pool_current(), 0, a);
+    sp_job_start(sp_pool_current(), 0, b);
+    long r = (long)(intptr_t)sp_job_wait(a) + (long)(intptr_t)sp_job_wait(b);
+    sp_job_release(a);
+    sp_job_release(b);
+    return (void *)(intptr_t)r;
+}
+
+static void fib_on(int nworkers)
+{
+    sp_pool *p = sp_pool_create(nworkers);
+    sp_job *j = sp_job_create(fib_job, (void *)(intptr_t)22);
+    sp_job_start(p, 0, j);
+    ck_assert_int_eq((long)(intptr_t)sp_job_wait(j), 17711);
+    sp_job_release(j);
+    sp_stats st;
+    sp_pool_stats(p, &st);
+    ck_assert_uint_eq(st.jobs_finished, st.jobs_started);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+
+START_TEST(test_fib_1_worker) { fib_on(1); }
+END_TEST
+START_TEST(test_fib_2_workers) { fib_on(2); }
+END_TEST
+START_TEST(test_fib_pseudo) { fib_on(0); }
+END_TEST
+
+/* 100,000 jobs suspended at once, each waiting on a job not yet run */
+static void *wait_arg(void *arg)
+{
+    return sp_job_wait((sp_job *)arg);
+}
+
+START_TEST(test_100k_suspended)
+{
+    enum { N = 100000 };
+    sp_pool *p = sp_pool_create(2);
+    sp_job *gate = sp_job_create(ident, (void *)5); /* started at the end */
+    sp_job **js = malloc(N * sizeof *js);
+    for (int i = 0; i < N; i++) {
+        js[i] = sp_job_create(wait_arg, gate);
+        sp_job_start(p, 0, js[i]);
+    }
+    /* let them all reach their wait */
+    sp_stats st;
+    do {
+        sp_pool_stats(p, &st);
+    } while (st.switches < (uint64_t)N);
+    sp_job_start(p, 0, gate);
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_eq(sp_job_wait(js[i]), (void *)5);
+        sp_job_release(js[i]);
+    }
+    free(js);
+    sp_job_release(gate);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+/* ---- pseudo pool ---- */
+
+START_TEST(test_pseudo_pool)
+{
+    sp_pool *p = sp_pool_create(0);
+    _Atomic long count = 0;
+    sp_job *js[10];
+    for (int i = 0; i < 10; i++) {
+        js[i] = sp_job_create(add_one, &count);
+        sp_job_start(p, 0, js[i]);
+    }
+    ck_assert_int_eq(count, 0); /* nobody runs them yet */
+    sp_job_wait(js[9]);         /* the waiter runs the queue */
+    ck_assert_int_eq(count, 10);
+    for (int i = 0; i < 10; i++)
+        sp_job_release(js[i]);
+    sp_job *w = sp_job_create(wait_other, (void *)3);
+    sp_job_start(p, 0, w);
+    ck_assert_ptr_eq(sp_job_wait(w), (void *)3);
+    sp_job_release(w);
+    /* close with wait runs what is left */
+    sp_job *k = sp_job_create(add_one, &count);
+    sp_job_start(p, 0, k);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    ck_assert_int_eq(count, 11);
+    ck_assert_int_eq(sp_job_state(k), SP_JOB_DONE);
+    sp_job_release(k);
+}
+END_TEST
+
+/* ---- cancel ---- */
+
+static void *blocker(void *arg)
+{
+    return sp_job_wait((sp_job *)arg);
+}
+
+START_TEST(test_cancel_queued)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *gate = sp_job_create(ident, NULL);
+    sp_job *b = sp_job_create(blocker, gate);
+    sp_job_start(p, 0, b); /* occupies... then suspends on gate */
+    _Atomic long count = 0;
+    sp_job *q = sp_job_create(add_one, &count);
+    sp_job *c = sp_job_create(add_one, &count);
+    ck_assert_int_eq(sp_job_cancel(c), 0); /* never started */
+    ck_assert_int_eq(sp_job_state(c), SP_JOB_CANCELLED);
+    ck_assert_int_eq(sp_job_start(p, 0, c), SP_EBUSY);
+    sp_job_start(p, 0, q);
+    int rc = sp_job_cancel(q);
+    ck_assert(rc == 0 || rc == SP_EBUSY); /* may already have run */
+    void *r = (void *)1;
+    int out = sp_job_join(q, &r);
+    if (rc == 0) {
+        ck_assert_int_eq(out, SP_ECANCELED);
+        ck_assert_ptr_null(r);
+    }
+    ck_assert_int_eq(sp_job_join(c, NULL), SP_ECANCELED);
+    sp_job_start(p, 0, gate);
+    sp_job_wait(b);
+    sp_job_release(gate);
+    sp_job_release(b);
+    sp_job_release(q);
+    sp_job_release(c);
+    ck_assert_int_eq(sp_job_cancel(gate = sp_job_create(ident, NULL)), 0);
+    sp_job_release(gate);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* queued behind a job that never lets go of the worker: surely queued */
+static void *hog(void *arg)
+{
+    while (!atomic_load((_Atomic int *)arg))
+        sp_yield();
+    return NULL;
+}
+
+START_TEST(test_cancel_queued_surely)
+{
+    sp_pool *p = sp_pool_create(1);
+    _Atomic int stop = 0;
+    sp_job *h = sp_job_create(hog, &stop);
+    sp_job_start(p, 0, h);
+    _Atomic long count = 0;
+    sp_job *q[50];
+    for (int i = 0; i < 50; i++) {
+        q[i] = sp_job_create(add_one, &count);
+        sp_job_start(p, 0, q[i]);
+    }
+    int cancelled = 0;
+    for (int i = 49; i >= 0; i--)
+        if (sp_job_cancel(q[i]) == 0)
+            cancelled++;
+    ck_assert_int_gt(cancelled, 0);
+    for (int i = 0; i < 50; i++) {
+        int rc = sp_job_join(q[i], NULL);
+        ck_assert(rc == 0 || rc == SP_ECANCELED);
+        sp_job_release(q[i]);
+    }
+    ck_assert_int_eq(count + cancelled, 50);
+    atomic_store(&stop, 1);
+    sp_job_wait(h);
+    sp_job_release(h);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* a suspended (waiting) job cancelled: it ends, its waiter wakes */
+START_TEST(test_cancel_waiting_job)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *gate = sp_job_create(ident, NULL); /* never started */
+    sp_job *b = sp_job_create(blocker, gate);
+    sp_job_start(p, 0, b);
+    sp_stats st;
+    do
+        sp_pool_stats(p, &st);
+    while (st.switches < 1);
+    ck_assert_int_ge(sp_job_cancel(b), 0);
+    ck_assert_int_eq(sp_job_join(b, NULL), SP_ECANCELED);
+    sp_job_release(b);
+    sp_job_release(gate);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+/* ---- failures ---- */
+
+static void *failing(void *arg)
+{
+    sp_job_fail("bad value %d", (int)(intptr_t)arg);
+    return (void *)1;
+}
+
+START_TEST(test_fail_seen_by_waiter)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *j = sp_job_create(failing, (void *)42);
+    sp_job_start(p, 0, j);
+    void *r = (void *)1;
+    ck_assert_int_eq(sp_job_join(j, &r), SP_EFAILED);
+    ck_assert_ptr_null(r);
+    ck_assert_ptr_null(sp_job_wait(j));
+    ck_assert_int_eq(sp_job_state(j), SP_JOB_FAILED);
+    ck_assert_str_eq(sp_job_error(j), "bad value 42");
+    sp_job_release(j);
+    sp_stats st;
+    sp_pool_stats(p, &st);
+    ck_assert_uint_eq(st.jobs_failed, 1);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+static int __attribute__((noinline)) recurse(volatile char *prev, int depth)
+{
+    volatile char buf[512];
+    if (depth > (1 << 30))
+        return 0;
+    buf[0] = (char)depth;
+    if (prev)
+        buf[1] = prev[0];
+    return recurse(buf, depth + 1) + buf[1];
+}
+
+static void *overflow(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)recurse(NULL, 0);
+}
+
+START_TEST(test_stack_overflow_seen_by_waiter)
+{
+    sp_pool_opts o;
+    sp_pool_opts_init(&o);
+    o.nworkers = 1;
+    o.stack_size = 64 * 1024;
+    sp_pool *p = sp_pool_create_opts(&o);
+    for (int round = 0; round < 3; round++) { /* the worker survives */
+        sp_job *j = sp_job_create(overflow, NULL);
+        sp_job_start(p, 0, j);
+        ck_assert_int_eq(sp_job_join(j, NULL), SP_EFAILED);
+        ck_assert_str_eq(sp_job_error(j), "stack overflow");
+        sp_job_release(j);
+    }
+    sp_job *ok = sp_job_create(ident, (void *)9);
+    sp_job_start(p, 0, ok);
+    ck_assert_ptr_eq(sp_job_wait(ok), (void *)9);
+    sp_job_release(ok);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* ---- close ---- */
+
+START_TEST(test_close_with_jobs_in_flight)
+{
+    sp_pool *p = sp_pool_create(1);
+    _Atomic int stop = 0;
+    sp_job *h = sp_job_create(hog, &stop); /* yields forever */
+    sp_job_start(p, 0, h);
+    _Atomic long count = 0;
+    sp_job *q[20];
+    for (int i = 0; i < 20; i++) {
+        q[i] = sp_job_create(add_one, &count);
+        sp_job_start(p, 0, q[i]);
+    }
+    int left = sp_pool_close(p, 0); /* p is gone for us now */
+    ck_assert_int_ge(left, 1);      /* at least the hog */
+    ck_assert_int_eq(sp_job_join(h, NULL), SP_ECANCELED);
+    int notdone = 0;
+    for (int i = 0; i < 20; i++) {
+        int rc = sp_job_join(q[i], NULL);
+        ck_assert(rc == 0 || rc == SP_ECANCELED);
+        notdone += rc != 0;
+        sp_job_release(q[i]);
+    }
+    ck_assert_int_eq(left, notdone + 1);
+    sp_job_release(h);
+}
+END_TEST
+
+START_TEST(test_closed_pool_refuses)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_pool_retain(p);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    sp_job *j = sp_job_create(ident, NULL);
+    ck_assert_int_eq(sp_job_start(p, 0, j), SP_ECLOSED);
+    sp_job_release(j);
+    sp_pool_release(p);
+}
+END_TEST
+
+/* ---- reference counts and cleanup ---- */
+
+static int cleaned;
+static void on_clean(void *arg, void *result, sp_state st, void *ud)
+{
+    ck_assert_ptr_eq(arg, (void *)11);
+    ck_assert_ptr_eq(result, (void *)11);
+    ck_assert_int_eq(st, SP_JOB_DONE);
+    ck_assert_ptr_eq(ud, &cleaned);
+    cleaned++;
+}
+
+START_TEST(test_refcounts_and_cleanup)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *j = sp_job_create(ident, (void *)11);
+    ck_assert_int_eq(sp_job_set_cleanup(j, on_clean, &cleaned), 0);
+    ck_assert_int_eq(sp_job_set_flags(j, SP_JOB_ASYNC), 0);
+    sp_job_retain(j);
+    sp_job_start(p, 0, j);
+    ck_assert_int_eq(sp_job_set_flags(j, 0), SP_EBUSY);
+    sp_job_wait(j);
+    sp_job_release(j);
+    ck_assert_int_eq(cleaned, 0); /* one reference left */
+    ck_assert_int_eq(sp_job_cancel(j), SP_EBUSY);
+    sp_job_release(j);
+    sp_pool_close(p, 1); /* the worker may still hold it: now it doesn't */
+    ck_assert_int_eq(cleaned, 1);
+}
+END_TEST
+
+/* ---- completion hooks and wait queues (for the coordination layer) ---- */
+
+static void hook(sp_job *j, void *ud)
+{
+    (void)j;
+    atomic_fetch_add((_Atomic int *)ud, 1);
+}
+
+START_TEST(test_end_hooks)
+{
+    sp_pool *p = sp_pool_create(1);
+    _Atomic int n = 0;
+    sp_job *j = sp_job_create(ident, NULL);
+    ck_assert_int_eq(sp__job_on_end(j, hook, &n), 0);
+    ck_assert_int_eq(sp__job_on_end(j, hook, &n), 0);
+    sp_job_start(p, 0, j);
+    sp_job_wait(j);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(sp__job_on_end(j, hook, &n), SP_EBUSY);
+    sp_job_release(j);
+    sp_job *c = sp_job_create(ident, NULL);
+    sp__job_on_end(c, hook, &n);
+    sp_job_cancel(c);
+    ck_assert_int_eq(n, 3);
+    sp_job_release(c);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+typedef struct {
+    pthread_mutex_t lock;
+    sp__waitq q;
+    int value;
+} box_t;
+
+static void *box_get(void *arg)
+{
+    box_t *b = arg;
+    pthread_mutex_lock(&b->lock);
+    while (b->value == 0)
+        sp__wait(&b->q, &b->lock);
+    int v = b->value;
+    pthread_mutex_unlock(&b->lock);
+    return (void *)(intptr_t)v;
+}
+
+START_TEST(test_waitq_fibers_and_threads)
+{
+    box_t b = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    sp_pool *p = sp_pool_create(1);
+    sp_job *js[20];
+    for (int i = 0; i < 20; i++) {
+        js[i] = sp_job_create(box_get, &b);
+        sp_job_start(p, 0, js[i]);
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, box_get, &b); /* a plain thread waits too */
+    pthread_mutex_lock(&b.lock);
+    b.value = 8;
+    sp__wake_all(&b.q);
+    pthread_mutex_unlock(&b.lock);
+    void *tr;
+    pthread_join(t, &tr);
+    ck_assert_ptr_eq(tr, (void *)8);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_ptr_eq(sp_job_wait(js[i]), (void *)8);
+        sp_job_release(js[i]);
+    }
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("job");
+    TCase *tc = tcase_create("basic");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_create_start_wait);
+    tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_current);
+    tcase_add_test(tc, test_priorities_order);
+    tcase_add_test(tc, test_many_jobs);
+    tcase_add_test(tc, test_fire_and_forget);
+    tcase_add_test(tc, test_refcounts_and_cleanup);
+    tcase_add_test(tc, test_end_hooks);
+    tcase_add_test(tc, test_waitq_fibers_and_threads);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("wait");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_wait_in_job_one_worker);
+    tcase_add_test(tc, test_fib_1_worker);
+    tcase_add_test(tc, test_fib_2_workers);
+    tcase_add_test(tc, test_fib_pseudo);
+    tcase_add_test(tc, test_pseudo_pool);
+    tcase_add_test(tc, test_100k_suspended);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cancel_fail_close");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_cancel_queued);
+    tcase_add_test(tc, test_cancel_queued_surely);
+    tcase_add_test(tc, test_cancel_waiting_job);
+    tcase_add_test(tc, test_fail_seen_by_waiter);
+    tcase_add_test(tc, test_stack_overflow_seen_by_waiter);
+    tcase_add_test(tc, test_close_with_jobs_in_flight);
+    tcase_add_test(tc, test_closed_pool_refuses);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
