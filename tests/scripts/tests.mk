@@ -1,0 +1,1 @@
+SING_TESTS =
