@@ -37,6 +37,7 @@
 #include "spindle.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -79,7 +80,6 @@ typedef struct sp__stack {
     unsigned vg_id;           /* valgrind stack id */
 } sp__stack;
 
-#define SP__CANARY 0x5350494e444c4521ull /* "SPINDLE!" */
 
 sp__stack *sp__stack_alloc(size_t size);      /* global: mmap or slab */
 void sp__stack_free(sp__stack *s);            /* global free list */
@@ -140,8 +140,30 @@ struct sp_job {
 
 enum { SP__PC_NONE = 0, SP__PC_SLICE, SP__PC_PRIO, SP__PC_CANCEL };
 
+/* Run-queue lock: critical sections are a few pointer moves, so spin
+ * (yielding the CPU after a while, for when the holder was descheduled). */
+typedef struct sp__spin { _Atomic int v; } sp__spin;
+
+static inline void sp__spin_lock(sp__spin *l)
+{
+    for (int n = 0;; n++) {
+        if (!atomic_load_explicit(&l->v, memory_order_relaxed) &&
+            !atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+            return;
+        if (n < 64)
+            __builtin_ia32_pause();
+        else
+            sched_yield();
+    }
+}
+
+static inline void sp__spin_unlock(sp__spin *l)
+{
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
 typedef struct sp__runq {
-    pthread_mutex_t lock;
+    sp__spin lock;
     uint32_t bitmap;                          /* bit p: level p non-empty */
     struct { sp_job *head, *tail; } lv[SP_NPRIO];
     _Atomic int n;
@@ -251,6 +273,7 @@ void sp__altstack_on(sp__worker *w);
 void sp__altstack_off(sp__worker *w);
 
 /* job.c */
+void sp__job_cache_flush(void);
 void sp__job_end(sp_job *j, int state);
 void sp__job_cancel_queued(sp_job *j);
 int sp__job_on_end(sp_job *job, void (*fn)(sp_job *, void *), void *ud);

@@ -204,9 +204,9 @@ static void cancel_running(sp_pool *p)
 static void drain(sp__runq *q)
 {
     for (;;) {
-        pthread_mutex_lock(&q->lock);
+        sp__spin_lock(&q->lock);
         sp_job *j = sp__runq_pop(q);
-        pthread_mutex_unlock(&q->lock);
+        sp__spin_unlock(&q->lock);
         if (!j)
             return;
         int st = SP_JOB_QUEUED;

@@ -234,12 +234,12 @@ static void handoff(sp_pool *p, sp__worker *w)
         return;
     }
     sp__worker *s = p->workers[idx];
-    pthread_mutex_lock(&w->q.lock);
-    pthread_mutex_lock(&s->q.lock);
+    sp__spin_lock(&w->q.lock);
+    sp__spin_lock(&s->q.lock);
     for (sp_job *j; (j = sp__runq_pop(&w->q));)
         sp__runq_push(&s->q, j);
-    pthread_mutex_unlock(&s->q.lock);
-    pthread_mutex_unlock(&w->q.lock);
+    sp__spin_unlock(&s->q.lock);
+    sp__spin_unlock(&w->q.lock);
     atomic_store(&p->nw, idx + 1);
     atomic_fetch_add(&p->c_spares, 1);
     pthread_mutex_unlock(&p->lock);

@@ -11,10 +11,16 @@
  *  the mappings are left to the rest of the process).
  *
  *  SLAB: past the budget, stacks are carved from 64-stack slabs (one VMA
- *  each). They have no guard page; instead a canary at the bottom of the
- *  stack is checked every time the job switches out and when it ends,
- *  and a 16 KiB unused gap separates neighbours so that a modest
- *  overflow smashes the canary rather than the next stack.
+ *  each). They have no guard page. Instead, when a job on such a stack
+ *  ends, mincore() tells whether the lowest page of the stack or the
+ *  page below it was ever touched: if so the job overflowed and is
+ *  reported FAILED ("stack overflow"), and the stack is wiped
+ *  (MADV_DONTNEED) before reuse. A 16 KiB unused gap separates
+ *  neighbours, so a modest overflow lands in the gap rather than in the
+ *  next stack. (Reading a canary would not do: on this kernel even a
+ *  read of an untouched page commits memory, 4 KiB per suspended job.)
+ *  The guarantee is weaker than a guard page's: the overflow is found
+ *  when the job ends, and one beyond the gap corrupts a neighbour.
  *
  * Pages are committed lazily (MAP_NORESERVE), so the virtual size is
  * cheap: a suspended job costs the pages its frames touched.
@@ -92,8 +98,6 @@ static sp__stack *describe(char *lo, size_t size, char *guard, int kind)
 #else
     s->vg_id = 0;
 #endif
-    if (kind == SP__STACK_SLAB)
-        *(uint64_t *)lo = SP__CANARY;
     return s;
 }
 
@@ -160,8 +164,6 @@ sp__stack *sp__stack_alloc(size_t size)
     if (!s)
         s = alloc_slab(size);
     pthread_mutex_unlock(&g_lock);
-    if (s && s->kind == SP__STACK_SLAB)
-        *(uint64_t *)s->lo = SP__CANARY;
     return s;
 }
 
@@ -181,12 +183,15 @@ void sp__stack_free(sp__stack *s)
         munmap(s->guard, s->size + g_page);
         return;
     }
-    if (s->kind == SP__STACK_SLAB && g_nfree >= 64) {
+    if (s->kind == SP__STACK_SLAB && !sp__stack_canary_ok(s)) {
+        /* overflowed: wipe the gap below too, so the next check passes */
+        size_t drop = ((size_t)(s->hi - s->lo)) & ~(g_page - 1);
+        madvise(s->lo - SP__SLAB_GAP, drop + SP__SLAB_GAP, MADV_DONTNEED);
+    } else if (s->kind == SP__STACK_SLAB && g_nfree >= 64) {
         /* keep the descriptor page; drop what the frames dirtied */
         size_t drop = ((size_t)(s->hi - s->lo)) & ~(g_page - 1);
         if (drop > 0)
             madvise(s->lo, drop, MADV_DONTNEED);
-        *(uint64_t *)s->lo = SP__CANARY;
     }
     s->next = g_free;
     g_free = s;
@@ -196,7 +201,12 @@ void sp__stack_free(sp__stack *s)
 
 int sp__stack_canary_ok(const sp__stack *s)
 {
-    return s->kind != SP__STACK_SLAB || *(const uint64_t *)s->lo == SP__CANARY;
+    if (s->kind != SP__STACK_SLAB)
+        return 1;
+    unsigned char vec[2] = {0, 0};
+    if (mincore(s->lo - g_page, 2 * g_page, vec) != 0)
+        return 1; /* cannot tell */
+    return !((vec[0] | vec[1]) & 1);
 }
 
 int sp__stack_in_guard(const sp__stack *s, const void *addr)

@@ -128,9 +128,9 @@ static void restore_mask(void)
 static void requeue(sp__worker *w, sp_job *j)
 {
     if (!w->is_runner && !atomic_load(&w->retired)) {
-        pthread_mutex_lock(&w->q.lock);
+        sp__spin_lock(&w->q.lock);
         sp__runq_push(&w->q, j);
-        pthread_mutex_unlock(&w->q.lock);
+        sp__spin_unlock(&w->q.lock);
         return;
     }
     sp__job_ready(j);
@@ -162,11 +162,11 @@ static void after_switch(sp__worker *w, sp_job *j)
     if (post == SP__POST_ASYNC || post == SP__POST_CANCEL_ASYNC ||
         post == SP__POST_OVERFLOW)
         restore_mask(); /* we left a signal handler without returning */
-    if (post != SP__POST_OVERFLOW && !sp__stack_canary_ok(j->stack)) {
-        if (post == SP__POST_WAIT) {
-            fprintf(stderr, "spindle: stack overflow in a waiting job\n");
-            abort();
-        }
+    if ((post == SP__POST_END || post == SP__POST_CANCEL ||
+         post == SP__POST_CANCEL_ASYNC) &&
+        !sp__stack_canary_ok(j->stack)) { /* slab stacks only */
+        if (lock)
+            pthread_mutex_unlock(lock);
         overflowed(w, j);
         return;
     }
@@ -260,9 +260,9 @@ static sp_job *pop_own(sp__worker *w)
 {
     if (atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0)
         return NULL;
-    pthread_mutex_lock(&w->q.lock);
+    sp__spin_lock(&w->q.lock);
     sp_job *j = sp__runq_pop(&w->q);
-    pthread_mutex_unlock(&w->q.lock);
+    sp__spin_unlock(&w->q.lock);
     return j;
 }
 
@@ -274,9 +274,9 @@ static sp_job *steal(sp__worker *w)
         sp__worker *v = p->workers[(w->index + k) % n];
         if (!v || atomic_load_explicit(&v->q.n, memory_order_relaxed) == 0)
             continue;
-        pthread_mutex_lock(&v->q.lock);
+        sp__spin_lock(&v->q.lock);
         sp_job *j = sp__runq_pop(&v->q);
-        pthread_mutex_unlock(&v->q.lock);
+        sp__spin_unlock(&v->q.lock);
         if (j) {
             w->st.steals++;
             return j;
@@ -360,6 +360,7 @@ static void *worker_main(void *arg)
         park(w);
     }
     cache_flush(w);
+    sp__job_cache_flush();
     sp__altstack_off(w);
     sp__set_self(NULL);
     atomic_store(&w->exited, 1);
@@ -433,9 +434,9 @@ static void wake_for(sp_pool *p, sp__worker *w, int prio)
 
 static void pseudo_push(sp_pool *p, sp_job *j)
 {
-    pthread_mutex_lock(&p->q.lock);
+    sp__spin_lock(&p->q.lock);
     sp__runq_push(&p->q, j);
-    pthread_mutex_unlock(&p->q.lock);
+    sp__spin_unlock(&p->q.lock);
     atomic_fetch_add(&p->seq, 1);
     sp__futex_wake(&p->seq, INT_MAX);
 }
@@ -457,10 +458,10 @@ void sp__job_ready(sp_job *j)
         sp_job_release(j);
         return;
     }
-    pthread_mutex_lock(&w->q.lock);
+    sp__spin_lock(&w->q.lock);
     sp__runq_push(&w->q, j);
     int n = atomic_load(&w->q.n);
-    pthread_mutex_unlock(&w->q.lock);
+    sp__spin_unlock(&w->q.lock);
     if ((uint64_t)n > atomic_load(&p->c_highwater))
         atomic_store(&p->c_highwater, (uint64_t)n);
     wake_for(p, w, j->prio);
@@ -499,9 +500,9 @@ int sp__pseudo_run(sp_pool *p, sp_job *target)
         int s = atomic_load(&p->seq);
         if (target && sp_job_finished(target))
             break;
-        pthread_mutex_lock(&p->q.lock);
+        sp__spin_lock(&p->q.lock);
         sp_job *j = sp__runq_pop(&p->q);
-        pthread_mutex_unlock(&p->q.lock);
+        sp__spin_unlock(&p->q.lock);
         if (j) {
             sp__run_job(w, j);
             continue;

@@ -121,9 +121,11 @@ START_TEST(test_stack_slab_when_over_budget)
     ck_assert_int_eq(s[1]->kind, SP__STACK_GUARDED);
     ck_assert_int_eq(s[4]->kind, SP__STACK_SLAB);
     ck_assert(sp__stack_canary_ok(s[4]));
-    s[4]->lo[0] ^= 1; /* an overflow would do this */
+    s[4]->lo[-1] = 1; /* an overflow would do this */
     ck_assert(!sp__stack_canary_ok(s[4]));
-    s[4]->lo[0] ^= 1;
+    sp__stack_free(s[4]); /* wiped before reuse */
+    ck_assert(sp__stack_canary_ok(s[4]));
+    s[4] = NULL;
     for (int i = 0; i < 5; i++)
         sp__stack_free(s[i]);
 }
