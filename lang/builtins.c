@@ -19,7 +19,7 @@ void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn) {
 }
 
 int sl_argc_err(sl_ctx *C, const char *fn, int argc, const char *want) {
-  return sl_error(C, "%s: expected %s, got %d argument%s", fn, want, argc, argc == 1 ? "" : "s");
+  return sl_error(C, "%s: expected %s, got %d", fn, want, argc);
 }
 
 int sl_arg_err(sl_ctx *C, const char *fn, int i, const char *want, sl_value got) {
@@ -103,7 +103,7 @@ static int b_bigint(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 static int b_intvec(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   sl_value m;
   sl_flatten(C, argc, argv, &m);
-  if (sl_convert(C, SL_T_INTVEC, &m, "intvec: argument") < 0) { sl_release(m); return SL_ERR; }
+  if (sl_convert(C, SL_T_INTVEC, &m, "intvec: each argument") < 0) { sl_release(m); return SL_ERR; }
   *ret = m;
   return 0;
 }
@@ -201,6 +201,9 @@ static int b_eval(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 }
 
 static int b_error(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "ERROR";
+  ARGC(1, "1 argument");
+  ARG(0, SL_T_STRING, "string");
   sl_buf b = {0};
   for (int i = 0; i < argc; i++) sl_string_value(&b, argv[i]);
   sl_error(C, "%s", b.s ? b.s : "ERROR");

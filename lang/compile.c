@@ -299,7 +299,8 @@ static int declare(comp *cp, sl_node *name, int type) {
 }
 
 static int cdecl(comp *cp, sl_node *n) {
-  int k = n->kids.n;
+  int k = n->kids.n, tk = -1;
+  if (n->str) tk = add_const(cp, sl_str(n->str));   /* plugin type name */
   if (n->kids2.n == 0) {
     for (int i = 0; i < k; i++) {
       emit(cp, INS_A(OP_DEFAULT, n->op));
@@ -309,8 +310,10 @@ static int cdecl(comp *cp, sl_node *n) {
   }
   if (cexprlist(cp, &n->kids2, k > 1) < 0) return -1;
   if (k > 1) emit(cp, INS_A(OP_UNPACK, k));
-  for (int i = k - 1; i >= 0; i--)
+  for (int i = k - 1; i >= 0; i--) {
+    if (tk >= 0) emit(cp, INS_A(OP_CHECKU, tk));
     if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
+  }
   return 0;
 }
 

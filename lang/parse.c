@@ -222,13 +222,14 @@ static sl_node *binop(int op, sl_node *a, sl_node *b, int line) {
   return n;
 }
 
+static sl_node *unary(parser *P);
+
 static sl_node *power(parser *P) {
   sl_node *a = postfix(P);
   if (a && at(P, T_CARET)) {
     int line = next(P)->line;
-    sl_node *b = power(P);   /* right associative */
+    sl_node *b = unary(P);   /* right associative; 2^-1 allowed */
     if (!b) { sl_node_free(a); return NULL; }
-    if (b->kind == N_NEG) {}
     return binop(SL_POW, a, b, line);
   }
   return a;
@@ -431,6 +432,8 @@ static sl_node *proc_def(parser *P, int line) {
       if (at(P, T_TYPE) || at(P, T_PROC)) {
         sl_token *t = next(P);
         p->op = t->kind == T_PROC ? SL_T_PROC : (int)t->ival;
+      } else if (at(P, T_NAME) && peek2(P)->kind == T_NAME) {
+        next(P);   /* a plugin type: checked by the plugin's functions */
       }
       if (!at(P, T_NAME)) { perr(P, "expected a parameter name"); goto bad; }
       p->str = strdup(next(P)->str);
@@ -475,6 +478,15 @@ static int opassign(int k) {
 static sl_node *simple_stmt(parser *P) {
   sl_token *t = peek(P);
   if ((t->kind == T_TYPE || t->kind == T_PROC) && peek2(P)->kind == T_NAME) return decl(P);
+  if (t->kind == T_NAME && peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n) {
+    int k3 = P->lx.t[P->i + 2].kind;   /* "counter c = ...": a plugin type */
+    if (k3 == T_ASSIGN || k3 == T_SEMI || k3 == T_COMMA) {
+      char *tname = strdup(t->str);
+      sl_node *n = decl(P);
+      if (n) { n->op = SL_T_DEF; n->str = tname; } else free(tname);
+      return n;
+    }
+  }
   sl_node *n = mk(N_EXPRS, t->line);
   if (!exprlist(P, &n->kids)) { sl_node_free(n); return NULL; }
   if (accept(P, T_ASSIGN)) {
@@ -589,18 +601,17 @@ static void dump(sl_buf *b, const sl_node *n) {
   case N_INT: sl_buf_printf(b, "%lld", (long long)n->ival); return;
   case N_BIGNUM: case N_NAME: sl_buf_puts(b, n->str); return;
   case N_STRING: sl_buf_printf(b, "\"%s\"", n->str); return;
-  case N_BINOP: sl_buf_printf(b, "(%s ", opname[n->op]); break;
-  case N_DECL: sl_buf_printf(b, "(decl %s ", sl_type_name(n->op)); break;
-  default: sl_buf_printf(b, "(%s ", kindname[n->kind]); break;
+  case N_BINOP: sl_buf_printf(b, "(%s", opname[n->op]); break;
+  case N_DECL: sl_buf_printf(b, "(decl %s", sl_type_name(n->op)); break;
+  default: sl_buf_printf(b, "(%s", kindname[n->kind]); break;
   }
   const sl_node *parts[4] = {n->a, n->b, n->c, n->d};
-  int any = 0;
   for (int i = 0; i < 4; i++)
-    if (parts[i]) { if (any++) sl_buf_puts(b, " "); dump(b, parts[i]); }
-  for (int i = 0; i < n->kids.n; i++) { if (any++) sl_buf_puts(b, " "); dump(b, n->kids.v[i]); }
+    if (parts[i]) { sl_buf_puts(b, " "); dump(b, parts[i]); }
+  for (int i = 0; i < n->kids.n; i++) { sl_buf_puts(b, " "); dump(b, n->kids.v[i]); }
   if (n->kids2.n) sl_buf_puts(b, " =");
   for (int i = 0; i < n->kids2.n; i++) { sl_buf_puts(b, " "); dump(b, n->kids2.v[i]); }
-  if (n->kind == N_DECL && n->str) sl_buf_printf(b, "%s%s", any ? " " : "", n->str);
+  if (n->kind == N_DECL && n->str) sl_buf_printf(b, " %s", n->str);
   sl_buf_puts(b, ")");
 }
 

@@ -491,7 +491,7 @@ static int find_in(const char *name, const char *env, const char *sub, const cha
 int sl_find_lib(sl_ctx *C, const char *name, char **path) {
   sl_buf seen = {0};
   int ok = find_in(name, "SPINDLE_PATH", "scripts/lib", SL_PKGDATADIR "/lib", 1, path, &seen);
-  if (!ok) sl_error(C, "LIB: library \"%s\" not found (searched %s)", name, seen.s ? seen.s : "nothing");
+  if (!ok) sl_error(C, "LIB: library \"%s\" not found (looked in the current directory, SPINDLE_PATH and the library directory)", name);
   sl_buf_free(&seen);
   return ok ? 0 : SL_ERR;
 }
@@ -500,7 +500,7 @@ static char *plugin_file(const char *name) {
   const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
   if (!strncmp(base, "systhreads", 10)) return strdup("threads.so");
   size_t n = strlen(name);
-  if (n > 3 && !strcmp(name + n - 3, ".so")) return strdup(name);
+  if (strstr(base, ".so")) return strdup(name);
   char *s = malloc(n + 4);
   snprintf(s, n + 4, "%s.so", name);
   return s;
@@ -529,7 +529,7 @@ int sl_load_plugin(sl_ctx *C, const char *name) {
   char *path = NULL;
   sl_buf seen = {0};
   if (!find_in(file, "SPINDLE_PLUGIN_PATH", "plugin/.libs", SL_PKGLIBDIR, 0, &path, &seen)) {
-    sl_error(C, "load: plugin \"%s\" not found (searched %s)%s", file, seen.s ? seen.s : "nothing",
+    sl_error(C, "load: plugin \"%s\" not found (looked in SPINDLE_PLUGIN_PATH and the plugin directory)%s", file,
              !strcmp(file, "threads.so") ? "; the threads plugin is not built in this tree" : "");
     sl_buf_free(&seen);
     free(file);

@@ -268,6 +268,16 @@ L_CONV: {
   DISPATCH();
 }
 L_DEFAULT: default_value(GET_A(ins), sp); sp++; DISPATCH();
+L_CHECKU: {
+  const char *want = sl_sv(k[GET_A(ins)])->s;
+  if (strcmp(sl_type_name((int)sp[-1].type), want)) {
+    int known = 0;
+    for (int t = SL_T_FIRST_USER; t < SL_T_MAX; t++) known |= sl_utypes[t] && !strcmp(sl_utypes[t]->name, want);
+    if (!known) FAIL("unknown type `%s` (is its plugin loaded?)", want);
+    FAIL("cannot assign %s to a variable of type %s", sl_type_name((int)sp[-1].type), want);
+  }
+  DISPATCH();
+}
 L_POP: sp--; sl_release(*sp); DISPATCH();
 
 #define ARITH_SLOW(op) do { SAVE(); rc = sl_arith(C, op, sp[-2], sp[-1], &r); \
@@ -279,17 +289,23 @@ L_POP: sp--; sl_release(*sp); DISPATCH();
     if (rc < 0) { goto error; } \
     *sp++ = SL_INT(res); } while (0)
 
-L_ADD:
+L_ADD: {
+  int64_t t;
   if (sp[-2].type == SL_T_INT && sp[-1].type == SL_T_INT &&
-      !__builtin_add_overflow(sp[-2].u.i, sp[-1].u.i, &sp[-2].u.i)) { sp--; DISPATCH(); }
+      !__builtin_add_overflow(sp[-2].u.i, sp[-1].u.i, &t)) { sp[-2].u.i = t; sp--; DISPATCH(); }
+}
   ARITH_SLOW(SL_ADD); DISPATCH();
-L_SUB:
+L_SUB: {
+  int64_t t;
   if (sp[-2].type == SL_T_INT && sp[-1].type == SL_T_INT &&
-      !__builtin_sub_overflow(sp[-2].u.i, sp[-1].u.i, &sp[-2].u.i)) { sp--; DISPATCH(); }
+      !__builtin_sub_overflow(sp[-2].u.i, sp[-1].u.i, &t)) { sp[-2].u.i = t; sp--; DISPATCH(); }
+}
   ARITH_SLOW(SL_SUB); DISPATCH();
-L_MUL:
+L_MUL: {
+  int64_t t;
   if (sp[-2].type == SL_T_INT && sp[-1].type == SL_T_INT &&
-      !__builtin_mul_overflow(sp[-2].u.i, sp[-1].u.i, &sp[-2].u.i)) { sp--; DISPATCH(); }
+      !__builtin_mul_overflow(sp[-2].u.i, sp[-1].u.i, &t)) { sp[-2].u.i = t; sp--; DISPATCH(); }
+}
   ARITH_SLOW(SL_MUL); DISPATCH();
 L_DIV: ARITH_SLOW(SL_DIV); DISPATCH();
 L_IDIV: ARITH_SLOW(SL_IDIV); DISPATCH();
@@ -308,11 +324,15 @@ L_GT: CMP_FAST(>, SL_GT)
 L_GE: CMP_FAST(>=, SL_GE)
 
 #define IMM_SLOW(op) do { sp->type = SL_T_INT; sp->u.i = GET_SA(ins); sp++; } while (0)
-L_ADDI:
-  if (sp[-1].type == SL_T_INT && !__builtin_add_overflow(sp[-1].u.i, (int64_t)GET_SA(ins), &sp[-1].u.i)) DISPATCH();
+L_ADDI: {
+  int64_t t;
+  if (sp[-1].type == SL_T_INT && !__builtin_add_overflow(sp[-1].u.i, (int64_t)GET_SA(ins), &t)) { sp[-1].u.i = t; DISPATCH(); }
+}
   IMM_SLOW(); ARITH_SLOW(SL_ADD); DISPATCH();
-L_SUBI:
-  if (sp[-1].type == SL_T_INT && !__builtin_sub_overflow(sp[-1].u.i, (int64_t)GET_SA(ins), &sp[-1].u.i)) DISPATCH();
+L_SUBI: {
+  int64_t t;
+  if (sp[-1].type == SL_T_INT && !__builtin_sub_overflow(sp[-1].u.i, (int64_t)GET_SA(ins), &t)) { sp[-1].u.i = t; DISPATCH(); }
+}
   IMM_SLOW(); ARITH_SLOW(SL_SUB); DISPATCH();
 #define CMPI(op, OPC) \
   if (sp[-1].type == SL_T_INT) { sp[-1].u.i = sp[-1].u.i op GET_SA(ins); DISPATCH(); } \
@@ -398,10 +418,6 @@ L_RET0:
 do_return:
   while (sp > base) sl_release(*--sp);
   sl_release(base[-1]);
-  if (r.type == SL_T_MULTI && !f->entry) {
-    SAVE();
-    sl_convert(C, SL_T_LIST, &r, "result");
-  }
   base[-1] = r;
   if (f->own) sl_code_release(f->code);
   C->nframes--;

@@ -43,7 +43,7 @@ static int ex_sum(spindle_ctx *ctx, int argc, spindle_value *argv, spindle_value
   int64_t s = 0;
   for (int i = 0; i < argc; i++) {
     if (argv[i].type != SPINDLE_T_INT)
-      return api->error(ctx, "sum: argument %d must be int, not %s", i + 1, api->type_name(argv[i]));
+      return api->error(ctx, "exSum: argument %d must be int, not %s", i + 1, api->type_name(argv[i]));
     s += argv[i].u.i;
   }
   *ret = api->make_int(s);
