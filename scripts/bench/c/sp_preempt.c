@@ -199,9 +199,12 @@ static void overhead(int pairs, sig_count *sc)
     if (pairs > 16)
         pairs = 16;
     cpu_run(SP_POOL_NOPREEMPT, sc);                /* warm up */
-    for (int i = 0; i < pairs; i++) {
+    for (int i = 0; i < pairs; i++) {   /* alternate which goes first */
+        if (i % 2)
+            off[i] = cpu_run(SP_POOL_NOPREEMPT, sc);
         on[i] = cpu_run(0, sc);
-        off[i] = cpu_run(SP_POOL_NOPREEMPT, sc);
+        if (i % 2 == 0)
+            off[i] = cpu_run(SP_POOL_NOPREEMPT, sc);
     }
     bench_report("overhead_pct",
                  (bench_quantile(on, (size_t)pairs, 0.5) /
@@ -215,7 +218,7 @@ int main(int argc, char **argv)
     cpu_iters = bench_arg(argc, argv, "iters", 40000000);
     prio_latency(samples, &poll);
     cancel_latency("cancel", samples, spin_poll, 0, &poll);
-    overhead((int)bench_arg(argc, argv, "pairs", 3), &poll);
+    overhead((int)bench_arg(argc, argv, "pairs", 4), &poll);
     if (poll.preempts)
         bench_report("signals_per_preemption",
                      (double)poll.signals / (double)poll.preempts);
