@@ -1,1 +1,81 @@
 # scripts/local.mk: included by the top-level Makefile.am.
+
+# ---- benchmarks (scripts/bench/) ----
+# The benchmark programs are EXTRA_PROGRAMS: plain `make` and `make check`
+# never build them, so a runtime API that is not there yet cannot break the
+# build.  `make bench` (or scripts/bench/run, which builds each program on
+# its own and reports n/a for those that fail) builds and runs them.
+# Benchmarks are not tests: nothing timed runs under `make check`.
+bench_baselines = \
+	scripts/bench/bin/bl_switch \
+	scripts/bench/bin/bl_pool \
+	scripts/bench/bin/bl_pingpong \
+	scripts/bench/bin/bl_fib
+bench_spindle = \
+	scripts/bench/bin/sp_switch \
+	scripts/bench/bin/sp_jobs \
+	scripts/bench/bin/sp_memory \
+	scripts/bench/bin/sp_fib \
+	scripts/bench/bin/sp_preempt \
+	scripts/bench/bin/sp_channel \
+	scripts/bench/bin/sp_chain \
+	scripts/bench/bin/sp_cancel_dfs
+EXTRA_PROGRAMS = $(bench_baselines) $(bench_spindle)
+
+# Baselines: plain C and pthreads, no spindle.
+scripts_bench_bin_bl_switch_SOURCES = scripts/bench/c/bl_switch.c scripts/bench/c/bench.h
+scripts_bench_bin_bl_pool_SOURCES = scripts/bench/c/bl_pool.c scripts/bench/c/bench.h
+scripts_bench_bin_bl_pool_LDADD = $(PTHREAD_LIBS)
+scripts_bench_bin_bl_pingpong_SOURCES = scripts/bench/c/bl_pingpong.c scripts/bench/c/bench.h
+scripts_bench_bin_bl_pingpong_LDADD = $(PTHREAD_LIBS)
+scripts_bench_bin_bl_fib_SOURCES = scripts/bench/c/bl_fib.c scripts/bench/c/bench.h
+
+# spindle side: linked statically against the in-tree libspindle (no
+# libtool wrapper script, no PLT in the timed loops).
+bench_sp_ldadd = $(top_builddir)/src/libspindle.la $(PTHREAD_LIBS)
+bench_sp_ldflags = -static
+scripts_bench_bin_sp_switch_SOURCES = scripts/bench/c/sp_switch.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_switch_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_switch_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_jobs_SOURCES = scripts/bench/c/sp_jobs.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_jobs_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_jobs_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_memory_SOURCES = scripts/bench/c/sp_memory.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_memory_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_memory_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_fib_SOURCES = scripts/bench/c/sp_fib.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_fib_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_fib_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_preempt_SOURCES = scripts/bench/c/sp_preempt.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_preempt_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_preempt_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_channel_SOURCES = scripts/bench/c/sp_channel.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_channel_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_channel_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_chain_SOURCES = scripts/bench/c/sp_chain.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_chain_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_chain_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_cancel_dfs_SOURCES = scripts/bench/c/sp_cancel_dfs.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_cancel_dfs_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_cancel_dfs_LDFLAGS = $(bench_sp_ldflags)
+
+bench_files = \
+	scripts/bench/run \
+	scripts/bench/README.md \
+	scripts/bench/scripts/fib.sing \
+	scripts/bench/scripts/fib.lua \
+	scripts/bench/scripts/startjob.sing \
+	scripts/bench/scripts/primes.sing \
+	scripts/bench/scripts/queens.sing
+EXTRA_DIST += $(bench_files)
+
+# `make bench`: build what builds (-k), then run the whole suite.
+# BENCH_FLAGS=--quick for a shorter run.
+bench-programs:
+	-$(MAKE) $(AM_MAKEFLAGS) -k $(bench_baselines) $(bench_spindle)
+bench: bench-programs
+	$(srcdir)/scripts/bench/run --build $(abs_top_builddir) $(BENCH_FLAGS)
+# Bench programs are EXTRA_PROGRAMS, which automake does not clean itself.
+# (scripts/bench/out/ holds results and is left alone.)
+CLEANFILES += $(bench_baselines) $(bench_spindle)
+.PHONY: bench bench-programs

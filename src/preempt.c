@@ -256,6 +256,10 @@ static void watch(sp_pool *p, sp__worker *w, uint64_t now)
         sp__unpin(w);
         return;
     }
+    if (atomic_load(&p->stopping) && !atomic_load(&j->cancel))
+        atomic_store(&j->cancel, 1); /* it started as the pool stopped */
+    if (atomic_load(&j->cancel) && !j->poll)
+        sp__request_preempt(w, j, SP__PC_CANCEL, 1);
     uint64_t slice = (uint64_t)atomic_load(&p->slice_us) * 1000u;
     int others = queued_anywhere(p);
     if (!j->poll) {
@@ -277,7 +281,7 @@ static void scan(uint64_t now)
 {
     sp__registry_lock();
     for (sp_pool *p = sp__registry_last(); p; p = p->reg_prev) {
-        if (p->nworkers == 0 || atomic_load(&p->stopping))
+        if (p->nworkers == 0 || p->stopped)
             continue;
         int n = atomic_load(&p->nw);
         for (int k = 0; k < n; k++) {

@@ -234,8 +234,12 @@ void sp__run_job(sp__worker *w, sp_job *j)
         }
         j->sp = sp__ctx_init(j->stack->lo, j->stack->hi);
     }
-    if (!atomic_load(&j->cancel))
-        j->poll = 0;
+    /* clear stale requests, but never lose a cancel: the canceller
+     * stores cancel and then poll, we store poll and then read cancel */
+    j->poll = 0;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&j->cancel))
+        j->poll = 1;
     j->worker = w;
     atomic_store_explicit(&w->cur, j, memory_order_release);
     atomic_store_explicit(&w->nswitch, w->st.switches + 1,

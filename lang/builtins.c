@@ -1,0 +1,495 @@
+/* builtins.c: the core builtin functions. Each checks its argument count
+ * and types and reports "name: argument i must be T, not U" on a mistake. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include "sl.h"
+
+#define T(x) sl_type_name((int)(x).type)
+
+void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn) {
+  sl_builtin *b = sl_alloc_obj(sizeof *b, SL_T_BUILTIN);
+  memset((char *)b + sizeof(sl_obj), 0, sizeof *b - sizeof(sl_obj));
+  b->name = strdup(name);
+  b->fn = fn;
+  sl_slot_set(sl_global_slot(W, name), SL_OBJ(SL_T_BUILTIN, b), SL_T_DEF);
+}
+
+int sl_argc_err(sl_ctx *C, const char *fn, int argc, const char *want) {
+  return sl_error(C, "%s: expected %s, got %d", fn, want, argc);
+}
+
+int sl_arg_err(sl_ctx *C, const char *fn, int i, const char *want, sl_value got) {
+  return sl_error(C, "%s: argument %d must be %s, not %s", fn, i, want, T(got));
+}
+
+#define ARGC(n, want) if (argc != (n)) return sl_argc_err(C, fname, argc, want)
+#define ARG(i, t, want) if (argv[i].type != (t)) return sl_arg_err(C, fname, (i) + 1, want, argv[i])
+
+/* where the running builtin was called from (for execute's line numbers) */
+static void cur_loc(sl_ctx *C, const char **file, int *line) {
+  *file = "(unknown)";
+  *line = 1;
+  if (!C->nframes) return;
+  sl_frame *f = &C->frames[C->nframes - 1];
+  int idx = (int)(f->pc - f->code->ins) - 1;
+  *file = f->code->file;
+  *line = idx >= 0 && idx < f->code->nins ? (int)f->code->lines[idx] : 1;
+}
+
+static int b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "print";
+  ARGC(1, "1 argument");
+  if (argv[0].type == SL_T_INTVEC) {   /* Singular prints a column */
+    sl_intvec *v = sl_iv(argv[0]);
+    for (size_t i = 0; i < v->n; i++) printf("%lld%s\n", (long long)v->v[i], i + 1 < v->n ? "," : " ");
+    sl_release(C->last);
+    C->last = argv[0];
+    sl_retain(C->last);
+    return 0;
+  }
+  sl_print_stmt(C, argv[0]);
+  return 0;
+}
+
+static int b_string(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  sl_buf b = {0};
+  for (int i = 0; i < argc; i++) {
+    if (argv[i].type == SL_T_LIST && argc == 1) { sl_string_value(&b, argv[i]); continue; }
+    sl_string_value(&b, argv[i]);
+  }
+  *ret = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_free(&b);
+  return 0;
+}
+
+static int b_int(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "int";
+  ARGC(1, "1 argument");
+  sl_value v = argv[0];
+  if (v.type == SL_T_INT) { *ret = v; return 0; }
+  if (v.type == SL_T_BIGINT) {
+    int64_t x;
+    if (!sl_bigint_fits(v, &x)) return sl_error(C, "int: bigint value too large for int");
+    *ret = SL_INT(x);
+    return 0;
+  }
+  if (v.type == SL_T_STRING) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(sl_sv(v)->s, &end, 10);
+    if (errno || end == sl_sv(v)->s || *end)
+      return sl_error(C, "int: cannot convert \"%s\" to int", sl_sv(v)->s);
+    *ret = SL_INT(x);
+    return 0;
+  }
+  return sl_arg_err(C, fname, 1, "int, bigint or string", v);
+}
+
+static int b_bigint(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "bigint";
+  ARGC(1, "1 argument");
+  sl_value v = argv[0];
+  if (v.type == SL_T_INT) { *ret = sl_bigint_from_i64(v.u.i); return 0; }
+  if (v.type == SL_T_BIGINT) { *ret = v; sl_retain(v); return 0; }
+  if (v.type == SL_T_STRING) {
+    sl_value r = sl_bigint_new();
+    if (mpz_set_str(sl_bv(r)->z, sl_sv(v)->s, 10) < 0) {
+      sl_release(r);
+      return sl_error(C, "bigint: cannot convert \"%s\" to bigint", sl_sv(v)->s);
+    }
+    *ret = r;
+    return 0;
+  }
+  return sl_arg_err(C, fname, 1, "int, bigint or string", v);
+}
+
+static int b_intvec(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  sl_value m;
+  sl_flatten(C, argc, argv, &m);
+  if (sl_convert(C, SL_T_INTVEC, &m, "intvec: each argument") < 0) { sl_release(m); return SL_ERR; }
+  *ret = m;
+  return 0;
+}
+
+static int b_list(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  sl_value m;
+  sl_flatten(C, argc, argv, &m);
+  sl_convert(C, SL_T_LIST, &m, "list");
+  *ret = m;
+  return 0;
+}
+
+static int b_typeof(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "typeof";
+  ARGC(1, "1 argument");
+  *ret = sl_str(T(argv[0]));
+  return 0;
+}
+
+static int b_size(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "size";
+  ARGC(1, "1 argument");
+  sl_value v = argv[0];
+  switch (v.type) {
+  case SL_T_STRING: *ret = SL_INT((int64_t)sl_sv(v)->len); return 0;
+  case SL_T_LIST: case SL_T_MULTI: *ret = SL_INT((int64_t)sl_lv(v)->n); return 0;
+  case SL_T_INTVEC: *ret = SL_INT((int64_t)sl_iv(v)->n); return 0;
+  case SL_T_INT: case SL_T_BIGINT: *ret = SL_INT(1); return 0;
+  default: return sl_arg_err(C, fname, 1, "string, list or intvec", v);
+  }
+}
+
+static int b_insert(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "insert";
+  if (argc != 2 && argc != 3) return sl_argc_err(C, fname, argc, "2 or 3 arguments");
+  ARG(0, SL_T_LIST, "list");
+  int64_t pos = 0;
+  if (argc == 3) { ARG(2, SL_T_INT, "int"); pos = argv[2].u.i; }
+  size_t n = sl_lv(argv[0])->n;
+  if (pos < 0 || (size_t)pos > n)
+    return sl_error(C, "insert: position %lld out of range 0..%zu", (long long)pos, n);
+  sl_value r = sl_list_new(n + 1);
+  for (size_t i = 0; i <= n; i++) {
+    if (i == (size_t)pos) { sl_retain(argv[1]); sl_list_push(&r, argv[1]); }
+    if (i < n) { sl_retain(sl_lv(argv[0])->v[i]); sl_list_push(&r, sl_lv(argv[0])->v[i]); }
+  }
+  *ret = r;
+  return 0;
+}
+
+static int b_delete(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "delete";
+  ARGC(2, "2 arguments");
+  ARG(1, SL_T_INT, "int");
+  int64_t k = argv[1].u.i;
+  if (argv[0].type == SL_T_INTVEC) {
+    sl_intvec *v = sl_iv(argv[0]);
+    if (k < 1 || (size_t)k > v->n) return sl_error(C, "delete: index %lld out of range 1..%zu", (long long)k, v->n);
+    sl_value r = sl_intvec_new(v->n - 1);
+    for (size_t i = 0, j = 0; i < v->n; i++) if (i != (size_t)k - 1) sl_iv(r)->v[j++] = v->v[i];
+    *ret = r;
+    return 0;
+  }
+  ARG(0, SL_T_LIST, "list or intvec");
+  sl_list *l = sl_lv(argv[0]);
+  if (k < 1 || (size_t)k > l->n) return sl_error(C, "delete: index %lld out of range 1..%zu", (long long)k, l->n);
+  sl_value r = sl_list_new(l->n);
+  for (size_t i = 0; i < l->n; i++)
+    if (i != (size_t)k - 1) { sl_retain(l->v[i]); sl_list_push(&r, l->v[i]); }
+  *ret = r;
+  return 0;
+}
+
+static int b_execute(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "execute";
+  ARGC(1, "1 argument");
+  ARG(0, SL_T_STRING, "string");
+  const char *file;
+  int line;
+  cur_loc(C, &file, &line);
+  sl_code *code = sl_compile(C, sl_sv(argv[0])->s, sl_sv(argv[0])->len, file, line);
+  if (!code) return SL_ERR;
+  C->push_code = code;
+  return SL_PUSH;
+}
+
+static int b_eval(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "eval";
+  ARGC(1, "1 argument");
+  if (argv[0].type != SL_T_QUOTE) { *ret = argv[0]; sl_retain(*ret); return 0; }
+  sl_code *code = ((sl_quote *)argv[0].u.p)->code;
+  sl_code_retain(code);
+  C->push_code = code;
+  return SL_PUSH;
+}
+
+static int b_error(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "ERROR";
+  ARGC(1, "1 argument");
+  ARG(0, SL_T_STRING, "string");
+  sl_buf b = {0};
+  for (int i = 0; i < argc; i++) sl_string_value(&b, argv[i]);
+  sl_error(C, "%s", b.s ? b.s : "ERROR");
+  sl_buf_free(&b);
+  return SL_ERR;
+}
+
+static double now_real(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* sleep(ms): sleeps in short steps, polling, so a cancel gets through */
+static int b_sleep(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "sleep";
+  ARGC(1, "1 argument");
+  ARG(0, SL_T_INT, "int (milliseconds)");
+  double end = now_real() + (double)argv[0].u.i / 1000.0;
+  for (;;) {
+    if (*C->poll_flag && C->poll_fn && C->poll_fn(C->poll_ud)) return sl_error(C, "cancelled");
+    double left = end - now_real();
+    if (left <= 0) return 0;
+    if (left > 0.01) left = 0.01;
+    struct timespec ts = {0, (long)(left * 1e9)};
+    nanosleep(&ts, NULL);
+  }
+}
+
+static int b_timer(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  *ret = SL_INT((int64_t)(clock() / CLOCKS_PER_SEC));
+  return 0;
+}
+
+static int b_rtimer(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  *ret = SL_INT((int64_t)tv.tv_sec);
+  return 0;
+}
+
+/* msec(): wall-clock milliseconds, for timing scripts */
+static int b_msec(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  *ret = SL_INT((int64_t)(now_real() * 1000.0));
+  return 0;
+}
+
+typedef struct lv_item { sl_slot *s; } lv_item;
+typedef struct lv_acc { lv_item *v; size_t n; } lv_acc;
+
+static void lv_collect(sl_slot *s, void *ud) {
+  lv_acc *a = ud;
+  if (s->val.type == SL_T_UNDEF || s->val.type == SL_T_BUILTIN || s->val.type == SL_T_PROC) return;
+  if (!strcmp(s->name, "ARGV")) return;
+  a->v = realloc(a->v, (a->n + 1) * sizeof *a->v);
+  a->v[a->n++].s = s;
+}
+
+static int lv_cmp(const void *x, const void *y) {
+  uint64_t a = ((const lv_item *)x)->s->seq, b = ((const lv_item *)y)->s->seq;
+  return (a < b) - (a > b);
+}
+
+static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  lv_acc a = {0};
+  sl_global_names(C->W, lv_collect, &a);
+  qsort(a.v, a.n, sizeof *a.v, lv_cmp);
+  for (size_t i = 0; i < a.n; i++) {
+    sl_value v = sl_slot_get(a.v[i].s);
+    sl_buf b = {0};
+    sl_buf_printf(&b, "// %-30s [0]  %s", a.v[i].s->name, T(v));
+    if (v.type == SL_T_LIST) sl_buf_printf(&b, ", size: %zu", sl_lv(v)->n);
+    else if (v.type == SL_T_INTVEC) sl_buf_printf(&b, " (%zu)", sl_iv(v)->n);
+    else if (v.type == SL_T_INT || v.type == SL_T_STRING) { sl_buf_puts(&b, " "); sl_string_value(&b, v); }
+    puts(b.s);
+    sl_buf_free(&b);
+    sl_release(v);
+  }
+  free(a.v);
+  return 0;
+}
+
+static int b_load(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "load";
+  if (argc != 1 && argc != 2) return sl_argc_err(C, fname, argc, "1 or 2 arguments");
+  ARG(0, SL_T_STRING, "string");
+  if (argc == 2) ARG(1, SL_T_STRING, "string");
+  return sl_load_plugin(C, sl_sv(argv[0])->s);
+}
+
+static int b_find(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "find";
+  if (argc != 2 && argc != 3) return sl_argc_err(C, fname, argc, "2 or 3 arguments");
+  ARG(0, SL_T_STRING, "string");
+  ARG(1, SL_T_STRING, "string");
+  int64_t start = 1;
+  if (argc == 3) { ARG(2, SL_T_INT, "int"); start = argv[2].u.i; }
+  sl_string *s = sl_sv(argv[0]);
+  if (start < 1 || (size_t)start > s->len + 1)
+    return sl_error(C, "find: start position %lld out of range 1..%zu", (long long)start, s->len + 1);
+  const char *p = memmem(s->s + start - 1, s->len - (size_t)(start - 1), sl_sv(argv[1])->s, sl_sv(argv[1])->len);
+  *ret = SL_INT(p ? (int64_t)(p - s->s) + 1 : 0);
+  return 0;
+}
+
+/* Singular's sprintf: each %s takes the next argument as string(x); a %s
+ * with no argument left, %% and other directives stay as they are */
+static int format(sl_ctx *C, const char *fname, int argc, sl_value *argv, sl_buf *b) {
+  if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
+  ARG(0, SL_T_STRING, "string");
+  const char *f = sl_sv(argv[0])->s;
+  int next = 1;
+  for (; *f; f++) {
+    if (f[0] == '%' && f[1] == 's' && next < argc) {
+      sl_string_value(b, argv[next++]);
+      f++;
+    } else {
+      sl_buf_add(b, f, 1);
+    }
+  }
+  return 0;
+}
+
+static int b_sprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  sl_buf b = {0};
+  if (format(C, "sprintf", argc, argv, &b) < 0) { sl_buf_free(&b); return SL_ERR; }
+  *ret = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_free(&b);
+  return 0;
+}
+
+static int b_printf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  sl_buf b = {0};
+  if (format(C, "printf", argc, argv, &b) < 0) { sl_buf_free(&b); return SL_ERR; }
+  sl_buf_add(&b, "\n", 1);
+  fwrite(b.s, 1, b.len, stdout);
+  sl_buf_free(&b);
+  return 0;
+}
+
+static int num_arg(sl_ctx *C, const char *fname, sl_value *argv, int i, mpz_t z) {
+  if (argv[i].type == SL_T_INT) { mpz_set_si(z, (long)argv[i].u.i); return 0; }
+  if (argv[i].type == SL_T_BIGINT) { mpz_set(z, sl_bv(argv[i])->z); return 0; }
+  return sl_arg_err(C, fname, i + 1, "int or bigint", argv[i]);
+}
+
+/* an int result when both arguments are ints, else a bigint */
+static void num_ret(sl_value *argv, int n, mpz_t z, sl_value *ret) {
+  int ints = 1;
+  for (int i = 0; i < n; i++) ints &= argv[i].type == SL_T_INT;
+  if (ints && mpz_fits_slong_p(z)) *ret = SL_INT(mpz_get_si(z));
+  else *ret = sl_bigint_from_mpz(z);
+}
+
+static int b_gcd(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "gcd";
+  ARGC(2, "2 arguments");
+  mpz_t a, b;
+  mpz_init(a); mpz_init(b);
+  int rc = num_arg(C, fname, argv, 0, a) < 0 || num_arg(C, fname, argv, 1, b) < 0 ? SL_ERR : 0;
+  if (!rc) { mpz_gcd(a, a, b); num_ret(argv, 2, a, ret); }
+  mpz_clear(a); mpz_clear(b);
+  return rc;
+}
+
+static int b_prime(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "prime";
+  ARGC(1, "1 argument");
+  mpz_t a;
+  mpz_init(a);
+  int rc = num_arg(C, fname, argv, 0, a);
+  if (!rc) {
+    /* Singular: the largest prime <= n (2 for n < 2) */
+    if (mpz_cmp_ui(a, 2) < 0) mpz_set_ui(a, 2);
+    while (mpz_cmp_ui(a, 2) > 0 && !mpz_probab_prime_p(a, 30)) mpz_sub_ui(a, a, 1);
+    num_ret(argv, 1, a, ret);
+  }
+  mpz_clear(a);
+  return rc;
+}
+
+static void push_factor(sl_value *primes, sl_value *mults, mpz_t p, int ints) {
+  size_t n = sl_lv(*primes)->n;
+  if (n && mpz_cmp_si(sl_bv(sl_lv(*primes)->v[n - 1])->z, 0) >= 0 &&
+      !mpz_cmp(sl_bv(sl_lv(*primes)->v[n - 1])->z, p)) {
+    sl_lv(*mults)->v[n - 1].u.i++;
+    return;
+  }
+  (void)ints;
+  sl_list_push(primes, sl_bigint_from_mpz(p));
+  sl_list_push(mults, SL_INT(1));
+}
+
+/* primefactors(n[, bound]): list(primes, multiplicities, rest) */
+static int b_primefactors(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "primefactors";
+  if (argc != 1 && argc != 2) return sl_argc_err(C, fname, argc, "1 or 2 arguments");
+  mpz_t n, p;
+  mpz_init(n); mpz_init_set_ui(p, 2);
+  if (num_arg(C, fname, argv, 0, n) < 0) { mpz_clear(n); mpz_clear(p); return SL_ERR; }
+  uint64_t bound = 0;
+  if (argc == 2) {
+    if (argv[1].type != SL_T_INT || argv[1].u.i < 0) { mpz_clear(n); mpz_clear(p); return sl_arg_err(C, fname, 2, "a non-negative int", argv[1]); }
+    bound = (uint64_t)argv[1].u.i;
+  }
+  int neg = mpz_sgn(n) < 0;
+  mpz_abs(n, n);
+  sl_value primes = sl_list_new(0), mults = sl_list_new(0);
+  while (mpz_cmp_ui(n, 1) > 0 && (!bound || mpz_cmp_ui(p, bound) <= 0)) {
+    if (mpz_divisible_p(n, p)) { mpz_divexact(n, n, p); push_factor(&primes, &mults, p, 1); continue; }
+    mpz_t sq;
+    mpz_init(sq);
+    mpz_mul(sq, p, p);
+    int done = mpz_cmp(sq, n) > 0;
+    mpz_clear(sq);
+    if (done && !bound) { push_factor(&primes, &mults, n, 1); mpz_set_ui(n, 1); break; }
+    if (done && mpz_cmp_ui(n, bound) <= 0) { push_factor(&primes, &mults, n, 1); mpz_set_ui(n, 1); break; }
+    mpz_nextprime(p, p);
+  }
+  if (neg) mpz_neg(n, n);
+  int ints = argv[0].type == SL_T_INT;
+  sl_list *pl = sl_lv(primes);
+  for (size_t i = 0; ints && i < pl->n; i++) {
+    int64_t x;
+    if (sl_bigint_fits(pl->v[i], &x)) { sl_release(pl->v[i]); pl->v[i] = SL_INT(x); }
+  }
+  sl_value r = sl_list_new(3);
+  sl_list_push(&r, primes);
+  sl_list_push(&r, mults);
+  sl_list_push(&r, ints && mpz_fits_slong_p(n) ? SL_INT(mpz_get_si(n)) : sl_bigint_from_mpz(n));
+  mpz_clear(n); mpz_clear(p);
+  *ret = r;
+  return 0;
+}
+
+static int b_native(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "native";
+  ARGC(3, "3 arguments");
+  ARG(0, SL_T_STRING, "string");
+  ARG(1, SL_T_STRING, "string");
+  ARG(2, SL_T_STRING, "string");
+  return sl_native(C, sl_sv(argv[0])->s, sl_sv(argv[1])->s, sl_sv(argv[2])->s, ret);
+}
+
+static int b_nameof(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "nameof";
+  ARGC(1, "1 argument");
+  const char *n = sl_proc_name(argv[0]);
+  *ret = sl_str(n ? n : "");
+  return 0;
+}
+
+static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "system";
+  if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
+  ARG(0, SL_T_STRING, "string");
+  const char *what = sl_sv(argv[0])->s;
+  if (!strcmp(what, "sh") && argc == 2 && argv[1].type == SL_T_STRING) {
+    fflush(stdout);
+    int st = system(sl_sv(argv[1])->s);
+    *ret = SL_INT(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return 0;
+  }
+  if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
+  return sl_error(C, "system: unsupported request \"%s\"", what);
+}
+
+void sl_builtins_init(sl_world *W) {
+  static const struct { const char *name; sl_cfn fn; } tab[] = {
+    {"print", b_print}, {"string", b_string}, {"int", b_int},
+    {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
+    {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
+    {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},
+    {"ERROR", b_error}, {"sleep", b_sleep}, {"timer", b_timer},
+    {"rtimer", b_rtimer}, {"msec", b_msec}, {"listvar", b_listvar},
+    {"load", b_load}, {"find", b_find}, {"sprintf", b_sprintf},
+    {"printf", b_printf}, {"gcd", b_gcd}, {"prime", b_prime},
+    {"primefactors", b_primefactors}, {"native", b_native},
+    {"nameof", b_nameof}, {"system", b_system},
+  };
+  for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) sl_def_builtin(W, tab[i].name, tab[i].fn);
+}

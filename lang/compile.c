@@ -1,0 +1,576 @@
+/* compile.c: syntax tree -> bytecode. Locals of a proc are resolved to
+ * frame slots here; every other name becomes a pointer to its global slot,
+ * kept in the code object (so a global lookup at run time is one load). */
+#include <stdlib.h>
+#include <string.h>
+#include "ast.h"
+#include "opcodes.h"
+#include "sl.h"
+
+typedef struct local { char *name; int slot; int type; } local;
+typedef struct loop { int *brk; int nbrk; int *cont; int ncont; int cont_target; } loop;
+
+typedef struct comp {
+  sl_ctx *C;
+  sl_code *code;
+  int cap_ins, cap_k, cap_g;
+  int depth, line;
+  int in_proc;
+  local *loc; int nloc, caploc;
+  loop *loops; int nloops;
+  char *err; int errline;
+} comp;
+
+static const int op_delta[OP_NOPS] = {
+  [OP_NONE] = 1, [OP_INT] = 1, [OP_CONST] = 1, [OP_LOADL] = 1, [OP_STOREL] = -1,
+  [OP_LOADG] = 1, [OP_STOREG] = -1, [OP_DECLG] = -1, [OP_POP] = -1,
+  [OP_ADD] = -1, [OP_SUB] = -1, [OP_MUL] = -1, [OP_DIV] = -1, [OP_IDIV] = -1,
+  [OP_MOD] = -1, [OP_POW] = -1, [OP_EQ] = -1, [OP_NE] = -1, [OP_LT] = -1,
+  [OP_LE] = -1, [OP_GT] = -1, [OP_GE] = -1, [OP_JF] = -1, [OP_JT] = -1,
+  [OP_RET] = -1, [OP_INDEX] = -1, [OP_INDEX2] = -2, [OP_SETINDEXL] = -2,
+  [OP_SETINDEXG] = -2, [OP_RANGE] = -1, [OP_PRINT] = -1, [OP_DEFINEDG] = 1,
+  [OP_LAST] = 1, [OP_QUIT] = -1, [OP_LIB] = 0, [OP_DEFAULT] = 1,
+};
+
+static void *cerr(comp *cp, int line, const char *fmt, const char *arg) {
+  if (cp->err) return NULL;
+  sl_buf b = {0};
+  sl_buf_printf(&b, fmt, arg);
+  cp->err = b.s;
+  cp->errline = line;
+  return NULL;
+}
+
+static int emit(comp *cp, uint32_t ins) {
+  sl_code *c = cp->code;
+  if (c->nins == cp->cap_ins) {
+    cp->cap_ins = cp->cap_ins ? cp->cap_ins * 2 : 64;
+    c->ins = realloc(c->ins, (size_t)cp->cap_ins * sizeof *c->ins);
+    c->lines = realloc(c->lines, (size_t)cp->cap_ins * sizeof *c->lines);
+  }
+  int op = GET_OP(ins);
+  int d = op_delta[op];
+  if (op == OP_CALL) d = -(int)GET_A(ins);
+  else if (op == OP_MULTI) d = 1 - (int)GET_A(ins);
+  else if (op == OP_UNPACK) d = (int)GET_A(ins) - 1;
+  cp->depth += d;
+  if (cp->depth > c->maxstack) c->maxstack = cp->depth;
+  c->lines[c->nins] = (uint32_t)cp->line;
+  c->ins[c->nins] = ins;
+  return c->nins++;
+}
+
+static int add_const(comp *cp, sl_value v) {
+  sl_code *c = cp->code;
+  if (c->nk == cp->cap_k) {
+    cp->cap_k = cp->cap_k ? cp->cap_k * 2 : 8;
+    c->k = realloc(c->k, (size_t)cp->cap_k * sizeof *c->k);
+  }
+  c->k[c->nk] = v;
+  return c->nk++;
+}
+
+static int global_ref(comp *cp, const char *name) {
+  sl_code *c = cp->code;
+  sl_slot *s = sl_global_slot(cp->C->W, name);
+  for (int i = 0; i < c->ng; i++)
+    if (c->g[i] == s) return i;
+  if (c->ng == cp->cap_g) {
+    cp->cap_g = cp->cap_g ? cp->cap_g * 2 : 8;
+    c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
+  }
+  c->g[c->ng] = s;
+  return c->ng++;
+}
+
+static local *find_local(comp *cp, const char *name) {
+  for (int i = cp->nloc - 1; i >= 0; i--)
+    if (!strcmp(cp->loc[i].name, name)) return &cp->loc[i];
+  return NULL;
+}
+
+static local *new_local(comp *cp, const char *name, int type) {
+  local *l = find_local(cp, name);
+  if (l) { l->type = type; return l; }
+  if (cp->nloc == cp->caploc) {
+    cp->caploc = cp->caploc ? cp->caploc * 2 : 8;
+    cp->loc = realloc(cp->loc, (size_t)cp->caploc * sizeof *cp->loc);
+  }
+  l = &cp->loc[cp->nloc++];
+  l->name = strdup(name);
+  l->slot = cp->code->nlocals++;
+  l->type = type;
+  return l;
+}
+
+static void patch(comp *cp, int at, int target) {
+  uint32_t *ins = &cp->code->ins[at];
+  *ins = INS_A(GET_OP(*ins), (uint32_t)(target - (at + 1)) & 0xffffff);
+}
+
+static int fits24(int64_t v) { return v >= -(1 << 23) && v < (1 << 23); }
+
+static int cexpr(comp *cp, sl_node *n);
+static int cstmt(comp *cp, sl_node *n);
+
+static int cint(comp *cp, int64_t v) {
+  if (fits24(v)) return emit(cp, INS_A(OP_INT, (uint32_t)v & 0xffffff)), 0;
+  emit(cp, INS_A(OP_CONST, add_const(cp, SL_INT(v))));
+  return 0;
+}
+
+/* an expression list: one value on the stack (an expression list value
+ * when it holds more than one expression, or force is set) */
+static int cexprlist(comp *cp, sl_nodes *l, int force) {
+  for (int i = 0; i < l->n; i++)
+    if (cexpr(cp, l->v[i]) < 0) return -1;
+  if (l->n > 1 || force) emit(cp, INS_A(OP_MULTI, l->n));
+  return 0;
+}
+
+static int imm_op(int op) {
+  switch (op) {
+  case SL_ADD: return OP_ADDI;
+  case SL_SUB: return OP_SUBI;
+  case SL_LT: return OP_LTI;
+  case SL_LE: return OP_LEI;
+  case SL_GT: return OP_GTI;
+  case SL_GE: return OP_GEI;
+  case SL_EQ: return OP_EQI;
+  case SL_NE: return OP_NEI;
+  default: return -1;
+  }
+}
+
+static int cbinop(comp *cp, sl_node *n) {
+  if (cexpr(cp, n->a) < 0) return -1;
+  if (n->b->kind == N_INT && fits24(n->b->ival) && imm_op(n->op) >= 0) {
+    cp->line = n->line;
+    emit(cp, INS_A(imm_op(n->op), (uint32_t)n->b->ival & 0xffffff));
+    return 0;
+  }
+  if (cexpr(cp, n->b) < 0) return -1;
+  cp->line = n->line;
+  emit(cp, INS_A(OP_ADD + n->op, 0));
+  return 0;
+}
+
+/* a && b, a || b: short-circuit, the result is 0 or 1 */
+static int clogic(comp *cp, sl_node *n) {
+  int jop = n->kind == N_AND ? OP_JF : OP_JT;
+  if (cexpr(cp, n->a) < 0) return -1;
+  int j1 = emit(cp, INS_A(jop, 0));
+  if (cexpr(cp, n->b) < 0) return -1;
+  int j2 = emit(cp, INS_A(jop, 0));
+  cint(cp, n->kind == N_AND ? 1 : 0);
+  int j3 = emit(cp, INS_A(OP_JMP, 0));
+  cp->depth--;
+  patch(cp, j1, cp->code->nins);
+  patch(cp, j2, cp->code->nins);
+  cint(cp, n->kind == N_AND ? 0 : 1);
+  patch(cp, j3, cp->code->nins);
+  return 0;
+}
+
+static int cname(comp *cp, sl_node *n) {
+  local *l = cp->in_proc ? find_local(cp, n->str) : NULL;
+  if (l) { emit(cp, INS_A(OP_LOADL, l->slot)); return 0; }
+  if (!strcmp(n->str, "timer") || !strcmp(n->str, "rtimer")) {
+    emit(cp, INS_A(OP_LOADG, global_ref(cp, n->str)));
+    emit(cp, INS_A(OP_CALL, 0));
+    return 0;
+  }
+  emit(cp, INS_A(OP_LOADG, global_ref(cp, n->str)));
+  return 0;
+}
+
+sl_code *sl_compile_quote(comp *cp, sl_node *e);
+
+static int ccall(comp *cp, sl_node *n) {
+  int multi = n->a->kind == N_NAME && !strcmp(n->a->str, "(list)");
+  if (!multi && cexpr(cp, n->a) < 0) return -1;
+  for (int i = 0; i < n->kids.n; i++)
+    if (cexpr(cp, n->kids.v[i]) < 0) return -1;
+  cp->line = n->line;
+  if (n->kids.n > 255) return cerr(cp, n->line, "too many arguments%s", ""), -1;
+  emit(cp, INS_A(multi ? OP_MULTI : OP_CALL, n->kids.n));
+  return 0;
+}
+
+static int cquote(comp *cp, sl_node *n) {
+  sl_code *code = sl_compile_quote(cp, n->a);
+  if (!code) return -1;
+  sl_quote *q = sl_alloc_obj(sizeof *q, SL_T_QUOTE);
+  q->code = code;
+  sl_value s = sl_str(n->str);
+  q->src = sl_sv(s);
+  emit(cp, INS_A(OP_CONST, add_const(cp, SL_OBJ(SL_T_QUOTE, q))));
+  return 0;
+}
+
+static int cexpr(comp *cp, sl_node *n) {
+  if (cp->err) return -1;
+  cp->line = n->line;
+  switch (n->kind) {
+  case N_INT: return cint(cp, n->ival);
+  case N_BIGNUM: {
+    sl_value b = sl_bigint_new();
+    mpz_set_str(sl_bv(b)->z, n->str, 10);
+    emit(cp, INS_A(OP_CONST, add_const(cp, b)));
+    return 0;
+  }
+  case N_STRING:
+    emit(cp, INS_A(OP_CONST, add_const(cp, sl_str_new(n->str, (size_t)n->ival))));
+    return 0;
+  case N_NAME: return cname(cp, n);
+  case N_BINOP: return cbinop(cp, n);
+  case N_AND: case N_OR: return clogic(cp, n);
+  case N_NOT: case N_NEG:
+    if (cexpr(cp, n->a) < 0) return -1;
+    emit(cp, INS_A(n->kind == N_NOT ? OP_NOT : OP_NEG, 0));
+    return 0;
+  case N_CALL: return ccall(cp, n);
+  case N_INDEX:
+    if (cexpr(cp, n->a) < 0 || cexpr(cp, n->b) < 0) return -1;
+    if (n->c && cexpr(cp, n->c) < 0) return -1;
+    cp->line = n->line;
+    emit(cp, INS_A(n->c ? OP_INDEX2 : OP_INDEX, 0));
+    return 0;
+  case N_RANGE:
+    if (cexpr(cp, n->a) < 0 || cexpr(cp, n->b) < 0) return -1;
+    cp->line = n->line;
+    emit(cp, INS_A(OP_RANGE, 0));
+    return 0;
+  case N_QUOTE: return cquote(cp, n);
+  case N_DEFINED:
+    if (n->a) return cerr(cp, n->line, "defined: expected a name%s", ""), -1;
+    if (cp->in_proc && find_local(cp, n->str)) return cint(cp, 1);
+    emit(cp, INS_A(OP_DEFINEDG, global_ref(cp, n->str)));
+    return 0;
+  case N_LAST: emit(cp, INS_A(OP_LAST, 0)); return 0;
+  case N_INCDEC:
+    return cerr(cp, n->line, "`++` and `--` can only be used as statements%s", ""), -1;
+  default:
+    return cerr(cp, n->line, "expected an expression%s", ""), -1;
+  }
+}
+
+/* ---- stores ------------------------------------------------------------ */
+static int store_name(comp *cp, sl_node *t) {
+  local *l = cp->in_proc ? find_local(cp, t->str) : NULL;
+  if (l) {
+    if (l->type != SL_T_DEF) emit(cp, INS_AB(OP_CONV, l->type, l->slot));
+    emit(cp, INS_A(OP_STOREL, l->slot));
+  } else {
+    emit(cp, INS_A(OP_STOREG, global_ref(cp, t->str)));
+  }
+  return 0;
+}
+
+/* stack: value -> stored into target (a name or name[index]) */
+static int store_target(comp *cp, sl_node *t) {
+  cp->line = t->line;
+  if (t->kind == N_NAME) return store_name(cp, t);
+  if (t->kind == N_INDEX && t->a->kind == N_NAME && !t->c) {
+    if (cexpr(cp, t->b) < 0) return -1;
+    cp->line = t->line;
+    local *l = cp->in_proc ? find_local(cp, t->a->str) : NULL;
+    if (l) emit(cp, INS_A(OP_SETINDEXL, l->slot));
+    else emit(cp, INS_A(OP_SETINDEXG, global_ref(cp, t->a->str)));
+    return 0;
+  }
+  if (t->kind == N_INDEX && t->a->kind == N_INDEX)
+    return cerr(cp, t->line, "nested index assignment is not supported: assign to a variable first%s", ""), -1;
+  return cerr(cp, t->line, "cannot assign to this expression%s", ""), -1;
+}
+
+static int declare(comp *cp, sl_node *name, int type) {
+  cp->line = name->line;
+  if (cp->in_proc) {
+    local *l = new_local(cp, name->str, type);
+    if (type != SL_T_DEF) emit(cp, INS_AB(OP_CONV, type, l->slot));
+    emit(cp, INS_A(OP_STOREL, l->slot));
+  } else {
+    int g = global_ref(cp, name->str);
+    if (g > 0xffff) return cerr(cp, name->line, "too many global names%s", ""), -1;
+    emit(cp, INS_AB(OP_DECLG, type, g));
+  }
+  return 0;
+}
+
+static int cdecl(comp *cp, sl_node *n) {
+  int k = n->kids.n, tk = -1;
+  if (n->str) tk = add_const(cp, sl_str(n->str));   /* plugin type name */
+  if (n->kids2.n == 0) {
+    for (int i = 0; i < k; i++) {
+      emit(cp, INS_A(OP_DEFAULT, n->op));
+      if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
+    }
+    return 0;
+  }
+  if (cexprlist(cp, &n->kids2, k > 1) < 0) return -1;
+  if (k > 1) emit(cp, INS_A(OP_UNPACK, k));
+  for (int i = k - 1; i >= 0; i--) {
+    if (tk >= 0) emit(cp, INS_A(OP_CHECKU, tk));
+    if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
+  }
+  return 0;
+}
+
+static int cassign(comp *cp, sl_node *n) {
+  int k = n->kids.n;
+  if (cexprlist(cp, &n->kids2, k > 1) < 0) return -1;
+  if (k > 1) emit(cp, INS_A(OP_UNPACK, k));
+  for (int i = k - 1; i >= 0; i--)
+    if (store_target(cp, n->kids.v[i]) < 0) return -1;
+  return 0;
+}
+
+static int copassign(comp *cp, sl_node *target, int op, sl_node *rhs, int64_t imm) {
+  if (cexpr(cp, target) < 0) return -1;
+  cp->line = target->line;
+  if (rhs) {
+    if (cexpr(cp, rhs) < 0) return -1;
+    emit(cp, INS_A(OP_ADD + op, 0));
+  } else {
+    emit(cp, INS_A(OP_ADDI, (uint32_t)imm & 0xffffff));
+  }
+  return store_target(cp, target);
+}
+
+/* ---- control flow ------------------------------------------------------ */
+static void addjump(int **v, int *n, int at) {
+  *v = realloc(*v, (size_t)(*n + 1) * sizeof **v);
+  (*v)[(*n)++] = at;
+}
+
+static int cloop_body(comp *cp, sl_node *body, loop *lp) {
+  cp->loops = realloc(cp->loops, (size_t)(cp->nloops + 1) * sizeof *cp->loops);
+  cp->loops[cp->nloops++] = *lp;
+  int rc = cstmt(cp, body);
+  *lp = cp->loops[--cp->nloops];
+  return rc;
+}
+
+static void close_loop(comp *cp, loop *lp, int cont_target, int end) {
+  for (int i = 0; i < lp->ncont; i++) patch(cp, lp->cont[i], cont_target);
+  for (int i = 0; i < lp->nbrk; i++) patch(cp, lp->brk[i], end);
+  free(lp->cont);
+  free(lp->brk);
+}
+
+static int cwhile(comp *cp, sl_node *n) {
+  int top = cp->code->nins;
+  if (cexpr(cp, n->a) < 0) return -1;
+  int jf = emit(cp, INS_A(OP_JF, 0));
+  loop lp = {0};
+  if (cloop_body(cp, n->b, &lp) < 0) return -1;
+  int back = emit(cp, INS_A(OP_LOOP, 0));
+  patch(cp, back, top);
+  patch(cp, jf, cp->code->nins);
+  close_loop(cp, &lp, top, cp->code->nins);
+  return 0;
+}
+
+static int cfor(comp *cp, sl_node *n) {
+  if (n->a && cstmt(cp, n->a) < 0) return -1;
+  int top = cp->code->nins, jf = -1;
+  if (n->b) {
+    if (cexpr(cp, n->b) < 0) return -1;
+    jf = emit(cp, INS_A(OP_JF, 0));
+  }
+  loop lp = {0};
+  if (cloop_body(cp, n->d, &lp) < 0) return -1;
+  int cont = cp->code->nins;
+  if (n->c && cstmt(cp, n->c) < 0) return -1;
+  int back = emit(cp, INS_A(OP_LOOP, 0));
+  patch(cp, back, top);
+  if (jf >= 0) patch(cp, jf, cp->code->nins);
+  close_loop(cp, &lp, cont, cp->code->nins);
+  return 0;
+}
+
+static int cif(comp *cp, sl_node *n) {
+  if (cexpr(cp, n->a) < 0) return -1;
+  int jf = emit(cp, INS_A(OP_JF, 0));
+  if (cstmt(cp, n->b) < 0) return -1;
+  if (!n->c) { patch(cp, jf, cp->code->nins); return 0; }
+  int j = emit(cp, INS_A(OP_JMP, 0));
+  patch(cp, jf, cp->code->nins);
+  if (cstmt(cp, n->c) < 0) return -1;
+  patch(cp, j, cp->code->nins);
+  return 0;
+}
+
+static int cbreak(comp *cp, sl_node *n) {
+  if (!cp->nloops) return cerr(cp, n->line, "`%s` outside a loop", n->kind == N_BREAK ? "break" : "continue"), -1;
+  loop *lp = &cp->loops[cp->nloops - 1];
+  if (n->kind == N_BREAK) addjump(&lp->brk, &lp->nbrk, emit(cp, INS_A(OP_JMP, 0)));
+  else addjump(&lp->cont, &lp->ncont, emit(cp, INS_A(OP_LOOP, 0)));
+  return 0;
+}
+
+static sl_code *new_code(const char *name, const char *file, int line) {
+  sl_code *c = calloc(1, sizeof *c);
+  c->name = strdup(name);
+  c->file = strdup(file);
+  c->line = line;
+  atomic_init(&c->rc, 1);
+  return c;
+}
+
+static void comp_free(comp *cp) {
+  for (int i = 0; i < cp->nloc; i++) free(cp->loc[i].name);
+  free(cp->loc);
+  free(cp->loops);
+}
+
+static sl_code *finish(comp *cp, comp *parent) {
+  if (cp->err) {
+    if (parent && !parent->err) { parent->err = cp->err; parent->errline = cp->errline; cp->err = NULL; }
+    sl_code_release(cp->code);
+    comp_free(cp);
+    return NULL;
+  }
+  comp_free(cp);
+  cp->code->maxstack += 4;
+  return cp->code;
+}
+
+static int cprocdef(comp *cp, sl_node *n) {
+  comp sub = {.C = cp->C, .in_proc = 1, .line = n->line};
+  sub.code = new_code(n->a->str, cp->code->file, n->line);
+  sub.code->src = strdup(n->str);
+  int np = n->kids.n;
+  sub.code->nparams = np;
+  sub.code->ptypes = calloc((size_t)np + 1, 1);
+  sub.code->pnames = calloc((size_t)np + 1, sizeof(char *));
+  for (int i = 0; i < np; i++) {
+    sl_node *p = n->kids.v[i];
+    if (!strcmp(p->str, "#")) {
+      if (i != np - 1) { cerr(&sub, p->line, "`#` must be the last parameter%s", ""); break; }
+      sub.code->varargs = 1;
+      p->op = SL_T_LIST;
+    }
+    sub.code->ptypes[i] = (uint8_t)p->op;
+    sub.code->pnames[i] = strdup(p->str);
+    new_local(&sub, p->str, p->op);
+  }
+  if (!sub.err) {
+    for (int i = 0; i < n->b->kids.n && !sub.err; i++) cstmt(&sub, n->b->kids.v[i]);
+    emit(&sub, INS_A(OP_RET0, 0));
+  }
+  sl_code *code = finish(&sub, cp);
+  if (!code) return -1;
+  sl_proc *p = sl_alloc_obj(sizeof *p, SL_T_PROC);
+  p->code = code;
+  cp->line = n->line;
+  emit(cp, INS_A(OP_CONST, add_const(cp, SL_OBJ(SL_T_PROC, p))));
+  emit(cp, INS_AB(OP_DECLG, SL_T_PROC, global_ref(cp, n->a->str)));
+  return 0;
+}
+
+sl_code *sl_compile_quote(comp *cp, sl_node *e) {
+  comp sub = {.C = cp->C, .line = e->line};
+  sub.code = new_code("quote", cp->code->file, e->line);
+  if (cexpr(&sub, e) == 0) emit(&sub, INS_A(OP_RET, 0));
+  return finish(&sub, cp);
+}
+
+static int ckill(comp *cp, sl_node *n) {
+  for (int i = 0; i < n->kids.n; i++) {
+    const char *name = n->kids.v[i]->str;
+    local *l = cp->in_proc ? find_local(cp, name) : NULL;
+    if (l) {
+      emit(cp, INS_A(OP_KILLL, l->slot));
+      free(l->name);
+      l->name = strdup("");   /* name gone; the slot stays allocated */
+    } else {
+      emit(cp, INS_A(OP_KILLG, global_ref(cp, name)));
+    }
+  }
+  return 0;
+}
+
+static int cstmt(comp *cp, sl_node *n) {
+  if (cp->err) return -1;
+  cp->line = n->line;
+  switch (n->kind) {
+  case N_EMPTY: return 0;
+  case N_BLOCK:
+    for (int i = 0; i < n->kids.n; i++)
+      if (cstmt(cp, n->kids.v[i]) < 0) return -1;
+    return 0;
+  case N_EXPRS:
+    if (n->kids.n == 1 && n->kids.v[0]->kind == N_INCDEC)
+      return copassign(cp, n->kids.v[0]->a, 0, NULL, n->kids.v[0]->op);
+    if (cexprlist(cp, &n->kids, 0) < 0) return -1;
+    cp->line = n->line;
+    emit(cp, INS_A(OP_PRINT, 0));
+    return 0;
+  case N_DECL: return cdecl(cp, n);
+  case N_ASSIGN: return cassign(cp, n);
+  case N_OPASSIGN: return copassign(cp, n->kids.v[0], n->op, n->a, 0);
+  case N_IF: return cif(cp, n);
+  case N_WHILE: return cwhile(cp, n);
+  case N_FOR: return cfor(cp, n);
+  case N_BREAK: case N_CONTINUE: return cbreak(cp, n);
+  case N_RETURN:
+    if (!n->kids.n) { emit(cp, INS_A(OP_RET0, 0)); return 0; }
+    if (cexprlist(cp, &n->kids, 0) < 0) return -1;
+    emit(cp, INS_A(OP_RET, 0));
+    return 0;
+  case N_PROCDEF: return cprocdef(cp, n);
+  case N_QUIT:
+    if (n->a) { if (cexpr(cp, n->a) < 0) return -1; }
+    else cint(cp, 0);
+    emit(cp, INS_A(OP_QUIT, 0));
+    return 0;
+  case N_KILL: return ckill(cp, n);
+  case N_LIB:
+    if (cexpr(cp, n->a) < 0) return -1;
+    cp->line = n->line;
+    emit(cp, INS_A(OP_LIB, 0));
+    emit(cp, INS_A(OP_POP, 0));
+    return 0;
+  default:
+    return cerr(cp, n->line, "unexpected statement%s", ""), -1;
+  }
+}
+
+void sl_code_release(sl_code *c) {
+  if (!c || atomic_fetch_sub(&c->rc, 1) != 1) return;
+  for (int i = 0; i < c->nk; i++) sl_release(c->k[i]);
+  free(c->k);
+  free(c->g);
+  free(c->ins);
+  free(c->lines);
+  free(c->ptypes);
+  for (int i = 0; c->pnames && i < c->nparams; i++) free(c->pnames[i]);
+  free(c->pnames);
+  free(c->name);
+  free(c->file);
+  free(c->src);
+  free(c);
+}
+
+sl_code *sl_compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0) {
+  sl_parsed pr;
+  if (sl_parse(src, len, line0, &pr) < 0) {
+    sl_error(C, "%s:%d: %s", file, pr.errline, pr.err);
+    C->errline = pr.errline;
+    free(pr.err);
+    return NULL;
+  }
+  comp cp = {.C = C, .line = line0};
+  cp.code = new_code("(top)", file, line0);
+  cstmt(&cp, pr.root);
+  if (!cp.err) emit(&cp, INS_A(OP_RET0, 0));
+  sl_node_free(pr.root);
+  if (cp.err) {
+    sl_error(C, "%s:%d: %s", file, cp.errline, cp.err);
+    C->errline = cp.errline;
+    free(cp.err);
+  }
+  return finish(&cp, NULL);
+}

@@ -1,0 +1,107 @@
+/* main.c: the spindle program -- runs a file, a -e string, piped stdin,
+ * or the REPL on a terminal. File and -e runs print only what the script
+ * prints; an uncaught error ends the run with status 1. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "config.h"
+#include "sl.h"
+
+extern const char *sl_srcdir;
+
+static void usage(FILE *f) {
+  fputs("usage: spindle [options] [FILE [args...]]\n"
+        "  FILE        run a script (\"-\" reads stdin)\n"
+        "  -e CODE     run CODE\n"
+        "  -q          no banner in the REPL\n"
+        "  --help      this text\n"
+        "  --version   print the version\n"
+        "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script.\n"
+        "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load).\n",
+        f);
+}
+
+/* when the program runs from its build tree, libraries and plugins are
+ * found there (scripts/lib in the source tree, plugin/.libs) */
+static void find_build_tree(void) {
+#if defined(SL_ABS_BUILDDIR) && defined(SL_ABS_SRCDIR)
+  char exe[PATH_MAX], dir[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return;
+  *slash = 0;
+  if (!realpath(SL_ABS_BUILDDIR, dir) || strcmp(dir, exe)) return;
+  sl_builddir = SL_ABS_BUILDDIR;
+  sl_srcdir = SL_ABS_SRCDIR;
+#endif
+}
+
+static void set_argv(sl_ctx *C, int argc, char **argv) {
+  sl_value l = sl_list_new((size_t)argc);
+  for (int i = 0; i < argc; i++) sl_list_push(&l, sl_str(argv[i]));
+  sl_slot_set(sl_global_slot(C->W, "ARGV"), l, SL_T_LIST);
+}
+
+static int finish(sl_ctx *C, int rc) {
+  fflush(stdout);
+  if (rc == SL_QUIT) return C->quit_code;
+  if (rc < 0) {
+    fprintf(stderr, "%s\n", C->err ? C->err : "error");
+    return 1;
+  }
+  return 0;
+}
+
+static int run_stdin(sl_ctx *C) {
+  sl_buf b = {0};
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, stdin)) > 0) sl_buf_add(&b, tmp, n);
+  int rc = sl_run_string(C, b.s ? b.s : "", "(stdin)");
+  sl_buf_free(&b);
+  return finish(C, rc);
+}
+
+int main(int argc, char **argv) {
+  const char *code = NULL;
+  int quiet = 0, i = 1;
+  for (; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+    if (!strcmp(argv[i], "--version")) { printf("spindle %s\n", PACKAGE_VERSION); return 0; }
+    if (!strcmp(argv[i], "-q")) { quiet = 1; continue; }
+    if (!strcmp(argv[i], "-e")) {
+      if (i + 1 >= argc) { fputs("spindle: -e needs an argument\n", stderr); return 2; }
+      code = argv[++i];
+      continue;
+    }
+    if (!strcmp(argv[i], "--")) { i++; break; }
+    if (argv[i][0] == '-' && argv[i][1]) {
+      fprintf(stderr, "spindle: unknown option %s\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+    break;
+  }
+  find_build_tree();
+  sl_world *W = sl_world_new();
+  sl_ctx *C = sl_ctx_new(W);
+  if (!C) { fputs("spindle: out of memory\n", stderr); return 1; }
+  set_argv(C, argc - i, argv + i);
+  int rc;
+  if (code) rc = finish(C, sl_run_string(C, code, "-e"));
+  else if (i < argc && strcmp(argv[i], "-")) rc = finish(C, sl_run_file(C, argv[i]));
+  else if (i >= argc && isatty(0) && isatty(1)) rc = sl_repl(C, quiet);
+  else rc = run_stdin(C);
+  fflush(stdout);
+  /* with a plugin loaded the world is left to the OS (its threads may
+   * still use it); else everything is freed, so leak checkers see a
+   * clean exit */
+  if (!sl_threaded) {
+    sl_ctx_free(C);
+    sl_world_free(W);
+  }
+  return rc;
+}

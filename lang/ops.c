@@ -1,0 +1,410 @@
+/* ops.c: the slow paths of the VM -- arithmetic beyond two small ints,
+ * comparisons, indexing, conversions on assignment and truth tests. */
+#include <stdlib.h>
+#include <string.h>
+#include "sl.h"
+
+static const char *opsym[] = {"+", "-", "*", "/", "div", "mod", "^",
+                              "==", "!=", "<", "<=", ">", ">="};
+
+static int type_err(sl_ctx *C, int op, sl_value a, sl_value b) {
+  return sl_error(C, "`%s` is not supported for %s and %s", opsym[op],
+                  sl_type_name((int)a.type), sl_type_name((int)b.type));
+}
+
+static int isnum(sl_value v) { return v.type == SL_T_INT || v.type == SL_T_BIGINT; }
+
+static void to_mpz(mpz_t z, sl_value v) {
+  if (v.type == SL_T_INT) mpz_set_si(z, (long)v.u.i);
+  else mpz_set(z, sl_bv(v)->z);
+}
+
+static int big_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
+  mpz_t x, y;
+  mpz_init(x); mpz_init(y);
+  to_mpz(x, a); to_mpz(y, b);
+  sl_value r = sl_bigint_new();
+  mpz_ptr z = sl_bv(r)->z;
+  int rc = 0;
+  switch (op) {
+  case SL_ADD: mpz_add(z, x, y); break;
+  case SL_SUB: mpz_sub(z, x, y); break;
+  case SL_MUL: mpz_mul(z, x, y); break;
+  case SL_DIV: case SL_IDIV: case SL_MOD:
+    if (!mpz_sgn(y)) { rc = sl_error(C, "division by 0"); break; }
+    /* Euclidean, as Singular's bigints: 0 <= a mod b < |b| and
+     * (a div b) * b + (a mod b) == a */
+    mpz_mod(z, x, y);
+    if (op != SL_MOD) { mpz_sub(x, x, z); mpz_divexact(z, x, y); }
+    break;
+  case SL_POW:
+    if (mpz_sgn(y) < 0 || !mpz_fits_ulong_p(y) || mpz_get_ui(y) > 100000000UL) {
+      rc = sl_error(C, "`^`: exponent must be a non-negative int");
+      break;
+    }
+    mpz_pow_ui(z, x, mpz_get_ui(y));
+    break;
+  }
+  mpz_clear(x); mpz_clear(y);
+  if (rc < 0) { sl_release(r); return rc; }
+  *out = r;
+  return 0;
+}
+
+static int int_pow(sl_ctx *C, int64_t x, int64_t e, sl_value *out) {
+  if (e < 0) return sl_error(C, "`^`: negative exponent %lld", (long long)e);
+  int64_t r = 1;
+  for (int64_t i = 0; i < e; i++) {
+    if (__builtin_mul_overflow(r, x, &r)) return big_arith(C, SL_POW, SL_INT(x), SL_INT(e), out);
+    if (r == 0 || r == 1) break;
+  }
+  if (r == 1 && x == -1 && (e & 1)) r = -1;
+  *out = SL_INT(r);
+  return 0;
+}
+
+static int int_arith(sl_ctx *C, int op, int64_t x, int64_t y, sl_value *out) {
+  int64_t r;
+  switch (op) {
+  case SL_ADD: if (__builtin_add_overflow(x, y, &r)) goto big; break;
+  case SL_SUB: if (__builtin_sub_overflow(x, y, &r)) goto big; break;
+  case SL_MUL: if (__builtin_mul_overflow(x, y, &r)) goto big; break;
+  case SL_DIV: case SL_IDIV: case SL_MOD:
+    if (y == 0) return sl_error(C, "division by 0");
+    if (x == INT64_MIN && y == -1) goto big;
+    if (op == SL_DIV && x % y != 0)
+      fflush(stdout), fputs("// ** int division with `/`: use `div` instead\n", stderr);
+    r = op == SL_MOD ? x % y : x / y;
+    break;
+  case SL_POW: return int_pow(C, x, y, out);
+  default: return sl_error(C, "bad operator");
+  }
+  *out = SL_INT(r);
+  return 0;
+big:
+  return big_arith(C, op, SL_INT(x), SL_INT(y), out);
+}
+
+static sl_value concat_str(sl_value a, sl_value b) {
+  sl_string *x = sl_sv(a), *y = sl_sv(b);
+  sl_string *o = sl_alloc_obj(sizeof *o + x->len + y->len + 1, SL_T_STRING);
+  o->len = x->len + y->len;
+  memcpy(o->s, x->s, x->len);
+  memcpy(o->s + x->len, y->s, y->len);
+  o->s[o->len] = 0;
+  return SL_OBJ(SL_T_STRING, o);
+}
+
+static sl_value concat_list(sl_value a, sl_value b) {
+  sl_value r = sl_list_copy(a);
+  sl_list *y = sl_lv(b);
+  for (size_t i = 0; i < y->n; i++) { sl_retain(y->v[i]); sl_list_push(&r, y->v[i]); }
+  return r;
+}
+
+static int iv_elem(sl_ctx *C, int op, int64_t x, int64_t y, int64_t *r) {
+  switch (op) {
+  case SL_ADD: if (!__builtin_add_overflow(x, y, r)) return 0; break;
+  case SL_SUB: if (!__builtin_sub_overflow(x, y, r)) return 0; break;
+  case SL_MUL: if (!__builtin_mul_overflow(x, y, r)) return 0; break;
+  case SL_DIV: case SL_IDIV: case SL_MOD:
+    if (y == 0) return sl_error(C, "division by 0");
+    *r = op == SL_MOD ? x % y : x / y;
+    return 0;
+  default: return sl_error(C, "`%s` is not supported for intvec", opsym[op]);
+  }
+  return sl_error(C, "intvec entry overflow in `%s`", opsym[op]);
+}
+
+/* intvec with int or intvec, elementwise; the shorter intvec counts as
+ * padded with zeros (Singular's rule) */
+static int intvec_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
+  int av = a.type == SL_T_INTVEC, bv = b.type == SL_T_INTVEC;
+  size_t na = av ? sl_iv(a)->n : 1, nb = bv ? sl_iv(b)->n : 1;
+  size_t n = av && bv ? (na > nb ? na : nb) : (av ? na : nb);
+  if (av && bv && op != SL_ADD && op != SL_SUB)
+    return sl_error(C, "`%s` is not supported for intvec and intvec", opsym[op]);
+  sl_value r = sl_intvec_new(n);
+  for (size_t i = 0; i < n; i++) {
+    int64_t x = av ? (i < na ? sl_iv(a)->v[i] : 0) : a.u.i;
+    int64_t y = bv ? (i < nb ? sl_iv(b)->v[i] : 0) : b.u.i;
+    if (iv_elem(C, op, x, y, &sl_iv(r)->v[i]) < 0) { sl_release(r); return SL_ERR; }
+  }
+  *out = r;
+  return 0;
+}
+
+int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
+  if (a.type == SL_T_INT && b.type == SL_T_INT) return int_arith(C, op, a.u.i, b.u.i, out);
+  if (isnum(a) && isnum(b)) {
+    if (op == SL_DIV) op = SL_IDIV;
+    return big_arith(C, op, a, b, out);
+  }
+  if (op == SL_ADD && a.type == SL_T_STRING && b.type == SL_T_STRING) {
+    *out = concat_str(a, b);
+    return 0;
+  }
+  if (op == SL_ADD && a.type == SL_T_LIST && b.type == SL_T_LIST) {
+    *out = concat_list(a, b);
+    return 0;
+  }
+  if ((a.type == SL_T_INTVEC && (b.type == SL_T_INT || b.type == SL_T_INTVEC)) ||
+      (b.type == SL_T_INTVEC && a.type == SL_T_INT && op != SL_DIV && op != SL_IDIV && op != SL_MOD))
+    return intvec_arith(C, op, a, b, out);
+  return type_err(C, op, a, b);
+}
+
+static int iv_cmp(sl_value a, sl_value b) {
+  sl_intvec *x = sl_iv(a), *y = sl_iv(b);
+  for (size_t i = 0; i < x->n && i < y->n; i++)
+    if (x->v[i] != y->v[i]) return x->v[i] < y->v[i] ? -1 : 1;
+  return (x->n > y->n) - (x->n < y->n);
+}
+
+int sl_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out) {
+  int c;
+  if (op == SL_EQ || op == SL_NE) {
+    int e = sl_equal(a, b);
+    *out = op == SL_EQ ? e : !e;
+    return 0;
+  }
+  if (isnum(a) && isnum(b)) {
+    mpz_t x, y;
+    mpz_init(x); mpz_init(y);
+    to_mpz(x, a); to_mpz(y, b);
+    c = mpz_cmp(x, y);
+    mpz_clear(x); mpz_clear(y);
+  } else if (a.type == SL_T_STRING && b.type == SL_T_STRING) {
+    c = strcmp(sl_sv(a)->s, sl_sv(b)->s);
+  } else if (a.type == SL_T_INTVEC && b.type == SL_T_INTVEC) {
+    c = iv_cmp(a, b);
+  } else {
+    return type_err(C, op, a, b);
+  }
+  switch (op) {
+  case SL_LT: *out = c < 0; break;
+  case SL_LE: *out = c <= 0; break;
+  case SL_GT: *out = c > 0; break;
+  default: *out = c >= 0; break;
+  }
+  return 0;
+}
+
+int sl_truth(sl_ctx *C, sl_value v, int *out) {
+  if (v.type == SL_T_INT) { *out = v.u.i != 0; return 0; }
+  if (v.type == SL_T_BIGINT) { *out = mpz_sgn(sl_bv(v)->z) != 0; return 0; }
+  return sl_error(C, "a condition must be int, not %s", sl_type_name((int)v.type));
+}
+
+/* ---- indexing ---------------------------------------------------------- */
+static int index1(sl_ctx *C, sl_value a, int64_t i, sl_value *out) {
+  size_t n;
+  switch (a.type) {
+  case SL_T_STRING: n = sl_sv(a)->len; break;
+  case SL_T_LIST: n = sl_lv(a)->n; break;
+  case SL_T_INTVEC: n = sl_iv(a)->n; break;
+  default: return sl_error(C, "a value of type %s cannot be indexed", sl_type_name((int)a.type));
+  }
+  if (a.type == SL_T_STRING && (i < 1 || (size_t)i > n)) {
+    *out = sl_str_new("", 0);   /* Singular: past either end is "" */
+    return 0;
+  }
+  if (i < 1 || (size_t)i > n)
+    return sl_error(C, "index %lld out of range 1..%zu", (long long)i, n);
+  if (a.type == SL_T_STRING) *out = sl_str_new(sl_sv(a)->s + i - 1, 1);
+  else if (a.type == SL_T_INTVEC) *out = SL_INT(sl_iv(a)->v[i - 1]);
+  else { *out = sl_lv(a)->v[i - 1]; sl_retain(*out); }
+  return 0;
+}
+
+int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out) {
+  if (i.type == SL_T_INT) return index1(C, a, i.u.i, out);
+  if (i.type == SL_T_INTVEC) {
+    sl_value r = sl_list_new(sl_iv(i)->n);
+    sl_lv(r)->h.type = SL_T_MULTI;
+    r.type = SL_T_MULTI;
+    for (size_t j = 0; j < sl_iv(i)->n; j++) {
+      sl_value x;
+      if (index1(C, a, sl_iv(i)->v[j], &x) < 0) { sl_release(r); return SL_ERR; }
+      sl_list_push(&r, x);
+    }
+    *out = r;
+    return 0;
+  }
+  return sl_error(C, "an index must be int or intvec, not %s", sl_type_name((int)i.type));
+}
+
+/* s[i, n]: n characters from i, padded with blanks past the end */
+int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out) {
+  if (a.type != SL_T_STRING)
+    return sl_error(C, "`[i, n]` needs a string, not %s", sl_type_name((int)a.type));
+  if (i.type != SL_T_INT || n.type != SL_T_INT || i.u.i < 1 || n.u.i < 0 || n.u.i > 100000000)
+    return sl_error(C, "`s[i, n]` needs ints i >= 1 and n >= 0");
+  sl_string *s = sl_sv(a);
+  if ((size_t)i.u.i > s->len)
+    return sl_error(C, "`s[%lld, %lld]`: %lld is past the end of the string (size %zu)",
+                    (long long)i.u.i, (long long)n.u.i, (long long)i.u.i, s->len);
+  sl_buf b = {0};
+  for (int64_t j = 0; j < n.u.i; j++) {
+    size_t p = (size_t)(i.u.i - 1 + j);
+    sl_buf_add(&b, p < s->len ? &s->s[p] : " ", 1);
+  }
+  *out = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_free(&b);
+  return 0;
+}
+
+/* target[i] = x, copying the target first if someone else shares it.
+ * Always takes x's reference. */
+int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
+  if (i.type != SL_T_INT) { sl_release(x); return sl_error(C, "an index to assign must be int, not %s", sl_type_name((int)i.type)); }
+  int64_t k = i.u.i;
+  if (k < 1 || k > 100000000) { sl_release(x); return sl_error(C, "index %lld out of range", (long long)k); }
+  if (t->type == SL_T_LIST) {
+    if (!sl_unique(*t)) { sl_value c = sl_list_copy(*t); sl_release(*t); *t = c; }
+    while (sl_lv(*t)->n < (size_t)k) sl_list_push(t, SL_NONE);
+    if (x.type == SL_T_MULTI) sl_convert(C, SL_T_LIST, &x, "element");
+    sl_release(sl_lv(*t)->v[k - 1]);
+    sl_lv(*t)->v[k - 1] = x;
+    return 0;
+  }
+  if (t->type == SL_T_INTVEC) {
+    if (x.type != SL_T_INT) { sl_release(x); return sl_error(C, "an intvec entry must be int, not %s", sl_type_name((int)x.type)); }
+    sl_intvec *v = sl_iv(*t);
+    if (!sl_unique(*t) || (size_t)k > v->n) {
+      size_t n = (size_t)k > v->n ? (size_t)k : v->n;
+      sl_value c = sl_intvec_new(n);
+      memcpy(sl_iv(c)->v, v->v, v->n * sizeof(int64_t));
+      sl_release(*t);
+      *t = c;
+    }
+    sl_iv(*t)->v[k - 1] = x.u.i;
+    return 0;
+  }
+  if (t->type == SL_T_STRING) {
+    if (x.type != SL_T_STRING || sl_sv(x)->len < 1) { sl_release(x); return sl_error(C, "a string entry must be a non-empty string, not %s", sl_type_name((int)x.type)); }
+    sl_string *s = sl_sv(*t);
+    if ((size_t)k > s->len) { sl_release(x); return sl_error(C, "index %lld out of range 1..%zu", (long long)k, s->len); }
+    sl_value c = sl_str_new(s->s, s->len);
+    sl_sv(c)->s[k - 1] = sl_sv(x)->s[0];
+    sl_release(x);
+    sl_release(*t);
+    *t = c;
+    return 0;
+  }
+  sl_release(x);
+  return sl_error(C, "a value of type %s cannot be indexed", sl_type_name((int)t->type));
+}
+
+int sl_flatten(sl_ctx *C, int n, sl_value *v, sl_value *out) {
+  sl_value r = sl_list_new((size_t)n);
+  r.type = SL_T_MULTI;
+  sl_lv(r)->h.type = SL_T_MULTI;
+  for (int i = 0; i < n; i++) {
+    if (v[i].type == SL_T_MULTI) {
+      sl_list *m = sl_lv(v[i]);
+      for (size_t j = 0; j < m->n; j++) { sl_retain(m->v[j]); sl_list_push(&r, m->v[j]); }
+    } else {
+      sl_retain(v[i]);
+      sl_list_push(&r, v[i]);
+    }
+  }
+  *out = r;
+  return 0;
+}
+
+/* ---- conversion on assignment ------------------------------------------ */
+static int conv_err(sl_ctx *C, int type, sl_value v, const char *what) {
+  if (strchr(what, ':'))
+    return sl_error(C, "%s must be %s, not %s", what, sl_type_name(type), sl_type_name((int)v.type));
+  return sl_error(C, "cannot assign %s to %s `%s`", sl_type_name((int)v.type), sl_type_name(type), what);
+}
+
+static int to_intvec(sl_ctx *C, sl_value *v, const char *what) {
+  sl_value r = sl_intvec_new(0);
+  sl_list *l = sl_lv(*v);
+  sl_buf b = {0};
+  for (size_t i = 0; i < l->n; i++) {
+    sl_value x = l->v[i];
+    if (x.type == SL_T_INT) sl_buf_add(&b, (const char *)&x.u.i, sizeof(int64_t));
+    else if (x.type == SL_T_INTVEC) sl_buf_add(&b, (const char *)sl_iv(x)->v, sl_iv(x)->n * sizeof(int64_t));
+    else { sl_buf_free(&b); sl_release(r); return conv_err(C, SL_T_INTVEC, x, what); }
+  }
+  size_t n = b.len / sizeof(int64_t);
+  sl_release(r);
+  r = sl_intvec_new(n);
+  if (n) memcpy(sl_iv(r)->v, b.s, b.len);
+  sl_buf_free(&b);
+  sl_release(*v);
+  *v = r;
+  return 0;
+}
+
+int sl_convert(sl_ctx *C, int type, sl_value *v, const char *what) {
+  int t = (int)v->type;
+  if (t == type && t != SL_T_MULTI) return 0;
+  switch (type) {
+  case SL_T_DEF:
+    if (t != SL_T_MULTI) return 0;
+    /* fall through */
+  case SL_T_LIST:
+    if (t == SL_T_MULTI) {
+      sl_value c = sl_list_copy(*v);
+      c.type = SL_T_LIST;
+      sl_lv(c)->h.type = SL_T_LIST;
+      sl_release(*v);
+      *v = c;
+      return 0;
+    }
+    if (t == SL_T_NONE) { *v = sl_list_new(0); return 0; }
+    { sl_value l = sl_list_new(1); sl_list_push(&l, *v); *v = l; }
+    return 0;
+  case SL_T_INT:
+    if (t == SL_T_BIGINT) {
+      int64_t x;
+      if (!sl_bigint_fits(*v, &x))
+        return sl_error(C, "%s%sbigint value too large for int", what, strchr(what, ':') ? " " : ": ");
+      sl_release(*v);
+      *v = SL_INT(x);
+      return 0;
+    }
+    break;
+  case SL_T_BIGINT:
+    if (t == SL_T_INT) { *v = sl_bigint_from_i64(v->u.i); return 0; }
+    break;
+  case SL_T_INTVEC:
+    if (t == SL_T_INT) {
+      sl_value r = sl_intvec_new(1);
+      sl_iv(r)->v[0] = v->u.i;
+      *v = r;
+      return 0;
+    }
+    if (t == SL_T_MULTI || t == SL_T_LIST) return to_intvec(C, v, what);
+    break;
+  case SL_T_PROC:
+    if (t == SL_T_BUILTIN) return 0;
+    break;
+  case SL_T_STRING:
+    if (t == SL_T_MULTI) {   /* string t = s[1..3]: the pieces joined */
+      sl_buf b = {0};
+      sl_list *l = sl_lv(*v);
+      for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].type != SL_T_STRING) { sl_buf_free(&b); return conv_err(C, type, l->v[i], what); }
+        sl_buf_add(&b, sl_sv(l->v[i])->s, sl_sv(l->v[i])->len);
+      }
+      sl_release(*v);
+      *v = sl_str_new(b.s ? b.s : "", b.len);
+      sl_buf_free(&b);
+      return 0;
+    }
+    break;
+  default: break;
+  }
+  return conv_err(C, type, *v, what);
+}
+
+const char *sl_proc_name(sl_value fn) {
+  if (fn.type == SL_T_PROC) return ((sl_proc *)fn.u.p)->code->name;
+  if (fn.type == SL_T_BUILTIN) return ((sl_builtin *)fn.u.p)->name;
+  return NULL;
+}

@@ -1,0 +1,623 @@
+/* parse.c: tokens -> syntax tree, by recursive descent. Errors never
+ * longjmp: every function returns NULL after recording the first error. */
+#include <stdlib.h>
+#include <string.h>
+#include "ast.h"
+#include "lex.h"
+#include "sl.h"
+
+typedef struct parser {
+  sl_lexed lx;
+  int i;
+  char *err;
+  int errline;
+  const char *src;
+} parser;
+
+static sl_token *peek(parser *P) { return &P->lx.t[P->i]; }
+static sl_token *peek2(parser *P) {
+  return P->i + 1 < P->lx.n ? &P->lx.t[P->i + 1] : &P->lx.t[P->lx.n - 1];
+}
+static sl_token *next(parser *P) {
+  sl_token *t = &P->lx.t[P->i];
+  if (t->kind != T_EOF && t->kind != T_ERROR) P->i++;
+  return t;
+}
+static int at(parser *P, int k) { return peek(P)->kind == k; }
+static int accept(parser *P, int k) {
+  if (!at(P, k)) return 0;
+  next(P);
+  return 1;
+}
+
+static void *perr(parser *P, const char *what) {
+  if (P->err) return NULL;
+  sl_token *t = peek(P);
+  sl_buf b = {0};
+  if (t->kind == T_ERROR) sl_buf_printf(&b, "syntax error: %s", P->lx.err);
+  else if (t->kind == T_EOF) sl_buf_printf(&b, "syntax error: %s, found end of input", what);
+  else sl_buf_printf(&b, "syntax error: %s, found `%.*s`", what, (int)(t->len > 30 ? 30 : t->len), t->start);
+  P->err = b.s;
+  P->errline = t->line;
+  return NULL;
+}
+
+static int expect(parser *P, int k, const char *what) {
+  if (accept(P, k)) return 1;
+  perr(P, what);
+  return 0;
+}
+
+static sl_node *mk(int kind, int line) {
+  sl_node *n = calloc(1, sizeof *n);
+  n->kind = kind;
+  n->line = line;
+  return n;
+}
+
+static void add(sl_nodes *l, sl_node *n) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 4;
+    l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
+  }
+  l->v[l->n++] = n;
+}
+
+void sl_node_free(sl_node *n) {
+  if (!n) return;
+  sl_node_free(n->a); sl_node_free(n->b); sl_node_free(n->c); sl_node_free(n->d);
+  for (int i = 0; i < n->kids.n; i++) sl_node_free(n->kids.v[i]);
+  for (int i = 0; i < n->kids2.n; i++) sl_node_free(n->kids2.v[i]);
+  free(n->kids.v);
+  free(n->kids2.v);
+  free(n->str);
+  free(n);
+}
+
+static sl_node *expr(parser *P);
+static sl_node *statement(parser *P);
+
+static int exprlist(parser *P, sl_nodes *out) {
+  do {
+    sl_node *e = expr(P);
+    if (!e) return 0;
+    add(out, e);
+  } while (accept(P, T_COMMA));
+  return 1;
+}
+
+static sl_node *call_args(parser *P, sl_node *callee) {
+  sl_node *n = mk(N_CALL, callee->line);
+  n->a = callee;
+  if (!accept(P, T_RPAREN)) {
+    if (!exprlist(P, &n->kids) || !expect(P, T_RPAREN, "expected `)`")) {
+      sl_node_free(n);
+      return NULL;
+    }
+  }
+  return n;
+}
+
+static sl_node *name_node(const char *s, int line) {
+  sl_node *n = mk(N_NAME, line);
+  n->str = strdup(s);
+  return n;
+}
+
+/* quote(expr) keeps its expression unevaluated, with its text */
+static sl_node *quote_expr(parser *P, int line) {
+  next(P);
+  if (!expect(P, T_LPAREN, "expected `(` after quote")) return NULL;
+  const char *s = peek(P)->start;
+  sl_node *e = expr(P);
+  if (!e) return NULL;
+  const char *end = peek(P)->start;
+  if (!expect(P, T_RPAREN, "expected `)`")) { sl_node_free(e); return NULL; }
+  sl_node *n = mk(N_QUOTE, line);
+  n->a = e;
+  n->str = strndup(s, (size_t)(end - s));
+  return n;
+}
+
+static sl_node *defined_expr(parser *P, int line) {
+  next(P);
+  next(P);
+  sl_token *t = peek(P);
+  if (t->kind == T_NAME && peek2(P)->kind == T_RPAREN) {
+    sl_node *n = mk(N_DEFINED, line);
+    n->str = strdup(t->str);
+    next(P);
+    next(P);
+    return n;
+  }
+  sl_node *e = expr(P);
+  if (!e || !expect(P, T_RPAREN, "expected `)`")) { sl_node_free(e); return NULL; }
+  sl_node *n = mk(N_DEFINED, line);
+  n->a = e;
+  return n;
+}
+
+static sl_node *primary(parser *P) {
+  sl_token *t = peek(P);
+  sl_node *n;
+  switch (t->kind) {
+  case T_INT: next(P); n = mk(N_INT, t->line); n->ival = t->ival; return n;
+  case T_BIGNUM: next(P); n = mk(N_BIGNUM, t->line); n->str = strdup(t->str); return n;
+  case T_STRING:
+    next(P);
+    n = mk(N_STRING, t->line);
+    n->str = malloc(t->len + 1);
+    memcpy(n->str, t->str, t->len + 1);
+    n->ival = (int64_t)t->len;
+    return n;
+  case T_NAME:
+    if (!strcmp(t->str, "quote") && peek2(P)->kind == T_LPAREN) return quote_expr(P, t->line);
+    if (!strcmp(t->str, "defined") && peek2(P)->kind == T_LPAREN) return defined_expr(P, t->line);
+    next(P);
+    if (!strcmp(t->str, "_")) return mk(N_LAST, t->line);
+    /* Pkg::name and Current::name name the global name */
+    if (at(P, T_COLON2) && peek2(P)->kind == T_NAME) {
+      next(P);
+      t = next(P);
+    }
+    return name_node(t->str, t->line);
+  case T_TYPE: case T_PROC:
+    if (peek2(P)->kind == T_LPAREN) {
+      next(P);
+      return name_node(t->kind == T_PROC ? "proc" : sl_type_name((int)t->ival), t->line);
+    }
+    return perr(P, "expected an expression");
+  case T_LPAREN: {
+    next(P);
+    sl_node *e = expr(P);
+    if (e && at(P, T_COMMA)) {   /* (a, b): an expression list */
+      n = mk(N_CALL, e->line);
+      n->a = name_node("(list)", e->line);
+      add(&n->kids, e);
+      while (accept(P, T_COMMA)) {
+        sl_node *x = expr(P);
+        if (!x) { sl_node_free(n); return NULL; }
+        add(&n->kids, x);
+      }
+      e = n;
+    }
+    if (!e || !expect(P, T_RPAREN, "expected `)`")) { sl_node_free(e); return NULL; }
+    return e;
+  }
+  default:
+    return perr(P, "expected an expression");
+  }
+}
+
+static sl_node *postfix(parser *P) {
+  sl_node *e = primary(P);
+  while (e) {
+    int line = peek(P)->line;
+    if (accept(P, T_LPAREN)) {
+      e = call_args(P, e);
+    } else if (accept(P, T_LBRACK)) {
+      sl_node *n = mk(N_INDEX, line);
+      n->a = e;
+      e = n;
+      if (!(n->b = expr(P))) { sl_node_free(n); return NULL; }
+      if (accept(P, T_COMMA) && !(n->c = expr(P))) { sl_node_free(n); return NULL; }
+      if (!expect(P, T_RBRACK, "expected `]`")) { sl_node_free(n); return NULL; }
+    } else if (at(P, T_INC) || at(P, T_DEC)) {
+      sl_node *n = mk(N_INCDEC, line);
+      n->op = next(P)->kind == T_INC ? 1 : -1;
+      n->a = e;
+      return n;
+    } else {
+      break;
+    }
+  }
+  return e;
+}
+
+static sl_node *binop(int op, sl_node *a, sl_node *b, int line) {
+  sl_node *n = mk(N_BINOP, line);
+  n->op = op;
+  n->a = a;
+  n->b = b;
+  return n;
+}
+
+static sl_node *unary(parser *P);
+
+/* ^ groups from the left, as in Singular: 2^3^2 is 64 */
+static sl_node *power(parser *P) {
+  sl_node *a = postfix(P);
+  while (a && at(P, T_CARET)) {
+    int line = next(P)->line;
+    sl_node *b = at(P, T_MINUS) ? unary(P) : postfix(P);
+    if (!b) { sl_node_free(a); return NULL; }
+    a = binop(SL_POW, a, b, line);
+  }
+  return a;
+}
+
+static sl_node *unary(parser *P) {
+  int line = peek(P)->line;
+  if (accept(P, T_MINUS)) {
+    sl_node *e = unary(P);
+    if (!e) return NULL;
+    if (e->kind == N_INT) { e->ival = -e->ival; return e; }
+    sl_node *n = mk(N_NEG, line);
+    n->a = e;
+    return n;
+  }
+  if (accept(P, T_PLUS)) return unary(P);
+  if (accept(P, T_BANG) || accept(P, T_NOT)) {
+    sl_node *e = unary(P);
+    if (!e) return NULL;
+    sl_node *n = mk(N_NOT, line);
+    n->a = e;
+    return n;
+  }
+  return power(P);
+}
+
+static int mulop(int k) {
+  switch (k) {
+  case T_STAR: return SL_MUL;
+  case T_SLASH: return SL_DIV;
+  case T_DIV: return SL_IDIV;
+  case T_MOD: case T_PERCENT: return SL_MOD;
+  default: return -1;
+  }
+}
+
+static sl_node *term(parser *P) {
+  sl_node *a = unary(P);
+  while (a && mulop(peek(P)->kind) >= 0) {
+    sl_token *t = next(P);
+    sl_node *b = unary(P);
+    if (!b) { sl_node_free(a); return NULL; }
+    a = binop(mulop(t->kind), a, b, t->line);
+  }
+  return a;
+}
+
+static sl_node *sum(parser *P) {
+  sl_node *a = term(P);
+  while (a && (at(P, T_PLUS) || at(P, T_MINUS))) {
+    sl_token *t = next(P);
+    sl_node *b = term(P);
+    if (!b) { sl_node_free(a); return NULL; }
+    a = binop(t->kind == T_PLUS ? SL_ADD : SL_SUB, a, b, t->line);
+  }
+  return a;
+}
+
+static sl_node *range(parser *P) {
+  sl_node *a = sum(P);
+  if (a && at(P, T_DOTDOT)) {
+    int line = next(P)->line;
+    sl_node *b = sum(P);
+    if (!b) { sl_node_free(a); return NULL; }
+    sl_node *n = mk(N_RANGE, line);
+    n->a = a;
+    n->b = b;
+    return n;
+  }
+  return a;
+}
+
+static int cmpop(int k) {
+  switch (k) {
+  case T_EQ: return SL_EQ;
+  case T_NE: return SL_NE;
+  case T_LT: return SL_LT;
+  case T_LE: return SL_LE;
+  case T_GT: return SL_GT;
+  case T_GE: return SL_GE;
+  default: return -1;
+  }
+}
+
+static sl_node *comparison(parser *P) {
+  sl_node *a = range(P);
+  while (a && cmpop(peek(P)->kind) >= 0) {
+    sl_token *t = next(P);
+    sl_node *b = range(P);
+    if (!b) { sl_node_free(a); return NULL; }
+    a = binop(cmpop(t->kind), a, b, t->line);
+  }
+  return a;
+}
+
+static sl_node *logic_and(parser *P) {
+  sl_node *a = comparison(P);
+  while (a && (at(P, T_ANDAND) || at(P, T_AND))) {
+    int line = next(P)->line;
+    sl_node *b = comparison(P);
+    if (!b) { sl_node_free(a); return NULL; }
+    sl_node *n = mk(N_AND, line);
+    n->a = a;
+    n->b = b;
+    a = n;
+  }
+  return a;
+}
+
+static sl_node *expr(parser *P) {
+  sl_node *a = logic_and(P);
+  while (a && (at(P, T_OROR) || at(P, T_OR))) {
+    int line = next(P)->line;
+    sl_node *b = logic_and(P);
+    if (!b) { sl_node_free(a); return NULL; }
+    sl_node *n = mk(N_OR, line);
+    n->a = a;
+    n->b = b;
+    a = n;
+  }
+  return a;
+}
+
+/* ---- statements -------------------------------------------------------- */
+static sl_node *block(parser *P) {
+  sl_node *n = mk(N_BLOCK, peek(P)->line);
+  if (!expect(P, T_LBRACE, "expected `{`")) { free(n); return NULL; }
+  while (!at(P, T_RBRACE)) {
+    if (at(P, T_EOF) || at(P, T_ERROR)) {
+      perr(P, "expected `}`");
+      sl_node_free(n);
+      return NULL;
+    }
+    sl_node *s = statement(P);
+    if (!s) { sl_node_free(n); return NULL; }
+    add(&n->kids, s);
+  }
+  next(P);
+  return n;
+}
+
+static sl_node *body(parser *P) {
+  if (at(P, T_LBRACE)) return block(P);
+  return statement(P);
+}
+
+static sl_node *end_stmt(parser *P, sl_node *n) {
+  if (!n) return NULL;
+  if (!expect(P, T_SEMI, "expected `;`")) { sl_node_free(n); return NULL; }
+  return n;
+}
+
+static sl_node *paren_cond(parser *P) {
+  if (!expect(P, T_LPAREN, "expected `(`")) return NULL;
+  sl_node *c = expr(P);
+  if (!c || !expect(P, T_RPAREN, "expected `)`")) { sl_node_free(c); return NULL; }
+  return c;
+}
+
+static sl_node *if_stmt(parser *P, int line) {
+  sl_node *n = mk(N_IF, line);
+  if (!(n->a = paren_cond(P)) || !(n->b = body(P))) { sl_node_free(n); return NULL; }
+  if (accept(P, T_ELSE) && !(n->c = body(P))) { sl_node_free(n); return NULL; }
+  return n;
+}
+
+static sl_node *while_stmt(parser *P, int line) {
+  sl_node *n = mk(N_WHILE, line);
+  if (!(n->a = paren_cond(P)) || !(n->b = body(P))) { sl_node_free(n); return NULL; }
+  return n;
+}
+
+static sl_node *simple_stmt(parser *P);
+
+static sl_node *for_stmt(parser *P, int line) {
+  sl_node *n = mk(N_FOR, line);
+  if (!expect(P, T_LPAREN, "expected `(`")) goto bad;
+  if (!at(P, T_SEMI) && !(n->a = simple_stmt(P))) goto bad;
+  if (!expect(P, T_SEMI, "expected `;`")) goto bad;
+  if (!at(P, T_SEMI) && !(n->b = expr(P))) goto bad;
+  if (!expect(P, T_SEMI, "expected `;`")) goto bad;
+  if (!at(P, T_RPAREN) && !(n->c = simple_stmt(P))) goto bad;
+  if (!expect(P, T_RPAREN, "expected `)`")) goto bad;
+  if (!(n->d = body(P))) goto bad;
+  return n;
+bad:
+  sl_node_free(n);
+  return NULL;
+}
+
+static sl_node *proc_def(parser *P, int line) {
+  sl_token *name = next(P);
+  sl_node *n = mk(N_PROCDEF, line);
+  n->a = name_node(name->str, name->line);
+  if (accept(P, T_LPAREN) && !accept(P, T_RPAREN)) {
+    do {
+      sl_node *p = mk(N_DECL, peek(P)->line);
+      p->op = SL_T_DEF;
+      add(&n->kids, p);
+      if (at(P, T_TYPE) || at(P, T_PROC)) {
+        sl_token *t = next(P);
+        p->op = t->kind == T_PROC ? SL_T_PROC : (int)t->ival;
+      } else if (at(P, T_NAME) && peek2(P)->kind == T_NAME) {
+        next(P);   /* a plugin type: checked by the plugin's functions */
+      }
+      if (!at(P, T_NAME)) { perr(P, "expected a parameter name"); goto bad; }
+      p->str = strdup(next(P)->str);
+    } while (accept(P, T_COMMA));
+    if (!expect(P, T_RPAREN, "expected `)`")) goto bad;
+  }
+  if (at(P, T_STRING)) next(P);           /* help text */
+  const char *s = peek(P)->start;
+  if (!(n->b = block(P))) goto bad;
+  const char *e = P->lx.t[P->i - 1].start + 1;
+  n->str = strndup(s, (size_t)(e - s));
+  return n;
+bad:
+  sl_node_free(n);
+  return NULL;
+}
+
+static sl_node *decl(parser *P) {
+  sl_token *t = next(P);
+  sl_node *n = mk(N_DECL, t->line);
+  n->op = t->kind == T_PROC ? SL_T_PROC : (int)t->ival;
+  do {
+    if (!at(P, T_NAME)) { perr(P, "expected a name to declare"); sl_node_free(n); return NULL; }
+    sl_token *nm = next(P);
+    add(&n->kids, name_node(nm->str, nm->line));
+  } while (accept(P, T_COMMA));
+  if (accept(P, T_ASSIGN) && !exprlist(P, &n->kids2)) { sl_node_free(n); return NULL; }
+  return n;
+}
+
+static int opassign(int k) {
+  switch (k) {
+  case T_PLUSEQ: return SL_ADD;
+  case T_MINUSEQ: return SL_SUB;
+  case T_STAREQ: return SL_MUL;
+  case T_SLASHEQ: return SL_DIV;
+  default: return -1;
+  }
+}
+
+/* declaration, assignment or expression list (no trailing `;`) */
+static sl_node *simple_stmt(parser *P) {
+  sl_token *t = peek(P);
+  if ((t->kind == T_TYPE || t->kind == T_PROC) && peek2(P)->kind == T_NAME) return decl(P);
+  if (t->kind == T_NAME && peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n) {
+    int k3 = P->lx.t[P->i + 2].kind;   /* "counter c = ...": a plugin type */
+    if (k3 == T_ASSIGN || k3 == T_SEMI || k3 == T_COMMA) {
+      char *tname = strdup(t->str);
+      sl_node *n = decl(P);
+      if (n) { n->op = SL_T_DEF; n->str = tname; } else free(tname);
+      return n;
+    }
+  }
+  sl_node *n = mk(N_EXPRS, t->line);
+  if (!exprlist(P, &n->kids)) { sl_node_free(n); return NULL; }
+  if (accept(P, T_ASSIGN)) {
+    n->kind = N_ASSIGN;
+    if (!exprlist(P, &n->kids2)) { sl_node_free(n); return NULL; }
+  } else if (opassign(peek(P)->kind) >= 0 && n->kids.n == 1) {
+    n->kind = N_OPASSIGN;
+    n->op = opassign(next(P)->kind);
+    if (!(n->a = expr(P))) { sl_node_free(n); return NULL; }
+  }
+  return n;
+}
+
+static sl_node *return_stmt(parser *P, int line) {
+  sl_node *n = mk(N_RETURN, line);
+  if (at(P, T_SEMI)) return n;
+  if (at(P, T_LPAREN) && peek2(P)->kind == T_RPAREN) { next(P); next(P); return n; }
+  if (!exprlist(P, &n->kids)) { sl_node_free(n); return NULL; }
+  return n;
+}
+
+static sl_node *kill_stmt(parser *P, int line) {
+  sl_node *n = mk(N_KILL, line);
+  do {
+    if (!at(P, T_NAME)) { perr(P, "expected a name after kill"); sl_node_free(n); return NULL; }
+    add(&n->kids, name_node(next(P)->str, line));
+  } while (accept(P, T_COMMA));
+  return n;
+}
+
+static sl_node *statement(parser *P) {
+  sl_token *t = peek(P);
+  int line = t->line;
+  switch (t->kind) {
+  case T_SEMI: next(P); return mk(N_EMPTY, line);
+  case T_LBRACE: return block(P);
+  case T_IF: next(P); return if_stmt(P, line);
+  case T_WHILE: next(P); return while_stmt(P, line);
+  case T_FOR: next(P); return for_stmt(P, line);
+  case T_BREAK: next(P); return end_stmt(P, mk(N_BREAK, line));
+  case T_CONTINUE: next(P); return end_stmt(P, mk(N_CONTINUE, line));
+  case T_RETURN: next(P); return end_stmt(P, return_stmt(P, line));
+  case T_STATIC:
+    next(P);
+    if (!at(P, T_PROC)) return perr(P, "expected `proc` after `static`");
+    return statement(P);
+  case T_PROC:
+    if (peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n &&
+        P->lx.t[P->i + 2].kind != T_ASSIGN && P->lx.t[P->i + 2].kind != T_SEMI &&
+        P->lx.t[P->i + 2].kind != T_COMMA) {
+      next(P);
+      return proc_def(P, line);
+    }
+    break;
+  case T_QUIT: {
+    next(P);
+    sl_node *n = mk(N_QUIT, line);
+    if (accept(P, T_LPAREN) && !accept(P, T_RPAREN)) {
+      if (!(n->a = expr(P)) || !expect(P, T_RPAREN, "expected `)`")) { sl_node_free(n); return NULL; }
+    }
+    return end_stmt(P, n);
+  }
+  case T_KILL: next(P); return end_stmt(P, kill_stmt(P, line));
+  case T_LIB: {
+    next(P);
+    sl_node *n = mk(N_LIB, line);
+    if (!(n->a = expr(P))) { sl_node_free(n); return NULL; }
+    return end_stmt(P, n);
+  }
+  default: break;
+  }
+  return end_stmt(P, simple_stmt(P));
+}
+
+int sl_parse(const char *src, size_t len, int line0, sl_parsed *out) {
+  parser P;
+  memset(&P, 0, sizeof P);
+  memset(out, 0, sizeof *out);
+  P.src = src;
+  sl_lex(src, len, line0, &P.lx);
+  sl_node *root = mk(N_BLOCK, line0);
+  while (!at(&P, T_EOF)) {
+    if (at(&P, T_ERROR)) { perr(&P, ""); break; }
+    sl_node *s = statement(&P);
+    if (!s) break;
+    add(&root->kids, s);
+  }
+  if (P.err) {
+    sl_node_free(root);
+    out->err = P.err;
+    out->errline = P.errline;
+    sl_lex_free(&P.lx);
+    return -1;
+  }
+  out->root = root;
+  sl_lex_free(&P.lx);
+  return 0;
+}
+
+/* ---- dump (tests and debugging) ---------------------------------------- */
+static const char *opname[] = {"+", "-", "*", "/", "div", "mod", "^",
+                               "==", "!=", "<", "<=", ">", ">="};
+static const char *kindname[] = {
+  "int", "bignum", "str", "name", "op", "and", "or", "not", "neg", "call",
+  "index", "range", "quote", "defined", "_", "incdec", "exprs", "decl",
+  "assign", "opassign", "if", "while", "for", "break", "continue", "return",
+  "block", "proc", "quit", "kill", "LIB", "empty"};
+
+static void dump(sl_buf *b, const sl_node *n) {
+  if (!n) { sl_buf_puts(b, "nil"); return; }
+  switch (n->kind) {
+  case N_INT: sl_buf_printf(b, "%lld", (long long)n->ival); return;
+  case N_BIGNUM: case N_NAME: sl_buf_puts(b, n->str); return;
+  case N_STRING: sl_buf_printf(b, "\"%s\"", n->str); return;
+  case N_BINOP: sl_buf_printf(b, "(%s", opname[n->op]); break;
+  case N_DECL: sl_buf_printf(b, "(decl %s", sl_type_name(n->op)); break;
+  default: sl_buf_printf(b, "(%s", kindname[n->kind]); break;
+  }
+  const sl_node *parts[4] = {n->a, n->b, n->c, n->d};
+  for (int i = 0; i < 4; i++)
+    if (parts[i]) { sl_buf_puts(b, " "); dump(b, parts[i]); }
+  for (int i = 0; i < n->kids.n; i++) { sl_buf_puts(b, " "); dump(b, n->kids.v[i]); }
+  if (n->kids2.n) sl_buf_puts(b, " =");
+  for (int i = 0; i < n->kids2.n; i++) { sl_buf_puts(b, " "); dump(b, n->kids2.v[i]); }
+  if (n->kind == N_DECL && n->str) sl_buf_printf(b, " %s", n->str);
+  sl_buf_puts(b, ")");
+}
+
+char *sl_node_dump(const sl_node *n) {
+  sl_buf b = {0};
+  dump(&b, n);
+  return b.s;
+}

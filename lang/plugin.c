@@ -1,0 +1,605 @@
+/* plugin.c: loading plugins and libraries, the api table handed to
+ * plugins, and calls of C functions through libffi (plugin functions with
+ * a signature string, and native() functions from any shared library). */
+#include <dlfcn.h>
+#include <ffi.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "sl.h"
+
+#ifndef SL_PKGLIBDIR
+#define SL_PKGLIBDIR "/usr/local/lib/spindle"
+#endif
+#ifndef SL_PKGDATADIR
+#define SL_PKGDATADIR "/usr/local/share/spindle"
+#endif
+
+const char *sl_builddir;   /* set by main when the program runs uninstalled */
+const char *sl_srcdir;
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *loaded[64];   /* plugins and libraries already loaded */
+static int nloaded;
+static int next_type = SL_T_FIRST_USER;
+typedef struct hook { void (*created)(sl_ctx *); void (*destroyed)(sl_ctx *); } hook;
+static hook hooks[16];
+static int nhooks;
+
+static int is_loaded(const char *key) {
+  pthread_mutex_lock(&reg_mu);
+  int found = 0;
+  for (int i = 0; i < nloaded && !found; i++) found = !strcmp(loaded[i], key);
+  pthread_mutex_unlock(&reg_mu);
+  return found;
+}
+
+static void mark_loaded(const char *key) {
+  pthread_mutex_lock(&reg_mu);
+  if (nloaded < 64) loaded[nloaded++] = strdup(key);
+  pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- libffi signatures ------------------------------------------------- */
+enum { F_VOID, F_INT, F_LONG, F_INT64, F_DOUBLE, F_STRING, F_BOOL, F_DEF, F_USER };
+
+typedef struct sl_ffisig {
+  int ret, nargs;
+  int rtype_code, *atype_code;    /* user type codes for F_USER */
+  int *args;
+  ffi_cif cif;
+  ffi_type **atypes;
+  char *text;
+} sl_ffisig;
+
+static ffi_type *value_elems[] = {&ffi_type_uint32, &ffi_type_uint32, &ffi_type_sint64, NULL};
+static ffi_type ffi_type_value = {0, 0, FFI_TYPE_STRUCT, value_elems};
+
+static ffi_type *ffi_of(int f) {
+  switch (f) {
+  case F_VOID: return &ffi_type_void;
+  case F_INT: case F_BOOL: return &ffi_type_sint;
+  case F_LONG: return &ffi_type_slong;
+  case F_INT64: return &ffi_type_sint64;
+  case F_DOUBLE: return &ffi_type_double;
+  case F_DEF: return &ffi_type_value;
+  default: return &ffi_type_pointer;
+  }
+}
+
+static int find_utype(const char *name) {
+  for (int t = SL_T_FIRST_USER; t < SL_T_MAX; t++)
+    if (sl_utypes[t] && !strcmp(sl_utypes[t]->name, name)) return t;
+  return -1;
+}
+
+static int parse_type(const char *s, size_t n, int *code, int *ucode) {
+  static const struct { const char *n; int f; } tab[] = {
+    {"void", F_VOID}, {"int", F_INT}, {"long", F_LONG}, {"int64", F_INT64},
+    {"double", F_DOUBLE}, {"string", F_STRING}, {"bool", F_BOOL}, {"def", F_DEF},
+  };
+  while (n && (*s == ' ')) { s++; n--; }
+  while (n && s[n - 1] == ' ') n--;
+  *ucode = 0;
+  for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+    if (strlen(tab[i].n) == n && !memcmp(tab[i].n, s, n)) { *code = tab[i].f; return 0; }
+  char name[64];
+  if (n == 0 || n >= sizeof name) return -1;
+  memcpy(name, s, n);
+  name[n] = 0;
+  int t = find_utype(name);
+  if (t < 0) return -1;
+  *code = F_USER;
+  *ucode = t;
+  return 0;
+}
+
+static void sig_free(sl_ffisig *g) {
+  if (!g) return;
+  free(g->args); free(g->atype_code); free(g->atypes); free(g->text); free(g);
+}
+
+/* "ret(a,b,...)" -> a prepared libffi call interface */
+static sl_ffisig *sig_parse(const char *sig, char *err, size_t errsz) {
+  const char *lp = strchr(sig, '('), *rp = strrchr(sig, ')');
+  if (!lp || !rp || rp < lp) { snprintf(err, errsz, "bad signature \"%s\": expected ret(args)", sig); return NULL; }
+  sl_ffisig *g = calloc(1, sizeof *g);
+  g->text = strdup(sig);
+  if (parse_type(sig, (size_t)(lp - sig), &g->ret, &g->rtype_code) < 0) goto bad;
+  const char *p = lp + 1;
+  int cap = 0;
+  while (p < rp) {
+    const char *e = p;
+    while (e < rp && *e != ',') e++;
+    int blank = 1;
+    for (const char *q = p; q < e; q++) blank &= *q == ' ';
+    if (blank && e == rp && g->nargs == 0) break;
+    if (g->nargs == cap) {
+      cap = cap ? cap * 2 : 4;
+      g->args = realloc(g->args, (size_t)cap * sizeof(int));
+      g->atype_code = realloc(g->atype_code, (size_t)cap * sizeof(int));
+    }
+    if (parse_type(p, (size_t)(e - p), &g->args[g->nargs], &g->atype_code[g->nargs]) < 0 ||
+        g->args[g->nargs] == F_VOID) goto bad;
+    g->nargs++;
+    p = e < rp ? e + 1 : e;
+  }
+  g->atypes = calloc((size_t)g->nargs + 1, sizeof(ffi_type *));
+  for (int i = 0; i < g->nargs; i++) g->atypes[i] = ffi_of(g->args[i]);
+  if (ffi_prep_cif(&g->cif, FFI_DEFAULT_ABI, (unsigned)g->nargs, ffi_of(g->ret), g->atypes) != FFI_OK) goto bad;
+  return g;
+bad:
+  snprintf(err, errsz, "bad signature \"%s\": unknown type", sig);
+  sig_free(g);
+  return NULL;
+}
+
+static const char *fname_of(int f, int ucode) {
+  switch (f) {
+  case F_INT: case F_LONG: case F_INT64: case F_BOOL: return "int";
+  case F_DOUBLE: return "int or string (a number)";
+  case F_STRING: return "string";
+  case F_USER: return sl_type_name(ucode);
+  default: return "any";
+  }
+}
+
+typedef union slot_u { int i; long l; int64_t q; double d; void *p; sl_value v; } slot_u;
+
+static int ffi_arg_in(sl_ctx *C, sl_builtin *b, int i, sl_value v, int f, int uc, slot_u *s) {
+  switch (f) {
+  case F_INT: case F_LONG: case F_INT64: case F_BOOL: {
+    int64_t x;
+    if (v.type == SL_T_INT) x = v.u.i;
+    else if (v.type == SL_T_BIGINT && sl_bigint_fits(v, &x)) {}
+    else break;
+    if (f == F_INT || f == F_BOOL) {
+      if (x < INT_MIN || x > INT_MAX) return sl_error(C, "%s: argument %d: %lld does not fit a C int", b->name, i + 1, (long long)x);
+      s->i = (int)x;
+    } else if (f == F_LONG) s->l = (long)x;
+    else s->q = x;
+    return 0;
+  }
+  case F_DOUBLE:
+    if (v.type == SL_T_INT) { s->d = (double)v.u.i; return 0; }
+    if (v.type == SL_T_STRING) {
+      char *end;
+      s->d = strtod(sl_sv(v)->s, &end);
+      if (end != sl_sv(v)->s && !*end) return 0;
+      return sl_error(C, "%s: argument %d: \"%s\" is not a number", b->name, i + 1, sl_sv(v)->s);
+    }
+    break;
+  case F_STRING:
+    if (v.type == SL_T_STRING) { s->p = sl_sv(v)->s; return 0; }
+    break;
+  case F_DEF: s->v = v; return 0;
+  case F_USER:
+    if ((int)v.type == uc) { s->p = ((sl_user *)v.u.p)->ptr; return 0; }
+    break;
+  }
+  return sl_error(C, "%s: argument %d must be %s, not %s", b->name, i + 1, fname_of(f, uc), sl_type_name((int)v.type));
+}
+
+static sl_value make_user(int type, void *ptr);
+
+static void ffi_ret_out(sl_ffisig *g, slot_u *r, sl_value *ret) {
+  char tmp[64];
+  switch (g->ret) {
+  case F_INT: *ret = SL_INT((int)r->l); break;   /* ffi widens to ffi_arg */
+  case F_BOOL: *ret = SL_INT((int)r->l != 0); break;
+  case F_LONG: *ret = SL_INT(r->l); break;
+  case F_INT64: *ret = SL_INT(r->q); break;
+  case F_DOUBLE: snprintf(tmp, sizeof tmp, "%.17g", r->d); *ret = sl_str(tmp); break;
+  case F_STRING: *ret = r->p ? sl_str((const char *)r->p) : SL_NONE; break;
+  case F_DEF: *ret = r->v; break;
+  case F_USER: *ret = r->p ? make_user(g->rtype_code, r->p) : SL_NONE; break;
+  default: *ret = SL_NONE; break;
+  }
+}
+
+int sl_ffi_call(sl_ctx *C, sl_builtin *b, int argc, sl_value *argv, sl_value *ret) {
+  sl_ffisig *g = b->ffi;
+  if (argc != g->nargs)
+    return sl_error(C, "%s: expected %d argument%s, got %d", b->name, g->nargs, g->nargs == 1 ? "" : "s", argc);
+  slot_u vals[16], *v = g->nargs <= 16 ? vals : malloc((size_t)g->nargs * sizeof(slot_u));
+  void *ptrs[16], **pp = g->nargs <= 16 ? ptrs : malloc((size_t)g->nargs * sizeof(void *));
+  int rc = 0;
+  for (int i = 0; i < g->nargs && !rc; i++) {
+    rc = ffi_arg_in(C, b, i, argv[i], g->args[i], g->atype_code[i], &v[i]);
+    pp[i] = &v[i];
+  }
+  if (!rc) {
+    slot_u r;
+    memset(&r, 0, sizeof r);
+    ffi_call(&g->cif, FFI_FN(b->fnptr), &r, pp);
+    ffi_ret_out(g, &r, ret);
+  }
+  if (v != vals) free(v);
+  if (pp != ptrs) free(pp);
+  return rc;
+}
+
+static sl_builtin *new_ffi_builtin(const char *name, sl_ffisig *g, void *fn) {
+  sl_builtin *b = sl_alloc_obj(sizeof *b, SL_T_BUILTIN);
+  memset((char *)b + sizeof(sl_obj), 0, sizeof *b - sizeof(sl_obj));
+  b->name = strdup(name);
+  b->ffi = g;
+  b->fnptr = fn;
+  return b;
+}
+
+int sl_native(sl_ctx *C, const char *lib, const char *sym, const char *sig, sl_value *ret) {
+  void *dl = dlopen(*lib ? lib : NULL, RTLD_NOW | RTLD_LOCAL);
+  if (!dl) return sl_error(C, "native: cannot open library \"%s\": %s", lib, dlerror());
+  void *fn = dlsym(dl, sym);
+  if (!fn) return sl_error(C, "native: no function \"%s\" in \"%s\"", sym, lib);
+  char err[200];
+  sl_ffisig *g = sig_parse(sig, err, sizeof err);
+  if (!g) return sl_error(C, "native: %s", err);
+  sl_builtin *b = new_ffi_builtin(sym, g, fn);
+  b->dl = dl;
+  *ret = SL_OBJ(SL_T_BUILTIN, b);
+  return 0;
+}
+
+/* ---- registration ------------------------------------------------------ */
+typedef struct reg_internal { sl_world *W; char *fail; } reg_internal;
+
+static int api_def(spindle_reg *r, const char *name, const char *sig, void *fn) {
+  reg_internal *ri = r->internal_;
+  char err[200];
+  sl_ffisig *g = sig_parse(sig, err, sizeof err);
+  if (!g) {
+    if (!ri->fail) { ri->fail = malloc(300); snprintf(ri->fail, 300, "%s: %s", name, err); }
+    return -1;
+  }
+  sl_builtin *b = new_ffi_builtin(name, g, fn);
+  sl_slot_set(sl_global_slot(ri->W, name), SL_OBJ(SL_T_BUILTIN, b), SL_T_DEF);
+  return 0;
+}
+
+static int api_def_raw(spindle_reg *r, const char *name, spindle_rawfn fn) {
+  reg_internal *ri = r->internal_;
+  sl_def_builtin(ri->W, name, (sl_cfn)fn);
+  return 0;
+}
+
+static int api_def_type(spindle_reg *r, const spindle_type_desc *d) {
+  pthread_mutex_lock(&reg_mu);
+  int t = find_utype(d->name);
+  if (t < 0 && next_type < SL_T_MAX) {
+    t = next_type++;
+    sl_utype *u = calloc(1, sizeof *u);
+    u->d = *d;
+    u->name = strdup(d->name);
+    u->d.name = u->name;
+    sl_utypes[t] = u;
+  }
+  pthread_mutex_unlock(&reg_mu);
+  return t;
+}
+
+static int api_on_context(spindle_reg *r, void (*created)(sl_ctx *), void (*destroyed)(sl_ctx *)) {
+  pthread_mutex_lock(&reg_mu);
+  int ok = nhooks < 16;
+  if (ok) hooks[nhooks++] = (hook){created, destroyed};
+  pthread_mutex_unlock(&reg_mu);
+  if (ok && created && r->ctx) created(r->ctx);
+  return ok ? 0 : -1;
+}
+
+static int api_fail(spindle_reg *r, const char *msg) {
+  reg_internal *ri = r->internal_;
+  if (!ri->fail) ri->fail = strdup(msg);
+  return -1;
+}
+
+/* ---- contexts and calls ------------------------------------------------ */
+static sl_ctx *api_new_context(sl_ctx *parent) {
+  sl_ctx *C = sl_ctx_new(parent->W);
+  if (!C) return NULL;
+  C->cur_file = parent->cur_file;
+  for (int i = 0; i < nhooks; i++) if (hooks[i].created) hooks[i].created(C);
+  return C;
+}
+
+static void api_free_context(sl_ctx *C) {
+  for (int i = nhooks - 1; i >= 0; i--) if (hooks[i].destroyed) hooks[i].destroyed(C);
+  sl_ctx_free(C);
+}
+
+static void **api_userdata(sl_ctx *C, int i) { return i >= 0 && i < 4 ? &C->user[i] : NULL; }
+
+static void api_set_poll(sl_ctx *C, const volatile int *flag, spindle_pollfn fn, void *ud) {
+  static const int zero;
+  C->poll_flag = flag ? flag : &zero;
+  C->poll_fn = fn;
+  C->poll_ud = ud;
+}
+
+static int fix_rc(sl_ctx *C, int rc) {
+  if (rc == SL_QUIT) { if (!C->err) sl_error(C, "quit called"); return -1; }
+  return rc < 0 ? -1 : 0;
+}
+
+static int api_call(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_value *ret) {
+  return fix_rc(C, sl_call_value(C, fn, argc, argv, ret));
+}
+
+static int api_lookup(sl_ctx *C, const char *name, sl_value *ret) {
+  const char *c = strstr(name, "::");
+  if (c) name = c + 2;
+  sl_slot *s = sl_global_find(C->W, name);
+  *ret = s ? sl_slot_get(s) : (sl_value){.type = SL_T_UNDEF};
+  if (ret->type == SL_T_UNDEF) { *ret = SL_NONE; return sl_error(C, "`%s` is undefined", name); }
+  return 0;
+}
+
+static int api_call_name(sl_ctx *C, const char *name, int argc, const sl_value *argv, sl_value *ret) {
+  sl_value fn;
+  *ret = SL_NONE;
+  if (api_lookup(C, name, &fn) < 0) return -1;
+  int rc = api_call(C, fn, argc, argv, ret);
+  sl_release(fn);
+  return rc;
+}
+
+static int api_execute(sl_ctx *C, const char *code) {
+  return fix_rc(C, sl_run_string(C, code, "(execute)"));
+}
+
+static int api_execute_file(sl_ctx *C, const char *path) { return fix_rc(C, sl_run_file(C, path)); }
+
+static int api_eval(sl_ctx *C, sl_value q, sl_value *ret) {
+  if (q.type != SL_T_QUOTE) { *ret = q; sl_retain(q); return 0; }
+  return fix_rc(C, sl_run(C, ((sl_quote *)q.u.p)->code, ret));
+}
+
+static const char *api_errmsg(sl_ctx *C) { return C->err ? C->err : ""; }
+
+static int api_error(sl_ctx *C, const char *fmt, ...) {
+  char tmp[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  return sl_error(C, "%s", tmp);
+}
+
+static void api_retain(sl_value v) { sl_retain(v); }
+static void api_release(sl_value v) { sl_release(v); }
+static sl_value api_make_int(int64_t i) { return SL_INT(i); }
+static sl_value api_make_bigint(const char *s) {
+  sl_value v = sl_bigint_new();
+  if (mpz_set_str(sl_bv(v)->z, s, 10) < 0) mpz_set_ui(sl_bv(v)->z, 0);
+  return v;
+}
+static sl_value api_make_string(const char *s, size_t n) { return sl_str_new(s, n); }
+static sl_value api_make_list(size_t n) {
+  sl_value l = sl_list_new(n);
+  for (size_t i = 0; i < n; i++) sl_list_push(&l, SL_NONE);
+  return l;
+}
+static sl_value api_make_intvec(size_t n, const int64_t *v) {
+  sl_value r = sl_intvec_new(n);
+  if (n && v) memcpy(sl_iv(r)->v, v, n * sizeof(int64_t));
+  return r;
+}
+static sl_value make_user(int type, void *ptr) {
+  sl_user *u = sl_alloc_obj(sizeof *u, type);
+  u->ptr = ptr;
+  return SL_OBJ(type, u);
+}
+static sl_value api_make_user(int type, void *ptr) {
+  if (type < SL_T_FIRST_USER || type >= SL_T_MAX || !sl_utypes[type]) return SL_NONE;
+  return make_user(type, ptr);
+}
+static sl_value api_none(void) { return SL_NONE; }
+static const char *api_string_ptr(sl_value v, size_t *len) {
+  if (v.type != SL_T_STRING) { if (len) *len = 0; return NULL; }
+  if (len) *len = sl_sv(v)->len;
+  return sl_sv(v)->s;
+}
+static size_t api_size(sl_value v) {
+  switch (v.type) {
+  case SL_T_STRING: return sl_sv(v)->len;
+  case SL_T_LIST: case SL_T_MULTI: return sl_lv(v)->n;
+  case SL_T_INTVEC: return sl_iv(v)->n;
+  default: return 0;
+  }
+}
+static sl_value api_list_get(sl_value l, size_t i) {
+  if ((l.type != SL_T_LIST && l.type != SL_T_MULTI) || i >= sl_lv(l)->n) return SL_NONE;
+  return sl_lv(l)->v[i];
+}
+static void api_list_set(sl_value l, size_t i, sl_value x) {
+  if (l.type != SL_T_LIST || i >= sl_lv(l)->n) { sl_release(x); return; }
+  sl_release(sl_lv(l)->v[i]);
+  sl_lv(l)->v[i] = x;
+}
+static int64_t api_intvec_get(sl_value v, size_t i) {
+  return v.type == SL_T_INTVEC && i < sl_iv(v)->n ? sl_iv(v)->v[i] : 0;
+}
+static void *api_user_ptr(sl_value v, int type) {
+  return (int)v.type == type && type >= SL_T_FIRST_USER ? ((sl_user *)v.u.p)->ptr : NULL;
+}
+static const char *api_type_name(sl_value v) { return sl_type_name((int)v.type); }
+static char *api_to_string(sl_value v) {
+  sl_buf b = {0};
+  sl_print_value(&b, v, 0);
+  return b.s ? b.s : strdup("");
+}
+static char *api_bigint_str(sl_value v) {
+  if (v.type == SL_T_INT) { char *s = malloc(24); snprintf(s, 24, "%lld", (long long)v.u.i); return s; }
+  if (v.type != SL_T_BIGINT) return NULL;
+  return mpz_get_str(NULL, 10, sl_bv(v)->z);
+}
+static int api_is_quote_of(sl_value v, char **src) {
+  if (v.type != SL_T_QUOTE) return 0;
+  if (src) *src = strdup(((sl_quote *)v.u.p)->src->s);
+  return 1;
+}
+
+const struct spindle_api sl_api = {
+  SPINDLE_PLUGIN_ABI, sizeof(struct spindle_api),
+  api_def, api_def_raw, api_def_type, api_on_context, api_fail,
+  api_new_context, api_free_context, api_userdata, api_set_poll,
+  api_call, api_call_name, api_execute, api_execute_file, api_eval, api_lookup,
+  api_errmsg, sl_clear_error, api_error,
+  api_retain, api_release, api_make_int, api_make_bigint, api_make_string,
+  api_make_list, api_make_intvec, api_make_user, api_none,
+  api_string_ptr, api_size, api_list_get, api_list_set, api_intvec_get,
+  api_user_ptr, api_type_name, api_to_string, api_bigint_str, api_is_quote_of,
+  sl_proc_name,
+};
+
+/* ---- search paths ------------------------------------------------------ */
+/* tries dir/name for each dir of a colon-separated list */
+static int try_dirs(const char *dirs, const char *name, char **out, sl_buf *seen) {
+  if (!dirs || !*dirs) return 0;
+  char *copy = strdup(dirs), *save = NULL;
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", d, name);
+    if (seen->len) sl_buf_puts(seen, ":");
+    sl_buf_puts(seen, d);
+    if (access(path, R_OK) == 0) { *out = strdup(path); free(copy); return 1; }
+  }
+  free(copy);
+  return 0;
+}
+
+static int find_in(const char *name, const char *env, const char *sub, const char *installed,
+                   int cwd, char **out, sl_buf *seen) {
+  if (strchr(name, '/')) {
+    if (access(name, R_OK) == 0) { *out = strdup(name); return 1; }
+    sl_buf_puts(seen, "(a path)");
+    return 0;
+  }
+  if (cwd && try_dirs(".", name, out, seen)) return 1;
+  if (try_dirs(getenv(env), name, out, seen)) return 1;
+  if (sl_builddir) {
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", !strcmp(sub, "plugin/.libs") ? sl_builddir : (sl_srcdir ? sl_srcdir : sl_builddir), sub);
+    if (try_dirs(dir, name, out, seen)) return 1;
+  }
+  return try_dirs(installed, name, out, seen);
+}
+
+int sl_find_lib(sl_ctx *C, const char *name, char **path) {
+  sl_buf seen = {0};
+  int ok = find_in(name, "SPINDLE_PATH", "scripts/lib", SL_PKGDATADIR "/lib", 1, path, &seen);
+  if (!ok) sl_error(C, "LIB: library \"%s\" not found (looked in the current directory, SPINDLE_PATH and the library directory)", name);
+  sl_buf_free(&seen);
+  return ok ? 0 : SL_ERR;
+}
+
+static char *plugin_file(const char *name) {
+  const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+  if (!strncmp(base, "systhreads", 10)) return strdup("threads.so");
+  size_t n = strlen(name);
+  if (strstr(base, ".so")) return strdup(name);
+  char *s = malloc(n + 4);
+  snprintf(s, n + 4, "%s.so", name);
+  return s;
+}
+
+static int init_plugin(sl_ctx *C, void *dl, const char *file) {
+  int (*init)(spindle_reg *) = (int (*)(spindle_reg *))dlsym(dl, "spindle_plugin_init");
+  if (!init) return sl_error(C, "load: \"%s\" is not a spindle plugin (no spindle_plugin_init)", file);
+  const int *abi = dlsym(dl, "spindle_plugin_abi");
+  if (abi && *abi != SPINDLE_PLUGIN_ABI)
+    return sl_error(C, "load: plugin \"%s\" was built for ABI %d, this spindle has ABI %d", file, *abi, SPINDLE_PLUGIN_ABI);
+  reg_internal ri = {C->W, NULL};
+  spindle_reg reg = {SPINDLE_PLUGIN_ABI, &sl_api, file, C, &ri};
+  int rc = init(&reg);
+  if (rc != 0 || ri.fail) {
+    sl_error(C, "load: plugin \"%s\" refused to load: %s", file, ri.fail ? ri.fail : "its init failed");
+    free(ri.fail);
+    return SL_ERR;
+  }
+  return 0;
+}
+
+int sl_load_plugin(sl_ctx *C, const char *name) {
+  char *file = plugin_file(name);
+  if (is_loaded(file)) { free(file); return 0; }
+  char *path = NULL;
+  sl_buf seen = {0};
+  if (!find_in(file, "SPINDLE_PLUGIN_PATH", "plugin/.libs", SL_PKGLIBDIR, 0, &path, &seen)) {
+    sl_error(C, "load: plugin \"%s\" not found (looked in SPINDLE_PLUGIN_PATH and the plugin directory)%s", file,
+             !strcmp(file, "threads.so") ? "; the threads plugin is not built in this tree" : "");
+    sl_buf_free(&seen);
+    free(file);
+    return SL_ERR;
+  }
+  sl_buf_free(&seen);
+  sl_set_threaded();   /* a plugin may start threads: counts go atomic now */
+  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  int rc;
+  if (!dl) rc = sl_error(C, "load: cannot load plugin \"%s\": %s", path, dlerror());
+  else if ((rc = init_plugin(C, dl, file)) < 0) dlclose(dl);
+  else mark_loaded(file);
+  free(path);
+  free(file);
+  return rc;
+}
+
+static char *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  sl_buf b = {0};
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) sl_buf_add(&b, tmp, n);
+  fclose(f);
+  *len = b.len;
+  return b.s ? b.s : strdup("");
+}
+
+/* LIB "x.lib": a library in the language (run once), or a plugin */
+int sl_lib(sl_ctx *C, sl_value name) {
+  if (name.type != SL_T_STRING) return sl_error(C, "LIB: expected a string, not %s", sl_type_name((int)name.type));
+  const char *n = sl_sv(name)->s;
+  size_t len = strlen(n);
+  if (len > 3 && !strcmp(n + len - 3, ".so")) return sl_load_plugin(C, n);
+  char *path;
+  if (sl_find_lib(C, n, &path) < 0) return SL_ERR;
+  if (is_loaded(path)) { free(path); return 0; }
+  size_t sz;
+  char *src = read_file(path, &sz);
+  if (!src) { free(path); return sl_error(C, "LIB: cannot read \"%s\"", n); }
+  mark_loaded(path);
+  sl_code *code = sl_compile(C, src, sz, path, 1);
+  free(src);
+  free(path);
+  if (!code) return SL_ERR;
+  C->push_code = code;
+  return 0;
+}
+
+int sl_run_string(sl_ctx *C, const char *src, const char *file) {
+  sl_code *code = sl_compile(C, src, strlen(src), file, 1);
+  if (!code) return SL_ERR;
+  sl_value r;
+  int rc = sl_run(C, code, &r);
+  sl_release(r);
+  sl_code_release(code);
+  return rc;
+}
+
+int sl_run_file(sl_ctx *C, const char *path) {
+  size_t n;
+  char *src = read_file(path, &n);
+  if (!src) return sl_error(C, "cannot open \"%s\"", path);
+  sl_code *code = sl_compile(C, src, n, path, 1);
+  free(src);
+  if (!code) return SL_ERR;
+  sl_value r;
+  int rc = sl_run(C, code, &r);
+  sl_release(r);
+  sl_code_release(code);
+  return rc;
+}

@@ -1,0 +1,174 @@
+/* plugin.h: spindle's plugin ABI -- the whole contract between the
+ * interpreter and a plugin. A third party needs nothing else.
+ *
+ * A plugin is a libtool module (-module -avoid-version, installed in
+ * $(pkglibdir)) that exports ONE function:
+ *
+ *     int spindle_plugin_init(spindle_reg *reg);
+ *
+ * The interpreter calls it once per process, when a script first says
+ * load("name.so") (or LIB "name.so"). reg->api is a table of interpreter
+ * functions: the plugin calls the interpreter only through it, so the
+ * program is not linked with -export-dynamic. The plugin must first check
+ * reg->abi == SPINDLE_PLUGIN_ABI (or call SPINDLE_PLUGIN_CHECK(reg)); the
+ * interpreter also refuses a plugin whose optional exported integer
+ * `spindle_plugin_abi` differs from its own. Return 0 on success, or
+ * reg->api->fail(reg, "message") to refuse loading.
+ *
+ * Registration (during init only):
+ *   api->def(reg, "name", "int(int,string)", fn)  a C function; the
+ *       interpreter checks argument count and types (clear error naming
+ *       the function, the argument position, expected and given type),
+ *       converts them and calls fn through libffi. Signature types:
+ *         int, long, int64   -> C int / long / int64_t (script int)
+ *         double             -> C double (script int or string argument;
+ *                               a double result becomes a string, "%.17g")
+ *         string             -> const char * (result: copied; a NULL
+ *                               result gives nothing)
+ *         bool               -> C int, result 0/1
+ *         void               -> result only: nothing
+ *         def                -> spindle_value (any value; borrowed as an
+ *                               argument, owned when returned)
+ *         <plugin type name> -> void * (the wrapped pointer)
+ *   api->def_raw(reg, "name", rawfn)  gets the argument array as is:
+ *       for optional / variadic arguments. Return 0 and set *ret, or
+ *       return api->error(ctx, ...) (which returns -1).
+ *   api->def_type(reg, &desc)  a new value type; returns its type code
+ *       (>= SPINDLE_T_FIRST_USER) or -1. Values of it (api->make_user)
+ *       behave like built-in ones: typeof gives desc.name, printing calls
+ *       desc.print, assignment/passing/lists share the value (refcounted);
+ *       the wrapped pointer is released with desc.release when the last
+ *       reference goes; == calls desc.equal.
+ *   api->on_context(reg, created, destroyed)  hooks run for every new
+ *       execution context (e.g. to set its poll flag and function).
+ *
+ * Values: spindle_value is a small struct passed by value. Ints are
+ * unboxed; every other type points to a refcounted, immutable (or
+ * copy-on-write) object, safe to share between threads. Rules: arguments
+ * given to a function are borrowed (retain what you keep); values a
+ * function returns or the api gives you ("make_*", call results) are
+ * owned by you (release what you do not pass on).
+ *
+ * Threads: an execution context (spindle_ctx) runs one script at a time,
+ * on any OS thread (it never keeps thread-local state across calls); many
+ * contexts made with api->new_context share one global table safely.
+ * Errors never longjmp: every call returns 0 or -1 with the message kept in
+ * the context (api->errmsg).
+ */
+#ifndef SPINDLE_PLUGIN_H
+#define SPINDLE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPINDLE_PLUGIN_ABI 1
+
+enum spindle_type {
+  SPINDLE_T_NONE = 0,     /* "none": nothing (a proc that returns nothing) */
+  SPINDLE_T_INT = 1,      /* u.i: 64-bit */
+  SPINDLE_T_BIGINT = 2,   /* GMP integer */
+  SPINDLE_T_STRING = 3,
+  SPINDLE_T_LIST = 4,
+  SPINDLE_T_INTVEC = 5,
+  SPINDLE_T_PROC = 6,     /* a script proc */
+  SPINDLE_T_BUILTIN = 7,  /* a C function (builtin, plugin or native) */
+  SPINDLE_T_QUOTE = 8,    /* quote(expr): an expression not yet evaluated */
+  SPINDLE_T_FIRST_USER = 32
+};
+
+typedef struct spindle_value {
+  uint32_t type;          /* enum spindle_type or a plugin type code */
+  uint32_t pad_;
+  union { int64_t i; void *p; } u;
+} spindle_value;
+
+typedef struct sl_ctx spindle_ctx;   /* an execution context (opaque) */
+typedef struct spindle_reg spindle_reg;
+
+typedef int (*spindle_rawfn)(spindle_ctx *ctx, int argc, spindle_value *argv,
+                             spindle_value *ret);
+/* Poll function: called when *poll_flag is non-zero at a call or loop
+ * back-edge. Return 0 to go on, non-zero to cancel: the running script
+ * then unwinds with the error "cancelled". It may block or switch fibers. */
+typedef int (*spindle_pollfn)(void *ud);
+
+typedef struct spindle_type_desc {
+  const char *name;                       /* typeof(x) */
+  /* append a display of ptr to buf (NUL-terminated, at most size bytes) */
+  void (*print)(void *ptr, char *buf, size_t size);
+  void (*retain)(void *ptr);              /* may be NULL */
+  void (*release)(void *ptr);             /* last reference gone; may be NULL */
+  int (*equal)(void *a, void *b);         /* may be NULL: pointer equality */
+} spindle_type_desc;
+
+struct spindle_api {
+  int abi;                /* SPINDLE_PLUGIN_ABI */
+  size_t size;            /* sizeof(struct spindle_api) */
+  /* registration (only inside spindle_plugin_init) */
+  int (*def)(spindle_reg *r, const char *name, const char *sig, void *fn);
+  int (*def_raw)(spindle_reg *r, const char *name, spindle_rawfn fn);
+  int (*def_type)(spindle_reg *r, const spindle_type_desc *desc);
+  int (*on_context)(spindle_reg *r, void (*created)(spindle_ctx *),
+                    void (*destroyed)(spindle_ctx *));
+  int (*fail)(spindle_reg *r, const char *msg);
+  /* execution contexts */
+  spindle_ctx *(*new_context)(spindle_ctx *parent);  /* shares the globals */
+  void (*free_context)(spindle_ctx *ctx);
+  void **(*userdata)(spindle_ctx *ctx, int i);        /* 4 slots, i in 0..3 */
+  void (*set_poll)(spindle_ctx *ctx, const volatile int *flag,
+                   spindle_pollfn fn, void *ud);
+  /* running code: all return 0, or -1 with api->errmsg(ctx) set */
+  int (*call)(spindle_ctx *ctx, spindle_value fn, int argc,
+              const spindle_value *argv, spindle_value *ret);
+  /* name: "foo", "Pkg::foo" or "Current::foo" (the package is ignored) */
+  int (*call_name)(spindle_ctx *ctx, const char *name, int argc,
+                   const spindle_value *argv, spindle_value *ret);
+  int (*execute)(spindle_ctx *ctx, const char *code);
+  int (*execute_file)(spindle_ctx *ctx, const char *path);
+  int (*eval)(spindle_ctx *ctx, spindle_value quote, spindle_value *ret);
+  int (*lookup)(spindle_ctx *ctx, const char *name, spindle_value *ret);
+  const char *(*errmsg)(spindle_ctx *ctx);
+  void (*clear_error)(spindle_ctx *ctx);
+  int (*error)(spindle_ctx *ctx, const char *fmt, ...);   /* returns -1 */
+  /* values */
+  void (*retain)(spindle_value v);
+  void (*release)(spindle_value v);
+  spindle_value (*make_int)(int64_t i);
+  spindle_value (*make_bigint)(const char *decimal);
+  spindle_value (*make_string)(const char *s, size_t len);
+  spindle_value (*make_list)(size_t n);     /* n elements, all none */
+  spindle_value (*make_intvec)(size_t n, const int64_t *v);
+  spindle_value (*make_user)(int type, void *ptr);
+  spindle_value (*none)(void);
+  /* inspect: these borrow; a wrong type gives 0 / NULL */
+  const char *(*string_ptr)(spindle_value v, size_t *len);
+  size_t (*length)(spindle_value v);        /* list / intvec / string */
+  spindle_value (*list_get)(spindle_value l, size_t i);  /* 0-based, borrowed */
+  /* set element i of a list you own and nobody shares yet (takes x's ref) */
+  void (*list_set)(spindle_value l, size_t i, spindle_value x);
+  int64_t (*intvec_get)(spindle_value v, size_t i);
+  void *(*user_ptr)(spindle_value v, int type);
+  const char *(*type_name)(spindle_value v);
+  char *(*to_string)(spindle_value v);      /* display form; free() it */
+  char *(*bigint_str)(spindle_value v);     /* decimal; free() it */
+  int (*is_quote_of)(spindle_value v, char **src);  /* quote's text; free() */
+  const char *(*proc_name)(spindle_value fn);
+};
+
+struct spindle_reg {
+  int abi;                        /* SPINDLE_PLUGIN_ABI of the interpreter */
+  const struct spindle_api *api;
+  const char *name;               /* the plugin's file name as loaded */
+  spindle_ctx *ctx;               /* the context that loads it */
+  void *internal_;
+};
+
+#define SPINDLE_PLUGIN_CHECK(reg)                                            \
+  do {                                                                       \
+    if ((reg)->abi != SPINDLE_PLUGIN_ABI)                                     \
+      return (reg)->api->fail((reg), "plugin built for another ABI version"); \
+  } while (0)
+
+int spindle_plugin_init(spindle_reg *reg);
+
+#endif

@@ -1,0 +1,168 @@
+/* repl.c: the interactive loop on GNU readline (callback interface, so a
+ * Ctrl-C is noticed in our own loop, outside the signal handler). Input is
+ * collected until braces, parentheses and strings are closed and the text
+ * ends with `;` or `}`; then it runs. Errors are reported, the loop goes on. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <readline/history.h>
+#include <readline/readline.h>
+#include "config.h"
+#include "sl.h"
+
+volatile int sl_interrupted;
+
+static void on_sigint(int sig) { (void)sig; sl_interrupted = 1; }
+
+/* poll function of the REPL's context: a Ctrl-C cancels the evaluation */
+static int repl_poll(void *ud) {
+  (void)ud;
+  if (!sl_interrupted) return 0;
+  sl_interrupted = 0;
+  return 1;
+}
+
+int sl_source_complete(const char *s) {
+  int depth = 0, instr = 0;
+  char last = 0;
+  for (const char *p = s; *p; p++) {
+    if (instr) {
+      if (*p == '\\' && p[1]) p++;
+      else if (*p == '"') instr = 0;
+      continue;
+    }
+    if (*p == '/' && p[1] == '/') { while (*p && *p != '\n') p++; if (!*p) break; continue; }
+    if (*p == '/' && p[1] == '*') {
+      const char *e = strstr(p + 2, "*/");
+      if (!e) return 0;
+      p = e + 1;
+      continue;
+    }
+    if (*p == '"') instr = 1;
+    else if (*p == '{' || *p == '(' || *p == '[') depth++;
+    else if (*p == '}' || *p == ')' || *p == ']') depth--;
+    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') last = *p;
+  }
+  if (instr || depth > 0) return 0;
+  return last == 0 || last == ';' || last == '}' || depth < 0;
+}
+
+/* ---- completion -------------------------------------------------------- */
+static const char *keywords[] = {
+  "if", "else", "while", "for", "break", "continue", "return", "proc", "div",
+  "mod", "and", "or", "not", "quit", "exit", "kill", "LIB", "int", "bigint",
+  "string", "list", "intvec", "def", "quote", "defined", NULL};
+
+typedef struct names { char **v; size_t n; } names;
+static names cands;
+static sl_ctx *repl_ctx;
+
+static void add_name(sl_slot *s, void *ud) {
+  names *nm = ud;
+  if (s->val.type == SL_T_UNDEF) return;
+  nm->v = realloc(nm->v, (nm->n + 1) * sizeof *nm->v);
+  nm->v[nm->n++] = strdup(s->name);
+}
+
+static char *generator(const char *text, int state) {
+  static size_t i;
+  size_t len = strlen(text);
+  if (!state) {
+    for (size_t j = 0; j < cands.n; j++) free(cands.v[j]);
+    cands.n = 0;
+    for (int j = 0; keywords[j]; j++) {
+      cands.v = realloc(cands.v, (cands.n + 1) * sizeof *cands.v);
+      cands.v[cands.n++] = strdup(keywords[j]);
+    }
+    sl_global_names(repl_ctx->W, add_name, &cands);
+    i = 0;
+  }
+  while (i < cands.n) {
+    const char *c = cands.v[i++];
+    if (!strncmp(c, text, len)) return strdup(c);
+  }
+  return NULL;
+}
+
+static char **complete(const char *text, int start, int end) {
+  (void)start; (void)end;
+  rl_attempted_completion_over = 1;
+  return rl_completion_matches(text, generator);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+static sl_buf pending;
+static int done, lineno;
+static char histfile[4096];
+
+static void run_input(sl_ctx *C, const char *src) {
+  sl_clear_error(C);
+  sl_interrupted = 0;
+  int rc = sl_run_string(C, src, "(repl)");
+  fflush(stdout);
+  if (rc == SL_QUIT) { done = 1; return; }
+  if (rc < 0) fprintf(stderr, "%s\n", C->err ? C->err : "error");
+  sl_clear_error(C);
+}
+
+static void on_line(char *line) {
+  if (!line) { done = 1; fputc('\n', stdout); return; }
+  lineno++;
+  if (pending.len) sl_buf_add(&pending, "\n", 1);
+  sl_buf_puts(&pending, line);
+  free(line);
+  if (!sl_source_complete(pending.s)) { rl_set_prompt(". "); return; }
+  if (pending.len) {
+    add_history(pending.s);
+    append_history(1, histfile);
+  }
+  rl_callback_handler_remove();
+  run_input(repl_ctx, pending.s);
+  sl_buf_free(&pending);
+  if (!done) rl_callback_handler_install("> ", on_line);
+}
+
+static void cancel_input(void) {
+  sl_interrupted = 0;
+  sl_buf_free(&pending);
+  fputs("^C\n", stdout);
+  rl_replace_line("", 0);
+  rl_set_prompt("> ");
+  rl_on_new_line();
+  rl_redisplay();
+}
+
+int sl_repl(sl_ctx *C, int quiet) {
+  repl_ctx = C;
+  C->poll_flag = &sl_interrupted;
+  C->poll_fn = repl_poll;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, NULL);
+  rl_catch_signals = 0;
+  rl_readline_name = "spindle";
+  rl_attempted_completion_function = complete;
+  const char *h = getenv("SPINDLE_HISTORY"), *home = getenv("HOME");
+  if (h) snprintf(histfile, sizeof histfile, "%s", h);
+  else snprintf(histfile, sizeof histfile, "%s/.spindle_history", home ? home : ".");
+  read_history(histfile);
+  FILE *touch = fopen(histfile, "a");
+  if (touch) fclose(touch);
+  if (!quiet) printf("spindle %s -- Ctrl-D or quit; to leave\n", PACKAGE_VERSION);
+  rl_callback_handler_install("> ", on_line);
+  while (!done) {
+    fd_set fds;
+    FD_ZERO(&fds);
+    FD_SET(0, &fds);
+    int n = select(1, &fds, NULL, NULL, NULL);
+    if (sl_interrupted) { cancel_input(); continue; }
+    if (n < 0) { if (errno == EINTR) continue; break; }
+    if (n > 0) rl_callback_read_char();
+  }
+  rl_callback_handler_remove();
+  history_truncate_file(histfile, 1000);
+  return C->quit_code;
+}

@@ -1,0 +1,251 @@
+/* sl.h: the language's private header -- everything that crosses files
+ * inside lang/. Public names of the plugin ABI live in plugin.h; the value
+ * layout here is the same struct (sl_value == spindle_value). */
+#ifndef SL_H
+#define SL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <gmp.h>
+#include "plugin.h"
+
+/* ---- values ------------------------------------------------------------ */
+/* Type codes: the built-in ones are those of plugin.h; plugin types get
+ * codes from SL_T_FIRST_USER up. SL_T_UNDEF marks an unset global slot and
+ * SL_T_MULTI an expression list (several values produced by one expression,
+ * such as s[2..4]); neither is ever seen by scripts as a value. */
+enum {
+  SL_T_NONE = SPINDLE_T_NONE, SL_T_INT = SPINDLE_T_INT,
+  SL_T_BIGINT = SPINDLE_T_BIGINT, SL_T_STRING = SPINDLE_T_STRING,
+  SL_T_LIST = SPINDLE_T_LIST, SL_T_INTVEC = SPINDLE_T_INTVEC,
+  SL_T_PROC = SPINDLE_T_PROC, SL_T_BUILTIN = SPINDLE_T_BUILTIN,
+  SL_T_QUOTE = SPINDLE_T_QUOTE,
+  SL_T_DEF = 10,   /* declaration type only: "any" */
+  SL_T_MULTI = 11, SL_T_UNDEF = 12,
+  SL_T_FIRST_USER = SPINDLE_T_FIRST_USER, SL_T_MAX = 128
+};
+
+typedef spindle_value sl_value;
+
+/* Every heap value starts with this header. rc is atomic: values are shared
+ * between threads by reference; whoever drops the count to zero frees. */
+typedef struct sl_obj {
+  _Atomic int32_t rc;
+  uint16_t type;
+  uint16_t flags;
+} sl_obj;
+
+typedef struct sl_string { sl_obj h; size_t len; char s[]; } sl_string;
+typedef struct sl_list { sl_obj h; size_t n, cap; sl_value *v; } sl_list;
+typedef struct sl_intvec { sl_obj h; size_t n; int64_t v[]; } sl_intvec;
+typedef struct sl_bigint { sl_obj h; mpz_t z; } sl_bigint;
+
+struct sl_code;
+struct sl_ctx;
+typedef int (*sl_cfn)(struct sl_ctx *C, int argc, sl_value *argv, sl_value *ret);
+
+typedef struct sl_proc { sl_obj h; struct sl_code *code; } sl_proc;
+typedef struct sl_quote { sl_obj h; struct sl_code *code; sl_string *src; } sl_quote;
+
+/* A builtin: a C function of the interpreter, a plugin's raw function, or a
+ * signature-checked function called through libffi (ffi != NULL). */
+typedef struct sl_builtin {
+  sl_obj h;
+  char *name;
+  sl_cfn fn;
+  struct sl_ffisig *ffi;       /* NULL unless called through libffi */
+  void *fnptr;                 /* the C function for ffi calls */
+  void *dl;                    /* dlopen handle kept for native() */
+} sl_builtin;
+
+typedef struct sl_user { sl_obj h; void *ptr; } sl_user;
+
+#define SL_INT(x) ((sl_value){.type = SL_T_INT, .u.i = (x)})
+#define SL_NONE ((sl_value){.type = SL_T_NONE})
+#define SL_OBJ(t, o) ((sl_value){.type = (t), .u.p = (o)})
+#define sl_isobj(v) ((v).type >= SL_T_BIGINT && (v).type != SL_T_DEF && (v).type != SL_T_UNDEF)
+
+/* sl_threaded: 0 while this process has only ever had one thread touching
+ * values; then counts are changed with plain loads and stores (no locked
+ * instructions). It becomes 1, for good, before a second thread can see
+ * any value: when a plugin is loaded or a second context is made. */
+extern int sl_threaded;
+void sl_set_threaded(void);
+
+static inline void sl_retain(sl_value v) {
+  if (!sl_isobj(v)) return;
+  _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
+  if (__builtin_expect(sl_threaded, 0)) atomic_fetch_add_explicit(rc, 1, memory_order_relaxed);
+  else atomic_store_explicit(rc, atomic_load_explicit(rc, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+void sl_free_obj(sl_obj *o);
+static inline void sl_release(sl_value v) {
+  if (!sl_isobj(v)) return;
+  _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
+  int32_t old;
+  if (__builtin_expect(sl_threaded, 0)) old = atomic_fetch_sub_explicit(rc, 1, memory_order_acq_rel);
+  else {
+    old = atomic_load_explicit(rc, memory_order_relaxed);
+    atomic_store_explicit(rc, old - 1, memory_order_relaxed);
+  }
+  if (old == 1) sl_free_obj((sl_obj *)v.u.p);
+}
+static inline int sl_unique(sl_value v) {
+  return atomic_load_explicit(&((sl_obj *)v.u.p)->rc, memory_order_acquire) == 1;
+}
+
+void *sl_alloc_obj(size_t size, int type);
+sl_value sl_str_new(const char *s, size_t len);
+sl_value sl_str(const char *s);
+static inline sl_string *sl_sv(sl_value v) { return (sl_string *)v.u.p; }
+static inline sl_list *sl_lv(sl_value v) { return (sl_list *)v.u.p; }
+static inline sl_intvec *sl_iv(sl_value v) { return (sl_intvec *)v.u.p; }
+static inline sl_bigint *sl_bv(sl_value v) { return (sl_bigint *)v.u.p; }
+sl_value sl_list_new(size_t cap);
+void sl_list_push(sl_value *list, sl_value item);   /* takes item's ref */
+sl_value sl_list_copy(sl_value l);
+sl_value sl_intvec_new(size_t n);
+sl_value sl_bigint_new(void);
+sl_value sl_bigint_from_mpz(mpz_srcptr z);  /* demotes nothing */
+sl_value sl_bigint_from_i64(int64_t i);
+sl_value sl_bigint_norm(sl_value b);         /* stays bigint; for symmetry */
+int sl_bigint_fits(sl_value b, int64_t *out);
+int sl_equal(sl_value a, sl_value b);
+
+/* string builder */
+typedef struct sl_buf { char *s; size_t len, cap; } sl_buf;
+void sl_buf_add(sl_buf *b, const char *s, size_t n);
+void sl_buf_puts(sl_buf *b, const char *s);
+void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_buf_free(sl_buf *b);
+
+/* Singular's display: lists as "[1]:" blocks, intvecs "1,2,3". */
+void sl_print_value(sl_buf *b, sl_value v, int indent);
+void sl_string_value(sl_buf *b, sl_value v);   /* string(v) */
+const char *sl_type_name(int type);
+
+/* ---- plugin types ------------------------------------------------------ */
+typedef struct sl_utype {
+  spindle_type_desc d;
+  char *name;
+} sl_utype;
+extern sl_utype *sl_utypes[SL_T_MAX];
+
+/* ---- code -------------------------------------------------------------- */
+typedef struct sl_slot sl_slot;
+typedef struct sl_code {
+  char *name;          /* proc name or "(top)" */
+  char *file;
+  uint32_t *ins; uint32_t *lines; int nins;
+  sl_value *k; int nk;
+  sl_slot **g; int ng;                 /* global slots used by this code */
+  int nparams, nlocals, maxstack;
+  uint8_t *ptypes;                     /* declared parameter types */
+  char **pnames;                       /* parameter names */
+  int varargs;                         /* last param is "list #" */
+  int line;                            /* line of definition */
+  char *src;                           /* proc body text, for printing */
+  _Atomic int32_t rc;
+} sl_code;
+void sl_code_release(sl_code *c);
+static inline void sl_code_retain(sl_code *c) { atomic_fetch_add(&c->rc, 1); }
+
+/* ---- globals: one table shared by every context ----------------------- */
+struct sl_slot {
+  _Atomic int lock;     /* spinlock over val: readers take it to incref */
+  uint8_t decl;         /* declared type (SL_T_DEF for any) */
+  sl_value val;         /* SL_T_UNDEF when not defined */
+  char *name;
+  sl_slot *next;
+  uint64_t seq;         /* when last declared: listvar shows newest first */
+};
+typedef struct sl_world sl_world;
+sl_slot *sl_global_slot(sl_world *W, const char *name);  /* creates */
+sl_slot *sl_global_find(sl_world *W, const char *name);  /* NULL if none */
+sl_value sl_slot_get(sl_slot *s);                        /* retained */
+void sl_slot_set(sl_slot *s, sl_value v, int decl);      /* takes ref */
+void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
+
+/* ---- execution contexts ------------------------------------------------ */
+typedef struct sl_frame {
+  sl_code *code;
+  uint32_t *pc;
+  sl_value *base;
+  int entry;     /* returning from this frame returns to C */
+  int own;       /* frame holds a reference to code (execute, LIB) */
+  int argc;
+} sl_frame;
+
+enum { SL_OK = 0, SL_ERR = -1, SL_QUIT = -2, SL_PUSH = 1 };
+
+struct sl_ctx {
+  sl_world *W;
+  sl_value *stack, *sp, *stack_end;
+  sl_frame *frames; int nframes, maxframes;
+  const volatile int *poll_flag;
+  int (*poll_fn)(void *ud);
+  void *poll_ud;
+  void *user[4];              /* per-context data for plugins */
+  char *err;                  /* pending error message */
+  int quit_code;
+  sl_code *push_code;         /* SL_PUSH: code a builtin asks to run */
+  sl_value last;              /* "_": value last printed */
+  const char *cur_file;
+  int errline;
+};
+typedef struct sl_ctx sl_ctx;
+
+sl_world *sl_world_new(void);
+void sl_world_free(sl_world *W);
+sl_ctx *sl_ctx_new(sl_world *W);
+void sl_ctx_free(sl_ctx *C);
+int sl_error(sl_ctx *C, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sl_clear_error(sl_ctx *C);
+
+/* compile source text; NULL with C->err set on a syntax error */
+sl_code *sl_compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0);
+/* run code as a new top frame: 0, SL_ERR or SL_QUIT */
+int sl_run(sl_ctx *C, sl_code *code, sl_value *ret);
+int sl_call_value(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_value *ret);
+int sl_run_string(sl_ctx *C, const char *src, const char *file);
+int sl_run_file(sl_ctx *C, const char *path);
+void sl_print_stmt(sl_ctx *C, sl_value v);
+
+/* builtins and their helpers */
+void sl_builtins_init(sl_world *W);
+void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn);
+int sl_argc_err(sl_ctx *C, const char *fn, int argc, const char *want);
+int sl_arg_err(sl_ctx *C, const char *fn, int i, const char *want, sl_value got);
+int sl_convert(sl_ctx *C, int type, sl_value *v, const char *what);
+int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out);
+int sl_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out);
+int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out);
+int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out);
+int sl_setindex(sl_ctx *C, sl_value *a, sl_value i, sl_value x);
+int sl_truth(sl_ctx *C, sl_value v, int *out);
+int sl_flatten(sl_ctx *C, int n, sl_value *v, sl_value *out);
+const char *sl_proc_name(sl_value fn);
+extern volatile int sl_interrupted;
+
+/* plugins, libraries, paths */
+int sl_load_plugin(sl_ctx *C, const char *name);
+int sl_find_lib(sl_ctx *C, const char *name, char **path);
+int sl_lib(sl_ctx *C, sl_value name);
+extern const char *sl_srcdir;
+int sl_native(sl_ctx *C, const char *lib, const char *sym, const char *sig, sl_value *ret);
+int sl_ffi_call(sl_ctx *C, sl_builtin *b, int argc, sl_value *argv, sl_value *ret);
+extern const char *sl_builddir;   /* set by main when run uninstalled */
+extern const struct spindle_api sl_api;
+
+/* REPL */
+int sl_repl(sl_ctx *C, int quiet);
+int sl_source_complete(const char *src);  /* 0 while braces/strings open */
+
+/* ops shared by compiler and VM (arith/compare op codes) */
+enum { SL_ADD, SL_SUB, SL_MUL, SL_DIV, SL_IDIV, SL_MOD, SL_POW,
+       SL_EQ, SL_NE, SL_LT, SL_LE, SL_GT, SL_GE };
+
+#endif

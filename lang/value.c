@@ -1,0 +1,308 @@
+/* value.c: heap values (strings, lists, intvecs, bigints, procs, plugin
+ * types), their reference counts, equality and Singular-style display. */
+#include <stdlib.h>
+#include <string.h>
+#include "sl.h"
+
+sl_utype *sl_utypes[SL_T_MAX];
+
+static void oom(void) { fputs("spindle: out of memory\n", stderr); abort(); }
+
+void *sl_alloc_obj(size_t size, int type) {
+  sl_obj *o = malloc(size);
+  if (!o) oom();
+  atomic_init(&o->rc, 1);
+  o->type = (uint16_t)type;
+  o->flags = 0;
+  return o;
+}
+
+sl_value sl_str_new(const char *s, size_t len) {
+  sl_string *o = sl_alloc_obj(sizeof *o + len + 1, SL_T_STRING);
+  o->len = len;
+  if (len) memcpy(o->s, s, len);
+  o->s[len] = 0;
+  return SL_OBJ(SL_T_STRING, o);
+}
+
+sl_value sl_str(const char *s) { return sl_str_new(s, strlen(s)); }
+
+sl_value sl_list_new(size_t cap) {
+  sl_list *o = sl_alloc_obj(sizeof *o, SL_T_LIST);
+  o->n = 0;
+  o->cap = cap;
+  o->v = cap ? malloc(cap * sizeof(sl_value)) : NULL;
+  if (cap && !o->v) oom();
+  return SL_OBJ(SL_T_LIST, o);
+}
+
+void sl_list_push(sl_value *list, sl_value item) {
+  sl_list *l = sl_lv(*list);
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 4;
+    l->v = realloc(l->v, l->cap * sizeof(sl_value));
+    if (!l->v) oom();
+  }
+  l->v[l->n++] = item;
+}
+
+sl_value sl_list_copy(sl_value lv) {
+  sl_list *l = sl_lv(lv);
+  sl_value r = sl_list_new(l->n);
+  for (size_t i = 0; i < l->n; i++) {
+    sl_retain(l->v[i]);
+    sl_lv(r)->v[i] = l->v[i];
+  }
+  sl_lv(r)->n = l->n;
+  r.type = lv.type;
+  sl_lv(r)->h.type = (uint16_t)lv.type;
+  return r;
+}
+
+sl_value sl_intvec_new(size_t n) {
+  sl_intvec *o = sl_alloc_obj(sizeof *o + n * sizeof(int64_t), SL_T_INTVEC);
+  o->n = n;
+  memset(o->v, 0, n * sizeof(int64_t));
+  return SL_OBJ(SL_T_INTVEC, o);
+}
+
+sl_value sl_bigint_new(void) {
+  sl_bigint *o = sl_alloc_obj(sizeof *o, SL_T_BIGINT);
+  mpz_init(o->z);
+  return SL_OBJ(SL_T_BIGINT, o);
+}
+
+sl_value sl_bigint_from_mpz(mpz_srcptr z) {
+  sl_value v = sl_bigint_new();
+  mpz_set(sl_bv(v)->z, z);
+  return v;
+}
+
+sl_value sl_bigint_from_i64(int64_t i) {
+  sl_value v = sl_bigint_new();
+  mpz_set_si(sl_bv(v)->z, (long)i);
+  return v;
+}
+
+sl_value sl_bigint_norm(sl_value b) { return b; }
+
+int sl_bigint_fits(sl_value b, int64_t *out) {
+  if (!mpz_fits_slong_p(sl_bv(b)->z)) return 0;
+  *out = mpz_get_si(sl_bv(b)->z);
+  return 1;
+}
+
+void sl_free_obj(sl_obj *o) {
+  switch (o->type) {
+  case SL_T_LIST: case SL_T_MULTI: {
+    sl_list *l = (sl_list *)o;
+    for (size_t i = 0; i < l->n; i++) sl_release(l->v[i]);
+    free(l->v);
+    break;
+  }
+  case SL_T_BIGINT: mpz_clear(((sl_bigint *)o)->z); break;
+  case SL_T_PROC: sl_code_release(((sl_proc *)o)->code); break;
+  case SL_T_QUOTE: {
+    sl_quote *q = (sl_quote *)o;
+    sl_code_release(q->code);
+    sl_release(SL_OBJ(SL_T_STRING, q->src));
+    break;
+  }
+  case SL_T_BUILTIN: free(((sl_builtin *)o)->name); break;
+  default:
+    if (o->type >= SL_T_FIRST_USER && sl_utypes[o->type] && sl_utypes[o->type]->d.release)
+      sl_utypes[o->type]->d.release(((sl_user *)o)->ptr);
+    break;
+  }
+  free(o);
+}
+
+static int big_cmp(sl_value a, sl_value b) {
+  if (a.type == SL_T_INT && b.type == SL_T_INT)
+    return (a.u.i > b.u.i) - (a.u.i < b.u.i);
+  if (a.type == SL_T_INT) return -mpz_cmp_si(sl_bv(b)->z, (long)a.u.i);
+  if (b.type == SL_T_INT) return mpz_cmp_si(sl_bv(a)->z, (long)b.u.i);
+  return mpz_cmp(sl_bv(a)->z, sl_bv(b)->z);
+}
+
+int sl_equal(sl_value a, sl_value b) {
+  int an = a.type == SL_T_INT || a.type == SL_T_BIGINT;
+  int bn = b.type == SL_T_INT || b.type == SL_T_BIGINT;
+  if (an && bn) return big_cmp(a, b) == 0;
+  if (a.type != b.type) return 0;
+  switch (a.type) {
+  case SL_T_NONE: return 1;
+  case SL_T_STRING:
+    return sl_sv(a)->len == sl_sv(b)->len && !memcmp(sl_sv(a)->s, sl_sv(b)->s, sl_sv(a)->len);
+  case SL_T_LIST: case SL_T_MULTI: {
+    sl_list *x = sl_lv(a), *y = sl_lv(b);
+    if (x->n != y->n) return 0;
+    for (size_t i = 0; i < x->n; i++)
+      if (!sl_equal(x->v[i], y->v[i])) return 0;
+    return 1;
+  }
+  case SL_T_INTVEC: {
+    sl_intvec *x = sl_iv(a), *y = sl_iv(b);
+    return x->n == y->n && !memcmp(x->v, y->v, x->n * sizeof(int64_t));
+  }
+  default:
+    if (a.type >= SL_T_FIRST_USER && sl_utypes[a.type] && sl_utypes[a.type]->d.equal)
+      return sl_utypes[a.type]->d.equal(((sl_user *)a.u.p)->ptr, ((sl_user *)b.u.p)->ptr) != 0;
+    if (a.type >= SL_T_FIRST_USER)
+      return ((sl_user *)a.u.p)->ptr == ((sl_user *)b.u.p)->ptr;
+    return a.u.p == b.u.p;
+  }
+}
+
+/* ---- buffers ----------------------------------------------------------- */
+void sl_buf_add(sl_buf *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t c = b->cap ? b->cap : 64;
+    while (c < b->len + n + 1) c *= 2;
+    b->s = realloc(b->s, c);
+    if (!b->s) oom();
+    b->cap = c;
+  }
+  memcpy(b->s + b->len, s, n);
+  b->len += n;
+  b->s[b->len] = 0;
+}
+
+void sl_buf_puts(sl_buf *b, const char *s) { sl_buf_add(b, s, strlen(s)); }
+
+void sl_buf_printf(sl_buf *b, const char *fmt, ...) {
+  char tmp[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < (int)sizeof tmp) { sl_buf_add(b, tmp, (size_t)n); return; }
+  char *big = malloc((size_t)n + 1);
+  if (!big) oom();
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  sl_buf_add(b, big, (size_t)n);
+  free(big);
+}
+
+void sl_buf_free(sl_buf *b) { free(b->s); b->s = NULL; b->len = b->cap = 0; }
+
+/* ---- display ----------------------------------------------------------- */
+const char *sl_type_name(int t) {
+  switch (t) {
+  case SL_T_NONE: return "none";
+  case SL_T_INT: return "int";
+  case SL_T_BIGINT: return "bigint";
+  case SL_T_STRING: return "string";
+  case SL_T_LIST: return "list";
+  case SL_T_INTVEC: return "intvec";
+  case SL_T_PROC: return "proc";
+  case SL_T_BUILTIN: return "proc";
+  case SL_T_QUOTE: return "quote";
+  case SL_T_DEF: return "def";
+  case SL_T_MULTI: return "list";
+  case SL_T_UNDEF: return "?unknown type?";
+  default:
+    if (t >= SL_T_FIRST_USER && t < SL_T_MAX && sl_utypes[t]) return sl_utypes[t]->name;
+    return "?unknown type?";
+  }
+}
+
+static void indent_to(sl_buf *b, int n) {
+  for (int i = 0; i < n; i++) sl_buf_add(b, " ", 1);
+}
+
+static void print_bigint(sl_buf *b, sl_value v) {
+  char *s = mpz_get_str(NULL, 10, sl_bv(v)->z);
+  sl_buf_puts(b, s);
+  free(s);
+}
+
+static void print_intvec(sl_buf *b, sl_value v) {
+  sl_intvec *iv = sl_iv(v);
+  for (size_t i = 0; i < iv->n; i++)
+    sl_buf_printf(b, i ? ",%lld" : "%lld", (long long)iv->v[i]);
+}
+
+static void print_user(sl_buf *b, sl_value v) {
+  char tmp[512] = "";
+  sl_utype *t = sl_utypes[v.type];
+  if (t && t->d.print) t->d.print(((sl_user *)v.u.p)->ptr, tmp, sizeof tmp);
+  else snprintf(tmp, sizeof tmp, "<%s>", sl_type_name(v.type));
+  sl_buf_puts(b, tmp);
+}
+
+/* A list prints one "[i]:" header per element that is not none, the
+ * element below it three columns further in (Singular's layout). */
+static void print_list(sl_buf *b, sl_value v, int ind) {
+  sl_list *l = sl_lv(v);
+  int first = 1;
+  if (l->n == 0) { indent_to(b, ind); sl_buf_puts(b, "empty list"); return; }
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->v[i].type == SL_T_NONE) continue;
+    if (!first) sl_buf_add(b, "\n", 1);
+    first = 0;
+    indent_to(b, ind);
+    sl_buf_printf(b, "[%zu]:\n", i + 1);
+    sl_print_value(b, l->v[i], ind + 3);
+  }
+}
+
+void sl_print_value(sl_buf *b, sl_value v, int ind) {
+  if (v.type == SL_T_LIST) { print_list(b, v, ind); return; }
+  if (v.type == SL_T_PROC) {
+    sl_code *c = ((sl_proc *)v.u.p)->code;
+    indent_to(b, ind);
+    sl_buf_printf(b, "// libname  : \n");
+    indent_to(b, ind);
+    sl_buf_printf(b, "// procname : %s\n", c->name);
+    indent_to(b, ind);
+    sl_buf_puts(b, "// type     : singular");
+    return;
+  }
+  indent_to(b, ind);
+  if (v.type == SL_T_MULTI) {
+    /* values separated by a blank; a list ends its display with a newline
+     * and no blank follows it (Singular's layout) */
+    sl_list *l = sl_lv(v);
+    int after_list = 1;
+    for (size_t i = 0; i < l->n; i++) {
+      if (!after_list) sl_buf_add(b, " ", 1);
+      sl_print_value(b, l->v[i], 0);
+      after_list = l->v[i].type == SL_T_LIST;
+      if (after_list) sl_buf_add(b, "\n", 1);
+    }
+    return;
+  }
+  sl_string_value(b, v);
+}
+
+/* string(v): the value as text, lists flattened with commas */
+void sl_string_value(sl_buf *b, sl_value v) {
+  switch (v.type) {
+  case SL_T_NONE: break;
+  case SL_T_INT: sl_buf_printf(b, "%lld", (long long)v.u.i); break;
+  case SL_T_BIGINT: print_bigint(b, v); break;
+  case SL_T_STRING: sl_buf_add(b, sl_sv(v)->s, sl_sv(v)->len); break;
+  case SL_T_INTVEC: print_intvec(b, v); break;
+  case SL_T_LIST: case SL_T_MULTI: {
+    sl_list *l = sl_lv(v);
+    int first = 1;
+    for (size_t i = 0; i < l->n; i++) {
+      sl_value x = l->v[i];
+      if (x.type == SL_T_NONE || (x.type == SL_T_LIST && !sl_lv(x)->n)) continue;
+      if (!first) sl_buf_add(b, ",", 1);
+      first = 0;
+      sl_string_value(b, l->v[i]);
+    }
+    break;
+  }
+  case SL_T_PROC: sl_buf_puts(b, ((sl_proc *)v.u.p)->code->src ? ((sl_proc *)v.u.p)->code->src : ""); break;
+  case SL_T_BUILTIN: sl_buf_printf(b, "<builtin %s>", ((sl_builtin *)v.u.p)->name); break;
+  case SL_T_QUOTE: sl_buf_printf(b, "quote(%s)", ((sl_quote *)v.u.p)->src->s); break;
+  default:
+    if (v.type >= SL_T_FIRST_USER) print_user(b, v);
+    break;
+  }
+}

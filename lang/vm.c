@@ -1,0 +1,596 @@
+/* vm.c: the bytecode interpreter. Script frames live in a per-context
+ * array (never on the C stack): a script call pushes a frame and goes on in
+ * the same C loop, so the C stack stays small whatever the recursion depth.
+ * Dispatch is by computed goto; ints are unboxed and their arithmetic is
+ * inlined. Errors return SL_ERR up the C calls; nothing longjmps. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "opcodes.h"
+#include "sl.h"
+
+#define STACK_VALUES (1u << 20)
+#define MAX_FRAMES 100000
+
+static const int zero_flag;
+
+static void *map_region(size_t bytes) {
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+sl_ctx *sl_ctx_new(sl_world *W) {
+  static _Atomic int nctx;
+  if (atomic_fetch_add(&nctx, 1) > 0) sl_set_threaded();
+  sl_ctx *C = calloc(1, sizeof *C);
+  if (!C) return NULL;
+  C->W = W;
+  C->stack = map_region(STACK_VALUES * sizeof(sl_value));
+  C->frames = map_region(MAX_FRAMES * sizeof(sl_frame));
+  if (!C->stack || !C->frames) {
+    if (C->stack) munmap(C->stack, STACK_VALUES * sizeof(sl_value));
+    free(C);
+    return NULL;
+  }
+  C->sp = C->stack;
+  C->stack_end = C->stack + STACK_VALUES;
+  C->maxframes = MAX_FRAMES;
+  C->poll_flag = &zero_flag;
+  return C;
+}
+
+void sl_ctx_free(sl_ctx *C) {
+  if (!C) return;
+  while (C->sp > C->stack) sl_release(*--C->sp);
+  sl_release(C->last);
+  munmap(C->stack, STACK_VALUES * sizeof(sl_value));
+  munmap(C->frames, MAX_FRAMES * sizeof(sl_frame));
+  free(C->err);
+  free(C);
+}
+
+int sl_error(sl_ctx *C, const char *fmt, ...) {
+  if (C->err) return SL_ERR;   /* keep the first (innermost) message */
+  sl_buf b = {0};
+  char tmp[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  sl_buf_puts(&b, tmp);
+  C->err = b.s;
+  C->errline = 0;
+  return SL_ERR;
+}
+
+void sl_clear_error(sl_ctx *C) {
+  free(C->err);
+  C->err = NULL;
+  C->errline = 0;
+}
+
+/* prefix the pending message with file:line (once, where it happened) */
+static void locate_error(sl_ctx *C, sl_frame *f, uint32_t *pc) {
+  if (!C->err) sl_error(C, "error");
+  if (C->errline) return;
+  sl_code *c = f->code;
+  int idx = (int)(pc - c->ins) - 1;
+  int line = idx >= 0 && idx < c->nins ? (int)c->lines[idx] : c->line;
+  sl_buf b = {0};
+  sl_buf_printf(&b, "%s:%d: ", c->file, line);
+  if (strcmp(c->name, "(top)") && strcmp(c->name, "quote"))
+    sl_buf_printf(&b, "in proc %s: ", c->name);
+  sl_buf_puts(&b, C->err);
+  free(C->err);
+  C->err = b.s;
+  C->errline = line > 0 ? line : 1;
+}
+
+/* unwinds every frame down to and including the innermost entry frame */
+static void unwind(sl_ctx *C, sl_value *sp) {
+  int e = C->nframes - 1;
+  while (e > 0 && !C->frames[e].entry) e--;
+  sl_value *bottom = C->frames[e].base - 1;
+  while (sp > bottom) sl_release(*--sp);
+  for (int i = e; i < C->nframes; i++)
+    if (C->frames[i].own) sl_code_release(C->frames[i].code);
+  C->sp = bottom;
+  C->nframes = e;
+}
+
+static int default_value(int type, sl_value *v) {
+  switch (type) {
+  case SL_T_INT: *v = SL_INT(0); return 0;
+  case SL_T_BIGINT: *v = sl_bigint_new(); return 0;
+  case SL_T_STRING: *v = sl_str_new("", 0); return 0;
+  case SL_T_LIST: *v = sl_list_new(0); return 0;
+  case SL_T_INTVEC: *v = sl_intvec_new(1); return 0;
+  default: *v = SL_NONE; return 0;
+  }
+}
+
+/* Sets up a frame for a script proc whose callee and argc arguments are
+ * the top of the stack at sp. Returns the new frame, or NULL on error. */
+static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
+  sl_value fn = sp[-argc - 1];
+  sl_code *code = ((sl_proc *)fn.u.p)->code;
+  int np = code->nparams;
+  if (code->varargs && argc >= np - 1) {
+    sl_value rest = sl_list_new((size_t)(argc - np + 1));
+    for (int i = np - 1; i < argc; i++) sl_list_push(&rest, sp[i - argc]);
+    sp -= argc - (np - 1);
+    *sp++ = rest;
+    argc = np;
+  }
+  C->sp = sp;
+  if (argc != np) {
+    sl_error(C, "%s: expected %d argument%s, got %d", code->name, np, np == 1 ? "" : "s", argc);
+    return NULL;
+  }
+  sl_value *base = sp - argc;
+  for (int i = 0; i < np; i++) {
+    int t = code->ptypes[i];
+    if (t != SL_T_DEF && base[i].type != (uint32_t)t) {
+      char what[160];
+      snprintf(what, sizeof what, "%s: argument %d (%s)", code->name, i + 1, code->pnames[i]);
+      if (sl_convert(C, t, &base[i], what) < 0) return NULL;
+    }
+  }
+  if (C->nframes >= C->maxframes) {
+    sl_error(C, "recursion depth limit (%d) reached in %s", C->maxframes, code->name);
+    return NULL;
+  }
+  if (base + code->nlocals + code->maxstack >= C->stack_end) {
+    sl_error(C, "stack overflow in %s", code->name);
+    return NULL;
+  }
+  for (int i = argc; i < code->nlocals; i++) base[i] = SL_NONE;
+  sl_frame *f = &C->frames[C->nframes++];
+  f->code = code;
+  f->pc = code->ins;
+  f->base = base;
+  f->entry = entry;
+  f->own = 0;
+  f->argc = argc;
+  C->sp = base + code->nlocals;
+  return f;
+}
+
+/* a frame for top-level code (execute, LIB, eval): its result goes in
+ * the slot just below sp, which the caller has pushed */
+static sl_frame *enter_code(sl_ctx *C, sl_code *code, int entry, int own) {
+  if (C->nframes >= C->maxframes) {
+    sl_error(C, "recursion depth limit (%d) reached", C->maxframes);
+    if (own) sl_code_release(code);
+    return NULL;
+  }
+  if (C->sp + code->nlocals + code->maxstack >= C->stack_end) {
+    sl_error(C, "stack overflow");
+    if (own) sl_code_release(code);
+    return NULL;
+  }
+  sl_frame *f = &C->frames[C->nframes++];
+  f->code = code;
+  f->pc = code->ins;
+  f->base = C->sp;
+  f->entry = entry;
+  f->own = own;
+  f->argc = 0;
+  for (int i = 0; i < code->nlocals; i++) *C->sp++ = SL_NONE;
+  return f;
+}
+
+void sl_print_stmt(sl_ctx *C, sl_value v) {
+  if (v.type == SL_T_NONE) return;
+  sl_buf b = {0};
+  sl_print_value(&b, v, 0);
+  if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
+  fwrite(b.s, 1, b.len, stdout);
+  sl_buf_free(&b);
+  sl_release(C->last);
+  /* "_" after an expression list is its first value (as in Singular) */
+  if (v.type == SL_T_MULTI) v = sl_lv(v)->n ? sl_lv(v)->v[0] : SL_NONE;
+  C->last = v;
+  sl_retain(v);
+}
+
+
+
+static int execute(sl_ctx *C) {
+  static void *labels[] = {
+#define X(n) &&L_##n,
+    OPCODES(X)
+#undef X
+  };
+  sl_frame *f = &C->frames[C->nframes - 1];
+  uint32_t *pc = f->pc;
+  sl_value *base = f->base, *sp = C->sp;
+  sl_value *k = f->code->k;
+  sl_slot **g = f->code->g;
+  const volatile int *pf = C->poll_flag;
+  uint32_t ins;
+  sl_value a, b, r;
+  int rc, argc;
+
+#define DISPATCH() do { ins = *pc++; goto *labels[ins & 0xff]; } while (0)
+#define SAVE() (f->pc = pc, C->sp = sp)
+#define LOAD_FRAME() (pc = f->pc, base = f->base, k = f->code->k, g = f->code->g)
+#define FAIL(...) do { SAVE(); sl_error(C, __VA_ARGS__); goto error; } while (0)
+#define POLL() do { if (__builtin_expect(*pf, 0)) { SAVE(); \
+      if (C->poll_fn && C->poll_fn(C->poll_ud)) { sl_error(C, "cancelled"); goto error; } \
+      pf = C->poll_flag; } } while (0)
+
+  DISPATCH();
+
+L_NONE: *sp++ = SL_NONE; DISPATCH();
+L_INT: sp->type = SL_T_INT; sp->u.i = GET_SA(ins); sp++; DISPATCH();
+L_CONST: *sp = k[GET_A(ins)]; sl_retain(*sp); sp++; DISPATCH();
+L_LOADL: *sp = base[GET_A(ins)]; sl_retain(*sp); sp++; DISPATCH();
+L_STOREL: sp--; sl_release(base[GET_A(ins)]); base[GET_A(ins)] = *sp; DISPATCH();
+L_LOADG: {
+  sl_slot *s = g[GET_A(ins)];
+  *sp = sl_slot_get(s);
+  if (sp->type == SL_T_UNDEF) FAIL("`%s` is undefined", s->name);
+  sp++;
+  DISPATCH();
+}
+L_STOREG: {
+  sl_slot *s = g[GET_A(ins)];
+  sp--;
+  if (s->val.type == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
+  if (s->decl != SL_T_DEF && sp->type != s->decl) {
+    SAVE();
+    if (sl_convert(C, s->decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
+  } else if (s->decl == SL_T_DEF && sp->type == SL_T_MULTI) {
+    SAVE();
+    if (sl_convert(C, SL_T_LIST, sp, s->name) < 0) { sl_release(*sp); goto error; }
+  }
+  sl_slot_set(s, *sp, -1);
+  DISPATCH();
+}
+L_DECLG: {
+  sl_slot *s = g[GET_A16(ins)];
+  int t = GET_B8(ins);
+  if ((t != SL_T_DEF && sp[-1].type != (uint32_t)t) || sp[-1].type == SL_T_MULTI) {
+    SAVE();
+    if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &sp[-1], s->name) < 0) goto error;
+  }
+  sp--;
+  sl_slot_set(s, *sp, t);
+  DISPATCH();
+}
+L_CONV: {
+  int t = GET_B8(ins);
+  if (sp[-1].type != (uint32_t)t) {
+    SAVE();
+    sl_code *c = f->code;
+    const char *nm = "";
+    for (int i = 0; i < c->nparams; i++) if ((int)GET_A16(ins) == i) nm = c->pnames[i];
+    if (sl_convert(C, t, &sp[-1], *nm ? nm : "variable") < 0) goto error;
+  }
+  DISPATCH();
+}
+L_DEFAULT: default_value(GET_A(ins), sp); sp++; DISPATCH();
+L_CHECKU: {
+  const char *want = sl_sv(k[GET_A(ins)])->s;
+  if (strcmp(sl_type_name((int)sp[-1].type), want)) {
+    int known = 0;
+    for (int t = SL_T_FIRST_USER; t < SL_T_MAX; t++) known |= sl_utypes[t] && !strcmp(sl_utypes[t]->name, want);
+    if (!known) FAIL("unknown type `%s` (is its plugin loaded?)", want);
+    FAIL("cannot assign %s to a variable of type %s", sl_type_name((int)sp[-1].type), want);
+  }
+  DISPATCH();
+}
+L_POP: sp--; sl_release(*sp); DISPATCH();
+
+#define ARITH_SLOW(op) do { SAVE(); rc = sl_arith(C, op, sp[-2], sp[-1], &r); \
+    sl_release(sp[-2]); sl_release(sp[-1]); sp -= 2; \
+    if (rc < 0) { goto error; } \
+    *sp++ = r; } while (0)
+#define CMP_SLOW(op) do { int res; SAVE(); rc = sl_compare(C, op, sp[-2], sp[-1], &res); \
+    sl_release(sp[-2]); sl_release(sp[-1]); sp -= 2; \
+    if (rc < 0) { goto error; } \
+    *sp++ = SL_INT(res); } while (0)
+
+L_ADD: {
+  int64_t t;
+  if (sp[-2].type == SL_T_INT && sp[-1].type == SL_T_INT &&
+      !__builtin_add_overflow(sp[-2].u.i, sp[-1].u.i, &t)) { sp[-2].u.i = t; sp--; DISPATCH(); }
+}
+  ARITH_SLOW(SL_ADD); DISPATCH();
+L_SUB: {
+  int64_t t;
+  if (sp[-2].type == SL_T_INT && sp[-1].type == SL_T_INT &&
+      !__builtin_sub_overflow(sp[-2].u.i, sp[-1].u.i, &t)) { sp[-2].u.i = t; sp--; DISPATCH(); }
+}
+  ARITH_SLOW(SL_SUB); DISPATCH();
+L_MUL: {
+  int64_t t;
+  if (sp[-2].type == SL_T_INT && sp[-1].type == SL_T_INT &&
+      !__builtin_mul_overflow(sp[-2].u.i, sp[-1].u.i, &t)) { sp[-2].u.i = t; sp--; DISPATCH(); }
+}
+  ARITH_SLOW(SL_MUL); DISPATCH();
+L_DIV: ARITH_SLOW(SL_DIV); DISPATCH();
+L_IDIV: ARITH_SLOW(SL_IDIV); DISPATCH();
+L_MOD: ARITH_SLOW(SL_MOD); DISPATCH();
+L_POW: ARITH_SLOW(SL_POW); DISPATCH();
+
+#define CMP_FAST(op, OPC) \
+  if (sp[-2].type == SL_T_INT && sp[-1].type == SL_T_INT) { \
+    sp[-2].u.i = sp[-2].u.i op sp[-1].u.i; sp--; DISPATCH(); } \
+  CMP_SLOW(OPC); DISPATCH();
+L_EQ: CMP_FAST(==, SL_EQ)
+L_NE: CMP_FAST(!=, SL_NE)
+L_LT: CMP_FAST(<, SL_LT)
+L_LE: CMP_FAST(<=, SL_LE)
+L_GT: CMP_FAST(>, SL_GT)
+L_GE: CMP_FAST(>=, SL_GE)
+
+#define IMM_SLOW(op) do { sp->type = SL_T_INT; sp->u.i = GET_SA(ins); sp++; } while (0)
+L_ADDI: {
+  int64_t t;
+  if (sp[-1].type == SL_T_INT && !__builtin_add_overflow(sp[-1].u.i, (int64_t)GET_SA(ins), &t)) { sp[-1].u.i = t; DISPATCH(); }
+}
+  IMM_SLOW(); ARITH_SLOW(SL_ADD); DISPATCH();
+L_SUBI: {
+  int64_t t;
+  if (sp[-1].type == SL_T_INT && !__builtin_sub_overflow(sp[-1].u.i, (int64_t)GET_SA(ins), &t)) { sp[-1].u.i = t; DISPATCH(); }
+}
+  IMM_SLOW(); ARITH_SLOW(SL_SUB); DISPATCH();
+#define CMPI(op, OPC) \
+  if (sp[-1].type == SL_T_INT) { sp[-1].u.i = sp[-1].u.i op GET_SA(ins); DISPATCH(); } \
+  IMM_SLOW(); CMP_SLOW(OPC); DISPATCH();
+L_LTI: CMPI(<, SL_LT)
+L_LEI: CMPI(<=, SL_LE)
+L_GTI: CMPI(>, SL_GT)
+L_GEI: CMPI(>=, SL_GE)
+L_EQI: CMPI(==, SL_EQ)
+L_NEI: CMPI(!=, SL_NE)
+
+L_NEG:
+  if (sp[-1].type == SL_T_INT && sp[-1].u.i != INT64_MIN) { sp[-1].u.i = -sp[-1].u.i; DISPATCH(); }
+  a = sp[-1]; sp[-1] = SL_INT(0); sp[0] = a; sp++;
+  ARITH_SLOW(SL_SUB); DISPATCH();
+L_NOT: {
+  int t;
+  SAVE();
+  rc = sl_truth(C, sp[-1], &t);
+  sl_release(sp[-1]);
+  sp--;
+  if (rc < 0) goto error;
+  *sp++ = SL_INT(!t);
+  DISPATCH();
+}
+L_JMP: pc += GET_SA(ins); DISPATCH();
+L_JF: L_JT: {
+  int t;
+  sp--;
+  if (sp->type == SL_T_INT) t = sp->u.i != 0;
+  else {
+    SAVE();
+    rc = sl_truth(C, *sp, &t);
+    sl_release(*sp);
+    if (rc < 0) goto error;
+  }
+  if (t == ((ins & 0xff) == OP_JT)) pc += GET_SA(ins);
+  DISPATCH();
+}
+L_LOOP: POLL(); pc += GET_SA(ins); DISPATCH();
+
+L_CALL: {
+  argc = (int)GET_A(ins);
+  POLL();
+  a = sp[-argc - 1];
+  if (a.type == SL_T_PROC) {
+    f->pc = pc;
+    sl_frame *nf = enter_proc(C, sp, argc, 0);
+    if (!nf) { sp = C->sp; goto error; }
+    f = nf;
+    sp = C->sp;
+    LOAD_FRAME();
+    DISPATCH();
+  }
+  if (a.type != SL_T_BUILTIN) FAIL("a value of type %s cannot be called", sl_type_name((int)a.type));
+  sl_builtin *bi = (sl_builtin *)a.u.p;
+  SAVE();
+  r = SL_NONE;
+  C->push_code = NULL;
+  rc = bi->ffi ? sl_ffi_call(C, bi, argc, sp - argc, &r) : bi->fn(C, argc, sp - argc, &r);
+  pf = C->poll_flag;
+  for (int i = 0; i <= argc; i++) sl_release(sp[-1 - i]);
+  sp -= argc + 1;
+  if (rc == SL_OK) { *sp++ = r; DISPATCH(); }
+  if (rc == SL_PUSH) {
+    *sp++ = SL_NONE;
+    C->sp = sp;
+    sl_frame *nf = enter_code(C, C->push_code, 0, 1);
+    if (!nf) goto error;
+    f = nf;
+    sp = C->sp;
+    LOAD_FRAME();
+    DISPATCH();
+  }
+  if (rc == SL_QUIT) goto quit;
+  goto error;
+}
+L_RET:
+  r = *--sp;
+  goto do_return;
+L_RET0:
+  r = SL_NONE;
+do_return:
+  while (sp > base) sl_release(*--sp);
+  sl_release(base[-1]);
+  base[-1] = r;
+  if (f->own) sl_code_release(f->code);
+  C->nframes--;
+  if (f->entry) { C->sp = sp; return SL_OK; }
+  f--;
+  LOAD_FRAME();
+  DISPATCH();
+
+L_INDEX:
+  SAVE();
+  rc = sl_index(C, sp[-2], sp[-1], &r);
+  sl_release(sp[-2]); sl_release(sp[-1]); sp -= 2;
+  if (rc < 0) goto error;
+  *sp++ = r;
+  DISPATCH();
+L_INDEX2:
+  SAVE();
+  rc = sl_index2(C, sp[-3], sp[-2], sp[-1], &r);
+  sl_release(sp[-3]); sl_release(sp[-2]); sl_release(sp[-1]); sp -= 3;
+  if (rc < 0) goto error;
+  *sp++ = r;
+  DISPATCH();
+L_SETINDEXL:
+  SAVE();
+  rc = sl_setindex(C, &base[GET_A(ins)], sp[-1], sp[-2]);
+  sl_release(sp[-1]);
+  sp -= 2;
+  if (rc < 0) goto error;
+  DISPATCH();
+L_SETINDEXG: {
+  sl_slot *s = g[GET_A(ins)];
+  SAVE();
+  while (sl_threaded && atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
+  if (s->val.type == SL_T_UNDEF) {
+    atomic_store_explicit(&s->lock, 0, memory_order_release);
+    sl_release(sp[-1]); sl_release(sp[-2]); sp -= 2;
+    FAIL("`%s` is undefined", s->name);
+  }
+  rc = sl_setindex(C, &s->val, sp[-1], sp[-2]);
+  atomic_store_explicit(&s->lock, 0, memory_order_release);
+  sl_release(sp[-1]);
+  sp -= 2;
+  if (rc < 0) goto error;
+  DISPATCH();
+}
+L_RANGE: {
+  a = sp[-2]; b = sp[-1];
+  if (a.type != SL_T_INT || b.type != SL_T_INT) {
+    sl_release(a); sl_release(b); sp -= 2;
+    FAIL("`..`: both ends of a range must be int, not %s and %s", sl_type_name((int)a.type), sl_type_name((int)b.type));
+  }
+  int64_t n = (a.u.i <= b.u.i ? b.u.i - a.u.i : a.u.i - b.u.i) + 1;
+  if (n > 100000000) { sp -= 2; FAIL("`..`: range too large"); }
+  r = sl_intvec_new((size_t)n);
+  for (int64_t i = 0; i < n; i++) sl_iv(r)->v[i] = a.u.i <= b.u.i ? a.u.i + i : a.u.i - i;
+  sp -= 2;
+  *sp++ = r;
+  DISPATCH();
+}
+L_MULTI:
+  argc = (int)GET_A(ins);
+  SAVE();
+  rc = sl_flatten(C, argc, sp - argc, &r);
+  for (int i = 0; i < argc; i++) sl_release(sp[-1 - i]);
+  sp -= argc;
+  if (rc < 0) goto error;
+  *sp++ = r;
+  DISPATCH();
+L_UNPACK: {
+  argc = (int)GET_A(ins);
+  a = *--sp;
+  size_t n = a.type == SL_T_MULTI ? sl_lv(a)->n : 1;
+  if (n != (size_t)argc) {
+    sl_release(a);
+    FAIL("expected %d values to assign, got %zu", argc, n);
+  }
+  for (int i = 0; i < argc; i++) { *sp = sl_lv(a)->v[i]; sl_retain(*sp); sp++; }
+  sl_release(a);
+  DISPATCH();
+}
+L_PRINT:
+  a = *--sp;
+  SAVE();
+  sl_print_stmt(C, a);
+  sl_release(a);
+  DISPATCH();
+L_DEFINEDG: {
+  sl_slot *s = g[GET_A(ins)];
+  *sp++ = SL_INT(s->val.type != SL_T_UNDEF);
+  DISPATCH();
+}
+L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
+L_KILLG: {
+  sl_slot *s = g[GET_A(ins)];
+  if (s->val.type == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
+  sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
+  DISPATCH();
+}
+L_LAST: *sp = C->last; sl_retain(*sp); sp++; DISPATCH();
+L_QUIT:
+  a = *--sp;
+  C->quit_code = a.type == SL_T_INT ? (int)a.u.i : 0;
+  sl_release(a);
+  goto quit;
+L_LIB:
+  a = *--sp;
+  SAVE();
+  C->push_code = NULL;
+  rc = sl_lib(C, a);
+  sl_release(a);
+  *sp++ = SL_NONE;
+  if (rc < 0) goto error;
+  if (C->push_code) {
+    C->sp = sp;
+    sl_frame *nf = enter_code(C, C->push_code, 0, 1);
+    if (!nf) goto error;
+    f = nf;
+    sp = C->sp;
+    LOAD_FRAME();
+  }
+  DISPATCH();
+
+error:
+  locate_error(C, &C->frames[C->nframes - 1], C->frames[C->nframes - 1].pc);
+  unwind(C, sp);
+  return SL_ERR;
+quit:
+  unwind(C, sp);
+  return SL_QUIT;
+}
+
+int sl_run(sl_ctx *C, sl_code *code, sl_value *ret) {
+  *ret = SL_NONE;
+  if (C->sp + 1 >= C->stack_end) return sl_error(C, "stack overflow");
+  *C->sp++ = SL_NONE;
+  if (!enter_code(C, code, 1, 0)) { C->sp--; return SL_ERR; }
+  int rc = execute(C);
+  if (rc == SL_OK) *ret = *--C->sp;
+  return rc;
+}
+
+int sl_call_value(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_value *ret) {
+  *ret = SL_NONE;
+  if (C->sp + argc + 1 >= C->stack_end) return sl_error(C, "stack overflow");
+  if (fn.type == SL_T_BUILTIN) {
+    sl_builtin *bi = (sl_builtin *)fn.u.p;
+    sl_value *args = C->sp;
+    for (int i = 0; i < argc; i++) { args[i] = argv[i]; sl_retain(args[i]); }
+    C->sp += argc;
+    C->push_code = NULL;
+    int rc = bi->ffi ? sl_ffi_call(C, bi, argc, args, ret) : bi->fn(C, argc, args, ret);
+    for (int i = 0; i < argc; i++) sl_release(args[i]);
+    C->sp = args;
+    if (rc == SL_PUSH) return sl_run(C, C->push_code, ret) == SL_OK ? (sl_code_release(C->push_code), SL_OK) : (sl_code_release(C->push_code), SL_ERR);
+    return rc;
+  }
+  if (fn.type == SL_T_QUOTE) return sl_run(C, ((sl_quote *)fn.u.p)->code, ret);
+  if (fn.type != SL_T_PROC)
+    return sl_error(C, "a value of type %s cannot be called", sl_type_name((int)fn.type));
+  sl_value *sp = C->sp;
+  sl_retain(fn);
+  *sp++ = fn;
+  for (int i = 0; i < argc; i++) { *sp = argv[i]; sl_retain(*sp); sp++; }
+  C->sp = sp;
+  if (!enter_proc(C, sp, argc, 1)) {
+    while (C->sp > sp - argc - 1) sl_release(*--C->sp);
+    return SL_ERR;
+  }
+  int rc = execute(C);
+  if (rc == SL_OK) *ret = *--C->sp;
+  return rc;
+}

@@ -1,0 +1,139 @@
+/* world.c: the global name table shared by every execution context.
+ * Slots are created once and never freed while the world lives, so
+ * compiled code keeps direct pointers to them; a slot's value is guarded
+ * by a tiny spinlock, held only to copy the value and bump its count. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sl.h"
+
+struct sl_world {
+  pthread_mutex_t mu;        /* guards the hash chains (not slot values) */
+  sl_slot **buckets;
+  size_t nbuckets, count;
+};
+
+static size_t hash(const char *s) {
+  size_t h = 5381;
+  while (*s) h = h * 33 + (unsigned char)*s++;
+  return h;
+}
+
+sl_world *sl_world_new(void) {
+  sl_world *W = calloc(1, sizeof *W);
+  pthread_mutex_init(&W->mu, NULL);
+  W->nbuckets = 512;
+  W->buckets = calloc(W->nbuckets, sizeof *W->buckets);
+  sl_builtins_init(W);
+  return W;
+}
+
+void sl_world_free(sl_world *W) {
+  for (size_t i = 0; i < W->nbuckets; i++) {
+    sl_slot *s = W->buckets[i];
+    while (s) {
+      sl_slot *n = s->next;
+      sl_release(s->val);
+      free(s->name);
+      free(s);
+      s = n;
+    }
+  }
+  free(W->buckets);
+  pthread_mutex_destroy(&W->mu);
+  free(W);
+}
+
+static void grow(sl_world *W) {
+  size_t n = W->nbuckets * 2;
+  sl_slot **b = calloc(n, sizeof *b);
+  for (size_t i = 0; i < W->nbuckets; i++) {
+    sl_slot *s = W->buckets[i];
+    while (s) {
+      sl_slot *next = s->next;
+      size_t h = hash(s->name) & (n - 1);
+      s->next = b[h];
+      b[h] = s;
+      s = next;
+    }
+  }
+  free(W->buckets);
+  W->buckets = b;
+  W->nbuckets = n;
+}
+
+static sl_slot *find_locked(sl_world *W, const char *name) {
+  for (sl_slot *s = W->buckets[hash(name) & (W->nbuckets - 1)]; s; s = s->next)
+    if (!strcmp(s->name, name)) return s;
+  return NULL;
+}
+
+sl_slot *sl_global_find(sl_world *W, const char *name) {
+  pthread_mutex_lock(&W->mu);
+  sl_slot *s = find_locked(W, name);
+  pthread_mutex_unlock(&W->mu);
+  return s;
+}
+
+sl_slot *sl_global_slot(sl_world *W, const char *name) {
+  pthread_mutex_lock(&W->mu);
+  sl_slot *s = find_locked(W, name);
+  if (!s) {
+    if (W->count >= W->nbuckets) grow(W);
+    s = calloc(1, sizeof *s);
+    s->name = strdup(name);
+    s->val.type = SL_T_UNDEF;
+    s->decl = SL_T_DEF;
+    size_t h = hash(name) & (W->nbuckets - 1);
+    s->next = W->buckets[h];
+    W->buckets[h] = s;
+    W->count++;
+  }
+  pthread_mutex_unlock(&W->mu);
+  return s;
+}
+
+int sl_threaded;
+void sl_set_threaded(void) { sl_threaded = 1; }
+
+static inline void slot_lock(sl_slot *s) {
+  if (!sl_threaded) return;
+  while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire))
+    while (atomic_load_explicit(&s->lock, memory_order_relaxed)) __builtin_ia32_pause();
+}
+static inline void slot_unlock(sl_slot *s) {
+  if (sl_threaded) atomic_store_explicit(&s->lock, 0, memory_order_release);
+}
+
+sl_value sl_slot_get(sl_slot *s) {
+  slot_lock(s);
+  sl_value v = s->val;
+  sl_retain(v);
+  slot_unlock(s);
+  return v;
+}
+
+/* decl < 0 keeps the declared type */
+void sl_slot_set(sl_slot *s, sl_value v, int decl) {
+  slot_lock(s);
+  sl_value old = s->val;
+  s->val = v;
+  if (decl >= 0) {
+    static _Atomic uint64_t clock;
+    s->decl = (uint8_t)decl;
+    s->seq = atomic_fetch_add_explicit(&clock, 1, memory_order_relaxed) + 1;
+  }
+  slot_unlock(s);
+  sl_release(old);
+}
+
+void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud) {
+  pthread_mutex_lock(&W->mu);
+  size_t n = W->count, k = 0;
+  sl_slot **all = malloc((n + 1) * sizeof *all);
+  for (size_t i = 0; i < W->nbuckets; i++)
+    for (sl_slot *s = W->buckets[i]; s; s = s->next) all[k++] = s;
+  pthread_mutex_unlock(&W->mu);
+  for (size_t i = 0; i < k; i++) f(all[i], ud);
+  free(all);
+}

@@ -1,0 +1,46 @@
+/* A chain of n dependent jobs on a 2-worker pool: job i waits on job i-1
+ * (sp_job_wait inside the job, which suspends its fiber when the
+ * predecessor has not finished) and returns its result + 1.  All jobs are
+ * created and started in order by the main thread, which then waits on
+ * the last one.  Prints: link_ns (wall time / n). */
+#include <stdint.h>
+#include "spindle.h"
+#include "bench.h"
+
+static void *link_fn(void *arg)
+{
+    sp_job *prev = arg;
+    return (void *)((uintptr_t)(prev ? sp_job_wait(prev) : NULL) + 1);
+}
+
+static double chain(sp_pool *pool, sp_job **jobs, long n)
+{
+    double t0 = bench_now_ns(), t1;
+    uintptr_t r;
+    for (long i = 0; i < n; i++) {
+        jobs[i] = sp_job_create(link_fn, i ? jobs[i - 1] : NULL);
+        if (!jobs[i] || sp_job_start(pool, 0, jobs[i]) < 0)
+            bench_fail("job create/start failed");
+    }
+    r = (uintptr_t)sp_job_wait(jobs[n - 1]);
+    t1 = bench_now_ns();
+    if (r != (uintptr_t)n)
+        bench_fail("wrong chain result");
+    for (long i = 0; i < n; i++)
+        sp_job_release(jobs[i]);
+    return (t1 - t0) / (double)n;
+}
+
+int main(int argc, char **argv)
+{
+    long n = bench_arg(argc, argv, "n", 100000);
+    sp_job **jobs = malloc((size_t)n * sizeof *jobs);
+    sp_pool *pool = sp_pool_create(2);
+    if (!pool || !jobs || n < 1)
+        bench_fail("setup failed");
+    chain(pool, jobs, n < 1000 ? n : 1000);     /* warm up */
+    bench_report("link_ns", chain(pool, jobs, n));
+    sp_pool_close(pool, 1);
+    free(jobs);
+    return 0;
+}

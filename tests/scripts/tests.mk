@@ -1,0 +1,22 @@
+# tests/scripts/tests.mk: the script tests (kept apart so adding one is one line)
+SING_TESTS = \
+	tests/scripts/arith.sing \
+	tests/scripts/builtins.sing \
+	tests/scripts/cli.sing \
+	tests/scripts/compat.sing \
+	tests/scripts/control.sing \
+	tests/scripts/decl.sing \
+	tests/scripts/errors.sing \
+	tests/scripts/errors_builtins.sing \
+	tests/scripts/intvec.sing \
+	tests/scripts/lib.sing \
+	tests/scripts/lists.sing \
+	tests/scripts/native.sing \
+	tests/scripts/plugin.sing \
+	tests/scripts/plugin_errors.sing \
+	tests/scripts/procs.sing \
+	tests/scripts/repl.sing \
+	tests/scripts/strings.sing \
+	tests/scripts/types.sing
+
+EXTRA_DIST += tests/scripts/testlib.lib

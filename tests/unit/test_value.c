@@ -1,0 +1,177 @@
+/* test_value.c: values -- refcounts, copy-on-write, equality, display,
+ * conversions, and the shared global table under concurrent assignment. */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sl.h"
+
+static char *show(sl_value v) {
+  sl_buf b = {0};
+  sl_print_value(&b, v, 0);
+  return b.s ? b.s : strdup("");
+}
+
+#define SHOWS(v, want) do { char *s_ = show(v); ck_assert_str_eq(s_, want); free(s_); } while (0)
+
+START_TEST(test_refcount) {
+  sl_value s = sl_str("abc");
+  ck_assert_int_eq(atomic_load(&((sl_obj *)s.u.p)->rc), 1);
+  sl_retain(s);
+  ck_assert_int_eq(atomic_load(&((sl_obj *)s.u.p)->rc), 2);
+  ck_assert(!sl_unique(s));
+  sl_release(s);
+  ck_assert(sl_unique(s));
+  sl_release(s);
+  sl_value i = SL_INT(5);
+  sl_retain(i);    /* ints are unboxed: no count */
+  sl_release(i);
+}
+END_TEST
+
+START_TEST(test_display) {
+  SHOWS(SL_INT(-42), "-42");
+  sl_value l = sl_list_new(0);
+  SHOWS(l, "empty list");
+  sl_list_push(&l, SL_INT(1));
+  sl_list_push(&l, sl_str("x"));
+  sl_value inner = sl_list_new(0);
+  sl_list_push(&inner, SL_INT(2));
+  sl_list_push(&l, inner);
+  SHOWS(l, "[1]:\n   1\n[2]:\n   x\n[3]:\n   [1]:\n      2");
+  sl_value v = sl_intvec_new(3);
+  for (int i = 0; i < 3; i++) sl_iv(v)->v[i] = i + 1;
+  SHOWS(v, "1,2,3");
+  sl_value b = sl_bigint_new();
+  mpz_ui_pow_ui(sl_bv(b)->z, 2, 100);
+  SHOWS(b, "1267650600228229401496703205376");
+  sl_buf sb = {0};
+  sl_string_value(&sb, l);
+  ck_assert_str_eq(sb.s, "1,x,2");
+  sl_buf_free(&sb);
+  sl_release(l); sl_release(v); sl_release(b);
+}
+END_TEST
+
+START_TEST(test_equality) {
+  sl_value a = sl_str("x"), b = sl_str("x"), c = sl_str("y");
+  ck_assert(sl_equal(a, b));
+  ck_assert(!sl_equal(a, c));
+  sl_value big = sl_bigint_from_i64(7);
+  ck_assert(sl_equal(big, SL_INT(7)));
+  ck_assert(!sl_equal(big, SL_INT(8)));
+  ck_assert(!sl_equal(a, SL_INT(1)));
+  sl_release(a); sl_release(b); sl_release(c); sl_release(big);
+}
+END_TEST
+
+START_TEST(test_copy_on_write) {
+  sl_world *W = sl_world_new();
+  sl_ctx *C = sl_ctx_new(W);
+  sl_value l = sl_list_new(0);
+  sl_list_push(&l, SL_INT(1));
+  sl_value shared = l;
+  sl_retain(shared);
+  ck_assert_int_eq(sl_setindex(C, &l, SL_INT(1), SL_INT(99)), 0);
+  ck_assert(l.u.p != shared.u.p);       /* copied: someone else held it */
+  ck_assert_int_eq(sl_lv(shared)->v[0].u.i, 1);
+  ck_assert_int_eq(sl_lv(l)->v[0].u.i, 99);
+  void *before = l.u.p;
+  ck_assert_int_eq(sl_setindex(C, &l, SL_INT(2), SL_INT(5)), 0);
+  ck_assert(l.u.p == before);           /* unique: changed in place */
+  sl_release(l); sl_release(shared);
+  sl_ctx_free(C);
+  sl_world_free(W);
+}
+END_TEST
+
+START_TEST(test_conversions) {
+  sl_world *W = sl_world_new();
+  sl_ctx *C = sl_ctx_new(W);
+  sl_value v = SL_INT(3);
+  ck_assert_int_eq(sl_convert(C, SL_T_BIGINT, &v, "b"), 0);
+  ck_assert_int_eq(v.type, SL_T_BIGINT);
+  ck_assert_int_eq(sl_convert(C, SL_T_INT, &v, "i"), 0);
+  ck_assert_int_eq(v.type, SL_T_INT);
+  sl_value s = sl_str("x");
+  ck_assert_int_lt(sl_convert(C, SL_T_INT, &s, "n"), 0);
+  ck_assert_str_eq(C->err, "cannot assign string to int `n`");
+  sl_clear_error(C);
+  sl_release(s);
+  sl_value out;
+  ck_assert_int_eq(sl_arith(C, SL_ADD, SL_INT(INT64_MAX), SL_INT(1), &out), 0);
+  ck_assert_int_eq(out.type, SL_T_BIGINT);   /* promoted, never wrapped */
+  SHOWS(out, "9223372036854775808");
+  sl_release(out);
+  ck_assert_int_lt(sl_arith(C, SL_IDIV, SL_INT(1), SL_INT(0), &out), 0);
+  ck_assert_str_eq(C->err, "division by 0");
+  sl_ctx_free(C);
+  sl_world_free(W);
+}
+END_TEST
+
+/* many threads assign strings to one global and read it back: no crash,
+ * and every string is freed (checked by the count going back to one) */
+static sl_slot *gslot;
+static void *hammer(void *arg) {
+  char buf[32];
+  for (int i = 0; i < 20000; i++) {
+    snprintf(buf, sizeof buf, "t%ld-%d", (long)(intptr_t)arg, i);
+    sl_slot_set(gslot, sl_str(buf), -1);
+    sl_value v = sl_slot_get(gslot);
+    ck_assert_int_eq(v.type, SL_T_STRING);
+    sl_release(v);
+  }
+  return NULL;
+}
+
+START_TEST(test_concurrent_globals) {
+  sl_world *W = sl_world_new();
+  sl_set_threaded();
+  gslot = sl_global_slot(W, "shared");
+  sl_slot_set(gslot, sl_str("start"), SL_T_DEF);
+  pthread_t t[4];
+  for (long i = 0; i < 4; i++) pthread_create(&t[i], NULL, hammer, (void *)(intptr_t)i);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  sl_value v = sl_slot_get(gslot);
+  ck_assert_int_eq(atomic_load(&((sl_obj *)v.u.p)->rc), 2);
+  sl_release(v);
+  ck_assert(sl_global_slot(W, "shared") == gslot);
+  sl_world_free(W);
+}
+END_TEST
+
+START_TEST(test_run_in_two_contexts) {
+  sl_world *W = sl_world_new();
+  sl_ctx *A = sl_ctx_new(W), *B = sl_ctx_new(W);
+  ck_assert_int_eq(sl_run_string(A, "proc sq(int n) { return(n * n); } int g = 5;", "a"), 0);
+  sl_value fn = sl_slot_get(sl_global_slot(W, "sq")), r;
+  sl_value arg = SL_INT(7);
+  ck_assert_int_eq(sl_call_value(B, fn, 1, &arg, &r), 0);
+  ck_assert_int_eq(r.u.i, 49);
+  ck_assert_int_lt(sl_run_string(B, "g = \"x\";", "b"), 0);
+  ck_assert_str_eq(B->err, "b:1: cannot assign string to int `g`");
+  sl_release(fn);
+  sl_ctx_free(A); sl_ctx_free(B);
+  sl_world_free(W);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("value");
+  TCase *tc = tcase_create("value");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_refcount);
+  tcase_add_test(tc, test_display);
+  tcase_add_test(tc, test_equality);
+  tcase_add_test(tc, test_copy_on_write);
+  tcase_add_test(tc, test_conversions);
+  tcase_add_test(tc, test_concurrent_globals);
+  tcase_add_test(tc, test_run_in_two_contexts);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
