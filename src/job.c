@@ -24,6 +24,7 @@ static const int g_never_set = 0;
  * and a global free list. Chunks are never returned to the system.
  * Under valgrind (SP_VALGRIND) plain calloc/free keep its checks useful.
  */
+#ifndef SP_VALGRIND
 #define SP__JCHUNK ((size_t)2 << 20)
 #define SP__JCACHE_MAX 256
 
@@ -84,6 +85,8 @@ static void refill(jcache_t *c)
     }
 }
 
+#endif
+
 static sp_job *job_alloc(void)
 {
 #ifdef SP_VALGRIND
@@ -105,6 +108,7 @@ static sp_job *job_alloc(void)
 #endif
 }
 
+#ifndef SP_VALGRIND
 static void give_back(jcache_t *c, int keep)
 {
     pthread_mutex_lock(&g_jlock);
@@ -117,6 +121,7 @@ static void give_back(jcache_t *c, int keep)
     }
     pthread_mutex_unlock(&g_jlock);
 }
+#endif
 
 static void job_dealloc(sp_job *j)
 {

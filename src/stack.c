@@ -63,6 +63,15 @@ static void budget_init(void)
     g_page = (size_t)sysconf(_SC_PAGESIZE);
 }
 
+void sp__stack_set_budget(long guarded_max)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_guarded_max < 0)
+        budget_init();
+    g_guarded_max = guarded_max;
+    pthread_mutex_unlock(&g_lock);
+}
+
 size_t sp__stack_round(size_t size)
 {
     if (g_page == 0)

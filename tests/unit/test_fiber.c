@@ -111,7 +111,9 @@ END_TEST
 
 START_TEST(test_stack_slab_when_over_budget)
 {
-    setenv("SP_GUARDED_MAX", "2", 1); /* read at first allocation */
+    long max, now;
+    sp__stack_budget(&max, &now);
+    sp__stack_set_budget(now + 2);
     sp__stack *s[5];
     for (int i = 0; i < 5; i++) {
         s[i] = sp__stack_alloc(32 * 1024);
@@ -128,6 +130,7 @@ START_TEST(test_stack_slab_when_over_budget)
     s[4] = NULL;
     for (int i = 0; i < 5; i++)
         sp__stack_free(s[i]);
+    sp__stack_set_budget(max);
 }
 END_TEST
 

@@ -240,7 +240,9 @@ static void *wait_arg(void *arg)
 
 START_TEST(test_100k_suspended)
 {
-    enum { N = 100000 };
+    /* valgrind cannot track 100k mappings: it runs this with fewer */
+    int N = getenv("SP_TEST_SUSPENDED") ? atoi(getenv("SP_TEST_SUSPENDED"))
+                                        : 100000;
     sp_pool *p = sp_pool_create(2);
     sp_job *gate = sp_job_create(ident, (void *)5); /* started at the end */
     sp_job **js = malloc(N * sizeof *js);
