@@ -88,6 +88,7 @@ int sp__stack_in_guard(const sp__stack *s, const void *addr);
 size_t sp__stack_round(size_t size);
 void sp__stack_budget(long *guarded_max, long *guarded_now);
 void sp__stack_set_budget(long guarded_max); /* tests */
+long sp__stack_slab_count(void); /* slab stacks carved so far */
 
 /* ------------------------------------------------------------------ */
 /* Jobs, queues, workers                                               */

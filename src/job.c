@@ -445,8 +445,11 @@ int sp_job_cancel(sp_job *j)
             j->preempt_cause = SP__PC_CANCEL;
             j->poll = 1;
             sp__waitq_remove_job(j);
-            sp__worker *w = j->worker;
-            if (w && w->cur == j)
+            /* real workers live as long as the pool (which j holds);
+             * a pseudo pool's runner may be gone: the flag must do */
+            sp__worker *w = j->pool && j->pool->nworkers > 0 ? j->worker
+                                                            : NULL;
+            if (w && atomic_load(&w->cur) == j)
                 sp__request_preempt(w, j, SP__PC_CANCEL, 1);
         }
     }

@@ -45,7 +45,7 @@
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static sp__stack *g_free;           /* global free list, any size */
 static long g_nfree;
-static long g_guarded_now, g_guarded_max = -1;
+static long g_guarded_now, g_guarded_max = -1, g_slab_stacks;
 static size_t g_page;
 
 static void budget_init(void)
@@ -79,6 +79,14 @@ size_t sp__stack_round(size_t size)
     if (size < 16 * 1024)
         size = 16 * 1024;
     return (size + g_page - 1) & ~(g_page - 1);
+}
+
+long sp__stack_slab_count(void)
+{
+    pthread_mutex_lock(&g_lock);
+    long n = g_slab_stacks;
+    pthread_mutex_unlock(&g_lock);
+    return n;
 }
 
 void sp__stack_budget(long *guarded_max, long *guarded_now)
@@ -133,6 +141,7 @@ static sp__stack *alloc_slab(size_t size)
                    -1, 0);
     if (m == MAP_FAILED)
         return NULL;
+    g_slab_stacks += SP__SLAB_N;
     for (int i = 1; i < SP__SLAB_N; i++) {
         sp__stack *s = describe(m + i * stride + SP__SLAB_GAP, size, NULL,
                                 SP__STACK_SLAB);
