@@ -197,6 +197,7 @@ static void job_free(sp_job *j)
     }
     if (j->stack)
         sp__stack_free(j->stack);
+    sp__san_job_freed(j);
     if (j->pool)
         sp_pool_release(j->pool);
     pthread_mutex_destroy(&j->lock);
