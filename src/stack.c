@@ -12,8 +12,8 @@
  *
  *  SLAB: past the budget, stacks are carved from 64-stack slabs (one VMA
  *  each). They have no guard page. Instead, when a job on such a stack
- *  ends, mincore() tells whether the lowest page of the stack or the
- *  page below it was ever touched: if so the job overflowed and is
+ *  ends, mincore() tells whether the lowest page of the stack or any
+ *  page of the gap below it was ever touched: if so the job overflowed and is
  *  reported FAILED ("stack overflow"), and the stack is wiped
  *  (MADV_DONTNEED) before reuse. A 16 KiB unused gap separates
  *  neighbours, so a modest overflow lands in the gap rather than in the
@@ -221,10 +221,15 @@ int sp__stack_canary_ok(const sp__stack *s)
 {
     if (s->kind != SP__STACK_SLAB)
         return 1;
-    unsigned char vec[2] = {0, 0};
-    if (mincore(s->lo - g_page, 2 * g_page, vec) != 0)
+    /* the whole gap below and the stack's lowest page */
+    unsigned char vec[SP__SLAB_GAP / 4096 + 1];
+    size_t n = SP__SLAB_GAP / g_page + 1;
+    if (n > sizeof vec || mincore(s->lo - SP__SLAB_GAP, n * g_page, vec) != 0)
         return 1; /* cannot tell */
-    return !((vec[0] | vec[1]) & 1);
+    for (size_t i = 0; i < n; i++)
+        if (vec[i] & 1)
+            return 0;
+    return 1;
 }
 
 int sp__stack_in_guard(const sp__stack *s, const void *addr)

@@ -142,7 +142,8 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 {
     if (err && !j->error)
         j->error = strdup(err);
-    stack_put(w, j->stack);
+    if (j->stack)
+        stack_put(w, j->stack);
     j->stack = NULL;
     sp__job_end(j, state);
     while (atomic_load(&w->pin)) /* a monitor is looking at j */
@@ -152,6 +153,8 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 
 static void overflowed(sp__worker *w, sp_job *j)
 {
+    sp__stack_free(j->stack); /* not to the cache: wiped first if slab */
+    j->stack = NULL;
     end_job(w, j, SP_JOB_FAILED, "stack overflow");
 }
 
