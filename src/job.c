@@ -278,6 +278,8 @@ int sp_job_start(sp_pool *p, int prio, sp_job *j)
     atomic_fetch_add(&p->active, 1);
     atomic_fetch_add_explicit(&p->c_started, 1, memory_order_relaxed);
     atomic_store(&j->state, SP_JOB_QUEUED);
+    if (p->nworkers == 0) /* threads already waiting must run the pool */
+        sp__wake_all(&j->waiters);
     pthread_mutex_unlock(&j->lock);
     sp__job_ready(j);
     sp__rt_leave();
@@ -391,13 +393,20 @@ int sp_job_join(sp_job *j, void **result)
     sp_job *cur = sp__current();
     if (cur == j)
         return SP_ESTATE;
-    if (!cur && j->pool && j->pool->nworkers == 0 && !sp_job_finished(j))
-        sp__pseudo_wait(j);
     sp__rt_enter();
     pthread_mutex_lock(&j->lock);
     int rc = 0;
-    while (rc == 0 && atomic_load(&j->state) < SP_JOB_DONE)
+    while (rc == 0 && atomic_load(&j->state) < SP_JOB_DONE) {
+        if (!cur && j->pool && j->pool->nworkers == 0) {
+            /* a plain thread runs a pseudo pool while it waits (also
+             * after a wake-up that says the job was just started) */
+            pthread_mutex_unlock(&j->lock);
+            sp__pseudo_wait(j);
+            pthread_mutex_lock(&j->lock);
+            continue;
+        }
         rc = sp__wait(&j->waiters, &j->lock);
+    }
     pthread_mutex_unlock(&j->lock);
     sp__rt_leave();
     return rc < 0 ? rc : outcome(j, result);

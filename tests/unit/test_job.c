@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void *ident(void *arg) { return arg; }
 
@@ -293,6 +294,29 @@ START_TEST(test_pseudo_pool)
     ck_assert_int_eq(count, 11);
     ck_assert_int_eq(sp_job_state(k), SP_JOB_DONE);
     sp_job_release(k);
+}
+END_TEST
+
+/* a thread waits on a job before it is started on a pseudo pool */
+static void *thread_join(void *arg)
+{
+    return sp_job_wait((sp_job *)arg);
+}
+
+START_TEST(test_pseudo_wait_before_start)
+{
+    sp_pool *p = sp_pool_create(0);
+    sp_job *j = sp_job_create(ident, (void *)4);
+    pthread_t t;
+    pthread_create(&t, NULL, thread_join, j);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let it block (the test holds either way) */
+    sp_job_start(p, 0, j);
+    void *r = NULL;
+    pthread_join(t, &r);
+    ck_assert_ptr_eq(r, (void *)4);
+    sp_job_release(j);
+    sp_pool_close(p, 1);
 }
 END_TEST
 
@@ -738,6 +762,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fib_2_workers);
     tcase_add_test(tc, test_fib_pseudo);
     tcase_add_test(tc, test_pseudo_pool);
+    tcase_add_test(tc, test_pseudo_wait_before_start);
     tcase_add_test(tc, test_100k_suspended);
     suite_add_tcase(s, tc);
     tc = tcase_create("cancel_fail_close");
