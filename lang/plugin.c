@@ -551,7 +551,7 @@ static char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   sl_buf b = {0};
-  char tmp[65536];
+  char tmp[4096];   /* small: this may run on a job's fiber stack */
   size_t n;
   while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) sl_buf_add(&b, tmp, n);
   fclose(f);

@@ -124,6 +124,13 @@ static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
     argc = np;
   }
   C->sp = sp;
+  if (argc > np && !code->varargs) {
+    /* Singular warns and drops the extra arguments */
+    fflush(stdout);
+    fprintf(stderr, "// ** too many arguments for %s\n", code->name);
+    while (argc > np) { sl_release(*--sp); argc--; }
+    C->sp = sp;
+  }
   if (argc != np) {
     sl_error(C, "%s: expected %d argument%s, got %d", code->name, np, np == 1 ? "" : "s", argc);
     return NULL;
