@@ -204,6 +204,38 @@ void sl_print_stmt(sl_ctx *C, sl_value v) {
 
 
 
+static void src_line(sl_code *c, int line, sl_buf *b) {
+  if (!c->text) return;
+  const char *p = c->text->s, *end = p + c->text->len;
+  for (int l = c->text_line0; l < line && p < end; l++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    p = nl ? nl + 1 : end;
+  }
+  const char *e = memchr(p, '\n', (size_t)(end - p));
+  sl_buf_add(b, p, (size_t)((e ? e : end) - p));
+}
+
+void sl_warn(sl_ctx *C, const char *msg, int how) {
+  sl_buf b = {0}, t = {0};
+  int line = 0;
+  sl_code *c = NULL;
+  if (C->nframes) {
+    sl_frame *f = &C->frames[C->nframes - 1];
+    c = f->code;
+    int idx = (int)(f->pc - c->ins) - 1;
+    line = idx >= 0 && idx < c->nins ? (int)c->lines[idx] : c->line;
+    src_line(c, line, &t);
+  }
+  const char *text = t.s ? t.s : "";
+  if (how == 0) sl_buf_printf(&b, "// ** %s in line >>%s<<\n", msg, text);
+  else if (how == 1) sl_buf_printf(&b, "// ** %s\n// ** in line >>%s<<\n", msg, text);
+  else sl_buf_printf(&b, "// ** %s (%s) %s:%d\n", msg, text, c ? c->file : "", line);
+  fflush(stdout);
+  fputs(b.s, stderr);
+  sl_buf_free(&b);
+  sl_buf_free(&t);
+}
+
 static int execute(sl_ctx *C) {
   static void *labels[] = {
 #define X(n) &&L_##n,
@@ -259,11 +291,19 @@ L_STOREG: {
 L_DECLG: {
   sl_slot *s = g[GET_A16(ins)];
   int t = GET_B8(ins);
-  if ((t != SL_T_DEF && sp[-1].type != (uint32_t)t) || sp[-1].type == SL_T_MULTI) {
+  if ((t != SL_T_DEF && sp[-1].type != (uint32_t)t && sp[-1].type != SL_T_NONE) ||
+      sp[-1].type == SL_T_MULTI) {
     SAVE();
     if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &sp[-1], s->name) < 0) goto error;
   }
   sp--;
+  if (s->val.type != SL_T_UNDEF && t != SL_T_PROC && s->val.type != SL_T_PROC &&
+      s->val.type != SL_T_BUILTIN) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "redefining %s", s->name);
+    SAVE();
+    sl_warn(C, msg, 2);
+  }
   sl_slot_set(s, *sp, t);
   DISPATCH();
 }
@@ -289,6 +329,7 @@ L_CHECKU: {
   }
   DISPATCH();
 }
+L_WARN: SAVE(); sl_warn(C, sl_sv(k[GET_A(ins)])->s, 1); DISPATCH();
 L_POP: sp--; sl_release(*sp); DISPATCH();
 
 #define ARITH_SLOW(op) do { SAVE(); rc = sl_arith(C, op, sp[-2], sp[-1], &r); \
@@ -461,7 +502,7 @@ L_SETINDEXL:
 L_SETINDEXG: {
   sl_slot *s = g[GET_A(ins)];
   SAVE();
-  while (sl_threaded && atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
+  while (atomic_load_explicit(&sl_threaded, memory_order_relaxed) && atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
   if (s->val.type == SL_T_UNDEF) {
     atomic_store_explicit(&s->lock, 0, memory_order_release);
     sl_release(sp[-1]); sl_release(sp[-2]); sp -= 2;
