@@ -169,6 +169,7 @@ sl_slot *sl_global_slot(sl_world *W, const char *name);  /* creates */
 sl_slot *sl_global_find(sl_world *W, const char *name);  /* NULL if none */
 sl_value sl_slot_get(sl_slot *s);                        /* retained */
 void sl_slot_set(sl_slot *s, sl_value v, int decl);      /* takes ref */
+uint32_t sl_slot_peek(sl_slot *s, int *decl);            /* value's type */
 void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
 
 /* ---- execution contexts ------------------------------------------------ */

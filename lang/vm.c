@@ -276,12 +276,13 @@ L_LOADG: {
 }
 L_STOREG: {
   sl_slot *s = g[GET_A(ins)];
+  int decl;
   sp--;
-  if (s->val.type == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
-  if (s->decl != SL_T_DEF && sp->type != s->decl) {
+  if (sl_slot_peek(s, &decl) == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
+  if (decl != SL_T_DEF && sp->type != (uint32_t)decl) {
     SAVE();
-    if (sl_convert(C, s->decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
-  } else if (s->decl == SL_T_DEF && sp->type == SL_T_MULTI) {
+    if (sl_convert(C, decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
+  } else if (decl == SL_T_DEF && sp->type == SL_T_MULTI) {
     SAVE();
     if (sl_convert(C, SL_T_LIST, sp, s->name) < 0) { sl_release(*sp); goto error; }
   }
@@ -297,8 +298,8 @@ L_DECLG: {
     if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &sp[-1], s->name) < 0) goto error;
   }
   sp--;
-  if (s->val.type != SL_T_UNDEF && t != SL_T_PROC && s->val.type != SL_T_PROC &&
-      s->val.type != SL_T_BUILTIN) {
+  uint32_t old = sl_slot_peek(s, NULL);
+  if (old != SL_T_UNDEF && t != SL_T_PROC && old != SL_T_PROC && old != SL_T_BUILTIN) {
     char msg[200];
     snprintf(msg, sizeof msg, "redefining %s", s->name);
     SAVE();
@@ -558,13 +559,13 @@ L_PRINT:
   DISPATCH();
 L_DEFINEDG: {
   sl_slot *s = g[GET_A(ins)];
-  *sp++ = SL_INT(s->val.type != SL_T_UNDEF);
+  *sp++ = SL_INT(sl_slot_peek(s, NULL) != SL_T_UNDEF);
   DISPATCH();
 }
 L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
 L_KILLG: {
   sl_slot *s = g[GET_A(ins)];
-  if (s->val.type == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
+  if (sl_slot_peek(s, NULL) == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
   sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
   DISPATCH();
 }

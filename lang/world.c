@@ -113,6 +113,15 @@ sl_value sl_slot_get(sl_slot *s) {
   return v;
 }
 
+/* the type of the slot's value and its declared type, read consistently */
+uint32_t sl_slot_peek(sl_slot *s, int *decl) {
+  slot_lock(s);
+  uint32_t t = s->val.type;
+  if (decl) *decl = s->decl;
+  slot_unlock(s);
+  return t;
+}
+
 /* decl < 0 keeps the declared type */
 void sl_slot_set(sl_slot *s, sl_value v, int decl) {
   slot_lock(s);
