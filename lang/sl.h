@@ -164,10 +164,19 @@ struct sl_slot {
   sl_slot *next;
   uint64_t seq;         /* when last declared: listvar shows newest first */
 };
+sl_value sl_slot_get_locked(sl_slot *s);
+/* the slot's value, retained; lock-free while single-threaded */
+static inline sl_value sl_slot_get(sl_slot *s) {
+  if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0))
+    return sl_slot_get_locked(s);
+  sl_value v = s->val;
+  sl_retain(v);
+  return v;
+}
 typedef struct sl_world sl_world;
 sl_slot *sl_global_slot(sl_world *W, const char *name);  /* creates */
 sl_slot *sl_global_find(sl_world *W, const char *name);  /* NULL if none */
-sl_value sl_slot_get(sl_slot *s);                        /* retained */
+
 void sl_slot_set(sl_slot *s, sl_value v, int decl);      /* takes ref */
 uint32_t sl_slot_peek(sl_slot *s, int *decl);            /* value's type */
 void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud);

@@ -432,6 +432,31 @@ L_CALL: {
   POLL();
   a = sp[-argc - 1];
   if (a.type == SL_T_PROC) {
+    /* fast path: exact argument count and types, room for the frame */
+    sl_code *code = ((sl_proc *)a.u.p)->code;
+    sl_value *nb = sp - argc;
+    if (argc == code->nparams && !code->varargs && C->nframes < C->maxframes &&
+        nb + code->nlocals + code->maxstack < C->stack_end) {
+      int ok = 1;
+      for (int i = 0; i < argc; i++)
+        ok &= code->ptypes[i] == SL_T_DEF || nb[i].type == code->ptypes[i];
+      if (__builtin_expect(ok, 1)) {
+        for (int i = argc; i < code->nlocals; i++) nb[i] = SL_NONE;
+        f->pc = pc;
+        f = &C->frames[C->nframes++];
+        f->code = code;
+        f->base = nb;
+        f->entry = 0;
+        f->own = 0;
+        f->argc = argc;
+        sp = nb + code->nlocals;
+        pc = code->ins;
+        base = nb;
+        k = code->k;
+        g = code->g;
+        DISPATCH();
+      }
+    }
     f->pc = pc;
     sl_frame *nf = enter_proc(C, sp, argc, 0);
     if (!nf) { sp = C->sp; goto error; }

@@ -105,7 +105,7 @@ static inline void slot_unlock(sl_slot *s) {
   if (atomic_load_explicit(&sl_threaded, memory_order_relaxed)) atomic_store_explicit(&s->lock, 0, memory_order_release);
 }
 
-sl_value sl_slot_get(sl_slot *s) {
+sl_value sl_slot_get_locked(sl_slot *s) {
   slot_lock(s);
   sl_value v = s->val;
   sl_retain(v);
