@@ -240,15 +240,19 @@ static int b_sleep(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   }
 }
 
+/* timer (CPU time) and rtimer (wall clock) count in ticks of
+ * 1/ticks_per_sec seconds, 1 unless system("--ticks-per-sec", n) said */
+static _Atomic int64_t ticks_per_sec = 1;
+
 static int b_timer(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  *ret = SL_INT((int64_t)(clock() / CLOCKS_PER_SEC));
+  *ret = SL_INT((int64_t)((double)clock() / CLOCKS_PER_SEC * (double)ticks_per_sec));
   return 0;
 }
 
 static int b_rtimer(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  *ret = SL_INT((int64_t)tv.tv_sec);
+  *ret = SL_INT((int64_t)(((double)tv.tv_sec + tv.tv_usec * 1e-6) * (double)ticks_per_sec));
   return 0;
 }
 
@@ -475,6 +479,13 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return 0;
   }
   if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
+  if (!strcmp(what, "--ticks-per-sec")) {
+    if (argc == 1) { *ret = SL_INT(ticks_per_sec); return 0; }
+    if (argc != 2 || argv[1].type != SL_T_INT || argv[1].u.i < 1)
+      return sl_error(C, "system: \"--ticks-per-sec\" needs a positive int");
+    ticks_per_sec = argv[1].u.i;
+    return 0;
+  }
   return sl_error(C, "system: unsupported request \"%s\"", what);
 }
 

@@ -72,8 +72,7 @@ static int int_arith(sl_ctx *C, int op, int64_t x, int64_t y, sl_value *out) {
   case SL_DIV: case SL_IDIV: case SL_MOD:
     if (y == 0) return sl_error(C, "division by 0");
     if (x == INT64_MIN && y == -1) goto big;
-    if (op == SL_DIV && x % y != 0)
-      fflush(stdout), fputs("// ** int division with `/`: use `div` instead\n", stderr);
+    if (op == SL_DIV) sl_warn(C, "int division with `/`: use `div` instead", 0);
     r = op == SL_MOD ? x % y : x / y;
     break;
   case SL_POW: return int_pow(C, x, y, out);
@@ -256,7 +255,25 @@ int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out) {
 
 /* target[i] = x, copying the target first if someone else shares it.
  * Always takes x's reference. */
+/* v[2..3] = 8, 9: one entry per index */
+static int setindex_many(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
+  sl_intvec *iv = sl_iv(i);
+  size_t n = x.type == SL_T_MULTI ? sl_lv(x)->n : 1;
+  if (n != iv->n) {
+    sl_release(x);
+    return sl_error(C, "%zu indices but %zu values to assign", iv->n, n);
+  }
+  for (size_t j = 0; j < n; j++) {
+    sl_value e = x.type == SL_T_MULTI ? sl_lv(x)->v[j] : x;
+    sl_retain(e);
+    if (sl_setindex(C, t, SL_INT(iv->v[j]), e) < 0) { sl_release(x); return SL_ERR; }
+  }
+  sl_release(x);
+  return 0;
+}
+
 int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
+  if (i.type == SL_T_INTVEC) return setindex_many(C, t, i, x);
   if (i.type != SL_T_INT) { sl_release(x); return sl_error(C, "an index to assign must be int, not %s", sl_type_name((int)i.type)); }
   int64_t k = i.u.i;
   if (k < 1 || k > 100000000) { sl_release(x); return sl_error(C, "index %lld out of range", (long long)k); }

@@ -29,6 +29,15 @@
 #include <string.h>
 #include <time.h>
 #include <ucontext.h>
+#ifdef SP_VALGRIND
+#include <valgrind/valgrind.h>
+/* valgrind's emulated sigreturn restores the whole thread state of the
+ * thread the signal hit (TLS pointer included), so a handler that
+ * resumes on another worker breaks: no switching in the handler there */
+#define SP__ASYNC_OK (!RUNNING_ON_VALGRIND)
+#else
+#define SP__ASYNC_OK 1
+#endif
 
 #define SP__TICK_US 1000
 
@@ -88,7 +97,7 @@ static void on_preempt_signal(int sig, siginfo_t *si, void *ucv)
         atomic_store(&w->sig_inflight, 0);
         sp_job *j = atomic_load_explicit(&w->cur, memory_order_relaxed);
         if (j && (j->flags & SP_JOB_ASYNC) && j->in_rt == 0 && j->poll &&
-            on_job_stack(j, ucv))
+            SP__ASYNC_OK && on_job_stack(j, ucv))
             async_switch(j);
     }
     *errno_loc() = saved; /* this thread's errno, after a migration too */

@@ -117,7 +117,9 @@ void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock)
     sp__worker *w = sp__self();
     w->post = post;
     w->post_lock = lock;
+    sp__san_job_leaving(w, j, post >= SP__POST_END);
     sp__ctx_switch(&j->sp, w->sched_sp);
+    sp__san_job_entered(sp__self(), j); /* maybe another worker now */
 }
 
 static void restore_mask(void)
@@ -140,7 +142,8 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 {
     if (err && !j->error)
         j->error = strdup(err);
-    stack_put(w, j->stack);
+    if (j->stack)
+        stack_put(w, j->stack);
     j->stack = NULL;
     sp__job_end(j, state);
     while (atomic_load(&w->pin)) /* a monitor is looking at j */
@@ -150,6 +153,8 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 
 static void overflowed(sp__worker *w, sp_job *j)
 {
+    sp__stack_free(j->stack); /* not to the cache: wiped first if slab */
+    j->stack = NULL;
     end_job(w, j, SP_JOB_FAILED, "stack overflow");
 }
 
@@ -253,7 +258,9 @@ void sp__run_job(sp__worker *w, sp_job *j)
         sigaddset(&s, SP_PREEMPT_SIGNAL);
         pthread_sigmask(SIG_BLOCK, &s, NULL);
     }
+    sp__san_to_job(w, j);
     sp__ctx_switch(&w->sched_sp, j->sp);
+    sp__san_back_in_sched(w);
     atomic_store(&w->cur, NULL); /* seq_cst: pairs with sp__pin_cur */
     after_switch(w, j);
 }

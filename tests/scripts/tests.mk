@@ -5,6 +5,7 @@ SING_TESTS = \
 	tests/scripts/cli.sing \
 	tests/scripts/compat.sing \
 	tests/scripts/control.sing \
+	tests/scripts/cstack.sing \
 	tests/scripts/decl.sing \
 	tests/scripts/errors.sing \
 	tests/scripts/errors_builtins.sing \
