@@ -5,6 +5,12 @@
 #include "internal.h"
 
 #include <errno.h>
+#ifdef SP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#ifdef SP_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -44,12 +50,73 @@ uint64_t sp__now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- sanitizer annotations ---- */
+
+void sp__san_to_job(sp__worker *w, sp_job *j)
+{
+#ifdef SP_ASAN
+    __sanitizer_start_switch_fiber(&w->san_fake, j->stack->lo,
+                                   (size_t)(j->stack->hi - j->stack->lo));
+#endif
+#ifdef SP_TSAN
+    if (!w->tsan_fiber)
+        w->tsan_fiber = __tsan_get_current_fiber();
+    if (!j->tsan_fiber)
+        j->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(j->tsan_fiber, 0);
+#endif
+    (void)w;
+    (void)j;
+}
+
+void sp__san_back_in_sched(sp__worker *w)
+{
+#ifdef SP_ASAN
+    __sanitizer_finish_switch_fiber(w->san_fake, NULL, NULL);
+#endif
+    (void)w;
+}
+
+void sp__san_job_entered(sp__worker *w, sp_job *j)
+{
+#ifdef SP_ASAN
+    __sanitizer_finish_switch_fiber(j->san_fake, &w->san_bottom, &w->san_size);
+#endif
+    (void)w;
+    (void)j;
+}
+
+void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending)
+{
+#ifdef SP_ASAN
+    __sanitizer_start_switch_fiber(ending ? NULL : &j->san_fake, w->san_bottom,
+                                   w->san_size);
+#endif
+#ifdef SP_TSAN
+    __tsan_switch_to_fiber(w->tsan_fiber, 0);
+#endif
+    (void)w;
+    (void)j;
+    (void)ending;
+}
+
+void sp__san_job_freed(sp_job *j)
+{
+#ifdef SP_TSAN
+    if (j->tsan_fiber)
+        __tsan_destroy_fiber(j->tsan_fiber);
+    j->tsan_fiber = NULL;
+#endif
+    (void)j;
+}
+
 /* Runs on the job's own stack; reached through sp__ctx_boot. The job is
  * re-read through sp__self() because nothing may be cached across the
  * first switch. */
 void sp__fiber_main(void)
 {
     sp_job *j = sp__current();
+    sp__san_job_entered(sp__self(), j);
     j->in_rt = 0;
     void *r = j->fn(j->arg);
     j->in_rt = 1;

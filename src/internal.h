@@ -87,6 +87,8 @@ int sp__stack_canary_ok(const sp__stack *s);  /* slab stacks only */
 int sp__stack_in_guard(const sp__stack *s, const void *addr);
 size_t sp__stack_round(size_t size);
 void sp__stack_budget(long *guarded_max, long *guarded_now);
+void sp__stack_set_budget(long guarded_max); /* tests */
+long sp__stack_slab_count(void); /* slab stacks carved so far */
 
 /* ------------------------------------------------------------------ */
 /* Jobs, queues, workers                                               */
@@ -136,6 +138,8 @@ struct sp_job {
     sp__waitq *waitq;          /* queue this job is suspended on, if any */
     pthread_mutex_t *waitlock;
     sp__waiter *waitnode;
+    void *san_fake;            /* ASan fake stack / TSan fiber */
+    void *tsan_fiber;
 };
 
 enum { SP__PC_NONE = 0, SP__PC_SLICE, SP__PC_PRIO, SP__PC_CANCEL };
@@ -219,7 +223,19 @@ struct sp__worker {
     int ncache;
     stack_t altstack, old_altstack;
     sp__wstats st;
+    void *san_fake;            /* sanitizers: the scheduler context */
+    const void *san_bottom;
+    size_t san_size;
+    void *tsan_fiber;
 };
+
+/* Sanitizer annotations of every switch (no-ops unless configured with
+ * --enable-asan or --enable-tsan); see fiber.c. */
+void sp__san_to_job(sp__worker *w, sp_job *j);
+void sp__san_back_in_sched(sp__worker *w);
+void sp__san_job_entered(sp__worker *w, sp_job *j);
+void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending);
+void sp__san_job_freed(sp_job *j);
 
 #define SP__MAX_WORKERS 256
 

@@ -24,6 +24,7 @@ static const int g_never_set = 0;
  * and a global free list. Chunks are never returned to the system.
  * Under valgrind (SP_VALGRIND) plain calloc/free keep its checks useful.
  */
+#ifndef SP_VALGRIND
 #define SP__JCHUNK ((size_t)2 << 20)
 #define SP__JCACHE_MAX 256
 
@@ -84,6 +85,8 @@ static void refill(jcache_t *c)
     }
 }
 
+#endif
+
 static sp_job *job_alloc(void)
 {
 #ifdef SP_VALGRIND
@@ -105,6 +108,7 @@ static sp_job *job_alloc(void)
 #endif
 }
 
+#ifndef SP_VALGRIND
 static void give_back(jcache_t *c, int keep)
 {
     pthread_mutex_lock(&g_jlock);
@@ -117,6 +121,7 @@ static void give_back(jcache_t *c, int keep)
     }
     pthread_mutex_unlock(&g_jlock);
 }
+#endif
 
 static void job_dealloc(sp_job *j)
 {
@@ -192,6 +197,7 @@ static void job_free(sp_job *j)
     }
     if (j->stack)
         sp__stack_free(j->stack);
+    sp__san_job_freed(j);
     if (j->pool)
         sp_pool_release(j->pool);
     pthread_mutex_destroy(&j->lock);
@@ -272,6 +278,8 @@ int sp_job_start(sp_pool *p, int prio, sp_job *j)
     atomic_fetch_add(&p->active, 1);
     atomic_fetch_add_explicit(&p->c_started, 1, memory_order_relaxed);
     atomic_store(&j->state, SP_JOB_QUEUED);
+    if (p->nworkers == 0) /* threads already waiting must run the pool */
+        sp__wake_all(&j->waiters);
     pthread_mutex_unlock(&j->lock);
     sp__job_ready(j);
     sp__rt_leave();
@@ -385,13 +393,20 @@ int sp_job_join(sp_job *j, void **result)
     sp_job *cur = sp__current();
     if (cur == j)
         return SP_ESTATE;
-    if (!cur && j->pool && j->pool->nworkers == 0 && !sp_job_finished(j))
-        sp__pseudo_wait(j);
     sp__rt_enter();
     pthread_mutex_lock(&j->lock);
     int rc = 0;
-    while (rc == 0 && atomic_load(&j->state) < SP_JOB_DONE)
+    while (rc == 0 && atomic_load(&j->state) < SP_JOB_DONE) {
+        if (!cur && j->pool && j->pool->nworkers == 0) {
+            /* a plain thread runs a pseudo pool while it waits (also
+             * after a wake-up that says the job was just started) */
+            pthread_mutex_unlock(&j->lock);
+            sp__pseudo_wait(j);
+            pthread_mutex_lock(&j->lock);
+            continue;
+        }
         rc = sp__wait(&j->waiters, &j->lock);
+    }
     pthread_mutex_unlock(&j->lock);
     sp__rt_leave();
     return rc < 0 ? rc : outcome(j, result);
@@ -440,8 +455,11 @@ int sp_job_cancel(sp_job *j)
             j->preempt_cause = SP__PC_CANCEL;
             j->poll = 1;
             sp__waitq_remove_job(j);
-            sp__worker *w = j->worker;
-            if (w && w->cur == j)
+            /* real workers live as long as the pool (which j holds);
+             * a pseudo pool's runner may be gone: the flag must do */
+            sp__worker *w = j->pool && j->pool->nworkers > 0 ? j->worker
+                                                            : NULL;
+            if (w && atomic_load(&w->cur) == j)
                 sp__request_preempt(w, j, SP__PC_CANCEL, 1);
         }
     }

@@ -311,7 +311,7 @@ int sp_pool_stats(sp_pool *p, sp_stats *o)
     long gmax, gnow;
     sp__stack_budget(&gmax, &gnow);
     o->stacks_guarded = (uint64_t)gnow;
-    o->stacks_slab = 0;
+    o->stacks_slab = (uint64_t)sp__stack_slab_count();
     return 0;
 }
 

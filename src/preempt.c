@@ -29,6 +29,15 @@
 #include <string.h>
 #include <time.h>
 #include <ucontext.h>
+#ifdef SP_VALGRIND
+#include <valgrind/valgrind.h>
+/* valgrind's emulated sigreturn restores the whole thread state of the
+ * thread the signal hit (TLS pointer included), so a handler that
+ * resumes on another worker breaks: no switching in the handler there */
+#define SP__ASYNC_OK (!RUNNING_ON_VALGRIND)
+#else
+#define SP__ASYNC_OK 1
+#endif
 
 #define SP__TICK_US 1000
 
@@ -88,7 +97,7 @@ static void on_preempt_signal(int sig, siginfo_t *si, void *ucv)
         atomic_store(&w->sig_inflight, 0);
         sp_job *j = atomic_load_explicit(&w->cur, memory_order_relaxed);
         if (j && (j->flags & SP_JOB_ASYNC) && j->in_rt == 0 && j->poll &&
-            on_job_stack(j, ucv))
+            SP__ASYNC_OK && on_job_stack(j, ucv))
             async_switch(j);
     }
     *errno_loc() = saved; /* this thread's errno, after a migration too */
@@ -256,6 +265,10 @@ static void watch(sp_pool *p, sp__worker *w, uint64_t now)
         sp__unpin(w);
         return;
     }
+    if (atomic_load(&p->stopping) && !atomic_load(&j->cancel))
+        atomic_store(&j->cancel, 1); /* it started as the pool stopped */
+    if (atomic_load(&j->cancel) && !j->poll)
+        sp__request_preempt(w, j, SP__PC_CANCEL, 1);
     uint64_t slice = (uint64_t)atomic_load(&p->slice_us) * 1000u;
     int others = queued_anywhere(p);
     if (!j->poll) {
@@ -277,7 +290,7 @@ static void scan(uint64_t now)
 {
     sp__registry_lock();
     for (sp_pool *p = sp__registry_last(); p; p = p->reg_prev) {
-        if (p->nworkers == 0 || atomic_load(&p->stopping))
+        if (p->nworkers == 0 || p->stopped)
             continue;
         int n = atomic_load(&p->nw);
         for (int k = 0; k < n; k++) {

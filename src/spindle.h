@@ -280,8 +280,8 @@ typedef struct sp_stats {
     uint64_t wakes;             /* times a parked worker was woken */
     uint64_t spares;            /* spare threads started (KLT handoff) */
     uint64_t queue_highwater;   /* most jobs queued on one worker */
-    uint64_t stacks_guarded;    /* stacks mapped with a guard page */
-    uint64_t stacks_slab;       /* stacks carved from slabs (no guard) */
+    uint64_t stacks_guarded;    /* process-wide: guarded stacks mapped now */
+    uint64_t stacks_slab;       /* process-wide: slab stacks carved so far */
 } sp_stats;
 
 /* Snapshot the pool's counters (monotonic, approximate while running). */

@@ -12,8 +12,8 @@
  *
  *  SLAB: past the budget, stacks are carved from 64-stack slabs (one VMA
  *  each). They have no guard page. Instead, when a job on such a stack
- *  ends, mincore() tells whether the lowest page of the stack or the
- *  page below it was ever touched: if so the job overflowed and is
+ *  ends, mincore() tells whether the lowest page of the stack or any
+ *  page of the gap below it was ever touched: if so the job overflowed and is
  *  reported FAILED ("stack overflow"), and the stack is wiped
  *  (MADV_DONTNEED) before reuse. A 16 KiB unused gap separates
  *  neighbours, so a modest overflow lands in the gap rather than in the
@@ -45,7 +45,7 @@
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static sp__stack *g_free;           /* global free list, any size */
 static long g_nfree;
-static long g_guarded_now, g_guarded_max = -1;
+static long g_guarded_now, g_guarded_max = -1, g_slab_stacks;
 static size_t g_page;
 
 static void budget_init(void)
@@ -63,6 +63,15 @@ static void budget_init(void)
     g_page = (size_t)sysconf(_SC_PAGESIZE);
 }
 
+void sp__stack_set_budget(long guarded_max)
+{
+    pthread_mutex_lock(&g_lock);
+    if (g_guarded_max < 0)
+        budget_init();
+    g_guarded_max = guarded_max;
+    pthread_mutex_unlock(&g_lock);
+}
+
 size_t sp__stack_round(size_t size)
 {
     if (g_page == 0)
@@ -70,6 +79,14 @@ size_t sp__stack_round(size_t size)
     if (size < 16 * 1024)
         size = 16 * 1024;
     return (size + g_page - 1) & ~(g_page - 1);
+}
+
+long sp__stack_slab_count(void)
+{
+    pthread_mutex_lock(&g_lock);
+    long n = g_slab_stacks;
+    pthread_mutex_unlock(&g_lock);
+    return n;
 }
 
 void sp__stack_budget(long *guarded_max, long *guarded_now)
@@ -124,6 +141,7 @@ static sp__stack *alloc_slab(size_t size)
                    -1, 0);
     if (m == MAP_FAILED)
         return NULL;
+    g_slab_stacks += SP__SLAB_N;
     for (int i = 1; i < SP__SLAB_N; i++) {
         sp__stack *s = describe(m + i * stride + SP__SLAB_GAP, size, NULL,
                                 SP__STACK_SLAB);
@@ -203,10 +221,15 @@ int sp__stack_canary_ok(const sp__stack *s)
 {
     if (s->kind != SP__STACK_SLAB)
         return 1;
-    unsigned char vec[2] = {0, 0};
-    if (mincore(s->lo - g_page, 2 * g_page, vec) != 0)
+    /* the whole gap below and the stack's lowest page */
+    unsigned char vec[SP__SLAB_GAP / 4096 + 1];
+    size_t n = SP__SLAB_GAP / g_page + 1;
+    if (n > sizeof vec || mincore(s->lo - SP__SLAB_GAP, n * g_page, vec) != 0)
         return 1; /* cannot tell */
-    return !((vec[0] | vec[1]) & 1);
+    for (size_t i = 0; i < n; i++)
+        if (vec[i] & 1)
+            return 0;
+    return 1;
 }
 
 int sp__stack_in_guard(const sp__stack *s, const void *addr)

@@ -117,7 +117,9 @@ void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock)
     sp__worker *w = sp__self();
     w->post = post;
     w->post_lock = lock;
+    sp__san_job_leaving(w, j, post >= SP__POST_END);
     sp__ctx_switch(&j->sp, w->sched_sp);
+    sp__san_job_entered(sp__self(), j); /* maybe another worker now */
 }
 
 static void restore_mask(void)
@@ -140,7 +142,8 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 {
     if (err && !j->error)
         j->error = strdup(err);
-    stack_put(w, j->stack);
+    if (j->stack)
+        stack_put(w, j->stack);
     j->stack = NULL;
     sp__job_end(j, state);
     while (atomic_load(&w->pin)) /* a monitor is looking at j */
@@ -150,6 +153,8 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 
 static void overflowed(sp__worker *w, sp_job *j)
 {
+    sp__stack_free(j->stack); /* not to the cache: wiped first if slab */
+    j->stack = NULL;
     end_job(w, j, SP_JOB_FAILED, "stack overflow");
 }
 
@@ -234,8 +239,12 @@ void sp__run_job(sp__worker *w, sp_job *j)
         }
         j->sp = sp__ctx_init(j->stack->lo, j->stack->hi);
     }
-    if (!atomic_load(&j->cancel))
-        j->poll = 0;
+    /* clear stale requests, but never lose a cancel: the canceller
+     * stores cancel and then poll, we store poll and then read cancel */
+    j->poll = 0;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&j->cancel))
+        j->poll = 1;
     j->worker = w;
     atomic_store_explicit(&w->cur, j, memory_order_release);
     atomic_store_explicit(&w->nswitch, w->st.switches + 1,
@@ -249,7 +258,9 @@ void sp__run_job(sp__worker *w, sp_job *j)
         sigaddset(&s, SP_PREEMPT_SIGNAL);
         pthread_sigmask(SIG_BLOCK, &s, NULL);
     }
+    sp__san_to_job(w, j);
     sp__ctx_switch(&w->sched_sp, j->sp);
+    sp__san_back_in_sched(w);
     atomic_store(&w->cur, NULL); /* seq_cst: pairs with sp__pin_cur */
     after_switch(w, j);
 }

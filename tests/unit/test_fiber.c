@@ -11,6 +11,8 @@
 
 static void *main_sp, *fib_sp;
 static int counter;
+static sp__worker w;
+static sp_job fake;
 
 /* A fresh context enters sp__fiber_main, which runs the current job's
  * fn; here the test stands in for the scheduler with a fake worker. */
@@ -19,7 +21,9 @@ static void *pingpong(void *arg)
     (void)arg;
     for (int i = 0; i < 3; i++) {
         counter++;
+        sp__san_job_leaving(&w, &fake, 0); /* sanitizer builds */
         sp__ctx_switch(&fib_sp, main_sp);
+        sp__san_job_entered(&w, &fake);
     }
     return (void *)0x42;
 }
@@ -28,17 +32,18 @@ START_TEST(test_switch_pingpong)
 {
     sp__stack *s = sp__stack_alloc(64 * 1024);
     ck_assert_ptr_nonnull(s);
-    sp__worker w;
     memset(&w, 0, sizeof w);
-    sp_job fake;
     memset(&fake, 0, sizeof fake);
     fake.fn = pingpong;
+    fake.stack = s;
     w.cur = &fake;
     sp__set_self(&w);
     fib_sp = sp__ctx_init(s->lo, s->hi);
     counter = 0;
     for (int i = 0; i < 3; i++) {
+        sp__san_to_job(&w, &fake);
         sp__ctx_switch(&main_sp, fib_sp);
+        sp__san_back_in_sched(&w);
         ck_assert_int_eq(counter, i + 1);
     }
     sp__set_self(NULL);
@@ -111,7 +116,9 @@ END_TEST
 
 START_TEST(test_stack_slab_when_over_budget)
 {
-    setenv("SP_GUARDED_MAX", "2", 1); /* read at first allocation */
+    long max, now;
+    sp__stack_budget(&max, &now);
+    sp__stack_set_budget(now + 2);
     sp__stack *s[5];
     for (int i = 0; i < 5; i++) {
         s[i] = sp__stack_alloc(32 * 1024);
@@ -128,6 +135,7 @@ START_TEST(test_stack_slab_when_over_budget)
     s[4] = NULL;
     for (int i = 0; i < 5; i++)
         sp__stack_free(s[i]);
+    sp__stack_set_budget(max);
 }
 END_TEST
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void *ident(void *arg) { return arg; }
 
@@ -240,7 +241,9 @@ static void *wait_arg(void *arg)
 
 START_TEST(test_100k_suspended)
 {
-    enum { N = 100000 };
+    /* valgrind cannot track 100k mappings: it runs this with fewer */
+    int N = getenv("SP_TEST_SUSPENDED") ? atoi(getenv("SP_TEST_SUSPENDED"))
+                                        : 100000;
     sp_pool *p = sp_pool_create(2);
     sp_job *gate = sp_job_create(ident, (void *)5); /* started at the end */
     sp_job **js = malloc(N * sizeof *js);
@@ -291,6 +294,29 @@ START_TEST(test_pseudo_pool)
     ck_assert_int_eq(count, 11);
     ck_assert_int_eq(sp_job_state(k), SP_JOB_DONE);
     sp_job_release(k);
+}
+END_TEST
+
+/* a thread waits on a job before it is started on a pseudo pool */
+static void *thread_join(void *arg)
+{
+    return sp_job_wait((sp_job *)arg);
+}
+
+START_TEST(test_pseudo_wait_before_start)
+{
+    sp_pool *p = sp_pool_create(0);
+    sp_job *j = sp_job_create(ident, (void *)4);
+    pthread_t t;
+    pthread_create(&t, NULL, thread_join, j);
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* let it block (the test holds either way) */
+    sp_job_start(p, 0, j);
+    void *r = NULL;
+    pthread_join(t, &r);
+    ck_assert_ptr_eq(r, (void *)4);
+    sp_job_release(j);
+    sp_pool_close(p, 1);
 }
 END_TEST
 
@@ -454,6 +480,118 @@ START_TEST(test_stack_overflow_seen_by_waiter)
     sp_job_start(p, 0, ok);
     ck_assert_ptr_eq(sp_job_wait(ok), (void *)9);
     sp_job_release(ok);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* ---- slab stacks (past the guarded-stack budget) ---- */
+
+static void *touch_below(void *arg)
+{
+    /* move the stack pointer past the bottom of a 64 KiB stack and write
+     * there: lands in the gap under a slab stack */
+    size_t n = (size_t)(intptr_t)arg;
+    volatile char *buf = __builtin_alloca(n);
+    buf[0] = 1;
+    return (void *)(intptr_t)buf[0];
+}
+
+START_TEST(test_slab_stacks)
+{
+    long max, now;
+    sp__stack_budget(&max, &now);
+    sp__stack_set_budget(now); /* no more guarded stacks */
+    sp_pool_opts o;
+    sp_pool_opts_init(&o);
+    o.nworkers = 2;
+    o.stack_size = 64 * 1024;
+    sp_pool *p = sp_pool_create_opts(&o);
+    sp_job *j = sp_job_create(fib_job, (void *)(intptr_t)18);
+    sp_job_start(p, 0, j);
+    ck_assert_int_eq((long)(intptr_t)sp_job_wait(j), 2584);
+    sp_job_release(j);
+    sp_stats st;
+    sp_pool_stats(p, &st);
+    ck_assert_uint_gt(st.stacks_slab, 0);
+    /* fits: fine */
+    j = sp_job_create(touch_below, (void *)(intptr_t)(16 * 1024));
+    sp_job_start(p, 0, j);
+    ck_assert_int_eq(sp_job_join(j, NULL), 0);
+    sp_job_release(j);
+    /* overflow into the gap: found when the job ends */
+    j = sp_job_create(touch_below, (void *)(intptr_t)(68 * 1024));
+    sp_job_start(p, 0, j);
+    ck_assert_int_eq(sp_job_join(j, NULL), SP_EFAILED);
+    ck_assert_str_eq(sp_job_error(j), "stack overflow");
+    sp_job_release(j);
+    /* and the wiped stack serves again */
+    for (int i = 0; i < 20; i++) {
+        j = sp_job_create(ident, (void *)3);
+        sp_job_start(p, 0, j);
+        ck_assert_int_eq(sp_job_join(j, NULL), 0);
+        sp_job_release(j);
+    }
+    sp_pool_close(p, 1);
+    sp__stack_set_budget(max);
+}
+END_TEST
+
+/* ---- the poll flag and identity survive migration ---- */
+
+static void *migrate(void *arg)
+{
+    (void)arg;
+    const volatile int *f = sp_poll_flag();
+    sp_job *me = sp_job_current();
+    for (int i = 0; i < 2000; i++) {
+        sp_yield();
+        if (sp_poll_flag() != f || sp_job_current() != me)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(test_poll_flag_stable)
+{
+    sp_pool *p = sp_pool_create(2);
+    sp_job *js[8];
+    for (int i = 0; i < 8; i++) {
+        js[i] = sp_job_create(migrate, NULL);
+        sp_job_start(p, 0, js[i]);
+    }
+    for (int i = 0; i < 8; i++) {
+        ck_assert_ptr_null(sp_job_wait(js[i]));
+        sp_job_release(js[i]);
+    }
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* ---- deferred cancel while waiting ---- */
+
+static void *deferred_waiter(void *arg)
+{
+    int rc = sp_job_join((sp_job *)arg, NULL);
+    return (void *)(intptr_t)(rc == SP_ECANCELED ? 1 : 2);
+}
+
+START_TEST(test_deferred_cancel_in_wait)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *gate = sp_job_create(ident, NULL); /* never started */
+    sp_job *w = sp_job_create(deferred_waiter, gate);
+    sp_job_set_flags(w, SP_JOB_DEFER_CANCEL);
+    sp_job_start(p, 0, w);
+    sp_stats st;
+    do
+        sp_pool_stats(p, &st);
+    while (st.switches < 1);
+    ck_assert_int_ge(sp_job_cancel(w), 0);
+    void *r = NULL;
+    ck_assert_int_eq(sp_job_join(w, &r), 0); /* it returned by itself */
+    ck_assert_ptr_eq(r, (void *)1);          /* seeing SP_ECANCELED */
+    sp_job_release(w);
+    sp_job_release(gate);
     sp_pool_close(p, 1);
 }
 END_TEST
@@ -624,6 +762,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fib_2_workers);
     tcase_add_test(tc, test_fib_pseudo);
     tcase_add_test(tc, test_pseudo_pool);
+    tcase_add_test(tc, test_pseudo_wait_before_start);
     tcase_add_test(tc, test_100k_suspended);
     suite_add_tcase(s, tc);
     tc = tcase_create("cancel_fail_close");
@@ -635,6 +774,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stack_overflow_seen_by_waiter);
     tcase_add_test(tc, test_close_with_jobs_in_flight);
     tcase_add_test(tc, test_closed_pool_refuses);
+    tcase_add_test(tc, test_slab_stacks);
+    tcase_add_test(tc, test_poll_flag_stable);
+    tcase_add_test(tc, test_deferred_cancel_in_wait);
     suite_add_tcase(s, tc);
     return s;
 }
