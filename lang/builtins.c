@@ -43,7 +43,14 @@ static void cur_loc(sl_ctx *C, const char **file, int *line) {
 static int b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "print";
   ARGC(1, "1 argument");
-  fflush(stderr);
+  if (argv[0].type == SL_T_INTVEC) {   /* Singular prints a column */
+    sl_intvec *v = sl_iv(argv[0]);
+    for (size_t i = 0; i < v->n; i++) printf("%lld%s\n", (long long)v->v[i], i + 1 < v->n ? "," : " ");
+    sl_release(C->last);
+    C->last = argv[0];
+    sl_retain(C->last);
+    return 0;
+  }
   sl_print_stmt(C, argv[0]);
   return 0;
 }
@@ -233,15 +240,19 @@ static int b_sleep(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   }
 }
 
+/* timer (CPU time) and rtimer (wall clock) count in ticks of
+ * 1/ticks_per_sec seconds, 1 unless system("--ticks-per-sec", n) said */
+static _Atomic int64_t ticks_per_sec = 1;
+
 static int b_timer(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  *ret = SL_INT((int64_t)(clock() / CLOCKS_PER_SEC));
+  *ret = SL_INT((int64_t)((double)clock() / CLOCKS_PER_SEC * (double)ticks_per_sec));
   return 0;
 }
 
 static int b_rtimer(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  *ret = SL_INT((int64_t)tv.tv_sec);
+  *ret = SL_INT((int64_t)(((double)tv.tv_sec + tv.tv_usec * 1e-6) * (double)ticks_per_sec));
   return 0;
 }
 
@@ -263,7 +274,8 @@ static void lv_collect(sl_slot *s, void *ud) {
 }
 
 static int lv_cmp(const void *x, const void *y) {
-  return strcmp(((const lv_item *)x)->s->name, ((const lv_item *)y)->s->name);
+  uint64_t a = ((const lv_item *)x)->s->seq, b = ((const lv_item *)y)->s->seq;
+  return (a < b) - (a > b);
 }
 
 static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -275,7 +287,8 @@ static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_buf b = {0};
     sl_buf_printf(&b, "// %-30s [0]  %s", a.v[i].s->name, T(v));
     if (v.type == SL_T_LIST) sl_buf_printf(&b, ", size: %zu", sl_lv(v)->n);
-    else if (v.type != SL_T_NONE) { sl_buf_puts(&b, " "); sl_string_value(&b, v); }
+    else if (v.type == SL_T_INTVEC) sl_buf_printf(&b, " (%zu)", sl_iv(v)->n);
+    else if (v.type == SL_T_INT || v.type == SL_T_STRING) { sl_buf_puts(&b, " "); sl_string_value(&b, v); }
     puts(b.s);
     sl_buf_free(&b);
     sl_release(v);
@@ -300,26 +313,27 @@ static int b_find(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int64_t start = 1;
   if (argc == 3) { ARG(2, SL_T_INT, "int"); start = argv[2].u.i; }
   sl_string *s = sl_sv(argv[0]);
-  if (start < 1 || (size_t)start > s->len + 1) { *ret = SL_INT(0); return 0; }
+  if (start < 1 || (size_t)start > s->len + 1)
+    return sl_error(C, "find: start position %lld out of range 1..%zu", (long long)start, s->len + 1);
   const char *p = memmem(s->s + start - 1, s->len - (size_t)(start - 1), sl_sv(argv[1])->s, sl_sv(argv[1])->len);
   *ret = SL_INT(p ? (int64_t)(p - s->s) + 1 : 0);
   return 0;
 }
 
+/* Singular's sprintf: each %s takes the next argument as string(x); a %s
+ * with no argument left, %% and other directives stay as they are */
 static int format(sl_ctx *C, const char *fname, int argc, sl_value *argv, sl_buf *b) {
   if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
   ARG(0, SL_T_STRING, "string");
   const char *f = sl_sv(argv[0])->s;
   int next = 1;
   for (; *f; f++) {
-    if (*f != '%') { sl_buf_add(b, f, 1); continue; }
-    f++;
-    if (*f == '%') { sl_buf_add(b, "%", 1); continue; }
-    while (*f >= '0' && *f <= '9') f++;
-    if (*f != 's' && *f != 'd' && *f != 'p' && *f != 'n' && *f != 'b')
-      return sl_error(C, "%s: unsupported format `%%%c`", fname, *f ? *f : ' ');
-    if (next >= argc) return sl_error(C, "%s: not enough arguments for the format", fname);
-    sl_string_value(b, argv[next++]);
+    if (f[0] == '%' && f[1] == 's' && next < argc) {
+      sl_string_value(b, argv[next++]);
+      f++;
+    } else {
+      sl_buf_add(b, f, 1);
+    }
   }
   return 0;
 }
@@ -465,6 +479,13 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return 0;
   }
   if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
+  if (!strcmp(what, "--ticks-per-sec")) {
+    if (argc == 1) { *ret = SL_INT(ticks_per_sec); return 0; }
+    if (argc != 2 || argv[1].type != SL_T_INT || argv[1].u.i < 1)
+      return sl_error(C, "system: \"--ticks-per-sec\" needs a positive int");
+    ticks_per_sec = argv[1].u.i;
+    return 0;
+  }
   return sl_error(C, "system: unsupported request \"%s\"", what);
 }
 

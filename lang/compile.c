@@ -308,17 +308,35 @@ static int cdecl(comp *cp, sl_node *n) {
     }
     return 0;
   }
+  if (!cp->in_proc) {
+    /* a global exists (with its type's default) before the right side
+     * runs, as in Singular: "int i = i + 1;" redefines i as 1 */
+    for (int i = 0; i < k; i++) {
+      emit(cp, INS_A(OP_DEFAULT, n->op));
+      if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
+    }
+  }
   if (cexprlist(cp, &n->kids2, k > 1) < 0) return -1;
   if (k > 1) emit(cp, INS_A(OP_UNPACK, k));
   for (int i = k - 1; i >= 0; i--) {
     if (tk >= 0) emit(cp, INS_A(OP_CHECKU, tk));
-    if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
+    if (!cp->in_proc) store_name(cp, n->kids.v[i]);
+    else if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
   }
   return 0;
 }
 
+static int copassign(comp *cp, sl_node *target, int op, sl_node *rhs, int64_t imm);
+
 static int cassign(comp *cp, sl_node *n) {
   int k = n->kids.n;
+  if (n->kids2.n == 1 && n->kids2.v[0]->kind == N_INCDEC) {
+    /* "j = i++;": Singular increments i, warns and leaves j alone */
+    sl_node *inc = n->kids2.v[0];
+    if (copassign(cp, inc->a, 0, NULL, inc->op) < 0) return -1;
+    emit(cp, INS_A(OP_WARN, add_const(cp, sl_str("right side is not a datum, assignment ignored"))));
+    return 0;
+  }
   if (cexprlist(cp, &n->kids2, k > 1) < 0) return -1;
   if (k > 1) emit(cp, INS_A(OP_UNPACK, k));
   for (int i = k - 1; i >= 0; i--)
@@ -410,14 +428,21 @@ static int cbreak(comp *cp, sl_node *n) {
   return 0;
 }
 
-static sl_code *new_code(const char *name, const char *file, int line) {
+static sl_code *new_code_text(const char *name, const char *file, int line, sl_code *from) {
   sl_code *c = calloc(1, sizeof *c);
+  if (from && from->text) {
+    c->text = from->text;
+    c->text_line0 = from->text_line0;
+    sl_retain(SL_OBJ(SL_T_STRING, c->text));
+  }
   c->name = strdup(name);
   c->file = strdup(file);
   c->line = line;
   atomic_init(&c->rc, 1);
   return c;
 }
+
+#define new_code(name, file, line) new_code_text(name, file, line, cp->code)
 
 static void comp_free(comp *cp) {
   for (int i = 0; i < cp->nloc; i++) free(cp->loc[i].name);
@@ -551,6 +576,7 @@ void sl_code_release(sl_code *c) {
   free(c->name);
   free(c->file);
   free(c->src);
+  if (c->text) sl_release(SL_OBJ(SL_T_STRING, c->text));
   free(c);
 }
 
@@ -563,7 +589,10 @@ sl_code *sl_compile(sl_ctx *C, const char *src, size_t len, const char *file, in
     return NULL;
   }
   comp cp = {.C = C, .line = line0};
-  cp.code = new_code("(top)", file, line0);
+  cp.code = new_code_text("(top)", file, line0, NULL);
+  sl_value text = sl_str_new(src, len);
+  cp.code->text = sl_sv(text);
+  cp.code->text_line0 = line0;
   cstmt(&cp, pr.root);
   if (!cp.err) emit(&cp, INS_A(OP_RET0, 0));
   sl_node_free(pr.root);

@@ -96,6 +96,12 @@ int main(int argc, char **argv) {
   else if (i >= argc && isatty(0) && isatty(1)) rc = sl_repl(C, quiet);
   else rc = run_stdin(C);
   fflush(stdout);
-  /* the world is left to the OS: plugins may still run threads */
+  /* with a plugin loaded the world is left to the OS (its threads may
+   * still use it); else everything is freed, so leak checkers see a
+   * clean exit */
+  if (!sl_threaded) {
+    sl_ctx_free(C);
+    sl_world_free(W);
+  }
   return rc;
 }

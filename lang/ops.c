@@ -32,8 +32,10 @@ static int big_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
   case SL_MUL: mpz_mul(z, x, y); break;
   case SL_DIV: case SL_IDIV: case SL_MOD:
     if (!mpz_sgn(y)) { rc = sl_error(C, "division by 0"); break; }
-    if (op == SL_MOD) mpz_tdiv_r(z, x, y);
-    else mpz_tdiv_q(z, x, y);
+    /* Euclidean, as Singular's bigints: 0 <= a mod b < |b| and
+     * (a div b) * b + (a mod b) == a */
+    mpz_mod(z, x, y);
+    if (op != SL_MOD) { mpz_sub(x, x, z); mpz_divexact(z, x, y); }
     break;
   case SL_POW:
     if (mpz_sgn(y) < 0 || !mpz_fits_ulong_p(y) || mpz_get_ui(y) > 100000000UL) {
@@ -70,8 +72,7 @@ static int int_arith(sl_ctx *C, int op, int64_t x, int64_t y, sl_value *out) {
   case SL_DIV: case SL_IDIV: case SL_MOD:
     if (y == 0) return sl_error(C, "division by 0");
     if (x == INT64_MIN && y == -1) goto big;
-    if (op == SL_DIV && x % y != 0)
-      fflush(stdout), fputs("// ** int division with `/`: use `div` instead\n", stderr);
+    if (op == SL_DIV) sl_warn(C, "int division with `/`: use `div` instead", 0);
     r = op == SL_MOD ? x % y : x / y;
     break;
   case SL_POW: return int_pow(C, x, y, out);
@@ -203,6 +204,10 @@ static int index1(sl_ctx *C, sl_value a, int64_t i, sl_value *out) {
   case SL_T_INTVEC: n = sl_iv(a)->n; break;
   default: return sl_error(C, "a value of type %s cannot be indexed", sl_type_name((int)a.type));
   }
+  if (a.type == SL_T_STRING && (i < 1 || (size_t)i > n)) {
+    *out = sl_str_new("", 0);   /* Singular: past either end is "" */
+    return 0;
+  }
   if (i < 1 || (size_t)i > n)
     return sl_error(C, "index %lld out of range 1..%zu", (long long)i, n);
   if (a.type == SL_T_STRING) *out = sl_str_new(sl_sv(a)->s + i - 1, 1);
@@ -235,6 +240,9 @@ int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out) {
   if (i.type != SL_T_INT || n.type != SL_T_INT || i.u.i < 1 || n.u.i < 0 || n.u.i > 100000000)
     return sl_error(C, "`s[i, n]` needs ints i >= 1 and n >= 0");
   sl_string *s = sl_sv(a);
+  if ((size_t)i.u.i > s->len)
+    return sl_error(C, "`s[%lld, %lld]`: %lld is past the end of the string (size %zu)",
+                    (long long)i.u.i, (long long)n.u.i, (long long)i.u.i, s->len);
   sl_buf b = {0};
   for (int64_t j = 0; j < n.u.i; j++) {
     size_t p = (size_t)(i.u.i - 1 + j);
@@ -247,7 +255,25 @@ int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out) {
 
 /* target[i] = x, copying the target first if someone else shares it.
  * Always takes x's reference. */
+/* v[2..3] = 8, 9: one entry per index */
+static int setindex_many(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
+  sl_intvec *iv = sl_iv(i);
+  size_t n = x.type == SL_T_MULTI ? sl_lv(x)->n : 1;
+  if (n != iv->n) {
+    sl_release(x);
+    return sl_error(C, "%zu indices but %zu values to assign", iv->n, n);
+  }
+  for (size_t j = 0; j < n; j++) {
+    sl_value e = x.type == SL_T_MULTI ? sl_lv(x)->v[j] : x;
+    sl_retain(e);
+    if (sl_setindex(C, t, SL_INT(iv->v[j]), e) < 0) { sl_release(x); return SL_ERR; }
+  }
+  sl_release(x);
+  return 0;
+}
+
 int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
+  if (i.type == SL_T_INTVEC) return setindex_many(C, t, i, x);
   if (i.type != SL_T_INT) { sl_release(x); return sl_error(C, "an index to assign must be int, not %s", sl_type_name((int)i.type)); }
   int64_t k = i.u.i;
   if (k < 1 || k > 100000000) { sl_release(x); return sl_error(C, "index %lld out of range", (long long)k); }
@@ -273,7 +299,7 @@ int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
     return 0;
   }
   if (t->type == SL_T_STRING) {
-    if (x.type != SL_T_STRING || sl_sv(x)->len != 1) { sl_release(x); return sl_error(C, "a string entry must be a string of one character"); }
+    if (x.type != SL_T_STRING || sl_sv(x)->len < 1) { sl_release(x); return sl_error(C, "a string entry must be a non-empty string, not %s", sl_type_name((int)x.type)); }
     sl_string *s = sl_sv(*t);
     if ((size_t)k > s->len) { sl_release(x); return sl_error(C, "index %lld out of range 1..%zu", (long long)k, s->len); }
     sl_value c = sl_str_new(s->s, s->len);
@@ -374,6 +400,20 @@ int sl_convert(sl_ctx *C, int type, sl_value *v, const char *what) {
     break;
   case SL_T_PROC:
     if (t == SL_T_BUILTIN) return 0;
+    break;
+  case SL_T_STRING:
+    if (t == SL_T_MULTI) {   /* string t = s[1..3]: the pieces joined */
+      sl_buf b = {0};
+      sl_list *l = sl_lv(*v);
+      for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].type != SL_T_STRING) { sl_buf_free(&b); return conv_err(C, type, l->v[i], what); }
+        sl_buf_add(&b, sl_sv(l->v[i])->s, sl_sv(l->v[i])->len);
+      }
+      sl_release(*v);
+      *v = sl_str_new(b.s ? b.s : "", b.len);
+      sl_buf_free(&b);
+      return 0;
+    }
     break;
   default: break;
   }

@@ -224,13 +224,14 @@ static sl_node *binop(int op, sl_node *a, sl_node *b, int line) {
 
 static sl_node *unary(parser *P);
 
+/* ^ groups from the left, as in Singular: 2^3^2 is 64 */
 static sl_node *power(parser *P) {
   sl_node *a = postfix(P);
-  if (a && at(P, T_CARET)) {
+  while (a && at(P, T_CARET)) {
     int line = next(P)->line;
-    sl_node *b = unary(P);   /* right associative; 2^-1 allowed */
+    sl_node *b = at(P, T_MINUS) ? unary(P) : postfix(P);
     if (!b) { sl_node_free(a); return NULL; }
-    return binop(SL_POW, a, b, line);
+    a = binop(SL_POW, a, b, line);
   }
   return a;
 }

@@ -325,6 +325,7 @@ static int fix_rc(sl_ctx *C, int rc) {
 }
 
 static int api_call(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_value *ret) {
+  sl_clear_error(C);
   return fix_rc(C, sl_call_value(C, fn, argc, argv, ret));
 }
 
@@ -340,6 +341,7 @@ static int api_lookup(sl_ctx *C, const char *name, sl_value *ret) {
 static int api_call_name(sl_ctx *C, const char *name, int argc, const sl_value *argv, sl_value *ret) {
   sl_value fn;
   *ret = SL_NONE;
+  sl_clear_error(C);
   if (api_lookup(C, name, &fn) < 0) return -1;
   int rc = api_call(C, fn, argc, argv, ret);
   sl_release(fn);
@@ -347,12 +349,17 @@ static int api_call_name(sl_ctx *C, const char *name, int argc, const sl_value *
 }
 
 static int api_execute(sl_ctx *C, const char *code) {
+  sl_clear_error(C);
   return fix_rc(C, sl_run_string(C, code, "(execute)"));
 }
 
-static int api_execute_file(sl_ctx *C, const char *path) { return fix_rc(C, sl_run_file(C, path)); }
+static int api_execute_file(sl_ctx *C, const char *path) {
+  sl_clear_error(C);
+  return fix_rc(C, sl_run_file(C, path));
+}
 
 static int api_eval(sl_ctx *C, sl_value q, sl_value *ret) {
+  sl_clear_error(C);
   if (q.type != SL_T_QUOTE) { *ret = q; sl_retain(q); return 0; }
   return fix_rc(C, sl_run(C, ((sl_quote *)q.u.p)->code, ret));
 }
@@ -536,6 +543,7 @@ int sl_load_plugin(sl_ctx *C, const char *name) {
     return SL_ERR;
   }
   sl_buf_free(&seen);
+  sl_set_threaded();   /* a plugin may start threads: counts go atomic now */
   void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   int rc;
   if (!dl) rc = sl_error(C, "load: cannot load plugin \"%s\": %s", path, dlerror());
@@ -550,7 +558,7 @@ static char *read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   sl_buf b = {0};
-  char tmp[65536];
+  char tmp[4096];   /* small: this may run on a job's fiber stack */
   size_t n;
   while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) sl_buf_add(&b, tmp, n);
   fclose(f);

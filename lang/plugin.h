@@ -40,7 +40,29 @@
  *       the wrapped pointer is released with desc.release when the last
  *       reference goes; == calls desc.equal.
  *   api->on_context(reg, created, destroyed)  hooks run for every new
- *       execution context (e.g. to set its poll flag and function).
+ *       execution context made with api->new_context (e.g. to set its
+ *       poll flag and function); `created` also runs at once for the
+ *       context that loads the plugin.
+ *
+ * Loading: load("x.so") / load("x.so", "with") / LIB "x.so" look in
+ * SPINDLE_PLUGIN_PATH, the build tree's plugin/.libs (when spindle runs
+ * uninstalled) and $(pkglibdir); "systhreads*" names mean threads.so.
+ * A plugin is loaded once per process; loading it again does nothing.
+ * From the first plugin load on, reference counts use atomic instructions
+ * (a plugin may start threads), so do not touch values from another
+ * thread before your spindle_plugin_init has run.
+ *
+ * Cancellation: api->set_poll(ctx, flag, fn, ud). The VM reads *flag at
+ * every call and loop back-edge; when it is non-zero it calls fn(ud); a
+ * non-zero result makes the running script unwind with the error
+ * "cancelled" (the call that ran it returns -1). fn may also block or
+ * switch fibers (a preemption point). A context never keeps thread-local
+ * state between calls, so it may move between OS threads at any poll.
+ *
+ * Errors: a raw function returns api->error(ctx, "fmt", ...) (-1); the
+ * interpreter adds "file:line: " where the call was. api->call and friends
+ * return -1 with the message (already located) in api->errmsg(ctx), kept
+ * until the next api->call/call_name/execute/eval on that context.
  *
  * Values: spindle_value is a small struct passed by value. Ints are
  * unboxed; every other type points to a refcounted, immutable (or

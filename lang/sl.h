@@ -68,15 +68,30 @@ typedef struct sl_user { sl_obj h; void *ptr; } sl_user;
 #define SL_OBJ(t, o) ((sl_value){.type = (t), .u.p = (o)})
 #define sl_isobj(v) ((v).type >= SL_T_BIGINT && (v).type != SL_T_DEF && (v).type != SL_T_UNDEF)
 
+/* sl_threaded: 0 while this process has only ever had one thread touching
+ * values; then counts are changed with plain loads and stores (no locked
+ * instructions). It becomes 1, for good, before a second thread can see
+ * any value: when a plugin is loaded or a second context is made. */
+extern _Atomic int sl_threaded;
+void sl_set_threaded(void);
+
 static inline void sl_retain(sl_value v) {
-  if (sl_isobj(v))
-    atomic_fetch_add_explicit(&((sl_obj *)v.u.p)->rc, 1, memory_order_relaxed);
+  if (!sl_isobj(v)) return;
+  _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
+  if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0)) atomic_fetch_add_explicit(rc, 1, memory_order_relaxed);
+  else atomic_store_explicit(rc, atomic_load_explicit(rc, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 void sl_free_obj(sl_obj *o);
 static inline void sl_release(sl_value v) {
-  if (sl_isobj(v) &&
-      atomic_fetch_sub_explicit(&((sl_obj *)v.u.p)->rc, 1, memory_order_acq_rel) == 1)
-    sl_free_obj((sl_obj *)v.u.p);
+  if (!sl_isobj(v)) return;
+  _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
+  int32_t old;
+  if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0)) old = atomic_fetch_sub_explicit(rc, 1, memory_order_acq_rel);
+  else {
+    old = atomic_load_explicit(rc, memory_order_relaxed);
+    atomic_store_explicit(rc, old - 1, memory_order_relaxed);
+  }
+  if (old == 1) sl_free_obj((sl_obj *)v.u.p);
 }
 static inline int sl_unique(sl_value v) {
   return atomic_load_explicit(&((sl_obj *)v.u.p)->rc, memory_order_acquire) == 1;
@@ -133,6 +148,8 @@ typedef struct sl_code {
   int varargs;                         /* last param is "list #" */
   int line;                            /* line of definition */
   char *src;                           /* proc body text, for printing */
+  sl_string *text;                     /* the whole source, for warnings */
+  int text_line0;                      /* line number of text's first line */
   _Atomic int32_t rc;
 } sl_code;
 void sl_code_release(sl_code *c);
@@ -145,12 +162,23 @@ struct sl_slot {
   sl_value val;         /* SL_T_UNDEF when not defined */
   char *name;
   sl_slot *next;
+  uint64_t seq;         /* when last declared: listvar shows newest first */
 };
+sl_value sl_slot_get_locked(sl_slot *s);
+/* the slot's value, retained; lock-free while single-threaded */
+static inline sl_value sl_slot_get(sl_slot *s) {
+  if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0))
+    return sl_slot_get_locked(s);
+  sl_value v = s->val;
+  sl_retain(v);
+  return v;
+}
 typedef struct sl_world sl_world;
 sl_slot *sl_global_slot(sl_world *W, const char *name);  /* creates */
 sl_slot *sl_global_find(sl_world *W, const char *name);  /* NULL if none */
-sl_value sl_slot_get(sl_slot *s);                        /* retained */
+
 void sl_slot_set(sl_slot *s, sl_value v, int decl);      /* takes ref */
+uint32_t sl_slot_peek(sl_slot *s, int *decl);            /* value's type */
 void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
 
 /* ---- execution contexts ------------------------------------------------ */
@@ -197,6 +225,10 @@ int sl_call_value(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_val
 int sl_run_string(sl_ctx *C, const char *src, const char *file);
 int sl_run_file(sl_ctx *C, const char *path);
 void sl_print_stmt(sl_ctx *C, sl_value v);
+/* Singular-style warnings quoting the current source line:
+ * how 0: "// ** MSG in line >>TEXT<<"; 1: MSG, then "// ** in line >>TEXT<<";
+ * 2: "// ** MSG (TEXT) FILE:LINE" */
+void sl_warn(sl_ctx *C, const char *msg, int how);
 
 /* builtins and their helpers */
 void sl_builtins_init(sl_world *W);

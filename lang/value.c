@@ -92,11 +92,41 @@ int sl_bigint_fits(sl_value b, int64_t *out) {
   return 1;
 }
 
-void sl_free_obj(sl_obj *o) {
+/* drops one count; returns o when that was the last one */
+static sl_obj *drop(sl_value v) {
+  if (!sl_isobj(v)) return NULL;
+  sl_obj *o = (sl_obj *)v.u.p;
+  int32_t old;
+  if (atomic_load_explicit(&sl_threaded, memory_order_relaxed))
+    old = atomic_fetch_sub_explicit(&o->rc, 1, memory_order_acq_rel);
+  else {
+    old = atomic_load_explicit(&o->rc, memory_order_relaxed);
+    atomic_store_explicit(&o->rc, old - 1, memory_order_relaxed);
+  }
+  return old == 1 ? o : NULL;
+}
+
+typedef struct free_stack { sl_obj **v; size_t n, cap; sl_obj *small[32]; } free_stack;
+
+static void fs_push(free_stack *fs, sl_obj *o) {
+  if (!o) return;
+  if (fs->n == fs->cap) {
+    size_t cap = fs->cap * 2;
+    sl_obj **v = malloc(cap * sizeof *v);
+    if (!v) oom();
+    memcpy(v, fs->v, fs->n * sizeof *v);
+    if (fs->v != fs->small) free(fs->v);
+    fs->v = v;
+    fs->cap = cap;
+  }
+  fs->v[fs->n++] = o;
+}
+
+static void free_one(sl_obj *o, free_stack *fs) {
   switch (o->type) {
   case SL_T_LIST: case SL_T_MULTI: {
     sl_list *l = (sl_list *)o;
-    for (size_t i = 0; i < l->n; i++) sl_release(l->v[i]);
+    for (size_t i = 0; i < l->n; i++) fs_push(fs, drop(l->v[i]));
     free(l->v);
     break;
   }
@@ -105,7 +135,7 @@ void sl_free_obj(sl_obj *o) {
   case SL_T_QUOTE: {
     sl_quote *q = (sl_quote *)o;
     sl_code_release(q->code);
-    sl_release(SL_OBJ(SL_T_STRING, q->src));
+    fs_push(fs, drop(SL_OBJ(SL_T_STRING, q->src)));
     break;
   }
   case SL_T_BUILTIN: free(((sl_builtin *)o)->name); break;
@@ -115,6 +145,18 @@ void sl_free_obj(sl_obj *o) {
     break;
   }
   free(o);
+}
+
+/* Frees o and whatever only it kept alive, with an explicit work stack:
+ * a deeply nested list must not recurse on a small fiber stack. */
+void sl_free_obj(sl_obj *o) {
+  free_stack fs;
+  fs.v = fs.small;
+  fs.n = 0;
+  fs.cap = sizeof fs.small / sizeof fs.small[0];
+  fs_push(&fs, o);
+  while (fs.n) free_one(fs.v[--fs.n], &fs);
+  if (fs.v != fs.small) free(fs.v);
 }
 
 static int big_cmp(sl_value a, sl_value b) {
@@ -263,10 +305,15 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
   }
   indent_to(b, ind);
   if (v.type == SL_T_MULTI) {
+    /* values separated by a blank; a list ends its display with a newline
+     * and no blank follows it (Singular's layout) */
     sl_list *l = sl_lv(v);
+    int after_list = 1;
     for (size_t i = 0; i < l->n; i++) {
-      if (i) sl_buf_add(b, " ", 1);
+      if (!after_list) sl_buf_add(b, " ", 1);
       sl_print_value(b, l->v[i], 0);
+      after_list = l->v[i].type == SL_T_LIST;
+      if (after_list) sl_buf_add(b, "\n", 1);
     }
     return;
   }
@@ -285,7 +332,8 @@ void sl_string_value(sl_buf *b, sl_value v) {
     sl_list *l = sl_lv(v);
     int first = 1;
     for (size_t i = 0; i < l->n; i++) {
-      if (l->v[i].type == SL_T_NONE) continue;
+      sl_value x = l->v[i];
+      if (x.type == SL_T_NONE || (x.type == SL_T_LIST && !sl_lv(x)->n)) continue;
       if (!first) sl_buf_add(b, ",", 1);
       first = 0;
       sl_string_value(b, l->v[i]);

@@ -21,6 +21,8 @@ static void *map_region(size_t bytes) {
 }
 
 sl_ctx *sl_ctx_new(sl_world *W) {
+  static _Atomic int nctx;
+  if (atomic_fetch_add(&nctx, 1) > 0) sl_set_threaded();
   sl_ctx *C = calloc(1, sizeof *C);
   if (!C) return NULL;
   C->W = W;
@@ -122,6 +124,13 @@ static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
     argc = np;
   }
   C->sp = sp;
+  if (argc > np && !code->varargs) {
+    /* Singular warns and drops the extra arguments */
+    fflush(stdout);
+    fprintf(stderr, "// ** too many arguments for %s\n", code->name);
+    while (argc > np) { sl_release(*--sp); argc--; }
+    C->sp = sp;
+  }
   if (argc != np) {
     sl_error(C, "%s: expected %d argument%s, got %d", code->name, np, np == 1 ? "" : "s", argc);
     return NULL;
@@ -183,15 +192,49 @@ void sl_print_stmt(sl_ctx *C, sl_value v) {
   if (v.type == SL_T_NONE) return;
   sl_buf b = {0};
   sl_print_value(&b, v, 0);
-  sl_buf_add(&b, "\n", 1);
+  if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
   fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);
   sl_release(C->last);
+  /* "_" after an expression list is its first value (as in Singular) */
+  if (v.type == SL_T_MULTI) v = sl_lv(v)->n ? sl_lv(v)->v[0] : SL_NONE;
   C->last = v;
   sl_retain(v);
 }
 
 
+
+static void src_line(sl_code *c, int line, sl_buf *b) {
+  if (!c->text) return;
+  const char *p = c->text->s, *end = p + c->text->len;
+  for (int l = c->text_line0; l < line && p < end; l++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    p = nl ? nl + 1 : end;
+  }
+  const char *e = memchr(p, '\n', (size_t)(end - p));
+  sl_buf_add(b, p, (size_t)((e ? e : end) - p));
+}
+
+void sl_warn(sl_ctx *C, const char *msg, int how) {
+  sl_buf b = {0}, t = {0};
+  int line = 0;
+  sl_code *c = NULL;
+  if (C->nframes) {
+    sl_frame *f = &C->frames[C->nframes - 1];
+    c = f->code;
+    int idx = (int)(f->pc - c->ins) - 1;
+    line = idx >= 0 && idx < c->nins ? (int)c->lines[idx] : c->line;
+    src_line(c, line, &t);
+  }
+  const char *text = t.s ? t.s : "";
+  if (how == 0) sl_buf_printf(&b, "// ** %s in line >>%s<<\n", msg, text);
+  else if (how == 1) sl_buf_printf(&b, "// ** %s\n// ** in line >>%s<<\n", msg, text);
+  else sl_buf_printf(&b, "// ** %s (%s) %s:%d\n", msg, text, c ? c->file : "", line);
+  fflush(stdout);
+  fputs(b.s, stderr);
+  sl_buf_free(&b);
+  sl_buf_free(&t);
+}
 
 static int execute(sl_ctx *C) {
   static void *labels[] = {
@@ -233,12 +276,13 @@ L_LOADG: {
 }
 L_STOREG: {
   sl_slot *s = g[GET_A(ins)];
+  int decl;
   sp--;
-  if (s->val.type == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
-  if (s->decl != SL_T_DEF && sp->type != s->decl) {
+  if (sl_slot_peek(s, &decl) == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
+  if (decl != SL_T_DEF && sp->type != (uint32_t)decl) {
     SAVE();
-    if (sl_convert(C, s->decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
-  } else if (s->decl == SL_T_DEF && sp->type == SL_T_MULTI) {
+    if (sl_convert(C, decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
+  } else if (decl == SL_T_DEF && sp->type == SL_T_MULTI) {
     SAVE();
     if (sl_convert(C, SL_T_LIST, sp, s->name) < 0) { sl_release(*sp); goto error; }
   }
@@ -248,11 +292,19 @@ L_STOREG: {
 L_DECLG: {
   sl_slot *s = g[GET_A16(ins)];
   int t = GET_B8(ins);
-  if ((t != SL_T_DEF && sp[-1].type != (uint32_t)t) || sp[-1].type == SL_T_MULTI) {
+  if ((t != SL_T_DEF && sp[-1].type != (uint32_t)t && sp[-1].type != SL_T_NONE) ||
+      sp[-1].type == SL_T_MULTI) {
     SAVE();
     if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &sp[-1], s->name) < 0) goto error;
   }
   sp--;
+  uint32_t old = sl_slot_peek(s, NULL);
+  if (old != SL_T_UNDEF && t != SL_T_PROC && old != SL_T_PROC && old != SL_T_BUILTIN) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "redefining %s", s->name);
+    SAVE();
+    sl_warn(C, msg, 2);
+  }
   sl_slot_set(s, *sp, t);
   DISPATCH();
 }
@@ -278,6 +330,7 @@ L_CHECKU: {
   }
   DISPATCH();
 }
+L_WARN: SAVE(); sl_warn(C, sl_sv(k[GET_A(ins)])->s, 1); DISPATCH();
 L_POP: sp--; sl_release(*sp); DISPATCH();
 
 #define ARITH_SLOW(op) do { SAVE(); rc = sl_arith(C, op, sp[-2], sp[-1], &r); \
@@ -379,6 +432,31 @@ L_CALL: {
   POLL();
   a = sp[-argc - 1];
   if (a.type == SL_T_PROC) {
+    /* fast path: exact argument count and types, room for the frame */
+    sl_code *code = ((sl_proc *)a.u.p)->code;
+    sl_value *nb = sp - argc;
+    if (argc == code->nparams && !code->varargs && C->nframes < C->maxframes &&
+        nb + code->nlocals + code->maxstack < C->stack_end) {
+      int ok = 1;
+      for (int i = 0; i < argc; i++)
+        ok &= code->ptypes[i] == SL_T_DEF || nb[i].type == code->ptypes[i];
+      if (__builtin_expect(ok, 1)) {
+        for (int i = argc; i < code->nlocals; i++) nb[i] = SL_NONE;
+        f->pc = pc;
+        f = &C->frames[C->nframes++];
+        f->code = code;
+        f->base = nb;
+        f->entry = 0;
+        f->own = 0;
+        f->argc = argc;
+        sp = nb + code->nlocals;
+        pc = code->ins;
+        base = nb;
+        k = code->k;
+        g = code->g;
+        DISPATCH();
+      }
+    }
     f->pc = pc;
     sl_frame *nf = enter_proc(C, sp, argc, 0);
     if (!nf) { sp = C->sp; goto error; }
@@ -450,7 +528,7 @@ L_SETINDEXL:
 L_SETINDEXG: {
   sl_slot *s = g[GET_A(ins)];
   SAVE();
-  while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
+  while (atomic_load_explicit(&sl_threaded, memory_order_relaxed) && atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
   if (s->val.type == SL_T_UNDEF) {
     atomic_store_explicit(&s->lock, 0, memory_order_release);
     sl_release(sp[-1]); sl_release(sp[-2]); sp -= 2;
@@ -506,13 +584,13 @@ L_PRINT:
   DISPATCH();
 L_DEFINEDG: {
   sl_slot *s = g[GET_A(ins)];
-  *sp++ = SL_INT(s->val.type != SL_T_UNDEF);
+  *sp++ = SL_INT(sl_slot_peek(s, NULL) != SL_T_UNDEF);
   DISPATCH();
 }
 L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
 L_KILLG: {
   sl_slot *s = g[GET_A(ins)];
-  if (s->val.type == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
+  if (sl_slot_peek(s, NULL) == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
   sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
   DISPATCH();
 }

@@ -93,13 +93,19 @@ sl_slot *sl_global_slot(sl_world *W, const char *name) {
   return s;
 }
 
+_Atomic int sl_threaded;
+void sl_set_threaded(void) { atomic_store(&sl_threaded, 1); }
+
 static inline void slot_lock(sl_slot *s) {
+  if (!atomic_load_explicit(&sl_threaded, memory_order_relaxed)) return;
   while (atomic_exchange_explicit(&s->lock, 1, memory_order_acquire))
     while (atomic_load_explicit(&s->lock, memory_order_relaxed)) __builtin_ia32_pause();
 }
-static inline void slot_unlock(sl_slot *s) { atomic_store_explicit(&s->lock, 0, memory_order_release); }
+static inline void slot_unlock(sl_slot *s) {
+  if (atomic_load_explicit(&sl_threaded, memory_order_relaxed)) atomic_store_explicit(&s->lock, 0, memory_order_release);
+}
 
-sl_value sl_slot_get(sl_slot *s) {
+sl_value sl_slot_get_locked(sl_slot *s) {
   slot_lock(s);
   sl_value v = s->val;
   sl_retain(v);
@@ -107,12 +113,25 @@ sl_value sl_slot_get(sl_slot *s) {
   return v;
 }
 
+/* the type of the slot's value and its declared type, read consistently */
+uint32_t sl_slot_peek(sl_slot *s, int *decl) {
+  slot_lock(s);
+  uint32_t t = s->val.type;
+  if (decl) *decl = s->decl;
+  slot_unlock(s);
+  return t;
+}
+
 /* decl < 0 keeps the declared type */
 void sl_slot_set(sl_slot *s, sl_value v, int decl) {
   slot_lock(s);
   sl_value old = s->val;
   s->val = v;
-  if (decl >= 0) s->decl = (uint8_t)decl;
+  if (decl >= 0) {
+    static _Atomic uint64_t clock;
+    s->decl = (uint8_t)decl;
+    s->seq = atomic_fetch_add_explicit(&clock, 1, memory_order_relaxed) + 1;
+  }
   slot_unlock(s);
   sl_release(old);
 }

@@ -50,6 +50,52 @@ static int ex_sum(spindle_ctx *ctx, int argc, spindle_value *argv, spindle_value
   return 0;
 }
 
+/* exCallIn(name, args...): calls a proc by name in a new execution context
+ * sharing the globals (what a threads plugin does for a job); an error in
+ * it is raised again here */
+static int ex_call_in(spindle_ctx *ctx, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc < 1 || argv[0].type != SPINDLE_T_STRING)
+    return api->error(ctx, "exCallIn: argument 1 must be string");
+  spindle_ctx *c = api->new_context(ctx);
+  int rc = api->call_name(c, api->string_ptr(argv[0], NULL), argc - 1, argv + 1, ret);
+  if (rc < 0) rc = api->error(ctx, "exCallIn: %s", api->errmsg(c));
+  api->free_context(c);
+  return rc;
+}
+
+/* exCancelAfter(n, name): runs proc name in a new context whose poll
+ * function cancels it at the n-th poll; returns the error text */
+static const volatile int always = 1;
+static int count_down(void *ud) { return --*(long *)ud <= 0; }
+
+static int ex_cancel_after(spindle_ctx *ctx, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 2 || argv[0].type != SPINDLE_T_INT || argv[1].type != SPINDLE_T_STRING)
+    return api->error(ctx, "exCancelAfter: expected (int, string)");
+  long n = (long)argv[0].u.i;
+  spindle_ctx *c = api->new_context(ctx);
+  api->set_poll(c, &always, count_down, &n);
+  spindle_value r;
+  if (api->call_name(c, api->string_ptr(argv[1], NULL), 0, NULL, &r) < 0) {
+    const char *m = api->errmsg(c);
+    *ret = api->make_string(m, strlen(m));
+  } else {
+    *ret = r;
+  }
+  api->free_context(c);
+  return 0;
+}
+
+/* exEvalIn(quote) and exExecIn(string) in a new context */
+static int ex_eval_in(spindle_ctx *ctx, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1) return api->error(ctx, "exEvalIn: expected 1 argument");
+  spindle_ctx *c = api->new_context(ctx);
+  int rc = argv[0].type == SPINDLE_T_STRING ? api->execute(c, api->string_ptr(argv[0], NULL))
+                                            : api->eval(c, argv[0], ret);
+  if (rc < 0) rc = api->error(ctx, "exEvalIn: %s", api->errmsg(c));
+  api->free_context(c);
+  return rc;
+}
+
 int spindle_plugin_abi = SPINDLE_PLUGIN_ABI;
 
 int spindle_plugin_init(spindle_reg *reg) {
@@ -63,5 +109,8 @@ int spindle_plugin_init(spindle_reg *reg) {
   api->def(reg, "exCounter", "def(long)", (void *)ex_counter);
   api->def(reg, "exCounterValue", "long(counter)", (void *)ex_counter_value);
   api->def_raw(reg, "exSum", ex_sum);
+  api->def_raw(reg, "exCallIn", ex_call_in);
+  api->def_raw(reg, "exCancelAfter", ex_cancel_after);
+  api->def_raw(reg, "exEvalIn", ex_eval_in);
   return 0;
 }

@@ -3,3 +3,4 @@
 pkglib_LTLIBRARIES += plugin/example.la
 plugin_example_la_SOURCES = plugin/example.c
 plugin_example_la_LDFLAGS = -module -avoid-version -shared
+EXTRA_DIST += plugin/README.md

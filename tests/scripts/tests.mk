@@ -2,7 +2,10 @@
 SING_TESTS = \
 	tests/scripts/arith.sing \
 	tests/scripts/builtins.sing \
+	tests/scripts/cli.sing \
+	tests/scripts/compat.sing \
 	tests/scripts/control.sing \
+	tests/scripts/cstack.sing \
 	tests/scripts/decl.sing \
 	tests/scripts/errors.sing \
 	tests/scripts/errors_builtins.sing \

@@ -23,7 +23,7 @@ static char *first(const char *src) {
 START_TEST(test_precedence) {
   PARSES("1 + 2 * 3;", "(exprs (+ 1 (* 2 3)))");
   PARSES("(1 + 2) * 3;", "(exprs (* (+ 1 2) 3))");
-  PARSES("2 ^ 3 ^ 2;", "(exprs (^ 2 (^ 3 2)))");
+  PARSES("2 ^ 3 ^ 2;", "(exprs (^ (^ 2 3) 2))");
   PARSES("-x ^ 2;", "(exprs (neg (^ x 2)))");
   PARSES("a < b && c || !d;", "(exprs (or (and (< a b) c) (not d)))");
   PARSES("a and b or not c;", "(exprs (or (and a b) (not c)))");

@@ -127,6 +127,7 @@ static void *hammer(void *arg) {
 
 START_TEST(test_concurrent_globals) {
   sl_world *W = sl_world_new();
+  sl_set_threaded();
   gslot = sl_global_slot(W, "shared");
   sl_slot_set(gslot, sl_str("start"), SL_T_DEF);
   pthread_t t[4];
@@ -156,6 +157,49 @@ START_TEST(test_run_in_two_contexts) {
 }
 END_TEST
 
+/* several contexts on several threads run scripts at once: shared procs,
+ * shared globals assigned concurrently, lists passed between them */
+static sl_world *mt_world;
+static void *run_worker(void *arg) {
+  sl_ctx *C = sl_ctx_new(mt_world);
+  sl_value fn = sl_slot_get(sl_global_slot(mt_world, "runit")), r;
+  sl_value id = SL_INT((int64_t)(intptr_t)arg);
+  int rc = sl_call_value(C, fn, 1, &id, &r);
+  if (rc != 0) fprintf(stderr, "worker: %s\n", C->err ? C->err : "?");
+  else if (r.type != SL_T_INT || r.u.i != 3000) rc = -5;
+  sl_release(r);
+  sl_release(fn);
+  sl_ctx_free(C);
+  return (void *)(intptr_t)rc;
+}
+
+START_TEST(test_threads_share_globals) {
+  mt_world = sl_world_new();
+  sl_ctx *C = sl_ctx_new(mt_world);
+  ck_assert_int_eq(sl_run_string(C,
+      "proc work(int n) { list l = n, n; return(l[1] + l[2]); }"
+      "def counter = 0; def shared = list();"
+      "proc runit(int id) { int k; list mine; int done;"
+      "  for (k = 1; k <= 3000; k++) {"
+      "    counter = k; shared = list(k, \"s\", intvec(1, 2));"
+      "    mine = shared; mine[1] = id; string s = string(mine);"
+      "    if (work(k) != k * 2) { ERROR(\"bad result\"); }"
+      "    done++;"
+      "  }"
+      "  return(done); }", "setup"), 0);
+  pthread_t t[4];
+  for (long i = 0; i < 4; i++) pthread_create(&t[i], NULL, run_worker, (void *)(intptr_t)i);
+  for (int i = 0; i < 4; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    ck_assert_int_eq((int)(intptr_t)r, 0);
+  }
+  ck_assert_int_eq(sl_run_string(C, "if (size(shared) != 3) { ERROR(\"shared\"); }", "check"), 0);
+  sl_ctx_free(C);
+  sl_world_free(mt_world);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("value");
   TCase *tc = tcase_create("value");
@@ -167,6 +211,7 @@ int main(void) {
   tcase_add_test(tc, test_conversions);
   tcase_add_test(tc, test_concurrent_globals);
   tcase_add_test(tc, test_run_in_two_contexts);
+  tcase_add_test(tc, test_threads_share_globals);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
