@@ -126,6 +126,14 @@ static int b_list(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 static int b_typeof(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "typeof";
   ARGC(1, "1 argument");
+  if (argv[0].type == SL_T_MULTI) {   /* typeof(v[2..3]) is "int int" */
+    sl_value r = sl_list_new(sl_lv(argv[0])->n);
+    r.type = SL_T_MULTI;
+    sl_lv(r)->h.type = SL_T_MULTI;
+    for (size_t i = 0; i < sl_lv(argv[0])->n; i++) sl_list_push(&r, sl_str(T(sl_lv(argv[0])->v[i])));
+    *ret = r;
+    return 0;
+  }
   *ret = sl_str(T(argv[0]));
   return 0;
 }

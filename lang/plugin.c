@@ -96,6 +96,13 @@ static int parse_type(const char *s, size_t n, int *code, int *ucode) {
   return 0;
 }
 
+static void sig_free(sl_ffisig *g);
+
+void sl_ffisig_free(struct sl_ffisig *g, void *dl) {
+  sig_free(g);
+  if (dl) dlclose(dl);
+}
+
 static void sig_free(sl_ffisig *g) {
   if (!g) return;
   free(g->args); free(g->atype_code); free(g->atypes); free(g->text); free(g);
@@ -234,10 +241,10 @@ int sl_native(sl_ctx *C, const char *lib, const char *sym, const char *sig, sl_v
   void *dl = dlopen(*lib ? lib : NULL, RTLD_NOW | RTLD_LOCAL);
   if (!dl) return sl_error(C, "native: cannot open library \"%s\": %s", lib, dlerror());
   void *fn = dlsym(dl, sym);
-  if (!fn) return sl_error(C, "native: no function \"%s\" in \"%s\"", sym, lib);
+  if (!fn) { dlclose(dl); return sl_error(C, "native: no function \"%s\" in \"%s\"", sym, lib); }
   char err[200];
   sl_ffisig *g = sig_parse(sig, err, sizeof err);
-  if (!g) return sl_error(C, "native: %s", err);
+  if (!g) { dlclose(dl); return sl_error(C, "native: %s", err); }
   sl_builtin *b = new_ffi_builtin(sym, g, fn);
   b->dl = dl;
   *ret = SL_OBJ(SL_T_BUILTIN, b);

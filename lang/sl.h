@@ -253,6 +253,7 @@ int sl_lib(sl_ctx *C, sl_value name);
 extern const char *sl_srcdir;
 int sl_native(sl_ctx *C, const char *lib, const char *sym, const char *sig, sl_value *ret);
 int sl_ffi_call(sl_ctx *C, sl_builtin *b, int argc, sl_value *argv, sl_value *ret);
+void sl_ffisig_free(struct sl_ffisig *g, void *dl);
 extern const char *sl_builddir;   /* set by main when run uninstalled */
 extern const struct spindle_api sl_api;
 

@@ -138,7 +138,12 @@ static void free_one(sl_obj *o, free_stack *fs) {
     fs_push(fs, drop(SL_OBJ(SL_T_STRING, q->src)));
     break;
   }
-  case SL_T_BUILTIN: free(((sl_builtin *)o)->name); break;
+  case SL_T_BUILTIN: {
+    sl_builtin *b = (sl_builtin *)o;
+    free(b->name);
+    if (b->ffi || b->dl) sl_ffisig_free(b->ffi, b->dl);
+    break;
+  }
   default:
     if (o->type >= SL_T_FIRST_USER && sl_utypes[o->type] && sl_utypes[o->type]->d.release)
       sl_utypes[o->type]->d.release(((sl_user *)o)->ptr);

@@ -474,7 +474,12 @@ L_CALL: {
   pf = C->poll_flag;
   for (int i = 0; i <= argc; i++) sl_release(sp[-1 - i]);
   sp -= argc + 1;
-  if (rc == SL_OK) { *sp++ = r; DISPATCH(); }
+  if (rc == SL_OK) {
+    /* a builtin may have handled an error of a nested call: forget it */
+    if (__builtin_expect(C->err != NULL, 0)) sl_clear_error(C);
+    *sp++ = r;
+    DISPATCH();
+  }
   if (rc == SL_PUSH) {
     *sp++ = SL_NONE;
     C->sp = sp;

@@ -146,6 +146,7 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
         stack_put(w, j->stack);
     j->stack = NULL;
     sp__job_end(j, state);
+    atomic_thread_fence(memory_order_seq_cst); /* cur = NULL, then pin */
     while (atomic_load(&w->pin)) /* a monitor is looking at j */
         __builtin_ia32_pause();
     sp_job_release(j); /* the hold */
@@ -241,10 +242,12 @@ void sp__run_job(sp__worker *w, sp_job *j)
     }
     /* clear stale requests, but never lose a cancel: the canceller
      * stores cancel and then poll, we store poll and then read cancel */
-    j->poll = 0;
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&j->cancel))
-        j->poll = 1;
+    if (j->poll) {
+        j->poll = 0;
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load(&j->cancel))
+            j->poll = 1;
+    }
     j->worker = w;
     atomic_store_explicit(&w->cur, j, memory_order_release);
     atomic_store_explicit(&w->nswitch, w->st.switches + 1,
@@ -261,7 +264,9 @@ void sp__run_job(sp__worker *w, sp_job *j)
     sp__san_to_job(w, j);
     sp__ctx_switch(&w->sched_sp, j->sp);
     sp__san_back_in_sched(w);
-    atomic_store(&w->cur, NULL); /* seq_cst: pairs with sp__pin_cur */
+    /* release only: the fence that pairs with sp__pin_cur is paid in
+     * end_job, the one case where the job may then be freed */
+    atomic_store_explicit(&w->cur, NULL, memory_order_release);
     after_switch(w, j);
 }
 

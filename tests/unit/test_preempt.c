@@ -296,7 +296,8 @@ START_TEST(test_shutdown_with_jobs_in_flight)
 }
 END_TEST
 
-static sp_job *exiting[4]; /* still referenced when the process exits */
+/* still referenced when the process exits (volatile: kept by the compiler) */
+static sp_job *volatile exiting[4];
 
 START_TEST(test_sigint_orderly_exit)
 {
