@@ -6,6 +6,11 @@
 
 sl_utype *sl_utypes[SL_T_MAX];
 
+/* Nesting deeper than this is shown as "..." (and compared by identity):
+ * display, string() and equality recurse, and may run on a small fiber
+ * stack. */
+#define SL_MAX_NEST 1000
+
 static void oom(void) { fputs("spindle: out of memory\n", stderr); abort(); }
 
 void *sl_alloc_obj(size_t size, int type) {
@@ -172,7 +177,10 @@ static int big_cmp(sl_value a, sl_value b) {
   return mpz_cmp(sl_bv(a)->z, sl_bv(b)->z);
 }
 
-int sl_equal(sl_value a, sl_value b) {
+static int equal(sl_value a, sl_value b, int depth);
+int sl_equal(sl_value a, sl_value b) { return equal(a, b, 0); }
+
+static int equal(sl_value a, sl_value b, int depth) {
   int an = a.type == SL_T_INT || a.type == SL_T_BIGINT;
   int bn = b.type == SL_T_INT || b.type == SL_T_BIGINT;
   if (an && bn) return big_cmp(a, b) == 0;
@@ -183,9 +191,10 @@ int sl_equal(sl_value a, sl_value b) {
     return sl_sv(a)->len == sl_sv(b)->len && !memcmp(sl_sv(a)->s, sl_sv(b)->s, sl_sv(a)->len);
   case SL_T_LIST: case SL_T_MULTI: {
     sl_list *x = sl_lv(a), *y = sl_lv(b);
-    if (x->n != y->n) return 0;
+    if (x == y) return 1;
+    if (x->n != y->n || depth > SL_MAX_NEST) return 0;
     for (size_t i = 0; i < x->n; i++)
-      if (!sl_equal(x->v[i], y->v[i])) return 0;
+      if (!equal(x->v[i], y->v[i], depth + 1)) return 0;
     return 1;
   }
   case SL_T_INTVEC: {
@@ -297,6 +306,7 @@ static void print_list(sl_buf *b, sl_value v, int ind) {
 }
 
 void sl_print_value(sl_buf *b, sl_value v, int ind) {
+  if (v.type == SL_T_LIST && ind > 3 * SL_MAX_NEST) { indent_to(b, ind); sl_buf_puts(b, "..."); return; }
   if (v.type == SL_T_LIST) { print_list(b, v, ind); return; }
   if (v.type == SL_T_PROC) {
     sl_code *c = ((sl_proc *)v.u.p)->code;
@@ -325,8 +335,12 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
   sl_string_value(b, v);
 }
 
+static void string_value(sl_buf *b, sl_value v, int depth);
+
 /* string(v): the value as text, lists flattened with commas */
-void sl_string_value(sl_buf *b, sl_value v) {
+void sl_string_value(sl_buf *b, sl_value v) { string_value(b, v, 0); }
+
+static void string_value(sl_buf *b, sl_value v, int depth) {
   switch (v.type) {
   case SL_T_NONE: break;
   case SL_T_INT: sl_buf_printf(b, "%lld", (long long)v.u.i); break;
@@ -341,7 +355,8 @@ void sl_string_value(sl_buf *b, sl_value v) {
       if (x.type == SL_T_NONE || (x.type == SL_T_LIST && !sl_lv(x)->n)) continue;
       if (!first) sl_buf_add(b, ",", 1);
       first = 0;
-      sl_string_value(b, l->v[i]);
+      if (depth > SL_MAX_NEST) { sl_buf_puts(b, "..."); break; }
+      string_value(b, x, depth + 1);
     }
     break;
   }

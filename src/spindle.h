@@ -260,6 +260,200 @@ SP_API int sp_checkpoint(void);
 SP_API const volatile int *sp_poll_flag(void);
 
 /* ------------------------------------------------------------------ */
+/* Values carried by the runtime                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Job arguments and results, trigger values, channel items and syncvar
+ * values are opaque pointers to the runtime. An owner whose values are
+ * reference counted (an interpreter) passes sp_value_ops when it creates
+ * the object; the runtime then holds one reference to every value it
+ * keeps and drops it when it lets go. NULL ops: plain pointers the
+ * runtime never retains, releases or frees.
+ */
+typedef struct sp_value_ops {
+    void (*retain)(void *v);    /* may be NULL */
+    void (*release)(void *v);   /* may be NULL */
+    /* Pack n values into one new value (a new reference): how an acc
+     * trigger's values become one job argument. NULL: the argument is a
+     * const sp_list * owned by the trigger (valid while the job lives). */
+    void *(*pack)(size_t n, void *const *v);
+    /* The element number a value stands for (a set trigger chained to a
+     * job whose result is the element). 0 on success, else SP_EINVAL.
+     * NULL: (intptr_t)v. */
+    int (*to_long)(void *v, long *out);
+} sp_value_ops;
+
+typedef struct sp_list {
+    size_t n;
+    void *v[];
+} sp_list;
+
+/* ------------------------------------------------------------------ */
+/* Jobs with argument lists, dependencies                              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A job whose function receives an argument list. The list starts as
+ * argv[0..argc) (each value retained through ops), may be extended while
+ * the job is CREATED (sp_job_add_args), and gets the results of its
+ * dependencies appended when it is scheduled (sp_job_schedule). ud is
+ * passed through untouched. The job owns one reference to the result fn
+ * returns (released with the job through ops); sp_job_wait/sp_job_result
+ * lend it. NULL results mean "no result".
+ */
+typedef void *(*sp_job_fnv)(void *ud, size_t argc, void *const *argv);
+
+SP_API sp_job *sp_job_createv(sp_job_fnv fn, void *ud,
+                              const sp_value_ops *ops,
+                              size_t argc, void *const *argv);
+
+/* Append arguments: CREATED jobs only (else SP_EBUSY); values retained. */
+SP_API int sp_job_add_args(sp_job *job, size_t argc, void *const *argv);
+
+/* A new CREATED job with the same function, ud, ops, flags, cleanup and
+ * name, whose arguments are job's followed by argv[0..argc). job itself
+ * is unchanged (it may be in any state). NULL on ENOMEM or for a job made
+ * by sp_job_create (no argument list). */
+SP_API sp_job *sp_job_copy(const sp_job *job, size_t argc, void *const *argv);
+
+/* The job's current argument list (borrowed; stable once started). */
+SP_API size_t sp_job_argc(const sp_job *job);
+SP_API void *const *sp_job_argv(const sp_job *job);
+
+typedef struct sp_trigger sp_trigger;
+
+/* A dependency: exactly one of job and trigger is non-NULL. */
+typedef struct sp_dep {
+    sp_job *job;
+    sp_trigger *trigger;
+} sp_dep;
+
+/*
+ * Queue job on pool once every dependency is done: a job ended DONE, a
+ * trigger fired. Then the dependencies' results are appended to its
+ * arguments in the order given: a job's non-NULL result as one argument,
+ * an acc trigger's values as one packed argument (see sp_value_ops.pack);
+ * count and set triggers add none. ndeps == 0 is sp_job_start.
+ * If a dependency job ends CANCELLED, job ends CANCELLED without running;
+ * if one ends FAILED, job ends FAILED with "dependency <name> failed:
+ * <message>". Its waiters wake either way.
+ * Errors: SP_EBUSY job already started or scheduled; SP_ESTATE a
+ * dependency job that is still CREATED (so no cycle can be formed);
+ * SP_EINVAL a malformed sp_dep; SP_ECLOSED pool closed. The job holds a
+ * reference to each dependency until it ends.
+ */
+SP_API int sp_job_schedule(sp_pool *pool, int prio, sp_job *job,
+                           size_t ndeps, const sp_dep *deps);
+
+/* ------------------------------------------------------------------ */
+/* Triggers                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef enum sp_trigger_kind {
+    SP_TRIGGER_ACC,    /* fires after n updates; carries the n values */
+    SP_TRIGGER_COUNT,  /* fires after n activations */
+    SP_TRIGGER_SET,    /* {1..n}: fires once every element was added */
+    SP_TRIGGER_FN      /* fires when fn(ud, value) returns non-zero */
+} sp_trigger_kind;
+
+typedef int (*sp_trigger_fn)(void *ud, void *value);
+
+/* One reference for the caller. n >= 1 for ACC, COUNT, SET (ACC/COUNT
+ * with n == 0 are refused: SP_EINVAL via NULL). */
+SP_API sp_trigger *sp_trigger_create(sp_trigger_kind kind, size_t n,
+                                     const sp_value_ops *ops);
+SP_API sp_trigger *sp_trigger_create_fn(sp_trigger_fn fn, void *ud,
+                                        const sp_value_ops *ops);
+SP_API void sp_trigger_retain(sp_trigger *t);
+SP_API void sp_trigger_release(sp_trigger *t);
+SP_API sp_trigger_kind sp_trigger_kind_of(const sp_trigger *t);
+
+/*
+ * Update. ACC: value kept (retained), in update order. COUNT: one
+ * activation, value ignored. SET: value is the element, converted with
+ * ops->to_long; outside 1..n is SP_EINVAL (nothing changes). FN: calls
+ * fn. A trigger fires exactly once, inside the update that completes it:
+ * jobs scheduled on it are queued, chained triggers updated, cancel-on
+ * jobs cancelled, waiters woken. Updates after it fired are ignored and
+ * return 1 (no error); otherwise 0.
+ */
+SP_API int sp_trigger_update(sp_trigger *t, void *value);
+
+SP_API int sp_trigger_fired(const sp_trigger *t);      /* 1 or 0 */
+/* How many updates/elements so far (ACC, COUNT: updates; SET: distinct
+ * elements). */
+SP_API size_t sp_trigger_count(const sp_trigger *t);
+/* An ACC trigger's values (borrowed; NULL before it fired). */
+SP_API const sp_list *sp_trigger_values(const sp_trigger *t);
+
+/*
+ * Chain: when job ends DONE, t is updated with the job's result; when
+ * job ends CANCELLED or FAILED, t is not updated. job may be in any
+ * state, CREATED included; already ended DONE: t is updated now.
+ */
+SP_API int sp_trigger_chain_job(sp_trigger *t, sp_job *job);
+/* Chain: when src fires, t is updated with src's packed values (ACC) or
+ * NULL (others). src fired already: now. */
+SP_API int sp_trigger_chain(sp_trigger *t, sp_trigger *src);
+/* When t fires, cancel job if it has not ended (running ones too); t
+ * fired already: cancel now. */
+SP_API int sp_trigger_cancel_on(sp_trigger *t, sp_job *job);
+
+/* Wait until t fires: suspends a job's fiber; blocks a plain thread
+ * (which runs pseudo pools' queued jobs meanwhile). 0, or SP_ECANCELED
+ * in a cancelled SP_JOB_DEFER_CANCEL job. */
+SP_API int sp_trigger_wait(sp_trigger *t);
+
+/* ------------------------------------------------------------------ */
+/* Channels and syncvars                                               */
+/* ------------------------------------------------------------------ */
+
+typedef struct sp_chan sp_chan;
+
+/* Unbounded FIFO. One reference for the caller. */
+SP_API sp_chan *sp_chan_create(const sp_value_ops *ops);
+SP_API void sp_chan_retain(sp_chan *c);
+SP_API void sp_chan_release(sp_chan *c);   /* items left are released */
+/* Never blocks; the item is retained. */
+SP_API int sp_chan_send(sp_chan *c, void *item);
+/* Take the oldest item (the caller receives the channel's reference).
+ * With none, suspends the job (blocks a plain thread, which runs pseudo
+ * pools' queued jobs meanwhile) until one arrives; receivers are served
+ * in the order they arrived. 0, or SP_ECANCELED (deferred cancel). */
+SP_API int sp_chan_recv(sp_chan *c, void **item);
+/* Non-blocking: 0 and an item, or SP_EBUSY when empty. */
+SP_API int sp_chan_try_recv(sp_chan *c, void **item);
+SP_API size_t sp_chan_count(const sp_chan *c);
+
+typedef struct sp_syncvar sp_syncvar;
+
+/* Write-once variable. One reference for the caller. */
+SP_API sp_syncvar *sp_syncvar_create(const sp_value_ops *ops);
+SP_API void sp_syncvar_retain(sp_syncvar *v);
+SP_API void sp_syncvar_release(sp_syncvar *v);
+/* Set the value (retained); a second write is SP_EBUSY. */
+SP_API int sp_syncvar_write(sp_syncvar *v, void *value);
+/* Wait until written (suspends a job, blocks a plain thread) and lend
+ * the value. 0, or SP_ECANCELED (deferred cancel). */
+SP_API int sp_syncvar_read(sp_syncvar *v, void **value);
+SP_API int sp_syncvar_written(const sp_syncvar *v);   /* 1 or 0 */
+
+/* ------------------------------------------------------------------ */
+/* Scheduling trace                                                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Record every job start/stop/suspend/resume/preempt of the pool (worker,
+ * time, job name) in per-worker buffers and write it as Chrome trace
+ * event JSON (Perfetto, chrome://tracing) to path when the pool is
+ * closed or when tracing is turned off with path == NULL. The environment
+ * variable SPINDLE_TRACE=path traces every pool of the process into one
+ * file written at exit.
+ */
+SP_API int sp_pool_trace(sp_pool *pool, const char *path);
+
+/* ------------------------------------------------------------------ */
 /* Statistics                                                          */
 /* ------------------------------------------------------------------ */
 
