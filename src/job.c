@@ -188,13 +188,20 @@ void sp_job_retain(sp_job *j)
 static void job_free(sp_job *j)
 {
     int st = atomic_load(&j->state);
-    if (j->cleanup)
-        j->cleanup(j->arg, st == SP_JOB_DONE ? j->result : NULL,
-                   (sp_state)st, j->cleanup_ud);
-    for (sp__hook *h = j->hooks, *n; h; h = n) { /* never-started job */
+    /* a job freed without having ended (never started) still runs its
+     * end hooks, state CREATED, so that they can drop what they hold */
+    for (sp__hook *h = j->hooks, *n; h; h = n) {
         n = h->next;
+        h->fn(j, h->ud);
         free(h);
     }
+    j->hooks = NULL;
+    if (j->cleanup)
+        j->cleanup(j->x ? j->x->ud : j->arg,
+                   st == SP_JOB_DONE ? j->result : NULL, (sp_state)st,
+                   j->cleanup_ud);
+    if (j->x)
+        sp__jx_free(j);
     if (j->stack)
         sp__stack_free(j->stack);
     sp__san_job_freed(j);
@@ -255,9 +262,18 @@ const char *sp_job_name(const sp_job *j)
 
 int sp_job_start(sp_pool *p, int prio, sp_job *j)
 {
+    return sp__job_start(p, prio, j, 0);
+}
+
+/* scheduled: the dependencies of a job taken by sp_job_schedule are
+ * done. Such a job was accepted before any close, so only a stopping
+ * pool refuses it. */
+int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
+{
     if (!p || !j)
         return SP_EINVAL;
-    if (atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
+    if (scheduled ? atomic_load(&p->stopping)
+                  : atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
         return SP_ECLOSED;
     if (prio < SP_PRIO_MIN)
         prio = SP_PRIO_MIN;
@@ -266,7 +282,8 @@ int sp_job_start(sp_pool *p, int prio, sp_job *j)
     sp__rt_enter();
     pthread_mutex_lock(&j->lock);
     int st = SP_JOB_CREATED;
-    if (j->pool || atomic_load(&j->state) != st) {
+    if (j->pool || atomic_load(&j->state) != st ||
+        (j->scheduled && !scheduled)) {
         pthread_mutex_unlock(&j->lock);
         sp__rt_leave();
         return SP_EBUSY;
@@ -301,6 +318,7 @@ static void run_hooks(sp_job *j, sp__hook *h)
 void sp__job_end(sp_job *j, int state)
 {
     sp_pool *p = j->pool;
+    j->end_state = state;
     if (p) { /* counters first: a woken waiter may read them at once */
         if (state == SP_JOB_DONE)
             atomic_fetch_add_explicit(&p->c_done, 1, memory_order_relaxed);
@@ -503,6 +521,13 @@ static __attribute__((noreturn)) void end_cancelled(sp_job *j)
     j->in_rt++;
     sp__switch_out(j, SP__POST_CANCEL, NULL);
     __builtin_unreachable();
+}
+
+void sp__cancel_point(void)
+{
+    sp_job *j = sp__current();
+    if (j && atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        end_cancelled(j);
 }
 
 /* A pending request on j: honour it. */

@@ -129,20 +129,21 @@ static void set_waiting(sp_job *j, sp__waitq *q, pthread_mutex_t *l,
 }
 
 /* A cancel may end the job right here: give back the caller's lock. */
-static int cancelled_in_wait(sp_job *j, pthread_mutex_t *lock)
+static int cancelled_in_wait(sp_job *j, pthread_mutex_t *lock, int flags)
 {
-    if (j->flags & SP_JOB_DEFER_CANCEL)
+    if ((j->flags & SP_JOB_DEFER_CANCEL) || (flags & SP__WAIT_RETCANCEL))
         return SP_ECANCELED;
     j->in_rt++;
     sp__switch_out(j, SP__POST_CANCEL, lock);
     __builtin_unreachable();
 }
 
-static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock)
+static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock,
+                      int flags)
 {
     sp__waiter node = {.job = j};
     if (atomic_load(&j->cancel))
-        return cancelled_in_wait(j, lock);
+        return cancelled_in_wait(j, lock, flags);
     wq_append(q, &node);
     set_waiting(j, q, lock, &node);
     j->in_rt++;
@@ -151,15 +152,41 @@ static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock)
     pthread_mutex_lock(lock);
     j->in_rt--;
     if (atomic_load(&j->cancel))
-        return cancelled_in_wait(j, lock);
+        return cancelled_in_wait(j, lock, flags);
     return 0;
+}
+
+_Atomic int sp__pseudo_gseq;
+_Atomic int sp__pseudo_gwaiters;
+
+/* A plain thread waits while pseudo pools exist: their jobs may be what
+ * it waits for, and nobody else runs them. So it runs whatever they have
+ * queued, and sleeps on the counter every pseudo push bumps (and every
+ * wake of such a node: woken is stored first). */
+static void wait_running_pseudo(sp__waiter *node, pthread_mutex_t *lock)
+{
+    while (!atomic_load(&node->woken)) {
+        int s = atomic_load(&sp__pseudo_gseq);
+        pthread_mutex_unlock(lock);
+        if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
+            atomic_fetch_add(&sp__pseudo_gwaiters, 1);
+            sp__futex_wait(&sp__pseudo_gseq, s);
+            atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
+        }
+        pthread_mutex_lock(lock);
+    }
 }
 
 static int wait_thread(sp__waitq *q, pthread_mutex_t *lock)
 {
     sp__waiter node = {.job = NULL};
     atomic_init(&node.woken, 0);
+    node.pseudo = atomic_load(&sp__npseudo) > 0;
     wq_append(q, &node);
+    if (node.pseudo) {
+        wait_running_pseudo(&node, lock);
+        return 0;
+    }
     while (!atomic_load(&node.woken)) {
         pthread_mutex_unlock(lock);
         sp__futex_wait(&node.woken, 0);
@@ -168,10 +195,15 @@ static int wait_thread(sp__waitq *q, pthread_mutex_t *lock)
     return 0;
 }
 
-int sp__wait(sp__waitq *q, pthread_mutex_t *lock)
+int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags)
 {
     sp_job *j = sp__current();
-    return j ? wait_fiber(j, q, lock) : wait_thread(q, lock);
+    return j ? wait_fiber(j, q, lock, flags) : wait_thread(q, lock);
+}
+
+int sp__wait(sp__waitq *q, pthread_mutex_t *lock)
+{
+    return sp__wait_flags(q, lock, 0);
 }
 
 static void wake_node(sp__waiter *n)
@@ -183,6 +215,11 @@ static void wake_node(sp__waiter *n)
         return;
     }
     atomic_store(&n->woken, 1);
+    if (n->pseudo) {
+        atomic_fetch_add(&sp__pseudo_gseq, 1);
+        sp__futex_wake(&sp__pseudo_gseq, 0x7fffffff);
+        return;
+    }
     sp__futex_wake(&n->woken, 1);
 }
 
