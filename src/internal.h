@@ -168,7 +168,8 @@ typedef struct sp__jx {
     int has_ops;
     size_t n, cap;
     void **v;
-    sp_trigger **keep;        /* triggers whose unpacked lists are args */
+    sp_trigger **keep;        /* triggers whose unpacked lists are args: */
+    size_t *kidx;             /* at these indices (not owned through ops) */
     size_t nkeep;
 } sp__jx;
 
