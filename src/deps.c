@@ -209,6 +209,8 @@ typedef struct pdep {
 } pdep;
 
 struct pend {
+    pend *pnext, *pprev;    /* the pool's pending list (deplock) */
+    int listed;
     _Atomic int refs;
     _Atomic int left;       /* dependencies not yet done, + 1 while set up */
     _Atomic int claimed;
@@ -232,10 +234,68 @@ static void pend_unref(pend *p)
     free(p);
 }
 
+static void pool_link(pend *p)
+{
+    sp_pool *pl = p->pool;
+    atomic_fetch_add(&pl->active, 1);
+    pthread_mutex_lock(&pl->deplock);
+    p->pprev = NULL;
+    p->pnext = pl->pending;
+    if (p->pnext)
+        p->pnext->pprev = p;
+    pl->pending = p;
+    p->listed = 1;
+    pthread_mutex_unlock(&pl->deplock);
+}
+
+static void pool_unlink(pend *p)
+{
+    sp_pool *pl = p->pool;
+    pthread_mutex_lock(&pl->deplock);
+    if (p->listed) {
+        if (p->pprev)
+            p->pprev->pnext = p->pnext;
+        else
+            pl->pending = p->pnext;
+        if (p->pnext)
+            p->pnext->pprev = p->pprev;
+        p->listed = 0;
+    }
+    pthread_mutex_unlock(&pl->deplock);
+}
+
+/* The one call that decides the outcome. Until the job is started (which
+ * counts it again), it counts in the pool's active jobs. */
 static int claim(pend *p)
 {
     int zero = 0;
-    return atomic_compare_exchange_strong(&p->claimed, &zero, 1);
+    if (!atomic_compare_exchange_strong(&p->claimed, &zero, 1))
+        return 0;
+    pool_unlink(p);
+    return 1;
+}
+
+static void unclaim_count(pend *p)
+{
+    atomic_fetch_sub(&p->pool->active, 1);
+}
+
+int sp__deps_pool_stop(sp_pool *pl)
+{
+    int n = 0;
+    for (;;) {
+        pthread_mutex_lock(&pl->deplock);
+        pend *p = pl->pending;
+        if (p)
+            atomic_fetch_add(&p->refs, 1);
+        pthread_mutex_unlock(&pl->deplock);
+        if (!p)
+            return n;
+        if (sp_job_cancel(p->job) == 0)
+            n++;
+        pool_unlink(p); /* in case the cancel lost to another claim */
+        pend_unref(p);
+    }
 }
 
 /* Triggers that have not fired drop the pend (its outcome is decided). */
@@ -313,6 +373,7 @@ static void all_done(pend *p)
     int rc = sp__job_start(p->pool, p->prio, j, 1);
     if (rc == SP_ECLOSED)
         sp_job_cancel(j); /* the pool stopped meanwhile: never lost */
+    unclaim_count(p);
 }
 
 static void dep_failed(pend *p, sp_job *dep, int state)
@@ -328,6 +389,7 @@ static void dep_failed(pend *p, sp_job *dep, int state)
     }
     end_unstarted(p->job, state, msg);
     detach(p);
+    unclaim_count(p);
 }
 
 static void dep_done(pend *p, sp_job *dep, int state)
@@ -370,8 +432,10 @@ static void self_end(sp_job *j, void *ud)
 {
     pend *p = ud;
     (void)j;
-    if (claim(p))
+    if (claim(p)) {
         detach(p);
+        unclaim_count(p);
+    }
     pend_unref(p);
 }
 
@@ -462,6 +526,7 @@ int sp_job_schedule(sp_pool *pool, int prio, sp_job *job, size_t ndeps,
     }
     sp_job_retain(job);
     sp_pool_retain(pool);
+    pool_link(p);
     atomic_fetch_add(&p->refs, 1);
     if (sp__job_on_end(job, self_end, p) != 0)
         self_end(job, p); /* cancelled already: claims the pend */

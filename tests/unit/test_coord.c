@@ -339,6 +339,35 @@ START_TEST(test_dep_failed_or_cancelled)
 }
 END_TEST
 
+/* close: a wait runs scheduled jobs whose dependencies complete; jobs
+ * whose dependencies never complete end CANCELLED (never lost) */
+START_TEST(test_close_with_pending)
+{
+    counts_reset();
+    sp_pool *p = sp_pool_create(_i);
+    enum { L = 50 };
+    sp_job *js[L];
+    for (int i = 0; i < L; i++) {
+        js[i] = sp_job_createv(inc, NULL, &OPS, 0, NULL);
+        sp_dep d = DJ(i ? js[i - 1] : NULL);
+        ck_assert_int_eq(sp_job_schedule(p, 0, js[i], i ? 1 : 0, &d), 0);
+    }
+    sp_trigger *never = sp_trigger_create(SP_TRIGGER_COUNT, 1, NULL);
+    sp_job *stuck = sp_job_createv(inc, NULL, &OPS, 0, NULL);
+    sp_dep dn = DT(never);
+    ck_assert_int_eq(sp_job_schedule(p, 0, stuck, 1, &dn), 0);
+    ck_assert_int_eq(sp_pool_close(p, 1), 1);
+    for (int i = 0; i < L; i++) {
+        ck_assert_int_eq(sp_job_state(js[i]), SP_JOB_DONE);
+        sp_job_release(js[i]);
+    }
+    ck_assert_int_eq(sp_job_join(stuck, NULL), SP_ECANCELED);
+    sp_job_release(stuck);
+    sp_trigger_release(never);
+    counts_check();
+}
+END_TEST
+
 /* ---- triggers ---- */
 
 START_TEST(test_trigger_create_bad)
@@ -954,6 +983,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_chain_1000, 0, 3);
     tcase_add_loop_test(tc, test_diamond, 0, 3);
     tcase_add_loop_test(tc, test_dep_failed_or_cancelled, 0, 3);
+    tcase_add_loop_test(tc, test_close_with_pending, 0, 3);
     suite_add_tcase(s, tc);
     tc = tcase_create("triggers");
     tcase_set_timeout(tc, 120);
