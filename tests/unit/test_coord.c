@@ -186,9 +186,10 @@ END_TEST
 
 START_TEST(test_schedule_errors)
 {
+    counts_reset();
     sp_pool *p = sp_pool_create(_i);
-    sp_job *a = sp_job_createv(sumv, NULL, NULL, 0, NULL);
-    sp_job *b = sp_job_createv(sumv, NULL, NULL, 0, NULL);
+    sp_job *a = sp_job_createv(sumv, NULL, &OPS, 0, NULL);
+    sp_job *b = sp_job_createv(sumv, NULL, &OPS, 0, NULL);
     sp_dep d = DJ(a);
     ck_assert_int_eq(sp_job_schedule(p, 0, b, 1, &d), SP_ESTATE);
     sp_dep bad = {.job = a, .trigger = (sp_trigger *)1};
@@ -212,8 +213,8 @@ START_TEST(test_schedule_errors)
     sp_job_release(a);
     sp_job_release(b);
     sp_trigger_release(t);
-    sp_job *c = sp_job_createv(sumv, NULL, NULL, 0, NULL);
-    sp_job *e = sp_job_createv(sumv, NULL, NULL, 0, NULL);
+    sp_job *c = sp_job_createv(sumv, NULL, &OPS, 0, NULL);
+    sp_job *e = sp_job_createv(sumv, NULL, &OPS, 0, NULL);
     ck_assert_int_eq(sp_job_start(p, 0, e), 0);
     sp_job_wait(e);
     sp_pool_retain(p);
@@ -224,6 +225,7 @@ START_TEST(test_schedule_errors)
     sp_pool_release(p);
     sp_job_release(c);
     sp_job_release(e);
+    counts_check();
 }
 END_TEST
 
