@@ -153,6 +153,16 @@ void sp__rt_enter(void)
         j->in_rt++;
 }
 
+/* Leave without honouring a pending request here (it stays pending for
+ * the next safe point): for calls that just handed the caller a reference
+ * it must get to see, e.g. a received channel item. */
+void sp__rt_leave_quiet(void)
+{
+    sp_job *j = sp__current();
+    if (j)
+        j->in_rt--;
+}
+
 void sp__rt_leave(void)
 {
     sp_job *j = sp__current();
