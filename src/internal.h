@@ -114,6 +114,7 @@ typedef struct sp__hook {
     struct sp__hook *next;
     void (*fn)(sp_job *job, void *ud);
     void *ud;
+    int caller_owned;         /* sp__job_on_end_node: never freed here */
 } sp__hook;
 
 typedef struct sp__worker sp__worker;
@@ -341,6 +342,9 @@ void sp__cancel_point(void); /* after SP__WAIT_RETCANCEL: end if cancelled */
 void sp__job_end(sp_job *j, int state);
 void sp__job_cancel_queued(sp_job *j);
 int sp__job_on_end(sp_job *job, void (*fn)(sp_job *, void *), void *ud);
+/* The same with a node the caller owns (fn, ud set; it must stay valid
+ * until fn has been called; fn may free it, or link it again). */
+int sp__job_on_end_node(sp_job *job, sp__hook *h);
 void sp__rt_enter(void);
 void sp__rt_leave(void);
 void sp__rt_leave_quiet(void);
