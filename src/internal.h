@@ -111,6 +111,8 @@ typedef struct sp__hook {
 } sp__hook;
 
 typedef struct sp__worker sp__worker;
+typedef struct sp__trace sp__trace;   /* trace.c */
+typedef struct sp__tbuf sp__tbuf;
 
 struct sp_job {
     volatile int poll;         /* first: sp_poll_flag points here */
@@ -227,6 +229,8 @@ struct sp__worker {
     const void *san_bottom;
     size_t san_size;
     void *tsan_fiber;
+    sp__trace *tsess;          /* trace: session of tbuf (owner only) */
+    sp__tbuf *tbuf;
 };
 
 /* Sanitizer annotations of every switch (no-ops unless configured with
@@ -265,6 +269,9 @@ struct sp_pool {
     sp__wstats dead;           /* stats of runner threads that left */
     int stopped;               /* sp__pool_stop done */
     int left;                  /* its result */
+    sp__trace *_Atomic trace;  /* active trace session, or NULL */
+    sp__trace *trace_old;      /* sessions turned off (trace.c's lock) */
+    _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
 };
 
 /* Read w's running job from another thread and keep it from being freed
@@ -319,6 +326,18 @@ void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now);
 void sp__prio_check(sp_pool *pool, int prio);
 void sp__block_preempt_signal(void);
 extern sigset_t sp__worker_mask;
+
+/* trace.c: hooks of the scheduling trace (see sp_pool_trace). The hot
+ * path tests pool->trace once per run slice and calls these only when
+ * it is set. */
+void sp__trace_begin(sp__worker *w, sp_job *j, sp__trace *t, int fresh);
+void sp__trace_end(sp__worker *w, sp_job *j, sp__trace *t);
+void sp__trace_dropped(sp__worker *w, sp_job *j, sp__trace *t);
+void sp__trace_pool_created(sp_pool *pool);
+void sp__trace_pool_stopped(sp_pool *pool);
+void sp__trace_pool_free(sp_pool *pool);
+/* stats.c */
+uint64_t sp__pool_highwater(sp_pool *pool);
 
 #define SP__LIKELY(x) __builtin_expect(!!(x), 1)
 #define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)

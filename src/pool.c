@@ -92,6 +92,7 @@ sp_pool *sp_pool_create_opts(const sp_pool_opts *o)
     sp_pool *p = pool_alloc(o);
     if (!p)
         return NULL;
+    sp__trace_pool_created(p); /* SPINDLE_TRACE */
     reg_add(p);
     for (int i = 0; i < o->nworkers; i++) {
         if (sp__worker_spawn(p, i) != 0) {
@@ -120,6 +121,7 @@ void sp_pool_release(sp_pool *p)
 void sp__pool_free(sp_pool *p)
 {
     reg_del(p);
+    sp__trace_pool_free(p);
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++)
         if (p->workers[k])
@@ -257,6 +259,7 @@ int sp__pool_stop(sp_pool *p, int wait)
                     (uint64_t)atomic_load(&p->active));
     p->stopped = 1;
     pthread_mutex_unlock(&p->lock);
+    sp__trace_pool_stopped(p); /* writes its trace file */
     if (p->nworkers > 0)
         sp__monitor_remove();
     return p->left;
@@ -307,7 +310,8 @@ int sp_pool_stats(sp_pool *p, sp_stats *o)
     o->jobs_failed = atomic_load(&p->c_failed);
     o->signals_sent = atomic_load(&p->c_signals);
     o->spares = atomic_load(&p->c_spares);
-    o->queue_highwater = atomic_load(&p->c_highwater);
+    o->wakes += atomic_load(&p->c_wakes);
+    o->queue_highwater = sp__pool_highwater(p);
     long gmax, gnow;
     sp__stack_budget(&gmax, &gnow);
     o->stacks_guarded = (uint64_t)gnow;

@@ -216,6 +216,10 @@ static void after_switch(sp__worker *w, sp_job *j)
 
 void sp__run_job(sp__worker *w, sp_job *j)
 {
+    /* the trace costs one predicted branch per slice when off */
+    sp__trace *tr = atomic_load_explicit(&j->pool->trace,
+                                         memory_order_acquire);
+    int fresh = 0;
     if (atomic_load(&j->pool->stopping)) {
         atomic_store(&j->cancel, 1);
         j->poll = 1;
@@ -223,10 +227,14 @@ void sp__run_job(sp__worker *w, sp_job *j)
     if (!j->stack) {
         int st = SP_JOB_QUEUED;
         if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING)) {
+            if (tr)
+                sp__trace_dropped(w, j, tr);
             sp_job_release(j); /* cancelled while queued: drop the hold */
             return;
         }
         if (atomic_load(&j->cancel)) { /* cancelled before it ever ran */
+            if (tr)
+                sp__trace_dropped(w, j, tr);
             sp__job_end(j, SP_JOB_CANCELLED);
             sp_job_release(j);
             return;
@@ -239,6 +247,7 @@ void sp__run_job(sp__worker *w, sp_job *j)
             return;
         }
         j->sp = sp__ctx_init(j->stack->lo, j->stack->hi);
+        fresh = 1;
     }
     /* clear stale requests, but never lose a cancel: the canceller
      * stores cancel and then poll, we store poll and then read cancel */
@@ -261,9 +270,13 @@ void sp__run_job(sp__worker *w, sp_job *j)
         sigaddset(&s, SP_PREEMPT_SIGNAL);
         pthread_sigmask(SIG_BLOCK, &s, NULL);
     }
+    if (SP__UNLIKELY(tr))
+        sp__trace_begin(w, j, tr, fresh);
     sp__san_to_job(w, j);
     sp__ctx_switch(&w->sched_sp, j->sp);
     sp__san_back_in_sched(w);
+    if (SP__UNLIKELY(tr))
+        sp__trace_end(w, j, tr);
     /* release only: the fence that pairs with sp__pin_cur is paid in
      * end_job, the one case where the job may then be freed */
     atomic_store_explicit(&w->cur, NULL, memory_order_release);
@@ -319,7 +332,7 @@ static int wake_worker(sp__worker *w)
     if (!atomic_compare_exchange_strong(&w->idle, &one, 0))
         return 0;
     atomic_fetch_sub(&w->pool->nidle, 1);
-    w->st.wakes++; /* benign race: approximate counter */
+    atomic_fetch_add_explicit(&w->pool->c_wakes, 1, memory_order_relaxed);
     sp__futex_wake(&w->idle, 1);
     return 1;
 }
