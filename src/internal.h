@@ -196,8 +196,15 @@ enum {
     SP__POST_OVERFLOW     /* guard page hit: FAILED "stack overflow" */
 };
 
+/* Counters of one worker: only its thread writes them (SP__BUMP: a
+ * relaxed load and store, a plain add without a lock prefix), while
+ * sp_pool_stats reads them from any thread with relaxed loads. */
+#define SP__BUMP(c)                                                      \
+    atomic_store_explicit(&(c), atomic_load_explicit(&(c),               \
+                          memory_order_relaxed) + 1, memory_order_relaxed)
+
 typedef struct sp__wstats {
-    uint64_t switches, yields, preempt_slice, preempt_prio, preempt_cancel,
+    _Atomic uint64_t switches, yields, preempt_slice, preempt_prio, preempt_cancel,
         preempt_async, steals, parks, wakes, signals;
 } sp__wstats;
 

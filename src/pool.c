@@ -279,17 +279,19 @@ int sp_pool_close(sp_pool *p, int wait)
 
 /* ---- counters ---- */
 
-static void add_stats(sp_stats *o, const sp__wstats *s)
+#define SP__LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void add_stats(sp_stats *o, sp__wstats *s)
 {
-    o->switches += s->switches;
-    o->yields += s->yields;
-    o->preempt_slice += s->preempt_slice;
-    o->preempt_prio += s->preempt_prio;
-    o->preempt_cancel += s->preempt_cancel;
-    o->preempt_async += s->preempt_async;
-    o->steals += s->steals;
-    o->parks += s->parks;
-    o->wakes += s->wakes;
+    o->switches += SP__LD(s->switches);
+    o->yields += SP__LD(s->yields);
+    o->preempt_slice += SP__LD(s->preempt_slice);
+    o->preempt_prio += SP__LD(s->preempt_prio);
+    o->preempt_cancel += SP__LD(s->preempt_cancel);
+    o->preempt_async += SP__LD(s->preempt_async);
+    o->steals += SP__LD(s->steals);
+    o->parks += SP__LD(s->parks);
+    o->wakes += SP__LD(s->wakes);
 }
 
 int sp_pool_stats(sp_pool *p, sp_stats *o)

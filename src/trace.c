@@ -28,12 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #define SP__TR_NAME 36
 #define SP__TR_CHUNK0 64           /* first chunk: runners are many */
-#define SP__TR_CHUNK 4096
+#define SP__TR_CHUNK_BYTES ((size_t)2 << 20)
+#define SP__TR_CHUNK ((uint32_t)((SP__TR_CHUNK_BYTES - 64) / sizeof(sp__trec)))
 #define SP__TR_MAX (1u << 22)      /* records per buffer, then dropped */
 
 /* How a slice ended. */
@@ -92,15 +94,33 @@ static int g_env_open, g_env_dirty, g_env_atexit;
 
 /* ---- recording (owner thread only) ---- */
 
+/* Big chunks are mapped with their pages populated in one system call:
+ * first touches of fresh pages, a fault every 64 records, cost more than
+ * the rest of the recording (several µs a fault in a VM). */
 static sp__tchunk *chunk_new(uint32_t cap)
 {
-    sp__tchunk *c = malloc(sizeof *c + cap * sizeof(sp__trec));
-    if (!c)
+    size_t len = sizeof(sp__tchunk) + cap * sizeof(sp__trec);
+    sp__tchunk *c;
+    if (cap == SP__TR_CHUNK) {
+        c = mmap(NULL, SP__TR_CHUNK_BYTES, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (c == MAP_FAILED)
+            return NULL;
+    } else if (!(c = malloc(len))) {
         return NULL;
+    }
     atomic_init(&c->next, NULL);
     atomic_init(&c->n, 0);
     c->cap = cap;
     return c;
+}
+
+static void chunk_free(sp__tchunk *c)
+{
+    if (c->cap == SP__TR_CHUNK)
+        munmap(c, SP__TR_CHUNK_BYTES);
+    else
+        free(c);
 }
 
 static long os_tid(void)
@@ -292,7 +312,7 @@ static void session_free(sp__trace *t)
         nb = b->next;
         for (sp__tchunk *c = b->head, *nc; c; c = nc) {
             nc = atomic_load(&c->next);
-            free(c);
+            chunk_free(c);
         }
         free(b);
     }

@@ -178,17 +178,17 @@ static void after_switch(sp__worker *w, sp_job *j)
     }
     switch (post) {
     case SP__POST_YIELD:
-        w->st.yields++;
+        SP__BUMP(w->st.yields);
         requeue(w, j);
         break;
     case SP__POST_PREEMPT:
     case SP__POST_ASYNC:
         if (post == SP__POST_ASYNC)
-            w->st.preempt_async++;
+            SP__BUMP(w->st.preempt_async);
         if (j->preempt_cause == SP__PC_PRIO)
-            w->st.preempt_prio++;
+            SP__BUMP(w->st.preempt_prio);
         else
-            w->st.preempt_slice++;
+            SP__BUMP(w->st.preempt_slice);
         j->preempt_cause = SP__PC_NONE;
         requeue(w, j);
         break;
@@ -202,7 +202,7 @@ static void after_switch(sp__worker *w, sp_job *j)
     case SP__POST_CANCEL_ASYNC:
         if (lock) /* cancelled inside sp__wait */
             pthread_mutex_unlock(lock);
-        w->st.preempt_cancel++;
+        SP__BUMP(w->st.preempt_cancel);
         end_job(w, j, SP_JOB_CANCELLED, NULL);
         break;
     case SP__POST_OVERFLOW:
@@ -259,9 +259,11 @@ void sp__run_job(sp__worker *w, sp_job *j)
     }
     j->worker = w;
     atomic_store_explicit(&w->cur, j, memory_order_release);
-    atomic_store_explicit(&w->nswitch, w->st.switches + 1,
+    SP__BUMP(w->st.switches);
+    atomic_store_explicit(&w->nswitch,
+                          atomic_load_explicit(&w->st.switches,
+                                               memory_order_relaxed),
                           memory_order_relaxed);
-    w->st.switches++;
     if (j->async_susp) {
         /* it resumes inside the signal handler, which returns with
          * sigreturn: keep the preemption signal out until then */
@@ -307,7 +309,7 @@ static sp_job *steal(sp__worker *w)
         sp_job *j = sp__runq_pop(&v->q);
         sp__spin_unlock(&v->q.lock);
         if (j) {
-            w->st.steals++;
+            SP__BUMP(w->st.steals);
             return j;
         }
     }
@@ -363,7 +365,7 @@ static void park(sp__worker *w)
             atomic_fetch_sub(&p->nidle, 1);
         return;
     }
-    w->st.parks++;
+    SP__BUMP(w->st.parks);
     while (atomic_load(&w->idle) == 1)
         sp__futex_wait(&w->idle, 1);
 }
@@ -501,9 +503,11 @@ void sp__job_ready(sp_job *j)
 static void runner_stats(sp_pool *p, sp__worker *w)
 {
     pthread_mutex_lock(&p->statlock);
-    uint64_t *d = (uint64_t *)&p->dead, *s = (uint64_t *)&w->st;
+    _Atomic uint64_t *d = (_Atomic uint64_t *)&p->dead;
+    _Atomic uint64_t *s = (_Atomic uint64_t *)&w->st;
     for (size_t i = 0; i < sizeof(sp__wstats) / sizeof(uint64_t); i++)
-        d[i] += s[i];
+        atomic_fetch_add_explicit(&d[i], atomic_load_explicit(&s[i],
+                                  memory_order_relaxed), memory_order_relaxed);
     pthread_mutex_unlock(&p->statlock);
 }
 
