@@ -45,14 +45,29 @@ enum {
     SP__TE_OVERFLOW, SP__TE_DROPPED /* instant: cancelled while queued */
 };
 
+/* 32 bytes: fresh memory is most of the cost of a record */
 typedef struct sp__trec {
-    uint64_t t0, t1;               /* ns, CLOCK_MONOTONIC */
+    uint64_t t0;                   /* ns, CLOCK_MONOTONIC */
     uintptr_t job;
+    uint32_t dur;                  /* ns; top bit set: µs */
+    uint32_t name;                 /* index in the buffer's name table */
     uint8_t end;                   /* SP__TE_* */
     uint8_t first;                 /* the job's first slice (start) */
     uint8_t async;                 /* switched out in the signal handler */
-    char name[SP__TR_NAME + 1];
 } sp__trec;
+
+_Static_assert(sizeof(sp__trec) == 32, "a trace record is 32 bytes");
+
+#define SP__TN_CHUNK 1024
+#define SP__TN_MAX (1u << 20)      /* names per buffer, then "job" */
+#define SP__TN_NONE UINT32_MAX
+
+/* Job names, interned per buffer: published like records. */
+typedef struct sp__tnchunk {
+    struct sp__tnchunk *_Atomic next;
+    _Atomic uint32_t n;
+    char s[SP__TN_CHUNK][SP__TR_NAME + 4];
+} sp__tnchunk;
 
 typedef struct sp__tchunk {
     struct sp__tchunk *_Atomic next;
@@ -71,6 +86,10 @@ struct sp__tbuf {
     char label[40];
     uint64_t t0;                   /* owner: begin of the open slice */
     int first;
+    sp__tnchunk *_Atomic nhead;    /* interned job names */
+    sp__tnchunk *ntail;            /* owner only */
+    uint32_t nnames;               /* owner only */
+    struct { const char *s; uint32_t idx; } hc[256]; /* owner's cache */
 };
 
 struct sp__trace {
@@ -215,6 +234,63 @@ static void copy_name(char *dst, const char *src)
     dst[n] = 0;
 }
 
+static uint32_t name_append(sp__tbuf *b, const char *s)
+{
+    if (b->nnames >= SP__TN_MAX)
+        return SP__TN_NONE;
+    sp__tnchunk *c = b->ntail;
+    uint32_t n = c ? atomic_load_explicit(&c->n, memory_order_relaxed) : 0;
+    if (!c || n == SP__TN_CHUNK) {
+        sp__tnchunk *d = malloc(sizeof *d);
+        if (!d)
+            return SP__TN_NONE;
+        atomic_init(&d->next, NULL);
+        atomic_init(&d->n, 0);
+        if (c)
+            atomic_store_explicit(&c->next, d, memory_order_release);
+        else
+            atomic_store_explicit(&b->nhead, d, memory_order_release);
+        b->ntail = c = d;
+        n = 0;
+    }
+    memcpy(c->s[n], s, strlen(s) + 1);
+    atomic_store_explicit(&c->n, n + 1, memory_order_release);
+    return b->nnames++;
+}
+
+/* The index of name in b's table; a cache of 256 recent names makes the
+ * usual case (few distinct names) a hash and a compare. */
+static uint32_t intern(sp__tbuf *b, const char *name)
+{
+    char tmp[SP__TR_NAME + 1];
+    copy_name(tmp, name);
+    uint32_t h = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)tmp; *c; c++)
+        h = (h ^ *c) * 16777619u;
+    h = (h ^ (h >> 8)) & 255;
+    if (b->hc[h].s && strcmp(b->hc[h].s, tmp) == 0)
+        return b->hc[h].idx;
+    uint32_t i = name_append(b, tmp);
+    if (i != SP__TN_NONE) {
+        b->hc[h].s = b->ntail->s[(i % SP__TN_CHUNK)];
+        b->hc[h].idx = i;
+    }
+    return i;
+}
+
+static uint32_t encode_dur(uint64_t ns)
+{
+    if (ns < 0x80000000ull)
+        return (uint32_t)ns;
+    uint64_t us = ns / 1000;
+    return 0x80000000u | (uint32_t)(us < 0x7fffffffull ? us : 0x7fffffffull);
+}
+
+static uint64_t decode_dur(uint32_t d)
+{
+    return d & 0x80000000u ? (uint64_t)(d & 0x7fffffffu) * 1000 : d;
+}
+
 void sp__trace_begin(sp__worker *w, sp_job *j, sp__trace *t, int fresh)
 {
     sp__tbuf *b = buf_for(w, t);
@@ -258,12 +334,12 @@ void sp__trace_end(sp__worker *w, sp_job *j, sp__trace *t)
     if (!r)
         return;
     r->t0 = b->t0;
-    r->t1 = now;
+    r->dur = encode_dur(now - b->t0);
     r->job = (uintptr_t)j;
     r->end = (uint8_t)end_reason(w, j);
     r->first = (uint8_t)b->first;
     r->async = w->post == SP__POST_ASYNC || w->post == SP__POST_CANCEL_ASYNC;
-    copy_name(r->name, sp_job_name(j));
+    r->name = intern(b, sp_job_name(j));
     rec_publish(b);
 }
 
@@ -273,12 +349,13 @@ void sp__trace_dropped(sp__worker *w, sp_job *j, sp__trace *t)
     sp__trec *r = b ? rec_slot(b) : NULL;
     if (!r)
         return;
-    r->t0 = r->t1 = sp__now_ns();
+    r->t0 = sp__now_ns();
+    r->dur = 0;
     r->job = (uintptr_t)j;
     r->end = SP__TE_DROPPED;
     r->first = 1;
     r->async = 0;
-    copy_name(r->name, sp_job_name(j));
+    r->name = intern(b, sp_job_name(j));
     rec_publish(b);
 }
 
@@ -313,6 +390,10 @@ static void session_free(sp__trace *t)
         for (sp__tchunk *c = b->head, *nc; c; c = nc) {
             nc = atomic_load(&c->next);
             chunk_free(c);
+        }
+        for (sp__tnchunk *c = atomic_load(&b->nhead), *nc; c; c = nc) {
+            nc = atomic_load(&c->next);
+            free(c);
         }
         free(b);
     }
@@ -364,14 +445,34 @@ static void sep(FILE *f, int *n)
     (*n)++;
 }
 
-static void put_record(FILE *f, int *n, int pid, int tid, const sp__trec *r)
+/* The name at index i of b (a reader: every index a published record
+ * holds was published before it). */
+static const char *name_at(const sp__tbuf *b, uint32_t i)
 {
-    const char *name = r->name[0] ? r->name : "job";
+    if (i == SP__TN_NONE)
+        return "";
+    sp__tnchunk *c = atomic_load_explicit(&((sp__tbuf *)b)->nhead,
+                                          memory_order_acquire);
+    for (uint32_t k = i / SP__TN_CHUNK; c && k; k--)
+        c = atomic_load_explicit(&c->next, memory_order_acquire);
+    if (!c || i % SP__TN_CHUNK >= atomic_load_explicit(&c->n,
+                                                       memory_order_acquire))
+        return "";
+    return c->s[i % SP__TN_CHUNK];
+}
+
+static void put_record(FILE *f, int *n, int pid, int tid, const sp__tbuf *b,
+                       const sp__trec *r)
+{
+    const char *name = name_at(b, r->name);
+    uint64_t t1 = r->t0 + decode_dur(r->dur);
+    if (!name[0])
+        name = "job";
     if (r->end != SP__TE_DROPPED) {
         sep(f, n);
         fprintf(f, "{\"ph\":\"X\",\"cat\":\"job\",\"pid\":%d,\"tid\":%d,"
                 "\"ts\":%.3f,\"dur\":%.3f,\"name\":", pid, tid, us(r->t0),
-                (double)(r->t1 - r->t0) / 1000.0);
+                (double)(t1 - r->t0) / 1000.0);
         put_str(f, name);
         fprintf(f, ",\"args\":{\"job\":\"%#lx\",\"start\":%s,\"end\":\"%s\"",
                 (unsigned long)r->job, r->first ? "true" : "false",
@@ -392,7 +493,7 @@ static void put_record(FILE *f, int *n, int pid, int tid, const sp__trec *r)
     sep(f, n);
     fprintf(f, "{\"ph\":\"i\",\"s\":\"t\",\"cat\":\"sched\",\"pid\":%d,"
             "\"tid\":%d,\"ts\":%.3f,\"name\":\"%s\",\"args\":{\"job\":"
-            "\"%#lx\",\"job_name\":", pid, tid, us(r->t1), inst,
+            "\"%#lx\",\"job_name\":", pid, tid, us(t1), inst,
             (unsigned long)r->job);
     put_str(f, name);
     if (cause_name(r->end))
@@ -427,7 +528,7 @@ static void put_session(FILE *f, int *n, sp__trace *t)
              c = atomic_load_explicit(&c->next, memory_order_acquire)) {
             uint32_t k = atomic_load_explicit(&c->n, memory_order_acquire);
             for (uint32_t i = 0; i < k; i++)
-                put_record(f, n, t->pid, b->tid, &c->r[i]);
+                put_record(f, n, t->pid, b->tid, b, &c->r[i]);
         }
         uint64_t d = atomic_load(&b->dropped);
         if (d) {

@@ -36,6 +36,26 @@ static void *yielder(void *arg)
     return NULL;
 }
 
+static _Atomic long g_yields;
+
+static void *counting_yielder(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 0; i < n; i++) {
+        atomic_fetch_add(&g_yields, 1);
+        sp_yield();
+    }
+    return NULL;
+}
+
+/* until the counting yielders have yielded n more times */
+static void wait_yields(long n)
+{
+    long until = atomic_load(&g_yields) + n;
+    while (atomic_load(&g_yields) < until)
+        nap_ms(1);
+}
+
 static void *failer(void *arg)
 {
     (void)arg;
@@ -420,10 +440,11 @@ START_TEST(test_trace_switch_off_while_running)
     ck_assert_int_eq(sp_pool_trace(p, p1), 0);
     sp_job *y[8];
     for (int i = 0; i < 8; i++)
-        y[i] = start(p, 0, yielder, (void *)(intptr_t)50000, "yielder");
-    nap_ms(5);
+        y[i] = start(p, 0, counting_yielder, (void *)(intptr_t)50000,
+                     "yielder");
+    wait_yields(1000);
     ck_assert_int_eq(sp_pool_trace(p, p2), 0); /* p1 written now */
-    nap_ms(5);
+    wait_yields(1000);
     ck_assert_int_eq(sp_pool_trace(p, NULL), 0); /* p2 written now */
     ck_assert_int_eq(sp_pool_trace(p, NULL), 0); /* off already: fine */
     for (int i = 0; i < 8; i++)
