@@ -524,6 +524,10 @@ static void put_session(FILE *f, int *n, sp__trace *t)
     /* buffers are only ever appended to the list: those seen are stable */
     for (sp__tbuf *b = bufs; b; b = b->next) {
         put_meta(f, n, t->pid, b->tid, "thread_name", b->label);
+        sep(f, n); /* workers in index order, runners after them */
+        fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":"
+                "\"thread_sort_index\",\"args\":{\"sort_index\":%d}}",
+                t->pid, b->tid, b->tid);
         for (sp__tchunk *c = b->head; c;
              c = atomic_load_explicit(&c->next, memory_order_acquire)) {
             uint32_t k = atomic_load_explicit(&c->n, memory_order_acquire);
