@@ -15,10 +15,14 @@ static void usage(FILE *f) {
         "  FILE        run a script (\"-\" reads stdin)\n"
         "  -e CODE     run CODE\n"
         "  -q          no banner in the REPL\n"
+        "  --trace FILE  write a scheduling trace of every threadpool of the\n"
+        "              run to FILE (Chrome trace JSON: Perfetto, chrome://tracing);\n"
+        "              the same as SPINDLE_TRACE=FILE in the environment\n"
         "  --help      this text\n"
         "  --version   print the version\n"
         "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script.\n"
-        "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load).\n",
+        "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load),\n"
+        "  SPINDLE_TRACE (trace file, read by the runtime when a pool is created).\n",
         f);
 }
 
@@ -75,6 +79,15 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[i], "-e")) {
       if (i + 1 >= argc) { fputs("spindle: -e needs an argument\n", stderr); return 2; }
       code = argv[++i];
+      continue;
+    }
+    /* --trace: the language knows nothing of threads; the runtime reads
+     * SPINDLE_TRACE when the threads plugin creates a pool, and writes
+     * the file when the last traced pool closes or at exit */
+    if (!strcmp(argv[i], "--trace") || !strncmp(argv[i], "--trace=", 8)) {
+      const char *f = argv[i][7] == '=' ? argv[i] + 8 : (i + 1 < argc ? argv[++i] : NULL);
+      if (!f || !*f) { fputs("spindle: --trace needs a file name\n", stderr); return 2; }
+      setenv("SPINDLE_TRACE", f, 1);
       continue;
     }
     if (!strcmp(argv[i], "--")) { i++; break; }

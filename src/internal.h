@@ -118,6 +118,8 @@ typedef struct sp__hook {
 } sp__hook;
 
 typedef struct sp__worker sp__worker;
+typedef struct sp__trace sp__trace;   /* trace.c */
+typedef struct sp__tbuf sp__tbuf;
 
 struct sp_job {
     volatile int poll;         /* first: sp_poll_flag points here */
@@ -238,8 +240,15 @@ enum {
     SP__POST_OVERFLOW     /* guard page hit: FAILED "stack overflow" */
 };
 
+/* Counters of one worker: only its thread writes them (SP__BUMP: a
+ * relaxed load and store, a plain add without a lock prefix), while
+ * sp_pool_stats reads them from any thread with relaxed loads. */
+#define SP__BUMP(c)                                                      \
+    atomic_store_explicit(&(c), atomic_load_explicit(&(c),               \
+                          memory_order_relaxed) + 1, memory_order_relaxed)
+
 typedef struct sp__wstats {
-    uint64_t switches, yields, preempt_slice, preempt_prio, preempt_cancel,
+    _Atomic uint64_t switches, yields, preempt_slice, preempt_prio, preempt_cancel,
         preempt_async, steals, parks, wakes, signals;
 } sp__wstats;
 
@@ -271,6 +280,8 @@ struct sp__worker {
     const void *san_bottom;
     size_t san_size;
     void *tsan_fiber;
+    sp__trace *tsess;          /* trace: session of tbuf (owner only) */
+    sp__tbuf *tbuf;
 };
 
 /* Sanitizer annotations of every switch (no-ops unless configured with
@@ -311,6 +322,9 @@ struct sp_pool {
     int left;                  /* its result */
     pthread_mutex_t deplock;   /* guards pending (deps.c) */
     void *pending;             /* jobs scheduled here, dependencies pending */
+    sp__trace *_Atomic trace;  /* active trace session, or NULL */
+    sp__trace *trace_old;      /* sessions turned off (trace.c's lock) */
+    _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
 };
 
 /* Read w's running job from another thread and keep it from being freed
@@ -410,6 +424,18 @@ void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now);
 void sp__prio_check(sp_pool *pool, int prio);
 void sp__block_preempt_signal(void);
 extern sigset_t sp__worker_mask;
+
+/* trace.c: hooks of the scheduling trace (see sp_pool_trace). The hot
+ * path tests pool->trace once per run slice and calls these only when
+ * it is set. */
+void sp__trace_begin(sp__worker *w, sp_job *j, sp__trace *t, int fresh);
+void sp__trace_end(sp__worker *w, sp_job *j, sp__trace *t);
+void sp__trace_dropped(sp__worker *w, sp_job *j, sp__trace *t);
+void sp__trace_pool_created(sp_pool *pool);
+void sp__trace_pool_stopped(sp_pool *pool);
+void sp__trace_pool_free(sp_pool *pool);
+/* stats.c */
+uint64_t sp__pool_highwater(sp_pool *pool);
 
 #define SP__LIKELY(x) __builtin_expect(!!(x), 1)
 #define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)

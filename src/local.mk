@@ -46,3 +46,15 @@ tests_unit_test_preempt_LDADD = $(SP_UNIT_LIBS)
 tests_unit_test_coord_SOURCES = tests/unit/test_coord.c
 tests_unit_test_coord_CFLAGS = $(SP_UNIT_CFLAGS)
 tests_unit_test_coord_LDADD = $(SP_UNIT_LIBS)
+
+# ---- stats and trace (issue 7) ----
+src_libspindle_core_la_SOURCES += src/stats.c src/trace.c
+check_PROGRAMS += tests/unit/test_trace
+TESTS += tests/unit/test_trace
+tests_unit_test_trace_SOURCES = tests/unit/test_trace.c
+tests_unit_test_trace_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DSP_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_trace_CFLAGS = $(SP_UNIT_CFLAGS)
+tests_unit_test_trace_LDADD = $(SP_UNIT_LIBS)
+EXTRA_DIST += scripts/trace-check
+CLEANFILES += tests/unit/*.trace.json

@@ -115,6 +115,7 @@ sp_pool *sp_pool_create_opts(const sp_pool_opts *o)
     sp_pool *p = pool_alloc(o);
     if (!p)
         return NULL;
+    sp__trace_pool_created(p); /* SPINDLE_TRACE */
     reg_add(p);
     for (int i = 0; i < o->nworkers; i++) {
         if (sp__worker_spawn(p, i) != 0) {
@@ -145,6 +146,7 @@ void sp__pool_free(sp_pool *p)
     reg_del(p);
     if (p->nworkers == 0)
         atomic_fetch_sub(&sp__npseudo, 1);
+    sp__trace_pool_free(p);
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++)
         if (p->workers[k])
@@ -284,6 +286,7 @@ int sp__pool_stop(sp_pool *p, int wait)
                     (uint64_t)atomic_load(&p->active)) + pend_left;
     p->stopped = 1;
     pthread_mutex_unlock(&p->lock);
+    sp__trace_pool_stopped(p); /* writes its trace file */
     if (p->nworkers > 0)
         sp__monitor_remove();
     return p->left;
@@ -303,17 +306,19 @@ int sp_pool_close(sp_pool *p, int wait)
 
 /* ---- counters ---- */
 
-static void add_stats(sp_stats *o, const sp__wstats *s)
+#define SP__LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void add_stats(sp_stats *o, sp__wstats *s)
 {
-    o->switches += s->switches;
-    o->yields += s->yields;
-    o->preempt_slice += s->preempt_slice;
-    o->preempt_prio += s->preempt_prio;
-    o->preempt_cancel += s->preempt_cancel;
-    o->preempt_async += s->preempt_async;
-    o->steals += s->steals;
-    o->parks += s->parks;
-    o->wakes += s->wakes;
+    o->switches += SP__LD(s->switches);
+    o->yields += SP__LD(s->yields);
+    o->preempt_slice += SP__LD(s->preempt_slice);
+    o->preempt_prio += SP__LD(s->preempt_prio);
+    o->preempt_cancel += SP__LD(s->preempt_cancel);
+    o->preempt_async += SP__LD(s->preempt_async);
+    o->steals += SP__LD(s->steals);
+    o->parks += SP__LD(s->parks);
+    o->wakes += SP__LD(s->wakes);
 }
 
 int sp_pool_stats(sp_pool *p, sp_stats *o)
@@ -334,7 +339,8 @@ int sp_pool_stats(sp_pool *p, sp_stats *o)
     o->jobs_failed = atomic_load(&p->c_failed);
     o->signals_sent = atomic_load(&p->c_signals);
     o->spares = atomic_load(&p->c_spares);
-    o->queue_highwater = atomic_load(&p->c_highwater);
+    o->wakes += atomic_load(&p->c_wakes);
+    o->queue_highwater = sp__pool_highwater(p);
     long gmax, gnow;
     sp__stack_budget(&gmax, &gnow);
     o->stacks_guarded = (uint64_t)gnow;

@@ -480,6 +480,40 @@ SP_API int sp_syncvar_written(const sp_syncvar *v);   /* 1 or 0 */
  * closed or when tracing is turned off with path == NULL. The environment
  * variable SPINDLE_TRACE=path traces every pool of the process into one
  * file written at exit.
+ *
+ * Details:
+ *  - path != NULL starts a new trace of the pool into path; a trace
+ *    already running is written to its own file first (or, for
+ *    SPINDLE_TRACE, left to the process file). path == NULL turns the
+ *    trace off and writes it; harmless when none runs.
+ *  - Returns 0; SP_EINVAL (NULL pool, empty path); SP_ECLOSED (path
+ *    given for a closed pool); SP_ENOMEM; SP_ESYS when the file of the
+ *    trace just ended could not be written (a message goes to stderr).
+ *  - SPINDLE_TRACE is read when a pool is created: each pool created
+ *    while it is set is traced into that one file, written when the last
+ *    such pool is closed and again at exit (atexit) if pools are still
+ *    open then. (`spindle --trace FILE` sets it.)
+ *  - The file: one process (pid) per traced pool, named "pool NAME"; one
+ *    thread (tid) per worker ("worker N", tid N+1) and per plain thread
+ *    that ran a pseudo pool ("runner (thread T)", tid 1000+k). Each run
+ *    slice of a job is a complete event ("ph":"X", ts and dur in µs from
+ *    the first trace of the process, CLOCK_MONOTONIC, ns precision)
+ *    named after the job ("job" when unnamed), with args job (address),
+ *    start (true on the job's first slice) and end: "yield", "preempt"
+ *    (with cause "slice", "priority" or "cancel"; async: true when the
+ *    signal handler switched it out), "suspend" (waiting: a join, a
+ *    channel...), "done", "failed", "cancelled". Preemptions, cancels and
+ *    failures also get an instant event ("ph":"i") at the slice's end; a
+ *    job cancelled while queued gets a "cancel" instant (queued: true)
+ *    when a worker drops it. Thread and process names are "M" events.
+ *  - Cost: off, one predicted branch per run slice (the pool's trace
+ *    pointer, loaded once per slice). On, two clock reads and one 32-byte
+ *    record per slice, appended without a lock to the buffer of the
+ *    thread that ran it; at most 4M records per thread and trace, then
+ *    they are dropped (counted in the file). Events recorded after the
+ *    trace was written are not in it.
+ *  - scripts/trace-check FILE checks a trace (well formed, one job at a
+ *    time per worker, every begin has an end, monotone timestamps).
  */
 SP_API int sp_pool_trace(sp_pool *pool, const char *path);
 

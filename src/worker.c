@@ -178,17 +178,17 @@ static void after_switch(sp__worker *w, sp_job *j)
     }
     switch (post) {
     case SP__POST_YIELD:
-        w->st.yields++;
+        SP__BUMP(w->st.yields);
         requeue(w, j);
         break;
     case SP__POST_PREEMPT:
     case SP__POST_ASYNC:
         if (post == SP__POST_ASYNC)
-            w->st.preempt_async++;
+            SP__BUMP(w->st.preempt_async);
         if (j->preempt_cause == SP__PC_PRIO)
-            w->st.preempt_prio++;
+            SP__BUMP(w->st.preempt_prio);
         else
-            w->st.preempt_slice++;
+            SP__BUMP(w->st.preempt_slice);
         j->preempt_cause = SP__PC_NONE;
         requeue(w, j);
         break;
@@ -202,7 +202,7 @@ static void after_switch(sp__worker *w, sp_job *j)
     case SP__POST_CANCEL_ASYNC:
         if (lock) /* cancelled inside sp__wait */
             pthread_mutex_unlock(lock);
-        w->st.preempt_cancel++;
+        SP__BUMP(w->st.preempt_cancel);
         end_job(w, j, SP_JOB_CANCELLED, NULL);
         break;
     case SP__POST_OVERFLOW:
@@ -216,6 +216,10 @@ static void after_switch(sp__worker *w, sp_job *j)
 
 void sp__run_job(sp__worker *w, sp_job *j)
 {
+    /* the trace costs one predicted branch per slice when off */
+    sp__trace *tr = atomic_load_explicit(&j->pool->trace,
+                                         memory_order_acquire);
+    int fresh = 0;
     if (atomic_load(&j->pool->stopping)) {
         atomic_store(&j->cancel, 1);
         j->poll = 1;
@@ -223,10 +227,14 @@ void sp__run_job(sp__worker *w, sp_job *j)
     if (!j->stack) {
         int st = SP_JOB_QUEUED;
         if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING)) {
+            if (tr)
+                sp__trace_dropped(w, j, tr);
             sp_job_release(j); /* cancelled while queued: drop the hold */
             return;
         }
         if (atomic_load(&j->cancel)) { /* cancelled before it ever ran */
+            if (tr)
+                sp__trace_dropped(w, j, tr);
             sp__job_end(j, SP_JOB_CANCELLED);
             sp_job_release(j);
             return;
@@ -239,6 +247,7 @@ void sp__run_job(sp__worker *w, sp_job *j)
             return;
         }
         j->sp = sp__ctx_init(j->stack->lo, j->stack->hi);
+        fresh = 1;
     }
     /* clear stale requests, but never lose a cancel: the canceller
      * stores cancel and then poll, we store poll and then read cancel */
@@ -250,9 +259,11 @@ void sp__run_job(sp__worker *w, sp_job *j)
     }
     j->worker = w;
     atomic_store_explicit(&w->cur, j, memory_order_release);
-    atomic_store_explicit(&w->nswitch, w->st.switches + 1,
+    SP__BUMP(w->st.switches);
+    atomic_store_explicit(&w->nswitch,
+                          atomic_load_explicit(&w->st.switches,
+                                               memory_order_relaxed),
                           memory_order_relaxed);
-    w->st.switches++;
     if (j->async_susp) {
         /* it resumes inside the signal handler, which returns with
          * sigreturn: keep the preemption signal out until then */
@@ -261,9 +272,13 @@ void sp__run_job(sp__worker *w, sp_job *j)
         sigaddset(&s, SP_PREEMPT_SIGNAL);
         pthread_sigmask(SIG_BLOCK, &s, NULL);
     }
+    if (SP__UNLIKELY(tr))
+        sp__trace_begin(w, j, tr, fresh);
     sp__san_to_job(w, j);
     sp__ctx_switch(&w->sched_sp, j->sp);
     sp__san_back_in_sched(w);
+    if (SP__UNLIKELY(tr))
+        sp__trace_end(w, j, tr);
     /* release only: the fence that pairs with sp__pin_cur is paid in
      * end_job, the one case where the job may then be freed */
     atomic_store_explicit(&w->cur, NULL, memory_order_release);
@@ -294,7 +309,7 @@ static sp_job *steal(sp__worker *w)
         sp_job *j = sp__runq_pop(&v->q);
         sp__spin_unlock(&v->q.lock);
         if (j) {
-            w->st.steals++;
+            SP__BUMP(w->st.steals);
             return j;
         }
     }
@@ -319,7 +334,7 @@ static int wake_worker(sp__worker *w)
     if (!atomic_compare_exchange_strong(&w->idle, &one, 0))
         return 0;
     atomic_fetch_sub(&w->pool->nidle, 1);
-    w->st.wakes++; /* benign race: approximate counter */
+    atomic_fetch_add_explicit(&w->pool->c_wakes, 1, memory_order_relaxed);
     sp__futex_wake(&w->idle, 1);
     return 1;
 }
@@ -350,7 +365,7 @@ static void park(sp__worker *w)
             atomic_fetch_sub(&p->nidle, 1);
         return;
     }
-    w->st.parks++;
+    SP__BUMP(w->st.parks);
     while (atomic_load(&w->idle) == 1)
         sp__futex_wait(&w->idle, 1);
 }
@@ -491,9 +506,11 @@ void sp__job_ready(sp_job *j)
 static void runner_stats(sp_pool *p, sp__worker *w)
 {
     pthread_mutex_lock(&p->statlock);
-    uint64_t *d = (uint64_t *)&p->dead, *s = (uint64_t *)&w->st;
+    _Atomic uint64_t *d = (_Atomic uint64_t *)&p->dead;
+    _Atomic uint64_t *s = (_Atomic uint64_t *)&w->st;
     for (size_t i = 0; i < sizeof(sp__wstats) / sizeof(uint64_t); i++)
-        d[i] += s[i];
+        atomic_fetch_add_explicit(&d[i], atomic_load_explicit(&s[i],
+                                  memory_order_relaxed), memory_order_relaxed);
     pthread_mutex_unlock(&p->statlock);
 }
 

@@ -18,6 +18,7 @@ SING_TESTS = \
 	tests/scripts/procs.sing \
 	tests/scripts/repl.sing \
 	tests/scripts/strings.sing \
+	tests/scripts/trace_option.sing \
 	tests/scripts/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib
