@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 #include "sl.h"
@@ -607,7 +608,7 @@ int sl_run_string(sl_ctx *C, const char *src, const char *file) {
 int sl_run_file(sl_ctx *C, const char *path) {
   size_t n;
   char *src = read_file(path, &n);
-  if (!src) return sl_error(C, "cannot open \"%s\"", path);
+  if (!src) return sl_error(C, "cannot open \"%s\": %s", path, strerror(errno));
   sl_code *code = sl_compile(C, src, n, path, 1);
   free(src);
   if (!code) return SL_ERR;

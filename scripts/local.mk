@@ -83,3 +83,11 @@ bench: bench-programs
 # (scripts/bench/out/ holds results and is left alone.)
 CLEANFILES += $(bench_baselines) $(bench_spindle)
 .PHONY: bench bench-programs
+
+# ---- examples (scripts/examples/) ----
+# The C example of the README, built against the in-tree library and run
+# as a test (it checks its own answer).
+check_PROGRAMS += scripts/examples/c/pfib
+TESTS += scripts/examples/c/pfib
+scripts_examples_c_pfib_SOURCES = scripts/examples/c/pfib.c
+scripts_examples_c_pfib_LDADD = $(top_builddir)/src/libspindle.la $(PTHREAD_LIBS)

@@ -1,1 +1,44 @@
-# tests/singular/local.mk: Singular compatibility tests.
+# tests/singular/local.mk: Singular compatibility tests (issue 10).
+# manual/: ring-free examples of Singular's manual with what Debian's Singular
+# prints (NAME.out); NAME.spindle.out where spindle differs on purpose.
+SINGULAR_MANUAL_TESTS = \
+	tests/singular/manual/ERROR.sing \
+	tests/singular/manual/Formatting_output.sing \
+	tests/singular/manual/Miscellaneous_oddities_3.sing \
+	tests/singular/manual/Names.sing \
+	tests/singular/manual/Return_type_of_procedures.sing \
+	tests/singular/manual/bigint_expressions.sing \
+	tests/singular/manual/bigint_operations.sing \
+	tests/singular/manual/boolean_operations.sing \
+	tests/singular/manual/def_declarations.sing \
+	tests/singular/manual/delete.sing \
+	tests/singular/manual/find.sing \
+	tests/singular/manual/insert.sing \
+	tests/singular/manual/int_declarations.sing \
+	tests/singular/manual/int_operations.sing \
+	tests/singular/manual/intvec_declarations.sing \
+	tests/singular/manual/intvec_operations.sing \
+	tests/singular/manual/list_operations.sing \
+	tests/singular/manual/prime.sing \
+	tests/singular/manual/primefactors.sing \
+	tests/singular/manual/string_declarations.sing \
+	tests/singular/manual/string_expressions.sing \
+	tests/singular/manual/string_operations.sing
+# Names_3 is not run: it uses Singular's indexed names (`int foo(1)=42;`
+# and `` `bar+"(1)"` ``), which spindle does not have (see README.md).
+
+# demo/: Singular's own systhreads demo programs, run unchanged on the
+# threads plugin (4 workers).
+SINGULAR_DEMO_TESTS = tests/singular/demo/fac.sg tests/singular/demo/fib.sg
+
+TEST_EXTENSIONS += .sg
+SG_LOG_COMPILER = $(SING_LOG_COMPILER)
+TESTS += $(SINGULAR_MANUAL_TESTS)
+EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
+	tests/singular/manual/ERROR.spindle.out tests/singular/manual/ERROR.spindle.rc \
+	tests/singular/manual/bigint_expressions.spindle.out \
+	tests/singular/manual/Names_3.sing tests/singular/manual/Names_3.out \
+	$(SINGULAR_DEMO_TESTS) $(SINGULAR_DEMO_TESTS:.sg=.out) \
+	tests/singular/README.md tests/singular/NOTES.md tests/singular/classification.tsv \
+	tests/singular/select-examples.py tests/singular/check-notes.py \
+	tests/singular/demo/make-expected.sh
