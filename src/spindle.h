@@ -148,7 +148,11 @@ enum {
     /* Cancel does not end the job at safe points: sp_checkpoint() and
      * waits return SP_ECANCELED and the job is expected to return soon.
      * (For interpreters that must unwind their own frames.) */
-    SP_JOB_DEFER_CANCEL = 1u << 1
+    SP_JOB_DEFER_CANCEL = 1u << 1,
+    /* With SP_JOB_DEFER_CANCEL: a job that returns after a cancel was
+     * requested ends CANCELLED (its result dropped), not DONE. (For an
+     * interpreter that unwinds on cancel.) */
+    SP_JOB_CANCEL_ON_RETURN = 1u << 2
 };
 
 /*
