@@ -239,7 +239,8 @@ static const char *stat_names[] = {
   "steals", "parks", "wakes", "spares", "queue_highwater", "stacks_guarded", "stacks_slab"};
 
 static int f_threadPoolStats(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 1) return th_counterr(C, "threadPoolStats", argc, "1 argument (threadpool)");
+  if (argc != 1 && argc != 2) return th_counterr(C, "threadPoolStats", argc, "1 or 2 arguments (threadpool[, string counter])");
+  if (argc == 2 && argv[1].type != SPINDLE_T_STRING) return th_argerr(C, "threadPoolStats", 2, "string", argv[1]);
   th_pool *p = pool_arg(C, "threadPoolStats", argc, argv, 0);
   if (!p) return -1;
   sp_stats st;
@@ -247,6 +248,12 @@ static int f_threadPoolStats(spindle_ctx *C, int argc, spindle_value *argv, spin
   if (rc < 0) return th_rterr(C, "threadPoolStats", rc);
   const uint64_t *v = (const uint64_t *)&st;
   size_t n = sizeof stat_names / sizeof *stat_names;
+  if (argc == 2) {   /* one counter, as an int */
+    const char *want = api->string_ptr(argv[1], NULL);
+    for (size_t i = 0; i < n; i++)
+      if (!strcmp(want, stat_names[i])) { *ret = api->make_int((int64_t)v[i]); return 0; }
+    return api->error(C, "threadPoolStats: no counter named \"%s\"", want);
+  }
   spindle_value l = api->make_list(n);
   for (size_t i = 0; i < n; i++) {
     char buf[96];
@@ -502,6 +509,7 @@ static int f_startJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
   t->pool = p;
   atomic_store(&t->started, 1);
   int rc = sp_job_start(p->p, prio, t->sj);
+  if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {
     atomic_store(&t->started, 0);
     rc = start_err(C, "startJob", t, rc);
@@ -643,6 +651,7 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
   t->pool = p;
   atomic_store(&t->started, 1);
   int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
+  if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {
     atomic_store(&t->started, 0);
     if (rc == SP_ESTATE) rc = api->error(C, "%s: a dependency was never started", who);
