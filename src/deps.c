@@ -66,6 +66,31 @@ void *sp__jx_tramp(void *arg)
     return x->fn(x->ud, x->n, x->v);
 }
 
+static int borrowed(const sp__jx *x, size_t i)
+{
+    for (size_t k = 0; k < x->nkeep; k++)
+        if (x->kidx[k] == i)
+            return 1;
+    return 0;
+}
+
+/* Record that argument i is t's own list (t retained here). */
+static int keep_trigger(sp__jx *x, sp_trigger *t, size_t i)
+{
+    sp_trigger **k = realloc(x->keep, (x->nkeep + 1) * sizeof *k);
+    if (!k)
+        return SP_ENOMEM;
+    x->keep = k;
+    size_t *ki = realloc(x->kidx, (x->nkeep + 1) * sizeof *ki);
+    if (!ki)
+        return SP_ENOMEM;
+    x->kidx = ki;
+    sp_trigger_retain(t);
+    x->keep[x->nkeep] = t;
+    x->kidx[x->nkeep++] = i;
+    return 0;
+}
+
 void sp__jx_free(sp_job *j)
 {
     sp__jx *x = j->x;
@@ -73,10 +98,12 @@ void sp__jx_free(sp_job *j)
     sp__vrelease(o, j->result); /* the job owns its result */
     j->result = NULL;
     for (size_t i = 0; i < x->n; i++)
-        sp__vrelease(o, x->v[i]);
+        if (!x->nkeep || !borrowed(x, i))
+            sp__vrelease(o, x->v[i]);
     for (size_t i = 0; i < x->nkeep; i++)
         sp_trigger_release(x->keep[i]);
     free(x->keep);
+    free(x->kidx);
     free(x->v);
     free(x);
     j->x = NULL;
@@ -141,7 +168,14 @@ sp_job *sp_job_copy(const sp_job *src, size_t argc, void *const *argv)
     j->cleanup = s->cleanup;
     j->cleanup_ud = s->cleanup_ud;
     pthread_mutex_lock(&s->lock); /* against add_args and set_name */
-    int rc = jx_append(j->x, sx->n, sx->v, 0);
+    int rc = 0;
+    for (size_t i = 0; i < sx->n && rc == 0; i++) {
+        int b = sx->nkeep && borrowed(sx, i);
+        rc = jx_append(j->x, 1, &sx->v[i], b);
+        for (size_t k = 0; b && rc == 0 && k < sx->nkeep; k++)
+            if (sx->kidx[k] == i)
+                rc = keep_trigger(j->x, sx->keep[k], i);
+    }
     if (rc == 0 && s->name && sp_job_set_name(j, s->name) != 0)
         rc = SP_ENOMEM;
     pthread_mutex_unlock(&s->lock);
@@ -175,6 +209,8 @@ typedef struct pdep {
 } pdep;
 
 struct pend {
+    pend *pnext, *pprev;    /* the pool's pending list (deplock) */
+    int listed;
     _Atomic int refs;
     _Atomic int left;       /* dependencies not yet done, + 1 while set up */
     _Atomic int claimed;
@@ -198,10 +234,68 @@ static void pend_unref(pend *p)
     free(p);
 }
 
+static void pool_link(pend *p)
+{
+    sp_pool *pl = p->pool;
+    atomic_fetch_add(&pl->active, 1);
+    pthread_mutex_lock(&pl->deplock);
+    p->pprev = NULL;
+    p->pnext = pl->pending;
+    if (p->pnext)
+        p->pnext->pprev = p;
+    pl->pending = p;
+    p->listed = 1;
+    pthread_mutex_unlock(&pl->deplock);
+}
+
+static void pool_unlink(pend *p)
+{
+    sp_pool *pl = p->pool;
+    pthread_mutex_lock(&pl->deplock);
+    if (p->listed) {
+        if (p->pprev)
+            p->pprev->pnext = p->pnext;
+        else
+            pl->pending = p->pnext;
+        if (p->pnext)
+            p->pnext->pprev = p->pprev;
+        p->listed = 0;
+    }
+    pthread_mutex_unlock(&pl->deplock);
+}
+
+/* The one call that decides the outcome. Until the job is started (which
+ * counts it again), it counts in the pool's active jobs. */
 static int claim(pend *p)
 {
     int zero = 0;
-    return atomic_compare_exchange_strong(&p->claimed, &zero, 1);
+    if (!atomic_compare_exchange_strong(&p->claimed, &zero, 1))
+        return 0;
+    pool_unlink(p);
+    return 1;
+}
+
+static void unclaim_count(pend *p)
+{
+    atomic_fetch_sub(&p->pool->active, 1);
+}
+
+int sp__deps_pool_stop(sp_pool *pl)
+{
+    int n = 0;
+    for (;;) {
+        pthread_mutex_lock(&pl->deplock);
+        pend *p = pl->pending;
+        if (p)
+            atomic_fetch_add(&p->refs, 1);
+        pthread_mutex_unlock(&pl->deplock);
+        if (!p)
+            return n;
+        if (sp_job_cancel(p->job) == 0)
+            n++;
+        pool_unlink(p); /* in case the cancel lost to another claim */
+        pend_unref(p);
+    }
 }
 
 /* Triggers that have not fired drop the pend (its outcome is decided). */
@@ -256,13 +350,8 @@ static void add_packed(sp_job *j, sp_trigger *t)
         return;
     }
     if (!owned) { /* the list lives in t: keep t as long as the job */
-        sp_trigger **k = realloc(j->x->keep,
-                                 (j->x->nkeep + 1) * sizeof *k);
-        if (!k)
+        if (jx_reserve(j->x, 1) != 0 || keep_trigger(j->x, t, j->x->n) != 0)
             return;
-        sp_trigger_retain(t);
-        k[j->x->nkeep++] = t;
-        j->x->keep = k;
     }
     if (jx_append(j->x, 1, &v, 1) != 0 && owned)
         sp__vrelease(sp__trigger_ops(t), v);
@@ -284,6 +373,7 @@ static void all_done(pend *p)
     int rc = sp__job_start(p->pool, p->prio, j, 1);
     if (rc == SP_ECLOSED)
         sp_job_cancel(j); /* the pool stopped meanwhile: never lost */
+    unclaim_count(p);
 }
 
 static void dep_failed(pend *p, sp_job *dep, int state)
@@ -299,6 +389,7 @@ static void dep_failed(pend *p, sp_job *dep, int state)
     }
     end_unstarted(p->job, state, msg);
     detach(p);
+    unclaim_count(p);
 }
 
 static void dep_done(pend *p, sp_job *dep, int state)
@@ -315,6 +406,12 @@ static void dep_done(pend *p, sp_job *dep, int state)
 static void dep_job_end(sp_job *dep, void *ud)
 {
     pdep *d = ud;
+    /* First pass of the end hooks: the state is not stored yet. Run again
+     * in the second pass, so that a dependent job never starts (nor ends)
+     * while its dependency still looks RUNNING. */
+    if (dep->end_state && atomic_load(&dep->state) < SP_JOB_DONE &&
+        sp__job_on_end(dep, dep_job_end, ud) == 0)
+        return;
     pend *p = d->p;
     dep_done(p, dep, sp__job_final_state(dep));
     pend_unref(p);
@@ -335,8 +432,10 @@ static void self_end(sp_job *j, void *ud)
 {
     pend *p = ud;
     (void)j;
-    if (claim(p))
+    if (claim(p)) {
         detach(p);
+        unclaim_count(p);
+    }
     pend_unref(p);
 }
 
@@ -427,6 +526,7 @@ int sp_job_schedule(sp_pool *pool, int prio, sp_job *job, size_t ndeps,
     }
     sp_job_retain(job);
     sp_pool_retain(pool);
+    pool_link(p);
     atomic_fetch_add(&p->refs, 1);
     if (sp__job_on_end(job, self_end, p) != 0)
         self_end(job, p); /* cancelled already: claims the pend */

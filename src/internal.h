@@ -168,7 +168,8 @@ typedef struct sp__jx {
     int has_ops;
     size_t n, cap;
     void **v;
-    sp_trigger **keep;        /* triggers whose unpacked lists are args */
+    sp_trigger **keep;        /* triggers whose unpacked lists are args: */
+    size_t *kidx;             /* at these indices (not owned through ops) */
     size_t nkeep;
 } sp__jx;
 
@@ -307,6 +308,8 @@ struct sp_pool {
     sp__wstats dead;           /* stats of runner threads that left */
     int stopped;               /* sp__pool_stop done */
     int left;                  /* its result */
+    pthread_mutex_t deplock;   /* guards pending (deps.c) */
+    void *pending;             /* jobs scheduled here, dependencies pending */
 };
 
 /* Read w's running job from another thread and keep it from being freed
@@ -368,6 +371,10 @@ sp_pool *sp__pseudo_with_work(void);     /* a retained one, or NULL */
 
 /* deps.c */
 void sp__jx_free(sp_job *j);
+/* The pool stops: cancel the jobs still waiting for dependencies; how
+ * many. (While they wait they count in pool->active, so that a close
+ * with wait runs the jobs whose dependencies can still complete.) */
+int sp__deps_pool_stop(sp_pool *pool);
 void *sp__jx_tramp(void *job);
 
 /* trigger.c: listeners run once, when the trigger fires (fired = 1) or

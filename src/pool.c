@@ -98,6 +98,7 @@ static sp_pool *pool_alloc(const sp_pool_opts *o)
     p->flags = o->flags;
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->statlock, NULL);
+    pthread_mutex_init(&p->deplock, NULL);
     sp__runq_init(&p->q);
     if (p->nworkers == 0)
         atomic_fetch_add(&sp__npseudo, 1);
@@ -151,6 +152,7 @@ void sp__pool_free(sp_pool *p)
     sp__runq_destroy(&p->q);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->statlock);
+    pthread_mutex_destroy(&p->deplock);
     free(p->name);
     free(p);
 }
@@ -272,13 +274,14 @@ int sp__pool_stop(sp_pool *p, int wait)
         run_what_can_run(p);
     uint64_t c0 = atomic_load(&p->c_cancelled);
     atomic_store(&p->stopping, 1);
+    int pend_left = sp__deps_pool_stop(p);
     if (p->nworkers == 0)
         sp__pseudo_run(p, NULL); /* ends what is queued as cancelled */
     else
         stop_workers(p);
     drain(&p->q);
     p->left = (int)(atomic_load(&p->c_cancelled) - c0 +
-                    (uint64_t)atomic_load(&p->active));
+                    (uint64_t)atomic_load(&p->active)) + pend_left;
     p->stopped = 1;
     pthread_mutex_unlock(&p->lock);
     if (p->nworkers > 0)
