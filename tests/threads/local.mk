@@ -6,6 +6,13 @@ THREADS_TESTS = \
 	tests/threads/seed.sing \
 	tests/threads/preempt.sing \
 	tests/threads/stress.sing
-TESTS += $(THREADS_TESTS)
+# real workloads, each checking its own result
+THREADS_EXAMPLES = \
+	scripts/examples/parfac.sing \
+	scripts/examples/parfib.sing \
+	scripts/examples/collatz.sing \
+	scripts/examples/nqueens.sing
+TESTS += $(THREADS_TESTS) $(THREADS_EXAMPLES)
 EXTRA_DIST += $(THREADS_TESTS) $(THREADS_TESTS:.sing=.out) \
-	tests/threads/basics_init.inc tests/threads/basics.lib
+	tests/threads/basics_init.inc tests/threads/basics.lib \
+	$(THREADS_EXAMPLES) $(THREADS_EXAMPLES:.sing=.out)
