@@ -84,7 +84,7 @@ static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 static spindle_ctx *ctx_free[128];
 static int nctx_free;
 
-static spindle_ctx *ctx_get(void) {
+spindle_ctx *th_ctx_get(void) {
   spindle_ctx *C = NULL;
   pthread_mutex_lock(&ctx_mu);
   if (nctx_free > 0) C = ctx_free[--nctx_free];
@@ -92,7 +92,7 @@ static spindle_ctx *ctx_get(void) {
   return C ? C : api->new_context(main_ctx);
 }
 
-static void ctx_put(spindle_ctx *C) {
+void th_ctx_put(spindle_ctx *C) {
   api->set_poll(C, NULL, NULL, NULL);
   *api->userdata(C, 0) = NULL;
   *api->userdata(C, 1) = NULL;
@@ -343,7 +343,7 @@ static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
 
 static void *job_run(void *ud, size_t argc, void *const *argv) {
   th_job *t = ud;
-  spindle_ctx *C = ctx_get();
+  spindle_ctx *C = th_ctx_get();
   if (!C) { sp_job_fail("out of memory for an interpreter context"); return NULL; }
   *api->userdata(C, 0) = t;
   *api->userdata(C, 1) = t->pool;
@@ -367,7 +367,7 @@ static void *job_run(void *ud, size_t argc, void *const *argv) {
   } else if (r.type != SPINDLE_T_NONE) {
     res = th_box_new(r);
   }
-  ctx_put(C);
+  th_ctx_put(C);
   return res;
 }
 
@@ -808,19 +808,24 @@ static int f_mainThread(spindle_ctx *C, int argc, spindle_value *argv, spindle_v
   return 0;
 }
 
+static int is_shared(spindle_value v) {
+  int t = (int)v.type;
+  return t == th_trig_t || t == th_chan_t || t == th_svar_t || t == th_table_t || t == th_alist_t;
+}
+
 static int f_setSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   if (argc != 2) return th_counterr(C, "setSharedName", argc, "2 arguments (object, string)");
   if (argv[1].type != SPINDLE_T_STRING) return th_argerr(C, "setSharedName", 2, "string", argv[1]);
   const char *s = api->string_ptr(argv[1], NULL);
   th_job *t = job_ptr(argv[0]);
   if (t) sp_job_set_name(t->sj, s);
-  else if ((int)argv[0].type == th_trig_t || (int)argv[0].type == th_chan_t || (int)argv[0].type == th_svar_t) {
+  else if (is_shared(argv[0])) {
     th_obj *o = api->user_ptr(argv[0], (int)argv[0].type);
     char *old = o->name;   /* names are set rarely; the old one is kept */
     (void)old;
     o->name = strdup(s);
   } else {
-    return th_argerr(C, "setSharedName", 1, "job, trigger, channel or syncvar", argv[0]);
+    return th_argerr(C, "setSharedName", 1, "job, trigger, channel, syncvar or atomic table/list", argv[0]);
   }
   *ret = api->none();
   return 0;
@@ -831,9 +836,9 @@ static int f_getSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindl
   const char *s = NULL;
   th_job *t = job_ptr(argv[0]);
   if (t) s = sp_job_name(t->sj);
-  else if ((int)argv[0].type == th_trig_t || (int)argv[0].type == th_chan_t || (int)argv[0].type == th_svar_t)
+  else if (is_shared(argv[0]))
     s = ((th_obj *)api->user_ptr(argv[0], (int)argv[0].type))->name;
-  else return th_argerr(C, "getSharedName", 1, "job, trigger, channel or syncvar", argv[0]);
+  else return th_argerr(C, "getSharedName", 1, "job, trigger, channel, syncvar or atomic table/list", argv[0]);
   if (!s) s = "";
   *ret = api->make_string(s, strlen(s));
   return 0;

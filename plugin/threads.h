@@ -4,6 +4,7 @@
 #ifndef THREADS_H
 #define THREADS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include "plugin.h"
 #include "spindle.h"
@@ -32,9 +33,20 @@ typedef struct th_obj {
   char *name;           /* may be NULL */
   char kind[8];         /* triggers: "acc", "count", "set", "proc" */
   long n;
+  spindle_value fn;     /* "proc" triggers: the proc */
+  pthread_mutex_t mu;   /* syncvar updates, tables, lists */
+  void *cur;            /* syncvar: latest updateSyncVar value (a box) */
+  /* atomic tables (keys[i] -> vals[i]) and lists (vals[i]) */
+  char **keys;
+  void **vals;
+  size_t len, cap;
 } th_obj;
 spindle_value th_obj_value(th_obj *o);        /* a new reference to o */
 th_obj *th_obj_new(int type, void *p, const char *name);
+
+/* interpreter contexts for code the plugin runs (jobs, proc triggers) */
+spindle_ctx *th_ctx_get(void);
+void th_ctx_put(spindle_ctx *C);
 
 /* pools */
 typedef struct th_pool th_pool;

@@ -25,6 +25,7 @@
 #pragma weak sp_syncvar_write
 #pragma weak sp_syncvar_read
 #pragma weak sp_syncvar_written
+#pragma weak sp_trigger_create_fn
 
 /* ---- shared objects -------------------------------------------------------- */
 
@@ -34,6 +35,8 @@ th_obj *th_obj_new(int type, void *p, const char *name) {
   o->type = type;
   o->p = p;
   o->name = name ? strdup(name) : NULL;
+  o->fn = api->none();
+  pthread_mutex_init(&o->mu, NULL);
   return o;
 }
 
@@ -48,15 +51,28 @@ static void obj_release(void *ptr) {
   if (o->type == th_trig_t) sp_trigger_release(o->p);
   else if (o->type == th_chan_t) sp_chan_release(o->p);
   else if (o->type == th_svar_t) sp_syncvar_release(o->p);
+  th_box_release(o->cur);
+  for (size_t i = 0; i < o->len; i++) {
+    th_box_release(o->vals[i]);
+    if (o->keys) free(o->keys[i]);
+  }
+  free(o->keys);
+  free(o->vals);
+  api->release(o->fn);
+  pthread_mutex_destroy(&o->mu);
   free(o->name);
   free(o);
 }
 
 static void obj_print(void *ptr, char *buf, size_t size) {
   th_obj *o = ptr;
-  const char *what = o->type == th_trig_t ? "trigger" : o->type == th_chan_t ? "channel" : "syncvar";
+  const char *what = o->type == th_trig_t   ? "trigger"
+                     : o->type == th_chan_t   ? "channel"
+                     : o->type == th_svar_t   ? "syncvar"
+                     : o->type == th_table_t  ? "atomic_table"
+                                              : "atomic_list";
   if (o->type == th_trig_t)
-    snprintf(buf, size, "<trigger \"%s\" %ld>", o->kind, o->n);
+    snprintf(buf, size, o->n ? "<trigger \"%s\" %ld>" : "<trigger \"%s\">", o->kind, o->n);
   else if (o->name)
     snprintf(buf, size, "<%s \"%s\">", what, o->name);
   else
@@ -76,6 +92,44 @@ static th_obj *obj_arg(spindle_ctx *C, const char *who, int argc, spindle_value 
 
 /* ---- triggers ------------------------------------------------------------- */
 
+/* a "proc" trigger: each update calls the proc with the value; it fires
+ * when the proc returns nothing or a non-zero int */
+static int proc_trig_fn(void *ud, void *value) {
+  th_obj *o = ud;
+  spindle_ctx *C = th_ctx_get();
+  if (!C) return 0;
+  spindle_value a = value ? ((th_box *)value)->v : api->none(), r = api->none();
+  int fire = 0;
+  if (api->call(C, o->fn, value ? 1 : 0, &a, &r) < 0) {
+    fflush(stdout);
+    fprintf(stderr, "// ** proc trigger: %s\n", api->errmsg(C));
+  } else {
+    fire = r.type == SPINDLE_T_NONE || (r.type == SPINDLE_T_INT && r.u.i != 0);
+  }
+  api->release(r);
+  th_ctx_put(C);
+  return fire;
+}
+
+static int proc_trigger(spindle_ctx *C, spindle_value name, int pos, spindle_value *ret) {
+  NEED(sp_trigger_create_fn, "createTrigger", "proc triggers");
+  if (name.type != SPINDLE_T_STRING) return th_argerr(C, "createTrigger", pos, "string (a proc name)", name);
+  spindle_value fn;
+  const char *nm = api->string_ptr(name, NULL);
+  if (api->lookup(C, nm, &fn) < 0) {
+    api->clear_error(C);
+    return api->error(C, "createTrigger: no proc named \"%s\"", nm);
+  }
+  th_obj *o = th_obj_new(th_trig_t, NULL, NULL);
+  o->fn = fn;
+  snprintf(o->kind, sizeof o->kind, "proc");
+  atomic_fetch_add(&o->rc, 1);   /* the trigger's callback keeps o (never freed) */
+  o->p = sp_trigger_create_fn(proc_trig_fn, o, &th_vops);
+  if (!o->p) return api->error(C, "createTrigger: out of memory");
+  *ret = api->make_user(th_trig_t, o);
+  return 0;
+}
+
 static int f_createTrigger(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   NEED(sp_trigger_create, "createTrigger", "triggers");
   int i = 0;
@@ -84,6 +138,7 @@ static int f_createTrigger(spindle_ctx *C, int argc, spindle_value *argv, spindl
   if (argc - i != 2) return th_counterr(C, "createTrigger", argc, "([threadpool,] string type, int n)");
   if (argv[i].type != SPINDLE_T_STRING) return th_argerr(C, "createTrigger", i + 1, "string", argv[i]);
   const char *type = api->string_ptr(argv[i], NULL);
+  if (!strcmp(type, "proc")) return proc_trigger(C, argv[i + 1], i + 2, ret);
   sp_trigger_kind k;
   if (!strcmp(type, "acc")) k = SP_TRIGGER_ACC;
   else if (!strcmp(type, "count")) k = SP_TRIGGER_COUNT;
@@ -270,7 +325,9 @@ static int f_readSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindle_
   int rc = sp_syncvar_read(o->p, &b);
   if (rc == SP_ECANCELED) return api->error(C, "cancelled");
   if (rc < 0) return th_rterr(C, "readSyncVar", rc);
-  *ret = th_unbox(b);   /* lent by the syncvar */
+  pthread_mutex_lock(&o->mu);
+  *ret = th_unbox(o->cur ? o->cur : b);   /* lent by the syncvar */
+  pthread_mutex_unlock(&o->mu);
   return 0;
 }
 
@@ -283,6 +340,172 @@ static int f_statSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindle_
   return 0;
 }
 
+/* updateSyncVar(v, procname, args...): waits for a value, stores
+ * procname(value, args...) and returns it. The proc runs outside any
+ * lock; a concurrent update makes it run again on the newer value. */
+static int f_updateSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  NEED(sp_syncvar_read, "updateSyncVar", "syncvars");
+  if (argc < 2) return th_counterr(C, "updateSyncVar", argc, "at least 2 arguments (syncvar, string procname[, args...])");
+  th_obj *o = obj_arg(C, "updateSyncVar", argc, argv, 0, th_svar_t, "syncvar");
+  if (!o) return -1;
+  if (argv[1].type != SPINDLE_T_STRING) return th_argerr(C, "updateSyncVar", 2, "string", argv[1]);
+  const char *nm = api->string_ptr(argv[1], NULL);
+  spindle_value fn;
+  if (api->lookup(C, nm, &fn) < 0) {
+    api->clear_error(C);
+    return api->error(C, "updateSyncVar: no proc named \"%s\"", nm);
+  }
+  void *base = NULL;
+  int rc = sp_syncvar_read(o->p, &base);
+  if (rc < 0) { api->release(fn); return rc == SP_ECANCELED ? api->error(C, "cancelled") : th_rterr(C, "updateSyncVar", rc); }
+  spindle_value *a = malloc((size_t)argc * sizeof *a);
+  for (int i = 2; i < argc; i++) a[i - 1] = argv[i];
+  for (;;) {
+    pthread_mutex_lock(&o->mu);
+    void *seen = o->cur ? o->cur : base;
+    ((th_box *)seen)->rc++;
+    pthread_mutex_unlock(&o->mu);
+    a[0] = ((th_box *)seen)->v;
+    spindle_value r;
+    if (api->call(C, fn, argc - 1, a, &r) < 0) {
+      th_box_release(seen);
+      rc = -1;
+      break;
+    }
+    pthread_mutex_lock(&o->mu);
+    void *now = o->cur ? o->cur : base, *old = NULL;
+    if (now == seen) {
+      old = o->cur;
+      api->retain(r);
+      o->cur = th_box_new(r);
+    }
+    pthread_mutex_unlock(&o->mu);
+    th_box_release(seen);
+    if (now == seen) { th_box_release(old); *ret = r; rc = 0; break; }
+    api->release(r);
+  }
+  free(a);
+  api->release(fn);
+  return rc;
+}
+
+/* ---- atomic tables and lists (Singular's shared tables and lists) ------- */
+
+static int f_makeAtomic(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret, int type,
+                        const char *who) {
+  const char *name;
+  if (opt_name(C, who, argc, argv, &name) < 0) return -1;
+  *ret = api->make_user(type, th_obj_new(type, NULL, name));
+  return 0;
+}
+static int f_makeAtomicTable(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return f_makeAtomic(C, argc, argv, ret, th_table_t, "makeAtomicTable");
+}
+static int f_makeAtomicList(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return f_makeAtomic(C, argc, argv, ret, th_alist_t, "makeAtomicList");
+}
+
+/* index of key in o (under o->mu), or -1 */
+static long table_find(th_obj *o, const char *key) {
+  for (size_t i = 0; i < o->len; i++)
+    if (!strcmp(o->keys[i], key)) return (long)i;
+  return -1;
+}
+
+static void grow(th_obj *o, size_t need, int keys) {
+  if (need <= o->cap) return;
+  size_t cap = o->cap ? o->cap : 8;
+  while (cap < need) cap *= 2;
+  o->vals = realloc(o->vals, cap * sizeof *o->vals);
+  if (keys) o->keys = realloc(o->keys, cap * sizeof *o->keys);
+  for (size_t i = o->cap; i < cap; i++) o->vals[i] = NULL;
+  o->cap = cap;
+}
+
+static int table_args(spindle_ctx *C, const char *who, int argc, spindle_value *argv, int want, th_obj **o) {
+  if (argc != want) return th_counterr(C, who, argc, want == 3 ? "3 arguments (atomic_table, string key, value)" : "2 arguments (atomic_table, string key)");
+  *o = obj_arg(C, who, argc, argv, 0, th_table_t, "atomic_table");
+  if (!*o) return -1;
+  if (argv[1].type != SPINDLE_T_STRING) return th_argerr(C, who, 2, "string", argv[1]);
+  return 0;
+}
+
+static int f_putTable(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_obj *o;
+  if (table_args(C, "putTable", argc, argv, 3, &o) < 0) return -1;
+  const char *key = api->string_ptr(argv[1], NULL);
+  api->retain(argv[2]);
+  void *b = th_box_new(argv[2]), *old = NULL;
+  pthread_mutex_lock(&o->mu);
+  long i = table_find(o, key);
+  if (i >= 0) { old = o->vals[i]; o->vals[i] = b; }
+  else { grow(o, o->len + 1, 1); o->keys[o->len] = strdup(key); o->vals[o->len++] = b; }
+  pthread_mutex_unlock(&o->mu);
+  th_box_release(old);
+  *ret = api->none();
+  return 0;
+}
+
+static int f_getTable(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_obj *o;
+  if (table_args(C, "getTable", argc, argv, 2, &o) < 0) return -1;
+  const char *key = api->string_ptr(argv[1], NULL);
+  pthread_mutex_lock(&o->mu);
+  long i = table_find(o, key);
+  if (i >= 0) *ret = th_unbox(o->vals[i]);
+  pthread_mutex_unlock(&o->mu);
+  if (i < 0) return api->error(C, "getTable: no key \"%s\" in the table", key);
+  return 0;
+}
+
+static int f_inTable(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_obj *o;
+  if (table_args(C, "inTable", argc, argv, 2, &o) < 0) return -1;
+  pthread_mutex_lock(&o->mu);
+  long i = table_find(o, api->string_ptr(argv[1], NULL));
+  pthread_mutex_unlock(&o->mu);
+  *ret = api->make_int(i >= 0);
+  return 0;
+}
+
+static int list_args(spindle_ctx *C, const char *who, int argc, spindle_value *argv, int want, th_obj **o) {
+  if (argc != want) return th_counterr(C, who, argc, want == 3 ? "3 arguments (atomic_list, int index, value)" : "2 arguments (atomic_list, int index)");
+  *o = obj_arg(C, who, argc, argv, 0, th_alist_t, "atomic_list");
+  if (!*o) return -1;
+  if (argv[1].type != SPINDLE_T_INT) return th_argerr(C, who, 2, "int", argv[1]);
+  if (argv[1].u.i < 1 || argv[1].u.i > 100000000) return api->error(C, "%s: index %lld out of range", who, (long long)argv[1].u.i);
+  return 0;
+}
+
+static int f_putList(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_obj *o;
+  if (list_args(C, "putList", argc, argv, 3, &o) < 0) return -1;
+  size_t i = (size_t)argv[1].u.i - 1;
+  api->retain(argv[2]);
+  void *b = th_box_new(argv[2]), *old;
+  pthread_mutex_lock(&o->mu);
+  grow(o, i + 1, 0);
+  if (o->len < i + 1) o->len = i + 1;
+  old = o->vals[i];
+  o->vals[i] = b;
+  pthread_mutex_unlock(&o->mu);
+  th_box_release(old);
+  *ret = api->none();
+  return 0;
+}
+
+static int f_getList(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_obj *o;
+  if (list_args(C, "getList", argc, argv, 2, &o) < 0) return -1;
+  size_t i = (size_t)argv[1].u.i - 1;
+  pthread_mutex_lock(&o->mu);
+  int ok = i < o->len;
+  if (ok) *ret = th_unbox(o->vals[i]);
+  pthread_mutex_unlock(&o->mu);
+  if (!ok) return api->error(C, "getList: index %zu beyond the list's end", i + 1);
+  return 0;
+}
+
 void th_coord_register(spindle_reg *reg) {
   static const spindle_type_desc trig_d = {"trigger", obj_print, NULL, obj_release, NULL};
   static const spindle_type_desc chan_d = {"channel", obj_print, NULL, obj_release, NULL};
@@ -290,6 +513,10 @@ void th_coord_register(spindle_reg *reg) {
   th_trig_t = api->def_type(reg, &trig_d);
   th_chan_t = api->def_type(reg, &chan_d);
   th_svar_t = api->def_type(reg, &svar_d);
+  static const spindle_type_desc table_d = {"atomic_table", obj_print, NULL, obj_release, NULL};
+  static const spindle_type_desc alist_d = {"atomic_list", obj_print, NULL, obj_release, NULL};
+  th_table_t = api->def_type(reg, &table_d);
+  th_alist_t = api->def_type(reg, &alist_d);
   static const struct { const char *name; spindle_rawfn fn; } fns[] = {
     {"createTrigger", f_createTrigger}, {"updateTrigger", f_updateTrigger},
     {"chainTrigger", f_chainTrigger}, {"testTrigger", f_testTrigger},
@@ -298,6 +525,10 @@ void th_coord_register(spindle_reg *reg) {
     {"receiveChannel", f_receiveChannel}, {"statChannel", f_statChannel},
     {"makeSyncVar", f_makeSyncVar}, {"writeSyncVar", f_writeSyncVar},
     {"readSyncVar", f_readSyncVar}, {"statSyncVar", f_statSyncVar},
+    {"updateSyncVar", f_updateSyncVar},
+    {"makeAtomicTable", f_makeAtomicTable}, {"putTable", f_putTable},
+    {"getTable", f_getTable}, {"inTable", f_inTable},
+    {"makeAtomicList", f_makeAtomicList}, {"putList", f_putList}, {"getList", f_getList},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) api->def_raw(reg, fns[i].name, fns[i].fn);
 }

@@ -5,7 +5,8 @@ THREADS_TESTS = \
 	tests/threads/errors.sing \
 	tests/threads/seed.sing \
 	tests/threads/preempt.sing \
-	tests/threads/stress.sing
+	tests/threads/stress.sing \
+	tests/threads/compat.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
