@@ -178,7 +178,15 @@ static int recv_wait(sp_chan *c, void **item)
     memset(&r, 0, sizeof r);
     rrec_append(c, &r);
     while (!r.got) {
-        if (sp__wait_flags(&r.q, &c->lock, SP__WAIT_RETCANCEL) < 0) {
+        int rc = sp__wait_flags(&r.q, &c->lock,
+                                SP__WAIT_RETCANCEL | SP__WAIT_NOLOCK);
+        if (rc == SP__WAITED_UNLOCKED) {
+            /* only a hand-off wakes a receiver that is not cancelled; it
+             * wrote the item before making us ready */
+            *item = r.item;
+            return SP__WAITED_UNLOCKED;
+        }
+        if (rc < 0) {
             if (r.got)
                 give_back(c, r.item);
             else
@@ -201,12 +209,17 @@ int sp_chan_recv(sp_chan *c, void **item)
         *item = take(c);
     else
         rc = recv_wait(c, item);
-    pthread_mutex_unlock(&c->lock);
+    if (rc == SP__WAITED_UNLOCKED)
+        rc = 0;
+    else
+        pthread_mutex_unlock(&c->lock);
     if (rc != 0) {
         *item = NULL;
         sp__cancel_point(); /* a normal job ends here */
     }
-    sp__rt_leave();
+    /* an item taken is the caller's: a cancel that arrived meanwhile is
+     * honoured at its next safe point, not here (it would leak the item) */
+    sp__rt_leave_quiet();
     return rc;
 }
 
@@ -223,7 +236,7 @@ int sp_chan_try_recv(sp_chan *c, void **item)
         rc = 0;
     }
     pthread_mutex_unlock(&c->lock);
-    sp__rt_leave();
+    sp__rt_leave_quiet(); /* as in sp_chan_recv */
     return rc;
 }
 

@@ -206,6 +206,7 @@ typedef struct pdep {
     sp_dep d;
     pend *p;
     sp__tlisten l;
+    sp__hook hook;          /* job dependency: its end hook */
 } pdep;
 
 struct pend {
@@ -214,6 +215,7 @@ struct pend {
     _Atomic int refs;
     _Atomic int left;       /* dependencies not yet done, + 1 while set up */
     _Atomic int claimed;
+    sp__hook self_hook;     /* on the scheduled job itself */
     sp_job *job;
     sp_pool *pool;
     int prio;
@@ -410,7 +412,7 @@ static void dep_job_end(sp_job *dep, void *ud)
      * in the second pass, so that a dependent job never starts (nor ends)
      * while its dependency still looks RUNNING. */
     if (dep->end_state && atomic_load(&dep->state) < SP_JOB_DONE &&
-        sp__job_on_end(dep, dep_job_end, ud) == 0)
+        sp__job_on_end_node(dep, &d->hook) == 0)
         return;
     pend *p = d->p;
     dep_done(p, dep, sp__job_final_state(dep));
@@ -494,7 +496,9 @@ static void listen_dep(pend *p, size_t i)
     atomic_fetch_add(&p->refs, 1);
     if (d->d.job) {
         sp_job_retain(d->d.job);
-        if (sp__job_on_end(d->d.job, dep_job_end, d) != 0)
+        d->hook.fn = dep_job_end;
+        d->hook.ud = d;
+        if (sp__job_on_end_node(d->d.job, &d->hook) != 0)
             dep_job_end(d->d.job, d); /* ended already (or ENOMEM) */
         return;
     }
@@ -528,7 +532,9 @@ int sp_job_schedule(sp_pool *pool, int prio, sp_job *job, size_t ndeps,
     sp_pool_retain(pool);
     pool_link(p);
     atomic_fetch_add(&p->refs, 1);
-    if (sp__job_on_end(job, self_end, p) != 0)
+    p->self_hook.fn = self_end;
+    p->self_hook.ud = p;
+    if (sp__job_on_end_node(job, &p->self_hook) != 0)
         self_end(job, p); /* cancelled already: claims the pend */
     for (size_t i = 0; i < ndeps; i++)
         listen_dep(p, i);

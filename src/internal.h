@@ -114,6 +114,7 @@ typedef struct sp__hook {
     struct sp__hook *next;
     void (*fn)(sp_job *job, void *ud);
     void *ud;
+    int caller_owned;         /* sp__job_on_end_node: never freed here */
 } sp__hook;
 
 typedef struct sp__worker sp__worker;
@@ -341,8 +342,12 @@ void sp__cancel_point(void); /* after SP__WAIT_RETCANCEL: end if cancelled */
 void sp__job_end(sp_job *j, int state);
 void sp__job_cancel_queued(sp_job *j);
 int sp__job_on_end(sp_job *job, void (*fn)(sp_job *, void *), void *ud);
+/* The same with a node the caller owns (fn, ud set; it must stay valid
+ * until fn has been called; fn may free it, or link it again). */
+int sp__job_on_end_node(sp_job *job, sp__hook *h);
 void sp__rt_enter(void);
 void sp__rt_leave(void);
+void sp__rt_leave_quiet(void);
 void sp__safepoint(sp_job *j);
 
 /* sched.c: wait queues. With SP__WAIT_RETCANCEL a cancelled job is
@@ -350,7 +355,11 @@ void sp__safepoint(sp_job *j);
  * caller can undo what it set up, unlock, then call sp__cancel_point().
  * A plain thread waiting while pseudo pools exist runs their queued jobs
  * (sp__pseudo_run_any) and sleeps on sp__pseudo_gseq. */
-enum { SP__WAIT_RETCANCEL = 1 };
+/* With SP__WAIT_NOLOCK a fiber woken normally (not cancelled) returns
+ * SP__WAITED_UNLOCKED without re-taking the lock: for a waker that hands
+ * over everything before the wake (a channel's hand-off). */
+enum { SP__WAIT_RETCANCEL = 1, SP__WAIT_NOLOCK = 2 };
+#define SP__WAITED_UNLOCKED 1
 int sp__wait(sp__waitq *q, pthread_mutex_t *lock);
 int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags);
 extern _Atomic int sp__pseudo_gseq;     /* bumped by pseudo pushes */

@@ -153,6 +153,16 @@ void sp__rt_enter(void)
         j->in_rt++;
 }
 
+/* Leave without honouring a pending request here (it stays pending for
+ * the next safe point): for calls that just handed the caller a reference
+ * it must get to see, e.g. a received channel item. */
+void sp__rt_leave_quiet(void)
+{
+    sp_job *j = sp__current();
+    if (j)
+        j->in_rt--;
+}
+
 void sp__rt_leave(void)
 {
     sp_job *j = sp__current();
@@ -192,8 +202,10 @@ static void job_free(sp_job *j)
      * end hooks, state CREATED, so that they can drop what they hold */
     for (sp__hook *h = j->hooks, *n; h; h = n) {
         n = h->next;
+        int own = h->caller_owned;
         h->fn(j, h->ud);
-        free(h);
+        if (!own)
+            free(h);
     }
     j->hooks = NULL;
     if (j->cleanup)
@@ -307,8 +319,10 @@ static void run_hooks(sp_job *j, sp__hook *h)
 {
     while (h) {
         sp__hook *n = h->next;
+        int own = h->caller_owned; /* fn may free or re-link it */
         h->fn(j, h->ud);
-        free(h);
+        if (!own)
+            free(h);
         h = n;
     }
 }
@@ -351,6 +365,8 @@ void sp__job_end(sp_job *j, int state)
     }
 }
 
+static int link_hook(sp_job *j, sp__hook *h);
+
 int sp__job_on_end(sp_job *j, void (*fn)(sp_job *, void *), void *ud)
 {
     sp__hook *h = malloc(sizeof *h);
@@ -358,11 +374,25 @@ int sp__job_on_end(sp_job *j, void (*fn)(sp_job *, void *), void *ud)
         return SP_ENOMEM;
     h->fn = fn;
     h->ud = ud;
+    h->caller_owned = 0;
+    int rc = link_hook(j, h);
+    if (rc != 0)
+        free(h);
+    return rc;
+}
+
+int sp__job_on_end_node(sp_job *j, sp__hook *h)
+{
+    h->caller_owned = 1;
+    return link_hook(j, h);
+}
+
+static int link_hook(sp_job *j, sp__hook *h)
+{
     pthread_mutex_lock(&j->lock);
     int st = atomic_load(&j->state);
     if (st >= SP_JOB_DONE) {
         pthread_mutex_unlock(&j->lock);
-        free(h);
         return SP_EBUSY;
     }
     h->next = j->hooks;

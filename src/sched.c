@@ -149,6 +149,10 @@ static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock,
     j->in_rt++;
     sp__switch_out(j, SP__POST_WAIT, lock);
     /* resumed, possibly on another worker; the waker unlinked us */
+    if ((flags & SP__WAIT_NOLOCK) && !atomic_load(&j->cancel)) {
+        j->in_rt--;
+        return SP__WAITED_UNLOCKED;
+    }
     pthread_mutex_lock(lock);
     j->in_rt--;
     if (atomic_load(&j->cancel))
