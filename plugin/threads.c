@@ -159,13 +159,22 @@ static th_pool *pool_arg(spindle_ctx *C, const char *fn, int argc, spindle_value
 }
 
 static int f_createThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 1) return th_counterr(C, "createThreadPool", argc, "1 argument (int workers)");
+  if (argc != 1 && argc != 2)
+    return th_counterr(C, "createThreadPool", argc, "1 or 2 arguments (int workers[, int slice_us])");
   if (argv[0].type != SPINDLE_T_INT) return th_argerr(C, "createThreadPool", 1, "int", argv[0]);
   if (argv[0].u.i < 0 || argv[0].u.i > 1024)
     return api->error(C, "createThreadPool: %lld workers: expected 0..1024", (long long)argv[0].u.i);
+  if (argc == 2 && argv[1].type != SPINDLE_T_INT) return th_argerr(C, "createThreadPool", 2, "int", argv[1]);
+  if (argc == 2 && (argv[1].u.i < 0 || argv[1].u.i > 100000000))
+    return api->error(C, "createThreadPool: time slice %lld us: expected 0 (no slicing) .. 100000000", (long long)argv[1].u.i);
   th_pool *p = calloc(1, sizeof *p);
   p->n = (int)argv[0].u.i;
-  p->p = sp_pool_create(p->n);
+  sp_pool_opts o;
+  sp_pool_opts_init(&o);
+  o.nworkers = p->n;
+  if (argc == 2 && argv[1].u.i == 0) o.flags |= SP_POOL_NOPREEMPT;   /* priority and cancel still preempt */
+  else if (argc == 2) o.slice_us = (unsigned)argv[1].u.i;
+  p->p = sp_pool_create_opts(&o);
   if (!p->p) { free(p); return api->error(C, "createThreadPool: cannot create a pool of %d workers", (int)argv[0].u.i); }
   pthread_mutex_lock(&pools_mu);
   if (npools == cap_pools) {
