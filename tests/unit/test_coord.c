@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <check.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -926,6 +927,36 @@ START_TEST(test_chan_plain_thread_recv_runs_pseudo)
 }
 END_TEST
 
+/* cancels racing with receivers entering their wait: none is lost (every
+ * join returns), no receiver record is left behind */
+static void *plain_recv(void *arg)
+{
+    void *v;
+    sp_chan_recv(arg, &v);
+    return (void *)1;
+}
+
+START_TEST(test_chan_cancel_race)
+{
+    sp_pool *p = sp_pool_create(_i);
+    sp_chan *c = sp_chan_create(NULL);
+    enum { K = 300 };
+    for (int i = 0; i < K; i++) {
+        sp_job *j = sp_job_create(plain_recv, c);
+        sp_job_start(p, 0, j);
+        if (i % 3 == 1)
+            sched_yield(); /* let some reach the wait first */
+        ck_assert_int_ge(sp_job_cancel(j), 0);
+        ck_assert_int_eq(sp_job_join(j, NULL), SP_ECANCELED);
+        sp_job_release(j);
+    }
+    ck_assert_int_eq(sp_chan_send(c, (void *)9), 0);
+    ck_assert_uint_eq(sp_chan_count(c), 1);
+    sp_chan_release(c);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
 /* ---- syncvars ---- */
 
 static void *sv_read(void *arg)
@@ -1006,6 +1037,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_chan_producer_consumer, 0, 3);
     tcase_add_loop_test(tc, test_chan_10000_blocked, 0, 3);
     tcase_add_loop_test(tc, test_chan_plain_thread_recv_runs_pseudo, 0, 3);
+    tcase_add_loop_test(tc, test_chan_cancel_race, 0, 3);
     tcase_add_loop_test(tc, test_syncvar, 0, 3);
     suite_add_tcase(s, tc);
     return s;
