@@ -80,9 +80,13 @@ const sp_value_ops th_vops = {box_retain, th_box_release, box_pack, box_to_long}
 
 /* ---- interpreter contexts for jobs --------------------------------------- */
 
+/* Contexts are never freed, only cached: a context is two large
+ * mappings (lang/vm.c) whose pages are committed where used, and
+ * unmapping them costs TLB shootdowns on every core. So the cache holds
+ * as many contexts as jobs were ever running or suspended at once. */
 static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
-static spindle_ctx *ctx_free[128];
-static int nctx_free;
+static spindle_ctx **ctx_free;
+static size_t nctx_free, cap_ctx_free;
 
 spindle_ctx *th_ctx_get(void) {
   spindle_ctx *C = NULL;
@@ -97,7 +101,12 @@ void th_ctx_put(spindle_ctx *C) {
   *api->userdata(C, 0) = NULL;
   *api->userdata(C, 1) = NULL;
   pthread_mutex_lock(&ctx_mu);
-  int keep = nctx_free < (int)(sizeof ctx_free / sizeof *ctx_free);
+  if (nctx_free == cap_ctx_free) {
+    size_t cap = cap_ctx_free ? 2 * cap_ctx_free : 64;
+    spindle_ctx **v = realloc(ctx_free, cap * sizeof *v);
+    if (v) { ctx_free = v; cap_ctx_free = cap; }
+  }
+  int keep = nctx_free < cap_ctx_free;
   if (keep) ctx_free[nctx_free++] = C;
   pthread_mutex_unlock(&ctx_mu);
   if (!keep) api->free_context(C);
