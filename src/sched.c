@@ -121,10 +121,10 @@ static int wq_unlink(sp__waitq *q, sp__waiter *n)
 static void set_waiting(sp_job *j, sp__waitq *q, pthread_mutex_t *l,
                         sp__waiter *n)
 {
-    pthread_mutex_lock(&j->lock);
-    j->waitq = q;
-    j->waitlock = l;
-    j->waitnode = n;
+    pthread_mutex_lock(&j->lock); /* atomics: wait_fiber sets them without */
+    __atomic_store_n(&j->waitq, q, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitlock, l, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitnode, n, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&j->lock);
 }
 
