@@ -122,6 +122,10 @@ void sp__fiber_main(void)
     j->in_rt = 1;
     j = sp__current();
     j->result = r;
+    /* SP_JOB_CANCEL_ON_RETURN: a deferred cancel ends the job CANCELLED
+     * when it returns */
+    if ((j->flags & SP_JOB_CANCEL_ON_RETURN) && atomic_load(&j->cancel))
+        sp__switch_out(j, SP__POST_CANCEL, NULL);
     sp__switch_out(j, SP__POST_END, NULL);
     __builtin_unreachable();
 }

@@ -121,10 +121,10 @@ static int wq_unlink(sp__waitq *q, sp__waiter *n)
 static void set_waiting(sp_job *j, sp__waitq *q, pthread_mutex_t *l,
                         sp__waiter *n)
 {
-    pthread_mutex_lock(&j->lock);
-    j->waitq = q;
-    j->waitlock = l;
-    j->waitnode = n;
+    pthread_mutex_lock(&j->lock); /* atomics: wait_fiber sets them without */
+    __atomic_store_n(&j->waitq, q, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitlock, l, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitnode, n, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&j->lock);
 }
 
@@ -145,7 +145,18 @@ static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock,
     if (atomic_load(&j->cancel))
         return cancelled_in_wait(j, lock, flags);
     wq_append(q, &node);
-    set_waiting(j, q, lock, &node);
+    /* No job lock here: a canceller reads these under the job lock and
+     * then needs our queue lock, which we hold until we are off the
+     * stack. waitlock last, seq_cst, against the cancel flag (a Dekker
+     * pair with sp_job_cancel: store cancel, then read waitlock). */
+    __atomic_store_n(&j->waitq, q, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitnode, &node, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitlock, lock, __ATOMIC_SEQ_CST);
+    if (SP__UNLIKELY(atomic_load(&j->cancel))) { /* it missed us */
+        wq_unlink(q, &node);
+        set_waiting(j, NULL, NULL, NULL);
+        return cancelled_in_wait(j, lock, flags);
+    }
     j->in_rt++;
     sp__switch_out(j, SP__POST_WAIT, lock);
     /* resumed, possibly on another worker; the waker unlinked us */
@@ -252,7 +263,7 @@ void sp__waitq_remove_job(sp_job *j)
 {
     for (;;) {
         pthread_mutex_lock(&j->lock);
-        pthread_mutex_t *l = j->waitlock;
+        pthread_mutex_t *l = __atomic_load_n(&j->waitlock, __ATOMIC_SEQ_CST);
         if (!l) {
             pthread_mutex_unlock(&j->lock);
             return;

@@ -148,7 +148,11 @@ enum {
     /* Cancel does not end the job at safe points: sp_checkpoint() and
      * waits return SP_ECANCELED and the job is expected to return soon.
      * (For interpreters that must unwind their own frames.) */
-    SP_JOB_DEFER_CANCEL = 1u << 1
+    SP_JOB_DEFER_CANCEL = 1u << 1,
+    /* With SP_JOB_DEFER_CANCEL: a job that returns after a cancel was
+     * requested ends CANCELLED (its result dropped), not DONE. (For an
+     * interpreter that unwinds on cancel.) */
+    SP_JOB_CANCEL_ON_RETURN = 1u << 2
 };
 
 /*
@@ -359,7 +363,8 @@ typedef struct sp_dep {
  * pending it counts as active in its pool: sp_pool_close with wait runs it
  * once its dependencies complete; when the pool stops, jobs still pending
  * end CANCELLED (and count in close's result). "<name>" is the failed
- * dependency's sp_job_name ("" when unset).
+ * dependency's sp_job_name ("" when unset). A job made by sp_job_create
+ * has no argument list: it may be scheduled too, and gets no results.
  */
 SP_API int sp_job_schedule(sp_pool *pool, int prio, sp_job *job,
                            size_t ndeps, const sp_dep *deps);

@@ -1,1 +1,19 @@
-# tests/threads/local.mk: script tests of the threads plugin.
+# tests/threads/local.mk: script tests of the threads plugin (threads.so),
+# run by tests/scripts/run-test like the language's script tests.
+THREADS_TESTS = \
+	tests/threads/basics.sing \
+	tests/threads/errors.sing \
+	tests/threads/seed.sing \
+	tests/threads/preempt.sing \
+	tests/threads/stress.sing \
+	tests/threads/compat.sing
+# real workloads, each checking its own result
+THREADS_EXAMPLES = \
+	scripts/examples/parfac.sing \
+	scripts/examples/parfib.sing \
+	scripts/examples/collatz.sing \
+	scripts/examples/nqueens.sing
+TESTS += $(THREADS_TESTS) $(THREADS_EXAMPLES)
+EXTRA_DIST += $(THREADS_TESTS) $(THREADS_TESTS:.sing=.out) \
+	tests/threads/basics_init.inc tests/threads/basics.lib \
+	$(THREADS_EXAMPLES) $(THREADS_EXAMPLES:.sing=.out)

@@ -1,0 +1,898 @@
+/* threads.c: the threads plugin (threads.so; "systhreads.so" is an alias).
+ * Script functions for threadpools and jobs, each a thin layer over
+ * libspindle (src/spindle.h): check and convert the arguments, call the
+ * runtime, turn its error codes into messages. No scheduling here.
+ *
+ * A script job is a runtime job with an argument list (sp_job_createv)
+ * whose arguments and result are boxed script values (th_box, counted
+ * through th_vops). When it runs, it borrows an interpreter context from
+ * a cache, wires the context's poll hook to the job's safe point
+ * (sp_poll_flag + sp_checkpoint) and calls the proc. Jobs are created
+ * with SP_JOB_DEFER_CANCEL: a cancel makes the poll hook return non-zero,
+ * the interpreter unwinds with "cancelled", and the job then ends
+ * CANCELLED. Triggers, channels and syncvars: threads_coord.c. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "threads.h"
+
+const struct spindle_api *th_api;
+int th_pool_t, th_job_t, th_trig_t, th_chan_t, th_svar_t, th_table_t, th_alist_t;
+static spindle_ctx *main_ctx;
+
+/* ---- errors ------------------------------------------------------------ */
+
+int th_argerr(spindle_ctx *C, const char *fn, int i, const char *want, spindle_value got) {
+  return api->error(C, "%s: argument %d must be %s, not %s", fn, i, want, api->type_name(got));
+}
+
+int th_counterr(spindle_ctx *C, const char *fn, int argc, const char *want) {
+  return api->error(C, "%s: expected %s, got %d argument%s", fn, want, argc, argc == 1 ? "" : "s");
+}
+
+int th_rterr(spindle_ctx *C, const char *fn, int rc) {
+  return api->error(C, "%s: %s", fn, sp_strerror(rc));
+}
+
+/* ---- boxed values -------------------------------------------------------- */
+
+void *th_box_new(spindle_value v) {
+  th_box *b = malloc(sizeof *b);
+  if (!b) { api->release(v); return NULL; }
+  atomic_init(&b->rc, 1);
+  b->v = v;
+  return b;
+}
+
+static void box_retain(void *p) {
+  if (p) atomic_fetch_add_explicit(&((th_box *)p)->rc, 1, memory_order_relaxed);
+}
+
+void th_box_release(void *p) {
+  th_box *b = p;
+  if (b && atomic_fetch_sub_explicit(&b->rc, 1, memory_order_acq_rel) == 1) {
+    api->release(b->v);
+    free(b);
+  }
+}
+
+spindle_value th_unbox(void *p) {
+  if (!p) return api->none();
+  spindle_value v = ((th_box *)p)->v;
+  api->retain(v);
+  return v;
+}
+
+static void *box_pack(size_t n, void *const *v) {
+  spindle_value l = api->make_list(n);
+  for (size_t i = 0; i < n; i++) api->list_set(l, i, th_unbox(v[i]));
+  return th_box_new(l);
+}
+
+static int box_to_long(void *p, long *out) {
+  if (!p || ((th_box *)p)->v.type != SPINDLE_T_INT) return SP_EINVAL;
+  *out = (long)((th_box *)p)->v.u.i;
+  return 0;
+}
+
+const sp_value_ops th_vops = {box_retain, th_box_release, box_pack, box_to_long};
+
+/* ---- interpreter contexts for jobs --------------------------------------- */
+
+/* Contexts are never freed, only cached: a context is two large
+ * mappings (lang/vm.c) whose pages are committed where used, and
+ * unmapping them costs TLB shootdowns on every core. So the cache holds
+ * as many contexts as jobs were ever running or suspended at once. */
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static spindle_ctx **ctx_free;
+static size_t nctx_free, cap_ctx_free;
+
+spindle_ctx *th_ctx_get(void) {
+  spindle_ctx *C = NULL;
+  pthread_mutex_lock(&ctx_mu);
+  if (nctx_free > 0) C = ctx_free[--nctx_free];
+  pthread_mutex_unlock(&ctx_mu);
+  return C ? C : api->new_context(main_ctx);
+}
+
+void th_ctx_put(spindle_ctx *C) {
+  api->set_poll(C, NULL, NULL, NULL);
+  *api->userdata(C, 0) = NULL;
+  *api->userdata(C, 1) = NULL;
+  pthread_mutex_lock(&ctx_mu);
+  if (nctx_free == cap_ctx_free) {
+    size_t cap = cap_ctx_free ? 2 * cap_ctx_free : 64;
+    spindle_ctx **v = realloc(ctx_free, cap * sizeof *v);
+    if (v) { ctx_free = v; cap_ctx_free = cap; }
+  }
+  int keep = nctx_free < cap_ctx_free;
+  if (keep) ctx_free[nctx_free++] = C;
+  pthread_mutex_unlock(&ctx_mu);
+  if (!keep) api->free_context(C);
+}
+
+/* the poll hook of a job's context: the job's safe point */
+static int job_poll(void *ud) {
+  return sp_checkpoint() == SP_ECANCELED;
+}
+
+/* ---- threadpools ----------------------------------------------------------- */
+
+struct th_pool {
+  sp_pool *p;
+  int n;
+  _Atomic int closed;
+};
+
+/* every pool ever made, in order of creation (never freed: small, and a
+ * job's context keeps a pointer to its pool) */
+static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
+static th_pool **pools;
+static int npools, cap_pools;
+static th_pool *cur_pool;      /* setCurrentThreadPool, outside jobs */
+
+static void pool_print(void *ptr, char *buf, size_t size) {
+  th_pool *p = ptr;
+  snprintf(buf, size, "<threadpool %d worker%s%s>", p->n, p->n == 1 ? "" : "s",
+           atomic_load(&p->closed) ? ", closed" : "");
+}
+
+static spindle_value pool_value(th_pool *p) { return api->make_user(th_pool_t, p); }
+
+/* the pool a job of the calling context runs on, else the current one */
+static th_pool *current_pool(spindle_ctx *C) {
+  th_pool *p = *api->userdata(C, 1);
+  return p ? p : cur_pool;
+}
+
+int th_pool_usable(spindle_ctx *C, const char *fn, th_pool *p) {
+  if (!p) return api->error(C, "%s: no threadpool given and no current threadpool (see setCurrentThreadPool)", fn);
+  if (atomic_load(&p->closed)) return api->error(C, "%s: the threadpool is closed", fn);
+  return 0;
+}
+
+/* an optional leading threadpool argument at argv[*i] */
+th_pool *th_arg_pool(spindle_ctx *C, const char *fn, int argc, spindle_value *argv, int *i) {
+  if (*i < argc && (int)argv[*i].type == th_pool_t) return api->user_ptr(argv[(*i)++], th_pool_t);
+  return current_pool(C);
+}
+
+static th_pool *pool_arg(spindle_ctx *C, const char *fn, int argc, spindle_value *argv, int need) {
+  if (argc < 1 || (int)argv[0].type != th_pool_t) {
+    if (argc < 1) th_counterr(C, fn, argc, need ? "a threadpool and more arguments" : "a threadpool");
+    else th_argerr(C, fn, 1, "threadpool", argv[0]);
+    return NULL;
+  }
+  return api->user_ptr(argv[0], th_pool_t);
+}
+
+static int f_createThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1 && argc != 2)
+    return th_counterr(C, "createThreadPool", argc, "1 or 2 arguments (int workers[, int slice_us])");
+  if (argv[0].type != SPINDLE_T_INT) return th_argerr(C, "createThreadPool", 1, "int", argv[0]);
+  if (argv[0].u.i < 0 || argv[0].u.i > 1024)
+    return api->error(C, "createThreadPool: %lld workers: expected 0..1024", (long long)argv[0].u.i);
+  if (argc == 2 && argv[1].type != SPINDLE_T_INT) return th_argerr(C, "createThreadPool", 2, "int", argv[1]);
+  if (argc == 2 && (argv[1].u.i < 0 || argv[1].u.i > 100000000))
+    return api->error(C, "createThreadPool: time slice %lld us: expected 0 (no slicing) .. 100000000", (long long)argv[1].u.i);
+  th_pool *p = calloc(1, sizeof *p);
+  p->n = (int)argv[0].u.i;
+  sp_pool_opts o;
+  sp_pool_opts_init(&o);
+  o.nworkers = p->n;
+  if (argc == 2 && argv[1].u.i == 0) o.flags |= SP_POOL_NOPREEMPT;   /* priority and cancel still preempt */
+  else if (argc == 2) o.slice_us = (unsigned)argv[1].u.i;
+  p->p = sp_pool_create_opts(&o);
+  if (!p->p) { free(p); return api->error(C, "createThreadPool: cannot create a pool of %d workers", (int)argv[0].u.i); }
+  pthread_mutex_lock(&pools_mu);
+  if (npools == cap_pools) {
+    cap_pools = cap_pools ? 2 * cap_pools : 16;
+    pools = realloc(pools, (size_t)cap_pools * sizeof *pools);
+  }
+  pools[npools++] = p;
+  if (!cur_pool) cur_pool = p;
+  pthread_mutex_unlock(&pools_mu);
+  *ret = pool_value(p);
+  return 0;
+}
+
+static int f_closeThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc < 1 || argc > 2) return th_counterr(C, "closeThreadPool", argc, "1 or 2 arguments (threadpool[, int wait])");
+  th_pool *p = pool_arg(C, "closeThreadPool", argc, argv, 0);
+  if (!p) return -1;
+  if (argc == 2 && argv[1].type != SPINDLE_T_INT) return th_argerr(C, "closeThreadPool", 2, "int", argv[1]);
+  if (sp_pool_current() == p->p) return api->error(C, "closeThreadPool: a job cannot close its own threadpool");
+  int was = 0;
+  if (!atomic_compare_exchange_strong(&p->closed, &was, 1))
+    return api->error(C, "closeThreadPool: the threadpool is already closed");
+  if (cur_pool == p) cur_pool = NULL;
+  int rc = sp_pool_close(p->p, argc == 2 && argv[1].u.i != 0);
+  if (rc < 0) return th_rterr(C, "closeThreadPool", rc);
+  *ret = api->none();
+  return 0;
+}
+
+static int f_setCurrentThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1) return th_counterr(C, "setCurrentThreadPool", argc, "1 argument (threadpool)");
+  th_pool *p = pool_arg(C, "setCurrentThreadPool", argc, argv, 0);
+  if (!p || th_pool_usable(C, "setCurrentThreadPool", p) < 0) return -1;
+  if (*api->userdata(C, 1)) *api->userdata(C, 1) = p;   /* inside a job: for this job */
+  else cur_pool = p;
+  *ret = api->none();
+  return 0;
+}
+
+static int f_currentThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 0) return th_counterr(C, "currentThreadPool", argc, "no arguments");
+  th_pool *p = current_pool(C);
+  if (!p) return api->error(C, "currentThreadPool: there is no current threadpool");
+  *ret = pool_value(p);
+  return 0;
+}
+
+static int f_getThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1) return th_counterr(C, "getThreadPoolWorkers", argc, "1 argument (threadpool)");
+  th_pool *p = pool_arg(C, "getThreadPoolWorkers", argc, argv, 0);
+  if (!p) return -1;
+  *ret = api->make_int(sp_pool_nworkers(p->p));
+  return 0;
+}
+
+static int f_setThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 2) return th_counterr(C, "setThreadPoolWorkers", argc, "2 arguments (threadpool, int)");
+  th_pool *p = pool_arg(C, "setThreadPoolWorkers", argc, argv, 1);
+  if (!p || th_pool_usable(C, "setThreadPoolWorkers", p) < 0) return -1;
+  if (argv[1].type != SPINDLE_T_INT) return th_argerr(C, "setThreadPoolWorkers", 2, "int", argv[1]);
+  if (argv[1].u.i != sp_pool_nworkers(p->p))
+    return api->error(C, "setThreadPoolWorkers: the runtime cannot resize a pool yet (it has %d workers)",
+                      sp_pool_nworkers(p->p));
+  *ret = api->none();
+  return 0;
+}
+
+static const char *stat_names[] = {
+  "jobs_started", "jobs_finished", "jobs_cancelled", "jobs_failed", "switches", "yields",
+  "preempt_slice", "preempt_prio", "preempt_cancel", "preempt_async", "signals_sent",
+  "steals", "parks", "wakes", "spares", "queue_highwater", "stacks_guarded", "stacks_slab"};
+
+static int f_threadPoolStats(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1 && argc != 2) return th_counterr(C, "threadPoolStats", argc, "1 or 2 arguments (threadpool[, string counter])");
+  if (argc == 2 && argv[1].type != SPINDLE_T_STRING) return th_argerr(C, "threadPoolStats", 2, "string", argv[1]);
+  th_pool *p = pool_arg(C, "threadPoolStats", argc, argv, 0);
+  if (!p) return -1;
+  sp_stats st;
+  int rc = sp_pool_stats(p->p, &st);
+  if (rc < 0) return th_rterr(C, "threadPoolStats", rc);
+  const uint64_t *v = (const uint64_t *)&st;
+  size_t n = sizeof stat_names / sizeof *stat_names;
+  if (argc == 2) {   /* one counter, as an int */
+    const char *want = api->string_ptr(argv[1], NULL);
+    for (size_t i = 0; i < n; i++)
+      if (!strcmp(want, stat_names[i])) { *ret = api->make_int((int64_t)v[i]); return 0; }
+    return api->error(C, "threadPoolStats: no counter named \"%s\"", want);
+  }
+  spindle_value l = api->make_list(n);
+  for (size_t i = 0; i < n; i++) {
+    char buf[96];
+    int len = snprintf(buf, sizeof buf, "%s %llu", stat_names[i], (unsigned long long)v[i]);
+    api->list_set(l, i, api->make_string(buf, (size_t)len));
+  }
+  *ret = l;
+  return 0;
+}
+
+#pragma weak sp_pool_trace
+static int f_threadPoolTrace(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 2) return th_counterr(C, "threadPoolTrace", argc, "2 arguments (threadpool, string file)");
+  th_pool *p = pool_arg(C, "threadPoolTrace", argc, argv, 1);
+  if (!p) return -1;
+  if (argv[1].type != SPINDLE_T_STRING) return th_argerr(C, "threadPoolTrace", 2, "string", argv[1]);
+  if (!sp_pool_trace) return api->error(C, "threadPoolTrace: this runtime has no tracing yet");
+  const char *path = api->string_ptr(argv[1], NULL);
+  int rc = sp_pool_trace(p->p, *path ? path : NULL);
+  if (rc < 0) return th_rterr(C, "threadPoolTrace", rc);
+  *ret = api->none();
+  return 0;
+}
+
+/* at the end of the script: close the pools still open, newest first */
+static void close_all_pools(void) {
+  pthread_mutex_lock(&pools_mu);
+  int n = npools;
+  pthread_mutex_unlock(&pools_mu);
+  for (int i = n - 1; i >= 0; i--) {
+    th_pool *p = pools[i];
+    int was = 0;
+    if (!atomic_compare_exchange_strong(&p->closed, &was, 1)) continue;
+    int left = sp_pool_close(p->p, 0);
+    if (left > 0) {
+      fflush(stdout);
+      fprintf(stderr, "// ** threadpool %d (%d worker%s) closed at exit: %d job%s cancelled\n", i + 1, p->n,
+              p->n == 1 ? "" : "s", left, left == 1 ? "" : "s");
+    }
+  }
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+enum { K_CALL, K_QUOTE, K_EXEC, K_FILE };
+
+/* the job's ud: what it runs. Lives exactly as long as the runtime job
+ * (freed by its cleanup), so a job value can point to it. */
+struct th_job {
+  sp_job *sj;
+  th_pool *pool;        /* set when started / scheduled */
+  spindle_value fn;     /* proc or builtin (K_CALL), quote, or string */
+  int kind;
+  _Atomic int started;  /* started or scheduled */
+  _Atomic int cancelled_by_script;
+};
+
+#pragma weak sp_job_createv
+#pragma weak sp_job_add_args
+#pragma weak sp_job_argc
+#pragma weak sp_job_argv
+#pragma weak sp_job_schedule
+
+static th_job *job_ptr(spindle_value v) { return api->user_ptr(v, th_job_t); }
+sp_job *th_job_of(spindle_value v) {
+  th_job *t = job_ptr(v);
+  return t ? t->sj : NULL;
+}
+
+const char *th_job_name(sp_job *j) { return sp_job_name(j); }
+
+static void job_print(void *ptr, char *buf, size_t size) {
+  snprintf(buf, size, "<job \"%s\">", sp_job_name(((th_job *)ptr)->sj));
+}
+static void job_release(void *ptr) { sp_job_release(((th_job *)ptr)->sj); }
+
+static spindle_value job_value(th_job *t) {
+  sp_job_retain(t->sj);
+  return api->make_user(th_job_t, t);
+}
+
+static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
+  th_job *t = arg;
+  api->release(t->fn);
+  free(t);
+}
+
+static void *job_run(void *ud, size_t argc, void *const *argv) {
+  th_job *t = ud;
+  spindle_ctx *C = th_ctx_get();
+  if (!C) { sp_job_fail("out of memory for an interpreter context"); return NULL; }
+  *api->userdata(C, 0) = t;
+  *api->userdata(C, 1) = t->pool;
+  api->set_poll(C, sp_poll_flag(), job_poll, NULL);
+  spindle_value small[8], *a = argc <= 8 ? small : malloc(argc * sizeof *a);
+  for (size_t i = 0; i < argc; i++) a[i] = argv[i] ? ((th_box *)argv[i])->v : api->none();
+  spindle_value r = api->none();
+  int rc;
+  switch (t->kind) {
+  case K_CALL: rc = api->call(C, t->fn, (int)argc, a, &r); break;
+  case K_QUOTE: rc = api->eval(C, t->fn, &r); break;
+  case K_EXEC: rc = api->execute(C, api->string_ptr(t->fn, NULL)); break;
+  default: rc = api->execute_file(C, api->string_ptr(t->fn, NULL)); break;
+  }
+  if (a != small) free(a);
+  void *res = NULL;
+  if (rc < 0) {
+    if (!sp_job_cancelled()) sp_job_fail("%s", api->errmsg(C));
+  } else if (sp_job_cancelled()) {
+    api->release(r);       /* ends CANCELLED: no result */
+  } else if (r.type != SPINDLE_T_NONE) {
+    res = th_box_new(r);
+  }
+  th_ctx_put(C);
+  return res;
+}
+
+static const char *NO_ARGLISTS = "the runtime has no argument-list jobs yet";
+
+/* a new job running fn (kind) with args; name copied */
+static th_job *job_new(spindle_ctx *C, const char *who, spindle_value fn, int kind, const char *name,
+                       int argc, const spindle_value *argv) {
+  if (!sp_job_createv) { api->error(C, "%s: %s", who, NO_ARGLISTS); return NULL; }
+  th_job *t = calloc(1, sizeof *t);
+  t->fn = fn;
+  api->retain(fn);
+  t->kind = kind;
+  void *small[8], **b = argc <= 8 ? small : malloc((size_t)argc * sizeof *b);
+  for (int i = 0; i < argc; i++) { api->retain(argv[i]); b[i] = th_box_new(argv[i]); }
+  t->sj = sp_job_createv(job_run, t, &th_vops, (size_t)argc, b);
+  for (int i = 0; i < argc; i++) th_box_release(b[i]);
+  if (b != small) free(b);
+  if (!t->sj) { api->release(fn); free(t); api->error(C, "%s: out of memory", who); return NULL; }
+  sp_job_set_flags(t->sj, SP_JOB_DEFER_CANCEL | SP_JOB_CANCEL_ON_RETURN);
+  sp_job_set_cleanup(t->sj, job_cleanup, NULL);
+  sp_job_set_name(t->sj, name);
+  return t;
+}
+
+static int add_args(spindle_ctx *C, const char *who, th_job *t, int argc, const spindle_value *argv) {
+  if (argc == 0) return 0;
+  void *small[8], **b = argc <= 8 ? small : malloc((size_t)argc * sizeof *b);
+  for (int i = 0; i < argc; i++) { api->retain(argv[i]); b[i] = th_box_new(argv[i]); }
+  int rc = sp_job_add_args(t->sj, (size_t)argc, b);
+  for (int i = 0; i < argc; i++) th_box_release(b[i]);
+  if (b != small) free(b);
+  if (rc == SP_EBUSY) return api->error(C, "%s: job \"%s\" was already started", who, sp_job_name(t->sj));
+  return rc < 0 ? th_rterr(C, who, rc) : 0;
+}
+
+/* a job from its description: string name, proc/builtin, quote, or job
+ * (copied); then argv[0..argc) appended */
+static th_job *job_from(spindle_ctx *C, const char *who, int pos, spindle_value what, int argc,
+                        const spindle_value *argv) {
+  th_job *src = job_ptr(what);
+  if (src) {
+    if (!sp_job_argc) { api->error(C, "%s: %s", who, NO_ARGLISTS); return NULL; }
+    size_t n = sp_job_argc(src->sj);
+    void *const *v = sp_job_argv(src->sj);
+    spindle_value *all = malloc((n + (size_t)argc + 1) * sizeof *all);
+    for (size_t i = 0; i < n; i++) all[i] = v[i] ? ((th_box *)v[i])->v : api->none();
+    for (int i = 0; i < argc; i++) all[n + (size_t)i] = argv[i];
+    th_job *t = job_new(C, who, src->fn, src->kind, sp_job_name(src->sj), (int)n + argc, all);
+    free(all);
+    return t;
+  }
+  if (what.type == SPINDLE_T_STRING) {
+    const char *name = api->string_ptr(what, NULL);
+    spindle_value fn;
+    if (api->lookup(C, name, &fn) < 0) {
+      api->clear_error(C);
+      api->error(C, "%s: no proc named \"%s\"", who, name);
+      return NULL;
+    }
+    if (fn.type != SPINDLE_T_PROC && fn.type != SPINDLE_T_BUILTIN) {
+      api->error(C, "%s: \"%s\" is a %s, not a proc", who, name, api->type_name(fn));
+      api->release(fn);
+      return NULL;
+    }
+    th_job *t = job_new(C, who, fn, K_CALL, name, argc, argv);
+    api->release(fn);
+    return t;
+  }
+  if (what.type == SPINDLE_T_PROC || what.type == SPINDLE_T_BUILTIN) {
+    const char *pn = api->proc_name(what);
+    return job_new(C, who, what, K_CALL, pn && *pn ? pn : "proc", argc, argv);
+  }
+  if (what.type == SPINDLE_T_QUOTE) {
+    if (argc > 0) { api->error(C, "%s: a quote(...) job takes no arguments", who); return NULL; }
+    return job_new(C, who, what, K_QUOTE, "quote(...)", 0, NULL);
+  }
+  th_argerr(C, who, pos, "string (a proc name), job, proc or quote(...)", what);
+  return NULL;
+}
+
+static int f_createJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc < 1) return th_counterr(C, "createJob", argc, "at least 1 argument (string|job|quote[, args...])");
+  th_job *t = job_from(C, "createJob", 1, argv[0], argc - 1, argv + 1);
+  if (!t) return -1;
+  *ret = api->make_user(th_job_t, t);   /* takes the creation reference */
+  return 0;
+}
+
+/* createNativeJob(string lib, string sym, string sig[, args...]) */
+static int f_createNativeJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc < 3) return th_counterr(C, "createNativeJob", argc, "at least 3 arguments (string lib, string function, string signature[, args...])");
+  for (int i = 0; i < 3; i++)
+    if (argv[i].type != SPINDLE_T_STRING) return th_argerr(C, "createNativeJob", i + 1, "string", argv[i]);
+  spindle_value fn;
+  if (api->call_name(C, "native", 3, argv, &fn) < 0) {
+    char *m = strdup(api->errmsg(C));
+    api->clear_error(C);
+    api->error(C, "createNativeJob: %s", m);
+    free(m);
+    return -1;
+  }
+  th_job *t = job_from(C, "createNativeJob", 1, fn, argc - 3, argv + 3);
+  api->release(fn);
+  if (!t) return -1;
+  *ret = api->make_user(th_job_t, t);
+  return 0;
+}
+
+/* [threadpool p, [int prio,]] ...: the pool and priority; *i moves on */
+static int pool_prio(spindle_ctx *C, const char *who, int argc, spindle_value *argv, int *i, th_pool **p,
+                     int *prio) {
+  *p = th_arg_pool(C, who, argc, argv, i);
+  *prio = 0;
+  if (*i + 1 < argc && argv[*i].type == SPINDLE_T_INT) *prio = (int)argv[(*i)++].u.i;
+  if (*i >= argc) return th_counterr(C, who, argc, "a job or proc name");
+  return th_pool_usable(C, who, *p);
+}
+
+static int start_err(spindle_ctx *C, const char *who, th_job *t, int rc) {
+  if (rc == SP_EBUSY) return api->error(C, "%s: job \"%s\" was already started", who, sp_job_name(t->sj));
+  if (rc == SP_ECLOSED) return api->error(C, "%s: the threadpool is closed", who);
+  return th_rterr(C, who, rc);
+}
+
+static int f_startJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  int i = 0, prio;
+  th_pool *p = NULL;
+  if (pool_prio(C, "startJob", argc, argv, &i, &p, &prio) < 0) return -1;
+  th_job *t = job_ptr(argv[i]);
+  if (t) {
+    if (atomic_load(&t->started)) return api->error(C, "startJob: job \"%s\" was already started", sp_job_name(t->sj));
+    if (add_args(C, "startJob", t, argc - i - 1, argv + i + 1) < 0) return -1;
+    sp_job_retain(t->sj);
+  } else {
+    t = job_from(C, "startJob", i + 1, argv[i], argc - i - 1, argv + i + 1);
+    if (!t) return -1;
+  }
+  t->pool = p;
+  atomic_store(&t->started, 1);
+  int rc = sp_job_start(p->p, prio, t->sj);
+  if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
+  if (rc < 0) {
+    atomic_store(&t->started, 0);
+    rc = start_err(C, "startJob", t, rc);
+    sp_job_release(t->sj);
+    return rc;
+  }
+  *ret = api->make_user(th_job_t, t);   /* takes our reference */
+  return 0;
+}
+
+static int job_arg(spindle_ctx *C, const char *who, int argc, spindle_value *argv, th_job **t) {
+  if (argc != 1) return th_counterr(C, who, argc, "1 argument (job)");
+  *t = job_ptr(argv[0]);
+  if (!*t) return th_argerr(C, who, 1, "job", argv[0]);
+  return 0;
+}
+
+static int f_waitJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_job *t;
+  if (job_arg(C, "waitJob", argc, argv, &t) < 0) return -1;
+  const char *nm = sp_job_name(t->sj);
+  if (!atomic_load(&t->started) && sp_job_state(t->sj) == SP_JOB_CREATED)
+    return api->error(C, "waitJob: job \"%s\" was never started", nm);
+  void *r = NULL;
+  int rc = sp_job_join(t->sj, &r);
+  if (rc == 0) { *ret = th_unbox(r); return 0; }
+  if (rc == SP_ECANCELED && !sp_job_finished(t->sj)) return api->error(C, "cancelled");
+  if (rc == SP_ECANCELED) return api->error(C, "waitJob: job \"%s\" was cancelled", nm);
+  if (rc == SP_EFAILED) {
+    const char *e = sp_job_error(t->sj);
+    return api->error(C, "waitJob: job \"%s\" failed: %s", nm, e ? e : "?");
+  }
+  return th_rterr(C, "waitJob", rc);
+}
+
+static int f_cancelJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_job *t;
+  if (job_arg(C, "cancelJob", argc, argv, &t) < 0) return -1;
+  const char *nm = sp_job_name(t->sj);
+  if (!atomic_load(&t->started) && sp_job_state(t->sj) == SP_JOB_CREATED)
+    return api->error(C, "cancelJob: job \"%s\" was never started", nm);
+  if (atomic_exchange(&t->cancelled_by_script, 1))
+    return api->error(C, "cancelJob: job \"%s\" was already cancelled", nm);
+  sp_job_cancel(t->sj);   /* SP_EBUSY: it has ended already, nothing to do */
+  *ret = api->none();
+  return 0;
+}
+
+static int f_jobStatus(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_job *t;
+  if (job_arg(C, "jobStatus", argc, argv, &t) < 0) return -1;
+  static const char *names[] = {"created", "queued", "running", "done", "cancelled", "failed"};
+  sp_state st = sp_job_state(t->sj);
+  const char *s = st == SP_JOB_CREATED && atomic_load(&t->started) ? "queued" : names[st];
+  *ret = api->make_string(s, strlen(s));
+  return 0;
+}
+
+static int f_jobCancelled(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc == 1) {   /* jobCancelled(j): was a cancel asked for j */
+    th_job *t;
+    if (job_arg(C, "jobCancelled", argc, argv, &t) < 0) return -1;
+    *ret = api->make_int(atomic_load(&t->cancelled_by_script) || sp_job_state(t->sj) == SP_JOB_CANCELLED);
+    return 0;
+  }
+  if (argc != 0) return th_counterr(C, "jobCancelled", argc, "no arguments");
+  *ret = api->make_int(sp_job_cancelled());
+  return 0;
+}
+
+static int f_currentJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 0) return th_counterr(C, "currentJob", argc, "no arguments");
+  th_job *t = *api->userdata(C, 0);
+  if (!t) return api->error(C, "currentJob: not inside a job");
+  *ret = job_value(t);
+  return 0;
+}
+
+static int f_nameJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 2) return th_counterr(C, "nameJob", argc, "2 arguments (job, string)");
+  th_job *t = job_ptr(argv[0]);
+  if (!t) return th_argerr(C, "nameJob", 1, "job", argv[0]);
+  if (argv[1].type != SPINDLE_T_STRING) return th_argerr(C, "nameJob", 2, "string", argv[1]);
+  sp_job_set_name(t->sj, api->string_ptr(argv[1], NULL));
+  *ret = api->none();
+  return 0;
+}
+
+static int f_getJobName(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_job *t;
+  if (job_arg(C, "getJobName", argc, argv, &t) < 0) return -1;
+  const char *s = sp_job_name(t->sj);
+  *ret = api->make_string(s, strlen(s));
+  return 0;
+}
+
+/* deps: jobs, triggers, lists of them (nested) */
+static int collect_deps(spindle_ctx *C, const char *who, int pos, spindle_value v, sp_dep **d, size_t *n,
+                        size_t *cap) {
+  if (v.type == SPINDLE_T_LIST) {
+    size_t len = api->length(v);
+    for (size_t k = 0; k < len; k++)
+      if (collect_deps(C, who, pos, api->list_get(v, k), d, n, cap) < 0) return -1;
+    return 0;
+  }
+  sp_dep dep = {NULL, NULL};
+  th_job *t = job_ptr(v);
+  if (t) {
+    const char *nm = sp_job_name(t->sj);
+    sp_state st = sp_job_state(t->sj);
+    if (st == SP_JOB_CREATED && !atomic_load(&t->started))
+      return api->error(C, "%s: dependency job \"%s\" was never started", who, nm);
+    if (st == SP_JOB_CANCELLED) return api->error(C, "%s: dependency job \"%s\" was cancelled", who, nm);
+    if (st == SP_JOB_FAILED) return api->error(C, "%s: dependency job \"%s\" failed", who, nm);
+    dep.job = t->sj;
+  } else if ((int)v.type == th_trig_t) {
+    dep.trigger = ((th_obj *)api->user_ptr(v, th_trig_t))->p;
+  } else {
+    return th_argerr(C, who, pos, "job, trigger or list of them", v);
+  }
+  if (*n == *cap) {
+    *cap = *cap ? 2 * *cap : 8;
+    *d = realloc(*d, *cap * sizeof **d);
+  }
+  (*d)[(*n)++] = dep;
+  return 0;
+}
+
+static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, int prio, spindle_value what,
+                        sp_dep *deps, size_t ndeps, spindle_value *out) {
+  th_job *t = job_ptr(what);
+  if (t) {
+    if (atomic_load(&t->started)) return api->error(C, "%s: job \"%s\" was already started", who, sp_job_name(t->sj));
+    sp_job_retain(t->sj);
+  } else {
+    t = job_from(C, who, pos, what, 0, NULL);
+    if (!t) return -1;
+  }
+  t->pool = p;
+  atomic_store(&t->started, 1);
+  int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
+  if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
+  if (rc < 0) {
+    atomic_store(&t->started, 0);
+    if (rc == SP_ESTATE) rc = api->error(C, "%s: a dependency was never started", who);
+    else rc = start_err(C, who, t, rc);
+    sp_job_release(t->sj);
+    return rc;
+  }
+  *out = api->make_user(th_job_t, t);
+  return 0;
+}
+
+static int do_schedule(spindle_ctx *C, const char *who, int argc, spindle_value *argv, spindle_value *ret) {
+  if (!sp_job_schedule) return api->error(C, "%s: the runtime has no dependency scheduling yet", who);
+  int i = 0, prio;
+  th_pool *p = NULL;
+  if (pool_prio(C, who, argc, argv, &i, &p, &prio) < 0) return -1;
+  sp_dep *deps = NULL;
+  size_t nd = 0, cap = 0;
+  for (int k = i + 1; k < argc; k++)
+    if (collect_deps(C, who, k + 1, argv[k], &deps, &nd, &cap) < 0) { free(deps); return -1; }
+  int rc = 0;
+  if (argv[i].type == SPINDLE_T_LIST) {
+    size_t n = api->length(argv[i]);
+    spindle_value l = api->make_list(n);
+    for (size_t k = 0; k < n && rc == 0; k++) {
+      spindle_value j;
+      rc = schedule_one(C, who, i + 1, p, prio, api->list_get(argv[i], k), deps, nd, &j);
+      if (rc == 0) api->list_set(l, k, j);
+    }
+    if (rc == 0) *ret = l;
+    else api->release(l);
+  } else {
+    rc = schedule_one(C, who, i + 1, p, prio, argv[i], deps, nd, ret);
+  }
+  free(deps);
+  return rc;
+}
+
+static int f_scheduleJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return do_schedule(C, "scheduleJob", argc, argv, ret);
+}
+static int f_scheduleJobs(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return do_schedule(C, "scheduleJobs", argc, argv, ret);
+}
+
+/* ---- pool initialization: run code on the pool and wait for it ---------- */
+
+static int run_on_pool(spindle_ctx *C, const char *who, th_pool *p, spindle_value fn, int kind, const char *name) {
+  if (th_pool_usable(C, who, p) < 0) return -1;
+  if (sp_pool_current() == p->p) {   /* from a job of that pool: run it here */
+    spindle_value r = api->none();
+    int rc = kind == K_EXEC ? api->execute(C, api->string_ptr(fn, NULL))
+           : kind == K_FILE ? api->execute_file(C, api->string_ptr(fn, NULL)) : api->eval(C, fn, &r);
+    api->release(r);
+    return rc;
+  }
+  th_job *t = job_new(C, who, fn, kind, name, 0, NULL);
+  if (!t) return -1;
+  t->pool = p;
+  atomic_store(&t->started, 1);
+  int rc = sp_job_start(p->p, SP_PRIO_MAX, t->sj);
+  if (rc < 0) { rc = start_err(C, who, t, rc); sp_job_release(t->sj); return rc; }
+  rc = sp_job_join(t->sj, NULL);
+  if (rc == SP_EFAILED) rc = api->error(C, "%s: %s", who, sp_job_error(t->sj));
+  else if (rc < 0) rc = th_rterr(C, who, rc);
+  sp_job_release(t->sj);
+  return rc;
+}
+
+static int exec_args(spindle_ctx *C, const char *who, int argc, spindle_value *argv, th_pool **p, int want) {
+  if (argc != 2) return th_counterr(C, who, argc, "2 arguments");
+  *p = pool_arg(C, who, argc, argv, 1);
+  if (!*p) return -1;
+  if (want >= 0 && (int)argv[1].type != want)
+    return th_argerr(C, who, 2, want == SPINDLE_T_STRING ? "string" : "quote(...)", argv[1]);
+  return 0;
+}
+
+static int f_threadPoolExec(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_pool *p = NULL;
+  if (exec_args(C, "threadPoolExec", argc, argv, &p, -1) < 0) return -1;
+  int kind = argv[1].type == SPINDLE_T_STRING ? K_EXEC : argv[1].type == SPINDLE_T_QUOTE ? K_QUOTE : -1;
+  if (kind < 0) return th_argerr(C, "threadPoolExec", 2, "quote(...) or string", argv[1]);
+  *ret = api->none();
+  return run_on_pool(C, "threadPoolExec", p, argv[1], kind, "threadPoolExec");
+}
+
+static int f_threadPoolExecString(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_pool *p = NULL;
+  if (exec_args(C, "threadPoolExecString", argc, argv, &p, SPINDLE_T_STRING) < 0) return -1;
+  *ret = api->none();
+  return run_on_pool(C, "threadPoolExecString", p, argv[1], K_EXEC, "threadPoolExecString");
+}
+
+static int f_threadPoolExecFile(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_pool *p = NULL;
+  if (exec_args(C, "threadPoolExecFile", argc, argv, &p, SPINDLE_T_STRING) < 0) return -1;
+  *ret = api->none();
+  return run_on_pool(C, "threadPoolExecFile", p, argv[1], K_FILE, "threadPoolExecFile");
+}
+
+static int exec_built(spindle_ctx *C, const char *who, th_pool *p, const char *code) {
+  spindle_value s = api->make_string(code, strlen(code));
+  int rc = run_on_pool(C, who, p, s, K_EXEC, who);
+  api->release(s);
+  return rc;
+}
+
+static int f_threadPoolExecFunc(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  th_pool *p = NULL;
+  if (exec_args(C, "threadPoolExecFunc", argc, argv, &p, SPINDLE_T_STRING) < 0) return -1;
+  const char *name = api->string_ptr(argv[1], NULL);
+  spindle_value fn;
+  if (api->lookup(C, name, &fn) < 0) {
+    api->clear_error(C);
+    return api->error(C, "threadPoolExecFunc: no proc named \"%s\"", name);
+  }
+  api->release(fn);
+  const char *c = strstr(name, "::");
+  char code[300];
+  snprintf(code, sizeof code, "%s();", c ? c + 2 : name);
+  *ret = api->none();
+  return exec_built(C, "threadPoolExecFunc", p, code);
+}
+
+static int load_lib(spindle_ctx *C, const char *who, int argc, spindle_value *argv, spindle_value *ret) {
+  th_pool *p = NULL;
+  if (exec_args(C, who, argc, argv, &p, SPINDLE_T_STRING) < 0) return -1;
+  const char *lib = api->string_ptr(argv[1], NULL);
+  if (strchr(lib, '"')) return api->error(C, "%s: bad library name", who);
+  char code[600];
+  snprintf(code, sizeof code, "LIB \"%s\";", lib);
+  *ret = api->none();
+  return exec_built(C, who, p, code);
+}
+static int f_threadPoolLoadLib(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return load_lib(C, "threadPoolLoadLib", argc, argv, ret);
+}
+static int f_threadPoolsLoadLib(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return load_lib(C, "threadPoolsLoadLib", argc, argv, ret);
+}
+
+/* ---- Singular compatibility --------------------------------------------- */
+
+static int f_threadID(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 0) return th_counterr(C, "threadID", argc, "no arguments");
+  *ret = api->make_int(*api->userdata(C, 0) ? 1 : 0);
+  return 0;
+}
+
+static int f_mainThread(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 0) return th_counterr(C, "mainThread", argc, "no arguments");
+  *ret = api->make_int(*api->userdata(C, 0) ? 0 : 1);
+  return 0;
+}
+
+static int is_shared(spindle_value v) {
+  int t = (int)v.type;
+  return t == th_trig_t || t == th_chan_t || t == th_svar_t || t == th_table_t || t == th_alist_t;
+}
+
+static int f_setSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 2) return th_counterr(C, "setSharedName", argc, "2 arguments (object, string)");
+  if (argv[1].type != SPINDLE_T_STRING) return th_argerr(C, "setSharedName", 2, "string", argv[1]);
+  const char *s = api->string_ptr(argv[1], NULL);
+  th_job *t = job_ptr(argv[0]);
+  if (t) sp_job_set_name(t->sj, s);
+  else if (is_shared(argv[0])) {
+    th_obj *o = api->user_ptr(argv[0], (int)argv[0].type);
+    char *old = o->name;   /* names are set rarely; the old one is kept */
+    (void)old;
+    o->name = strdup(s);
+  } else {
+    return th_argerr(C, "setSharedName", 1, "job, trigger, channel, syncvar or atomic table/list", argv[0]);
+  }
+  *ret = api->none();
+  return 0;
+}
+
+static int f_getSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1) return th_counterr(C, "getSharedName", argc, "1 argument");
+  const char *s = NULL;
+  th_job *t = job_ptr(argv[0]);
+  if (t) s = sp_job_name(t->sj);
+  else if (is_shared(argv[0]))
+    s = ((th_obj *)api->user_ptr(argv[0], (int)argv[0].type))->name;
+  else return th_argerr(C, "getSharedName", 1, "job, trigger, channel, syncvar or atomic table/list", argv[0]);
+  if (!s) s = "";
+  *ret = api->make_string(s, strlen(s));
+  return 0;
+}
+
+/* ---- registration -------------------------------------------------------- */
+
+#undef api  /* reg->api below */
+int spindle_plugin_abi = SPINDLE_PLUGIN_ABI;
+
+int spindle_plugin_init(spindle_reg *reg) {
+  SPINDLE_PLUGIN_CHECK(reg);
+  th_api = reg->api;
+  main_ctx = reg->ctx;
+  static const spindle_type_desc pool_d = {"threadpool", pool_print, NULL, NULL, NULL};
+  static const spindle_type_desc job_d = {"job", job_print, NULL, job_release, NULL};
+  th_pool_t = th_api->def_type(reg, &pool_d);
+  th_job_t = th_api->def_type(reg, &job_d);
+  if (th_pool_t < 0 || th_job_t < 0) return th_api->fail(reg, "cannot register the threadpool and job types");
+  static const struct { const char *name; spindle_rawfn fn; } fns[] = {
+    {"createThreadPool", f_createThreadPool}, {"closeThreadPool", f_closeThreadPool},
+    {"setCurrentThreadPool", f_setCurrentThreadPool}, {"currentThreadPool", f_currentThreadPool},
+    {"getThreadPoolWorkers", f_getThreadPoolWorkers}, {"setThreadPoolWorkers", f_setThreadPoolWorkers},
+    {"threadPoolStats", f_threadPoolStats}, {"threadPoolTrace", f_threadPoolTrace},
+    {"threadPoolExec", f_threadPoolExec}, {"threadPoolExecString", f_threadPoolExecString},
+    {"threadPoolExecFile", f_threadPoolExecFile}, {"threadPoolExecFunc", f_threadPoolExecFunc},
+    {"threadPoolLoadLib", f_threadPoolLoadLib}, {"threadPoolsLoadLib", f_threadPoolsLoadLib},
+    {"createJob", f_createJob}, {"createNativeJob", f_createNativeJob}, {"startJob", f_startJob},
+    {"waitJob", f_waitJob}, {"cancelJob", f_cancelJob}, {"jobStatus", f_jobStatus},
+    {"jobCancelled", f_jobCancelled}, {"currentJob", f_currentJob}, {"nameJob", f_nameJob},
+    {"getJobName", f_getJobName}, {"scheduleJob", f_scheduleJob}, {"scheduleJobs", f_scheduleJobs},
+    {"threadID", f_threadID}, {"mainThread", f_mainThread},
+    {"setSharedName", f_setSharedName}, {"getSharedName", f_getSharedName},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) th_api->def_raw(reg, fns[i].name, fns[i].fn);
+  th_coord_register(reg);
+  atexit(close_all_pools);
+  return 0;
+}

@@ -1,0 +1,68 @@
+/* threads.h: what the files of the threads plugin share (threads.c:
+ * values, pools, jobs; threads_coord.c: triggers, channels, syncvars,
+ * atomic tables). Private to plugin/. */
+#ifndef THREADS_H
+#define THREADS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include "plugin.h"
+#include "spindle.h"
+
+extern const struct spindle_api *th_api;
+#define api th_api
+
+/* type codes of the plugin's types */
+extern int th_pool_t, th_job_t, th_trig_t, th_chan_t, th_svar_t, th_table_t, th_alist_t;
+
+/* a script value boxed for the runtime (one atomic count) */
+typedef struct th_box {
+  _Atomic long rc;
+  spindle_value v;
+} th_box;
+extern const sp_value_ops th_vops;
+void *th_box_new(spindle_value v);           /* takes v's reference */
+void th_box_release(void *b);
+spindle_value th_unbox(void *b);             /* a new reference; NULL -> none */
+
+/* a shared object of the plugin: trigger, channel, syncvar, table, list */
+typedef struct th_obj {
+  _Atomic long rc;
+  int type;             /* th_trig_t, ... */
+  void *p;              /* sp_trigger *, sp_chan *, sp_syncvar *, ... */
+  char *name;           /* may be NULL */
+  char kind[8];         /* triggers: "acc", "count", "set", "proc" */
+  long n;
+  spindle_value fn;     /* "proc" triggers: the proc */
+  pthread_mutex_t mu;   /* syncvar updates, tables, lists */
+  void *cur;            /* syncvar: latest updateSyncVar value (a box) */
+  /* atomic tables (keys[i] -> vals[i]) and lists (vals[i]) */
+  char **keys;
+  void **vals;
+  size_t len, cap;
+} th_obj;
+spindle_value th_obj_value(th_obj *o);        /* a new reference to o */
+th_obj *th_obj_new(int type, void *p, const char *name);
+
+/* interpreter contexts for code the plugin runs (jobs, proc triggers) */
+spindle_ctx *th_ctx_get(void);
+void th_ctx_put(spindle_ctx *C);
+
+/* pools */
+typedef struct th_pool th_pool;
+th_pool *th_arg_pool(spindle_ctx *C, const char *fn, int argc, spindle_value *argv, int *i);
+int th_pool_usable(spindle_ctx *C, const char *fn, th_pool *p);
+
+/* jobs */
+typedef struct th_job th_job;
+sp_job *th_job_of(spindle_value v);           /* NULL unless a job */
+const char *th_job_name(sp_job *j);
+
+/* errors */
+int th_argerr(spindle_ctx *C, const char *fn, int i, const char *want, spindle_value got);
+int th_counterr(spindle_ctx *C, const char *fn, int argc, const char *want);
+int th_rterr(spindle_ctx *C, const char *fn, int rc);
+
+void th_coord_register(spindle_reg *reg);
+
+#endif
