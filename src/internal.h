@@ -206,8 +206,11 @@ struct sp__worker {
     pthread_t thread;
     void *sched_sp;            /* scheduler context while a job runs */
     sp_job *_Atomic cur;       /* job running now (see sp__pin_cur) */
+    _Atomic int cur_prio;      /* its priority (read without a pin) */
+    _Atomic int want_best;     /* preempted for a job queued elsewhere */
     int post;                  /* SP__POST_* left by the switching job */
     pthread_mutex_t *post_lock;
+    sp__spin *held;            /* direct switch: the resumed job unlocks */
     sp__runq q;                /* own run queue (unused by runners) */
     _Atomic int idle;          /* 1 while parked (futex word) */
     _Atomic int retired;       /* replaced by a spare (KLT handoff) */
@@ -229,13 +232,29 @@ struct sp__worker {
     void *tsan_fiber;
 };
 
-/* Sanitizer annotations of every switch (no-ops unless configured with
- * --enable-asan or --enable-tsan); see fiber.c. */
+/* Sanitizer annotations of every switch (no-ops, inlined away, unless
+ * configured with --enable-asan or --enable-tsan); see fiber.c. */
+#if defined(SP_ASAN) || defined(SP_TSAN)
 void sp__san_to_job(sp__worker *w, sp_job *j);
 void sp__san_back_in_sched(sp__worker *w);
 void sp__san_job_entered(sp__worker *w, sp_job *j);
 void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending);
 void sp__san_job_freed(sp_job *j);
+void sp__san_job_to_job(sp_job *from, sp_job *to); /* direct switch */
+void sp__san_direct_entered(sp_job *j);
+#else
+static inline void sp__san_to_job(sp__worker *w, sp_job *j)
+{ (void)w; (void)j; }
+static inline void sp__san_back_in_sched(sp__worker *w) { (void)w; }
+static inline void sp__san_job_entered(sp__worker *w, sp_job *j)
+{ (void)w; (void)j; }
+static inline void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending)
+{ (void)w; (void)j; (void)ending; }
+static inline void sp__san_job_freed(sp_job *j) { (void)j; }
+static inline void sp__san_job_to_job(sp_job *from, sp_job *to)
+{ (void)from; (void)to; }
+static inline void sp__san_direct_entered(sp_job *j) { (void)j; }
+#endif
 
 #define SP__MAX_WORKERS 256
 
@@ -281,6 +300,7 @@ int sp__worker_spawn(sp_pool *pool, int index);
 void sp__worker_free(sp__worker *w);
 void sp__run_job(sp__worker *w, sp_job *j);
 void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock);
+int sp__yield_direct(sp_job *j, int post);
 void sp__job_ready(sp_job *j);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
@@ -316,7 +336,7 @@ void sp__preempt_init(void);
 void sp__monitor_add(void);
 void sp__monitor_remove(void);
 void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now);
-void sp__prio_check(sp_pool *pool, int prio);
+void sp__prio_check(sp_pool *pool, sp__worker *target, int prio);
 void sp__block_preempt_signal(void);
 extern sigset_t sp__worker_mask;
 

@@ -515,7 +515,8 @@ void sp__safepoint(sp_job *j)
     }
     j->poll = 0;
     j->in_rt++;
-    sp__switch_out(j, SP__POST_PREEMPT, NULL);
+    if (!sp__yield_direct(j, SP__POST_PREEMPT))
+        sp__switch_out(j, SP__POST_PREEMPT, NULL);
     j->in_rt--;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
         end_cancelled(j);
@@ -530,7 +531,8 @@ void sp_yield(void)
         end_cancelled(j);
     j->poll = 0;
     j->in_rt++;
-    sp__switch_out(j, SP__POST_YIELD, NULL);
+    if (!sp__yield_direct(j, SP__POST_YIELD))
+        sp__switch_out(j, SP__POST_YIELD, NULL);
     j->in_rt--;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
         end_cancelled(j);

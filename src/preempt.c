@@ -123,35 +123,57 @@ void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now)
         send_signal(w);
 }
 
-/* A job of priority prio was queued and no worker was idle: preempt the
- * running job of lowest priority below prio, if any. */
-void sp__prio_check(sp_pool *p, int prio)
+/* Preempt w's running job if its priority is below prio; 1 if done,
+ * 0 if w runs a job of priority >= prio, -1 if w is between jobs. */
+static int preempt_below(sp__worker *w, int prio)
+{
+    sp_job *j = sp__pin_cur(w);
+    int rc = j ? 0 : -1;
+    if (j && j->prio < prio) {
+        sp__request_preempt(w, j, SP__PC_PRIO, 1);
+        rc = 1;
+    }
+    sp__unpin(w);
+    return rc;
+}
+
+/* A job of priority prio was queued on target and no worker was idle:
+ * preempt a running job of lower priority now. target's own job first
+ * (its worker then pops the new job at once); else the running job of
+ * lowest priority elsewhere, whose worker is told to take the best job
+ * of any queue next (want_best) rather than its own queue's head.
+ * cur_prio is read without a pin, so the common case -- nothing to
+ * preempt -- costs a few plain loads. */
+void sp__prio_check(sp_pool *p, sp__worker *target, int prio)
 {
     if (prio <= SP_PRIO_MIN)
         return;
+    if (target && !atomic_load_explicit(&target->retired,
+                                        memory_order_relaxed)) {
+        if (atomic_load_explicit(&target->cur_prio, memory_order_relaxed) <
+            prio) {
+            int rc = preempt_below(target, prio);
+            if (rc != 0)
+                return; /* preempted, or between jobs: it pops ours */
+        }
+    }
     int n = atomic_load(&p->nw), best = prio;
     sp__worker *victim = NULL;
     for (int k = 0; k < n; k++) {
         sp__worker *w = p->workers[k];
-        if (!w || atomic_load(&w->retired))
+        if (!w || w == target || atomic_load(&w->retired))
             continue;
-        sp_job *j = sp__pin_cur(w);
-        if (!j) { /* between jobs: it will pick the best one itself */
-            sp__unpin(w);
-            return;
-        }
-        if (j->prio < best) {
-            best = j->prio;
+        int cp = atomic_load_explicit(&w->cur_prio, memory_order_relaxed);
+        if (cp < best) {
+            best = cp;
             victim = w;
         }
-        sp__unpin(w);
     }
     if (!victim)
         return;
-    sp_job *j = sp__pin_cur(victim);
-    if (j && j->prio < prio)
-        sp__request_preempt(victim, j, SP__PC_PRIO, 1);
-    sp__unpin(victim);
+    atomic_store(&victim->want_best, 1);
+    if (preempt_below(victim, prio) == 0)
+        atomic_store(&victim->want_best, 0);
 }
 
 /* ---- stack overflow ---- */
@@ -269,6 +291,8 @@ static void watch(sp_pool *p, sp__worker *w, uint64_t now)
         atomic_store(&j->cancel, 1); /* it started as the pool stopped */
     if (atomic_load(&j->cancel) && !j->poll)
         sp__request_preempt(w, j, SP__PC_CANCEL, 1);
+    if (!j->poll && sp__runq_top(&w->q) > j->prio) /* missed at queuing */
+        sp__request_preempt(w, j, SP__PC_PRIO, 1);
     uint64_t slice = (uint64_t)atomic_load(&p->slice_us) * 1000u;
     int others = queued_anywhere(p);
     if (!j->poll) {

@@ -38,9 +38,9 @@ void sp__runq_push(sp__runq *q, sp_job *j)
     else
         q->lv[p].head = j;
     q->lv[p].tail = j;
-    q->bitmap |= 1u << p;
+    __atomic_store_n(&q->bitmap, q->bitmap | 1u << p, __ATOMIC_RELAXED);
     int n = atomic_load_explicit(&q->n, memory_order_relaxed) + 1;
-    atomic_store(&q->n, n);
+    atomic_store_explicit(&q->n, n, memory_order_release);
     if (n > q->highwater)
         q->highwater = n;
 }
@@ -54,10 +54,12 @@ sp_job *sp__runq_pop(sp__runq *q)
     q->lv[p].head = j->next;
     if (!j->next) {
         q->lv[p].tail = NULL;
-        q->bitmap &= ~(1u << p);
+        __atomic_store_n(&q->bitmap, q->bitmap & ~(1u << p), __ATOMIC_RELAXED);
     }
     j->next = NULL;
-    atomic_store(&q->n, atomic_load_explicit(&q->n, memory_order_relaxed) - 1);
+    atomic_store_explicit(&q->n,
+                          atomic_load_explicit(&q->n, memory_order_relaxed) - 1,
+                          memory_order_release);
     return j;
 }
 
@@ -75,7 +77,8 @@ int sp__runq_remove(sp__runq *q, sp_job *j)
         if (q->lv[p].tail == c)
             q->lv[p].tail = prev;
         if (!q->lv[p].head)
-            q->bitmap &= ~(1u << p);
+            __atomic_store_n(&q->bitmap, q->bitmap & ~(1u << p),
+                             __ATOMIC_RELAXED);
         c->next = NULL;
         atomic_store(&q->n, atomic_load(&q->n) - 1);
         return 1;
@@ -85,7 +88,7 @@ int sp__runq_remove(sp__runq *q, sp_job *j)
 
 int sp__runq_top(const sp__runq *q)
 {
-    uint32_t b = q->bitmap;
+    uint32_t b = __atomic_load_n(&q->bitmap, __ATOMIC_RELAXED);
     return b ? 31 - __builtin_clz(b) + SP_PRIO_MIN : -1;
 }
 
