@@ -258,22 +258,25 @@ static void handoff(sp_pool *p, sp__worker *w)
         pthread_mutex_unlock(&p->lock);
         return;
     }
-    atomic_store(&w->retired, 1);
     if (sp__worker_spawn(p, idx) != 0) {
-        atomic_store(&w->retired, 0);
         pthread_mutex_unlock(&p->lock);
         return;
     }
+    /* the spare is visible (nw) before w is retired: a job made ready
+     * in between must find a worker, or it would be ended as if the
+     * pool were gone */
     sp__worker *s = p->workers[idx];
+    atomic_store(&p->nw, idx + 1);
+    atomic_store(&w->retired, 1);
     sp__spin_lock(&w->q.lock);
     sp__spin_lock(&s->q.lock);
     for (sp_job *j; (j = sp__runq_pop(&w->q));)
         sp__runq_push(&s->q, j);
     sp__spin_unlock(&s->q.lock);
     sp__spin_unlock(&w->q.lock);
-    atomic_store(&p->nw, idx + 1);
     atomic_fetch_add(&p->c_spares, 1);
     pthread_mutex_unlock(&p->lock);
+    sp__pool_wake_all(p); /* the spare may have parked before the move */
 }
 
 static void watch(sp_pool *p, sp__worker *w, uint64_t now)
