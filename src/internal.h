@@ -138,8 +138,10 @@ struct sp_job {
     sp__waitq *waitq;          /* queue this job is suspended on, if any */
     pthread_mutex_t *waitlock;
     sp__waiter *waitnode;
-    void *san_fake;            /* ASan fake stack / TSan fiber */
-    void *tsan_fiber;
+#if defined(SP_ASAN) || defined(SP_TSAN)
+    void *san_fake;            /* ASan fake stack */
+    void *tsan_fiber;          /* TSan fiber */
+#endif
 };
 
 enum { SP__PC_NONE = 0, SP__PC_SLICE, SP__PC_PRIO, SP__PC_CANCEL };
@@ -180,6 +182,28 @@ void sp__runq_push(sp__runq *q, sp_job *j);       /* lock held */
 sp_job *sp__runq_pop(sp__runq *q);                /* lock held */
 int sp__runq_remove(sp__runq *q, sp_job *j);      /* lock held; 1 if found */
 int sp__runq_top(const sp__runq *q);              /* best prio or -1 */
+
+/* Pop the head n of level top and push j (lock held): a yield's queue
+ * work in one step. The count is unchanged, so q->n is not written. */
+static inline void sp__runq_rotate(sp__runq *q, int top, sp_job *n,
+                                   sp_job *j)
+{
+    uint32_t bm = q->bitmap;
+    int t = top - SP_PRIO_MIN, p = j->prio - SP_PRIO_MIN;
+    q->lv[t].head = n->next;
+    if (!n->next) {
+        q->lv[t].tail = NULL;
+        bm &= ~(1u << t);
+    }
+    n->next = NULL;
+    j->next = NULL;
+    if (q->lv[p].tail)
+        q->lv[p].tail->next = j;
+    else
+        q->lv[p].head = j;
+    q->lv[p].tail = j;
+    __atomic_store_n(&q->bitmap, bm | 1u << p, __ATOMIC_RELAXED);
+}
 
 /* What the scheduler does once a job has switched out. */
 enum {
@@ -258,9 +282,12 @@ static inline void sp__san_direct_entered(sp_job *j) { (void)j; }
 
 #define SP__MAX_WORKERS 256
 
+/* Fields written once per job sit on lines of their own (_Alignas):
+ * the thread that starts jobs and the worker that ends them would
+ * otherwise bounce the lines that every job start and run only read. */
 struct sp_pool {
     _Atomic int refs;
-    _Atomic int closed;        /* refusing new jobs */
+    _Alignas(64) _Atomic int closed; /* refusing new jobs */
     _Atomic int stopping;      /* workers must exit */
     int nworkers;              /* as created */
     size_t stack_size;
@@ -273,13 +300,14 @@ struct sp_pool {
     _Atomic int nw;            /* entries used in workers[] */
     _Atomic int nidle;
     _Atomic unsigned rr;       /* round robin for outside pushes */
-    _Atomic long active;       /* started jobs not yet ended */
+    _Alignas(64) _Atomic long active; /* started jobs not yet ended */
     _Atomic long running;      /* jobs on a worker or queued (not waiting) */
     sp__runq q;                /* pseudo pool queue */
     _Atomic int seq;           /* pseudo pool: bumped on every change */
     sp_pool *reg_next, *reg_prev; /* registry, creation order */
     /* counters updated outside workers */
-    _Atomic uint64_t c_started, c_done, c_cancelled, c_failed, c_spares,
+    _Alignas(64) _Atomic uint64_t c_started;
+    _Alignas(64) _Atomic uint64_t c_done, c_cancelled, c_failed, c_spares,
         c_signals, c_highwater;
     sp__wstats dead;           /* stats of runner threads that left */
     int stopped;               /* sp__pool_stop done */

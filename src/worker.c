@@ -180,21 +180,21 @@ static inline void enter(sp__worker *w, sp_job *j)
  */
 int sp__yield_direct(sp_job *j, int post)
 {
-    sp__worker *w = sp__self();
-    if (w->is_runner || !w->pool ||
+    sp__worker *w = j->worker; /* set when j was entered: no TLS read */
+    if (SP__UNLIKELY(w->is_runner) ||
         atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&w->want_best, memory_order_relaxed))
         return 0;
     sp__spin_lock(&w->q.lock);
-    int top = sp__runq_top(&w->q);
+    uint32_t bm = w->q.bitmap;
+    int top = bm ? 31 - __builtin_clz(bm) + SP_PRIO_MIN : -1;
     sp_job *n = top >= j->prio ? w->q.lv[top - SP_PRIO_MIN].head : NULL;
     if (!n || !n->stack || n->async_susp ||
         atomic_load_explicit(&w->retired, memory_order_relaxed)) {
         sp__spin_unlock(&w->q.lock);
         return 0;
     }
-    sp__runq_pop(&w->q);
-    sp__runq_push(&w->q, j);
+    sp__runq_rotate(&w->q, top, n, j);
     if (post == SP__POST_YIELD) {
         w->st.yields++;
     } else {
@@ -540,6 +540,10 @@ static sp__worker *pick_worker(sp_pool *p, sp_job *j)
     if (w && w->pool == p && !w->is_runner && !atomic_load(&w->retired))
         return w;
     int n = atomic_load(&p->nw);
+    if (n == 1) { /* no round robin: no write to the shared pool line */
+        w = p->workers[0];
+        return w && !atomic_load(&w->retired) ? w : NULL;
+    }
     for (int k = 0; k < n; k++) {
         w = p->workers[atomic_fetch_add(&p->rr, 1) % (unsigned)n];
         if (w && !atomic_load(&w->retired))
