@@ -127,23 +127,33 @@ void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now)
  * 0 if w runs a job of priority >= prio, -1 if w is between jobs. */
 static int preempt_below(sp__worker *w, int prio)
 {
-    sp_job *j = sp__pin_cur(w);
-    int rc = j ? 0 : -1;
-    if (j && j->prio < prio) {
-        sp__request_preempt(w, j, SP__PC_PRIO, 1);
-        rc = 1;
+    /* between jobs: it may have popped a lower job just before ours was
+     * queued, and is about to enter it; wait a moment for that (else
+     * the monitor finds it a tick or two later) */
+    for (int spins = 0;; spins++) {
+        sp_job *j = sp__pin_cur(w);
+        int rc = j ? 0 : -1;
+        if (j && j->prio < prio) {
+            sp__request_preempt(w, j, SP__PC_PRIO, 1);
+            rc = 1;
+        }
+        sp__unpin(w);
+        if (rc >= 0 || spins >= 1000)
+            return rc;
+        __builtin_ia32_pause();
     }
-    sp__unpin(w);
-    return rc;
 }
 
 /* A job of priority prio was queued on target and no worker was idle:
  * preempt a running job of lower priority now. target's own job first
- * (its worker then pops the new job at once); else the running job of
+ * (its worker then pops the new job at once); and the running job of
  * lowest priority elsewhere, whose worker is told to take the best job
- * of any queue next (want_best) rather than its own queue's head.
- * cur_prio is read without a pin, so the common case -- nothing to
- * preempt -- costs a few plain loads. */
+ * of any queue next (want_best) rather than its own queue's head. The
+ * second one is a hedge: with more threads than cores, target's thread
+ * may be waiting for a CPU for a whole scheduler slice, and the first
+ * of the two to reach a safe point runs the new job (the other resumes
+ * its own job after one yield). cur_prio is read without a pin, so the
+ * common case -- nothing to preempt -- costs a few plain loads. */
 void sp__prio_check(sp_pool *p, sp__worker *target, int prio)
 {
     if (prio <= SP_PRIO_MIN)
@@ -152,9 +162,8 @@ void sp__prio_check(sp_pool *p, sp__worker *target, int prio)
                                         memory_order_relaxed)) {
         if (atomic_load_explicit(&target->cur_prio, memory_order_relaxed) <
             prio) {
-            int rc = preempt_below(target, prio);
-            if (rc != 0)
-                return; /* preempted, or between jobs: it pops ours */
+            if (preempt_below(target, prio) < 0)
+                return; /* between jobs: it pops ours next */
         }
     }
     int n = atomic_load(&p->nw), best = prio;
