@@ -180,6 +180,8 @@ void sp__runq_init(sp__runq *q);
 void sp__runq_destroy(sp__runq *q);
 void sp__runq_push(sp__runq *q, sp_job *j);       /* lock held */
 sp_job *sp__runq_pop(sp__runq *q);                /* lock held */
+void sp__runq_push_head(sp__runq *q, sp_job *j);  /* lock held */
+sp_job *sp__runq_steal(sp__runq *q);              /* lock held */
 int sp__runq_remove(sp__runq *q, sp_job *j);      /* lock held; 1 if found */
 int sp__runq_top(const sp__runq *q);              /* best prio or -1 */
 

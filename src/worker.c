@@ -373,7 +373,7 @@ static sp_job *steal(sp__worker *w)
         if (!v || atomic_load_explicit(&v->q.n, memory_order_relaxed) == 0)
             continue;
         sp__spin_lock(&v->q.lock);
-        sp_job *j = sp__runq_pop(&v->q);
+        sp_job *j = sp__runq_steal(&v->q);
         sp__spin_unlock(&v->q.lock);
         if (j) {
             w->st.steals++;
@@ -592,8 +592,14 @@ void sp__job_ready(sp_job *j)
         sp_job_release(j);
         return;
     }
+    /* fork-join: a job started or woken by a job of w (or by w's
+     * scheduler, when a child ends) runs next, depth-first */
+    int lifo = w == sp__self();
     sp__spin_lock(&w->q.lock);
-    sp__runq_push(&w->q, j);
+    if (lifo)
+        sp__runq_push_head(&w->q, j);
+    else
+        sp__runq_push(&w->q, j);
     int n = atomic_load(&w->q.n);
     sp__spin_unlock(&w->q.lock);
     if ((uint64_t)n > atomic_load(&p->c_highwater))
