@@ -118,7 +118,9 @@ void sp__altstack_off(sp__worker *w)
  * held for us to release (see sp__yield_direct). */
 static inline void resumed(sp_job *j)
 {
-    sp__worker *w = sp__self(); /* maybe another worker now */
+    /* maybe another worker now; whoever resumed j entered it there
+     * first (enter() sets j->worker), so no TLS read is needed */
+    sp__worker *w = j->worker;
     sp__spin *held = w->held;
     if (held) {
         w->held = NULL;
