@@ -7,7 +7,7 @@
  * No signal mask is touched (that is what makes swapcontext slow).
  *
  * Frame pushed on the stack being left (low to high):
- *   [mxcsr:4][x87cw:2][pad:2] r15 r14 r13 r12 rbx rbp [return address]
+ *   [mxcsr:4][x87cw:2][pad:2, zero] r15 r14 r13 r12 rbx rbp [return address]
  */
         .text
 
@@ -23,14 +23,15 @@ sp__ctx_switch:
         pushq   %r13
         pushq   %r14
         pushq   %r15
-        subq    $8, %rsp
+        pushq   $0
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
+        movq    (%rsp), %rax
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
-        ldmxcsr (%rsp)
-        fldcw   4(%rsp)
-        addq    $8, %rsp
+        cmpq    (%rsp), %rax
+        jne     2f
+1:      addq    $8, %rsp
         popq    %r15
         popq    %r14
         popq    %r13
@@ -38,6 +39,11 @@ sp__ctx_switch:
         popq    %rbx
         popq    %rbp
         ret
+        /* loading MXCSR and the x87 control word stalls the pipeline:
+         * only when the fiber we resume has other settings than ours */
+2:      ldmxcsr (%rsp)
+        fldcw   4(%rsp)
+        jmp     1b
         .cfi_endproc
         .size   sp__ctx_switch, .-sp__ctx_switch
 

@@ -52,6 +52,8 @@ uint64_t sp__now_ns(void)
 
 /* ---- sanitizer annotations ---- */
 
+#if defined(SP_ASAN) || defined(SP_TSAN)
+
 void sp__san_to_job(sp__worker *w, sp_job *j)
 {
 #ifdef SP_ASAN
@@ -109,6 +111,32 @@ void sp__san_job_freed(sp_job *j)
 #endif
     (void)j;
 }
+
+/* A job hands its worker straight to another job that has run before
+ * (sp__yield_direct): no scheduler context in between. */
+void sp__san_job_to_job(sp_job *from, sp_job *to)
+{
+#ifdef SP_ASAN
+    __sanitizer_start_switch_fiber(&from->san_fake, to->stack->lo,
+                                   (size_t)(to->stack->hi - to->stack->lo));
+#endif
+#ifdef SP_TSAN
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    (void)from;
+    (void)to;
+}
+
+/* j resumed by another job, not by the scheduler: the stack we came from
+ * is that job's, which must not replace the scheduler's bounds. */
+void sp__san_direct_entered(sp_job *j)
+{
+#ifdef SP_ASAN
+    __sanitizer_finish_switch_fiber(j->san_fake, NULL, NULL);
+#endif
+    (void)j;
+}
+#endif /* SP_ASAN || SP_TSAN */
 
 /* Runs on the job's own stack; reached through sp__ctx_boot. The job is
  * re-read through sp__self() because nothing may be cached across the

@@ -147,12 +147,14 @@ struct sp_job {
     sp__waitq *waitq;          /* queue this job is suspended on, if any */
     pthread_mutex_t *waitlock;
     sp__waiter *waitnode;
-    void *san_fake;            /* ASan fake stack / TSan fiber */
-    void *tsan_fiber;
     struct sp__jx *x;          /* argument list (sp_job_createv), or NULL */
     int scheduled;             /* sp_job_schedule took it (deps pending) */
     int end_state;             /* set first thing in sp__job_end: what end
                                 * hooks read (state is stored after them) */
+#if defined(SP_ASAN) || defined(SP_TSAN)
+    void *san_fake;            /* ASan fake stack */
+    void *tsan_fiber;          /* TSan fiber */
+#endif
 };
 
 /* In an end hook, or once ended: the final state (CREATED when the job
@@ -224,8 +226,32 @@ void sp__runq_init(sp__runq *q);
 void sp__runq_destroy(sp__runq *q);
 void sp__runq_push(sp__runq *q, sp_job *j);       /* lock held */
 sp_job *sp__runq_pop(sp__runq *q);                /* lock held */
+void sp__runq_push_head(sp__runq *q, sp_job *j);  /* lock held */
+sp_job *sp__runq_steal(sp__runq *q);              /* lock held */
 int sp__runq_remove(sp__runq *q, sp_job *j);      /* lock held; 1 if found */
 int sp__runq_top(const sp__runq *q);              /* best prio or -1 */
+
+/* Pop the head n of level top and push j (lock held): a yield's queue
+ * work in one step. The count is unchanged, so q->n is not written. */
+static inline void sp__runq_rotate(sp__runq *q, int top, sp_job *n,
+                                   sp_job *j)
+{
+    uint32_t bm = q->bitmap;
+    int t = top - SP_PRIO_MIN, p = j->prio - SP_PRIO_MIN;
+    q->lv[t].head = n->next;
+    if (!n->next) {
+        q->lv[t].tail = NULL;
+        bm &= ~(1u << t);
+    }
+    n->next = NULL;
+    j->next = NULL;
+    if (q->lv[p].tail)
+        q->lv[p].tail->next = j;
+    else
+        q->lv[p].head = j;
+    q->lv[p].tail = j;
+    __atomic_store_n(&q->bitmap, bm | 1u << p, __ATOMIC_RELAXED);
+}
 
 /* What the scheduler does once a job has switched out. */
 enum {
@@ -259,8 +285,11 @@ struct sp__worker {
     pthread_t thread;
     void *sched_sp;            /* scheduler context while a job runs */
     sp_job *_Atomic cur;       /* job running now (see sp__pin_cur) */
+    _Atomic int cur_prio;      /* its priority (read without a pin) */
+    _Atomic int want_best;     /* preempted for a job queued elsewhere */
     int post;                  /* SP__POST_* left by the switching job */
     pthread_mutex_t *post_lock;
+    sp__spin *held;            /* direct switch: the resumed job unlocks */
     sp__runq q;                /* own run queue (unused by runners) */
     _Atomic int idle;          /* 1 while parked (futex word) */
     _Atomic int retired;       /* replaced by a spare (KLT handoff) */
@@ -284,19 +313,38 @@ struct sp__worker {
     sp__tbuf *tbuf;
 };
 
-/* Sanitizer annotations of every switch (no-ops unless configured with
- * --enable-asan or --enable-tsan); see fiber.c. */
+/* Sanitizer annotations of every switch (no-ops, inlined away, unless
+ * configured with --enable-asan or --enable-tsan); see fiber.c. */
+#if defined(SP_ASAN) || defined(SP_TSAN)
 void sp__san_to_job(sp__worker *w, sp_job *j);
 void sp__san_back_in_sched(sp__worker *w);
 void sp__san_job_entered(sp__worker *w, sp_job *j);
 void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending);
 void sp__san_job_freed(sp_job *j);
+void sp__san_job_to_job(sp_job *from, sp_job *to); /* direct switch */
+void sp__san_direct_entered(sp_job *j);
+#else
+static inline void sp__san_to_job(sp__worker *w, sp_job *j)
+{ (void)w; (void)j; }
+static inline void sp__san_back_in_sched(sp__worker *w) { (void)w; }
+static inline void sp__san_job_entered(sp__worker *w, sp_job *j)
+{ (void)w; (void)j; }
+static inline void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending)
+{ (void)w; (void)j; (void)ending; }
+static inline void sp__san_job_freed(sp_job *j) { (void)j; }
+static inline void sp__san_job_to_job(sp_job *from, sp_job *to)
+{ (void)from; (void)to; }
+static inline void sp__san_direct_entered(sp_job *j) { (void)j; }
+#endif
 
 #define SP__MAX_WORKERS 256
 
+/* Fields written once per job sit on lines of their own (_Alignas):
+ * the thread that starts jobs and the worker that ends them would
+ * otherwise bounce the lines that every job start and run only read. */
 struct sp_pool {
     _Atomic int refs;
-    _Atomic int closed;        /* refusing new jobs */
+    _Alignas(64) _Atomic int closed; /* refusing new jobs */
     _Atomic int stopping;      /* workers must exit */
     int nworkers;              /* as created */
     size_t stack_size;
@@ -309,13 +357,14 @@ struct sp_pool {
     _Atomic int nw;            /* entries used in workers[] */
     _Atomic int nidle;
     _Atomic unsigned rr;       /* round robin for outside pushes */
-    _Atomic long active;       /* started jobs not yet ended */
+    _Alignas(64) _Atomic long active; /* started jobs not yet ended */
     _Atomic long running;      /* jobs on a worker or queued (not waiting) */
     sp__runq q;                /* pseudo pool queue */
     _Atomic int seq;           /* pseudo pool: bumped on every change */
     sp_pool *reg_next, *reg_prev; /* registry, creation order */
     /* counters updated outside workers */
-    _Atomic uint64_t c_started, c_done, c_cancelled, c_failed, c_spares,
+    _Alignas(64) _Atomic uint64_t c_started;
+    _Alignas(64) _Atomic uint64_t c_done, c_cancelled, c_failed, c_spares,
         c_signals, c_highwater;
     sp__wstats dead;           /* stats of runner threads that left */
     int stopped;               /* sp__pool_stop done */
@@ -341,6 +390,7 @@ int sp__worker_spawn(sp_pool *pool, int index);
 void sp__worker_free(sp__worker *w);
 void sp__run_job(sp__worker *w, sp_job *j);
 void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock);
+int sp__yield_direct(sp_job *j, int post);
 void sp__job_ready(sp_job *j);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
@@ -421,7 +471,7 @@ void sp__preempt_init(void);
 void sp__monitor_add(void);
 void sp__monitor_remove(void);
 void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now);
-void sp__prio_check(sp_pool *pool, int prio);
+void sp__prio_check(sp_pool *pool, sp__worker *target, int prio);
 void sp__block_preempt_signal(void);
 extern sigset_t sp__worker_mask;
 

@@ -82,9 +82,10 @@ sp_pool *sp_pool_create(int nworkers)
 
 static sp_pool *pool_alloc(const sp_pool_opts *o)
 {
-    sp_pool *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    sp_pool *p = NULL;
+    if (posix_memalign((void **)&p, 64, sizeof *p) != 0)
+        return NULL; /* 64: the struct has cache-line aligned members */
+    memset(p, 0, sizeof *p);
     p->name = strdup(o->name ? o->name : "pool");
     if (!p->name) {
         free(p);

@@ -123,35 +123,66 @@ void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now)
         send_signal(w);
 }
 
-/* A job of priority prio was queued and no worker was idle: preempt the
- * running job of lowest priority below prio, if any. */
-void sp__prio_check(sp_pool *p, int prio)
+/* Preempt w's running job if its priority is below prio; 1 if done,
+ * 0 if w runs a job of priority >= prio, -1 if w is between jobs. */
+static int preempt_below(sp__worker *w, int prio)
+{
+    /* between jobs: it may have popped a lower job just before ours was
+     * queued, and is about to enter it; wait a moment for that (else
+     * the monitor finds it a tick or two later) */
+    for (int spins = 0;; spins++) {
+        sp_job *j = sp__pin_cur(w);
+        int rc = j ? 0 : -1;
+        if (j && j->prio < prio) {
+            sp__request_preempt(w, j, SP__PC_PRIO, 1);
+            rc = 1;
+        }
+        sp__unpin(w);
+        if (rc >= 0 || spins >= 1000)
+            return rc;
+        __builtin_ia32_pause();
+    }
+}
+
+/* A job of priority prio was queued on target and no worker was idle:
+ * preempt a running job of lower priority now. target's own job first
+ * (its worker then pops the new job at once); and the running job of
+ * lowest priority elsewhere, whose worker is told to take the best job
+ * of any queue next (want_best) rather than its own queue's head. The
+ * second one is a hedge: with more threads than cores, target's thread
+ * may be waiting for a CPU for a whole scheduler slice, and the first
+ * of the two to reach a safe point runs the new job (the other resumes
+ * its own job after one yield). cur_prio is read without a pin, so the
+ * common case -- nothing to preempt -- costs a few plain loads. */
+void sp__prio_check(sp_pool *p, sp__worker *target, int prio)
 {
     if (prio <= SP_PRIO_MIN)
         return;
+    if (target && !atomic_load_explicit(&target->retired,
+                                        memory_order_relaxed)) {
+        if (atomic_load_explicit(&target->cur_prio, memory_order_relaxed) <
+            prio) {
+            if (preempt_below(target, prio) < 0)
+                return; /* between jobs: it pops ours next */
+        }
+    }
     int n = atomic_load(&p->nw), best = prio;
     sp__worker *victim = NULL;
     for (int k = 0; k < n; k++) {
         sp__worker *w = p->workers[k];
-        if (!w || atomic_load(&w->retired))
+        if (!w || w == target || atomic_load(&w->retired))
             continue;
-        sp_job *j = sp__pin_cur(w);
-        if (!j) { /* between jobs: it will pick the best one itself */
-            sp__unpin(w);
-            return;
-        }
-        if (j->prio < best) {
-            best = j->prio;
+        int cp = atomic_load_explicit(&w->cur_prio, memory_order_relaxed);
+        if (cp < best) {
+            best = cp;
             victim = w;
         }
-        sp__unpin(w);
     }
     if (!victim)
         return;
-    sp_job *j = sp__pin_cur(victim);
-    if (j && j->prio < prio)
-        sp__request_preempt(victim, j, SP__PC_PRIO, 1);
-    sp__unpin(victim);
+    atomic_store(&victim->want_best, 1);
+    if (preempt_below(victim, prio) == 0)
+        atomic_store(&victim->want_best, 0);
 }
 
 /* ---- stack overflow ---- */
@@ -236,22 +267,25 @@ static void handoff(sp_pool *p, sp__worker *w)
         pthread_mutex_unlock(&p->lock);
         return;
     }
-    atomic_store(&w->retired, 1);
     if (sp__worker_spawn(p, idx) != 0) {
-        atomic_store(&w->retired, 0);
         pthread_mutex_unlock(&p->lock);
         return;
     }
+    /* the spare is visible (nw) before w is retired: a job made ready
+     * in between must find a worker, or it would be ended as if the
+     * pool were gone */
     sp__worker *s = p->workers[idx];
+    atomic_store(&p->nw, idx + 1);
+    atomic_store(&w->retired, 1);
     sp__spin_lock(&w->q.lock);
     sp__spin_lock(&s->q.lock);
     for (sp_job *j; (j = sp__runq_pop(&w->q));)
         sp__runq_push(&s->q, j);
     sp__spin_unlock(&s->q.lock);
     sp__spin_unlock(&w->q.lock);
-    atomic_store(&p->nw, idx + 1);
     atomic_fetch_add(&p->c_spares, 1);
     pthread_mutex_unlock(&p->lock);
+    sp__pool_wake_all(p); /* the spare may have parked before the move */
 }
 
 static void watch(sp_pool *p, sp__worker *w, uint64_t now)
@@ -269,6 +303,8 @@ static void watch(sp_pool *p, sp__worker *w, uint64_t now)
         atomic_store(&j->cancel, 1); /* it started as the pool stopped */
     if (atomic_load(&j->cancel) && !j->poll)
         sp__request_preempt(w, j, SP__PC_CANCEL, 1);
+    if (!j->poll && sp__runq_top(&w->q) > j->prio) /* missed at queuing */
+        sp__request_preempt(w, j, SP__PC_PRIO, 1);
     uint64_t slice = (uint64_t)atomic_load(&p->slice_us) * 1000u;
     int others = queued_anywhere(p);
     if (!j->poll) {

@@ -38,11 +38,53 @@ void sp__runq_push(sp__runq *q, sp_job *j)
     else
         q->lv[p].head = j;
     q->lv[p].tail = j;
-    q->bitmap |= 1u << p;
+    __atomic_store_n(&q->bitmap, q->bitmap | 1u << p, __ATOMIC_RELAXED);
     int n = atomic_load_explicit(&q->n, memory_order_relaxed) + 1;
-    atomic_store(&q->n, n);
+    atomic_store_explicit(&q->n, n, memory_order_release);
     if (n > q->highwater)
         q->highwater = n;
+}
+
+/* A job started by a job of this worker goes to the head of its level:
+ * the owner then runs depth-first (fork-join keeps few jobs, and so few
+ * stacks, alive) while thieves take the oldest, largest work from the
+ * tail (sp__runq_steal). */
+void sp__runq_push_head(sp__runq *q, sp_job *j)
+{
+    int p = j->prio - SP_PRIO_MIN;
+    j->next = q->lv[p].head;
+    q->lv[p].head = j;
+    if (!q->lv[p].tail)
+        q->lv[p].tail = j;
+    __atomic_store_n(&q->bitmap, q->bitmap | 1u << p, __ATOMIC_RELAXED);
+    int n = atomic_load_explicit(&q->n, memory_order_relaxed) + 1;
+    atomic_store_explicit(&q->n, n, memory_order_release);
+    if (n > q->highwater)
+        q->highwater = n;
+}
+
+/* A thief's pop: the tail of the best level when it is near (the list
+ * is singly linked; a walk of at most 64), else the head. */
+sp_job *sp__runq_steal(sp__runq *q)
+{
+    if (!q->bitmap)
+        return NULL;
+    int p = 31 - __builtin_clz(q->bitmap);
+    sp_job *prev = q->lv[p].head;
+    if (!prev->next)
+        return sp__runq_pop(q);
+    int k = 0;
+    while (prev->next->next && ++k < 64)
+        prev = prev->next;
+    if (prev->next->next)
+        return sp__runq_pop(q); /* long level: the head will do */
+    sp_job *j = prev->next;
+    prev->next = NULL;
+    q->lv[p].tail = prev;
+    atomic_store_explicit(&q->n,
+                          atomic_load_explicit(&q->n, memory_order_relaxed) - 1,
+                          memory_order_release);
+    return j;
 }
 
 sp_job *sp__runq_pop(sp__runq *q)
@@ -54,10 +96,12 @@ sp_job *sp__runq_pop(sp__runq *q)
     q->lv[p].head = j->next;
     if (!j->next) {
         q->lv[p].tail = NULL;
-        q->bitmap &= ~(1u << p);
+        __atomic_store_n(&q->bitmap, q->bitmap & ~(1u << p), __ATOMIC_RELAXED);
     }
     j->next = NULL;
-    atomic_store(&q->n, atomic_load_explicit(&q->n, memory_order_relaxed) - 1);
+    atomic_store_explicit(&q->n,
+                          atomic_load_explicit(&q->n, memory_order_relaxed) - 1,
+                          memory_order_release);
     return j;
 }
 
@@ -75,7 +119,8 @@ int sp__runq_remove(sp__runq *q, sp_job *j)
         if (q->lv[p].tail == c)
             q->lv[p].tail = prev;
         if (!q->lv[p].head)
-            q->bitmap &= ~(1u << p);
+            __atomic_store_n(&q->bitmap, q->bitmap & ~(1u << p),
+                             __ATOMIC_RELAXED);
         c->next = NULL;
         atomic_store(&q->n, atomic_load(&q->n) - 1);
         return 1;
@@ -85,7 +130,7 @@ int sp__runq_remove(sp__runq *q, sp_job *j)
 
 int sp__runq_top(const sp__runq *q)
 {
-    uint32_t b = q->bitmap;
+    uint32_t b = __atomic_load_n(&q->bitmap, __ATOMIC_RELAXED);
     return b ? 31 - __builtin_clz(b) + SP_PRIO_MIN : -1;
 }
 
