@@ -46,11 +46,13 @@ static void *yielder(void *arg)
 }
 
 static _Atomic long g_yields;
+static _Atomic int g_stop;
 
+/* yields until g_stop, counting */
 static void *counting_yielder(void *arg)
 {
-    long n = (long)(intptr_t)arg;
-    for (long i = 0; i < n; i++) {
+    (void)arg;
+    while (!atomic_load(&g_stop)) {
         atomic_fetch_add(&g_yields, 1);
         sp_yield();
     }
@@ -294,9 +296,11 @@ START_TEST(test_stats_steals_parks_wakes)
     o.nworkers = 2;
     o.flags = SP_POOL_NOPREEMPT;
     sp_pool *p = sp_pool_create_opts(&o);
-    nap_ms(20); /* both workers park */
     sp_stats st = stats_of(p);
-    ck_assert_uint_ge(st.parks, 2);
+    while (st.parks < 2) { /* both workers park */
+        nap_ms(1);
+        st = stats_of(p);
+    }
     wait_release(start(p, 0, parent, (void *)(intptr_t)8, NULL));
     st = stats_of(p);
     ck_assert_uint_eq(st.steals, 8);
@@ -457,14 +461,15 @@ START_TEST(test_trace_switch_off_while_running)
     char *p1 = trace_path("first"), *p2 = trace_path("second");
     ck_assert_int_eq(sp_pool_trace(p, p1), 0);
     sp_job *y[8];
+    atomic_store(&g_stop, 0);
     for (int i = 0; i < 8; i++)
-        y[i] = start(p, 0, counting_yielder, (void *)(intptr_t)50000,
-                     "yielder");
+        y[i] = start(p, 0, counting_yielder, NULL, "yielder");
     wait_yields(1000);
     ck_assert_int_eq(sp_pool_trace(p, p2), 0); /* p1 written now */
     wait_yields(1000);
     ck_assert_int_eq(sp_pool_trace(p, NULL), 0); /* p2 written now */
     ck_assert_int_eq(sp_pool_trace(p, NULL), 0); /* off already: fine */
+    atomic_store(&g_stop, 1);
     for (int i = 0; i < 8; i++)
         wait_release(y[i]);
     ck_assert_int_eq(sp_pool_trace(p, ""), SP_EINVAL);
