@@ -518,12 +518,26 @@ static void put_session(FILE *f, int *n, sp__trace *t)
     char pname[300];
     snprintf(pname, sizeof pname, "pool %s", t->pool_name);
     put_meta(f, n, t->pid, 0, "process_name", pname);
+    /* the buffers there now (threads may add some while we write) */
     pthread_mutex_lock(&t->lock);
-    sp__tbuf *bufs = t->bufs;
+    size_t nb = 0;
+    for (sp__tbuf *b = t->bufs; b; b = b->next)
+        nb++;
+    sp__tbuf **bufs = malloc((nb ? nb : 1) * sizeof *bufs);
+    nb = 0;
+    for (sp__tbuf *b = t->bufs; b && bufs; b = b->next)
+        bufs[nb++] = b;
     pthread_mutex_unlock(&t->lock);
-    /* buffers are only ever appended to the list: those seen are stable */
-    for (sp__tbuf *b = bufs; b; b = b->next) {
-        put_meta(f, n, t->pid, b->tid, "thread_name", b->label);
+    for (size_t ib = 0; ib < nb; ib++) {
+        sp__tbuf *b = bufs[ib];
+        char label[96];
+        uint64_t d = atomic_load(&b->dropped);
+        if (d)
+            snprintf(label, sizeof label, "%s (%llu records dropped)",
+                     b->label, (unsigned long long)d);
+        else
+            snprintf(label, sizeof label, "%s", b->label);
+        put_meta(f, n, t->pid, b->tid, "thread_name", label);
         sep(f, n); /* workers in index order, runners after them */
         fprintf(f, "{\"ph\":\"M\",\"pid\":%d,\"tid\":%d,\"name\":"
                 "\"thread_sort_index\",\"args\":{\"sort_index\":%d}}",
@@ -534,14 +548,8 @@ static void put_session(FILE *f, int *n, sp__trace *t)
             for (uint32_t i = 0; i < k; i++)
                 put_record(f, n, t->pid, b->tid, b, &c->r[i]);
         }
-        uint64_t d = atomic_load(&b->dropped);
-        if (d) {
-            char msg[64];
-            snprintf(msg, sizeof msg, "%llu records dropped",
-                     (unsigned long long)d);
-            put_meta(f, n, t->pid, b->tid, "thread_name", msg);
-        }
     }
+    free(bufs);
 }
 
 /* Write sessions (a list linked by next, or one) to path. */

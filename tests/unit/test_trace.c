@@ -46,11 +46,13 @@ static void *yielder(void *arg)
 }
 
 static _Atomic long g_yields;
+static _Atomic int g_stop;
 
+/* yields until g_stop, counting */
 static void *counting_yielder(void *arg)
 {
-    long n = (long)(intptr_t)arg;
-    for (long i = 0; i < n; i++) {
+    (void)arg;
+    while (!atomic_load(&g_stop)) {
         atomic_fetch_add(&g_yields, 1);
         sp_yield();
     }
@@ -232,7 +234,9 @@ START_TEST(test_stats_priority)
     wait_release(hi);
     wait_release(lo);
     sp_stats st = stats_of(p);
-    ck_assert_uint_ge(st.preempt_prio, 1);
+    /* on a loaded machine the spinner may lose its CPU before it sees
+     * the request: then the KLT handoff runs the job on a spare */
+    ck_assert_uint_ge(st.preempt_prio + st.spares, 1);
     ck_assert_uint_eq(st.preempt_slice, 0); /* NOPREEMPT: no time slicing */
     sp_pool_close(p, 1);
 }
@@ -264,7 +268,7 @@ START_TEST(test_stats_slice)
     wait_release(a);
     wait_release(b);
     sp_stats st = stats_of(p);
-    ck_assert_uint_ge(st.preempt_slice, 1);
+    ck_assert_uint_ge(st.preempt_slice + st.spares, 1); /* see above */
     ck_assert_uint_eq(st.preempt_prio, 0);
     ck_assert_uint_ge(st.switches, 3);
     sp_pool_close(p, 1);
@@ -294,9 +298,11 @@ START_TEST(test_stats_steals_parks_wakes)
     o.nworkers = 2;
     o.flags = SP_POOL_NOPREEMPT;
     sp_pool *p = sp_pool_create_opts(&o);
-    nap_ms(20); /* both workers park */
     sp_stats st = stats_of(p);
-    ck_assert_uint_ge(st.parks, 2);
+    while (st.parks < 2) { /* both workers park */
+        nap_ms(1);
+        st = stats_of(p);
+    }
     wait_release(start(p, 0, parent, (void *)(intptr_t)8, NULL));
     st = stats_of(p);
     ck_assert_uint_eq(st.steals, 8);
@@ -397,8 +403,12 @@ START_TEST(test_trace_workload)
     char *path = trace_path("workload");
     ck_assert_int_eq(sp_pool_trace(p, path), 0);
     workload(p);
+    sp_stats st = stats_of(p);
     ck_assert_int_eq(sp_pool_close(p, 1), 0); /* writes the file */
-    ck_assert_int_eq(trace_check(path,
+    /* (a KLT handoff may stand in for a preemption on a loaded machine) */
+    ck_assert_int_eq(trace_check(path, st.spares ?
+        "--expect-end yield,suspend,done,failed,cancelled "
+        "--expect-instant cancel,fail --min-threads 2 --complete" :
         "--expect-end yield,preempt,suspend,done,failed,cancelled "
         "--expect-cause slice --expect-instant preempt,cancel,fail "
         "--min-threads 2 --complete"), 0);
@@ -424,8 +434,10 @@ START_TEST(test_trace_priority_and_queued_cancel)
     wait_release(hi);
     wait_release(lo);
     sp_job_release(q);
+    sp_stats st = stats_of(p);
     sp_pool_close(p, 1);
-    ck_assert_int_eq(trace_check(path,
+    ck_assert_int_eq(trace_check(path, st.spares ?
+        "--expect-end done --expect-instant cancel --complete" :
         "--expect-end preempt,done --expect-cause priority "
         "--expect-instant preempt,cancel --complete"), 0);
     unlink(path);
@@ -457,14 +469,15 @@ START_TEST(test_trace_switch_off_while_running)
     char *p1 = trace_path("first"), *p2 = trace_path("second");
     ck_assert_int_eq(sp_pool_trace(p, p1), 0);
     sp_job *y[8];
+    atomic_store(&g_stop, 0);
     for (int i = 0; i < 8; i++)
-        y[i] = start(p, 0, counting_yielder, (void *)(intptr_t)50000,
-                     "yielder");
+        y[i] = start(p, 0, counting_yielder, NULL, "yielder");
     wait_yields(1000);
     ck_assert_int_eq(sp_pool_trace(p, p2), 0); /* p1 written now */
     wait_yields(1000);
     ck_assert_int_eq(sp_pool_trace(p, NULL), 0); /* p2 written now */
     ck_assert_int_eq(sp_pool_trace(p, NULL), 0); /* off already: fine */
+    atomic_store(&g_stop, 1);
     for (int i = 0; i < 8; i++)
         wait_release(y[i]);
     ck_assert_int_eq(sp_pool_trace(p, ""), SP_EINVAL);
