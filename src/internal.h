@@ -28,7 +28,11 @@
  *  Job-end hooks (sp__job_on_end): fn(job, ud) runs exactly once when the
  *  job ends in any state (DONE, CANCELLED, FAILED), on the thread that
  *  ended it, with no runtime lock held; if the job has already ended,
- *  sp__job_on_end returns SP_EBUSY and does not call fn.
+ *  sp__job_on_end returns SP_EBUSY and does not call fn. A hook reads the
+ *  final state from job->end_state (job->state is stored after the hooks
+ *  ran, so that a joiner sees their effects). A job freed without ever
+ *  having ended (never started) runs its hooks at free, end_state
+ *  SP_JOB_CREATED, so that they can drop what they hold.
  */
 #ifndef SP_INTERNAL_H
 #define SP_INTERNAL_H
@@ -98,6 +102,8 @@ typedef struct sp__waiter {
     struct sp__waiter *next;
     sp_job *job;              /* a suspended fiber, or NULL: a thread */
     _Atomic int woken;        /* thread waiters sleep on this futex */
+    int pseudo;               /* thread waiter running pseudo pools: it
+                               * sleeps on sp__pseudo_gseq instead */
 } sp__waiter;
 
 typedef struct sp__waitq {
@@ -108,6 +114,7 @@ typedef struct sp__hook {
     struct sp__hook *next;
     void (*fn)(sp_job *job, void *ud);
     void *ud;
+    int caller_owned;         /* sp__job_on_end_node: never freed here */
 } sp__hook;
 
 typedef struct sp__worker sp__worker;
@@ -140,7 +147,44 @@ struct sp_job {
     sp__waiter *waitnode;
     void *san_fake;            /* ASan fake stack / TSan fiber */
     void *tsan_fiber;
+    struct sp__jx *x;          /* argument list (sp_job_createv), or NULL */
+    int scheduled;             /* sp_job_schedule took it (deps pending) */
+    int end_state;             /* set first thing in sp__job_end: what end
+                                * hooks read (state is stored after them) */
 };
+
+/* In an end hook, or once ended: the final state (CREATED when the job
+ * is being freed without having ended). */
+static inline int sp__job_final_state(sp_job *j)
+{
+    int s = __atomic_load_n(&j->end_state, __ATOMIC_ACQUIRE);
+    return s ? s : atomic_load(&j->state);
+}
+
+/* An argument-list job (deps.c). Values are owned through ops. */
+typedef struct sp__jx {
+    sp_job_fnv fn;
+    void *ud;
+    sp_value_ops ops;
+    int has_ops;
+    size_t n, cap;
+    void **v;
+    sp_trigger **keep;        /* triggers whose unpacked lists are args: */
+    size_t *kidx;             /* at these indices (not owned through ops) */
+    size_t nkeep;
+} sp__jx;
+
+static inline void sp__vretain(const sp_value_ops *o, void *v)
+{
+    if (o && o->retain && v)
+        o->retain(v);
+}
+
+static inline void sp__vrelease(const sp_value_ops *o, void *v)
+{
+    if (o && o->release && v)
+        o->release(v);
+}
 
 enum { SP__PC_NONE = 0, SP__PC_SLICE, SP__PC_PRIO, SP__PC_CANCEL };
 
@@ -265,6 +309,8 @@ struct sp_pool {
     sp__wstats dead;           /* stats of runner threads that left */
     int stopped;               /* sp__pool_stop done */
     int left;                  /* its result */
+    pthread_mutex_t deplock;   /* guards pending (deps.c) */
+    void *pending;             /* jobs scheduled here, dependencies pending */
 };
 
 /* Read w's running job from another thread and keep it from being freed
@@ -284,21 +330,40 @@ void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock);
 void sp__job_ready(sp_job *j);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
+int sp__pseudo_run_any(_Atomic int *stop); /* 1 if it ran anything */
 void sp__pool_wake_all(sp_pool *pool);
 void sp__altstack_on(sp__worker *w);
 void sp__altstack_off(sp__worker *w);
 
 /* job.c */
 void sp__job_cache_flush(void);
+int sp__job_start(sp_pool *pool, int prio, sp_job *job, int scheduled);
+void sp__cancel_point(void); /* after SP__WAIT_RETCANCEL: end if cancelled */
 void sp__job_end(sp_job *j, int state);
 void sp__job_cancel_queued(sp_job *j);
 int sp__job_on_end(sp_job *job, void (*fn)(sp_job *, void *), void *ud);
+/* The same with a node the caller owns (fn, ud set; it must stay valid
+ * until fn has been called; fn may free it, or link it again). */
+int sp__job_on_end_node(sp_job *job, sp__hook *h);
 void sp__rt_enter(void);
 void sp__rt_leave(void);
+void sp__rt_leave_quiet(void);
 void sp__safepoint(sp_job *j);
 
-/* waitq.c */
+/* sched.c: wait queues. With SP__WAIT_RETCANCEL a cancelled job is
+ * never ended inside the wait: SP_ECANCELED comes back (lock held) so the
+ * caller can undo what it set up, unlock, then call sp__cancel_point().
+ * A plain thread waiting while pseudo pools exist runs their queued jobs
+ * (sp__pseudo_run_any) and sleeps on sp__pseudo_gseq. */
+/* With SP__WAIT_NOLOCK a fiber woken normally (not cancelled) returns
+ * SP__WAITED_UNLOCKED without re-taking the lock: for a waker that hands
+ * over everything before the wake (a channel's hand-off). */
+enum { SP__WAIT_RETCANCEL = 1, SP__WAIT_NOLOCK = 2 };
+#define SP__WAITED_UNLOCKED 1
 int sp__wait(sp__waitq *q, pthread_mutex_t *lock);
+int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags);
+extern _Atomic int sp__pseudo_gseq;     /* bumped by pseudo pushes */
+extern _Atomic int sp__pseudo_gwaiters; /* threads asleep on it */
 int sp__wake_one(sp__waitq *q);
 void sp__wake_all(sp__waitq *q);
 void sp__waitq_remove_job(sp_job *j); /* cancel: wake a waiting job */
@@ -310,6 +375,32 @@ extern _Atomic int sp__shutdown_flag;
 void sp__registry_lock(void);
 void sp__registry_unlock(void);
 sp_pool *sp__registry_last(void);
+extern _Atomic int sp__npseudo;          /* live pseudo pools */
+sp_pool *sp__pseudo_with_work(void);     /* a retained one, or NULL */
+
+/* deps.c */
+void sp__jx_free(sp_job *j);
+/* The pool stops: cancel the jobs still waiting for dependencies; how
+ * many. (While they wait they count in pool->active, so that a close
+ * with wait runs the jobs whose dependencies can still complete.) */
+int sp__deps_pool_stop(sp_pool *pool);
+void *sp__jx_tramp(void *job);
+
+/* trigger.c: listeners run once, when the trigger fires (fired = 1) or
+ * when it is freed without having fired (fired = 0). */
+typedef struct sp__tlisten {
+    struct sp__tlisten *prev, *next;
+    void (*fn)(sp_trigger *t, struct sp__tlisten *l, int fired);
+    int linked;
+} sp__tlisten;
+/* 0: linked; 1: t has fired already (not linked, fn not called). */
+int sp__trigger_listen(sp_trigger *t, sp__tlisten *l);
+/* 1 if l was still linked and is now unlinked (fn will not run). */
+int sp__trigger_unlisten(sp_trigger *t, sp__tlisten *l);
+/* An ACC trigger's values as one value: packed through ops (*owned = 1,
+ * a new reference) or the trigger's own sp_list (*owned = 0). */
+void *sp__trigger_packed(sp_trigger *t, int *owned);
+const sp_value_ops *sp__trigger_ops(const sp_trigger *t);
 
 /* preempt.c */
 void sp__preempt_init(void);

@@ -157,6 +157,16 @@ void sp__rt_enter(void)
         j->in_rt++;
 }
 
+/* Leave without honouring a pending request here (it stays pending for
+ * the next safe point): for calls that just handed the caller a reference
+ * it must get to see, e.g. a received channel item. */
+void sp__rt_leave_quiet(void)
+{
+    sp_job *j = sp__current();
+    if (j)
+        j->in_rt--;
+}
+
 void sp__rt_leave(void)
 {
     sp_job *j = sp__current();
@@ -192,13 +202,22 @@ void sp_job_retain(sp_job *j)
 static void job_free(sp_job *j)
 {
     int st = atomic_load(&j->state);
-    if (j->cleanup)
-        j->cleanup(j->arg, st == SP_JOB_DONE ? j->result : NULL,
-                   (sp_state)st, j->cleanup_ud);
-    for (sp__hook *h = j->hooks, *n; h; h = n) { /* never-started job */
+    /* a job freed without having ended (never started) still runs its
+     * end hooks, state CREATED, so that they can drop what they hold */
+    for (sp__hook *h = j->hooks, *n; h; h = n) {
         n = h->next;
-        free(h);
+        int own = h->caller_owned;
+        h->fn(j, h->ud);
+        if (!own)
+            free(h);
     }
+    j->hooks = NULL;
+    if (j->cleanup)
+        j->cleanup(j->x ? j->x->ud : j->arg,
+                   st == SP_JOB_DONE ? j->result : NULL, (sp_state)st,
+                   j->cleanup_ud);
+    if (j->x)
+        sp__jx_free(j);
     if (j->stack)
         sp__stack_free(j->stack);
     sp__san_job_freed(j);
@@ -259,9 +278,18 @@ const char *sp_job_name(const sp_job *j)
 
 int sp_job_start(sp_pool *p, int prio, sp_job *j)
 {
+    return sp__job_start(p, prio, j, 0);
+}
+
+/* scheduled: the dependencies of a job taken by sp_job_schedule are
+ * done. Such a job was accepted before any close, so only a stopping
+ * pool refuses it. */
+int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
+{
     if (!p || !j)
         return SP_EINVAL;
-    if (atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
+    if (scheduled ? atomic_load(&p->stopping)
+                  : atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
         return SP_ECLOSED;
     if (prio < SP_PRIO_MIN)
         prio = SP_PRIO_MIN;
@@ -270,7 +298,8 @@ int sp_job_start(sp_pool *p, int prio, sp_job *j)
     sp__rt_enter();
     pthread_mutex_lock(&j->lock);
     int st = SP_JOB_CREATED;
-    if (j->pool || atomic_load(&j->state) != st) {
+    if (j->pool || atomic_load(&j->state) != st ||
+        (j->scheduled && !scheduled)) {
         pthread_mutex_unlock(&j->lock);
         sp__rt_leave();
         return SP_EBUSY;
@@ -294,8 +323,10 @@ static void run_hooks(sp_job *j, sp__hook *h)
 {
     while (h) {
         sp__hook *n = h->next;
+        int own = h->caller_owned; /* fn may free or re-link it */
         h->fn(j, h->ud);
-        free(h);
+        if (!own)
+            free(h);
         h = n;
     }
 }
@@ -305,6 +336,7 @@ static void run_hooks(sp_job *j, sp__hook *h)
 void sp__job_end(sp_job *j, int state)
 {
     sp_pool *p = j->pool;
+    j->end_state = state;
     if (p) { /* counters first: a woken waiter may read them at once */
         if (state == SP_JOB_DONE)
             atomic_fetch_add_explicit(&p->c_done, 1, memory_order_relaxed);
@@ -337,6 +369,8 @@ void sp__job_end(sp_job *j, int state)
     }
 }
 
+static int link_hook(sp_job *j, sp__hook *h);
+
 int sp__job_on_end(sp_job *j, void (*fn)(sp_job *, void *), void *ud)
 {
     sp__hook *h = malloc(sizeof *h);
@@ -344,11 +378,25 @@ int sp__job_on_end(sp_job *j, void (*fn)(sp_job *, void *), void *ud)
         return SP_ENOMEM;
     h->fn = fn;
     h->ud = ud;
+    h->caller_owned = 0;
+    int rc = link_hook(j, h);
+    if (rc != 0)
+        free(h);
+    return rc;
+}
+
+int sp__job_on_end_node(sp_job *j, sp__hook *h)
+{
+    h->caller_owned = 1;
+    return link_hook(j, h);
+}
+
+static int link_hook(sp_job *j, sp__hook *h)
+{
     pthread_mutex_lock(&j->lock);
     int st = atomic_load(&j->state);
     if (st >= SP_JOB_DONE) {
         pthread_mutex_unlock(&j->lock);
-        free(h);
         return SP_EBUSY;
     }
     h->next = j->hooks;
@@ -507,6 +555,13 @@ static __attribute__((noreturn)) void end_cancelled(sp_job *j)
     j->in_rt++;
     sp__switch_out(j, SP__POST_CANCEL, NULL);
     __builtin_unreachable();
+}
+
+void sp__cancel_point(void)
+{
+    sp_job *j = sp__current();
+    if (j && atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        end_cancelled(j);
 }
 
 /* A pending request on j: honour it. */

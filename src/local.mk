@@ -7,7 +7,8 @@
 noinst_LTLIBRARIES += src/libspindle_core.la
 src_libspindle_core_la_SOURCES = \
 	src/context_x86_64.S src/fiber.c src/stack.c src/sched.c \
-	src/worker.c src/job.c src/pool.c src/preempt.c src/signals.c
+	src/worker.c src/job.c src/pool.c src/preempt.c src/signals.c \
+	src/deps.c src/trigger.c src/channel.c
 src_libspindle_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DSP_BUILDING_LIBRARY
 src_libspindle_core_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
 src_libspindle_core_la_LIBADD = $(PTHREAD_LIBS)
@@ -29,8 +30,9 @@ SP_UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 SP_UNIT_LIBS = src/libspindle_core.la $(CHECK_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += tests/unit/test_fiber tests/unit/test_job \
-	tests/unit/test_preempt
-TESTS += tests/unit/test_fiber tests/unit/test_job tests/unit/test_preempt
+	tests/unit/test_preempt tests/unit/test_coord
+TESTS += tests/unit/test_fiber tests/unit/test_job tests/unit/test_preempt \
+	tests/unit/test_coord
 
 tests_unit_test_fiber_SOURCES = tests/unit/test_fiber.c
 tests_unit_test_fiber_CFLAGS = $(SP_UNIT_CFLAGS)
@@ -41,3 +43,6 @@ tests_unit_test_job_LDADD = $(SP_UNIT_LIBS)
 tests_unit_test_preempt_SOURCES = tests/unit/test_preempt.c
 tests_unit_test_preempt_CFLAGS = $(SP_UNIT_CFLAGS)
 tests_unit_test_preempt_LDADD = $(SP_UNIT_LIBS)
+tests_unit_test_coord_SOURCES = tests/unit/test_coord.c
+tests_unit_test_coord_CFLAGS = $(SP_UNIT_CFLAGS)
+tests_unit_test_coord_LDADD = $(SP_UNIT_LIBS)

@@ -17,6 +17,26 @@ void sp__registry_lock(void) { pthread_mutex_lock(&g_reg); }
 void sp__registry_unlock(void) { pthread_mutex_unlock(&g_reg); }
 sp_pool *sp__registry_last(void) { return g_tail; }
 
+_Atomic int sp__npseudo;
+
+/* A pseudo pool with queued jobs, retained (it may be dying: refs 0). */
+sp_pool *sp__pseudo_with_work(void)
+{
+    sp_pool *found = NULL;
+    pthread_mutex_lock(&g_reg);
+    for (sp_pool *p = g_head; p && !found; p = p->reg_next) {
+        if (p->nworkers != 0 || atomic_load(&p->q.n) == 0)
+            continue;
+        int r = atomic_load(&p->refs);
+        while (r > 0 && !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
+            ;
+        if (r > 0)
+            found = p;
+    }
+    pthread_mutex_unlock(&g_reg);
+    return found;
+}
+
 static void reg_add(sp_pool *p)
 {
     pthread_mutex_lock(&g_reg);
@@ -78,7 +98,10 @@ static sp_pool *pool_alloc(const sp_pool_opts *o)
     p->flags = o->flags;
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->statlock, NULL);
+    pthread_mutex_init(&p->deplock, NULL);
     sp__runq_init(&p->q);
+    if (p->nworkers == 0)
+        atomic_fetch_add(&sp__npseudo, 1);
     return p;
 }
 
@@ -120,6 +143,8 @@ void sp_pool_release(sp_pool *p)
 void sp__pool_free(sp_pool *p)
 {
     reg_del(p);
+    if (p->nworkers == 0)
+        atomic_fetch_sub(&sp__npseudo, 1);
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++)
         if (p->workers[k])
@@ -127,6 +152,7 @@ void sp__pool_free(sp_pool *p)
     sp__runq_destroy(&p->q);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->statlock);
+    pthread_mutex_destroy(&p->deplock);
     free(p->name);
     free(p);
 }
@@ -248,13 +274,14 @@ int sp__pool_stop(sp_pool *p, int wait)
         run_what_can_run(p);
     uint64_t c0 = atomic_load(&p->c_cancelled);
     atomic_store(&p->stopping, 1);
+    int pend_left = sp__deps_pool_stop(p);
     if (p->nworkers == 0)
         sp__pseudo_run(p, NULL); /* ends what is queued as cancelled */
     else
         stop_workers(p);
     drain(&p->q);
     p->left = (int)(atomic_load(&p->c_cancelled) - c0 +
-                    (uint64_t)atomic_load(&p->active));
+                    (uint64_t)atomic_load(&p->active)) + pend_left;
     p->stopped = 1;
     pthread_mutex_unlock(&p->lock);
     if (p->nworkers > 0)

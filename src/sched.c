@@ -121,45 +121,87 @@ static int wq_unlink(sp__waitq *q, sp__waiter *n)
 static void set_waiting(sp_job *j, sp__waitq *q, pthread_mutex_t *l,
                         sp__waiter *n)
 {
-    pthread_mutex_lock(&j->lock);
-    j->waitq = q;
-    j->waitlock = l;
-    j->waitnode = n;
+    pthread_mutex_lock(&j->lock); /* atomics: wait_fiber sets them without */
+    __atomic_store_n(&j->waitq, q, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitlock, l, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitnode, n, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&j->lock);
 }
 
 /* A cancel may end the job right here: give back the caller's lock. */
-static int cancelled_in_wait(sp_job *j, pthread_mutex_t *lock)
+static int cancelled_in_wait(sp_job *j, pthread_mutex_t *lock, int flags)
 {
-    if (j->flags & SP_JOB_DEFER_CANCEL)
+    if ((j->flags & SP_JOB_DEFER_CANCEL) || (flags & SP__WAIT_RETCANCEL))
         return SP_ECANCELED;
     j->in_rt++;
     sp__switch_out(j, SP__POST_CANCEL, lock);
     __builtin_unreachable();
 }
 
-static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock)
+static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock,
+                      int flags)
 {
     sp__waiter node = {.job = j};
     if (atomic_load(&j->cancel))
-        return cancelled_in_wait(j, lock);
+        return cancelled_in_wait(j, lock, flags);
     wq_append(q, &node);
-    set_waiting(j, q, lock, &node);
+    /* No job lock here: a canceller reads these under the job lock and
+     * then needs our queue lock, which we hold until we are off the
+     * stack. waitlock last, seq_cst, against the cancel flag (a Dekker
+     * pair with sp_job_cancel: store cancel, then read waitlock). */
+    __atomic_store_n(&j->waitq, q, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitnode, &node, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->waitlock, lock, __ATOMIC_SEQ_CST);
+    if (SP__UNLIKELY(atomic_load(&j->cancel))) { /* it missed us */
+        wq_unlink(q, &node);
+        set_waiting(j, NULL, NULL, NULL);
+        return cancelled_in_wait(j, lock, flags);
+    }
     j->in_rt++;
     sp__switch_out(j, SP__POST_WAIT, lock);
     /* resumed, possibly on another worker; the waker unlinked us */
+    if ((flags & SP__WAIT_NOLOCK) && !atomic_load(&j->cancel)) {
+        j->in_rt--;
+        return SP__WAITED_UNLOCKED;
+    }
     pthread_mutex_lock(lock);
     j->in_rt--;
     if (atomic_load(&j->cancel))
-        return cancelled_in_wait(j, lock);
+        return cancelled_in_wait(j, lock, flags);
     return 0;
+}
+
+_Atomic int sp__pseudo_gseq;
+_Atomic int sp__pseudo_gwaiters;
+
+/* A plain thread waits while pseudo pools exist: their jobs may be what
+ * it waits for, and nobody else runs them. So it runs whatever they have
+ * queued, and sleeps on the counter every pseudo push bumps (and every
+ * wake of such a node: woken is stored first). */
+static void wait_running_pseudo(sp__waiter *node, pthread_mutex_t *lock)
+{
+    while (!atomic_load(&node->woken)) {
+        int s = atomic_load(&sp__pseudo_gseq);
+        pthread_mutex_unlock(lock);
+        if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
+            atomic_fetch_add(&sp__pseudo_gwaiters, 1);
+            sp__futex_wait(&sp__pseudo_gseq, s);
+            atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
+        }
+        pthread_mutex_lock(lock);
+    }
 }
 
 static int wait_thread(sp__waitq *q, pthread_mutex_t *lock)
 {
     sp__waiter node = {.job = NULL};
     atomic_init(&node.woken, 0);
+    node.pseudo = atomic_load(&sp__npseudo) > 0;
     wq_append(q, &node);
+    if (node.pseudo) {
+        wait_running_pseudo(&node, lock);
+        return 0;
+    }
     while (!atomic_load(&node.woken)) {
         pthread_mutex_unlock(lock);
         sp__futex_wait(&node.woken, 0);
@@ -168,10 +210,15 @@ static int wait_thread(sp__waitq *q, pthread_mutex_t *lock)
     return 0;
 }
 
-int sp__wait(sp__waitq *q, pthread_mutex_t *lock)
+int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags)
 {
     sp_job *j = sp__current();
-    return j ? wait_fiber(j, q, lock) : wait_thread(q, lock);
+    return j ? wait_fiber(j, q, lock, flags) : wait_thread(q, lock);
+}
+
+int sp__wait(sp__waitq *q, pthread_mutex_t *lock)
+{
+    return sp__wait_flags(q, lock, 0);
 }
 
 static void wake_node(sp__waiter *n)
@@ -183,6 +230,11 @@ static void wake_node(sp__waiter *n)
         return;
     }
     atomic_store(&n->woken, 1);
+    if (n->pseudo) {
+        atomic_fetch_add(&sp__pseudo_gseq, 1);
+        sp__futex_wake(&sp__pseudo_gseq, 0x7fffffff);
+        return;
+    }
     sp__futex_wake(&n->woken, 1);
 }
 
@@ -211,7 +263,7 @@ void sp__waitq_remove_job(sp_job *j)
 {
     for (;;) {
         pthread_mutex_lock(&j->lock);
-        pthread_mutex_t *l = j->waitlock;
+        pthread_mutex_t *l = __atomic_load_n(&j->waitlock, __ATOMIC_SEQ_CST);
         if (!l) {
             pthread_mutex_unlock(&j->lock);
             return;

@@ -299,8 +299,11 @@ typedef struct sp_list {
  * the job is CREATED (sp_job_add_args), and gets the results of its
  * dependencies appended when it is scheduled (sp_job_schedule). ud is
  * passed through untouched. The job owns one reference to the result fn
- * returns (released with the job through ops); sp_job_wait/sp_job_result
- * lend it. NULL results mean "no result".
+ * returns (released with the job through ops, also when the job FAILED);
+ * sp_job_wait/sp_job_result lend it. NULL results mean "no result", and
+ * NULL arguments are never retained or released. A cleanup function set
+ * on such a job receives ud as its arg. All values of one job, and of the
+ * jobs and triggers it depends on, are expected to share one ops.
  */
 typedef void *(*sp_job_fnv)(void *ud, size_t argc, void *const *argv);
 
@@ -317,7 +320,9 @@ SP_API int sp_job_add_args(sp_job *job, size_t argc, void *const *argv);
  * by sp_job_create (no argument list). */
 SP_API sp_job *sp_job_copy(const sp_job *job, size_t argc, void *const *argv);
 
-/* The job's current argument list (borrowed; stable once started). */
+/* The job's current argument list (borrowed; stable once started). An
+ * unpacked acc list (ops without pack) is lent by its trigger, which the
+ * job keeps alive; it is never retained or released through ops. */
 SP_API size_t sp_job_argc(const sp_job *job);
 SP_API void *const *sp_job_argv(const sp_job *job);
 
@@ -342,6 +347,20 @@ typedef struct sp_dep {
  * dependency job that is still CREATED (so no cycle can be formed);
  * SP_EINVAL a malformed sp_dep; SP_ECLOSED pool closed. The job holds a
  * reference to each dependency until it ends.
+ *
+ * While its dependencies are pending the job stays in state CREATED but is
+ * "scheduled": sp_job_start/sp_job_add_args refuse it (SP_EBUSY), and it
+ * may itself be a dependency of another sp_job_schedule (which is how
+ * chains and diamonds are built: schedule in dependency order). It can be
+ * cancelled (ends CANCELLED, never runs) and waited on. A dependent job is
+ * queued only once the last dependency's final state is visible, so it
+ * never runs while a dependency still reads RUNNING. A job ended by a
+ * dependency never started: the pool's counters do not count it. While
+ * pending it counts as active in its pool: sp_pool_close with wait runs it
+ * once its dependencies complete; when the pool stops, jobs still pending
+ * end CANCELLED (and count in close's result). "<name>" is the failed
+ * dependency's sp_job_name ("" when unset). A job made by sp_job_create
+ * has no argument list: it may be scheduled too, and gets no results.
  */
 SP_API int sp_job_schedule(sp_pool *pool, int prio, sp_job *job,
                            size_t ndeps, const sp_dep *deps);
@@ -359,8 +378,8 @@ typedef enum sp_trigger_kind {
 
 typedef int (*sp_trigger_fn)(void *ud, void *value);
 
-/* One reference for the caller. n >= 1 for ACC, COUNT, SET (ACC/COUNT
- * with n == 0 are refused: SP_EINVAL via NULL). */
+/* One reference for the caller. n >= 1 for ACC, COUNT, SET (n == 0, or
+ * kind SP_TRIGGER_FN, which needs sp_trigger_create_fn: NULL). */
 SP_API sp_trigger *sp_trigger_create(sp_trigger_kind kind, size_t n,
                                      const sp_value_ops *ops);
 SP_API sp_trigger *sp_trigger_create_fn(sp_trigger_fn fn, void *ud,
@@ -373,16 +392,18 @@ SP_API sp_trigger_kind sp_trigger_kind_of(const sp_trigger *t);
  * Update. ACC: value kept (retained), in update order. COUNT: one
  * activation, value ignored. SET: value is the element, converted with
  * ops->to_long; outside 1..n is SP_EINVAL (nothing changes). FN: calls
- * fn. A trigger fires exactly once, inside the update that completes it:
- * jobs scheduled on it are queued, chained triggers updated, cancel-on
- * jobs cancelled, waiters woken. Updates after it fired are ignored and
- * return 1 (no error); otherwise 0.
+ * fn (outside the trigger's lock; fn may call the runtime; never called
+ * again once fired). A trigger fires exactly once, inside the update that
+ * completes it: jobs scheduled on it are queued, chained triggers updated,
+ * cancel-on jobs cancelled (in the order they were registered), and only
+ * then waiters woken. Updates after it fired are ignored and return 1 (no
+ * error, nothing retained); otherwise 0.
  */
 SP_API int sp_trigger_update(sp_trigger *t, void *value);
 
 SP_API int sp_trigger_fired(const sp_trigger *t);      /* 1 or 0 */
-/* How many updates/elements so far (ACC, COUNT: updates; SET: distinct
- * elements). */
+/* How many updates/elements so far (ACC, COUNT, FN: updates; SET:
+ * distinct elements). */
 SP_API size_t sp_trigger_count(const sp_trigger *t);
 /* An ACC trigger's values (borrowed; NULL before it fired). */
 SP_API const sp_list *sp_trigger_values(const sp_trigger *t);
@@ -390,19 +411,24 @@ SP_API const sp_list *sp_trigger_values(const sp_trigger *t);
 /*
  * Chain: when job ends DONE, t is updated with the job's result; when
  * job ends CANCELLED or FAILED, t is not updated. job may be in any
- * state, CREATED included; already ended DONE: t is updated now.
+ * state, CREATED included; already ended DONE: t is updated now. A job
+ * freed without ever having been started lets go of t. (The update runs in
+ * the job's end, before the job's own waiters wake.)
  */
 SP_API int sp_trigger_chain_job(sp_trigger *t, sp_job *job);
 /* Chain: when src fires, t is updated with src's packed values (ACC) or
- * NULL (others). src fired already: now. */
+ * NULL (others). src fired already: now. Without ops->pack the value is
+ * src's const sp_list * (t must not outlive src if it keeps it). */
 SP_API int sp_trigger_chain(sp_trigger *t, sp_trigger *src);
 /* When t fires, cancel job if it has not ended (running ones too); t
  * fired already: cancel now. */
 SP_API int sp_trigger_cancel_on(sp_trigger *t, sp_job *job);
 
-/* Wait until t fires: suspends a job's fiber; blocks a plain thread
- * (which runs pseudo pools' queued jobs meanwhile). 0, or SP_ECANCELED
- * in a cancelled SP_JOB_DEFER_CANCEL job. */
+/* Wait until t has fired and its listeners ran: suspends a job's fiber
+ * (a cancelled job ends CANCELLED here); blocks a plain thread (which runs
+ * pseudo pools' queued jobs meanwhile: every blocking call of this layer,
+ * and sp_job_wait on a job of a real pool, does so while a pseudo pool
+ * exists). 0, or SP_ECANCELED in a cancelled SP_JOB_DEFER_CANCEL job. */
 SP_API int sp_trigger_wait(sp_trigger *t);
 
 /* ------------------------------------------------------------------ */
@@ -420,7 +446,11 @@ SP_API int sp_chan_send(sp_chan *c, void *item);
 /* Take the oldest item (the caller receives the channel's reference).
  * With none, suspends the job (blocks a plain thread, which runs pseudo
  * pools' queued jobs meanwhile) until one arrives; receivers are served
- * in the order they arrived. 0, or SP_ECANCELED (deferred cancel). */
+ * in the order they arrived (a send hands its item to the oldest waiting
+ * receiver directly). 0, or SP_ECANCELED (deferred cancel; a normal job
+ * ends CANCELLED here). A receiver cancelled while it waits never takes
+ * an item: one already handed to it goes to the next receiver, or back
+ * to the front of the channel. */
 SP_API int sp_chan_recv(sp_chan *c, void **item);
 /* Non-blocking: 0 and an item, or SP_EBUSY when empty. */
 SP_API int sp_chan_try_recv(sp_chan *c, void **item);
@@ -435,7 +465,8 @@ SP_API void sp_syncvar_release(sp_syncvar *v);
 /* Set the value (retained); a second write is SP_EBUSY. */
 SP_API int sp_syncvar_write(sp_syncvar *v, void *value);
 /* Wait until written (suspends a job, blocks a plain thread) and lend
- * the value. 0, or SP_ECANCELED (deferred cancel). */
+ * the value (valid while a reference to v is held). 0, or SP_ECANCELED
+ * (deferred cancel; a normal job ends CANCELLED here). */
 SP_API int sp_syncvar_read(sp_syncvar *v, void **value);
 SP_API int sp_syncvar_written(const sp_syncvar *v);   /* 1 or 0 */
 

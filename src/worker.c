@@ -455,6 +455,9 @@ static void pseudo_push(sp_pool *p, sp_job *j)
     sp__spin_unlock(&p->q.lock);
     atomic_fetch_add(&p->seq, 1);
     sp__futex_wake(&p->seq, INT_MAX);
+    atomic_fetch_add(&sp__pseudo_gseq, 1); /* then read the sleepers */
+    if (atomic_load(&sp__pseudo_gwaiters) > 0)
+        sp__futex_wake(&sp__pseudo_gseq, INT_MAX);
 }
 
 void sp__job_ready(sp_job *j)
@@ -502,7 +505,29 @@ int sp__pseudo_wait(sp_job *target)
     return sp__pseudo_run(p, target);
 }
 
+static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop);
+
 int sp__pseudo_run(sp_pool *p, sp_job *target)
+{
+    return pseudo_loop(p, target, NULL);
+}
+
+/* Run every pseudo pool's queued jobs until none is left or *stop. */
+int sp__pseudo_run_any(_Atomic int *stop)
+{
+    int ran = 0;
+    while (atomic_load(&sp__npseudo) > 0 && !(stop && atomic_load(stop))) {
+        sp_pool *p = sp__pseudo_with_work();
+        if (!p)
+            break;
+        pseudo_loop(p, NULL, stop);
+        sp_pool_release(p);
+        ran = 1;
+    }
+    return ran;
+}
+
+static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
 {
     sp__worker *prev = sp__self();
     sp__worker *w = calloc(1, sizeof *w);
@@ -514,7 +539,7 @@ int sp__pseudo_run(sp_pool *p, sp_job *target)
     sp__set_self(w);
     for (;;) {
         int s = atomic_load(&p->seq);
-        if (target && sp_job_finished(target))
+        if ((target && sp_job_finished(target)) || (stop && atomic_load(stop)))
             break;
         sp__spin_lock(&p->q.lock);
         sp_job *j = sp__runq_pop(&p->q);

@@ -1,11 +1,13 @@
 /* Mass cancel: a parallel depth-first search over a tree (fanout F, depth
  * D) on a 2-worker pool, one job per node.  A node job does a little
  * polling work, then starts a job per child at priority = child depth (so
- * deeper jobs run first: depth-first order).  The job of the goal leaf
- * stamps the time and cancels every other job; the main thread then joins
- * every job ever started.  Every job is kept in a registry (an array
- * filled with an atomic counter: no lock is held across a runtime call,
- * which is a safe point).
+ * deeper jobs run first: depth-first order).  Every job is registered
+ * with sp_trigger_cancel_on on one "goal" trigger (count 1) as it is
+ * started; the job of the goal leaf stamps the time and updates the
+ * trigger, which cancels every job not yet ended, running ones included
+ * (a job started after it fired is cancelled at once).  The main thread
+ * then joins every job ever started (kept in an array filled with an
+ * atomic counter).
  * Prints: cancel_us (goal stamped -> every job joined), cancelled_jobs,
  * explored_nodes (nodes that ran their work before the cancel). */
 #include <stdatomic.h>
@@ -17,6 +19,7 @@
 static long fanout, depth, work_iters;
 static uint64_t goal;
 static sp_pool *pool;
+static sp_trigger *goal_trig;
 static sp_job **reg;
 static _Atomic long reg_n, explored;
 static _Atomic int stopping;
@@ -25,18 +28,6 @@ static double t_goal;
 #define NODE(d, i) ((void *)(uintptr_t)(((uint64_t)(d) << 48) | (i)))
 
 static void *node(void *arg);
-
-static void cancel_all(void)
-{
-    long n = atomic_load(&reg_n);
-    sp_job *self = sp_job_current();
-    for (long i = 0; i < n; i++) {
-        sp_job *j = atomic_load_explicit((_Atomic(sp_job *) *)&reg[i],
-                                         memory_order_acquire);
-        if (j && j != self)
-            sp_job_cancel(j);
-    }
-}
 
 static void spawn(long d, uint64_t idx)
 {
@@ -50,10 +41,9 @@ static void spawn(long d, uint64_t idx)
     slot = atomic_fetch_add(&reg_n, 1);
     atomic_store_explicit((_Atomic(sp_job *) *)&reg[slot], j,
                           memory_order_release);
-    if (sp_job_start(pool, (int)d, j) < 0)
-        bench_fail("sp_job_start failed");
-    if (atomic_load(&stopping))            /* raced with the goal */
-        sp_job_cancel(j);
+    if (sp_job_start(pool, (int)d, j) < 0 ||
+        sp_trigger_cancel_on(goal_trig, j) < 0)
+        bench_fail("sp_job_start/sp_trigger_cancel_on failed");
 }
 
 static void work(uint64_t seed)
@@ -78,7 +68,7 @@ static void *node(void *arg)
     if (d == depth) {
         if (idx == goal && !atomic_exchange(&stopping, 1)) {
             t_goal = bench_now_ns();
-            cancel_all();
+            sp_trigger_update(goal_trig, NULL); /* cancels all the others */
         }
         return NULL;
     }
@@ -118,6 +108,7 @@ int main(int argc, char **argv)
     goal = leaves * 2 / 3;
     reg = calloc(nodes, sizeof *reg);
     pool = sp_pool_create(2);
+    goal_trig = sp_trigger_create(SP_TRIGGER_COUNT, 1, NULL);
     if (!reg || !pool)
         bench_fail("setup failed");
     spawn(0, 0);
@@ -131,6 +122,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < atomic_load(&reg_n); i++)
         sp_job_release(reg[i]);
     sp_pool_close(pool, 1);
+    sp_trigger_release(goal_trig);
     free(reg);
     return 0;
 }

@@ -2,13 +2,7 @@
  * channels n times (a receive with nothing queued suspends the fiber and
  * the worker switches to the other job).
  * Prints: channel_ns (wall time / messages, one direction each).
- *
- * Written against the channel API proposed for spindle.h (issue 4):
- *   sp_chan *sp_chan_create(void);  void sp_chan_release(sp_chan *);
- *   int sp_chan_send(sp_chan *, void *item);
- *   int sp_chan_recv(sp_chan *, void **item);
- * Until the header declares it, this does not build and the bench shows
- * n/a; adapt the four calls when the names differ. */
+ */
 #include <stdatomic.h>
 #include <stdint.h>
 #include "spindle.h"
@@ -61,8 +55,8 @@ int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, "n", 1000000);
     sp_pool *pool = sp_pool_create(1);
-    ping = sp_chan_create();
-    pong = sp_chan_create();
+    ping = sp_chan_create(NULL);
+    pong = sp_chan_create(NULL);
     if (!pool || !ping || !pong)
         bench_fail("setup failed");
     run(pool, 10000);                       /* warm up */
