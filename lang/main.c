@@ -86,7 +86,7 @@ static int list_builtins(sl_ctx *C, int argc, char **argv) {
     if (sl_load_plugin(C, argv[i]) < 0) return finish(C, SL_ERR);
   name_list l = {0};
   sl_global_names(C->W, add_builtin, &l);
-  qsort(l.v, l.n, sizeof *l.v, cmp_name);
+  if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_name);
   for (size_t i = 0; i < l.n; i++) { puts(l.v[i]); free(l.v[i]); }
   free(l.v);
   return 0;
