@@ -1,5 +1,5 @@
 /* stress.c: randomized stress of the runtime and its coordination layer.
- *   stress [ROUNDS [SEED]]   (default: 40 rounds, seed from the clock)
+ *   stress [ROUNDS [SEED]]   (default: 400 rounds, about a second; seed from the clock)
  * Prints its seed; a round is reproducible from "stress 1 SEED+k".
  * Each round builds, on a pool of 0 (pseudo), 1, 2 or 4 workers, a random
  * graph of jobs: computing jobs with dependencies on earlier jobs, jobs
@@ -284,7 +284,7 @@ static int one_round(uint64_t seed)
 
 int main(int argc, char **argv)
 {
-    long rounds = argc > 1 ? atol(argv[1]) : 40;
+    long rounds = argc > 1 ? atol(argv[1]) : 400;
     seed0 = argc > 2 ? strtoull(argv[2], NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid() << 16;
     printf("stress: %ld rounds, seed %" PRIu64 "\n", rounds, seed0);
     fflush(stdout);
