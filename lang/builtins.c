@@ -289,7 +289,7 @@ static int lv_cmp(const void *x, const void *y) {
 static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   lv_acc a = {0};
   sl_global_names(C->W, lv_collect, &a);
-  qsort(a.v, a.n, sizeof *a.v, lv_cmp);
+  if (a.n) qsort(a.v, a.n, sizeof *a.v, lv_cmp);  /* qsort(NULL, 0) is UB (UBSan) */
   for (size_t i = 0; i < a.n; i++) {
     sl_value v = sl_slot_get(a.v[i].s);
     sl_buf b = {0};

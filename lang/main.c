@@ -10,6 +10,9 @@
 
 extern const char *sl_srcdir;
 
+/* the world and context left alive when a plugin was loaded (see main) */
+static void *volatile kept[2];
+
 static void usage(FILE *f) {
   fputs("usage: spindle [options] [FILE [args...]]\n"
         "  FILE        run a script (\"-\" reads stdin)\n"
@@ -20,6 +23,7 @@ static void usage(FILE *f) {
         "              the same as SPINDLE_TRACE=FILE in the environment\n"
         "  --help      this text\n"
         "  --version   print the version\n"
+        "  --list-builtins [PLUGIN...]  load the plugins, print every builtin's name\n"
         "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script.\n"
         "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load),\n"
         "  SPINDLE_TRACE (trace file, read by the runtime when a pool is created).\n",
@@ -59,6 +63,39 @@ static int finish(sl_ctx *C, int rc) {
   return 0;
 }
 
+/* --list-builtins: one name a line, sorted (the bad-input walker,
+ * tests/scripts/builtins_walk.sing, calls each with wrong arguments) */
+typedef struct { char **v; size_t n, cap; } name_list;
+
+static void add_builtin(sl_slot *s, void *ud) {
+  name_list *l = ud;
+  if (sl_slot_peek(s, NULL) != SL_T_BUILTIN) return;
+  if (l->n == l->cap) {
+    l->cap = l->cap ? 2 * l->cap : 64;
+    char **nv = realloc(l->v, l->cap * sizeof *nv);
+    if (!nv) return;
+    l->v = nv;
+  }
+  sl_value v = sl_slot_get(s);
+  l->v[l->n++] = strdup(((sl_builtin *)v.u.p)->name);
+  sl_release(v);
+}
+
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_builtins(sl_ctx *C, int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (sl_load_plugin(C, argv[i]) < 0) return finish(C, SL_ERR);
+  name_list l = {0};
+  sl_global_names(C->W, add_builtin, &l);
+  if (l.n) qsort(l.v, l.n, sizeof *l.v, cmp_name);
+  for (size_t i = 0; i < l.n; i++) { puts(l.v[i]); free(l.v[i]); }
+  free(l.v);
+  return 0;
+}
+
 static int run_stdin(sl_ctx *C) {
   sl_buf b = {0};
   char tmp[65536];
@@ -71,11 +108,12 @@ static int run_stdin(sl_ctx *C) {
 
 int main(int argc, char **argv) {
   const char *code = NULL;
-  int quiet = 0, i = 1;
+  int quiet = 0, list = 0, i = 1;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
     if (!strcmp(argv[i], "--version")) { printf("spindle %s\n", PACKAGE_VERSION); return 0; }
     if (!strcmp(argv[i], "-q")) { quiet = 1; continue; }
+    if (!strcmp(argv[i], "--list-builtins")) { list = 1; continue; }
     if (!strcmp(argv[i], "-e")) {
       if (i + 1 >= argc) { fputs("spindle: -e needs an argument\n", stderr); return 2; }
       code = argv[++i];
@@ -104,7 +142,8 @@ int main(int argc, char **argv) {
   if (!C) { fputs("spindle: out of memory\n", stderr); return 1; }
   set_argv(C, argc - i, argv + i);
   int rc;
-  if (code) rc = finish(C, sl_run_string(C, code, "-e"));
+  if (list) rc = list_builtins(C, argc - i, argv + i);
+  else if (code) rc = finish(C, sl_run_string(C, code, "-e"));
   else if (i < argc && strcmp(argv[i], "-")) rc = finish(C, sl_run_file(C, argv[i]));
   else if (i >= argc && isatty(0) && isatty(1)) rc = sl_repl(C, quiet);
   else rc = run_stdin(C);
@@ -115,6 +154,11 @@ int main(int argc, char **argv) {
   if (!sl_threaded) {
     sl_ctx_free(C);
     sl_world_free(W);
+  } else {
+    /* kept reachable, so LeakSanitizer does not report the world that
+     * is deliberately left alive */
+    kept[0] = W;
+    kept[1] = C;
   }
   return rc;
 }

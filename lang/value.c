@@ -181,6 +181,7 @@ static int equal(sl_value a, sl_value b, int depth);
 int sl_equal(sl_value a, sl_value b) { return equal(a, b, 0); }
 
 static int equal(sl_value a, sl_value b, int depth) {
+again:;
   int an = a.type == SL_T_INT || a.type == SL_T_BIGINT;
   int bn = b.type == SL_T_INT || b.type == SL_T_BIGINT;
   if (an && bn) return big_cmp(a, b) == 0;
@@ -193,9 +194,14 @@ static int equal(sl_value a, sl_value b, int depth) {
     sl_list *x = sl_lv(a), *y = sl_lv(b);
     if (x == y) return 1;
     if (x->n != y->n || depth > SL_MAX_NEST) return 0;
-    for (size_t i = 0; i < x->n; i++)
+    if (x->n == 0) return 1;
+    for (size_t i = 0; i + 1 < x->n; i++)
       if (!equal(x->v[i], y->v[i], depth + 1)) return 0;
-    return 1;
+    /* the last element by iteration: a chain of nested lists costs no C
+     * stack (with ASan's redzones SL_MAX_NEST recursive frames overflow a
+     * 256 KiB stack) */
+    a = x->v[x->n - 1]; b = y->v[y->n - 1]; depth++;
+    goto again;
   }
   case SL_T_INTVEC: {
     sl_intvec *x = sl_iv(a), *y = sl_iv(b);

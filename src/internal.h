@@ -490,4 +490,15 @@ uint64_t sp__pool_highwater(sp_pool *pool);
 #define SP__LIKELY(x) __builtin_expect(!!(x), 1)
 #define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* Fault injection for tests (tests/faults/): when sp__fault_alloc is N > 0,
+ * the Nth job allocation from then on fails as if memory ran out (0: off).
+ * Always compiled in; it costs one relaxed load per job creation. */
+extern _Atomic long sp__fault_alloc;
+static inline int sp__fault_alloc_hit(void)
+{
+    long n = atomic_load_explicit(&sp__fault_alloc, memory_order_relaxed);
+    return SP__UNLIKELY(n > 0) &&
+           atomic_fetch_sub_explicit(&sp__fault_alloc, 1, memory_order_relaxed) == 1;
+}
+
 #endif /* SP_INTERNAL_H */

@@ -89,8 +89,12 @@ static void refill(jcache_t *c)
 
 #endif
 
+_Atomic long sp__fault_alloc;
+
 static sp_job *job_alloc(void)
 {
+    if (sp__fault_alloc_hit())
+        return NULL;
 #ifdef SP_VALGRIND
     return calloc(1, sizeof(sp_job));
 #else
@@ -603,7 +607,15 @@ int sp_checkpoint(void)
         return 0;
     if (j->poll)
         sp__safepoint(j);
-    return atomic_load(&j->cancel) ? SP_ECANCELED : 0;
+    /* sp_job_cancel stores cancel before poll: a checkpoint between the
+     * two must still end a non-deferred job here, as documented, not
+     * return SP_ECANCELED to code that does not expect it */
+    if (atomic_load(&j->cancel)) {
+        if (!(j->flags & SP_JOB_DEFER_CANCEL))
+            end_cancelled(j);
+        return SP_ECANCELED;
+    }
+    return 0;
 }
 
 const volatile int *sp_poll_flag(void)

@@ -585,6 +585,35 @@ START_TEST(test_trigger_chain)
 }
 END_TEST
 
+static void count_cleanup(void *arg, void *result, sp_state st, void *ud)
+{
+    (void)arg, (void)result, (void)st;
+    atomic_fetch_add((_Atomic int *)ud, 1);
+}
+
+/* cancel_on: a trigger holds its jobs until it fires or is freed */
+START_TEST(test_trigger_cancel_on_refs)
+{
+    _Atomic int freed = 0;
+    sp_trigger *never = sp_trigger_create(SP_TRIGGER_COUNT, 1, NULL);
+    sp_job *x = sp_job_createv(sumv, NULL, &OPS, 0, NULL);
+    sp_job_set_cleanup(x, count_cleanup, &freed);
+    ck_assert_int_eq(sp_trigger_cancel_on(never, x), 0);
+    sp_job_release(x);
+    ck_assert_int_eq(atomic_load(&freed), 0); /* the trigger holds it */
+    sp_trigger_release(never);
+    ck_assert_int_eq(atomic_load(&freed), 1);
+    sp_trigger *fired = sp_trigger_create(SP_TRIGGER_COUNT, 1, NULL);
+    sp_trigger_update(fired, NULL);
+    sp_job *y = sp_job_createv(sumv, NULL, &OPS, 0, NULL);
+    ck_assert_int_eq(sp_trigger_cancel_on(fired, y), 0); /* at once */
+    ck_assert_int_eq(sp_job_state(y), SP_JOB_CANCELLED);
+    ck_assert_int_eq(sp_trigger_cancel_on(NULL, y), SP_EINVAL);
+    sp_job_release(y);
+    sp_trigger_release(fired);
+}
+END_TEST
+
 typedef struct {
     sp_trigger *t;
     sp_chan *c;
@@ -1034,6 +1063,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_trigger_fn);
     tcase_add_loop_test(tc, test_trigger_deps, 0, 3);
     tcase_add_loop_test(tc, test_trigger_chain, 0, 3);
+    tcase_add_test(tc, test_trigger_cancel_on_refs);
     tcase_add_loop_test(tc, test_trigger_wait, 0, 3);
     tcase_add_loop_test(tc, test_first_of_n, 0, 3);
     tcase_add_loop_test(tc, test_cancel_in_waits, 0, 3);

@@ -1,0 +1,53 @@
+/* fuzz_exec.c: libFuzzer harness that compiles and runs arbitrary
+ * scripts. A step limit bounds every run: the VM polls at every call and
+ * loop back-edge (C->poll_flag, the hook the REPL's Ctrl-C and job cancel
+ * use), so a flag that is always set makes poll_fn count those steps and
+ * stop the script with "cancelled" after FUZZ_STEPS of them. No VM change
+ * and nothing on the VM's hot path.
+ * Builtins that reach outside the process or only wait (system, native,
+ * load, sleep) are replaced by a builtin that fails; output goes to
+ * /dev/null. Built by scripts/fuzz. */
+#include "fuzz_common.h"
+
+#ifndef FUZZ_STEPS
+#define FUZZ_STEPS 20000
+#endif
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static const volatile int always = 1;
+static long steps;
+
+static int count_step(void *ud) { return ++steps > FUZZ_STEPS; }
+
+static int b_disabled(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  return sl_error(C, "disabled in the fuzzer");
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  if (!freopen("/dev/null", "w", stdout)) abort();
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static const char *off[] = {"system", "native", "load", "sleep", "LIB"};
+  char *src = fuzz_text(data, size);
+  sl_world *W = sl_world_new();
+  for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) sl_def_builtin(W, off[i], b_disabled);
+  sl_ctx *C = sl_ctx_new(W);
+  C->poll_flag = &always;
+  C->poll_fn = count_step;
+  steps = 0;
+  sl_code *code = sl_compile(C, src, size, "fuzz", 1);
+  if (code) {
+    sl_value r;
+    if (sl_run(C, code, &r) == SL_OK) sl_release(r);
+    sl_code_release(code);
+  }
+  fflush(stdout);
+  sl_ctx_free(C);
+  sl_world_free(W);
+  free(src);
+  return 0;
+}

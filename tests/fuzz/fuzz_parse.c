@@ -1,0 +1,20 @@
+/* fuzz_parse.c: libFuzzer harness for the lexer, parser and compiler.
+ * Arbitrary bytes are compiled (never run); a syntax error is a normal
+ * outcome, a crash or a sanitizer report is a bug. Built by scripts/fuzz. */
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* One world for all inputs: compiling only creates global slots (names),
+ * it runs nothing, so an input cannot change how the next one compiles. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static sl_world *W;
+  static sl_ctx *C;
+  if (!W) { W = sl_world_new(); C = sl_ctx_new(W); }
+  char *src = fuzz_text(data, size);
+  sl_code *code = sl_compile(C, src, size, "fuzz", 1);
+  if (code) sl_code_release(code);
+  sl_clear_error(C);
+  free(src);
+  return 0;
+}
