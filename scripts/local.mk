@@ -91,3 +91,8 @@ check_PROGRAMS += scripts/examples/c/pfib
 TESTS += scripts/examples/c/pfib
 scripts_examples_c_pfib_SOURCES = scripts/examples/c/pfib.c
 scripts_examples_c_pfib_LDADD = $(top_builddir)/src/libspindle.la $(PTHREAD_LIBS)
+# The README's threads tour, checked against its expected output.
+EXAMPLE_TESTS = scripts/examples/tour.sing
+TESTS += $(EXAMPLE_TESTS)
+EXTRA_DIST += $(EXAMPLE_TESTS) $(EXAMPLE_TESTS:.sing=.out) scripts/examples/primes.sing \
+	scripts/examples/hello.sing

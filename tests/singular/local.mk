@@ -33,7 +33,7 @@ SINGULAR_DEMO_TESTS = tests/singular/demo/fac.sg tests/singular/demo/fib.sg
 
 TEST_EXTENSIONS += .sg
 SG_LOG_COMPILER = $(SING_LOG_COMPILER)
-TESTS += $(SINGULAR_MANUAL_TESTS)
+TESTS += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_DEMO_TESTS)
 EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/manual/ERROR.spindle.out tests/singular/manual/ERROR.spindle.rc \
 	tests/singular/manual/bigint_expressions.spindle.out \
