@@ -109,7 +109,10 @@ static void prio_case(unsigned flags, sp_job_fn spinner)
     ck_assert_int_eq(done, 1);
     ck_assert_int_eq(sp_job_finished(js[0]), 0);
     sp_pool_stats(p, &st);
-    ck_assert_uint_ge(st.preempt_prio, 1);
+    /* the high-priority job got through by preempting the spinner, or,
+     * when the OS kept the worker's thread off a CPU past the monitor's
+     * patience, on a spare thread that took the queue (KLT handoff) */
+    ck_assert_uint_ge(st.preempt_prio + st.spares, 1);
     finish(p, js, 2);
 }
 
