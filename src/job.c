@@ -22,9 +22,16 @@ static const int g_never_set = 0;
  * pages are expensive (a fault per 16 jobs); so jobs come from 2 MiB
  * chunks marked for transparent huge pages, through a per-thread cache
  * and a global free list. Chunks are never returned to the system.
- * Under valgrind (SP_VALGRIND) plain calloc/free keep its checks useful.
+ * Under valgrind (SP_VALGRIND) and the sanitizers (SP_ASAN, SP_TSAN)
+ * plain calloc/free keep their checks useful: LeakSanitizer does not scan
+ * memory mapped by the program, so what a job in a chunk points to (its
+ * argument list, name, result) would be reported as leaked, and ASan
+ * could not see a use of a freed job.
  */
-#ifndef SP_VALGRIND
+#if defined(SP_VALGRIND) || defined(SP_ASAN) || defined(SP_TSAN)
+#define SP__JOB_MALLOC 1
+#endif
+#ifndef SP__JOB_MALLOC
 #define SP__JCHUNK ((size_t)2 << 20)
 #define SP__JCACHE_MAX 256
 
@@ -95,7 +102,7 @@ static sp_job *job_alloc(void)
 {
     if (sp__fault_alloc_hit())
         return NULL;
-#ifdef SP_VALGRIND
+#ifdef SP__JOB_MALLOC
     return calloc(1, sizeof(sp_job));
 #else
     jcache_t *c = jcache();
@@ -114,7 +121,7 @@ static sp_job *job_alloc(void)
 #endif
 }
 
-#ifndef SP_VALGRIND
+#ifndef SP__JOB_MALLOC
 static void give_back(jcache_t *c, int keep)
 {
     pthread_mutex_lock(&g_jlock);
@@ -131,7 +138,7 @@ static void give_back(jcache_t *c, int keep)
 
 static void job_dealloc(sp_job *j)
 {
-#ifdef SP_VALGRIND
+#ifdef SP__JOB_MALLOC
     free(j);
 #else
     jcache_t *c = jcache();
@@ -145,7 +152,7 @@ static void job_dealloc(sp_job *j)
 /* A thread that leaves (a worker) hands its cached jobs back. */
 void sp__job_cache_flush(void)
 {
-#ifndef SP_VALGRIND
+#ifndef SP__JOB_MALLOC
     jcache_t *c = jcache();
     if (c->n)
         give_back(c, 0);
