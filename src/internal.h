@@ -388,8 +388,9 @@ struct sp_pool {
 
 /* A job started by sp_job_start_on: j->worker is the worker it is bound
  * to (never stolen) while that worker is not retired. Internal bit of
- * j->flags, set only at start. */
-#define SP__JOB_BOUND (1u << 30)
+ * j->flags (the public SP_JOB_* use the low bits; bit 7 so that it still
+ * fits if flags ever becomes a byte), set only at start. */
+#define SP__JOB_BOUND (1u << 7)
 
 static inline int sp__job_pinned(const sp_job *j)
 {

@@ -64,5 +64,7 @@ CLEANFILES += tests/unit/*.trace.json
 check_PROGRAMS += tests/unit/test_resize
 TESTS += tests/unit/test_resize
 tests_unit_test_resize_SOURCES = tests/unit/test_resize.c
+tests_unit_test_resize_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DSP_TOP_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_resize_CFLAGS = $(SP_UNIT_CFLAGS)
 tests_unit_test_resize_LDADD = $(SP_UNIT_LIBS)

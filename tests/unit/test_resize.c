@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static void nap_ms(long ms)
 {
@@ -504,6 +506,42 @@ START_TEST(test_bound_worker_retired)
 }
 END_TEST
 
+/* ---- a trace across resizes stays well formed ---- */
+
+#ifndef SP_TOP_SRCDIR
+#define SP_TOP_SRCDIR "."
+#endif
+
+START_TEST(test_resize_traced)
+{
+    char path[64];
+    snprintf(path, sizeof path, "tests/unit/resize.%d.trace.json", (int)getpid());
+    sp_pool *p = sp_pool_create(2);
+    ck_assert_int_eq(sp_pool_trace(p, path), 0);
+    for (int round = 0; round < 20; round++) {
+        ck_assert_int_eq(sp_pool_set_workers(p, round % 2 ? 1 : 3), 0);
+        sp_job *js[6];
+        for (int i = 0; i < 6; i++) {
+            js[i] = sp_job_create(sum_to, (void *)(intptr_t)3000);
+            sp_job_start(p, i % 2, js[i]);
+        }
+        for (int i = 0; i < 6; i++) {
+            sp_job_wait(js[i]);
+            sp_job_release(js[i]);
+        }
+        wait_retired_exited(p); /* so that slots are reused */
+    }
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 '%s/scripts/trace-check' -q --complete '%s'",
+             SP_TOP_SRCDIR, path);
+    fflush(stdout);
+    int st = system(cmd);
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    remove(path);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("resize");
@@ -518,6 +556,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bound_runs_on_its_worker);
     tcase_add_test(tc, test_bound_not_stolen);
     tcase_add_test(tc, test_bound_worker_retired);
+    tcase_add_test(tc, test_resize_traced);
     suite_add_tcase(s, tc);
     TCase *tr = tcase_create("race");
     tcase_set_timeout(tr, 240);
