@@ -553,8 +553,10 @@ SP_API int sp_syncvar_written(const sp_syncvar *v);   /* 1 or 0 */
  *    open then. (`spindle --trace FILE` sets it.)
  *  - The file: one process (pid) per traced pool, named "pool NAME"; one
  *    thread (tid) per worker ("worker N", tid N+1; the spare threads of
- *    a KLT handoff are workers too) and per plain thread that ran a
- *    pseudo pool ("runner (thread T)", tid 1000+k). Each run
+ *    a KLT handoff are workers too, and so are those sp_pool_set_workers
+ *    adds: one started in the slot of a retired worker, whose thread
+ *    has exited, continues that worker's tid) and per plain thread that
+ *    ran a pseudo pool ("runner (thread T)", tid 1000+k). Each run
  *    slice of a job is a complete event ("ph":"X", ts and dur in µs from
  *    the first trace of the process, CLOCK_MONOTONIC, ns precision)
  *    named after the job ("job" when unnamed), with args job (address),
