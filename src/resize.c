@@ -91,14 +91,18 @@ static void move_queue(sp_pool *p, sp__worker *w)
     unsigned rr = atomic_fetch_add(&p->rr, 1);
     int top = -1;
     sp__spin_lock(&w->q.lock);
-    for (sp_job *j; (j = sp__runq_pop(&w->q));) {
+    for (;;) {
+        /* the target first: a job popped is pushed at once (the counts
+         * that close reads without a lock never both miss it for long) */
         sp__worker *t = lock_target(p, &rr);
-        if (!t) { /* none left (not while n >= 1): keep it */
-            sp__runq_push_head(&w->q, j);
+        if (!t) /* none left (not while n >= 1): leave them */
             break;
-        }
-        sp__runq_push(&t->q, j);
+        sp_job *j = sp__runq_pop(&w->q);
+        if (j)
+            sp__runq_push(&t->q, j);
         sp__spin_unlock(&t->q.lock);
+        if (!j)
+            break;
         if (j->prio > top)
             top = j->prio;
     }
