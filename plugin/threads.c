@@ -235,7 +235,7 @@ static int f_getThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv,
   if (argc != 1) return th_counterr(C, "getThreadPoolWorkers", argc, "1 argument (threadpool)");
   th_pool *p = pool_arg(C, "getThreadPoolWorkers", argc, argv, 0);
   if (!p) return -1;
-  *ret = api->make_int(sp_pool_nworkers(p->p));
+  *ret = api->make_int(__atomic_load_n(&p->n, __ATOMIC_RELAXED));   /* p->p may be freed once closed */
   return 0;
 }
 
@@ -244,10 +244,27 @@ static int f_setThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv,
   th_pool *p = pool_arg(C, "setThreadPoolWorkers", argc, argv, 1);
   if (!p || th_pool_usable(C, "setThreadPoolWorkers", p) < 0) return -1;
   if (argv[1].type != SPINDLE_T_INT) return th_argerr(C, "setThreadPoolWorkers", 2, "int", argv[1]);
-  if (argv[1].u.i != sp_pool_nworkers(p->p))
-    return api->error(C, "setThreadPoolWorkers: the runtime cannot resize a pool yet (it has %d workers)",
-                      sp_pool_nworkers(p->p));
+  long long n = argv[1].u.i;
+  if (p->n == 0 && n != 0)
+    return api->error(C, "setThreadPoolWorkers: a threadpool of 0 workers (run by whoever waits on it) cannot get workers");
+  if (p->n > 0 && (n < 1 || n > 128))
+    return api->error(C, "setThreadPoolWorkers: %lld workers: expected 1..128", n);
+  int rc = sp_pool_set_workers(p->p, (int)n);
+  __atomic_store_n(&p->n, sp_pool_nworkers(p->p), __ATOMIC_RELAXED);
+  if (rc == SP_ECLOSED) return api->error(C, "setThreadPoolWorkers: the threadpool is closed");
+  if (rc == SP_ENOMEM)
+    return api->error(C, "setThreadPoolWorkers: cannot start %lld workers (the threadpool has %d)", n, p->n);
+  if (rc < 0) return th_rterr(C, "setThreadPoolWorkers", rc);
   *ret = api->none();
+  return 0;
+}
+
+/* workerID(): inside a job of a pool with workers, the number of the
+ * worker that runs it (0..getThreadPoolWorkers-1); -1 elsewhere */
+static int f_workerID(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  (void)argv;
+  if (argc != 0) return th_counterr(C, "workerID", argc, "no arguments");
+  *ret = api->make_int(sp_worker_index());
   return 0;
 }
 
@@ -715,10 +732,11 @@ static int f_scheduleJobs(spindle_ctx *C, int argc, spindle_value *argv, spindle
   return do_schedule(C, "scheduleJobs", argc, argv, ret);
 }
 
-/* ---- pool initialization: run code on the pool and wait for it ---------- */
+/* ---- pool initialization: run code on every worker and wait for it ---- */
 
-static int run_on_pool(spindle_ctx *C, const char *who, th_pool *p, spindle_value fn, int kind, const char *name) {
-  if (th_pool_usable(C, who, p) < 0) return -1;
+/* A pseudo pool: once, in the caller (which runs the pool's queue while
+ * it waits, or is itself a job of that pool). */
+static int run_once(spindle_ctx *C, const char *who, th_pool *p, spindle_value fn, int kind, const char *name) {
   if (sp_pool_current() == p->p) {   /* from a job of that pool: run it here */
     spindle_value r = api->none();
     int rc = kind == K_EXEC ? api->execute(C, api->string_ptr(fn, NULL))
@@ -734,8 +752,52 @@ static int run_on_pool(spindle_ctx *C, const char *who, th_pool *p, spindle_valu
   if (rc < 0) { rc = start_err(C, who, t, rc); sp_job_release(t->sj); return rc; }
   rc = sp_job_join(t->sj, NULL);
   if (rc == SP_EFAILED) rc = api->error(C, "%s: %s", who, sp_job_error(t->sj));
+  else if (rc == SP_ECANCELED && !sp_job_finished(t->sj)) rc = api->error(C, "cancelled");
   else if (rc < 0) rc = th_rterr(C, who, rc);
   sp_job_release(t->sj);
+  return rc;
+}
+
+/* Wait for the per-worker jobs ts[0..n); the first failure is the
+ * caller's error, naming the worker and the pool. */
+static int join_each(spindle_ctx *C, const char *who, th_pool *p, th_job **ts, int n, int rc) {
+  for (int k = 0; k < n; k++) {
+    sp_job *sj = ts[k]->sj;
+    int r = sp_job_join(sj, NULL);   /* all of them, even after an error */
+    if (r == SP_ECANCELED && !sp_job_finished(sj)) {   /* the caller was cancelled */
+      if (rc == 0) rc = api->error(C, "cancelled");
+    } else if (r < 0 && rc == 0) {
+      char pb[64];
+      pool_print(p, pb, sizeof pb);
+      const char *e = r == SP_EFAILED ? sp_job_error(sj) : sp_strerror(r);
+      rc = api->error(C, "%s: worker %d of %s: %s", who, k, pb, e ? e : "?");
+    }
+    sp_job_release(sj);
+  }
+  return rc;
+}
+
+/* Run the code once on each worker of the pool (a job bound to each,
+ * top priority) and wait for all; a pseudo pool runs it once. */
+static int run_on_pool(spindle_ctx *C, const char *who, th_pool *p, spindle_value fn, int kind, const char *name) {
+  if (th_pool_usable(C, who, p) < 0) return -1;
+  int n = sp_pool_nworkers(p->p);
+  if (n <= 0) return run_once(C, who, p, fn, kind, name);
+  th_job **ts = calloc((size_t)n, sizeof *ts);
+  if (!ts) return api->error(C, "%s: out of memory", who);
+  int started = 0, rc = 0;
+  for (int k = 0; k < n && rc == 0; k++) {
+    th_job *t = job_new(C, who, fn, kind, name, 0, NULL);
+    if (!t) { rc = -1; break; }
+    t->pool = p;
+    atomic_store(&t->started, 1);
+    int r = sp_job_start_on(p->p, k, SP_PRIO_MAX, t->sj);
+    if (r == SP_EINVAL) { sp_job_release(t->sj); break; }   /* the pool shrank meanwhile */
+    if (r < 0) { rc = start_err(C, who, t, r); sp_job_release(t->sj); break; }
+    ts[started++] = t;
+  }
+  rc = join_each(C, who, p, ts, started, rc);
+  free(ts);
   return rc;
 }
 
@@ -880,6 +942,7 @@ int spindle_plugin_init(spindle_reg *reg) {
     {"createThreadPool", f_createThreadPool}, {"closeThreadPool", f_closeThreadPool},
     {"setCurrentThreadPool", f_setCurrentThreadPool}, {"currentThreadPool", f_currentThreadPool},
     {"getThreadPoolWorkers", f_getThreadPoolWorkers}, {"setThreadPoolWorkers", f_setThreadPoolWorkers},
+    {"workerID", f_workerID},
     {"threadPoolStats", f_threadPoolStats}, {"threadPoolTrace", f_threadPoolTrace},
     {"threadPoolExec", f_threadPoolExec}, {"threadPoolExecString", f_threadPoolExecString},
     {"threadPoolExecFile", f_threadPoolExecFile}, {"threadPoolExecFunc", f_threadPoolExecFunc},

@@ -164,7 +164,7 @@ sp_job *sp_job_copy(const sp_job *src, size_t argc, void *const *argv)
     sp_job *j = createv(sx->fn, sx->ud, jx_ops(sx));
     if (!j)
         return NULL;
-    j->flags = s->flags;
+    j->flags = s->flags & ~SP__JOB_BOUND; /* bound: sp_job_start_on */
     j->cleanup = s->cleanup;
     j->cleanup_ud = s->cleanup_ud;
     pthread_mutex_lock(&s->lock); /* against add_args and set_name */

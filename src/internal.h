@@ -230,6 +230,11 @@ void sp__runq_push_head(sp__runq *q, sp_job *j);  /* lock held */
 sp_job *sp__runq_steal(sp__runq *q);              /* lock held */
 int sp__runq_remove(sp__runq *q, sp_job *j);      /* lock held; 1 if found */
 int sp__runq_top(const sp__runq *q);              /* best prio or -1 */
+/* As sp__runq_steal / sp__runq_pop, skipping jobs pinned to the queue's
+ * owner (sp__job_pinned); lock held. Only needed while bound jobs exist. */
+sp_job *sp__runq_steal_unpinned(sp__runq *q);
+sp_job *sp__runq_pop_unpinned(sp__runq *q);
+int sp__runq_stealable(sp__runq *q);              /* takes the lock */
 
 /* Pop the head n of level top and push j (lock held): a yield's queue
  * work in one step. The count is unchanged, so q->n is not written. */
@@ -311,6 +316,7 @@ struct sp__worker {
     void *tsan_fiber;
     sp__trace *tsess;          /* trace: session of tbuf (owner only) */
     sp__tbuf *tbuf;
+    sp__worker *gnext;         /* resize.c: a recycled slot's old worker */
 };
 
 /* Sanitizer annotations of every switch (no-ops, inlined away, unless
@@ -374,7 +380,23 @@ struct sp_pool {
     sp__trace *_Atomic trace;  /* active trace session, or NULL */
     sp__trace *trace_old;      /* sessions turned off (trace.c's lock) */
     _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
+    /* resize.c (sp_pool_set_workers, bound jobs) */
+    _Atomic int nlive;         /* workers not retired: sp_pool_nworkers */
+    _Atomic int nbound;        /* bound jobs not ended yet */
+    sp__worker *graveyard;     /* workers whose slot was reused (lock) */
 };
+
+/* A job started by sp_job_start_on: j->worker is the worker it is bound
+ * to (never stolen) while that worker is not retired. Internal bit of
+ * j->flags (the public SP_JOB_* use the low bits; bit 7 so that it still
+ * fits if flags ever becomes a byte), set only at start. */
+#define SP__JOB_BOUND (1u << 7)
+
+static inline int sp__job_pinned(const sp_job *j)
+{
+    return __builtin_expect((j->flags & SP__JOB_BOUND) != 0, 0) &&
+           !atomic_load_explicit(&j->worker->retired, memory_order_relaxed);
+}
 
 /* Read w's running job from another thread and keep it from being freed
  * until sp__unpin: the worker waits for pin == 0 before dropping the
@@ -486,6 +508,10 @@ void sp__trace_pool_stopped(sp_pool *pool);
 void sp__trace_pool_free(sp_pool *pool);
 /* stats.c */
 uint64_t sp__pool_highwater(sp_pool *pool);
+
+/* resize.c: a retired worker's thread, leaving, hands the jobs still in
+ * its queue (queued there in a race with the retirement) to live ones. */
+void sp__worker_hand_over(sp__worker *w);
 
 #define SP__LIKELY(x) __builtin_expect(!!(x), 1)
 #define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)

@@ -49,6 +49,9 @@ tests_unit_test_coord_LDADD = $(SP_UNIT_LIBS)
 
 # ---- stats and trace (issue 7) ----
 src_libspindle_core_la_SOURCES += src/stats.c src/trace.c
+
+# ---- resizing pools, bound jobs (sp_pool_set_workers, sp_job_start_on) ----
+src_libspindle_core_la_SOURCES += src/resize.c
 check_PROGRAMS += tests/unit/test_trace
 TESTS += tests/unit/test_trace
 tests_unit_test_trace_SOURCES = tests/unit/test_trace.c
@@ -58,3 +61,10 @@ tests_unit_test_trace_CFLAGS = $(SP_UNIT_CFLAGS)
 tests_unit_test_trace_LDADD = $(SP_UNIT_LIBS)
 EXTRA_DIST += scripts/trace-check
 CLEANFILES += tests/unit/*.trace.json
+check_PROGRAMS += tests/unit/test_resize
+TESTS += tests/unit/test_resize
+tests_unit_test_resize_SOURCES = tests/unit/test_resize.c
+tests_unit_test_resize_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DSP_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_resize_CFLAGS = $(SP_UNIT_CFLAGS)
+tests_unit_test_resize_LDADD = $(SP_UNIT_LIBS)

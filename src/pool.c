@@ -93,6 +93,7 @@ static sp_pool *pool_alloc(const sp_pool_opts *o)
     }
     atomic_init(&p->refs, 1);
     p->nworkers = o->nworkers;
+    atomic_init(&p->nlive, o->nworkers); /* sp_pool_set_workers changes it */
     p->stack_size = sp__stack_round(o->stack_size ? o->stack_size
                                                   : SP_DEFAULT_STACK_SIZE);
     atomic_init(&p->slice_us, o->slice_us ? o->slice_us : SP_DEFAULT_SLICE_US);
@@ -152,6 +153,10 @@ void sp__pool_free(sp_pool *p)
     for (int k = 0; k < n; k++)
         if (p->workers[k])
             sp__worker_free(p->workers[k]);
+    for (sp__worker *w = p->graveyard, *next; w; w = next) {
+        next = w->gnext; /* workers whose slot a resize reused */
+        sp__worker_free(w);
+    }
     sp__runq_destroy(&p->q);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->statlock);
@@ -167,7 +172,7 @@ const char *sp_pool_name(const sp_pool *p)
 
 int sp_pool_nworkers(const sp_pool *p)
 {
-    return p ? p->nworkers : SP_EINVAL;
+    return !p ? SP_EINVAL : p->nworkers ? atomic_load(&((sp_pool *)p)->nlive) : 0;
 }
 
 int sp_pool_set_slice_us(sp_pool *p, unsigned us)
@@ -327,13 +332,15 @@ int sp_pool_stats(sp_pool *p, sp_stats *o)
     if (!p || !o)
         return SP_EINVAL;
     memset(o, 0, sizeof *o);
-    pthread_mutex_lock(&p->statlock); /* against runner_stats */
+    /* against runner_stats, and a resize moving a worker's counters to
+     * dead when it reuses the worker's slot */
+    pthread_mutex_lock(&p->statlock);
     add_stats(o, &p->dead);
-    pthread_mutex_unlock(&p->statlock);
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++)
         if (p->workers[k])
             add_stats(o, &p->workers[k]->st);
+    pthread_mutex_unlock(&p->statlock);
     o->jobs_started = atomic_load(&p->c_started);
     o->jobs_finished = atomic_load(&p->c_done);
     o->jobs_cancelled = atomic_load(&p->c_cancelled);

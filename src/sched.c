@@ -134,6 +134,64 @@ int sp__runq_top(const sp__runq *q)
     return b ? 31 - __builtin_clz(b) + SP_PRIO_MIN : -1;
 }
 
+/* ---- bound jobs (sp_job_start_on) ---- */
+
+/* The job a thief takes from level p when jobs bound to the queue's
+ * owner are skipped: as sp__runq_steal, the tail when the level is
+ * short, else the head; failing those, the last unpinned one seen in the
+ * first 64. NULL when every candidate is pinned. */
+static sp_job *unpinned_in_level(sp__runq *q, int p)
+{
+    sp_job *head = q->lv[p].head, *c = head, *last = NULL;
+    for (int k = 0; c && k < 64; c = c->next, k++)
+        if (!sp__job_pinned(c))
+            last = c;
+    if (c && !sp__job_pinned(head))
+        return head; /* long level: the head will do */
+    return last;
+}
+
+sp_job *sp__runq_steal_unpinned(sp__runq *q)
+{
+    for (uint32_t bm = q->bitmap; bm;) {
+        int p = 31 - __builtin_clz(bm);
+        bm &= ~(1u << p);
+        sp_job *j = unpinned_in_level(q, p);
+        if (j) {
+            sp__runq_remove(q, j);
+            return j;
+        }
+    }
+    return NULL;
+}
+
+/* Does q hold a job that another worker may take? (Takes the lock.) */
+int sp__runq_stealable(sp__runq *q)
+{
+    sp__spin_lock(&q->lock);
+    int found = 0;
+    for (int p = 0; p < SP_NPRIO && !found; p++)
+        for (sp_job *c = q->lv[p].head; c && !found; c = c->next)
+            found = !sp__job_pinned(c);
+    sp__spin_unlock(&q->lock);
+    return found;
+}
+
+/* The first unpinned job of the best level that has one. */
+sp_job *sp__runq_pop_unpinned(sp__runq *q)
+{
+    for (uint32_t bm = q->bitmap; bm;) {
+        int p = 31 - __builtin_clz(bm);
+        bm &= ~(1u << p);
+        for (sp_job *c = q->lv[p].head; c; c = c->next)
+            if (!sp__job_pinned(c)) {
+                sp__runq_remove(q, c);
+                return c;
+            }
+    }
+    return NULL;
+}
+
 /* ---- wait queues ---- */
 
 static void wq_append(sp__waitq *q, sp__waiter *n)

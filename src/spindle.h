@@ -120,8 +120,61 @@ SP_API void sp_pool_retain(sp_pool *pool);
 SP_API void sp_pool_release(sp_pool *pool);
 
 SP_API const char *sp_pool_name(const sp_pool *pool);
+/* The pool's workers now (as created, then as set by sp_pool_set_workers;
+ * 0 for a pseudo pool). Spare threads of a KLT handoff replace a worker
+ * and do not add to it. */
 SP_API int sp_pool_nworkers(const sp_pool *pool);
 SP_API int sp_pool_set_slice_us(sp_pool *pool, unsigned slice_us);
+
+/*
+ * Resize a pool to n workers, at any time, from any thread or job (its
+ * own pool's jobs included). Returns once the change is made:
+ *  - growing starts n - current worker threads, which take work at once
+ *    (by stealing, and new jobs are spread over them);
+ *  - shrinking retires workers (the last ones): every job queued on a
+ *    retired worker moves to the remaining workers at once, keeping its
+ *    priority; its running job is asked to yield at its next safe point
+ *    and is then requeued on a remaining worker (counted in
+ *    preempt_slice); jobs suspended on it (waiting) resume on the
+ *    remaining workers. Its thread exits once its running job has left
+ *    it: a job that never reaches a safe point keeps that thread until it
+ *    returns or waits (as with a KLT handoff; it is not time-sliced any
+ *    more meanwhile). No job is lost, cancelled or run twice.
+ * Counters of retired workers stay in sp_pool_stats. Jobs bound to a
+ * retired worker (sp_job_start_on) move like the others.
+ * A pseudo pool stays one: n == 0 is a no-op there, anything else
+ * SP_ESTATE; a pool with workers keeps at least one.
+ * Errors: SP_EINVAL (NULL pool; n outside 1..128 for a pool with
+ * workers); SP_ESTATE (pseudo pool, n != 0); SP_ECLOSED (closed or being
+ * closed: a resize racing with sp_pool_close either completes before the
+ * close starts or fails); SP_ENOMEM (a thread could not be started, or
+ * 256 threads exist already: the pool keeps the workers started so far,
+ * see sp_pool_nworkers).
+ */
+SP_API int sp_pool_set_workers(sp_pool *pool, int n);
+
+/*
+ * Start job bound to one worker of the pool: worker k is the k-th of the
+ * pool's current workers (0 <= k < sp_pool_nworkers). The job is queued
+ * on that worker only: it is never stolen, and when it is woken after a
+ * wait it resumes there. If that worker is retired (sp_pool_set_workers
+ * shrinking the pool, or a KLT handoff replacing a stuck worker) the job
+ * moves like any other job (to a remaining worker, or the spare thread)
+ * and is then bound to the worker that runs it next. Otherwise as
+ * sp_job_start (a job that waits for a job bound to a busy worker waits
+ * until that worker reaches a safe point: give bound jobs a high
+ * priority). For per-worker set-up: one job per worker.
+ * Errors: as sp_job_start; SP_EINVAL k out of range (the pool may have
+ * shrunk meanwhile); SP_ESTATE a pseudo pool (no workers: start the job
+ * with sp_job_start, it runs in the thread that waits on it).
+ */
+SP_API int sp_job_start_on(sp_pool *pool, int worker, int prio, sp_job *job);
+
+/* Inside a job of a pool with workers: the number k of the worker that
+ * runs it, as sp_job_start_on counts them (0..sp_pool_nworkers-1; the
+ * numbering changes when the pool is resized or a worker is replaced).
+ * -1 elsewhere (a plain thread, a pseudo pool's job, a retired worker). */
+SP_API int sp_worker_index(void);
 
 /* Inside a job: its pool (no reference added); NULL elsewhere. */
 SP_API sp_pool *sp_pool_current(void);
@@ -500,8 +553,10 @@ SP_API int sp_syncvar_written(const sp_syncvar *v);   /* 1 or 0 */
  *    open then. (`spindle --trace FILE` sets it.)
  *  - The file: one process (pid) per traced pool, named "pool NAME"; one
  *    thread (tid) per worker ("worker N", tid N+1; the spare threads of
- *    a KLT handoff are workers too) and per plain thread that ran a
- *    pseudo pool ("runner (thread T)", tid 1000+k). Each run
+ *    a KLT handoff are workers too, and so are those sp_pool_set_workers
+ *    adds: one started in the slot of a retired worker, whose thread
+ *    has exited, continues that worker's tid) and per plain thread that
+ *    ran a pseudo pool ("runner (thread T)", tid 1000+k). Each run
  *    slice of a job is a complete event ("ph":"X", ts and dur in µs from
  *    the first trace of the process, CLOCK_MONOTONIC, ns precision)
  *    named after the job ("job" when unnamed), with args job (address),

@@ -392,7 +392,10 @@ static sp_job *steal(sp__worker *w)
         if (!v || atomic_load_explicit(&v->q.n, memory_order_relaxed) == 0)
             continue;
         sp__spin_lock(&v->q.lock);
-        sp_job *j = sp__runq_steal(&v->q);
+        sp_job *j = SP__UNLIKELY(atomic_load_explicit(&p->nbound,
+                                                      memory_order_relaxed))
+                        ? sp__runq_steal_unpinned(&v->q) /* resize.c */
+                        : sp__runq_steal(&v->q);
         sp__spin_unlock(&v->q.lock);
         if (j) {
             SP__BUMP(w->st.steals);
@@ -421,7 +424,9 @@ static sp_job *take_best(sp__worker *w)
     if (!from)
         return NULL;
     sp__spin_lock(&from->q.lock);
-    sp_job *j = sp__runq_pop(&from->q);
+    sp_job *j = from != w && atomic_load(&p->nbound)
+                    ? sp__runq_pop_unpinned(&from->q) /* bound jobs */
+                    : sp__runq_pop(&from->q);
     sp__spin_unlock(&from->q.lock);
     if (j && from != w)
         SP__BUMP(w->st.steals);
@@ -434,7 +439,10 @@ static int work_visible(sp__worker *w)
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++) {
         sp__worker *v = p->workers[k];
-        if (v && atomic_load(&v->q.n) > 0)
+        if (v && atomic_load(&v->q.n) > 0 &&
+            /* jobs bound to a busy worker are no work for us (resize.c) */
+            (v == w || SP__LIKELY(!atomic_load(&p->nbound)) ||
+             sp__runq_stealable(&v->q)))
             return 1;
     }
     return 0;
@@ -495,8 +503,8 @@ static void *worker_main(void *arg)
             j = take_best(w);
         if (!j)
             j = pop_own(w);
-        if (!j)
-            j = steal(w);
+        if (!j && !atomic_load_explicit(&w->retired, memory_order_relaxed))
+            j = steal(w); /* a retired worker leaves instead */
         if (j) {
             sp__run_job(w, j);
             if (atomic_load(&w->retired))
@@ -507,6 +515,8 @@ static void *worker_main(void *arg)
             break;
         park(w);
     }
+    if (atomic_load(&w->retired))
+        sp__worker_hand_over(w); /* resize.c */
     cache_flush(w);
     sp__job_cache_flush();
     sp__altstack_off(w);
@@ -551,6 +561,8 @@ void sp__worker_free(sp__worker *w)
 
 static sp__worker *pick_worker(sp_pool *p, sp_job *j)
 {
+    if (sp__job_pinned(j)) /* sp_job_start_on */
+        return j->worker;
     sp__worker *self = sp__self();
     if (self && self->pool == p && !self->is_runner &&
         !atomic_load(&self->retired))

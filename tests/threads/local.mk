@@ -6,7 +6,8 @@ THREADS_TESTS = \
 	tests/threads/seed.sing \
 	tests/threads/preempt.sing \
 	tests/threads/stress.sing \
-	tests/threads/compat.sing
+	tests/threads/compat.sing \
+	tests/threads/resize.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
@@ -16,4 +17,5 @@ THREADS_EXAMPLES = \
 TESTS += $(THREADS_TESTS) $(THREADS_EXAMPLES)
 EXTRA_DIST += $(THREADS_TESTS) $(THREADS_TESTS:.sing=.out) \
 	tests/threads/basics_init.inc tests/threads/basics.lib \
+	tests/threads/resize_init.inc \
 	$(THREADS_EXAMPLES) $(THREADS_EXAMPLES:.sing=.out)
