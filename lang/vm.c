@@ -539,7 +539,9 @@ L_SETINDEXG: {
     sl_release(sp[-1]); sl_release(sp[-2]); sp -= 2;
     FAIL("`%s` is undefined", s->name);
   }
+  sl_slot_write_begin(s);
   rc = sl_setindex(C, &s->val, sp[-1], sp[-2]);
+  sl_slot_write_end(s);
   atomic_store_explicit(&s->lock, 0, memory_order_release);
   sl_release(sp[-1]);
   sp -= 2;
