@@ -516,6 +516,14 @@ L_INDEX:
   if (rc < 0) goto error;
   *sp++ = r;
   DISPATCH();
+L_INDEXL:
+  SAVE();
+  rc = sl_index(C, base[GET_A(ins)], sp[-1], &r);
+  sl_release(sp[-1]);
+  sp--;
+  if (rc < 0) goto error;
+  *sp++ = r;
+  DISPATCH();
 L_INDEX2:
   SAVE();
   rc = sl_index2(C, sp[-3], sp[-2], sp[-1], &r);
