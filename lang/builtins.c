@@ -282,7 +282,7 @@ static void lv_collect(sl_slot *s, void *ud) {
 }
 
 static int lv_cmp(const void *x, const void *y) {
-  uint64_t a = ((const lv_item *)x)->s->seq, b = ((const lv_item *)y)->s->seq;
+  uint64_t a = ((const lv_item *)x)->s->seq_decl, b = ((const lv_item *)y)->s->seq_decl;
   return (a < b) - (a > b);
 }
 

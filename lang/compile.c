@@ -27,7 +27,7 @@ static const int op_delta[OP_NOPS] = {
   [OP_ADD] = -1, [OP_SUB] = -1, [OP_MUL] = -1, [OP_DIV] = -1, [OP_IDIV] = -1,
   [OP_MOD] = -1, [OP_POW] = -1, [OP_EQ] = -1, [OP_NE] = -1, [OP_LT] = -1,
   [OP_LE] = -1, [OP_GT] = -1, [OP_GE] = -1, [OP_JF] = -1, [OP_JT] = -1,
-  [OP_RET] = -1, [OP_INDEX] = -1, [OP_INDEX2] = -2, [OP_SETINDEXL] = -2,
+  [OP_RET] = -1, [OP_INDEX] = -1, [OP_INDEXL] = 0, [OP_INDEX2] = -2, [OP_SETINDEXL] = -2,
   [OP_SETINDEXG] = -2, [OP_RANGE] = -1, [OP_PRINT] = -1, [OP_DEFINEDG] = 1,
   [OP_LAST] = 1, [OP_QUIT] = -1, [OP_LIB] = 0, [OP_DEFAULT] = 1,
 };
@@ -230,7 +230,17 @@ static int cexpr(comp *cp, sl_node *n) {
     emit(cp, INS_A(n->kind == N_NOT ? OP_NOT : OP_NEG, 0));
     return 0;
   case N_CALL: return ccall(cp, n);
-  case N_INDEX:
+  case N_INDEX: {
+    /* x[i] of a local x reads x in place: no count change on the
+     * container (atomic once threads exist) */
+    local *l = !n->c && n->a->kind == N_NAME && cp->in_proc ? find_local(cp, n->a->str) : NULL;
+    if (l) {
+      if (cexpr(cp, n->b) < 0) return -1;
+      cp->line = n->line;
+      emit(cp, INS_A(OP_INDEXL, l->slot));
+      return 0;
+    }
+  }
     if (cexpr(cp, n->a) < 0 || cexpr(cp, n->b) < 0) return -1;
     if (n->c && cexpr(cp, n->c) < 0) return -1;
     cp->line = n->line;

@@ -71,26 +71,40 @@ typedef struct sl_user { sl_obj h; void *ptr; } sl_user;
 /* sl_threaded: 0 while this process has only ever had one thread touching
  * values; then counts are changed with plain loads and stores (no locked
  * instructions). It becomes 1, for good, before a second thread can see
- * any value: when a plugin is loaded or a second context is made. */
-extern _Atomic int sl_threaded;
+ * any value: when a plugin is loaded or a second context is made. It sits
+ * alone on its cache line (world.c): every count change reads it. */
+struct sl_threaded_line { _Alignas(64) _Atomic int on; };   /* 64 bytes */
+extern struct sl_threaded_line sl_threaded_line;
+#define sl_threaded (sl_threaded_line.on)
 void sl_set_threaded(void);
+
+/* Immortal objects: once threads exist, procs and builtins bound to global
+ * names get SL_RC_IMMORTAL set in their count and are never freed. Every
+ * job calls them, so counting them would make all workers write the same
+ * cache line on every call (measured: the parallel primes benchmark lost
+ * about a fifth of its speedup to it). A count with the bit set is only
+ * read, never written, so the line stays shared in every core's cache.
+ * sl_unique() is never true for them. */
+#define SL_RC_IMMORTAL ((int32_t)1 << 30)
+static inline int sl_rc_immortal(int32_t rc) { return (rc & SL_RC_IMMORTAL) != 0; }
+void sl_make_immortal(sl_value v);   /* threaded only; procs and builtins */
 
 static inline void sl_retain(sl_value v) {
   if (!sl_isobj(v)) return;
   _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
+  int32_t n = atomic_load_explicit(rc, memory_order_relaxed);
+  if (sl_rc_immortal(n)) return;
   if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0)) atomic_fetch_add_explicit(rc, 1, memory_order_relaxed);
-  else atomic_store_explicit(rc, atomic_load_explicit(rc, memory_order_relaxed) + 1, memory_order_relaxed);
+  else atomic_store_explicit(rc, n + 1, memory_order_relaxed);
 }
 void sl_free_obj(sl_obj *o);
 static inline void sl_release(sl_value v) {
   if (!sl_isobj(v)) return;
   _Atomic int32_t *rc = &((sl_obj *)v.u.p)->rc;
-  int32_t old;
+  int32_t old = atomic_load_explicit(rc, memory_order_relaxed);
+  if (sl_rc_immortal(old)) return;
   if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0)) old = atomic_fetch_sub_explicit(rc, 1, memory_order_acq_rel);
-  else {
-    old = atomic_load_explicit(rc, memory_order_relaxed);
-    atomic_store_explicit(rc, old - 1, memory_order_relaxed);
-  }
+  else atomic_store_explicit(rc, old - 1, memory_order_relaxed);
   if (old == 1) sl_free_obj((sl_obj *)v.u.p);
 }
 static inline int sl_unique(sl_value v) {
@@ -156,20 +170,43 @@ void sl_code_release(sl_code *c);
 static inline void sl_code_retain(sl_code *c) { atomic_fetch_add(&c->rc, 1); }
 
 /* ---- globals: one table shared by every context ----------------------- */
+/* Writers take the slot's spinlock. Readers of a value that needs no
+ * count (an int, or an immortal proc or builtin: `plain`) take no lock:
+ * a sequence counter (odd while a writer changes the slot) tells them
+ * whether what they read is consistent, so reading a global proc or int
+ * writes no shared memory. Other values are read under the lock, which
+ * is held only to copy the value and bump its count. */
 struct sl_slot {
-  _Atomic int lock;     /* spinlock over val: readers take it to incref */
+  _Atomic int lock;     /* spinlock over val for writers and counted reads */
+  _Atomic uint32_t seq; /* odd while a writer changes val/decl/plain */
+  _Atomic uint8_t plain;/* val needs no count: lock-free reads may use it */
   uint8_t decl;         /* declared type (SL_T_DEF for any) */
   sl_value val;         /* SL_T_UNDEF when not defined */
   char *name;
   sl_slot *next;
-  uint64_t seq;         /* when last declared: listvar shows newest first */
+  uint64_t seq_decl;    /* when last declared: listvar shows newest first */
 };
 sl_value sl_slot_get_locked(sl_slot *s);
-/* the slot's value, retained; lock-free while single-threaded */
+/* a lock-free snapshot of a plain value: 1 with *out set, else 0 */
+static inline int sl_slot_try_plain(sl_slot *s, sl_value *out, int *decl) {
+  uint32_t q = atomic_load_explicit(&s->seq, memory_order_acquire);
+  if ((q & 1) || !atomic_load_explicit(&s->plain, memory_order_relaxed)) return 0;
+  out->type = __atomic_load_n(&s->val.type, __ATOMIC_RELAXED);
+  out->pad_ = 0;
+  out->u.i = __atomic_load_n(&s->val.u.i, __ATOMIC_RELAXED);
+  if (decl) *decl = __atomic_load_n(&s->decl, __ATOMIC_RELAXED);
+  atomic_thread_fence(memory_order_acquire);
+  return atomic_load_explicit(&s->seq, memory_order_relaxed) == q;
+}
+/* the slot's value, retained; lock-free while single-threaded, and for
+ * plain values */
 static inline sl_value sl_slot_get(sl_slot *s) {
-  if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0))
+  sl_value v;
+  if (__builtin_expect(atomic_load_explicit(&sl_threaded, memory_order_relaxed), 0)) {
+    if (sl_slot_try_plain(s, &v, NULL)) return v;
     return sl_slot_get_locked(s);
-  sl_value v = s->val;
+  }
+  v = s->val;
   sl_retain(v);
   return v;
 }
@@ -178,6 +215,9 @@ sl_slot *sl_global_slot(sl_world *W, const char *name);  /* creates */
 sl_slot *sl_global_find(sl_world *W, const char *name);  /* NULL if none */
 
 void sl_slot_set(sl_slot *s, sl_value v, int decl);      /* takes ref */
+/* a writer that changes s->val in place (slot locked) brackets it */
+void sl_slot_write_begin(sl_slot *s);
+void sl_slot_write_end(sl_slot *s);
 uint32_t sl_slot_peek(sl_slot *s, int *decl);            /* value's type */
 void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
 

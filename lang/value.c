@@ -101,13 +101,11 @@ int sl_bigint_fits(sl_value b, int64_t *out) {
 static sl_obj *drop(sl_value v) {
   if (!sl_isobj(v)) return NULL;
   sl_obj *o = (sl_obj *)v.u.p;
-  int32_t old;
+  int32_t old = atomic_load_explicit(&o->rc, memory_order_relaxed);
+  if (sl_rc_immortal(old)) return NULL;
   if (atomic_load_explicit(&sl_threaded, memory_order_relaxed))
     old = atomic_fetch_sub_explicit(&o->rc, 1, memory_order_acq_rel);
-  else {
-    old = atomic_load_explicit(&o->rc, memory_order_relaxed);
-    atomic_store_explicit(&o->rc, old - 1, memory_order_relaxed);
-  }
+  else atomic_store_explicit(&o->rc, old - 1, memory_order_relaxed);
   return old == 1 ? o : NULL;
 }
 

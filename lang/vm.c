@@ -23,8 +23,12 @@ static void *map_region(size_t bytes) {
 sl_ctx *sl_ctx_new(sl_world *W) {
   static _Atomic int nctx;
   if (atomic_fetch_add(&nctx, 1) > 0) sl_set_threaded();
-  sl_ctx *C = calloc(1, sizeof *C);
+  /* on cache lines of its own: the VM writes the context on every call
+   * (sp, nframes), and contexts of jobs run side by side on other cores */
+  size_t size = (sizeof(sl_ctx) + 63) & ~(size_t)63;
+  sl_ctx *C = aligned_alloc(64, size);
   if (!C) return NULL;
+  memset(C, 0, size);
   C->W = W;
   C->stack = map_region(STACK_VALUES * sizeof(sl_value));
   C->frames = map_region(MAX_FRAMES * sizeof(sl_frame));
@@ -516,6 +520,14 @@ L_INDEX:
   if (rc < 0) goto error;
   *sp++ = r;
   DISPATCH();
+L_INDEXL:
+  SAVE();
+  rc = sl_index(C, base[GET_A(ins)], sp[-1], &r);
+  sl_release(sp[-1]);
+  sp--;
+  if (rc < 0) goto error;
+  *sp++ = r;
+  DISPATCH();
 L_INDEX2:
   SAVE();
   rc = sl_index2(C, sp[-3], sp[-2], sp[-1], &r);
@@ -539,7 +551,9 @@ L_SETINDEXG: {
     sl_release(sp[-1]); sl_release(sp[-2]); sp -= 2;
     FAIL("`%s` is undefined", s->name);
   }
+  sl_slot_write_begin(s);
   rc = sl_setindex(C, &s->val, sp[-1], sp[-2]);
+  sl_slot_write_end(s);
   atomic_store_explicit(&s->lock, 0, memory_order_release);
   sl_release(sp[-1]);
   sp -= 2;

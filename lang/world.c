@@ -84,6 +84,7 @@ sl_slot *sl_global_slot(sl_world *W, const char *name) {
     s->name = strdup(name);
     s->val.type = SL_T_UNDEF;
     s->decl = SL_T_DEF;
+    atomic_init(&s->plain, 1);   /* undefined: nothing to count */
     size_t h = hash(name) & (W->nbuckets - 1);
     s->next = W->buckets[h];
     W->buckets[h] = s;
@@ -93,8 +94,47 @@ sl_slot *sl_global_slot(sl_world *W, const char *name) {
   return s;
 }
 
-_Atomic int sl_threaded;
+/* alone on its cache line: every count change reads it, and a neighbour
+ * written by one thread (a counter) would make every other thread miss */
+struct sl_threaded_line sl_threaded_line;
+_Static_assert(sizeof(struct sl_threaded_line) == 64, "sl_threaded has its own line");
 void sl_set_threaded(void) { atomic_store(&sl_threaded, 1); }
+
+/* Immortal objects stay listed here, so that leak checkers see them as
+ * reachable even after their last name was redefined. */
+static pthread_mutex_t immortal_mu = PTHREAD_MUTEX_INITIALIZER;
+static sl_obj **immortals;
+static size_t nimmortals, cap_immortals;
+
+void sl_make_immortal(sl_value v) {
+  if (!sl_isobj(v) || !atomic_load(&sl_threaded)) return;
+  sl_obj *o = v.u.p;
+  if (sl_rc_immortal(atomic_load_explicit(&o->rc, memory_order_relaxed))) return;
+  pthread_mutex_lock(&immortal_mu);
+  /* checked again under the lock: listed once */
+  if (!sl_rc_immortal(atomic_fetch_or(&o->rc, SL_RC_IMMORTAL))) {
+    if (nimmortals == cap_immortals) {
+      size_t cap = cap_immortals ? 2 * cap_immortals : 256;
+      sl_obj **n = realloc(immortals, cap * sizeof *n);
+      if (n) { immortals = n; cap_immortals = cap; }
+    }
+    if (nimmortals < cap_immortals) immortals[nimmortals++] = o;
+  }
+  pthread_mutex_unlock(&immortal_mu);
+}
+
+/* what a global name's value may be made: procs and builtins are called
+ * by every job and almost never redefined */
+static int wants_immortal(sl_value v) {
+  return v.type == SL_T_PROC || v.type == SL_T_BUILTIN;
+}
+
+/* can lock-free readers use v without counting it? */
+static int plain_value(sl_value v) {
+  if (!sl_isobj(v)) return 1;
+  if (wants_immortal(v)) sl_make_immortal(v);
+  return sl_rc_immortal(atomic_load_explicit(&((sl_obj *)v.u.p)->rc, memory_order_relaxed));
+}
 
 static inline void slot_lock(sl_slot *s) {
   if (!atomic_load_explicit(&sl_threaded, memory_order_relaxed)) return;
@@ -105,9 +145,24 @@ static inline void slot_unlock(sl_slot *s) {
   if (atomic_load_explicit(&sl_threaded, memory_order_relaxed)) atomic_store_explicit(&s->lock, 0, memory_order_release);
 }
 
+/* writer side of the sequence counter (lock held) */
+void sl_slot_write_begin(sl_slot *s) {
+  atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+}
+void sl_slot_write_end(sl_slot *s) {
+  atomic_store_explicit(&s->plain, (uint8_t)plain_value(s->val), memory_order_relaxed);
+  atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1, memory_order_release);
+}
+
 sl_value sl_slot_get_locked(sl_slot *s) {
   slot_lock(s);
   sl_value v = s->val;
+  if (wants_immortal(v) && !atomic_load_explicit(&s->plain, memory_order_relaxed)) {
+    /* defined before threads existed: make it lock-free from now on
+     * (the value does not change, so no sequence bump is needed) */
+    atomic_store_explicit(&s->plain, (uint8_t)plain_value(v), memory_order_relaxed);
+  }
   sl_retain(v);
   slot_unlock(s);
   return v;
@@ -115,6 +170,9 @@ sl_value sl_slot_get_locked(sl_slot *s) {
 
 /* the type of the slot's value and its declared type, read consistently */
 uint32_t sl_slot_peek(sl_slot *s, int *decl) {
+  sl_value v;
+  if (atomic_load_explicit(&sl_threaded, memory_order_relaxed) && sl_slot_try_plain(s, &v, decl))
+    return v.type;
   slot_lock(s);
   uint32_t t = s->val.type;
   if (decl) *decl = s->decl;
@@ -125,13 +183,16 @@ uint32_t sl_slot_peek(sl_slot *s, int *decl) {
 /* decl < 0 keeps the declared type */
 void sl_slot_set(sl_slot *s, sl_value v, int decl) {
   slot_lock(s);
+  sl_slot_write_begin(s);
   sl_value old = s->val;
-  s->val = v;
+  __atomic_store_n(&s->val.type, v.type, __ATOMIC_RELAXED);
+  __atomic_store_n(&s->val.u.i, v.u.i, __ATOMIC_RELAXED);
   if (decl >= 0) {
     static _Atomic uint64_t clock;
-    s->decl = (uint8_t)decl;
-    s->seq = atomic_fetch_add_explicit(&clock, 1, memory_order_relaxed) + 1;
+    __atomic_store_n(&s->decl, (uint8_t)decl, __ATOMIC_RELAXED);
+    s->seq_decl = atomic_fetch_add_explicit(&clock, 1, memory_order_relaxed) + 1;
   }
+  sl_slot_write_end(s);
   slot_unlock(s);
   sl_release(old);
 }

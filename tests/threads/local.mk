@@ -6,6 +6,7 @@ THREADS_TESTS = \
 	tests/threads/seed.sing \
 	tests/threads/preempt.sing \
 	tests/threads/stress.sing \
+	tests/threads/globals.sing \
 	tests/threads/compat.sing \
 	tests/threads/resize.sing
 # real workloads, each checking its own result
