@@ -292,7 +292,7 @@ static int claim(pend *p)
 
 static void unclaim_count(pend *p)
 {
-    atomic_fetch_sub(&p->pool->active, 1);
+    atomic_fetch_add(&p->pool->ended, 1);
 }
 
 int sp__deps_pool_stop(sp_pool *pl)

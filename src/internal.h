@@ -454,15 +454,19 @@ struct sp_pool {
     _Atomic int nw;            /* entries used in workers[] */
     _Atomic int nidle;
     _Atomic unsigned rr;       /* round robin for outside pushes */
-    _Alignas(64) _Atomic long active; /* started jobs not yet ended */
-    _Atomic long running;      /* jobs on a worker or queued (not waiting) */
-    sp__runq q;                /* pseudo pool queue */
+    /* written by whoever starts jobs */
+    _Alignas(64) _Atomic long active; /* jobs started (or pending on deps) */
+    _Atomic uint64_t c_started;
+    _Atomic uint64_t c_highwater; /* written only on a new maximum */
+    /* written by whoever ends jobs (a worker, usually) */
+    _Alignas(64) _Atomic long ended;  /* of those counted in active:
+                                       * active - ended are not ended */
+    _Atomic uint64_t c_done, c_cancelled, c_failed;
+    _Alignas(64) _Atomic uint64_t c_spares, c_signals;
+    _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
+    _Alignas(64) sp__runq q;   /* pseudo pool queue */
     _Atomic int seq;           /* pseudo pool: bumped on every change */
     sp_pool *reg_next, *reg_prev; /* registry, creation order */
-    /* counters updated outside workers */
-    _Alignas(64) _Atomic uint64_t c_started;
-    _Alignas(64) _Atomic uint64_t c_done, c_cancelled, c_failed, c_spares,
-        c_signals, c_highwater;
     sp__wstats dead;           /* stats of runner threads that left */
     int stopped;               /* sp__pool_stop done */
     int left;                  /* its result */
@@ -470,7 +474,6 @@ struct sp_pool {
     void *pending;             /* jobs scheduled here, dependencies pending */
     sp__trace *_Atomic trace;  /* active trace session, or NULL */
     sp__trace *trace_old;      /* sessions turned off (trace.c's lock) */
-    _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
 };
 
 /* Read w's running job from another thread and keep it from being freed
@@ -531,6 +534,12 @@ void sp__wake_all(sp__waitq *q);
 void sp__waitq_remove_job(sp_job *j); /* cancel: wake a waiting job */
 
 /* pool.c */
+/* Jobs started (or pending) and not ended yet. */
+static inline long sp__pool_active(sp_pool *p)
+{
+    long e = atomic_load(&p->ended); /* first: never below the truth */
+    return atomic_load(&p->active) - e;
+}
 int sp__pool_stop(sp_pool *pool, int wait);
 void sp__pool_free(sp_pool *pool);
 extern _Atomic int sp__shutdown_flag;

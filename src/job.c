@@ -386,7 +386,7 @@ void sp__job_end(sp_job *j, int state)
             atomic_fetch_add_explicit(&p->c_cancelled, 1, memory_order_relaxed);
         else
             atomic_fetch_add_explicit(&p->c_failed, 1, memory_order_relaxed);
-        atomic_fetch_sub(&p->active, 1);
+        atomic_fetch_add(&p->ended, 1);
     }
     /* hooks run before the waiters wake (a joiner sees their effects);
      * hooks added meanwhile are taken with the final state */

@@ -232,6 +232,26 @@ static void wait_running_pseudo(sp__waiter *node, sp__lockp lock)
     }
 }
 
+/* A plain thread's wait: spin a little first (a joined job often ends
+ * within microseconds, and a futex sleep and wake cost more than that
+ * here); woken 2 tells the waker that we sleep on the futex, so that
+ * only then it pays for a futex wake. */
+#define SP__WAIT_SPIN 1000
+
+static void sleep_until_woken(sp__waiter *n)
+{
+    for (int i = 0; i < SP__WAIT_SPIN; i++) {
+        if (atomic_load_explicit(&n->woken, memory_order_acquire) == 1)
+            return;
+        __builtin_ia32_pause();
+    }
+    int z = 0;
+    if (!atomic_compare_exchange_strong(&n->woken, &z, 2))
+        return; /* woken meanwhile */
+    while (atomic_load(&n->woken) == 2)
+        sp__futex_wait(&n->woken, 2);
+}
+
 static int wait_thread(sp__waitq *q, sp__lockp lock)
 {
     sp__waiter node = {.job = NULL};
@@ -242,9 +262,9 @@ static int wait_thread(sp__waitq *q, sp__lockp lock)
         wait_running_pseudo(&node, lock);
         return 0;
     }
-    while (!atomic_load(&node.woken)) {
+    while (atomic_load(&node.woken) != 1) {
         sp__lockp_unlock(lock);
-        sp__futex_wait(&node.woken, 0);
+        sleep_until_woken(&node);
         sp__lockp_lock(lock);
     }
     return 0;
@@ -274,13 +294,16 @@ static void wake_node(sp__waiter *n)
         sp__job_ready(j);
         return;
     }
-    atomic_store(&n->woken, 1);
     if (n->pseudo) {
+        atomic_store(&n->woken, 1);
         atomic_fetch_add(&sp__pseudo_gseq, 1);
         sp__futex_wake(&sp__pseudo_gseq, 0x7fffffff);
         return;
     }
-    sp__futex_wake(&n->woken, 1);
+    /* n may be gone once woken is 1: read nothing of it after */
+    _Atomic int *addr = &n->woken;
+    if (atomic_exchange(addr, 1) == 2)
+        sp__futex_wake(addr, 1);
 }
 
 int sp__wake_one(sp__waitq *q)
