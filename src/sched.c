@@ -232,11 +232,12 @@ static void wait_running_pseudo(sp__waiter *node, sp__lockp lock)
     }
 }
 
-/* A plain thread's wait: spin a little first (a joined job often ends
- * within microseconds, and a futex sleep and wake cost more than that
- * here); woken 2 tells the waker that we sleep on the futex, so that
- * only then it pays for a futex wake. */
-#define SP__WAIT_SPIN 1000
+/* A plain thread's wait: spin a little first (a joined job may be about
+ * to end, and a futex sleep and wake cost microseconds on this VM), but
+ * briefly (~3 us): on 2 cores a waiter that spins long takes a CPU from
+ * the workers. woken 2 tells the waker that we sleep on the futex, so
+ * that only then it pays for a futex wake. */
+#define SP__WAIT_SPIN 100
 
 static void sleep_until_woken(sp__waiter *n)
 {
