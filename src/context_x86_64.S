@@ -26,7 +26,13 @@ sp__ctx_switch:
         pushq   $0
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
-        movq    (%rsp), %rax
+        /* rebuild the slot in rax from loads of the same sizes as the
+         * stores: one 8-byte load of the slot cannot be forwarded from
+         * the 4- and 2-byte stores and waits for them to retire */
+        movl    (%rsp), %eax
+        movzwl  4(%rsp), %edx
+        shlq    $32, %rdx
+        orq     %rdx, %rax
         movq    %rsp, (%rdi)
         movq    %rsi, %rsp
         cmpq    (%rsp), %rax

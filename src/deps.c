@@ -62,7 +62,7 @@ static int jx_append(sp__jx *x, size_t n, void *const *v, int owned)
 void *sp__jx_tramp(void *arg)
 {
     sp_job *j = arg;
-    sp__jx *x = j->x;
+    sp__jx *x = sp__job_x(j);
     return x->fn(x->ud, x->n, x->v);
 }
 
@@ -93,7 +93,8 @@ static int keep_trigger(sp__jx *x, sp_trigger *t, size_t i)
 
 void sp__jx_free(sp_job *j)
 {
-    sp__jx *x = j->x;
+    sp__jside *side = sp__jside_peek(j);
+    sp__jx *x = side->x;
     const sp_value_ops *o = jx_ops(x);
     sp__vrelease(o, j->result); /* the job owns its result */
     j->result = NULL;
@@ -106,7 +107,7 @@ void sp__jx_free(sp_job *j)
     free(x->kidx);
     free(x->v);
     free(x);
-    j->x = NULL;
+    side->x = NULL;
 }
 
 static sp_job *createv(sp_job_fnv fn, void *ud, const sp_value_ops *ops)
@@ -126,7 +127,13 @@ static sp_job *createv(sp_job_fnv fn, void *ud, const sp_value_ops *ops)
         x->ops = *ops;
         x->has_ops = 1;
     }
-    j->x = x;
+    sp__jside *side = sp__jside_get(j);
+    if (!side) {
+        free(x);
+        sp_job_release(j);
+        return NULL;
+    }
+    side->x = x;
     return j;
 }
 
@@ -136,7 +143,7 @@ sp_job *sp_job_createv(sp_job_fnv fn, void *ud, const sp_value_ops *ops,
     if (!fn || (argc && !argv))
         return NULL;
     sp_job *j = createv(fn, ud, ops);
-    if (j && jx_append(j->x, argc, argv, 0) != 0) {
+    if (j && jx_append(sp__job_x(j), argc, argv, 0) != 0) {
         sp_job_release(j);
         return NULL;
     }
@@ -145,42 +152,46 @@ sp_job *sp_job_createv(sp_job_fnv fn, void *ud, const sp_value_ops *ops,
 
 int sp_job_add_args(sp_job *j, size_t argc, void *const *argv)
 {
-    if (!j || !j->x || (argc && !argv))
+    sp__jx *x = j ? sp__job_x(j) : NULL;
+    if (!x || (argc && !argv))
         return SP_EINVAL;
-    pthread_mutex_lock(&j->lock);
+    sp__lk_lock(&j->lock);
     int rc = SP_EBUSY;
     if (atomic_load(&j->state) == SP_JOB_CREATED && !j->scheduled)
-        rc = jx_append(j->x, argc, argv, 0);
-    pthread_mutex_unlock(&j->lock);
+        rc = jx_append(x, argc, argv, 0);
+    sp__lk_unlock(&j->lock);
     return rc;
 }
 
 sp_job *sp_job_copy(const sp_job *src, size_t argc, void *const *argv)
 {
-    if (!src || !src->x || (argc && !argv))
+    sp__jx *sx = src ? sp__job_x(src) : NULL;
+    if (!sx || (argc && !argv))
         return NULL;
     sp_job *s = (sp_job *)src;
-    sp__jx *sx = s->x;
+    sp__jside *ss = sp__jside_peek(s); /* non-NULL: it holds sx */
     sp_job *j = createv(sx->fn, sx->ud, jx_ops(sx));
     if (!j)
         return NULL;
+    sp__jside *js = sp__jside_peek(j);
+    sp__jx *jx = js->x;
     j->flags = s->flags & ~SP__JOB_BOUND; /* bound: sp_job_start_on */
-    j->cleanup = s->cleanup;
-    j->cleanup_ud = s->cleanup_ud;
-    pthread_mutex_lock(&s->lock); /* against add_args and set_name */
+    js->cleanup = ss->cleanup;
+    js->cleanup_ud = ss->cleanup_ud;
+    sp__lk_lock(&s->lock); /* against add_args and set_name */
     int rc = 0;
     for (size_t i = 0; i < sx->n && rc == 0; i++) {
         int b = sx->nkeep && borrowed(sx, i);
-        rc = jx_append(j->x, 1, &sx->v[i], b);
+        rc = jx_append(jx, 1, &sx->v[i], b);
         for (size_t k = 0; b && rc == 0 && k < sx->nkeep; k++)
             if (sx->kidx[k] == i)
-                rc = keep_trigger(j->x, sx->keep[k], i);
+                rc = keep_trigger(jx, sx->keep[k], i);
     }
-    if (rc == 0 && s->name && sp_job_set_name(j, s->name) != 0)
+    if (rc == 0 && ss->name && sp_job_set_name(j, ss->name) != 0)
         rc = SP_ENOMEM;
-    pthread_mutex_unlock(&s->lock);
+    sp__lk_unlock(&s->lock);
     if (rc == 0)
-        rc = jx_append(j->x, argc, argv, 0);
+        rc = jx_append(jx, argc, argv, 0);
     if (rc != 0) {
         sp_job_release(j);
         return NULL;
@@ -190,12 +201,14 @@ sp_job *sp_job_copy(const sp_job *src, size_t argc, void *const *argv)
 
 size_t sp_job_argc(const sp_job *j)
 {
-    return j && j->x ? j->x->n : 0;
+    sp__jx *x = j ? sp__job_x(j) : NULL;
+    return x ? x->n : 0;
 }
 
 void *const *sp_job_argv(const sp_job *j)
 {
-    return j && j->x ? j->x->v : NULL;
+    sp__jx *x = j ? sp__job_x(j) : NULL;
+    return x ? x->v : NULL;
 }
 
 /* ---- dependencies ---- */
@@ -279,7 +292,7 @@ static int claim(pend *p)
 
 static void unclaim_count(pend *p)
 {
-    atomic_fetch_sub(&p->pool->active, 1);
+    atomic_fetch_add(&p->pool->ended, 1);
 }
 
 int sp__deps_pool_stop(sp_pool *pl)
@@ -317,15 +330,18 @@ static void end_unstarted(sp_job *j, int state, char *msg)
         sp_job_cancel(j); /* no-op (SP_EBUSY) if it has ended already */
         return;
     }
-    pthread_mutex_lock(&j->lock);
+    if (!msg)
+        msg = strdup("dependency failed");
+    sp__jside_get(j); /* not under the lock (calloc) */
+    sp__lk_lock(&j->lock);
     int st = SP_JOB_CREATED;
     int ok = atomic_load(&j->state) == st;
     if (ok) {
-        free(j->error);
-        j->error = msg ? msg : strdup("dependency failed");
+        sp__job_set_error(j, msg, 0);
+        msg = NULL;
         atomic_store(&j->state, SP_JOB_FAILED);
     }
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     if (ok)
         sp__job_end(j, SP_JOB_FAILED);
     else
@@ -336,8 +352,9 @@ static void add_result(sp_job *j, sp_job *dep)
 {
     /* the last dependency may still be in its end hooks: end_state */
     void *r = sp__job_final_state(dep) == SP_JOB_DONE ? dep->result : NULL;
-    if (r && j->x)
-        jx_append(j->x, 1, &r, 0);
+    sp__jx *x = sp__job_x(j);
+    if (r && x)
+        jx_append(x, 1, &r, 0);
 }
 
 static void add_packed(sp_job *j, sp_trigger *t)
@@ -346,16 +363,17 @@ static void add_packed(sp_job *j, sp_trigger *t)
         return;
     int owned;
     void *v = sp__trigger_packed(t, &owned);
-    if (!j->x) { /* no argument list: nowhere to put it */
+    sp__jx *x = sp__job_x(j);
+    if (!x) { /* no argument list: nowhere to put it */
         if (owned)
             sp__vrelease(sp__trigger_ops(t), v);
         return;
     }
     if (!owned) { /* the list lives in t: keep t as long as the job */
-        if (jx_reserve(j->x, 1) != 0 || keep_trigger(j->x, t, j->x->n) != 0)
+        if (jx_reserve(x, 1) != 0 || keep_trigger(x, t, x->n) != 0)
             return;
     }
-    if (jx_append(j->x, 1, &v, 1) != 0 && owned)
+    if (jx_append(x, 1, &v, 1) != 0 && owned)
         sp__vrelease(sp__trigger_ops(t), v);
 }
 
@@ -364,14 +382,14 @@ static void all_done(pend *p)
     if (!claim(p))
         return;
     sp_job *j = p->job;
-    pthread_mutex_lock(&j->lock); /* against a racing sp_job_copy */
+    sp__lk_lock(&j->lock); /* against a racing sp_job_copy */
     for (size_t i = 0; i < p->n; i++) {
         if (p->dep[i].d.job)
             add_result(j, p->dep[i].d.job);
         else
             add_packed(j, p->dep[i].d.trigger);
     }
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     int rc = sp__job_start(p->pool, p->prio, j, 1);
     if (rc == SP_ECLOSED)
         sp_job_cancel(j); /* the pool stopped meanwhile: never lost */
@@ -384,7 +402,7 @@ static void dep_failed(pend *p, sp_job *dep, int state)
         return;
     char *msg = NULL;
     if (state == SP_JOB_FAILED) {
-        const char *e = dep->error;
+        const char *e = sp__job_err(dep);
         if (asprintf(&msg, "dependency %s failed: %s", sp_job_name(dep),
                      e ? e : "failed") < 0)
             msg = NULL;
@@ -481,12 +499,12 @@ static pend *pend_new(sp_pool *pool, int prio, sp_job *job, size_t n,
 /* Take the job: CREATED, neither started nor scheduled. */
 static int mark_scheduled(sp_job *job)
 {
-    pthread_mutex_lock(&job->lock);
+    sp__lk_lock(&job->lock);
     int ok = !job->pool && !job->scheduled &&
              atomic_load(&job->state) == SP_JOB_CREATED;
     if (ok)
         job->scheduled = 1;
-    pthread_mutex_unlock(&job->lock);
+    sp__lk_unlock(&job->lock);
     return ok ? 0 : SP_EBUSY;
 }
 

@@ -153,7 +153,7 @@ void sp__fiber_main(void)
     /* SP_JOB_CANCEL_ON_RETURN: a deferred cancel ends the job CANCELLED
      * when it returns */
     if ((j->flags & SP_JOB_CANCEL_ON_RETURN) && atomic_load(&j->cancel))
-        sp__switch_out(j, SP__POST_CANCEL, NULL);
-    sp__switch_out(j, SP__POST_END, NULL);
+        sp__switch_out(j, SP__POST_CANCEL, 0);
+    sp__switch_out(j, SP__POST_END, 0);
     __builtin_unreachable();
 }

@@ -98,17 +98,81 @@ long sp__stack_slab_count(void); /* slab stacks carved so far */
 /* Jobs, queues, workers                                               */
 /* ------------------------------------------------------------------ */
 
+/* The job lock: 4 bytes where a pthread mutex takes 40 (a million-job
+ * batch pays for every byte of a job in fresh pages). A futex mutex
+ * (Drepper's "mutex 2"): 0 free, 1 held, 2 held with sleepers. */
+typedef struct sp__lk { _Atomic int v; } sp__lk;
+
+void sp__lk_lock_slow(sp__lk *l);
+
+static inline void sp__lk_lock(sp__lk *l)
+{
+    int c = 0;
+    if (!atomic_compare_exchange_strong_explicit(&l->v, &c, 1,
+                                                 memory_order_acquire,
+                                                 memory_order_relaxed))
+        sp__lk_lock_slow(l);
+}
+
+static inline int sp__lk_trylock(sp__lk *l) /* 0 when taken */
+{
+    int c = 0;
+    return atomic_compare_exchange_strong_explicit(&l->v, &c, 1,
+                                                   memory_order_acquire,
+                                                   memory_order_relaxed)
+               ? 0 : -1;
+}
+
+static inline void sp__lk_unlock(sp__lk *l)
+{
+    if (atomic_exchange_explicit(&l->v, 0, memory_order_release) == 2)
+        sp__futex_wake(&l->v, 1);
+}
+
+/* The lock guarding a wait queue: a pthread mutex (coordination objects)
+ * or, low bit set, a job's sp__lk (joiners of a job). */
+typedef uintptr_t sp__lockp;
+#define SP__LOCKP_MUTEX(m) ((sp__lockp)(pthread_mutex_t *)(m))
+#define SP__LOCKP_LK(l) ((sp__lockp)(sp__lk *)(l) | 1u)
+
+static inline void sp__lockp_lock(sp__lockp l)
+{
+    if (l & 1)
+        sp__lk_lock((sp__lk *)(l & ~(sp__lockp)1));
+    else
+        pthread_mutex_lock((pthread_mutex_t *)l);
+}
+
+static inline void sp__lockp_unlock(sp__lockp l)
+{
+    if (l & 1)
+        sp__lk_unlock((sp__lk *)(l & ~(sp__lockp)1));
+    else
+        pthread_mutex_unlock((pthread_mutex_t *)l);
+}
+
+static inline int sp__lockp_trylock(sp__lockp l) /* 0 when taken */
+{
+    if (l & 1)
+        return sp__lk_trylock((sp__lk *)(l & ~(sp__lockp)1));
+    return pthread_mutex_trylock((pthread_mutex_t *)l) == 0 ? 0 : -1;
+}
+
+typedef struct sp__waitq sp__waitq;
+
 typedef struct sp__waiter {
     struct sp__waiter *next;
     sp_job *job;              /* a suspended fiber, or NULL: a thread */
     _Atomic int woken;        /* thread waiters sleep on this futex */
     int pseudo;               /* thread waiter running pseudo pools: it
                                * sleeps on sp__pseudo_gseq instead */
+    sp__waitq *q;             /* fibers: the queue, and the lock that */
+    sp__lockp lock;           /* guards it (for a cancel to unlink) */
 } sp__waiter;
 
-typedef struct sp__waitq {
+struct sp__waitq {
     sp__waiter *head, *tail;
-} sp__waitq;
+};
 
 typedef struct sp__hook {
     struct sp__hook *next;
@@ -121,41 +185,74 @@ typedef struct sp__worker sp__worker;
 typedef struct sp__trace sp__trace;   /* trace.c */
 typedef struct sp__tbuf sp__tbuf;
 
+/* The rarely used part of a job, allocated on first use (sp__jside_get):
+ * a trivial job never has one. */
+typedef struct sp__jside {
+    char *error, *name;
+    sp_job_cleanup_fn cleanup;
+    void *cleanup_ud;
+    sp__hook *hooks;          /* guarded by the job lock */
+    struct sp__jx *x;         /* argument list (sp_job_createv), or NULL */
+} sp__jside;
+
+/* 128 bytes (two cache lines) without the sanitizer fields: every byte
+ * of a job is fresh memory in a million-job batch. */
 struct sp_job {
     volatile int poll;         /* first: sp_poll_flag points here */
     volatile int in_rt;        /* >0 while in runtime code (no async switch) */
     _Atomic int refs;
     _Atomic int state;         /* sp_state */
     _Atomic int cancel;        /* cancel requested */
-    int prio;
-    unsigned flags;            /* SP_JOB_* */
-    int async_susp;            /* suspended inside the signal handler */
-    int preempt_cause;         /* SP__PC_* pending */
+    sp__lk lock;               /* guards waiters, side->hooks, waitnode */
+    int8_t prio;
+    uint8_t flags;             /* SP_JOB_* (all fit in 8 bits) */
+    volatile uint8_t async_susp; /* suspended inside the signal handler */
+    uint8_t preempt_cause;     /* SP__PC_* pending */
+    uint8_t scheduled;         /* sp_job_schedule took it (deps pending) */
+    uint8_t end_state;         /* set first thing in sp__job_end: what end
+                                * hooks read (state is stored after them) */
     sp_job_fn fn;
     void *arg, *result;
-    char *error, *name;
-    sp_job_cleanup_fn cleanup;
-    void *cleanup_ud;
     sp_pool *pool;
     sp__stack *stack;          /* NULL until the job first runs */
     void *sp;                  /* saved stack pointer while switched out */
     sp_job *next;              /* run-queue link */
     sp__worker *worker;        /* worker it last ran on */
-    pthread_mutex_t lock;      /* guards waiters, hooks, waitq/waitlock */
     sp__waitq waiters;         /* joiners */
-    sp__hook *hooks;
-    sp__waitq *waitq;          /* queue this job is suspended on, if any */
-    pthread_mutex_t *waitlock;
-    sp__waiter *waitnode;
-    struct sp__jx *x;          /* argument list (sp_job_createv), or NULL */
-    int scheduled;             /* sp_job_schedule took it (deps pending) */
-    int end_state;             /* set first thing in sp__job_end: what end
-                                * hooks read (state is stored after them) */
+    sp__waiter *waitnode;      /* its wait node while suspended on a wait
+                                * queue (node->q, node->lock), else NULL */
+    sp__jside *_Atomic side;   /* NULL until needed */
 #if defined(SP_ASAN) || defined(SP_TSAN)
     void *san_fake;            /* ASan fake stack */
     void *tsan_fiber;          /* TSan fiber */
 #endif
 };
+
+/* The side part of j, allocated if needed (lock-free: any thread, any
+ * time); NULL only when out of memory. */
+sp__jside *sp__jside_get(sp_job *j);
+
+/* The side part if it exists (NULL otherwise). */
+static inline sp__jside *sp__jside_peek(const sp_job *j)
+{
+    return atomic_load_explicit(&((sp_job *)j)->side, memory_order_acquire);
+}
+
+static inline char *sp__job_err(const sp_job *j)
+{
+    sp__jside *s = sp__jside_peek(j);
+    return s ? s->error : NULL;
+}
+
+static inline struct sp__jx *sp__job_x(const sp_job *j)
+{
+    sp__jside *s = sp__jside_peek(j);
+    return s ? s->x : NULL;
+}
+
+/* Give j the error message msg (taken over; freed if one is set already
+ * and keep_old, or if there is no memory for the side part). */
+void sp__job_set_error(sp_job *j, char *msg, int keep_old);
 
 /* In an end hook, or once ended: the final state (CREATED when the job
  * is being freed without having ended). */
@@ -293,7 +390,7 @@ struct sp__worker {
     _Atomic int cur_prio;      /* its priority (read without a pin) */
     _Atomic int want_best;     /* preempted for a job queued elsewhere */
     int post;                  /* SP__POST_* left by the switching job */
-    pthread_mutex_t *post_lock;
+    sp__lockp post_lock;       /* 0 or a lock to release (POST_WAIT...) */
     sp__spin *held;            /* direct switch: the resumed job unlocks */
     sp__runq q;                /* own run queue (unused by runners) */
     _Atomic int idle;          /* 1 while parked (futex word) */
@@ -363,15 +460,19 @@ struct sp_pool {
     _Atomic int nw;            /* entries used in workers[] */
     _Atomic int nidle;
     _Atomic unsigned rr;       /* round robin for outside pushes */
-    _Alignas(64) _Atomic long active; /* started jobs not yet ended */
-    _Atomic long running;      /* jobs on a worker or queued (not waiting) */
-    sp__runq q;                /* pseudo pool queue */
+    /* written by whoever starts jobs */
+    _Alignas(64) _Atomic long active; /* jobs started (or pending on deps) */
+    _Atomic uint64_t c_started;
+    _Atomic uint64_t c_highwater; /* written only on a new maximum */
+    /* written by whoever ends jobs (a worker, usually) */
+    _Alignas(64) _Atomic long ended;  /* of those counted in active:
+                                       * active - ended are not ended */
+    _Atomic uint64_t c_done, c_cancelled, c_failed;
+    _Alignas(64) _Atomic uint64_t c_spares, c_signals;
+    _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
+    _Alignas(64) sp__runq q;   /* pseudo pool queue */
     _Atomic int seq;           /* pseudo pool: bumped on every change */
     sp_pool *reg_next, *reg_prev; /* registry, creation order */
-    /* counters updated outside workers */
-    _Alignas(64) _Atomic uint64_t c_started;
-    _Alignas(64) _Atomic uint64_t c_done, c_cancelled, c_failed, c_spares,
-        c_signals, c_highwater;
     sp__wstats dead;           /* stats of runner threads that left */
     int stopped;               /* sp__pool_stop done */
     int left;                  /* its result */
@@ -379,7 +480,6 @@ struct sp_pool {
     void *pending;             /* jobs scheduled here, dependencies pending */
     sp__trace *_Atomic trace;  /* active trace session, or NULL */
     sp__trace *trace_old;      /* sessions turned off (trace.c's lock) */
-    _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
     /* resize.c (sp_pool_set_workers, bound jobs) */
     _Atomic int nlive;         /* workers not retired: sp_pool_nworkers */
     _Atomic int nbound;        /* bound jobs not ended yet */
@@ -411,7 +511,7 @@ sp_job *sp__current(void);
 int sp__worker_spawn(sp_pool *pool, int index);
 void sp__worker_free(sp__worker *w);
 void sp__run_job(sp__worker *w, sp_job *j);
-void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock);
+void sp__switch_out(sp_job *j, int post, sp__lockp lock);
 int sp__yield_direct(sp_job *j, int post);
 void sp__job_ready(sp_job *j);
 int sp__pseudo_wait(sp_job *target);
@@ -448,6 +548,7 @@ enum { SP__WAIT_RETCANCEL = 1, SP__WAIT_NOLOCK = 2 };
 #define SP__WAITED_UNLOCKED 1
 int sp__wait(sp__waitq *q, pthread_mutex_t *lock);
 int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags);
+int sp__wait_any(sp__waitq *q, sp__lockp lock, int flags);
 extern _Atomic int sp__pseudo_gseq;     /* bumped by pseudo pushes */
 extern _Atomic int sp__pseudo_gwaiters; /* threads asleep on it */
 int sp__wake_one(sp__waitq *q);
@@ -455,6 +556,12 @@ void sp__wake_all(sp__waitq *q);
 void sp__waitq_remove_job(sp_job *j); /* cancel: wake a waiting job */
 
 /* pool.c */
+/* Jobs started (or pending) and not ended yet. */
+static inline long sp__pool_active(sp_pool *p)
+{
+    long e = atomic_load(&p->ended); /* first: never below the truth */
+    return atomic_load(&p->active) - e;
+}
 int sp__pool_stop(sp_pool *pool, int wait);
 void sp__pool_free(sp_pool *pool);
 extern _Atomic int sp__shutdown_flag;

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef SP_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 static const int g_never_set = 0;
 
@@ -60,6 +63,12 @@ static int new_chunk(void)
         munmap(m, (size_t)(a - m));
     munmap(a + SP__JCHUNK, (size_t)(m + len - (a + SP__JCHUNK)));
     madvise(a, SP__JCHUNK, MADV_HUGEPAGE);
+#ifdef SP_ASAN
+    /* LeakSanitizer does not scan mmap'd memory: without this, what a job
+     * still alive at exit points to (its side part, arguments, result)
+     * is reported as leaked */
+    __lsan_register_root_region(a, SP__JCHUNK);
+#endif
     void **c = realloc(g_chunks, (g_nchunks + 1) * sizeof *c);
     if (!c) {
         munmap(a, SP__JCHUNK);
@@ -198,9 +207,35 @@ sp_job *sp_job_create(sp_job_fn fn, void *arg)
     j->in_rt = 1;
     atomic_init(&j->refs, 1);
     atomic_init(&j->state, SP_JOB_CREATED);
-    static const pthread_mutex_t unlocked = PTHREAD_MUTEX_INITIALIZER;
-    j->lock = unlocked; /* as pthread_mutex_init(&j->lock, NULL), cheaper */
-    return j;
+    return j; /* lock, side, waiters: zero from job_alloc */
+}
+
+sp__jside *sp__jside_get(sp_job *j)
+{
+    sp__jside *s = sp__jside_peek(j);
+    if (s)
+        return s;
+    sp__jside *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    if (!atomic_compare_exchange_strong_explicit(&j->side, &s, n,
+                                                 memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(n); /* another thread installed one first: s is it */
+        return s;
+    }
+    return n;
+}
+
+void sp__job_set_error(sp_job *j, char *msg, int keep_old)
+{
+    sp__jside *s = sp__jside_get(j);
+    if (!s || (keep_old && s->error)) {
+        free(msg);
+        return;
+    }
+    free(s->error);
+    s->error = msg;
 }
 
 void sp_job_retain(sp_job *j)
@@ -212,30 +247,36 @@ void sp_job_retain(sp_job *j)
 static void job_free(sp_job *j)
 {
     int st = atomic_load(&j->state);
-    /* a job freed without having ended (never started) still runs its
-     * end hooks, state CREATED, so that they can drop what they hold */
-    for (sp__hook *h = j->hooks, *n; h; h = n) {
-        n = h->next;
-        int own = h->caller_owned;
-        h->fn(j, h->ud);
-        if (!own)
-            free(h);
+    sp__jside *s = atomic_load_explicit(&j->side, memory_order_acquire);
+    if (s) {
+        /* a job freed without having ended (never started) still runs
+         * its end hooks, state CREATED, so that they can drop what they
+         * hold */
+        for (sp__hook *h = s->hooks, *n; h; h = n) {
+            n = h->next;
+            int own = h->caller_owned;
+            h->fn(j, h->ud);
+            if (!own)
+                free(h);
+        }
+        s->hooks = NULL;
+        if (s->cleanup)
+            s->cleanup(s->x ? s->x->ud : j->arg,
+                       st == SP_JOB_DONE ? j->result : NULL, (sp_state)st,
+                       s->cleanup_ud);
+        if (s->x)
+            sp__jx_free(j);
     }
-    j->hooks = NULL;
-    if (j->cleanup)
-        j->cleanup(j->x ? j->x->ud : j->arg,
-                   st == SP_JOB_DONE ? j->result : NULL, (sp_state)st,
-                   j->cleanup_ud);
-    if (j->x)
-        sp__jx_free(j);
     if (j->stack)
         sp__stack_free(j->stack);
     sp__san_job_freed(j);
     if (j->pool)
         sp_pool_release(j->pool);
-    pthread_mutex_destroy(&j->lock);
-    free(j->error);
-    free(j->name);
+    if (s) {
+        free(s->error);
+        free(s->name);
+        free(s);
+    }
     job_dealloc(j);
 }
 
@@ -251,7 +292,7 @@ int sp_job_set_flags(sp_job *j, unsigned flags)
         return SP_EINVAL;
     if (atomic_load(&j->state) != SP_JOB_CREATED)
         return SP_EBUSY;
-    j->flags = flags;
+    j->flags = (uint8_t)flags; /* every SP_JOB_* flag fits */
     return 0;
 }
 
@@ -261,8 +302,11 @@ int sp_job_set_cleanup(sp_job *j, sp_job_cleanup_fn fn, void *ud)
         return SP_EINVAL;
     if (atomic_load(&j->state) != SP_JOB_CREATED)
         return SP_EBUSY;
-    j->cleanup = fn;
-    j->cleanup_ud = ud;
+    sp__jside *s = sp__jside_get(j);
+    if (!s)
+        return SP_ENOMEM;
+    s->cleanup = fn;
+    s->cleanup_ud = ud;
     return 0;
 }
 
@@ -271,19 +315,23 @@ int sp_job_set_name(sp_job *j, const char *name)
     if (!j || !name)
         return SP_EINVAL;
     char *c = strdup(name);
-    if (!c)
+    sp__jside *s = c ? sp__jside_get(j) : NULL;
+    if (!s) {
+        free(c);
         return SP_ENOMEM;
-    pthread_mutex_lock(&j->lock);
-    char *old = j->name;
-    j->name = c;
-    pthread_mutex_unlock(&j->lock);
+    }
+    sp__lk_lock(&j->lock);
+    char *old = s->name;
+    s->name = c;
+    sp__lk_unlock(&j->lock);
     free(old); /* names are set before sharing in practice */
     return 0;
 }
 
 const char *sp_job_name(const sp_job *j)
 {
-    return j && j->name ? j->name : "";
+    sp__jside *s = j ? sp__jside_peek(j) : NULL;
+    return s && s->name ? s->name : "";
 }
 
 int sp_job_start(sp_pool *p, int prio, sp_job *j)
@@ -306,11 +354,11 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     if (prio > SP_PRIO_MAX)
         prio = SP_PRIO_MAX;
     sp__rt_enter();
-    pthread_mutex_lock(&j->lock);
+    sp__lk_lock(&j->lock);
     int st = SP_JOB_CREATED;
     if (j->pool || atomic_load(&j->state) != st ||
         (j->scheduled && !scheduled)) {
-        pthread_mutex_unlock(&j->lock);
+        sp__lk_unlock(&j->lock);
         sp__rt_leave();
         return SP_EBUSY;
     }
@@ -323,7 +371,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     atomic_store(&j->state, SP_JOB_QUEUED);
     if (p->nworkers == 0) /* threads already waiting must run the pool */
         sp__wake_all(&j->waiters);
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     sp__job_ready(j);
     sp__rt_leave();
     return 0;
@@ -354,24 +402,28 @@ void sp__job_end(sp_job *j, int state)
             atomic_fetch_add_explicit(&p->c_cancelled, 1, memory_order_relaxed);
         else
             atomic_fetch_add_explicit(&p->c_failed, 1, memory_order_relaxed);
-        atomic_fetch_sub(&p->active, 1);
+        atomic_fetch_add(&p->ended, 1);
     }
     /* hooks run before the waiters wake (a joiner sees their effects);
      * hooks added meanwhile are taken with the final state */
     sp__hook *h = NULL;
-    if (__atomic_load_n(&j->hooks, __ATOMIC_ACQUIRE)) {
-        pthread_mutex_lock(&j->lock);
-        h = j->hooks;
-        j->hooks = NULL;
-        pthread_mutex_unlock(&j->lock);
+    sp__jside *s = sp__jside_peek(j);
+    if (s && __atomic_load_n(&s->hooks, __ATOMIC_ACQUIRE)) {
+        sp__lk_lock(&j->lock);
+        h = s->hooks;
+        s->hooks = NULL;
+        sp__lk_unlock(&j->lock);
         run_hooks(j, h);
     }
-    pthread_mutex_lock(&j->lock);
+    sp__lk_lock(&j->lock);
     atomic_store(&j->state, state);
-    h = j->hooks;
-    j->hooks = NULL;
+    s = sp__jside_peek(j); /* under the lock: link_hook's is current */
+    if (s) {
+        h = s->hooks;
+        s->hooks = NULL;
+    }
     sp__wake_all(&j->waiters);
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     run_hooks(j, h);
     if (p && p->nworkers == 0) {
         atomic_fetch_add(&p->seq, 1);
@@ -403,15 +455,18 @@ int sp__job_on_end_node(sp_job *j, sp__hook *h)
 
 static int link_hook(sp_job *j, sp__hook *h)
 {
-    pthread_mutex_lock(&j->lock);
+    sp__jside *s = sp__jside_get(j);
+    if (!s)
+        return SP_ENOMEM;
+    sp__lk_lock(&j->lock);
     int st = atomic_load(&j->state);
     if (st >= SP_JOB_DONE) {
-        pthread_mutex_unlock(&j->lock);
+        sp__lk_unlock(&j->lock);
         return SP_EBUSY;
     }
-    h->next = j->hooks;
-    j->hooks = h;
-    pthread_mutex_unlock(&j->lock);
+    h->next = s->hooks;
+    __atomic_store_n(&s->hooks, h, __ATOMIC_RELEASE);
+    sp__lk_unlock(&j->lock);
     return 0;
 }
 
@@ -432,7 +487,7 @@ void *sp_job_result(const sp_job *j)
 
 const char *sp_job_error(const sp_job *j)
 {
-    return j && sp_job_state(j) == SP_JOB_FAILED ? j->error : NULL;
+    return j && sp_job_state(j) == SP_JOB_FAILED ? sp__job_err(j) : NULL;
 }
 
 static int outcome(sp_job *j, void **result)
@@ -456,20 +511,20 @@ int sp_job_join(sp_job *j, void **result)
     if (cur == j)
         return SP_ESTATE;
     sp__rt_enter();
-    pthread_mutex_lock(&j->lock);
+    sp__lk_lock(&j->lock);
     int rc = 0;
     while (rc == 0 && atomic_load(&j->state) < SP_JOB_DONE) {
         if (!cur && j->pool && j->pool->nworkers == 0) {
             /* a plain thread runs a pseudo pool while it waits (also
              * after a wake-up that says the job was just started) */
-            pthread_mutex_unlock(&j->lock);
+            sp__lk_unlock(&j->lock);
             sp__pseudo_wait(j);
-            pthread_mutex_lock(&j->lock);
+            sp__lk_lock(&j->lock);
             continue;
         }
-        rc = sp__wait(&j->waiters, &j->lock);
+        rc = sp__wait_any(&j->waiters, SP__LOCKP_LK(&j->lock), 0);
     }
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     sp__rt_leave();
     return rc < 0 ? rc : outcome(j, result);
 }
@@ -485,9 +540,9 @@ void *sp_job_wait(sp_job *j)
 static int cancel_unstarted(sp_job *j)
 {
     int st = SP_JOB_CREATED;
-    pthread_mutex_lock(&j->lock);
+    sp__lk_lock(&j->lock);
     int ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_CANCELLED);
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     if (ok) { /* never started: no pool, nobody holds it */
         sp__job_end(j, SP_JOB_CANCELLED);
         return 1;
@@ -547,8 +602,7 @@ int sp_job_fail(const char *fmt, ...)
     if (vasprintf(&msg, fmt ? fmt : "failed", ap) < 0)
         msg = NULL;
     va_end(ap);
-    free(j->error);
-    j->error = msg ? msg : strdup("job failed");
+    sp__job_set_error(j, msg ? msg : strdup("job failed"), 0);
     j->in_rt--;
     return 0;
 }
@@ -563,7 +617,7 @@ sp_job *sp_job_current(void)
 static __attribute__((noreturn)) void end_cancelled(sp_job *j)
 {
     j->in_rt++;
-    sp__switch_out(j, SP__POST_CANCEL, NULL);
+    sp__switch_out(j, SP__POST_CANCEL, 0);
     __builtin_unreachable();
 }
 
@@ -585,7 +639,7 @@ void sp__safepoint(sp_job *j)
     j->poll = 0;
     j->in_rt++;
     if (!sp__yield_direct(j, SP__POST_PREEMPT))
-        sp__switch_out(j, SP__POST_PREEMPT, NULL);
+        sp__switch_out(j, SP__POST_PREEMPT, 0);
     j->in_rt--;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
         end_cancelled(j);
@@ -601,7 +655,7 @@ void sp_yield(void)
     j->poll = 0;
     j->in_rt++;
     if (!sp__yield_direct(j, SP__POST_YIELD))
-        sp__switch_out(j, SP__POST_YIELD, NULL);
+        sp__switch_out(j, SP__POST_YIELD, 0);
     j->in_rt--;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
         end_cancelled(j);

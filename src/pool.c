@@ -208,7 +208,7 @@ static int quiet(sp_pool *p)
 static void run_what_can_run(sp_pool *p)
 {
     int calm = 0;
-    while (atomic_load(&p->active) > 0 && calm < 3) {
+    while (sp__pool_active(p) > 0 && calm < 3) {
         if (p->nworkers == 0)
             sp__pseudo_run(p, NULL);
         uint64_t before = atomic_load(&p->c_done) + atomic_load(&p->c_failed);
@@ -289,7 +289,7 @@ int sp__pool_stop(sp_pool *p, int wait)
         stop_workers(p);
     drain(&p->q);
     p->left = (int)(atomic_load(&p->c_cancelled) - c0 +
-                    (uint64_t)atomic_load(&p->active)) + pend_left;
+                    (uint64_t)sp__pool_active(p)) + pend_left;
     p->stopped = 1;
     pthread_mutex_unlock(&p->lock);
     sp__trace_pool_stopped(p); /* writes its trace file */

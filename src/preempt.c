@@ -78,12 +78,12 @@ static void async_switch(sp_job *j)
         j->poll = 0;
     j->in_rt = 1;
     j->async_susp = 1;
-    sp__switch_out(j, post, NULL);
+    sp__switch_out(j, post, 0);
     /* resumed (maybe on another worker) with the signal blocked; the
      * handler's return restores the interrupted mask */
     j->async_susp = 0;
     if (killable(j))
-        sp__switch_out(j, SP__POST_CANCEL_ASYNC, NULL);
+        sp__switch_out(j, SP__POST_CANCEL_ASYNC, 0);
     j->in_rt = 0;
 }
 
@@ -194,7 +194,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
     sp_job *j = w ? atomic_load_explicit(&w->cur, memory_order_relaxed) : NULL;
     if (j && j->stack && sp__stack_in_guard(j->stack, si->si_addr)) {
         j->in_rt = 1;
-        sp__switch_out(j, SP__POST_OVERFLOW, NULL); /* never resumed */
+        sp__switch_out(j, SP__POST_OVERFLOW, 0); /* never resumed */
     }
     /* not ours: put the previous disposition back; the fault repeats */
     sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, NULL);

@@ -254,11 +254,11 @@ int sp_job_start_on(sp_pool *p, int worker, int prio, sp_job *j)
     sp__worker *w = live_at(p, worker);
     if (!w)
         return SP_EINVAL;
-    pthread_mutex_lock(&j->lock);
+    sp__lk_lock(&j->lock);
     int free_to_start = !j->pool && !j->scheduled &&
                         atomic_load(&j->state) == SP_JOB_CREATED &&
                         !(j->flags & SP__JOB_BOUND);
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     if (!free_to_start)
         return SP_EBUSY;
     sp_pool_retain(p); /* for bound_ended, which may run at the job's free */
@@ -267,15 +267,15 @@ int sp_job_start_on(sp_pool *p, int worker, int prio, sp_job *j)
         return SP_ENOMEM;
     }
     atomic_fetch_add(&p->nbound, 1); /* before the job can be seen queued */
-    pthread_mutex_lock(&j->lock);
+    sp__lk_lock(&j->lock);
     j->worker = w;
     j->flags |= SP__JOB_BOUND;
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
     int rc = sp__job_start(p, prio, j, 0);
     if (rc < 0) {
-        pthread_mutex_lock(&j->lock);
+        sp__lk_lock(&j->lock);
         j->flags &= ~SP__JOB_BOUND; /* its hook still runs, at free */
-        pthread_mutex_unlock(&j->lock);
+        sp__lk_unlock(&j->lock);
     }
     return rc;
 }

@@ -221,18 +221,15 @@ static int wq_unlink(sp__waitq *q, sp__waiter *n)
     return 0;
 }
 
-static void set_waiting(sp_job *j, sp__waitq *q, pthread_mutex_t *l,
-                        sp__waiter *n)
+static void set_waiting(sp_job *j, sp__waiter *n)
 {
-    pthread_mutex_lock(&j->lock); /* atomics: wait_fiber sets them without */
-    __atomic_store_n(&j->waitq, q, __ATOMIC_RELAXED);
-    __atomic_store_n(&j->waitlock, l, __ATOMIC_RELAXED);
+    sp__lk_lock(&j->lock); /* atomics: wait_fiber sets it without */
     __atomic_store_n(&j->waitnode, n, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&j->lock);
+    sp__lk_unlock(&j->lock);
 }
 
 /* A cancel may end the job right here: give back the caller's lock. */
-static int cancelled_in_wait(sp_job *j, pthread_mutex_t *lock, int flags)
+static int cancelled_in_wait(sp_job *j, sp__lockp lock, int flags)
 {
     if ((j->flags & SP_JOB_DEFER_CANCEL) || (flags & SP__WAIT_RETCANCEL))
         return SP_ECANCELED;
@@ -241,23 +238,21 @@ static int cancelled_in_wait(sp_job *j, pthread_mutex_t *lock, int flags)
     __builtin_unreachable();
 }
 
-static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock,
-                      int flags)
+static int wait_fiber(sp_job *j, sp__waitq *q, sp__lockp lock, int flags)
 {
-    sp__waiter node = {.job = j};
+    sp__waiter node = {.job = j, .q = q, .lock = lock};
     if (atomic_load(&j->cancel))
         return cancelled_in_wait(j, lock, flags);
     wq_append(q, &node);
-    /* No job lock here: a canceller reads these under the job lock and
+    /* No job lock here: a canceller reads waitnode under the job lock and
      * then needs our queue lock, which we hold until we are off the
-     * stack. waitlock last, seq_cst, against the cancel flag (a Dekker
-     * pair with sp_job_cancel: store cancel, then read waitlock). */
-    __atomic_store_n(&j->waitq, q, __ATOMIC_RELAXED);
-    __atomic_store_n(&j->waitnode, &node, __ATOMIC_RELAXED);
-    __atomic_store_n(&j->waitlock, lock, __ATOMIC_SEQ_CST);
+     * stack. waitnode (which carries q and lock) seq_cst, against the
+     * cancel flag (a Dekker pair with sp_job_cancel: store cancel, then
+     * read waitnode). */
+    __atomic_store_n(&j->waitnode, &node, __ATOMIC_SEQ_CST);
     if (SP__UNLIKELY(atomic_load(&j->cancel))) { /* it missed us */
         wq_unlink(q, &node);
-        set_waiting(j, NULL, NULL, NULL);
+        set_waiting(j, NULL);
         return cancelled_in_wait(j, lock, flags);
     }
     j->in_rt++;
@@ -267,7 +262,7 @@ static int wait_fiber(sp_job *j, sp__waitq *q, pthread_mutex_t *lock,
         j->in_rt--;
         return SP__WAITED_UNLOCKED;
     }
-    pthread_mutex_lock(lock);
+    sp__lockp_lock(lock);
     j->in_rt--;
     if (atomic_load(&j->cancel))
         return cancelled_in_wait(j, lock, flags);
@@ -281,21 +276,42 @@ _Atomic int sp__pseudo_gwaiters;
  * it waits for, and nobody else runs them. So it runs whatever they have
  * queued, and sleeps on the counter every pseudo push bumps (and every
  * wake of such a node: woken is stored first). */
-static void wait_running_pseudo(sp__waiter *node, pthread_mutex_t *lock)
+static void wait_running_pseudo(sp__waiter *node, sp__lockp lock)
 {
     while (!atomic_load(&node->woken)) {
         int s = atomic_load(&sp__pseudo_gseq);
-        pthread_mutex_unlock(lock);
+        sp__lockp_unlock(lock);
         if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
             atomic_fetch_add(&sp__pseudo_gwaiters, 1);
             sp__futex_wait(&sp__pseudo_gseq, s);
             atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
         }
-        pthread_mutex_lock(lock);
+        sp__lockp_lock(lock);
     }
 }
 
-static int wait_thread(sp__waitq *q, pthread_mutex_t *lock)
+/* A plain thread's wait: spin a little first (a joined job may be about
+ * to end, and a futex sleep and wake cost microseconds on this VM), but
+ * briefly (~3 us): on 2 cores a waiter that spins long takes a CPU from
+ * the workers. woken 2 tells the waker that we sleep on the futex, so
+ * that only then it pays for a futex wake. */
+#define SP__WAIT_SPIN 100
+
+static void sleep_until_woken(sp__waiter *n)
+{
+    for (int i = 0; i < SP__WAIT_SPIN; i++) {
+        if (atomic_load_explicit(&n->woken, memory_order_acquire) == 1)
+            return;
+        __builtin_ia32_pause();
+    }
+    int z = 0;
+    if (!atomic_compare_exchange_strong(&n->woken, &z, 2))
+        return; /* woken meanwhile */
+    while (atomic_load(&n->woken) == 2)
+        sp__futex_wait(&n->woken, 2);
+}
+
+static int wait_thread(sp__waitq *q, sp__lockp lock)
 {
     sp__waiter node = {.job = NULL};
     atomic_init(&node.woken, 0);
@@ -305,40 +321,48 @@ static int wait_thread(sp__waitq *q, pthread_mutex_t *lock)
         wait_running_pseudo(&node, lock);
         return 0;
     }
-    while (!atomic_load(&node.woken)) {
-        pthread_mutex_unlock(lock);
-        sp__futex_wait(&node.woken, 0);
-        pthread_mutex_lock(lock);
+    while (atomic_load(&node.woken) != 1) {
+        sp__lockp_unlock(lock);
+        sleep_until_woken(&node);
+        sp__lockp_lock(lock);
     }
     return 0;
 }
 
-int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags)
+int sp__wait_any(sp__waitq *q, sp__lockp lock, int flags)
 {
     sp_job *j = sp__current();
     return j ? wait_fiber(j, q, lock, flags) : wait_thread(q, lock);
 }
 
+int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags)
+{
+    return sp__wait_any(q, SP__LOCKP_MUTEX(lock), flags);
+}
+
 int sp__wait(sp__waitq *q, pthread_mutex_t *lock)
 {
-    return sp__wait_flags(q, lock, 0);
+    return sp__wait_any(q, SP__LOCKP_MUTEX(lock), 0);
 }
 
 static void wake_node(sp__waiter *n)
 {
     if (n->job) {
         sp_job *j = n->job;
-        set_waiting(j, NULL, NULL, NULL);
+        set_waiting(j, NULL);
         sp__job_ready(j);
         return;
     }
-    atomic_store(&n->woken, 1);
     if (n->pseudo) {
+        atomic_store(&n->woken, 1);
         atomic_fetch_add(&sp__pseudo_gseq, 1);
         sp__futex_wake(&sp__pseudo_gseq, 0x7fffffff);
         return;
     }
-    sp__futex_wake(&n->woken, 1);
+    /* n may be gone once woken is 1: read nothing of it after */
+    _Atomic int *addr = &n->woken;
+    if (atomic_exchange(addr, 1) == 2)
+        sp__futex_wake(addr, 1);
 }
 
 int sp__wake_one(sp__waitq *q)
@@ -365,24 +389,40 @@ void sp__wake_all(sp__waitq *q)
 void sp__waitq_remove_job(sp_job *j)
 {
     for (;;) {
-        pthread_mutex_lock(&j->lock);
-        pthread_mutex_t *l = __atomic_load_n(&j->waitlock, __ATOMIC_SEQ_CST);
-        if (!l) {
-            pthread_mutex_unlock(&j->lock);
+        sp__lk_lock(&j->lock);
+        sp__waiter *n = __atomic_load_n(&j->waitnode, __ATOMIC_SEQ_CST);
+        if (!n) {
+            sp__lk_unlock(&j->lock);
             return;
         }
-        if (pthread_mutex_trylock(l) == 0) {
-            int found = wq_unlink(j->waitq, j->waitnode);
-            j->waitq = NULL;
-            j->waitlock = NULL;
+        sp__lockp l = n->lock;
+        if (sp__lockp_trylock(l) == 0) {
+            int found = wq_unlink(n->q, n);
             j->waitnode = NULL;
-            pthread_mutex_unlock(&j->lock);
+            sp__lk_unlock(&j->lock);
             if (found)
                 sp__job_ready(j);
-            pthread_mutex_unlock(l);
+            sp__lockp_unlock(l);
             return;
         }
-        pthread_mutex_unlock(&j->lock);
+        sp__lk_unlock(&j->lock);
         sched_yield();
     }
+}
+
+/* ---- the job lock ---- */
+
+void sp__lk_lock_slow(sp__lk *l)
+{
+    for (int i = 0; i < 100; i++) { /* held for a few stores, usually */
+        __builtin_ia32_pause();
+        int c = 0;
+        if (atomic_load_explicit(&l->v, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->v, &c, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+    }
+    while (atomic_exchange_explicit(&l->v, 2, memory_order_acquire) != 0)
+        sp__futex_wait(&l->v, 2);
 }

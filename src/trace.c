@@ -315,7 +315,7 @@ static int end_reason(sp__worker *w, sp_job *j)
     case SP__POST_WAIT:
         return SP__TE_SUSPEND;
     case SP__POST_END:
-        return j->error ? SP__TE_FAILED : SP__TE_DONE;
+        return sp__job_err(j) ? SP__TE_FAILED : SP__TE_DONE;
     case SP__POST_CANCEL:
     case SP__POST_CANCEL_ASYNC:
         return SP__TE_CANCEL;

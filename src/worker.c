@@ -131,7 +131,7 @@ static inline void resumed(sp_job *j)
     }
 }
 
-void sp__switch_out(sp_job *j, int post, pthread_mutex_t *lock)
+void sp__switch_out(sp_job *j, int post, sp__lockp lock)
 {
     sp__worker *w = sp__self();
     w->post = post;
@@ -236,8 +236,8 @@ static void requeue(sp__worker *w, sp_job *j)
 
 static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 {
-    if (err && !j->error)
-        j->error = strdup(err);
+    if (err)
+        sp__job_set_error(j, strdup(err), 1);
     if (j->stack)
         stack_put(w, j->stack);
     j->stack = NULL;
@@ -259,7 +259,7 @@ static void overflowed(sp__worker *w, sp_job *j)
 static void after_switch(sp__worker *w, sp_job *j)
 {
     int post = w->post;
-    pthread_mutex_t *lock = w->post_lock;
+    sp__lockp lock = w->post_lock;
     w->post = SP__POST_NONE;
     if (post == SP__POST_ASYNC || post == SP__POST_CANCEL_ASYNC ||
         post == SP__POST_OVERFLOW)
@@ -268,7 +268,7 @@ static void after_switch(sp__worker *w, sp_job *j)
          post == SP__POST_CANCEL_ASYNC) &&
         !sp__stack_canary_ok(j->stack)) { /* slab stacks only */
         if (lock)
-            pthread_mutex_unlock(lock);
+            sp__lockp_unlock(lock);
         overflowed(w, j);
         return;
     }
@@ -289,15 +289,15 @@ static void after_switch(sp__worker *w, sp_job *j)
         requeue(w, j);
         break;
     case SP__POST_WAIT:
-        pthread_mutex_unlock(lock);
+        sp__lockp_unlock(lock);
         break;
     case SP__POST_END:
-        end_job(w, j, j->error ? SP_JOB_FAILED : SP_JOB_DONE, NULL);
+        end_job(w, j, sp__job_err(j) ? SP_JOB_FAILED : SP_JOB_DONE, NULL);
         break;
     case SP__POST_CANCEL:
     case SP__POST_CANCEL_ASYNC:
         if (lock) /* cancelled inside sp__wait */
-            pthread_mutex_unlock(lock);
+            sp__lockp_unlock(lock);
         SP__BUMP(w->st.preempt_cancel);
         end_job(w, j, SP_JOB_CANCELLED, NULL);
         break;
@@ -337,7 +337,7 @@ void sp__run_job(sp__worker *w, sp_job *j)
         }
         j->stack = stack_get(w, j->pool->stack_size);
         if (!j->stack) {
-            j->error = strdup("out of memory for a job stack");
+            sp__job_set_error(j, strdup("out of memory for a job stack"), 1);
             sp__job_end(j, SP_JOB_FAILED);
             sp_job_release(j);
             return;

@@ -270,7 +270,9 @@ START_TEST(test_stats_slice)
     sp_stats st = stats_of(p);
     ck_assert_uint_ge(st.preempt_slice + st.spares, 1); /* see above */
     ck_assert_uint_eq(st.preempt_prio, 0);
-    ck_assert_uint_ge(st.switches, 3);
+    /* 3 switches (a, b, a again), or 2 when a spare took the queue: a
+     * keeps its retired worker's thread and ends there without one */
+    ck_assert_uint_ge(st.switches + st.spares, 3);
     sp_pool_close(p, 1);
 }
 END_TEST
