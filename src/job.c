@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#ifdef SP_ASAN
-#include <sanitizer/lsan_interface.h>
-#endif
 
 static const int g_never_set = 0;
 
@@ -63,12 +60,6 @@ static int new_chunk(void)
         munmap(m, (size_t)(a - m));
     munmap(a + SP__JCHUNK, (size_t)(m + len - (a + SP__JCHUNK)));
     madvise(a, SP__JCHUNK, MADV_HUGEPAGE);
-#ifdef SP_ASAN
-    /* LeakSanitizer does not scan mmap'd memory: without this, what a job
-     * still alive at exit points to (its side part, arguments, result)
-     * is reported as leaked */
-    __lsan_register_root_region(a, SP__JCHUNK);
-#endif
     void **c = realloc(g_chunks, (g_nchunks + 1) * sizeof *c);
     if (!c) {
         munmap(a, SP__JCHUNK);
