@@ -174,7 +174,7 @@ void sp__rt_leave(void)
     sp_job *j = sp__current();
     if (j) {
         j->in_rt--;
-        if (SP__UNLIKELY(j->poll) && j->in_rt == 0)
+        if (SP__UNLIKELY(__atomic_load_n(&j->poll, __ATOMIC_RELAXED)) && j->in_rt == 0)
             sp__safepoint(j);
     }
 }
@@ -403,7 +403,8 @@ static int link_hook(sp_job *j, sp__hook *h)
         return SP_EBUSY;
     }
     h->next = j->hooks;
-    j->hooks = h;
+    /* sp__job_end peeks at hooks without the lock */
+    __atomic_store_n(&j->hooks, h, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&j->lock);
     return 0;
 }
@@ -507,13 +508,14 @@ int sp_job_cancel(sp_job *j)
             rc = SP_EBUSY;
         } else {
             rc = 1;
-            j->preempt_cause = SP__PC_CANCEL;
-            j->poll = 1;
+            __atomic_store_n(&j->preempt_cause, SP__PC_CANCEL, __ATOMIC_RELAXED);
+            __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
             sp__waitq_remove_job(j);
             /* real workers live as long as the pool (which j holds);
              * a pseudo pool's runner may be gone: the flag must do */
-            sp__worker *w = j->pool && j->pool->nworkers > 0 ? j->worker
-                                                            : NULL;
+            sp__worker *w = j->pool && j->pool->nworkers > 0
+                                ? __atomic_load_n(&j->worker, __ATOMIC_RELAXED)
+                                : NULL;
             if (w && atomic_load(&w->cur) == j)
                 sp__request_preempt(w, j, SP__PC_CANCEL, 1);
         }
@@ -575,7 +577,7 @@ void sp__safepoint(sp_job *j)
             return;
         end_cancelled(j);
     }
-    j->poll = 0;
+    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
     j->in_rt++;
     if (!sp__yield_direct(j, SP__POST_PREEMPT))
         sp__switch_out(j, SP__POST_PREEMPT, NULL);
@@ -591,7 +593,7 @@ void sp_yield(void)
         return;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
         end_cancelled(j);
-    j->poll = 0;
+    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
     j->in_rt++;
     if (!sp__yield_direct(j, SP__POST_YIELD))
         sp__switch_out(j, SP__POST_YIELD, NULL);
@@ -605,7 +607,7 @@ int sp_checkpoint(void)
     sp_job *j = sp__current();
     if (!j)
         return 0;
-    if (j->poll)
+    if (__atomic_load_n(&j->poll, __ATOMIC_RELAXED))
         sp__safepoint(j);
     /* sp_job_cancel stores cancel before poll: a checkpoint between the
      * two must still end a non-deferred job here, as documented, not

@@ -686,7 +686,7 @@ static void *spin_until_cancelled(void *ud, size_t argc, void *const *argv)
     sp_trigger_update(ud, NULL); /* running */
     const volatile int *flag = sp_poll_flag();
     for (unsigned long i = 0;; i++) {
-        if (*flag)
+        if (__atomic_load_n(flag, __ATOMIC_RELAXED))
             sp_checkpoint(); /* ends the job once cancelled */
         if ((i & 1023) == 0)
             sp_yield(); /* pseudo pools have no time slices */
