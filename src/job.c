@@ -501,6 +501,13 @@ int sp_job_cancel(sp_job *j)
     if (!j)
         return SP_EINVAL;
     sp__rt_enter();
+    /* A queued or unstarted job reads CANCELLED from the CAS in
+     * cancel_unstarted on, before sp__job_end below has run: a joiner
+     * may return then and drop the caller's reference, and the worker
+     * that pops the entry drops the hold, freeing j while sp__job_end
+     * still uses it (found by TSan, test_sigint_custom_policy). Keep j
+     * alive for the call. */
+    sp_job_retain(j);
     atomic_store(&j->cancel, 1);
     int rc = 0;
     if (!cancel_unstarted(j)) {
@@ -520,6 +527,7 @@ int sp_job_cancel(sp_job *j)
                 sp__request_preempt(w, j, SP__PC_CANCEL, 1);
         }
     }
+    sp_job_release(j);
     sp__rt_leave();
     return rc;
 }
