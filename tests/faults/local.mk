@@ -20,3 +20,4 @@ plugin_fault_oldabi_la_SOURCES = tests/faults/plugin_oldabi.c
 plugin_fault_oldabi_la_LDFLAGS = $(FAULT_PLUGIN_LDFLAGS)
 plugin_fault_noentry_la_SOURCES = tests/faults/plugin_noentry.c
 plugin_fault_noentry_la_LDFLAGS = $(FAULT_PLUGIN_LDFLAGS)
+EXTRA_DIST += tests/tsan.supp
