@@ -22,9 +22,16 @@ static const int g_never_set = 0;
  * pages are expensive (a fault per 16 jobs); so jobs come from 2 MiB
  * chunks marked for transparent huge pages, through a per-thread cache
  * and a global free list. Chunks are never returned to the system.
- * Under valgrind (SP_VALGRIND) plain calloc/free keep its checks useful.
+ * Under valgrind (SP_VALGRIND) plain calloc/free keep its checks useful;
+ * under ASan too (SP_ASAN): LeakSanitizer does not scan memory the
+ * runtime maps itself, so what only a live job points to (its argument
+ * list, result, name) was reported leaked at exit, and calloc'd jobs get
+ * use-after-free checks.
  */
-#ifndef SP_VALGRIND
+#if defined(SP_VALGRIND) || defined(SP_ASAN)
+#define SP__JOB_CALLOC 1
+#endif
+#ifndef SP__JOB_CALLOC
 #define SP__JCHUNK ((size_t)2 << 20)
 #define SP__JCACHE_MAX 256
 
@@ -95,7 +102,7 @@ static sp_job *job_alloc(void)
 {
     if (sp__fault_alloc_hit())
         return NULL;
-#ifdef SP_VALGRIND
+#ifdef SP__JOB_CALLOC
     return calloc(1, sizeof(sp_job));
 #else
     jcache_t *c = jcache();
@@ -114,7 +121,7 @@ static sp_job *job_alloc(void)
 #endif
 }
 
-#ifndef SP_VALGRIND
+#ifndef SP__JOB_CALLOC
 static void give_back(jcache_t *c, int keep)
 {
     pthread_mutex_lock(&g_jlock);
@@ -131,7 +138,7 @@ static void give_back(jcache_t *c, int keep)
 
 static void job_dealloc(sp_job *j)
 {
-#ifdef SP_VALGRIND
+#ifdef SP__JOB_CALLOC
     free(j);
 #else
     jcache_t *c = jcache();
@@ -145,7 +152,7 @@ static void job_dealloc(sp_job *j)
 /* A thread that leaves (a worker) hands its cached jobs back. */
 void sp__job_cache_flush(void)
 {
-#ifndef SP_VALGRIND
+#ifndef SP__JOB_CALLOC
     jcache_t *c = jcache();
     if (c->n)
         give_back(c, 0);
