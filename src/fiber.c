@@ -182,6 +182,13 @@ void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending)
 #ifdef SP_ASAN
     __sanitizer_start_switch_fiber(ending ? NULL : &j->san_fake, w->san_bottom,
                                    w->san_size);
+    /* j's frames are abandoned, not returned from: their redzones stay
+     * poisoned, and the next job on this (cached) stack would trip over
+     * them where uninstrumented code writes (seen: sigaltstack in ASan's
+     * own __asan_handle_no_return, under a cancel in sp_yield) */
+    if (ending && j->stack)
+        __asan_unpoison_memory_region(j->stack->lo,
+                                      (size_t)(j->stack->hi - j->stack->lo));
 #endif
     tsan_lock_to_sched(w->post_lock); /* set by sp__switch_out */
 #ifdef SP_TSAN
