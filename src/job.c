@@ -515,11 +515,17 @@ int sp_job_cancel(sp_job *j)
      * still uses it (found by TSan, test_sigint_custom_policy). Keep j
      * alive for the call. */
     sp_job_retain(j);
+    /* ended before the request: SP_EBUSY. A job that ends once the flag
+     * is set (a worker starting it sees the flag and ends it CANCELLED
+     * at once) was still running as far as this call goes: 1 */
+    int ended_before = atomic_load(&j->state) >= SP_JOB_DONE;
     atomic_store(&j->cancel, 1);
     int rc = 0;
     if (!cancel_unstarted(j)) {
-        if (atomic_load(&j->state) >= SP_JOB_DONE) {
+        if (ended_before) {
             rc = SP_EBUSY;
+        } else if (atomic_load(&j->state) >= SP_JOB_DONE) {
+            rc = 1;
         } else {
             rc = 1;
             __atomic_store_n(&j->preempt_cause, SP__PC_CANCEL, __ATOMIC_RELAXED);
