@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #ifdef SP_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
@@ -54,6 +55,59 @@ uint64_t sp__now_ns(void)
 
 #if defined(SP_ASAN) || defined(SP_TSAN)
 
+#ifdef SP_TSAN
+/* Creating a TSan fiber costs milliseconds (TSan sets up the state of a
+ * new thread: 20,000 short jobs took minutes), destroying one about
+ * 1 ms. So each OS thread keeps the fibers of jobs that ended on it
+ * (up to 64) for the next jobs it starts. That hides no race: every
+ * switch is annotated with synchronization, so TSan already orders all
+ * that runs on one thread (job A ends, the scheduler's fiber runs, job
+ * B starts); a reused fiber only carries that same order. Fibers left
+ * in a cache when its thread exits are destroyed then. */
+enum { SP__TSAN_CACHE = 64 };
+typedef struct fcache { int n; void *f[SP__TSAN_CACHE]; } fcache;
+static pthread_key_t g_fkey;
+static pthread_once_t g_fonce = PTHREAD_ONCE_INIT;
+
+static void fcache_drop(void *p)
+{
+    fcache *c = p;
+    while (c->n > 0)
+        __tsan_destroy_fiber(c->f[--c->n]);
+    free(c);
+}
+
+static void fcache_init(void)
+{
+    pthread_key_create(&g_fkey, fcache_drop);
+}
+
+static fcache *fcache_self(void)
+{
+    pthread_once(&g_fonce, fcache_init);
+    fcache *c = pthread_getspecific(g_fkey);
+    if (!c && (c = calloc(1, sizeof *c)))
+        pthread_setspecific(g_fkey, c);
+    return c;
+}
+
+static void *fiber_get(void)
+{
+    fcache *c = fcache_self();
+    return c && c->n > 0 ? c->f[--c->n] : __tsan_create_fiber(0);
+}
+
+/* on the thread the fiber last ran on, once it is not running */
+static void fiber_put(void *f)
+{
+    fcache *c = fcache_self();
+    if (c && c->n < SP__TSAN_CACHE)
+        c->f[c->n++] = f;
+    else
+        __tsan_destroy_fiber(f);
+}
+#endif
+
 void sp__san_to_job(sp__worker *w, sp_job *j)
 {
 #ifdef SP_ASAN
@@ -64,11 +118,44 @@ void sp__san_to_job(sp__worker *w, sp_job *j)
     if (!w->tsan_fiber)
         w->tsan_fiber = __tsan_get_current_fiber();
     if (!j->tsan_fiber)
-        j->tsan_fiber = __tsan_create_fiber(0);
+        j->tsan_fiber = fiber_get();
     __tsan_switch_to_fiber(j->tsan_fiber, 0);
 #endif
     (void)w;
     (void)j;
+}
+
+/* TSan treats each fiber as a thread of its own and checks that a
+ * pthread mutex is unlocked by the thread that locked it. A job that
+ * suspends in sp__wait holds the wait queue's mutex (post_lock) across
+ * its switch out, and the scheduler unlocks it once the job is off its
+ * stack (the post action): by TSan's reckoning another thread. So the
+ * ownership is handed over in TSan's model, without touching the real
+ * mutex: the job's fiber "unlocks" it just before the switch (a release,
+ * as the switch is), and the scheduler's fiber "locks" it right after
+ * (an acquire; a try-lock, so no lock-order edge is recorded), before it
+ * really unlocks it. Between the two nobody else can take the mutex:
+ * it is really held all along. */
+static void tsan_lock_to_sched(pthread_mutex_t *lock)
+{
+#ifdef SP_TSAN
+    if (lock) {
+        __tsan_mutex_pre_unlock(lock, 0);
+        __tsan_mutex_post_unlock(lock, 0);
+    }
+#endif
+    (void)lock;
+}
+
+static void tsan_lock_in_sched(pthread_mutex_t *lock)
+{
+#ifdef SP_TSAN
+    if (lock) {
+        __tsan_mutex_pre_lock(lock, __tsan_mutex_try_lock);
+        __tsan_mutex_post_lock(lock, __tsan_mutex_try_lock, 0);
+    }
+#endif
+    (void)lock;
 }
 
 void sp__san_back_in_sched(sp__worker *w)
@@ -76,7 +163,9 @@ void sp__san_back_in_sched(sp__worker *w)
 #ifdef SP_ASAN
     __sanitizer_finish_switch_fiber(w->san_fake, NULL, NULL);
 #endif
-    (void)w;
+    /* every switch back to the scheduler is sp__switch_out's, which set
+     * post_lock: the mutex after_switch is about to unlock, or NULL */
+    tsan_lock_in_sched(w->post_lock);
 }
 
 void sp__san_job_entered(sp__worker *w, sp_job *j)
@@ -93,9 +182,29 @@ void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending)
 #ifdef SP_ASAN
     __sanitizer_start_switch_fiber(ending ? NULL : &j->san_fake, w->san_bottom,
                                    w->san_size);
+    /* j's frames are abandoned, not returned from: their redzones stay
+     * poisoned, and the next job on this (cached) stack would trip over
+     * them where uninstrumented code writes (seen: sigaltstack in ASan's
+     * own __asan_handle_no_return, under a cancel in sp_yield) */
+    if (ending && j->stack)
+        __asan_unpoison_memory_region(j->stack->lo,
+                                      (size_t)(j->stack->hi - j->stack->lo));
 #endif
+    tsan_lock_to_sched(w->post_lock); /* set by sp__switch_out */
 #ifdef SP_TSAN
     __tsan_switch_to_fiber(w->tsan_fiber, 0);
+    if (ending) {
+        /* j never runs again. A job that ended inside a signal handler
+         * (cancelled there, or a stack overflow) leaves its fiber in the
+         * handler by TSan's reckoning: that one is not reused. */
+        int in_handler = w->post == SP__POST_CANCEL_ASYNC ||
+                         w->post == SP__POST_OVERFLOW;
+        if (in_handler)
+            __tsan_destroy_fiber(j->tsan_fiber);
+        else
+            fiber_put(j->tsan_fiber);
+        j->tsan_fiber = NULL;
+    }
 #endif
     (void)w;
     (void)j;

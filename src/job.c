@@ -181,7 +181,7 @@ void sp__rt_leave(void)
     sp_job *j = sp__current();
     if (j) {
         j->in_rt--;
-        if (SP__UNLIKELY(j->poll) && j->in_rt == 0)
+        if (SP__UNLIKELY(__atomic_load_n(&j->poll, __ATOMIC_RELAXED)) && j->in_rt == 0)
             sp__safepoint(j);
     }
 }
@@ -553,24 +553,39 @@ int sp_job_cancel(sp_job *j)
     if (!j)
         return SP_EINVAL;
     sp__rt_enter();
+    /* A queued or unstarted job reads CANCELLED from the CAS in
+     * cancel_unstarted on, before sp__job_end below has run: a joiner
+     * may return then and drop the caller's reference, and the worker
+     * that pops the entry drops the hold, freeing j while sp__job_end
+     * still uses it (found by TSan, test_sigint_custom_policy). Keep j
+     * alive for the call. */
+    sp_job_retain(j);
+    /* ended before the request: SP_EBUSY. A job that ends once the flag
+     * is set (a worker starting it sees the flag and ends it CANCELLED
+     * at once) was still running as far as this call goes: 1 */
+    int ended_before = atomic_load(&j->state) >= SP_JOB_DONE;
     atomic_store(&j->cancel, 1);
     int rc = 0;
     if (!cancel_unstarted(j)) {
-        if (atomic_load(&j->state) >= SP_JOB_DONE) {
+        if (ended_before) {
             rc = SP_EBUSY;
+        } else if (atomic_load(&j->state) >= SP_JOB_DONE) {
+            rc = 1;
         } else {
             rc = 1;
-            j->preempt_cause = SP__PC_CANCEL;
-            j->poll = 1;
+            __atomic_store_n(&j->preempt_cause, SP__PC_CANCEL, __ATOMIC_RELAXED);
+            __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
             sp__waitq_remove_job(j);
             /* real workers live as long as the pool (which j holds);
              * a pseudo pool's runner may be gone: the flag must do */
-            sp__worker *w = j->pool && j->pool->nworkers > 0 ? j->worker
-                                                            : NULL;
+            sp__worker *w = j->pool && j->pool->nworkers > 0
+                                ? __atomic_load_n(&j->worker, __ATOMIC_RELAXED)
+                                : NULL;
             if (w && atomic_load(&w->cur) == j)
                 sp__request_preempt(w, j, SP__PC_CANCEL, 1);
         }
     }
+    sp_job_release(j);
     sp__rt_leave();
     return rc;
 }
@@ -627,7 +642,7 @@ void sp__safepoint(sp_job *j)
             return;
         end_cancelled(j);
     }
-    j->poll = 0;
+    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
     j->in_rt++;
     if (!sp__yield_direct(j, SP__POST_PREEMPT))
         sp__switch_out(j, SP__POST_PREEMPT, 0);
@@ -643,7 +658,7 @@ void sp_yield(void)
         return;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
         end_cancelled(j);
-    j->poll = 0;
+    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
     j->in_rt++;
     if (!sp__yield_direct(j, SP__POST_YIELD))
         sp__switch_out(j, SP__POST_YIELD, 0);
@@ -657,7 +672,7 @@ int sp_checkpoint(void)
     sp_job *j = sp__current();
     if (!j)
         return 0;
-    if (j->poll)
+    if (__atomic_load_n(&j->poll, __ATOMIC_RELAXED))
         sp__safepoint(j);
     /* sp_job_cancel stores cancel before poll: a checkpoint between the
      * two must still end a non-deferred job here, as documented, not

@@ -273,7 +273,7 @@ static void stop_workers(sp_pool *p)
 int sp__pool_stop(sp_pool *p, int wait)
 {
     pthread_mutex_lock(&p->lock);
-    if (p->stopped) {
+    if (__atomic_load_n(&p->stopped, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&p->lock);
         return p->left;
     }
@@ -290,7 +290,9 @@ int sp__pool_stop(sp_pool *p, int wait)
     drain(&p->q);
     p->left = (int)(atomic_load(&p->c_cancelled) - c0 +
                     (uint64_t)sp__pool_active(p)) + pend_left;
-    p->stopped = 1;
+    /* read by the monitor and sp_shutdown under the registry lock, not
+     * p->lock: atomic */
+    __atomic_store_n(&p->stopped, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->lock);
     sp__trace_pool_stopped(p); /* writes its trace file */
     if (p->nworkers > 0)
@@ -365,14 +367,16 @@ void sp_shutdown(void)
         /* newest first; each pool is stopped once (stopped flag) */
         sp__registry_lock();
         sp_pool *p = g_tail;
-        while (p && p->stopped)
+        while (p && __atomic_load_n(&p->stopped, __ATOMIC_RELAXED))
             p = p->reg_prev;
         if (p) { /* it may be dying (refs 0, waiting for the registry) */
             int r = atomic_load(&p->refs);
             while (r > 0 && !atomic_compare_exchange_weak(&p->refs, &r, r + 1))
                 ;
-            if (r == 0)
-                p->stopped = 1, p = NULL;
+            if (r == 0) {
+                __atomic_store_n(&p->stopped, 1, __ATOMIC_RELAXED);
+                p = NULL;
+            }
         }
         sp__registry_unlock();
         if (!p)

@@ -75,7 +75,7 @@ static void async_switch(sp_job *j)
 {
     int post = killable(j) ? SP__POST_CANCEL_ASYNC : SP__POST_ASYNC;
     if (post == SP__POST_ASYNC)
-        j->poll = 0;
+        __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
     j->in_rt = 1;
     j->async_susp = 1;
     sp__switch_out(j, post, 0);
@@ -96,7 +96,8 @@ static void on_preempt_signal(int sig, siginfo_t *si, void *ucv)
     if (w && !w->is_runner) {
         atomic_store(&w->sig_inflight, 0);
         sp_job *j = atomic_load_explicit(&w->cur, memory_order_relaxed);
-        if (j && (j->flags & SP_JOB_ASYNC) && j->in_rt == 0 && j->poll &&
+        if (j && (j->flags & SP_JOB_ASYNC) && j->in_rt == 0 &&
+            __atomic_load_n(&j->poll, __ATOMIC_RELAXED) &&
             SP__ASYNC_OK && on_job_stack(j, ucv))
             async_switch(j);
     }
@@ -116,9 +117,12 @@ static void send_signal(sp__worker *w)
 
 void sp__request_preempt(sp__worker *w, sp_job *j, int cause, int signal_now)
 {
-    if (j->preempt_cause != SP__PC_CANCEL)
-        j->preempt_cause = cause;
-    j->poll = 1;
+    /* poll and preempt_cause are written by any thread and read by the
+     * job's worker: relaxed atomics (plain moves on x86-64) */
+    if (__atomic_load_n(&j->preempt_cause, __ATOMIC_RELAXED) !=
+        SP__PC_CANCEL)
+        __atomic_store_n(&j->preempt_cause, cause, __ATOMIC_RELAXED);
+    __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
     if (signal_now && (j->flags & SP_JOB_ASYNC))
         send_signal(w);
 }
@@ -262,7 +266,8 @@ static void handoff(sp_pool *p, sp__worker *w)
     if (pthread_mutex_trylock(&p->lock) != 0)
         return; /* closing: try again next tick */
     int idx = atomic_load(&p->nw);
-    if (p->stopped || atomic_load(&p->stopping) || idx >= SP__MAX_WORKERS ||
+    if (__atomic_load_n(&p->stopped, __ATOMIC_RELAXED) ||
+        atomic_load(&p->stopping) || idx >= SP__MAX_WORKERS ||
         atomic_load(&w->retired)) {
         pthread_mutex_unlock(&p->lock);
         return;
@@ -301,13 +306,14 @@ static void watch(sp_pool *p, sp__worker *w, uint64_t now)
     }
     if (atomic_load(&p->stopping) && !atomic_load(&j->cancel))
         atomic_store(&j->cancel, 1); /* it started as the pool stopped */
-    if (atomic_load(&j->cancel) && !j->poll)
+    int poll = __atomic_load_n(&j->poll, __ATOMIC_RELAXED);
+    if (atomic_load(&j->cancel) && !poll)
         sp__request_preempt(w, j, SP__PC_CANCEL, 1);
-    if (!j->poll && sp__runq_top(&w->q) > j->prio) /* missed at queuing */
+    else if (!poll && sp__runq_top(&w->q) > j->prio) /* missed at queuing */
         sp__request_preempt(w, j, SP__PC_PRIO, 1);
     uint64_t slice = (uint64_t)atomic_load(&p->slice_us) * 1000u;
     int others = queued_anywhere(p);
-    if (!j->poll) {
+    if (!__atomic_load_n(&j->poll, __ATOMIC_RELAXED)) {
         if (!(p->flags & SP_POOL_NOPREEMPT) && others &&
             now - w->mon_since >= slice) {
             sp__request_preempt(w, j, SP__PC_SLICE, 0);
@@ -326,7 +332,8 @@ static void scan(uint64_t now)
 {
     sp__registry_lock();
     for (sp_pool *p = sp__registry_last(); p; p = p->reg_prev) {
-        if (p->nworkers == 0 || p->stopped)
+        if (p->nworkers == 0 ||
+            __atomic_load_n(&p->stopped, __ATOMIC_RELAXED))
             continue;
         int n = atomic_load(&p->nw);
         for (int k = 0; k < n; k++) {

@@ -311,8 +311,10 @@ SP_API int sp_checkpoint(void);
  * should call sp_checkpoint() soon. The address stays valid and right for
  * the job's whole life, even when it migrates between workers, so an
  * interpreter may fetch it once per job and test it with one load at each
- * call and loop back-edge. Outside a job: the address of a flag that is
- * never set.
+ * call and loop back-edge. Other threads set it, so make that load a
+ * relaxed atomic one (__atomic_load_n(flag, __ATOMIC_RELAXED): a plain
+ * move on x86-64, and no data race for ThreadSanitizer). Outside a job:
+ * the address of a flag that is never set.
  */
 SP_API const volatile int *sp_poll_flag(void);
 

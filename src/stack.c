@@ -37,6 +37,9 @@
 #ifdef SP_VALGRIND
 #include <valgrind/valgrind.h>
 #endif
+#ifdef SP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define SP__SLAB_N 64
 #define SP__SLAB_GAP (16u * 1024u)
@@ -46,7 +49,18 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static sp__stack *g_free;           /* global free list, any size */
 static long g_nfree;
 static long g_guarded_now, g_guarded_max = -1, g_slab_stacks;
-static size_t g_page;
+static size_t g_page; /* set once, by whoever needs it first: relaxed
+                       * atomics, as sp__stack_round runs unlocked */
+
+static size_t page_size(void)
+{
+    size_t p = __atomic_load_n(&g_page, __ATOMIC_RELAXED);
+    if (p == 0) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&g_page, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
 
 static void budget_init(void)
 {
@@ -60,7 +74,6 @@ static void budget_init(void)
     g_guarded_max = (maps - maps / 4) / 2;
     if (getenv("SP_GUARDED_MAX"))   /* tests force the slab path */
         g_guarded_max = atol(getenv("SP_GUARDED_MAX"));
-    g_page = (size_t)sysconf(_SC_PAGESIZE);
 }
 
 void sp__stack_set_budget(long guarded_max)
@@ -74,11 +87,10 @@ void sp__stack_set_budget(long guarded_max)
 
 size_t sp__stack_round(size_t size)
 {
-    if (g_page == 0)
-        g_page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = page_size();
     if (size < 16 * 1024)
         size = 16 * 1024;
-    return (size + g_page - 1) & ~(g_page - 1);
+    return (size + page - 1) & ~(page - 1);
 }
 
 long sp__stack_slab_count(void)
@@ -120,16 +132,16 @@ static sp__stack *describe(char *lo, size_t size, char *guard, int kind)
 
 static sp__stack *alloc_guarded(size_t size)
 {
-    char *m = mmap(NULL, size + g_page, PROT_READ | PROT_WRITE,
+    char *m = mmap(NULL, size + page_size(), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                    -1, 0);
     if (m == MAP_FAILED)
         return NULL;
-    if (mprotect(m, g_page, PROT_NONE) != 0) {
-        munmap(m, size + g_page);
+    if (mprotect(m, page_size(), PROT_NONE) != 0) {
+        munmap(m, size + page_size());
         return NULL;
     }
-    return describe(m + g_page, size, m, SP__STACK_GUARDED);
+    return describe(m + page_size(), size, m, SP__STACK_GUARDED);
 }
 
 /* Carve a slab; all but the first stack go to the free list (lock held). */
@@ -191,6 +203,15 @@ void sp__stack_free(sp__stack *s)
 {
     if (!s)
         return;
+#ifdef SP_ASAN
+    /* A job that never ran to its end (left suspended in a stopped pool,
+     * or freed while suspended) leaves its frames' redzones poisoned: the
+     * next job on this memory would trip over them where code ASan does
+     * not instrument writes (seen in the stress program: sigaltstack in
+     * ASan's own __asan_handle_no_return). Jobs that end unpoison their
+     * stack as they leave it (fiber.c). */
+    __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
+#endif
     pthread_mutex_lock(&g_lock);
     if (s->kind == SP__STACK_GUARDED && g_nfree >= 64) {
         g_guarded_now--;
@@ -198,16 +219,16 @@ void sp__stack_free(sp__stack *s)
 #ifdef SP_VALGRIND
         VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
-        munmap(s->guard, s->size + g_page);
+        munmap(s->guard, s->size + page_size());
         return;
     }
     if (s->kind == SP__STACK_SLAB && !sp__stack_canary_ok(s)) {
         /* overflowed: wipe the gap below too, so the next check passes */
-        size_t drop = ((size_t)(s->hi - s->lo)) & ~(g_page - 1);
+        size_t drop = ((size_t)(s->hi - s->lo)) & ~(page_size() - 1);
         madvise(s->lo - SP__SLAB_GAP, drop + SP__SLAB_GAP, MADV_DONTNEED);
     } else if (s->kind == SP__STACK_SLAB && g_nfree >= 64) {
         /* keep the descriptor page; drop what the frames dirtied */
-        size_t drop = ((size_t)(s->hi - s->lo)) & ~(g_page - 1);
+        size_t drop = ((size_t)(s->hi - s->lo)) & ~(page_size() - 1);
         if (drop > 0)
             madvise(s->lo, drop, MADV_DONTNEED);
     }
@@ -223,8 +244,8 @@ int sp__stack_canary_ok(const sp__stack *s)
         return 1;
     /* the whole gap below and the stack's lowest page */
     unsigned char vec[SP__SLAB_GAP / 4096 + 1];
-    size_t n = SP__SLAB_GAP / g_page + 1;
-    if (n > sizeof vec || mincore(s->lo - SP__SLAB_GAP, n * g_page, vec) != 0)
+    size_t page = page_size(), n = SP__SLAB_GAP / page + 1;
+    if (n > sizeof vec || mincore(s->lo - SP__SLAB_GAP, n * page, vec) != 0)
         return 1; /* cannot tell */
     for (size_t i = 0; i < n; i++)
         if (vec[i] & 1)

@@ -147,17 +147,19 @@ static inline void enter(sp__worker *w, sp_job *j)
     if (SP__UNLIKELY(atomic_load_explicit(&j->pool->stopping,
                                           memory_order_relaxed))) {
         atomic_store(&j->cancel, 1);
-        j->poll = 1;
+        __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
     }
     /* clear stale requests, but never lose a cancel: the canceller
-     * stores cancel and then poll, we store poll and then read cancel */
-    if (j->poll) {
-        j->poll = 0;
+     * stores cancel and then poll, we store poll and then read cancel
+     * (poll is written by other threads too: atomic, relaxed) */
+    if (__atomic_load_n(&j->poll, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
         atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load(&j->cancel))
-            j->poll = 1;
+            __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
     }
-    j->worker = w;
+    /* read by sp_job_cancel on any thread (checked against w->cur) */
+    __atomic_store_n(&j->worker, w, __ATOMIC_RELAXED);
     atomic_store_explicit(&w->cur_prio, j->prio, memory_order_relaxed);
     atomic_store_explicit(&w->cur, j, memory_order_release);
     SP__BUMP(w->st.switches);
@@ -204,11 +206,12 @@ int sp__yield_direct(sp_job *j, int post)
     if (post == SP__POST_YIELD) {
         SP__BUMP(w->st.yields);
     } else {
-        if (j->preempt_cause == SP__PC_PRIO)
+        if (__atomic_load_n(&j->preempt_cause, __ATOMIC_RELAXED) ==
+            SP__PC_PRIO)
             SP__BUMP(w->st.preempt_prio);
         else
             SP__BUMP(w->st.preempt_slice);
-        j->preempt_cause = SP__PC_NONE;
+        __atomic_store_n(&j->preempt_cause, SP__PC_NONE, __ATOMIC_RELAXED);
     }
     w->held = &w->q.lock;
     enter(w, n);
@@ -281,11 +284,12 @@ static void after_switch(sp__worker *w, sp_job *j)
     case SP__POST_ASYNC:
         if (post == SP__POST_ASYNC)
             SP__BUMP(w->st.preempt_async);
-        if (j->preempt_cause == SP__PC_PRIO)
+        if (__atomic_load_n(&j->preempt_cause, __ATOMIC_RELAXED) ==
+            SP__PC_PRIO)
             SP__BUMP(w->st.preempt_prio);
         else
             SP__BUMP(w->st.preempt_slice);
-        j->preempt_cause = SP__PC_NONE;
+        __atomic_store_n(&j->preempt_cause, SP__PC_NONE, __ATOMIC_RELAXED);
         requeue(w, j);
         break;
     case SP__POST_WAIT:
@@ -318,7 +322,7 @@ void sp__run_job(sp__worker *w, sp_job *j)
     int fresh = 0;
     if (atomic_load(&j->pool->stopping)) {
         atomic_store(&j->cancel, 1);
-        j->poll = 1;
+        __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
     }
     if (!j->stack) {
         int st = SP_JOB_QUEUED;

@@ -16,6 +16,7 @@ SING_TESTS = \
 	tests/scripts/native.sing \
 	tests/scripts/plugin.sing \
 	tests/scripts/plugin_errors.sing \
+	tests/scripts/plugin_faults.sing \
 	tests/scripts/procs.sing \
 	tests/scripts/repl.sing \
 	tests/scripts/strings.sing \

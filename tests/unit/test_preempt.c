@@ -314,20 +314,22 @@ START_TEST(test_sigint_orderly_exit)
 END_TEST
 
 static _Atomic int got_signal;
-static sp_job *fg;
+/* set by the test, read by the signal thread: kill() and sigwait() are
+ * no synchronization TSan (or C11) knows of, so an atomic */
+static sp_job *_Atomic fg;
 
 static void my_policy(int sig, int count, void *ud)
 {
     (void)ud;
     atomic_store(&got_signal, sig * 100 + count);
-    sp_job_cancel(fg); /* only the foreground evaluation */
+    sp_job_cancel(atomic_load(&fg)); /* only the foreground evaluation */
 }
 
 START_TEST(test_sigint_custom_policy)
 {
     ck_assert_int_eq(sp_signals_install(my_policy, NULL), 0);
     sp_pool *p = sp_pool_create(1);
-    fg = start(p, 0, spin_polling, NULL, 0);
+    atomic_store(&fg, start(p, 0, spin_polling, NULL, 0));
     kill(getpid(), SIGINT);
     ck_assert_int_eq(sp_job_join(fg, NULL), SP_ECANCELED);
     ck_assert_int_eq(got_signal, SIGINT * 100 + 1);
@@ -342,27 +344,43 @@ START_TEST(test_sigint_custom_policy)
 }
 END_TEST
 
+/* TSan delivers a signal only when the thread next calls a function it
+ * intercepts: a pure-computation SP_JOB_ASYNC job is never switched by
+ * the signal there, so the async-preemption tests (and the libc stress,
+ * whose point is signals landing inside libc) are left out under TSan,
+ * as in test_trace. The polling variants run. */
+#ifdef SP_TSAN
+#define ASYNC_TESTS 0
+#else
+#define ASYNC_TESTS 1
+#endif
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("preempt");
     TCase *tc = tcase_create("slice_prio");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_slice_polling);
-    tcase_add_test(tc, test_slice_async);
+    if (ASYNC_TESTS)
+        tcase_add_test(tc, test_slice_async);
     tcase_add_test(tc, test_prio_polling);
-    tcase_add_test(tc, test_prio_async);
+    if (ASYNC_TESTS)
+        tcase_add_test(tc, test_prio_async);
     suite_add_tcase(s, tc);
     tc = tcase_create("cancel");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cancel_running_polling);
-    tcase_add_test(tc, test_cancel_running_async);
+    if (ASYNC_TESTS)
+        tcase_add_test(tc, test_cancel_running_async);
     tcase_add_test(tc, test_cancel_deferred);
     tcase_add_test(tc, test_stuck_job_handoff);
     suite_add_tcase(s, tc);
-    tc = tcase_create("stress");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_stress_libc_under_preemption);
-    suite_add_tcase(s, tc);
+    if (ASYNC_TESTS) {
+        tc = tcase_create("stress");
+        tcase_set_timeout(tc, 300);
+        tcase_add_test(tc, test_stress_libc_under_preemption);
+        suite_add_tcase(s, tc);
+    }
     tc = tcase_create("signals");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_shutdown_with_jobs_in_flight);
