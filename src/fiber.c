@@ -136,26 +136,30 @@ void sp__san_to_job(sp__worker *w, sp_job *j)
  * (an acquire; a try-lock, so no lock-order edge is recorded), before it
  * really unlocks it. Between the two nobody else can take the mutex:
  * it is really held all along. */
-static void tsan_lock_to_sched(pthread_mutex_t *lock)
+static void tsan_lock_to_sched(sp__lockp l)
 {
 #ifdef SP_TSAN
+    /* a job's sp__lk is plain atomics to TSan: nothing to hand over */
+    pthread_mutex_t *lock = l && !(l & 1) ? (pthread_mutex_t *)l : NULL;
     if (lock) {
         __tsan_mutex_pre_unlock(lock, 0);
         __tsan_mutex_post_unlock(lock, 0);
     }
 #endif
-    (void)lock;
+    (void)l;
 }
 
-static void tsan_lock_in_sched(pthread_mutex_t *lock)
+static void tsan_lock_in_sched(sp__lockp l)
 {
 #ifdef SP_TSAN
+    /* a job's sp__lk is plain atomics to TSan: nothing to hand over */
+    pthread_mutex_t *lock = l && !(l & 1) ? (pthread_mutex_t *)l : NULL;
     if (lock) {
         __tsan_mutex_pre_lock(lock, __tsan_mutex_try_lock);
         __tsan_mutex_post_lock(lock, __tsan_mutex_try_lock, 0);
     }
 #endif
-    (void)lock;
+    (void)l;
 }
 
 void sp__san_back_in_sched(sp__worker *w)

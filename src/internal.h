@@ -456,7 +456,7 @@ struct sp_pool {
     char *name;
     pthread_mutex_t lock;      /* workers array, close */
     pthread_mutex_t statlock;  /* dead */
-    sp__worker *workers[SP__MAX_WORKERS];
+    sp__worker *_Atomic workers[SP__MAX_WORKERS]; /* atomic: resize.c reuses slots while the monitor and thieves read them */
     _Atomic int nw;            /* entries used in workers[] */
     _Atomic int nidle;
     _Atomic unsigned rr;       /* round robin for outside pushes */
