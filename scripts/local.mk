@@ -35,7 +35,7 @@ scripts_bench_bin_bl_fib_SOURCES = scripts/bench/c/bl_fib.c scripts/bench/c/benc
 # libtool wrapper script, no PLT in the timed loops).
 bench_sp_ldadd = $(top_builddir)/src/libspindle.la $(PTHREAD_LIBS)
 bench_sp_ldflags = -static
-scripts_bench_bin_sp_switch_SOURCES = scripts/bench/c/sp_switch.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_switch_SOURCES = scripts/bench/c/sp_switch.c scripts/bench/c/bench.h scripts/bench/c/pingpong.h
 scripts_bench_bin_sp_switch_LDADD = $(bench_sp_ldadd)
 scripts_bench_bin_sp_switch_LDFLAGS = $(bench_sp_ldflags)
 scripts_bench_bin_sp_jobs_SOURCES = scripts/bench/c/sp_jobs.c scripts/bench/c/bench.h
@@ -59,7 +59,7 @@ scripts_bench_bin_sp_chain_LDFLAGS = $(bench_sp_ldflags)
 scripts_bench_bin_sp_cancel_dfs_SOURCES = scripts/bench/c/sp_cancel_dfs.c scripts/bench/c/bench.h
 scripts_bench_bin_sp_cancel_dfs_LDADD = $(bench_sp_ldadd)
 scripts_bench_bin_sp_cancel_dfs_LDFLAGS = $(bench_sp_ldflags)
-scripts_bench_bin_sp_trace_SOURCES = scripts/bench/c/sp_trace.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_trace_SOURCES = scripts/bench/c/sp_trace.c scripts/bench/c/bench.h scripts/bench/c/pingpong.h
 scripts_bench_bin_sp_trace_LDADD = $(bench_sp_ldadd)
 scripts_bench_bin_sp_trace_LDFLAGS = $(bench_sp_ldflags)
 

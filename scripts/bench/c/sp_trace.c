@@ -7,46 +7,8 @@
  * Prints: switch_off_ns, switch_on_ns (per yield), event_ns (on - off:
  * the cost of recording one event). The trace file goes to /dev/null
  * (or -out FILE), written at close, outside the timed part. */
-#include <stdatomic.h>
-#include <stdint.h>
-#include "spindle.h"
-#include "bench.h"
-
-static long n_yields;
-static _Atomic int running, finished;
-static double t_start, t_end;
-
-static void *pingpong(void *arg)
-{
-    if (atomic_fetch_add(&running, 1) == 0)
-        t_start = bench_now_ns();
-    for (long i = 0; i < n_yields; i++)
-        sp_yield();
-    if (atomic_fetch_add(&finished, 1) == 1)
-        t_end = bench_now_ns();
-    return arg;
-}
-
-static double run(sp_pool *pool, long n)
-{
-    sp_job *a, *b;
-    n_yields = n;
-    atomic_store(&running, 0);
-    atomic_store(&finished, 0);
-    a = sp_job_create(pingpong, NULL);
-    b = sp_job_create(pingpong, NULL);
-    if (!a || !b)
-        bench_fail("sp_job_create failed");
-    sp_job_set_name(a, "ping");
-    sp_job_set_name(b, "pong");
-    if (sp_job_start(pool, 0, a) < 0 || sp_job_start(pool, 0, b) < 0)
-        bench_fail("sp_job_start failed");
-    sp_job_wait(a);
-    sp_job_wait(b);
-    sp_job_release(a);
-    sp_job_release(b);
-    return (t_end - t_start) / (2.0 * (double)n);
-}
+#include <string.h>
+#include "pingpong.h"
 
 static double median(double *v, int n)
 {
@@ -68,12 +30,12 @@ int main(int argc, char **argv)
         bench_fail("sp_pool_create failed");
     if (sp_pool_trace(on, out) != 0)
         bench_fail("sp_pool_trace failed");
-    run(off, 10000); /* warm up: stacks, caches, trace buffers */
-    run(on, 10000);
+    pingpong_run(off, 10000, "ping", "pong"); /* warm up: stacks, caches, trace buffers */
+    pingpong_run(on, 10000, "ping", "pong");
     double v_off[64], v_on[64];
     for (int r = 0; r < rounds; r++) {
-        v_off[r] = run(off, n);
-        v_on[r] = run(on, n);
+        v_off[r] = pingpong_run(off, n, "ping", "pong");
+        v_on[r] = pingpong_run(on, n, "ping", "pong");
     }
     double m_off = median(v_off, rounds), m_on = median(v_on, rounds);
     bench_report("switch_off_ns", m_off);
