@@ -372,19 +372,25 @@ static void addjump(int **v, int *n, int at) {
   (*v)[(*n)++] = at;
 }
 
+static void drop_loop(loop *lp) {
+  free(lp->cont);
+  free(lp->brk);
+  lp->cont = lp->brk = NULL;
+}
+
 static int cloop_body(comp *cp, sl_node *body, loop *lp) {
   cp->loops = realloc(cp->loops, (size_t)(cp->nloops + 1) * sizeof *cp->loops);
   cp->loops[cp->nloops++] = *lp;
   int rc = cstmt(cp, body);
   *lp = cp->loops[--cp->nloops];
+  if (rc < 0) drop_loop(lp);
   return rc;
 }
 
 static void close_loop(comp *cp, loop *lp, int cont_target, int end) {
   for (int i = 0; i < lp->ncont; i++) patch(cp, lp->cont[i], cont_target);
   for (int i = 0; i < lp->nbrk; i++) patch(cp, lp->brk[i], end);
-  free(lp->cont);
-  free(lp->brk);
+  drop_loop(lp);
 }
 
 static int cwhile(comp *cp, sl_node *n) {
@@ -410,7 +416,10 @@ static int cfor(comp *cp, sl_node *n) {
   loop lp = {0};
   if (cloop_body(cp, n->d, &lp) < 0) return -1;
   int cont = cp->code->nins;
-  if (n->c && cstmt(cp, n->c) < 0) return -1;
+  if (n->c && cstmt(cp, n->c) < 0) {
+    drop_loop(&lp);
+    return -1;
+  }
   int back = emit(cp, INS_A(OP_LOOP, 0));
   patch(cp, back, top);
   if (jf >= 0) patch(cp, jf, cp->code->nins);
