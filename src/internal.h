@@ -469,6 +469,11 @@ struct sp_pool {
                                        * active - ended are not ended */
     _Atomic uint64_t c_done, c_cancelled, c_failed;
     _Alignas(64) _Atomic uint64_t c_spares, c_signals;
+    /* of those not ended: suspended in a wait queue, or pending on
+     * dependencies. A close with wait runs until active - ended - blocked
+     * is 0: an exact count, where sampling the queues missed jobs in
+     * flight between them (a steal, a resize's hand-over). */
+    _Atomic long blocked;
     _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
     _Alignas(64) sp__runq q;   /* pseudo pool queue */
     _Atomic int seq;           /* pseudo pool: bumped on every change */
@@ -561,6 +566,14 @@ static inline long sp__pool_active(sp_pool *p)
 {
     long e = atomic_load(&p->ended); /* first: never below the truth */
     return atomic_load(&p->active) - e;
+}
+/* Of those, the ones that can run now: queued, on a worker, or between. */
+static inline long sp__pool_runnable(sp_pool *p)
+{
+    long e = atomic_load(&p->ended);
+    long b = atomic_load(&p->blocked); /* after ended: a wake decrements it
+                                        * before the job can end */
+    return atomic_load(&p->active) - e - b;
 }
 int sp__pool_stop(sp_pool *pool, int wait);
 void sp__pool_free(sp_pool *pool);

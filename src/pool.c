@@ -192,18 +192,6 @@ static void nap_us(long us)
         ; /* EINTR: sleep the rest */
 }
 
-/* No job queued or on a worker (suspended jobs may remain). */
-static int quiet(sp_pool *p)
-{
-    int n = atomic_load(&p->nw);
-    for (int k = 0; k < n; k++) {
-        sp__worker *w = p->workers[k];
-        if (w && (atomic_load(&w->q.n) > 0 || atomic_load(&w->cur)))
-            return 0;
-    }
-    return atomic_load(&p->q.n) == 0;
-}
-
 /* Run (or let the workers run) everything that can still run. */
 static void run_what_can_run(sp_pool *p)
 {
@@ -214,7 +202,7 @@ static void run_what_can_run(sp_pool *p)
         uint64_t before = atomic_load(&p->c_done) + atomic_load(&p->c_failed);
         nap_us(500);
         uint64_t after = atomic_load(&p->c_done) + atomic_load(&p->c_failed);
-        calm = quiet(p) && before == after ? calm + 1 : 0;
+        calm = sp__pool_runnable(p) == 0 && before == after ? calm + 1 : 0;
     }
 }
 
