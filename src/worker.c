@@ -228,11 +228,14 @@ static void restore_mask(void)
 
 static void requeue(sp__worker *w, sp_job *j)
 {
-    if (!w->is_runner && !atomic_load(&w->retired)) {
+    if (!w->is_runner) {
         sp__spin_lock(&w->q.lock);
-        sp__runq_push(&w->q, j);
+        if (!atomic_load_explicit(&w->retired, memory_order_relaxed)) {
+            sp__runq_push(&w->q, j);
+            sp__spin_unlock(&w->q.lock);
+            return;
+        }
         sp__spin_unlock(&w->q.lock);
-        return;
     }
     sp__job_ready(j);
 }
@@ -579,10 +582,19 @@ static sp__worker *pick_worker(sp_pool *p, sp_job *j)
         w = p->workers[0];
         return w && !atomic_load(&w->retired) ? w : NULL;
     }
-    for (int k = 0; k < n; k++) {
-        w = p->workers[atomic_fetch_add(&p->rr, 1) % (unsigned)n];
-        if (w && !atomic_load(&w->retired))
-            return w;
+    /* One start, then every slot; again while none is found: a resize
+     * may be retiring and starting workers meanwhile (it always keeps one
+     * live, but slots change under the scan, and others move rr). A job
+     * is never dropped for want of a worker while the pool is open. */
+    while (!atomic_load(&p->stopping)) {
+        unsigned start = atomic_fetch_add(&p->rr, 1);
+        n = atomic_load(&p->nw);
+        for (int k = 0; k < n; k++) {
+            w = p->workers[(start + (unsigned)k) % (unsigned)n];
+            if (w && !atomic_load(&w->retired))
+                return w;
+        }
+        sched_yield();
     }
     return NULL;
 }
@@ -620,26 +632,39 @@ void sp__job_ready(sp_job *j)
         pseudo_push(p, j);
         return;
     }
-    sp__worker *w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
-    if (!w) {
-        /* the pool is gone: the job can never run again */
-        if (j->stack)
-            sp__stack_free(j->stack);
-        j->stack = NULL;
-        sp__job_end(j, SP_JOB_CANCELLED);
-        sp_job_release(j);
-        return;
+    sp__worker *w;
+    int n;
+    for (;;) {
+        w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
+        if (!w) {
+            /* the pool is gone: the job can never run again */
+            if (j->stack)
+                sp__stack_free(j->stack);
+            j->stack = NULL;
+            sp__job_end(j, SP_JOB_CANCELLED);
+            sp_job_release(j);
+            return;
+        }
+        /* fork-join: a job started or woken by a job of w (or by w's
+         * scheduler, when a child ends) runs next, depth-first */
+        int lifo = w == sp__self();
+        sp__spin_lock(&w->q.lock);
+        /* retire() sets retired, then empties the queue under this lock:
+         * a push seen after that would sit in a queue nobody serves (its
+         * thread may have handed over and left, the slot be reused) */
+        if (SP__UNLIKELY(atomic_load_explicit(&w->retired,
+                                              memory_order_relaxed))) {
+            sp__spin_unlock(&w->q.lock);
+            continue;
+        }
+        if (lifo)
+            sp__runq_push_head(&w->q, j);
+        else
+            sp__runq_push(&w->q, j);
+        n = atomic_load(&w->q.n);
+        sp__spin_unlock(&w->q.lock);
+        break;
     }
-    /* fork-join: a job started or woken by a job of w (or by w's
-     * scheduler, when a child ends) runs next, depth-first */
-    int lifo = w == sp__self();
-    sp__spin_lock(&w->q.lock);
-    if (lifo)
-        sp__runq_push_head(&w->q, j);
-    else
-        sp__runq_push(&w->q, j);
-    int n = atomic_load(&w->q.n);
-    sp__spin_unlock(&w->q.lock);
     if ((uint64_t)n > atomic_load(&p->c_highwater))
         atomic_store(&p->c_highwater, (uint64_t)n);
     wake_for(p, w, j->prio);
