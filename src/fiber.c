@@ -240,6 +240,19 @@ void sp__san_job_to_job(sp_job *from, sp_job *to)
     (void)to;
 }
 
+/* A direct wait (sp__wait_direct) hands the wait queue's lock from the
+ * suspending job's fiber to the job it resumes, which unlocks it: the
+ * same hand-over as to the scheduler (tsan_lock_to_sched). */
+void sp__san_lock_out(sp__lockp l)
+{
+    tsan_lock_to_sched(l);
+}
+
+void sp__san_lock_in(sp__lockp l)
+{
+    tsan_lock_in_sched(l);
+}
+
 /* j resumed by another job, not by the scheduler: the stack we came from
  * is that job's, which must not replace the scheduler's bounds. */
 void sp__san_direct_entered(sp_job *j)

@@ -392,6 +392,7 @@ struct sp__worker {
     int post;                  /* SP__POST_* left by the switching job */
     sp__lockp post_lock;       /* 0 or a lock to release (POST_WAIT...) */
     sp__spin *held;            /* direct switch: the resumed job unlocks */
+    sp__lockp held_wait;       /* direct wait: and this wait queue lock */
     sp__runq q;                /* own run queue (unused by runners) */
     _Atomic int idle;          /* 1 while parked (futex word) */
     _Atomic int retired;       /* replaced by a spare (KLT handoff) */
@@ -426,6 +427,8 @@ void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending);
 void sp__san_job_freed(sp_job *j);
 void sp__san_job_to_job(sp_job *from, sp_job *to); /* direct switch */
 void sp__san_direct_entered(sp_job *j);
+void sp__san_lock_out(sp__lockp l); /* a lock handed to the next fiber */
+void sp__san_lock_in(sp__lockp l);
 #else
 static inline void sp__san_to_job(sp__worker *w, sp_job *j)
 { (void)w; (void)j; }
@@ -438,6 +441,8 @@ static inline void sp__san_job_freed(sp_job *j) { (void)j; }
 static inline void sp__san_job_to_job(sp_job *from, sp_job *to)
 { (void)from; (void)to; }
 static inline void sp__san_direct_entered(sp_job *j) { (void)j; }
+static inline void sp__san_lock_out(sp__lockp l) { (void)l; }
+static inline void sp__san_lock_in(sp__lockp l) { (void)l; }
 #endif
 
 #define SP__MAX_WORKERS 256
@@ -518,6 +523,7 @@ void sp__worker_free(sp__worker *w);
 void sp__run_job(sp__worker *w, sp_job *j);
 void sp__switch_out(sp_job *j, int post, sp__lockp lock);
 int sp__yield_direct(sp_job *j, int post);
+int sp__wait_direct(sp_job *j, sp__lockp lock); /* 1: switched, resumed */
 void sp__job_ready(sp_job *j);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);

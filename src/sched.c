@@ -259,7 +259,8 @@ static int wait_fiber(sp_job *j, sp__waitq *q, sp__lockp lock, int flags)
      * sp__waitq_remove_job) takes it before it uncounts us */
     atomic_fetch_add_explicit(&j->pool->blocked, 1, memory_order_relaxed);
     j->in_rt++;
-    sp__switch_out(j, SP__POST_WAIT, lock);
+    if (!sp__wait_direct(j, lock))
+        sp__switch_out(j, SP__POST_WAIT, lock);
     /* resumed, possibly on another worker; the waker unlinked us */
     if ((flags & SP__WAIT_NOLOCK) && !atomic_load(&j->cancel)) {
         j->in_rt--;

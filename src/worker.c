@@ -123,9 +123,15 @@ static inline void resumed(sp_job *j)
     sp__worker *w = j->worker;
     sp__spin *held = w->held;
     if (held) {
+        sp__lockp wl = w->held_wait;
         w->held = NULL;
         sp__spin_unlock(held);
         sp__san_direct_entered(j);
+        if (wl) { /* the job before us suspended in sp__wait_direct */
+            w->held_wait = 0;
+            sp__san_lock_in(wl);
+            sp__lockp_unlock(wl);
+        }
     } else {
         sp__san_job_entered(w, j);
     }
@@ -215,6 +221,43 @@ int sp__yield_direct(sp_job *j, int post)
     }
     w->held = &w->q.lock;
     enter(w, n);
+    sp__san_job_to_job(j, n);
+    sp__ctx_switch(&j->sp, n->sp);
+    resumed(j);
+    return 1;
+}
+
+/*
+ * The same for a job that suspends on a wait queue (sp__wait): instead of
+ * switching to the scheduler, which would unlock the wait queue's lock
+ * and pop the next job, hand the worker to the next job of its queue.
+ * Both locks stay held across the switch (a waker needs the wait queue's
+ * lock to resume j, so it cannot resume j before j is off its stack) and
+ * the resumed job releases them (resumed()). j is not requeued: it is
+ * suspended, counted in pool->blocked by the caller. A channel ping-pong
+ * between two jobs of one worker is one switch per message this way.
+ */
+int sp__wait_direct(sp_job *j, sp__lockp lock)
+{
+    sp__worker *w = j->worker;
+    if (SP__UNLIKELY(w->is_runner) ||
+        atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
+        atomic_load_explicit(&w->want_best, memory_order_relaxed))
+        return 0;
+    sp__spin_lock(&w->q.lock);
+    uint32_t bm = w->q.bitmap;
+    sp_job *n = bm ? w->q.lv[31 - __builtin_clz(bm)].head : NULL;
+    if (!n || !n->stack || n->async_susp ||
+        atomic_load_explicit(&w->retired, memory_order_relaxed)) {
+        sp__spin_unlock(&w->q.lock);
+        return 0;
+    }
+    sp__runq_pop(&w->q); /* n */
+    w->held = &w->q.lock;
+    w->held_wait = lock;
+    enter(w, n);
+    sp__san_lock_out(lock);
     sp__san_job_to_job(j, n);
     sp__ctx_switch(&j->sp, n->sp);
     resumed(j);
@@ -599,8 +642,25 @@ static sp__worker *pick_worker(sp_pool *p, sp_job *j)
     return NULL;
 }
 
-static void wake_for(sp_pool *p, sp__worker *w, int prio)
+static void wake_for(sp_pool *p, sp__worker *w, int prio, int own)
 {
+    if (own) {
+        /* pushed on our own queue: w runs (this is its thread), so no
+         * wake can be lost and the fence (the Dekker pair with park) is
+         * not needed. An idle worker is still woken to steal, on a
+         * relaxed read: missing one that is parking now costs only
+         * parallelism, never the job (we run it). A fork-join spawn and
+         * a channel hand-off between jobs of one worker take this path. */
+        if (atomic_load_explicit(&p->nidle, memory_order_relaxed) > 0) {
+            int n = atomic_load(&p->nw);
+            for (int k = 0; k < n; k++)
+                if (p->workers[k] && p->workers[k] != w &&
+                    wake_worker(p->workers[k]))
+                    break;
+        }
+        sp__prio_check(p, w, prio);
+        return;
+    }
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&w->idle) && wake_worker(w))
         return;
@@ -633,7 +693,7 @@ void sp__job_ready(sp_job *j)
         return;
     }
     sp__worker *w;
-    int n;
+    int n, lifo;
     for (;;) {
         w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
         if (!w) {
@@ -647,7 +707,7 @@ void sp__job_ready(sp_job *j)
         }
         /* fork-join: a job started or woken by a job of w (or by w's
          * scheduler, when a child ends) runs next, depth-first */
-        int lifo = w == sp__self();
+        lifo = w == sp__self();
         sp__spin_lock(&w->q.lock);
         /* retire() sets retired, then empties the queue under this lock:
          * a push seen after that would sit in a queue nobody serves (its
@@ -667,7 +727,7 @@ void sp__job_ready(sp_job *j)
     }
     if ((uint64_t)n > atomic_load(&p->c_highwater))
         atomic_store(&p->c_highwater, (uint64_t)n);
-    wake_for(p, w, j->prio);
+    wake_for(p, w, j->prio, lifo);
 }
 
 /* ---- pseudo pools ---- */
