@@ -380,6 +380,18 @@ typedef struct sp__wstats {
         preempt_async, steals, parks, wakes, signals;
 } sp__wstats;
 
+/* Job counts of one starter/ender: a pool's own (jobs started or ended
+ * by threads that are not its workers), each worker's (the jobs it
+ * started and ended itself: a fork-join pool would otherwise bounce two
+ * pool cache lines between its workers on every job), and those of
+ * workers whose slot a resize reused (pool->dead_jc). Read summed
+ * (pool.c). Written with relaxed RMWs on a line the writer owns: a job
+ * may end inside the preemption signal's handler. */
+typedef struct sp__jcount {
+    _Atomic long started, ended;
+    _Atomic uint64_t done, cancelled, failed;
+} sp__jcount;
+
 struct sp__worker {
     sp_pool *pool;             /* pool served */
     int index;
@@ -408,6 +420,7 @@ struct sp__worker {
     int ncache;
     stack_t altstack, old_altstack;
     sp__wstats st;
+    sp__jcount jc;             /* jobs this worker started/ended (owner) */
     void *san_fake;            /* sanitizers: the scheduler context */
     const void *san_bottom;
     size_t san_size;
@@ -484,6 +497,7 @@ struct sp_pool {
     _Atomic int seq;           /* pseudo pool: bumped on every change */
     sp_pool *reg_next, *reg_prev; /* registry, creation order */
     sp__wstats dead;           /* stats of runner threads that left */
+    sp__jcount dead_jc;        /* jc of workers whose slot was reused */
     int stopped;               /* sp__pool_stop done */
     int left;                  /* its result */
     pthread_mutex_t deplock;   /* guards pending (deps.c) */
@@ -567,20 +581,15 @@ void sp__wake_all(sp__waitq *q);
 void sp__waitq_remove_job(sp_job *j); /* cancel: wake a waiting job */
 
 /* pool.c */
-/* Jobs started (or pending) and not ended yet. */
-static inline long sp__pool_active(sp_pool *p)
-{
-    long e = atomic_load(&p->ended); /* first: never below the truth */
-    return atomic_load(&p->active) - e;
-}
-/* Of those, the ones that can run now: queued, on a worker, or between. */
-static inline long sp__pool_runnable(sp_pool *p)
-{
-    long e = atomic_load(&p->ended);
-    long b = atomic_load(&p->blocked); /* after ended: a wake decrements it
-                                        * before the job can end */
-    return atomic_load(&p->active) - e - b;
-}
+/* Jobs started (or pending) and not ended yet; and of those, the ones
+ * that can run now (not blocked: queued, on a worker, or between). Sums
+ * of the pool's and its workers' counts: p->lock held (against a resize
+ * folding a worker's counts into dead_jc). */
+long sp__pool_active(sp_pool *p);
+long sp__pool_runnable(sp_pool *p);
+/* Count a job started / ended on p, by the calling thread. */
+void sp__count_start(sp_pool *p);
+void sp__count_end(sp_pool *p, int state);
 int sp__pool_stop(sp_pool *pool, int wait);
 void sp__pool_free(sp_pool *pool);
 extern _Atomic int sp__shutdown_flag;

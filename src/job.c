@@ -359,8 +359,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     j->prio = prio;
     sp_pool_retain(p);
     atomic_fetch_add(&j->refs, 1); /* the hold */
-    atomic_fetch_add(&p->active, 1);
-    atomic_fetch_add_explicit(&p->c_started, 1, memory_order_relaxed);
+    sp__count_start(p);
     atomic_store(&j->state, SP_JOB_QUEUED);
     if (p->nworkers == 0) /* threads already waiting must run the pool */
         sp__wake_all(&j->waiters);
@@ -389,13 +388,7 @@ void sp__job_end(sp_job *j, int state)
     sp_pool *p = j->pool;
     j->end_state = state;
     if (p) { /* counters first: a woken waiter may read them at once */
-        if (state == SP_JOB_DONE)
-            atomic_fetch_add_explicit(&p->c_done, 1, memory_order_relaxed);
-        else if (state == SP_JOB_CANCELLED)
-            atomic_fetch_add_explicit(&p->c_cancelled, 1, memory_order_relaxed);
-        else
-            atomic_fetch_add_explicit(&p->c_failed, 1, memory_order_relaxed);
-        atomic_fetch_add(&p->ended, 1);
+        sp__count_end(p, state);
     }
     /* hooks run before the waiters wake (a joiner sees their effects);
      * hooks added meanwhile are taken with the final state */

@@ -192,6 +192,80 @@ static void nap_us(long us)
         ; /* EINTR: sleep the rest */
 }
 
+/* ---- job counts (see sp__jcount) ---- */
+
+static sp__worker *own_worker(sp_pool *p)
+{
+    sp__worker *w = sp__self();
+    return w && w->pool == p && !w->is_runner ? w : NULL;
+}
+
+void sp__count_start(sp_pool *p)
+{
+    sp__worker *w = own_worker(p);
+    if (w) {
+        atomic_fetch_add_explicit(&w->jc.started, 1, memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add(&p->active, 1);
+    atomic_fetch_add_explicit(&p->c_started, 1, memory_order_relaxed);
+}
+
+void sp__count_end(sp_pool *p, int state)
+{
+    sp__worker *w = own_worker(p);
+    _Atomic uint64_t *c;
+    if (w)
+        c = state == SP_JOB_DONE ? &w->jc.done
+            : state == SP_JOB_CANCELLED ? &w->jc.cancelled : &w->jc.failed;
+    else
+        c = state == SP_JOB_DONE ? &p->c_done
+            : state == SP_JOB_CANCELLED ? &p->c_cancelled : &p->c_failed;
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    /* after the outcome's count: a reader that sees the job ended sees
+     * how (close's progress test) */
+    atomic_fetch_add_explicit(w ? &w->jc.ended : &p->ended, 1,
+                              memory_order_release);
+}
+
+/* Sum of one field over the pool, its workers and dead_jc. */
+#define JC_SUM(p, pool_field, field)                                       \
+    ({                                                                     \
+        long _s = (long)atomic_load_explicit(&(p)->pool_field,             \
+                                             memory_order_acquire) +       \
+                  (long)atomic_load_explicit(&(p)->dead_jc.field,          \
+                                             memory_order_acquire);        \
+        int _n = atomic_load(&(p)->nw);                                    \
+        for (int _k = 0; _k < _n; _k++) {                                  \
+            sp__worker *_w = (p)->workers[_k];                             \
+            if (_w)                                                        \
+                _s += (long)atomic_load_explicit(&_w->jc.field,            \
+                                                 memory_order_acquire);    \
+        }                                                                  \
+        _s;                                                                \
+    })
+
+/* started jobs counted by the pool's own counter (c_started) or the
+ * deps' pend links (active): p->active is both */
+long sp__pool_active(sp_pool *p)
+{
+    long e = JC_SUM(p, ended, ended); /* first: never below the truth */
+    return JC_SUM(p, active, started) - e;
+}
+
+long sp__pool_runnable(sp_pool *p)
+{
+    long e = JC_SUM(p, ended, ended);
+    long b = atomic_load(&p->blocked); /* after ended: a wake decrements
+                                        * it before the job can end */
+    return JC_SUM(p, active, started) - e - b;
+}
+
+static uint64_t jc_done_failed(sp_pool *p)
+{
+    return (uint64_t)(JC_SUM(p, c_done, done) + JC_SUM(p, c_failed, failed));
+}
+
 /* Run (or let the workers run) everything that can still run. */
 static void run_what_can_run(sp_pool *p)
 {
@@ -199,9 +273,9 @@ static void run_what_can_run(sp_pool *p)
     while (sp__pool_active(p) > 0 && calm < 3) {
         if (p->nworkers == 0)
             sp__pseudo_run(p, NULL);
-        uint64_t before = atomic_load(&p->c_done) + atomic_load(&p->c_failed);
+        uint64_t before = jc_done_failed(p);
         nap_us(500);
-        uint64_t after = atomic_load(&p->c_done) + atomic_load(&p->c_failed);
+        uint64_t after = jc_done_failed(p);
         calm = sp__pool_runnable(p) == 0 && before == after ? calm + 1 : 0;
     }
 }
@@ -268,7 +342,7 @@ int sp__pool_stop(sp_pool *p, int wait)
     atomic_store(&p->closed, 1);
     if (wait)
         run_what_can_run(p);
-    uint64_t c0 = atomic_load(&p->c_cancelled);
+    long c0 = JC_SUM(p, c_cancelled, cancelled);
     atomic_store(&p->stopping, 1);
     int pend_left = sp__deps_pool_stop(p);
     if (p->nworkers == 0)
@@ -276,7 +350,7 @@ int sp__pool_stop(sp_pool *p, int wait)
     else
         stop_workers(p);
     drain(&p->q);
-    p->left = (int)(atomic_load(&p->c_cancelled) - c0 +
+    p->left = (int)(JC_SUM(p, c_cancelled, cancelled) - c0 +
                     (uint64_t)sp__pool_active(p)) + pend_left;
     /* read by the monitor and sp_shutdown under the registry lock, not
      * p->lock: atomic */
@@ -330,11 +404,11 @@ int sp_pool_stats(sp_pool *p, sp_stats *o)
     for (int k = 0; k < n; k++)
         if (p->workers[k])
             add_stats(o, &p->workers[k]->st);
+    o->jobs_started = (uint64_t)JC_SUM(p, c_started, started);
+    o->jobs_finished = (uint64_t)JC_SUM(p, c_done, done);
+    o->jobs_cancelled = (uint64_t)JC_SUM(p, c_cancelled, cancelled);
+    o->jobs_failed = (uint64_t)JC_SUM(p, c_failed, failed);
     pthread_mutex_unlock(&p->statlock);
-    o->jobs_started = atomic_load(&p->c_started);
-    o->jobs_finished = atomic_load(&p->c_done);
-    o->jobs_cancelled = atomic_load(&p->c_cancelled);
-    o->jobs_failed = atomic_load(&p->c_failed);
     o->signals_sent = atomic_load(&p->c_signals);
     o->spares = atomic_load(&p->c_spares);
     o->wakes += atomic_load(&p->c_wakes);

@@ -146,6 +146,12 @@ static void bury(sp_pool *p, int slot)
     for (size_t i = 0; i < sizeof(sp__wstats) / sizeof(uint64_t); i++)
         atomic_fetch_add_explicit(&d[i], atomic_load_explicit(&s[i],
                                   memory_order_relaxed), memory_order_relaxed);
+    /* its job counts too (pool->lock held: sp__pool_active's readers) */
+    atomic_fetch_add(&p->dead_jc.started, atomic_load(&old->jc.started));
+    atomic_fetch_add(&p->dead_jc.ended, atomic_load(&old->jc.ended));
+    atomic_fetch_add(&p->dead_jc.done, atomic_load(&old->jc.done));
+    atomic_fetch_add(&p->dead_jc.cancelled, atomic_load(&old->jc.cancelled));
+    atomic_fetch_add(&p->dead_jc.failed, atomic_load(&old->jc.failed));
     p->workers[slot] = NULL;
     pthread_mutex_unlock(&p->statlock);
     sp__spin_lock(&old->q.lock);
