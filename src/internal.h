@@ -421,6 +421,7 @@ struct sp__worker {
     stack_t altstack, old_altstack;
     sp__wstats st;
     sp__jcount jc;             /* jobs this worker started/ended (owner) */
+    _Atomic long pref;         /* pool references cached for its jobs */
     void *san_fake;            /* sanitizers: the scheduler context */
     const void *san_bottom;
     size_t san_size;
@@ -590,6 +591,13 @@ long sp__pool_runnable(sp_pool *p);
 /* Count a job started / ended on p, by the calling thread. */
 void sp__count_start(sp_pool *p);
 void sp__count_end(sp_pool *p, int state);
+/* A job's reference to its pool: on a worker of the pool, from and to a
+ * cache of references the worker took in batches (flushed when its
+ * thread leaves: before the creator's reference can go, since close
+ * joins the workers first). */
+void sp__pool_retain_job(sp_pool *p);
+void sp__pool_release_job(sp_pool *p);
+void sp__pool_refs_flush(sp__worker *w);
 int sp__pool_stop(sp_pool *pool, int wait);
 void sp__pool_free(sp_pool *pool);
 extern _Atomic int sp__shutdown_flag;

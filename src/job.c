@@ -264,7 +264,7 @@ static void job_free(sp_job *j)
         sp__stack_free(j->stack);
     sp__san_job_freed(j);
     if (j->pool)
-        sp_pool_release(j->pool);
+        sp__pool_release_job(j->pool);
     if (s) {
         free(s->error);
         free(s->name);
@@ -357,7 +357,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     }
     j->pool = p;
     j->prio = prio;
-    sp_pool_retain(p);
+    sp__pool_retain_job(p);
     atomic_fetch_add(&j->refs, 1); /* the hold */
     sp__count_start(p);
     atomic_store(&j->state, SP_JOB_QUEUED);

@@ -228,6 +228,52 @@ void sp__count_end(sp_pool *p, int state)
                               memory_order_release);
 }
 
+#define SP__PREF_BATCH 64
+
+void sp__pool_retain_job(sp_pool *p)
+{
+    sp__worker *w = own_worker(p);
+    if (!w) {
+        sp_pool_retain(p);
+        return;
+    }
+    /* relaxed RMWs on the worker's own line: a job may be freed in the
+     * preemption signal's handler, between any two steps here */
+    if (atomic_load_explicit(&w->pref, memory_order_relaxed) <= 0) {
+        atomic_fetch_add_explicit(&p->refs, SP__PREF_BATCH,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->pref, SP__PREF_BATCH,
+                                  memory_order_relaxed);
+    }
+    atomic_fetch_sub_explicit(&w->pref, 1, memory_order_relaxed);
+}
+
+void sp__pool_release_job(sp_pool *p)
+{
+    sp__worker *w = own_worker(p);
+    if (!w) {
+        sp_pool_release(p);
+        return;
+    }
+    /* p->refs keeps the batches this worker holds, and the creator's
+     * reference while it runs: it cannot reach 0 here */
+    if (atomic_fetch_add_explicit(&w->pref, 1, memory_order_relaxed) >=
+        2 * SP__PREF_BATCH) {
+        atomic_fetch_sub_explicit(&w->pref, SP__PREF_BATCH,
+                                  memory_order_relaxed);
+        atomic_fetch_sub_explicit(&p->refs, SP__PREF_BATCH,
+                                  memory_order_release);
+    }
+}
+
+void sp__pool_refs_flush(sp__worker *w)
+{
+    long n = atomic_exchange(&w->pref, 0);
+    if (n > 0)
+        atomic_fetch_sub_explicit(&w->pool->refs, (int)n,
+                                  memory_order_release);
+}
+
 /* Sum of one field over the pool, its workers and dead_jc. */
 #define JC_SUM(p, pool_field, field)                                       \
     ({                                                                     \

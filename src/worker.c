@@ -570,7 +570,8 @@ static void *worker_main(void *arg)
     cache_flush(w);
     sp__job_cache_flush();
     sp__altstack_off(w);
-    sp__set_self(NULL);
+    sp__set_self(NULL); /* then no job is freed here as the pool's */
+    sp__pool_refs_flush(w);
     atomic_store(&w->exited, 1);
     return NULL;
 }

@@ -2,7 +2,8 @@
  * current pool while the caller computes fib(n-2) itself, then waits.
  * Below it, plain recursion.  Timed on pools of 1..W workers (default 2).
  * Prints: wN_ms for each worker count, jobs (jobs per run), speedup
- * (w1_ms / w2_ms, both medians of 3 runs in this process). */
+ * (w1_ms / w2_ms, both medians of 15 runs in this process, the pools
+ * taking turns in rounds). */
 #include <stdint.h>
 #include "spindle.h"
 #include "bench.h"
@@ -48,20 +49,37 @@ static double run_once(long n)
     return (t1 - t0) / 1e6;
 }
 
-static double timed(int workers, long n)
+/* The pools of 1..W workers take turns in ROUNDS rounds, so that a burst
+ * of load on the machine hits every pool alike; in each round a pool has
+ * a warm-up run (its caches and stacks went cold while the others ran)
+ * and PER timed runs. Medians of the ROUNDS * PER runs. */
+#define ROUNDS 5
+#define PER 3
+#define RUNS (ROUNDS * PER)
+
+static void timed_all(int wmax, long n, double *med)
 {
-    double t[3];
-    char key[32];
-    cur_pool = sp_pool_create(workers);
-    if (!cur_pool)
-        bench_fail("sp_pool_create failed");
-    run_once(n);                             /* warm up */
-    for (int i = 0; i < 3; i++)
-        t[i] = run_once(n);
-    sp_pool_close(cur_pool, 1);
-    snprintf(key, sizeof key, "w%d_ms", workers);
-    bench_report(key, bench_quantile(t, 3, 0.5));
-    return bench_quantile(t, 3, 0.5);
+    sp_pool *pools[16];
+    double t[16][RUNS];
+    for (int w = 1; w <= wmax; w++) {
+        pools[w - 1] = sp_pool_create(w);
+        if (!pools[w - 1])
+            bench_fail("sp_pool_create failed");
+    }
+    for (int r = 0; r < ROUNDS; r++)
+        for (int w = 1; w <= wmax; w++) {
+            cur_pool = pools[w - 1];
+            run_once(n); /* warm up */
+            for (int i = 0; i < PER; i++)
+                t[w - 1][r * PER + i] = run_once(n);
+        }
+    for (int w = 1; w <= wmax; w++) {
+        char key[32];
+        sp_pool_close(pools[w - 1], 1);
+        med[w] = bench_quantile(t[w - 1], RUNS, 0.5);
+        snprintf(key, sizeof key, "w%d_ms", w);
+        bench_report(key, med[w]);
+    }
 }
 
 static long count_jobs(long n)
@@ -76,13 +94,12 @@ int main(int argc, char **argv)
     double t1 = 0, t2 = 0;
     cutoff = bench_arg(argc, argv, "cutoff", 16);
     expected = fib_serial(n);
-    for (int w = 1; w <= wmax; w++) {
-        double t = timed(w, n);
-        if (w == 1)
-            t1 = t;
-        if (w == 2)
-            t2 = t;
-    }
+    if (wmax < 1 || wmax > 15)
+        bench_fail("workers must be 1..15");
+    double med[16] = {0};
+    timed_all(wmax, n, med);
+    t1 = med[1];
+    t2 = wmax >= 2 ? med[2] : 0;
     bench_report("jobs", (double)count_jobs(n));
     if (t1 > 0 && t2 > 0)
         bench_report("speedup", t1 / t2);
