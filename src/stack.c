@@ -48,6 +48,16 @@
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static sp__stack *g_free;           /* global free list, any size */
 static long g_nfree;
+/* Guarded stacks beyond the free list's reserve, waiting to go back to
+ * the kernel in one batch (still reusable until then). An munmap in a
+ * process whose threads run on other CPUs costs a TLB shootdown (an IPI
+ * to each; ~30 us on this VM): one per stack made a chain of 20,000
+ * suspended jobs spend most of its time there. Batched, the stacks are
+ * sorted by address and adjacent mappings (mmap hands them out next to
+ * each other, usually) go in one call. */
+#define SP__REL_BATCH 256
+static sp__stack *g_rel;
+static long g_nrel;
 static long g_guarded_now, g_guarded_max = -1, g_slab_stacks;
 static size_t g_page; /* set once, by whoever needs it first: relaxed
                        * atomics, as sp__stack_round runs unlocked */
@@ -179,6 +189,73 @@ static sp__stack *take_free(size_t size)
     return NULL;
 }
 
+/* A stack of this size from the release batch (lock held). */
+static sp__stack *take_rel(size_t size)
+{
+    for (sp__stack **pp = &g_rel; *pp; pp = &(*pp)->next)
+        if ((*pp)->size == size) {
+            sp__stack *s = *pp;
+            *pp = s->next;
+            g_nrel--;
+            s->next = NULL;
+            return s;
+        }
+    return NULL;
+}
+
+static int by_addr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)(*(sp__stack *const *)a)->guard;
+    uintptr_t y = (uintptr_t)(*(sp__stack *const *)b)->guard;
+    return x < y ? -1 : x > y;
+}
+
+/* Unmap a detached list of n guarded stacks, adjacent ones together. */
+static void release_batch(sp__stack *list, long n)
+{
+    sp__stack **v = malloc((size_t)n * sizeof *v);
+    long k = 0;
+    for (sp__stack *s = list, *next; s; s = next) {
+        next = s->next;
+#ifdef SP_VALGRIND
+        VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+        if (v) {
+            v[k++] = s;
+        } else { /* no memory for the sort: one at a time */
+            munmap(s->guard, s->size + page_size());
+        }
+    }
+    if (!v)
+        return;
+    qsort(v, (size_t)k, sizeof *v, by_addr);
+    /* read every range before the first munmap: a descriptor lives in
+     * its own stack's memory */
+    char **lo = (char **)v; /* reuse the array: v[i] -> range start */
+    size_t *len = malloc((size_t)k * sizeof *len);
+    if (!len) {
+        for (long i = 0; i < k; i++)
+            munmap(v[i]->guard, v[i]->size + page_size());
+        free(v);
+        return;
+    }
+    for (long i = 0; i < k; i++) {
+        size_t l = v[i]->size + page_size();
+        lo[i] = v[i]->guard;
+        len[i] = l;
+    }
+    for (long i = 0; i < k;) {
+        char *start = lo[i], *end = lo[i] + len[i];
+        long j = i + 1;
+        while (j < k && lo[j] == end)
+            end += len[j++];
+        munmap(start, (size_t)(end - start));
+        i = j;
+    }
+    free(len);
+    free(v);
+}
+
 sp__stack *sp__stack_alloc(size_t size)
 {
     size = sp__stack_round(size);
@@ -186,6 +263,8 @@ sp__stack *sp__stack_alloc(size_t size)
     if (g_guarded_max < 0)
         budget_init();
     sp__stack *s = take_free(size);
+    if (!s && g_rel)
+        s = take_rel(size);
     if (!s && g_guarded_now < g_guarded_max) {
         s = alloc_guarded(size);
         if (s)
@@ -214,12 +293,19 @@ void sp__stack_free(sp__stack *s)
 #endif
     pthread_mutex_lock(&g_lock);
     if (s->kind == SP__STACK_GUARDED && g_nfree >= 64) {
-        g_guarded_now--;
+        s->next = g_rel;
+        g_rel = s;
+        if (++g_nrel < SP__REL_BATCH) {
+            pthread_mutex_unlock(&g_lock);
+            return;
+        }
+        sp__stack *list = g_rel;
+        long n = g_nrel;
+        g_rel = NULL;
+        g_nrel = 0;
+        g_guarded_now -= n;
         pthread_mutex_unlock(&g_lock);
-#ifdef SP_VALGRIND
-        VALGRIND_STACK_DEREGISTER(s->vg_id);
-#endif
-        munmap(s->guard, s->size + page_size());
+        release_batch(list, n);
         return;
     }
     if (s->kind == SP__STACK_SLAB && !sp__stack_canary_ok(s)) {
