@@ -137,6 +137,9 @@ int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, "n", 1000000);
     long nthreads = bench_arg(argc, argv, "threads", 20000);
+    /* like sp_jobs: the first batch takes its memory from the kernel
+     * (malloc), the second reuses what the first freed */
+    bench_report("condvar_pool_cold_ns", condvar_pool(n));
     bench_report("condvar_pool_ns", condvar_pool(n));
     bench_report("pthread_create_ns", thread_per_job(nthreads));
     return 0;
