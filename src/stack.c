@@ -266,9 +266,15 @@ sp__stack *sp__stack_alloc(size_t size)
     if (!s && g_rel)
         s = take_rel(size);
     if (!s && g_guarded_now < g_guarded_max) {
+        /* the mmap, mprotect and first touch outside the lock: with
+         * thousands of jobs suspending at once, workers queued on it */
+        g_guarded_now++;
+        pthread_mutex_unlock(&g_lock);
         s = alloc_guarded(size);
         if (s)
-            g_guarded_now++;
+            return s;
+        pthread_mutex_lock(&g_lock);
+        g_guarded_now--;
     }
     if (!s)
         s = alloc_slab(size);
