@@ -1,5 +1,6 @@
 # tests/local.mk: unit tests (Check) of the language, and script tests:
 # tests/scripts/*.sing run by tests/scripts/run-test, compared with *.out.
+noinst_HEADERS += tests/unit/check_main.h
 LANG_UNIT = tests/unit/test_lex tests/unit/test_parse tests/unit/test_value
 check_PROGRAMS += $(LANG_UNIT)
 TESTS += $(LANG_UNIT)

@@ -1,5 +1,6 @@
 /* test_lex.c: the lexer -- tokens, literals, keywords, lines, errors. */
 #include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include "lex.h"
@@ -95,9 +96,5 @@ int main(void) {
   tcase_add_test(tc, test_comments_and_lines);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run(s);
 }

@@ -1,5 +1,6 @@
 /* test_parse.c: the parser -- precedence, statements, syntax errors. */
 #include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 #include "ast.h"
@@ -98,9 +99,5 @@ int main(void) {
   tcase_add_test(tc, test_procs);
   tcase_add_test(tc, test_errors);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run(s);
 }

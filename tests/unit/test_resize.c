@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <check.h>
+#include "check_main.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -579,11 +580,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(suite)

@@ -1,6 +1,7 @@
 /* test_value.c: values -- refcounts, copy-on-write, equality, display,
  * conversions, and the shared global table under concurrent assignment. */
 #include <check.h>
+#include "check_main.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,9 +214,5 @@ int main(void) {
   tcase_add_test(tc, test_run_in_two_contexts);
   tcase_add_test(tc, test_threads_share_globals);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return check_run(s);
 }
