@@ -716,8 +716,10 @@ void sp__job_ready(sp_job *j)
     }
     if ((uint64_t)n > atomic_load(&p->c_highwater))
         atomic_store(&p->c_highwater, (uint64_t)n);
-    /* the wake of a fresh job queued by a plain thread can be put off */
-    int defer = !self && !j->stack && lendable(p, j);
+    /* the wake of a fresh job queued by a plain thread can be put off
+     * (the thread may wait for it next); not for a batch: a waiter runs
+     * a job only if it is alone in the queue */
+    int defer = !self && n == 1 && !j->stack && lendable(p, j);
     wake_for(p, w, j->prio, defer);
 }
 
