@@ -682,7 +682,9 @@ void sp__job_ready(sp_job *j)
         return;
     }
     sp__worker *w, *self = sp__self();
-    int n;
+    /* read before the push: then a worker may run j, and end it */
+    int n, defer = !self && !j->stack && lendable(p, j);
+    int prio = j->prio;
     for (;;) {
         w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
         if (!w) {
@@ -719,8 +721,7 @@ void sp__job_ready(sp_job *j)
     /* the wake of a fresh job queued by a plain thread can be put off
      * (the thread may wait for it next); not for a batch: a waiter runs
      * a job only if it is alone in the queue */
-    int defer = !self && n == 1 && !j->stack && lendable(p, j);
-    wake_for(p, w, j->prio, defer);
+    wake_for(p, w, prio, defer && n == 1);
 }
 
 /* ---- pseudo pools ---- */
