@@ -485,17 +485,12 @@ int sp__worker_wake(sp__worker *w, int want)
     }
 }
 
-static int wake_worker(sp__worker *w)
-{
-    return sp__worker_wake(w, 1);
-}
-
 void sp__pool_wake_all(sp_pool *p)
 {
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++)
         if (p->workers[k])
-            wake_worker(p->workers[k]);
+            sp__worker_wake(p->workers[k], 1);
 }
 
 static void park(sp__worker *w)
@@ -633,14 +628,16 @@ static sp__worker *pick_worker(sp_pool *p, sp_job *j)
 
 static int put_off_wake(sp__worker *w, int v);
 
-/* defer: a plain thread queued a fresh job (see put_off_wake) */
-static void wake_for(sp_pool *p, sp__worker *w, int prio, int defer)
+/* defer: a plain thread queued a fresh job (see put_off_wake); own: a
+ * job of w queued it on w (a job standing in for w is not asked to
+ * yield then, as a job on w's thread is not: the same semantics) */
+static void wake_for(sp_pool *p, sp__worker *w, int prio, int defer, int own)
 {
     atomic_thread_fence(memory_order_seq_cst);
     int v = atomic_load(&w->idle);
     if (defer && (v == SP__W_PARKED || v == SP__W_OWED) && put_off_wake(w, v))
         return;
-    if (v && wake_worker(w))
+    if (v && sp__worker_wake(w, !own))
         return;
     if (atomic_load(&p->nidle) > 0) {
         int n = atomic_load(&p->nw);
@@ -721,7 +718,7 @@ void sp__job_ready(sp_job *j)
     /* the wake of a fresh job queued by a plain thread can be put off
      * (the thread may wait for it next); not for a batch: a waiter runs
      * a job only if it is alone in the queue */
-    wake_for(p, w, prio, defer && n == 1);
+    wake_for(p, w, prio, defer && n == 1, w == self);
 }
 
 /* ---- pseudo pools ---- */
@@ -814,10 +811,12 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
  * once than it has workers, the monitor sees the job as the worker's
  * (time slices, priority and cancel requests, the KLT handoff for a job
  * stuck in native code), and a job that yields or suspends is queued on
- * the worker as usual. Whoever needs the worker meanwhile (a push, a
- * stop, a resize) marks it WANTED and asks the job to yield at its next
- * safe point (a flag: nothing signals the stand-in's thread); the
- * stand-in then gives the worker back and wakes it.
+ * the worker as usual. Whoever needs the worker meanwhile (a push from
+ * elsewhere, a stop, a resize) marks it WANTED and asks the job to yield
+ * at its next safe point (a flag: nothing signals the stand-in's
+ * thread); the stand-in then gives the worker back and wakes it. (A job
+ * queued by the stand-in job itself waits as it would behind a job on
+ * the worker's thread: for a thief, a yield, a time slice.)
  *
  * A wake put off is owed by the thread (tls_plain->owed): it does it
  * before it sleeps (sp__owed_flush, from the wait queues), when it owes
