@@ -20,7 +20,8 @@ bench_spindle = \
 	scripts/bench/bin/sp_channel \
 	scripts/bench/bin/sp_chain \
 	scripts/bench/bin/sp_cancel_dfs \
-	scripts/bench/bin/sp_trace
+	scripts/bench/bin/sp_trace \
+	scripts/bench/bin/sp_startwait
 EXTRA_PROGRAMS = $(bench_baselines) $(bench_spindle)
 
 # Baselines: plain C and pthreads, no spindle.
@@ -62,6 +63,9 @@ scripts_bench_bin_sp_cancel_dfs_LDFLAGS = $(bench_sp_ldflags)
 scripts_bench_bin_sp_trace_SOURCES = scripts/bench/c/sp_trace.c scripts/bench/c/bench.h scripts/bench/c/pingpong.h
 scripts_bench_bin_sp_trace_LDADD = $(bench_sp_ldadd)
 scripts_bench_bin_sp_trace_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_startwait_SOURCES = scripts/bench/c/sp_startwait.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_startwait_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_startwait_LDFLAGS = $(bench_sp_ldflags)
 
 bench_files = \
 	scripts/bench/run \

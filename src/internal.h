@@ -377,7 +377,8 @@ enum {
 
 typedef struct sp__wstats {
     _Atomic uint64_t switches, yields, preempt_slice, preempt_prio, preempt_cancel,
-        preempt_async, steals, parks, wakes, signals;
+        preempt_async, steals, parks, wakes, signals,
+        inline_runs;  /* jobs run by a waiting thread standing in */
 } sp__wstats;
 
 /* Job counts of one starter/ender: a pool's own (jobs started or ended
@@ -391,6 +392,25 @@ typedef struct sp__jcount {
     _Atomic long started, ended;
     _Atomic uint64_t done, cancelled, failed;
 } sp__jcount;
+
+/* sp__worker.idle: what a worker's thread is doing, and who may wake it.
+ * A plain thread that waits for a job queued alone on a parked worker
+ * borrows that worker (LENT) and runs the job itself, as that worker
+ * (worker.c, "standing in"); and a plain thread that queues a fresh job
+ * on a parked worker may put its wake off (OWED): it is likely to wait
+ * for that job next, and then runs it without any wake at all. nidle
+ * counts the PARKED and OWED workers. */
+enum {
+    SP__W_RUN = 0,      /* running or looking for work */
+    SP__W_PARKED = 1,   /* asleep on the futex */
+    SP__W_OWED = 2,     /* asleep, with work queued whose wake a plain
+                         * thread owes: it flushes it at its next wait,
+                         * the monitor at its next tick, any other
+                         * pusher at once */
+    SP__W_LENT = 3,     /* asleep, borrowed by a waiting thread */
+    SP__W_WANTED = 4    /* borrowed, and wanted back (a push, a stop):
+                         * the lender wakes it when it gives it back */
+};
 
 struct sp__worker {
     sp_pool *pool;             /* pool served */
@@ -406,7 +426,11 @@ struct sp__worker {
     sp__spin *held;            /* direct switch: the resumed job unlocks */
     sp__lockp held_wait;       /* direct wait: and this wait queue lock */
     sp__runq q;                /* own run queue (unused by runners) */
-    _Atomic int idle;          /* 1 while parked (futex word) */
+    _Atomic int idle;          /* SP__W_* (futex word) */
+    int lent;                  /* a waiting thread stands in for it
+                                * (only that thread reads or writes it
+                                * meanwhile; the worker sleeps) */
+    const sigset_t *lent_mask; /* that thread's signal mask */
     _Atomic int retired;       /* replaced by a spare (KLT handoff) */
     _Atomic int exited;
     _Atomic uint64_t nswitch;  /* read by the monitor */
@@ -544,6 +568,17 @@ int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
 int sp__pseudo_run_any(_Atomic int *stop); /* 1 if it ran anything */
 void sp__pool_wake_all(sp_pool *pool);
+/* Wake w if it sleeps (PARKED or OWED: 1); a LENT one is marked WANTED
+ * and, if want, its stand-in job is asked to yield. */
+int sp__worker_wake(sp__worker *w, int want);
+/* A plain thread waiting for j (QUEUED, pool with workers): run j here
+ * if it sits alone in the queue of a parked worker, standing in for that
+ * worker. 1 if it ran j (j may not have ended: it can have yielded or
+ * suspended and been queued again), 0 if it did nothing. */
+int sp__lend_run(sp_job *j);
+/* A plain thread about to sleep: do the wake it put off (if any). */
+void sp__owed_flush(void);
+uint64_t sp__pool_inline_runs(sp_pool *pool); /* tests */
 void sp__altstack_on(sp__worker *w);
 void sp__altstack_off(sp__worker *w);
 

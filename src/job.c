@@ -496,6 +496,13 @@ int sp_job_join(sp_job *j, void **result)
     sp_job *cur = sp__current();
     if (cur == j)
         return SP_ESTATE;
+    /* a plain thread runs j itself if j waits alone on a parked worker
+     * (worker.c: standing in); QUEUED, read with acquire, publishes
+     * j->pool */
+    if (!cur && atomic_load_explicit(&j->state, memory_order_acquire) ==
+                    SP_JOB_QUEUED &&
+        j->pool->nworkers > 0)
+        sp__lend_run(j);
     sp__rt_enter();
     sp__lk_lock(&j->lock);
     int rc = 0;

@@ -338,8 +338,13 @@ static void scan(uint64_t now)
         int n = atomic_load(&p->nw);
         for (int k = 0; k < n; k++) {
             sp__worker *w = p->workers[k];
-            if (w && !atomic_load(&w->retired) && !atomic_load(&w->exited))
-                watch(p, w, now);
+            if (!w || atomic_load(&w->retired) || atomic_load(&w->exited))
+                continue;
+            /* a wake put off by a plain thread that went on with
+             * something else than waiting (worker.c) */
+            if (atomic_load(&w->idle) == SP__W_OWED)
+                sp__worker_wake(w, 0);
+            watch(p, w, now);
         }
     }
     sp__registry_unlock();

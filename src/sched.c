@@ -285,6 +285,7 @@ static void wait_running_pseudo(sp__waiter *node, sp__lockp lock)
     while (!atomic_load(&node->woken)) {
         int s = atomic_load(&sp__pseudo_gseq);
         sp__lockp_unlock(lock);
+        sp__owed_flush(); /* a wake this thread put off (worker.c) */
         if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
             atomic_fetch_add(&sp__pseudo_gwaiters, 1);
             sp__futex_wait(&sp__pseudo_gseq, s);
@@ -327,6 +328,7 @@ static int wait_thread(sp__waitq *q, sp__lockp lock)
     }
     while (atomic_load(&node.woken) != 1) {
         sp__lockp_unlock(lock);
+        sp__owed_flush(); /* a wake this thread put off (worker.c) */
         sleep_until_woken(&node);
         sp__lockp_lock(lock);
     }

@@ -147,6 +147,8 @@ void sp__switch_out(sp_job *j, int post, sp__lockp lock)
     resumed(j);
 }
 
+static void lent_entered(sp__worker *w, sp_job *j);
+
 /* Make j the running job of w (the worker's side of a switch to j). */
 static inline void enter(sp__worker *w, sp_job *j)
 {
@@ -168,6 +170,8 @@ static inline void enter(sp__worker *w, sp_job *j)
     __atomic_store_n(&j->worker, w, __ATOMIC_RELAXED);
     atomic_store_explicit(&w->cur_prio, j->prio, memory_order_relaxed);
     atomic_store_explicit(&w->cur, j, memory_order_release);
+    if (SP__UNLIKELY(w->lent))
+        lent_entered(w, j);
     SP__BUMP(w->st.switches);
     atomic_store_explicit(&w->nswitch,
                           atomic_load_explicit(&w->st.switches,
@@ -194,7 +198,8 @@ int sp__yield_direct(sp_job *j, int post)
 {
     sp__worker *w = j->worker; /* set when j was entered: no TLS read */
     /* a traced pool records every slice at the scheduler: slow path */
-    if (SP__UNLIKELY(w->is_runner) ||
+    /* a stand-in (w->lent) runs one job and gives the worker back */
+    if (SP__UNLIKELY(w->is_runner | w->lent) ||
         atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
         atomic_load_explicit(&w->want_best, memory_order_relaxed))
@@ -240,7 +245,8 @@ int sp__yield_direct(sp_job *j, int post)
 int sp__wait_direct(sp_job *j, sp__lockp lock)
 {
     sp__worker *w = j->worker;
-    if (SP__UNLIKELY(w->is_runner) ||
+    /* a stand-in (w->lent) runs one job and gives the worker back */
+    if (SP__UNLIKELY(w->is_runner | w->lent) ||
         atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
         atomic_load_explicit(&w->want_best, memory_order_relaxed))
@@ -264,9 +270,10 @@ int sp__wait_direct(sp_job *j, sp__lockp lock)
     return 1;
 }
 
-static void restore_mask(void)
+static void restore_mask(sp__worker *w)
 {
-    pthread_sigmask(SIG_SETMASK, &sp__worker_mask, NULL);
+    pthread_sigmask(SIG_SETMASK, w->lent ? w->lent_mask : &sp__worker_mask,
+                    NULL);
 }
 
 static void requeue(sp__worker *w, sp_job *j)
@@ -312,7 +319,7 @@ static void after_switch(sp__worker *w, sp_job *j)
     w->post = SP__POST_NONE;
     if (post == SP__POST_ASYNC || post == SP__POST_CANCEL_ASYNC ||
         post == SP__POST_OVERFLOW)
-        restore_mask(); /* we left a signal handler without returning */
+        restore_mask(w); /* we left a signal handler without returning */
     if ((post == SP__POST_END || post == SP__POST_CANCEL ||
          post == SP__POST_CANCEL_ASYNC) &&
         !sp__stack_canary_ok(j->stack)) { /* slab stacks only */
@@ -498,15 +505,28 @@ static int work_visible(sp__worker *w)
     return 0;
 }
 
-static int wake_worker(sp__worker *w)
+static void lent_yield(sp__worker *w);
+
+int sp__worker_wake(sp__worker *w, int want)
 {
-    int one = 1;
-    if (!atomic_compare_exchange_strong(&w->idle, &one, 0))
-        return 0;
-    atomic_fetch_sub(&w->pool->nidle, 1);
-    atomic_fetch_add_explicit(&w->pool->c_wakes, 1, memory_order_relaxed);
-    sp__futex_wake(&w->idle, 1);
-    return 1;
+    for (;;) {
+        int v = atomic_load(&w->idle);
+        if (v == SP__W_PARKED || v == SP__W_OWED) {
+            if (!atomic_compare_exchange_strong(&w->idle, &v, SP__W_RUN))
+                continue;
+            atomic_fetch_sub(&w->pool->nidle, 1);
+            atomic_fetch_add_explicit(&w->pool->c_wakes, 1,
+                                      memory_order_relaxed);
+            sp__futex_wake(&w->idle, 1);
+            return 1;
+        }
+        if (v != SP__W_LENT || !want)
+            return 0; /* running, or wanted back already */
+        if (atomic_compare_exchange_strong(&w->idle, &v, SP__W_WANTED)) {
+            lent_yield(w);
+            return 0;
+        }
+    }
 }
 
 void sp__pool_wake_all(sp_pool *p)
@@ -514,7 +534,7 @@ void sp__pool_wake_all(sp_pool *p)
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++)
         if (p->workers[k])
-            wake_worker(p->workers[k]);
+            sp__worker_wake(p->workers[k], 1);
 }
 
 static void park(sp__worker *w)
@@ -530,14 +550,22 @@ static void park(sp__worker *w)
     atomic_thread_fence(memory_order_seq_cst);
     if (work_visible(w) || atomic_load(&p->stopping) ||
         atomic_load(&w->retired)) {
-        int one = 1;
-        if (atomic_compare_exchange_strong(&w->idle, &one, 0))
-            atomic_fetch_sub(&p->nidle, 1);
-        return;
+        for (;;) {
+            int v = atomic_load(&w->idle);
+            if (v != SP__W_PARKED && v != SP__W_OWED)
+                break; /* woken, or lent: it is given back woken */
+            if (atomic_compare_exchange_strong(&w->idle, &v, SP__W_RUN)) {
+                atomic_fetch_sub(&p->nidle, 1);
+                return;
+            }
+        }
+    } else {
+        SP__BUMP(w->st.parks);
     }
-    SP__BUMP(w->st.parks);
-    while (atomic_load(&w->idle) == 1)
-        sp__futex_wait(&w->idle, 1);
+    /* asleep until someone stores RUN: a lent worker stays asleep while
+     * a waiting thread stands in for it, whatever the futex says */
+    for (int v; (v = atomic_load(&w->idle)) != SP__W_RUN;)
+        sp__futex_wait(&w->idle, v);
 }
 
 static void *worker_main(void *arg)
@@ -643,12 +671,18 @@ static sp__worker *pick_worker(sp_pool *p, sp_job *j)
     return NULL;
 }
 
-static void wake_for(sp_pool *p, sp__worker *w, int prio, int own)
+static int put_off_wake(sp__worker *w, int v);
+
+/* defer: a plain thread queued a fresh job (see put_off_wake); own: w
+ * is the calling thread's worker (its own thread, or a waiting thread
+ * standing in for it, whose job is then not asked to yield, as a job on
+ * w's thread is not: the same semantics) */
+static void wake_for(sp_pool *p, sp__worker *w, int prio, int defer, int own)
 {
     if (own) {
-        /* pushed on our own queue: w runs (this is its thread), so no
-         * wake can be lost and the fence (the Dekker pair with park) is
-         * not needed. An idle worker is still woken to steal, on a
+        /* pushed on our own queue: w runs (on this thread), so no wake
+         * can be lost (a stand-in gives w back woken if its queue has
+         * work) and the fence (the Dekker pair with park) is not needed. An idle worker is still woken to steal, on a
          * relaxed read: missing one that is parking now costs only
          * parallelism, never the job (we run it). A fork-join spawn and
          * a channel hand-off between jobs of one worker take this path. */
@@ -656,22 +690,36 @@ static void wake_for(sp_pool *p, sp__worker *w, int prio, int own)
             int n = atomic_load(&p->nw);
             for (int k = 0; k < n; k++)
                 if (p->workers[k] && p->workers[k] != w &&
-                    wake_worker(p->workers[k]))
+                    sp__worker_wake(p->workers[k], 0))
                     break;
         }
         sp__prio_check(p, w, prio);
         return;
     }
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&w->idle) && wake_worker(w))
+    int v = atomic_load(&w->idle);
+    if (defer && (v == SP__W_PARKED || v == SP__W_OWED) && put_off_wake(w, v))
+        return;
+    if (v && sp__worker_wake(w, 1))
         return;
     if (atomic_load(&p->nidle) > 0) {
         int n = atomic_load(&p->nw);
-        for (int k = 0; k < n; k++)
-            if (p->workers[k] && wake_worker(p->workers[k]))
+        for (int k = 0; k < n; k++) /* a lent one cannot help here */
+            if (p->workers[k] && sp__worker_wake(p->workers[k], 0))
                 return;
     }
     sp__prio_check(p, w, prio);
+}
+
+/* May a waiting thread run j, standing in for a worker? Not bound
+ * jobs (they belong to their worker), not async-preemptible ones (their
+ * preemption is a signal to the worker's thread), not in a traced pool
+ * (the trace records workers), not once the pool stops. */
+static int lendable(sp_pool *p, sp_job *j)
+{
+    return !(j->flags & (SP__JOB_BOUND | SP_JOB_ASYNC)) &&
+           !atomic_load_explicit(&p->trace, memory_order_relaxed) &&
+           !atomic_load_explicit(&p->stopping, memory_order_relaxed);
 }
 
 static void pseudo_push(sp_pool *p, sp_job *j)
@@ -693,8 +741,10 @@ void sp__job_ready(sp_job *j)
         pseudo_push(p, j);
         return;
     }
-    sp__worker *w;
-    int n, lifo;
+    sp__worker *w, *self = sp__self();
+    /* read before the push: then a worker may run j, and end it */
+    int n, defer = !self && !j->stack && lendable(p, j);
+    int prio = j->prio;
     for (;;) {
         w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
         if (!w) {
@@ -708,7 +758,7 @@ void sp__job_ready(sp_job *j)
         }
         /* fork-join: a job started or woken by a job of w (or by w's
          * scheduler, when a child ends) runs next, depth-first */
-        lifo = w == sp__self();
+        int lifo = w == self;
         sp__spin_lock(&w->q.lock);
         /* retire() sets retired, then empties the queue under this lock:
          * a push seen after that would sit in a queue nobody serves (its
@@ -728,7 +778,10 @@ void sp__job_ready(sp_job *j)
     }
     if ((uint64_t)n > atomic_load(&p->c_highwater))
         atomic_store(&p->c_highwater, (uint64_t)n);
-    wake_for(p, w, j->prio, lifo);
+    /* the wake of a fresh job queued by a plain thread can be put off
+     * (the thread may wait for it next); not for a batch: a waiter runs
+     * a job only if it is alone in the queue */
+    wake_for(p, w, prio, defer && n == 1, w == self);
 }
 
 /* ---- pseudo pools ---- */
@@ -805,4 +858,265 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
     runner_stats(p, w);
     free(w);
     return 0;
+}
+
+/* ---- a waiting thread stands in for a parked worker ----
+ *
+ * startJob + waitJob from a plain thread (a script's top level) used to
+ * cost two cross-thread wake-ups per job: the pusher woke the parked
+ * worker, the worker woke the waiter. Now the plain thread that queues a
+ * fresh job on a parked worker puts the wake off (OWED), and when it
+ * then waits for that job, still queued alone there, it borrows the
+ * worker (LENT: the worker's thread sleeps on) and runs the job itself,
+ * as that worker: sp__self() is the worker, its stack cache, counters
+ * and scheduler fields serve the stand-in, which is exclusive since the
+ * worker's thread sleeps meanwhile. So the pool never runs more jobs at
+ * once than it has workers, the monitor sees the job as the worker's
+ * (time slices, priority and cancel requests, the KLT handoff for a job
+ * stuck in native code), and a job that yields or suspends is queued on
+ * the worker as usual. Whoever needs the worker meanwhile (a push from
+ * elsewhere, a stop, a resize) marks it WANTED and asks the job to yield
+ * at its next safe point (a flag: nothing signals the stand-in's
+ * thread); the stand-in then gives the worker back and wakes it. (A job
+ * queued by the stand-in job itself waits as it would behind a job on
+ * the worker's thread: for a thief, a yield, a time slice.)
+ *
+ * A wake put off is owed by the thread (tls_plain->owed): it does it
+ * before it sleeps (sp__owed_flush, from the wait queues), when it owes
+ * another worker, and at its exit; the monitor does it at its next tick
+ * for a thread that went on with something else; any other pusher does
+ * it at once.
+ */
+
+typedef struct plain {
+    sp__worker *owed;   /* OWED worker (its pool retained), or NULL */
+    int alt_ok;         /* an alternate signal stack is installed */
+    int alt_mine;       /* ... and it is ours (freed at thread exit) */
+    stack_t alt;
+    sigset_t mask;      /* the thread's signal mask when first seen */
+} plain_t;
+
+/* global-dynamic: libspindle may be dlopen'ed (through the plugin),
+ * where the static TLS room that initial-exec needs is scarce. Only
+ * plain threads use it, on their own stacks (no fiber migrates). */
+static __thread plain_t *tls_plain;
+static pthread_key_t g_plain_key;
+static pthread_once_t g_plain_once = PTHREAD_ONCE_INIT;
+
+static void flush_owed(plain_t *t);
+
+static void plain_exit(void *v)
+{
+    plain_t *t = v;
+    flush_owed(t);
+    if (t->alt_mine) {
+        stack_t dis = {.ss_flags = SS_DISABLE};
+        sigaltstack(&dis, NULL);
+        free(t->alt.ss_sp);
+    }
+    tls_plain = NULL;
+    free(t);
+}
+
+static void plain_key_init(void)
+{
+    pthread_key_create(&g_plain_key, plain_exit);
+}
+
+/* The thread's record, made on first use: its signal mask (restored
+ * after a stand-in job overflowed its stack, which leaves the fault
+ * handler without returning) and an alternate signal stack for that
+ * handler, kept until the thread exits. */
+static plain_t *plain_get(void)
+{
+    plain_t *t = tls_plain;
+    if (SP__LIKELY(t != NULL))
+        return t;
+    pthread_once(&g_plain_once, plain_key_init);
+    t = calloc(1, sizeof *t);
+    if (!t || pthread_setspecific(g_plain_key, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    pthread_sigmask(SIG_BLOCK, NULL, &t->mask);
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) {
+        t->alt_ok = 1; /* the thread's own (or a sanitizer's) */
+    } else {
+        size_t sz = 64 * 1024;
+        t->alt.ss_sp = malloc(sz);
+        t->alt.ss_size = sz;
+        if (t->alt.ss_sp && sigaltstack(&t->alt, NULL) == 0)
+            t->alt_ok = t->alt_mine = 1;
+        else
+            free(t->alt.ss_sp);
+    }
+    tls_plain = t;
+    return t;
+}
+
+/* w is PARKED now (given back, or its wake no longer owed): wake it if
+ * it has something to do. Against a pusher: it pushes, fences, reads
+ * idle; we store idle, fence, read the queue: one of us sees the other. */
+static void wake_if_work(sp__worker *w)
+{
+    sp_pool *p = w->pool;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&w->q.n) > 0 || atomic_load(&p->stopping) ||
+        atomic_load(&w->retired) || atomic_load(&w->want_best))
+        sp__worker_wake(w, 0);
+}
+
+static void flush_owed(plain_t *t)
+{
+    sp__worker *w = t->owed;
+    if (!w)
+        return;
+    t->owed = NULL;
+    int v = SP__W_OWED;
+    if (atomic_compare_exchange_strong(&w->idle, &v, SP__W_PARKED))
+        wake_if_work(w);
+    sp_pool_release(w->pool);
+}
+
+void sp__owed_flush(void)
+{
+    plain_t *t = tls_plain;
+    if (t && t->owed)
+        flush_owed(t);
+}
+
+/* A plain thread queued a fresh job on w, parked (v: PARKED or OWED,
+ * read after the push): owe its wake. 0 if it must be woken now. */
+static int put_off_wake(sp__worker *w, int v)
+{
+    plain_t *t = plain_get();
+    if (!t)
+        return 0;
+    if (t->owed == w)
+        return v == SP__W_OWED ||
+               atomic_compare_exchange_strong(&w->idle, &v, SP__W_OWED);
+    sp_pool_retain(w->pool); /* the owed pointer must stay valid */
+    if (v != SP__W_OWED &&
+        !atomic_compare_exchange_strong(&w->idle, &v, SP__W_OWED)) {
+        sp_pool_release(w->pool);
+        return 0;
+    }
+    flush_owed(t); /* one owed wake per thread */
+    t->owed = w;
+    return 1;
+}
+
+/* A lent worker is wanted back: its stand-in job yields at its next
+ * safe point (cur is NULL while the stand-in is between switches: then
+ * lent_entered sees WANTED, or the give-back does). */
+static void lent_yield(sp__worker *w)
+{
+    sp_job *j = sp__pin_cur(w);
+    if (j)
+        sp__request_preempt(w, j, SP__PC_SLICE, 0);
+    sp__unpin(w);
+}
+
+/* enter() on a lent worker: cur is stored; a WANTED mark made before it
+ * found no job to ask (a Dekker pair with lent_yield's pin and read). */
+static void lent_entered(sp__worker *w, sp_job *j)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&w->idle) == SP__W_WANTED)
+        sp__request_preempt(w, j, SP__PC_SLICE, 0);
+}
+
+/* Give a lent worker back: asleep, and woken if it was wanted or has
+ * work (a job that yielded or suspended meanwhile may be queued there). */
+static void give_back(sp__worker *w)
+{
+    atomic_fetch_add(&w->pool->nidle, 1);
+    int v = atomic_exchange(&w->idle, SP__W_PARKED);
+    if (v == SP__W_WANTED)
+        sp__worker_wake(w, 0);
+    else
+        wake_if_work(w);
+}
+
+/* Run j on this thread as w (lent to us; j taken from w's queue). The
+ * sanitizers' notion of the scheduler context is per thread: w's own is
+ * kept aside meanwhile. */
+static void run_lent(plain_t *t, sp__worker *w, sp_job *j)
+{
+    void *fake = w->san_fake, *tsan = w->tsan_fiber;
+    const void *bottom = w->san_bottom;
+    size_t size = w->san_size;
+    w->tsan_fiber = NULL;
+    w->lent = 1;
+    w->lent_mask = &t->mask;
+    SP__BUMP(w->st.inline_runs);
+    sp__set_self(w);
+    sp__run_job(w, j);
+    sp__set_self(NULL);
+    w->lent = 0;
+    w->lent_mask = NULL;
+    w->san_fake = fake;
+    w->tsan_fiber = tsan;
+    w->san_bottom = bottom;
+    w->san_size = size;
+}
+
+/* Borrow w if it sleeps with j alone in its queue, and take j out. */
+static int borrow(sp__worker *w, sp_job *j)
+{
+    if (atomic_load_explicit(&w->q.n, memory_order_relaxed) != 1)
+        return 0;
+    int v = atomic_load(&w->idle);
+    if ((v != SP__W_PARKED && v != SP__W_OWED) ||
+        !atomic_compare_exchange_strong(&w->idle, &v, SP__W_LENT))
+        return 0;
+    atomic_fetch_sub(&w->pool->nidle, 1);
+    int found = 0;
+    if (!atomic_load(&w->retired)) {
+        sp__spin_lock(&w->q.lock);
+        found = atomic_load_explicit(&w->q.n, memory_order_relaxed) == 1 &&
+                sp__runq_remove(&w->q, j);
+        sp__spin_unlock(&w->q.lock);
+    }
+    if (!found)
+        give_back(w);
+    return found;
+}
+
+int sp__lend_run(sp_job *j)
+{
+    sp_pool *p = j->pool;
+    if (sp__self() || p->nworkers == 0 || !lendable(p, j) ||
+        atomic_load(&p->closed))
+        return 0;
+    plain_t *t = plain_get();
+    if (!t || !t->alt_ok)
+        return 0;
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++) {
+        sp__worker *w = p->workers[k];
+        if (!w || !borrow(w, j))
+            continue;
+        run_lent(t, w, j);
+        give_back(w);
+        if (t->owed == w) { /* paid: the give-back woke it if needed */
+            t->owed = NULL;
+            sp_pool_release(p);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+uint64_t sp__pool_inline_runs(sp_pool *p)
+{
+    pthread_mutex_lock(&p->statlock);
+    uint64_t r = atomic_load(&p->dead.inline_runs);
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++)
+        if (p->workers[k])
+            r += atomic_load(&p->workers[k]->st.inline_runs);
+    pthread_mutex_unlock(&p->statlock);
+    return r;
 }
