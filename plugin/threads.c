@@ -271,7 +271,8 @@ static int f_workerID(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
 static const char *stat_names[] = {
   "jobs_started", "jobs_finished", "jobs_cancelled", "jobs_failed", "switches", "yields",
   "preempt_slice", "preempt_prio", "preempt_cancel", "preempt_async", "signals_sent",
-  "steals", "parks", "wakes", "spares", "queue_highwater", "stacks_guarded", "stacks_slab"};
+  "steals", "parks", "wakes", "spares", "queue_highwater", "stacks_guarded", "stacks_slab",
+  "inline_runs"};
 
 static int f_threadPoolStats(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   if (argc != 1 && argc != 2) return th_counterr(C, "threadPoolStats", argc, "1 or 2 arguments (threadpool[, string counter])");

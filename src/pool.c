@@ -380,6 +380,7 @@ static void stop_workers(sp_pool *p)
 
 int sp__pool_stop(sp_pool *p, int wait)
 {
+    sp__owed_flush(); /* a wake this thread put off: no waiting a tick */
     pthread_mutex_lock(&p->lock);
     if (__atomic_load_n(&p->stopped, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&p->lock);
@@ -435,6 +436,7 @@ static void add_stats(sp_stats *o, sp__wstats *s)
     o->steals += SP__LD(s->steals);
     o->parks += SP__LD(s->parks);
     o->wakes += SP__LD(s->wakes);
+    o->inline_runs += SP__LD(s->inline_runs);
 }
 
 int sp_pool_stats(sp_pool *p, sp_stats *o)

@@ -603,6 +603,8 @@ typedef struct sp_stats {
     uint64_t queue_highwater;   /* most jobs queued on one worker */
     uint64_t stacks_guarded;    /* process-wide: guarded stacks mapped now */
     uint64_t stacks_slab;       /* process-wide: slab stacks carved so far */
+    uint64_t inline_runs;       /* jobs a waiting plain thread ran itself,
+                                 * standing in for a parked worker */
 } sp_stats;
 
 /* Snapshot the pool's counters (monotonic, approximate while running). */

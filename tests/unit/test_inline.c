@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <check.h>
+#include "check_main.h"
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,6 +105,8 @@ START_TEST(test_results_from_main)
     ck_assert_uint_eq(st.jobs_finished, N_RESULTS);
     ck_assert_uint_gt(sp__pool_inline_runs(p), 0);
     ck_assert_uint_le(sp__pool_inline_runs(p), N_RESULTS);
+    /* the public counter is the same sum (nothing runs now) */
+    ck_assert_uint_eq(st.inline_runs, sp__pool_inline_runs(p));
     ck_assert_int_eq(sp_pool_close(p, 1), 0);
 }
 END_TEST
@@ -625,11 +628,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CHECK_MAIN(suite)
