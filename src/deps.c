@@ -253,7 +253,6 @@ static void pool_link(pend *p)
 {
     sp_pool *pl = p->pool;
     atomic_fetch_add(&pl->active, 1);
-    atomic_fetch_add(&pl->blocked, 1);
     pthread_mutex_lock(&pl->deplock);
     p->pprev = NULL;
     p->pnext = pl->pending;
@@ -287,7 +286,6 @@ static int claim(pend *p)
     int zero = 0;
     if (!atomic_compare_exchange_strong(&p->claimed, &zero, 1))
         return 0;
-    atomic_fetch_sub(&p->pool->blocked, 1);
     pool_unlink(p);
     return 1;
 }

@@ -512,11 +512,6 @@ struct sp_pool {
                                        * active - ended are not ended */
     _Atomic uint64_t c_done, c_cancelled, c_failed;
     _Alignas(64) _Atomic uint64_t c_spares, c_signals;
-    /* of those not ended: suspended in a wait queue, or pending on
-     * dependencies. A close with wait runs until active - ended - blocked
-     * is 0: an exact count, where sampling the queues missed jobs in
-     * flight between them (a steal, a resize's hand-over). */
-    _Atomic long blocked;
     _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
     _Alignas(64) sp__runq q;   /* pseudo pool queue */
     _Atomic int seq;           /* pseudo pool: bumped on every change */
@@ -617,12 +612,10 @@ void sp__wake_all(sp__waitq *q);
 void sp__waitq_remove_job(sp_job *j); /* cancel: wake a waiting job */
 
 /* pool.c */
-/* Jobs started (or pending) and not ended yet; and of those, the ones
- * that can run now (not blocked: queued, on a worker, or between). Sums
- * of the pool's and its workers' counts: p->lock held (against a resize
- * folding a worker's counts into dead_jc). */
+/* Jobs started (or pending) and not ended yet: a sum of the pool's and
+ * its workers' counts, p->lock held (against a resize folding a worker's
+ * counts into dead_jc). */
 long sp__pool_active(sp_pool *p);
-long sp__pool_runnable(sp_pool *p);
 /* Count a job started / ended on p, by the calling thread. */
 void sp__count_start(sp_pool *p);
 void sp__count_end(sp_pool *p, int state);

@@ -255,9 +255,6 @@ static int wait_fiber(sp_job *j, sp__waitq *q, sp__lockp lock, int flags)
         set_waiting(j, NULL);
         return cancelled_in_wait(j, lock, flags);
     }
-    /* counted while the queue lock is held: every waker (and a cancel's
-     * sp__waitq_remove_job) takes it before it uncounts us */
-    atomic_fetch_add_explicit(&j->pool->blocked, 1, memory_order_relaxed);
     j->in_rt++;
     if (!sp__wait_direct(j, lock))
         sp__switch_out(j, SP__POST_WAIT, lock);
@@ -356,7 +353,6 @@ static void wake_node(sp__waiter *n)
     if (n->job) {
         sp_job *j = n->job;
         set_waiting(j, NULL);
-        atomic_fetch_sub_explicit(&j->pool->blocked, 1, memory_order_relaxed);
         sp__job_ready(j);
         return;
     }
@@ -407,11 +403,8 @@ void sp__waitq_remove_job(sp_job *j)
             int found = wq_unlink(n->q, n);
             j->waitnode = NULL;
             sp__lk_unlock(&j->lock);
-            if (found) {
-                atomic_fetch_sub_explicit(&j->pool->blocked, 1,
-                                          memory_order_relaxed);
+            if (found)
                 sp__job_ready(j);
-            }
             sp__lockp_unlock(l);
             return;
         }

@@ -239,7 +239,7 @@ int sp__yield_direct(sp_job *j, int post)
  * Both locks stay held across the switch (a waker needs the wait queue's
  * lock to resume j, so it cannot resume j before j is off its stack) and
  * the resumed job releases them (resumed()). j is not requeued: it is
- * suspended, counted in pool->blocked by the caller. A channel ping-pong
+ * suspended, on the wait queue. A channel ping-pong
  * between two jobs of one worker is one switch per message this way.
  */
 int sp__wait_direct(sp_job *j, sp__lockp lock)
