@@ -194,25 +194,52 @@ static inline void enter(sp__worker *w, sp_job *j)
  * Returns 0, having done nothing, when the fast path does not apply; the
  * caller then switches out the slow way.
  */
-int sp__yield_direct(sp_job *j, int post)
+/* The job a direct switch from j may hand w to: the head of the best
+ * level of w's own queue, if that is at least min_prio and has run
+ * before; returned with the queue's lock held (the caller switches with
+ * it held), else NULL, unlocked. Not on a runner or a stand-in (w->lent
+ * runs one job and gives the worker back), nor in a traced pool (the
+ * trace records every slice at the scheduler), nor when w was preempted
+ * for a job queued elsewhere. */
+static inline __attribute__((always_inline)) sp_job *
+direct_next(sp__worker *w, int min_prio, int *top_out)
 {
-    sp__worker *w = j->worker; /* set when j was entered: no TLS read */
-    /* a traced pool records every slice at the scheduler: slow path */
-    /* a stand-in (w->lent) runs one job and gives the worker back */
     if (SP__UNLIKELY(w->is_runner | w->lent) ||
         atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
         atomic_load_explicit(&w->want_best, memory_order_relaxed))
-        return 0;
+        return NULL;
     sp__spin_lock(&w->q.lock);
     uint32_t bm = w->q.bitmap;
     int top = bm ? 31 - __builtin_clz(bm) + SP_PRIO_MIN : -1;
-    sp_job *n = top >= j->prio ? w->q.lv[top - SP_PRIO_MIN].head : NULL;
+    sp_job *n = top >= min_prio ? w->q.lv[top - SP_PRIO_MIN].head : NULL;
     if (!n || !n->stack || n->async_susp ||
         atomic_load_explicit(&w->retired, memory_order_relaxed)) {
         sp__spin_unlock(&w->q.lock);
-        return 0;
+        return NULL;
     }
+    *top_out = top;
+    return n;
+}
+
+/* Switch from j to n (direct_next's, queue lock held): n releases it. */
+static inline __attribute__((always_inline)) void
+direct_switch(sp__worker *w, sp_job *j, sp_job *n)
+{
+    w->held = &w->q.lock;
+    enter(w, n);
+    sp__san_job_to_job(j, n);
+    sp__ctx_switch(&j->sp, n->sp);
+    resumed(j);
+}
+
+int sp__yield_direct(sp_job *j, int post)
+{
+    sp__worker *w = j->worker; /* set when j was entered: no TLS read */
+    int top;
+    sp_job *n = direct_next(w, j->prio, &top);
+    if (!n)
+        return 0;
     sp__runq_rotate(&w->q, top, n, j);
     if (post == SP__POST_YIELD) {
         SP__BUMP(w->st.yields);
@@ -224,11 +251,7 @@ int sp__yield_direct(sp_job *j, int post)
             SP__BUMP(w->st.preempt_slice);
         __atomic_store_n(&j->preempt_cause, SP__PC_NONE, __ATOMIC_RELAXED);
     }
-    w->held = &w->q.lock;
-    enter(w, n);
-    sp__san_job_to_job(j, n);
-    sp__ctx_switch(&j->sp, n->sp);
-    resumed(j);
+    direct_switch(w, j, n);
     return 1;
 }
 
@@ -239,34 +262,20 @@ int sp__yield_direct(sp_job *j, int post)
  * Both locks stay held across the switch (a waker needs the wait queue's
  * lock to resume j, so it cannot resume j before j is off its stack) and
  * the resumed job releases them (resumed()). j is not requeued: it is
- * suspended, on the wait queue. A channel ping-pong
- * between two jobs of one worker is one switch per message this way.
+ * suspended, on the wait queue. A channel ping-pong between two jobs of
+ * one worker is one switch per message this way.
  */
 int sp__wait_direct(sp_job *j, sp__lockp lock)
 {
     sp__worker *w = j->worker;
-    /* a stand-in (w->lent) runs one job and gives the worker back */
-    if (SP__UNLIKELY(w->is_runner | w->lent) ||
-        atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 ||
-        atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
-        atomic_load_explicit(&w->want_best, memory_order_relaxed))
+    int top;
+    sp_job *n = direct_next(w, SP_PRIO_MIN, &top); /* j is not queued */
+    if (!n)
         return 0;
-    sp__spin_lock(&w->q.lock);
-    uint32_t bm = w->q.bitmap;
-    sp_job *n = bm ? w->q.lv[31 - __builtin_clz(bm)].head : NULL;
-    if (!n || !n->stack || n->async_susp ||
-        atomic_load_explicit(&w->retired, memory_order_relaxed)) {
-        sp__spin_unlock(&w->q.lock);
-        return 0;
-    }
     sp__runq_pop(&w->q); /* n */
-    w->held = &w->q.lock;
     w->held_wait = lock;
-    enter(w, n);
     sp__san_lock_out(lock);
-    sp__san_job_to_job(j, n);
-    sp__ctx_switch(&j->sp, n->sp);
-    resumed(j);
+    direct_switch(w, j, n);
     return 1;
 }
 
