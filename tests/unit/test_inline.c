@@ -24,21 +24,6 @@ enum { N_RESULTS = 2000, N_PUSH = 100 };
 enum { N_RESULTS = 10000, N_PUSH = 400 };
 #endif
 
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* Wait (bounded, generous) until *v >= want. */
-static int wait_for(_Atomic int *v, int want)
-{
-    for (int i = 0; i < 60000 && atomic_load(v) < want; i++)
-        nap_ms(1);
-    return atomic_load(v) >= want;
-}
-
 static sp_pool *pool1(void)
 {
     sp_pool *p = sp_pool_create(1);

@@ -15,21 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
-/* Wait (bounded, generous) until *v >= want. */
-static int wait_for(_Atomic int *v, int want)
-{
-    for (int i = 0; i < 60000 && atomic_load(v) < want; i++)
-        nap_ms(1);
-    return atomic_load(v) >= want;
-}
-
 /* Tests that check which worker ran a job use pools without time
  * slicing: on a loaded machine a worker descheduled for a few ticks
  * while its job is flagged is replaced by a spare (KLT handoff), which

@@ -29,13 +29,6 @@
 #define SP_TOP_SRCDIR "."
 #endif
 
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
-}
-
 static void *ident(void *arg) { return arg; }
 
 static void *yielder(void *arg)
