@@ -203,56 +203,43 @@ static sp__stack *take_rel(size_t size)
     return NULL;
 }
 
+/* A mapping to release: read out of the descriptor, which lives in the
+ * mapping itself, before any of the batch is unmapped. */
+typedef struct { char *lo; size_t len; } span;
+
 static int by_addr(const void *a, const void *b)
 {
-    uintptr_t x = (uintptr_t)(*(sp__stack *const *)a)->guard;
-    uintptr_t y = (uintptr_t)(*(sp__stack *const *)b)->guard;
+    uintptr_t x = (uintptr_t)((const span *)a)->lo;
+    uintptr_t y = (uintptr_t)((const span *)b)->lo;
     return x < y ? -1 : x > y;
 }
 
 /* Unmap a detached list of n guarded stacks, adjacent ones together. */
 static void release_batch(sp__stack *list, long n)
 {
-    sp__stack **v = malloc((size_t)n * sizeof *v);
+    span *v = malloc((size_t)n * sizeof *v);
     long k = 0;
     for (sp__stack *s = list, *next; s; s = next) {
         next = s->next;
 #ifdef SP_VALGRIND
         VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
-        if (v) {
-            v[k++] = s;
-        } else { /* no memory for the sort: one at a time */
+        if (v) /* s is gone once its span is unmapped: copy it out */
+            v[k++] = (span){s->guard, s->size + page_size()};
+        else /* no memory for the sort: one at a time */
             munmap(s->guard, s->size + page_size());
-        }
     }
     if (!v)
         return;
     qsort(v, (size_t)k, sizeof *v, by_addr);
-    /* read every range before the first munmap: a descriptor lives in
-     * its own stack's memory */
-    char **lo = (char **)v; /* reuse the array: v[i] -> range start */
-    size_t *len = malloc((size_t)k * sizeof *len);
-    if (!len) {
-        for (long i = 0; i < k; i++)
-            munmap(v[i]->guard, v[i]->size + page_size());
-        free(v);
-        return;
-    }
-    for (long i = 0; i < k; i++) {
-        size_t l = v[i]->size + page_size();
-        lo[i] = v[i]->guard;
-        len[i] = l;
-    }
     for (long i = 0; i < k;) {
-        char *start = lo[i], *end = lo[i] + len[i];
+        char *start = v[i].lo, *end = v[i].lo + v[i].len;
         long j = i + 1;
-        while (j < k && lo[j] == end)
-            end += len[j++];
+        while (j < k && v[j].lo == end)
+            end += v[j++].len;
         munmap(start, (size_t)(end - start));
         i = j;
     }
-    free(len);
     free(v);
 }
 
