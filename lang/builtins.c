@@ -239,7 +239,7 @@ static int b_sleep(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   ARG(0, SL_T_INT, "int (milliseconds)");
   double end = now_real() + (double)argv[0].u.i / 1000.0;
   for (;;) {
-    if (*C->poll_flag && C->poll_fn && C->poll_fn(C->poll_ud)) return sl_error(C, "cancelled");
+    if (sl_poll(C) < 0) return SL_ERR;
     double left = end - now_real();
     if (left <= 0) return 0;
     if (left > 0.01) left = 0.01;
@@ -397,8 +397,11 @@ static int b_prime(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (!rc) {
     /* Singular: the largest prime <= n (2 for n < 2) */
     if (mpz_cmp_ui(a, 2) < 0) mpz_set_ui(a, 2);
-    while (mpz_cmp_ui(a, 2) > 0 && !mpz_probab_prime_p(a, 30)) mpz_sub_ui(a, a, 1);
-    num_ret(argv, 1, a, ret);
+    while (mpz_cmp_ui(a, 2) > 0 && !mpz_probab_prime_p(a, 30)) {
+      if ((rc = sl_poll(C)) < 0) break;
+      mpz_sub_ui(a, a, 1);
+    }
+    if (!rc) num_ret(argv, 1, a, ret);
   }
   mpz_clear(a);
   return rc;
@@ -432,6 +435,10 @@ static int b_primefactors(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   mpz_abs(n, n);
   sl_value primes = sl_list_new(0), mults = sl_list_new(0);
   while (mpz_cmp_ui(n, 1) > 0 && (!bound || mpz_cmp_ui(p, bound) <= 0)) {
+    if (sl_poll(C) < 0) {   /* trial division of a big n takes long */
+      sl_release(primes); sl_release(mults); mpz_clear(n); mpz_clear(p);
+      return SL_ERR;
+    }
     if (mpz_divisible_p(n, p)) { mpz_divexact(n, n, p); push_factor(&primes, &mults, p, 1); continue; }
     mpz_t sq;
     mpz_init(sq);

@@ -1,5 +1,6 @@
 /* ops.c: the slow paths of the VM -- arithmetic beyond two small ints,
  * comparisons, indexing, conversions on assignment and truth tests. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sl.h"
@@ -23,6 +24,21 @@ static int big_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
   mpz_t x, y;
   mpz_init(x); mpz_init(y);
   to_mpz(x, a); to_mpz(y, b);
+  /* refuse a result over sl_limits.bigint_bits before GMP computes it */
+  double bits = 0;
+  size_t bx = mpz_sizeinbase(x, 2), by = mpz_sizeinbase(y, 2);
+  if (op == SL_ADD || op == SL_SUB) bits = (double)(bx > by ? bx : by) + 1;
+  else if (op == SL_MUL) bits = (double)bx + (double)by;
+  else if (op == SL_POW && mpz_sgn(y) > 0 && mpz_cmpabs_ui(x, 1) > 0) {
+    long ex;
+    double d = mpz_get_d_2exp(&ex, x);
+    bits = mpz_get_d(y) * ((double)ex + log2(fabs(d)));
+  }
+  if (bits > (double)sl_limits.bigint_bits) {
+    mpz_clear(x); mpz_clear(y);
+    return sl_error(C, "`%s`: bigint result too large (about %.0f bits; the limit is %llu bits)",
+                    opsym[op], bits, (unsigned long long)sl_limits.bigint_bits);
+  }
   sl_value r = sl_bigint_new();
   mpz_ptr z = sl_bv(r)->z;
   int rc = 0;
@@ -84,21 +100,27 @@ big:
   return big_arith(C, op, SL_INT(x), SL_INT(y), out);
 }
 
-static sl_value concat_str(sl_value a, sl_value b) {
+static int concat_str(sl_ctx *C, sl_value a, sl_value b, sl_value *out) {
   sl_string *x = sl_sv(a), *y = sl_sv(b);
+  if (x->len + y->len > sl_limits.str_len)
+    return sl_error(C, "`+`: string too long (%zu bytes; the limit is %zu)", x->len + y->len, sl_limits.str_len);
   sl_string *o = sl_alloc_obj(sizeof *o + x->len + y->len + 1, SL_T_STRING);
   o->len = x->len + y->len;
   memcpy(o->s, x->s, x->len);
   memcpy(o->s + x->len, y->s, y->len);
   o->s[o->len] = 0;
-  return SL_OBJ(SL_T_STRING, o);
+  *out = SL_OBJ(SL_T_STRING, o);
+  return 0;
 }
 
-static sl_value concat_list(sl_value a, sl_value b) {
-  sl_value r = sl_list_copy(a);
+static int concat_list(sl_ctx *C, sl_value a, sl_value b, sl_value *out) {
   sl_list *y = sl_lv(b);
+  if (sl_lv(a)->n + y->n > sl_limits.elems)
+    return sl_error(C, "`+`: list too long (%zu entries; the limit is %zu)", sl_lv(a)->n + y->n, sl_limits.elems);
+  sl_value r = sl_list_copy(a);
   for (size_t i = 0; i < y->n; i++) { sl_retain(y->v[i]); sl_list_push(&r, y->v[i]); }
-  return r;
+  *out = r;
+  return 0;
 }
 
 static int iv_elem(sl_ctx *C, int op, int64_t x, int64_t y, int64_t *r) {
@@ -139,14 +161,10 @@ int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
     if (op == SL_DIV) op = SL_IDIV;
     return big_arith(C, op, a, b, out);
   }
-  if (op == SL_ADD && a.type == SL_T_STRING && b.type == SL_T_STRING) {
-    *out = concat_str(a, b);
-    return 0;
-  }
-  if (op == SL_ADD && a.type == SL_T_LIST && b.type == SL_T_LIST) {
-    *out = concat_list(a, b);
-    return 0;
-  }
+  if (op == SL_ADD && a.type == SL_T_STRING && b.type == SL_T_STRING)
+    return concat_str(C, a, b, out);
+  if (op == SL_ADD && a.type == SL_T_LIST && b.type == SL_T_LIST)
+    return concat_list(C, a, b, out);
   if ((a.type == SL_T_INTVEC && (b.type == SL_T_INT || b.type == SL_T_INTVEC)) ||
       (b.type == SL_T_INTVEC && a.type == SL_T_INT && op != SL_DIV && op != SL_IDIV && op != SL_MOD))
     return intvec_arith(C, op, a, b, out);
@@ -237,8 +255,10 @@ int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out) {
 int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out) {
   if (a.type != SL_T_STRING)
     return sl_error(C, "`[i, n]` needs a string, not %s", sl_type_name((int)a.type));
-  if (i.type != SL_T_INT || n.type != SL_T_INT || i.u.i < 1 || n.u.i < 0 || n.u.i > 100000000)
+  if (i.type != SL_T_INT || n.type != SL_T_INT || i.u.i < 1 || n.u.i < 0)
     return sl_error(C, "`s[i, n]` needs ints i >= 1 and n >= 0");
+  if ((uint64_t)n.u.i > sl_limits.str_len)
+    return sl_error(C, "`s[i, n]`: n = %lld is over the string limit of %zu bytes", (long long)n.u.i, sl_limits.str_len);
   sl_string *s = sl_sv(a);
   if ((size_t)i.u.i > s->len)
     return sl_error(C, "`s[%lld, %lld]`: %lld is past the end of the string (size %zu)",
@@ -276,7 +296,7 @@ int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
   if (i.type == SL_T_INTVEC) return setindex_many(C, t, i, x);
   if (i.type != SL_T_INT) { sl_release(x); return sl_error(C, "an index to assign must be int, not %s", sl_type_name((int)i.type)); }
   int64_t k = i.u.i;
-  if (k < 1 || k > 100000000) { sl_release(x); return sl_error(C, "index %lld out of range", (long long)k); }
+  if (k < 1 || (uint64_t)k > sl_limits.elems) { sl_release(x); return sl_error(C, "index %lld out of range", (long long)k); }
   if (t->type == SL_T_LIST) {
     if (!sl_unique(*t)) { sl_value c = sl_list_copy(*t); sl_release(*t); *t = c; }
     while (sl_lv(*t)->n < (size_t)k) sl_list_push(t, SL_NONE);

@@ -255,6 +255,28 @@ void sl_world_free(sl_world *W);
 sl_ctx *sl_ctx_new(sl_world *W);
 void sl_ctx_free(sl_ctx *C);
 int sl_error(sl_ctx *C, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Size limits for one value. A script that grows a value without bound
+ * (x = x*x in a loop, s = s + s) gets an error naming the limit instead
+ * of exhausting memory or aborting inside GMP ("overflow in mpz type").
+ * Process-wide; an embedder (or the fuzz harness) may lower them before
+ * running scripts. */
+typedef struct {
+  uint64_t bigint_bits;   /* bits of one bigint (default 2^30) */
+  size_t str_len;         /* bytes of one string (default 2^30) */
+  size_t elems;           /* entries of one list or intvec, and of a range
+                             or an index (default 100,000,000) */
+} sl_limits_t;
+extern sl_limits_t sl_limits;
+
+/* Long-running builtins call this in their loops: non-zero (with the
+ * error "cancelled" set) when the context's poll hook says stop, the
+ * same check the VM makes at calls and loop back-edges, so cancelJob and
+ * the REPL's Ctrl-C reach a builtin that takes long. */
+static inline int sl_poll(sl_ctx *C) {
+  if (*C->poll_flag && C->poll_fn && C->poll_fn(C->poll_ud)) return sl_error(C, "cancelled");
+  return 0;
+}
 void sl_clear_error(sl_ctx *C);
 
 /* compile source text; NULL with C->err set on a syntax error */

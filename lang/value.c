@@ -6,6 +6,8 @@
 
 sl_utype *sl_utypes[SL_T_MAX];
 
+sl_limits_t sl_limits = {1ull << 30, (size_t)1 << 30, 100000000};
+
 /* Nesting deeper than this is shown as "..." (and compared by identity):
  * display, string() and equality recurse, and may run on a small fiber
  * stack. */

@@ -566,8 +566,12 @@ L_RANGE: {
     sl_release(a); sl_release(b); sp -= 2;
     FAIL("`..`: both ends of a range must be int, not %s and %s", sl_type_name((int)a.type), sl_type_name((int)b.type));
   }
-  int64_t n = (a.u.i <= b.u.i ? b.u.i - a.u.i : a.u.i - b.u.i) + 1;
-  if (n > 100000000) { sp -= 2; FAIL("`..`: range too large"); }
+  uint64_t span = a.u.i <= b.u.i ? (uint64_t)b.u.i - (uint64_t)a.u.i : (uint64_t)a.u.i - (uint64_t)b.u.i;
+  if (span >= sl_limits.elems) {
+    sp -= 2;
+    FAIL("`..`: range %lld..%lld too large (the limit is %zu entries)", (long long)a.u.i, (long long)b.u.i, sl_limits.elems);
+  }
+  int64_t n = (int64_t)span + 1;
   r = sl_intvec_new((size_t)n);
   for (int64_t i = 0; i < n; i++) sl_iv(r)->v[i] = a.u.i <= b.u.i ? a.u.i + i : a.u.i - i;
   sp -= 2;

@@ -3,7 +3,9 @@
  * loop back-edge (C->poll_flag, the hook the REPL's Ctrl-C and job cancel
  * use), so a flag that is always set makes poll_fn count those steps and
  * stop the script with "cancelled" after FUZZ_STEPS of them. No VM change
- * and nothing on the VM's hot path.
+ * and nothing on the VM's hot path. Builtins that loop (prime,
+ * primefactors, sleep) poll the same hook through sl_poll, so their
+ * iterations count as steps too.
  * Builtins that reach outside the process or only wait (system, native,
  * load, sleep) are replaced by a builtin that fails; output goes to
  * /dev/null. Built by scripts/fuzz. */
@@ -27,6 +29,13 @@ static int b_disabled(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (!freopen("/dev/null", "w", stdout)) abort();
+  /* the step limit bounds the number of operations; these bound the cost
+   * of one (a bigint product, a concatenation, a range), so no input
+   * runs past libFuzzer's timeout. The defaults are checked by
+   * tests/scripts/limits.sing. */
+  sl_limits.bigint_bits = 1 << 16;
+  sl_limits.str_len = 1 << 20;
+  sl_limits.elems = 1 << 16;
   return 0;
 }
 

@@ -9,6 +9,7 @@ SING_TESTS = \
 	tests/scripts/cstack.sing \
 	tests/scripts/decl.sing \
 	tests/scripts/errors.sing \
+	tests/scripts/limits.sing \
 	tests/scripts/errors_builtins.sing \
 	tests/scripts/intvec.sing \
 	tests/scripts/lib.sing \
