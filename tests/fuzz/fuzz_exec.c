@@ -34,8 +34,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
    * runs past libFuzzer's timeout. The defaults are checked by
    * tests/scripts/limits.sing. */
   sl_limits.bigint_bits = 1 << 16;
-  sl_limits.str_len = 1 << 20;
-  sl_limits.elems = 1 << 16;
+  sl_limits.str_len = 1 << 16;
+  sl_limits.elems = 1 << 12;
   return 0;
 }
 
