@@ -79,7 +79,8 @@ extern struct sl_threaded_line sl_threaded_line;
 void sl_set_threaded(void);
 
 /* Immortal objects: once threads exist, procs and builtins bound to global
- * names get SL_RC_IMMORTAL set in their count and are never freed. Every
+ * names get SL_RC_IMMORTAL set in their count and are freed only with
+ * their world (sl_world_free), which lists them. Every
  * job calls them, so counting them would make all workers write the same
  * cache line on every call (measured: the parallel primes benchmark lost
  * about a fifth of its speedup to it). A count with the bit set is only
@@ -87,7 +88,10 @@ void sl_set_threaded(void);
  * sl_unique() is never true for them. */
 #define SL_RC_IMMORTAL ((int32_t)1 << 30)
 static inline int sl_rc_immortal(int32_t rc) { return (rc & SL_RC_IMMORTAL) != 0; }
-void sl_make_immortal(sl_value v);   /* threaded only; procs and builtins */
+struct sl_world;
+/* threaded only; procs and builtins; W frees v when it is freed (a value
+ * is never shared between worlds) */
+void sl_make_immortal(struct sl_world *W, sl_value v);
 
 static inline void sl_retain(sl_value v) {
   if (!sl_isobj(v)) return;
@@ -185,6 +189,7 @@ struct sl_slot {
   char *name;
   sl_slot *next;
   uint64_t seq_decl;    /* when last declared: listvar shows newest first */
+  struct sl_world *W;   /* the world it names a global of */
 };
 sl_value sl_slot_get_locked(sl_slot *s);
 /* a lock-free snapshot of a plain value: 1 with *out set, else 0 */

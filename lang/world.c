@@ -11,6 +11,12 @@ struct sl_world {
   pthread_mutex_t mu;        /* guards the hash chains (not slot values) */
   sl_slot **buckets;
   size_t nbuckets, count;
+  /* objects made immortal by a global of this world: listed, so that
+   * leak checkers see them as reachable after their last name was
+   * redefined, and freed with the world */
+  pthread_mutex_t immortal_mu;
+  sl_obj **immortals;
+  size_t nimmortals, cap_immortals;
 };
 
 static size_t hash(const char *s) {
@@ -22,6 +28,7 @@ static size_t hash(const char *s) {
 sl_world *sl_world_new(void) {
   sl_world *W = calloc(1, sizeof *W);
   pthread_mutex_init(&W->mu, NULL);
+  pthread_mutex_init(&W->immortal_mu, NULL);
   W->nbuckets = 512;
   W->buckets = calloc(W->nbuckets, sizeof *W->buckets);
   sl_builtins_init(W);
@@ -33,13 +40,19 @@ void sl_world_free(sl_world *W) {
     sl_slot *s = W->buckets[i];
     while (s) {
       sl_slot *n = s->next;
-      sl_release(s->val);
+      sl_release(s->val);   /* not an immortal: freed below */
       free(s->name);
       free(s);
       s = n;
     }
   }
+  /* nothing else refers to them now (contexts and code are gone first);
+   * one immortal's reference to another is not counted, so each is freed
+   * once, from this list */
+  for (size_t i = 0; i < W->nimmortals; i++) sl_free_obj(W->immortals[i]);
+  free(W->immortals);
   free(W->buckets);
+  pthread_mutex_destroy(&W->immortal_mu);
   pthread_mutex_destroy(&W->mu);
   free(W);
 }
@@ -84,6 +97,7 @@ sl_slot *sl_global_slot(sl_world *W, const char *name) {
     s->name = strdup(name);
     s->val.type = SL_T_UNDEF;
     s->decl = SL_T_DEF;
+    s->W = W;
     atomic_init(&s->plain, 1);   /* undefined: nothing to count */
     size_t h = hash(name) & (W->nbuckets - 1);
     s->next = W->buckets[h];
@@ -100,27 +114,21 @@ struct sl_threaded_line sl_threaded_line;
 _Static_assert(sizeof(struct sl_threaded_line) == 64, "sl_threaded has its own line");
 void sl_set_threaded(void) { atomic_store(&sl_threaded, 1); }
 
-/* Immortal objects stay listed here, so that leak checkers see them as
- * reachable even after their last name was redefined. */
-static pthread_mutex_t immortal_mu = PTHREAD_MUTEX_INITIALIZER;
-static sl_obj **immortals;
-static size_t nimmortals, cap_immortals;
-
-void sl_make_immortal(sl_value v) {
+void sl_make_immortal(sl_world *W, sl_value v) {
   if (!sl_isobj(v) || !atomic_load(&sl_threaded)) return;
   sl_obj *o = v.u.p;
   if (sl_rc_immortal(atomic_load_explicit(&o->rc, memory_order_relaxed))) return;
-  pthread_mutex_lock(&immortal_mu);
-  /* checked again under the lock: listed once */
-  if (!sl_rc_immortal(atomic_fetch_or(&o->rc, SL_RC_IMMORTAL))) {
-    if (nimmortals == cap_immortals) {
-      size_t cap = cap_immortals ? 2 * cap_immortals : 256;
-      sl_obj **n = realloc(immortals, cap * sizeof *n);
-      if (n) { immortals = n; cap_immortals = cap; }
-    }
-    if (nimmortals < cap_immortals) immortals[nimmortals++] = o;
+  pthread_mutex_lock(&W->immortal_mu);
+  if (W->nimmortals == W->cap_immortals) {
+    size_t cap = W->cap_immortals ? 2 * W->cap_immortals : 256;
+    sl_obj **n = realloc(W->immortals, cap * sizeof *n);
+    if (n) { W->immortals = n; W->cap_immortals = cap; }
   }
-  pthread_mutex_unlock(&immortal_mu);
+  /* checked again under the lock: listed once; not listed, it stays
+   * counted (slower to share, never leaked) */
+  if (W->nimmortals < W->cap_immortals && !sl_rc_immortal(atomic_fetch_or(&o->rc, SL_RC_IMMORTAL)))
+    W->immortals[W->nimmortals++] = o;
+  pthread_mutex_unlock(&W->immortal_mu);
 }
 
 /* what a global name's value may be made: procs and builtins are called
@@ -130,9 +138,10 @@ static int wants_immortal(sl_value v) {
 }
 
 /* can lock-free readers use v without counting it? */
-static int plain_value(sl_value v) {
+static int plain_value(sl_slot *s) {
+  sl_value v = s->val;
   if (!sl_isobj(v)) return 1;
-  if (wants_immortal(v)) sl_make_immortal(v);
+  if (wants_immortal(v)) sl_make_immortal(s->W, v);
   return sl_rc_immortal(atomic_load_explicit(&((sl_obj *)v.u.p)->rc, memory_order_relaxed));
 }
 
@@ -151,7 +160,7 @@ void sl_slot_write_begin(sl_slot *s) {
   atomic_thread_fence(memory_order_release);
 }
 void sl_slot_write_end(sl_slot *s) {
-  atomic_store_explicit(&s->plain, (uint8_t)plain_value(s->val), memory_order_relaxed);
+  atomic_store_explicit(&s->plain, (uint8_t)plain_value(s), memory_order_relaxed);
   atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1, memory_order_release);
 }
 
@@ -161,7 +170,7 @@ sl_value sl_slot_get_locked(sl_slot *s) {
   if (wants_immortal(v) && !atomic_load_explicit(&s->plain, memory_order_relaxed)) {
     /* defined before threads existed: make it lock-free from now on
      * (the value does not change, so no sequence bump is needed) */
-    atomic_store_explicit(&s->plain, (uint8_t)plain_value(v), memory_order_relaxed);
+    atomic_store_explicit(&s->plain, (uint8_t)plain_value(s), memory_order_relaxed);
   }
   sl_retain(v);
   slot_unlock(s);
