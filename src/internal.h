@@ -315,9 +315,52 @@ typedef struct sp__runq {
     sp__spin lock;
     uint32_t bitmap;                          /* bit p: level p non-empty */
     struct { sp_job *head, *tail; } lv[SP_NPRIO];
-    _Atomic int n;
+    _Atomic int n;                            /* jobs in the levels */
     int highwater;
+    /* Inbox: jobs of priority SP_PRIO_MIN made ready by threads other
+     * than the owner, pushed without the lock (one CAS on a line of its
+     * own, which stays in the pushing core's cache while it pushes a
+     * batch), newest first. Whoever holds the lock moves them into level
+     * SP_PRIO_MIN, oldest first, before it looks at the levels
+     * (sp__runq_drain: every "lock held" function below does). Only the
+     * lowest priority goes here, so the levels' best priority is the
+     * queue's best whenever the levels are not empty. */
+    char pad0[64];
+    sp_job *_Atomic inbox;
+    char pad1[64 - sizeof(void *)];
 } sp__runq;
+
+/* Jobs queued, in the levels or the inbox (no lock). */
+static inline int sp__runq_has(sp__runq *q)
+{
+    return atomic_load_explicit(&q->n, memory_order_relaxed) > 0 ||
+           atomic_load_explicit(&q->inbox, memory_order_relaxed) != NULL;
+}
+
+/* Push j (priority SP_PRIO_MIN) on q's inbox, lock not held; 1 if the
+ * inbox was empty. seq_cst: the Dekker pair with a parking owner
+ * (idle stored, then the queue read) and with retire (retired stored,
+ * then the inbox taken) needs no extra fence. */
+static inline int sp__runq_push_inbox(sp__runq *q, sp_job *j)
+{
+    sp_job *old = atomic_load_explicit(&q->inbox, memory_order_relaxed);
+    do
+        j->next = old;
+    while (!atomic_compare_exchange_weak(&q->inbox, &old, j));
+    return old == NULL;
+}
+
+void sp__runq_drain_slow(sp__runq *q);
+/* Spread w's queued jobs over the pool's live workers (resize.c): what a
+ * retire does, and what a push does that finds its target retired. */
+struct sp_pool;
+void sp__move_queue(struct sp_pool *p, sp__worker *w);
+/* Move the inbox into the levels (lock held). */
+static inline void sp__runq_drain(sp__runq *q)
+{
+    if (atomic_load_explicit(&q->inbox, memory_order_relaxed))
+        sp__runq_drain_slow(q);
+}
 
 void sp__runq_init(sp__runq *q);
 void sp__runq_destroy(sp__runq *q);
@@ -326,7 +369,7 @@ sp_job *sp__runq_pop(sp__runq *q);                /* lock held */
 void sp__runq_push_head(sp__runq *q, sp_job *j);  /* lock held */
 sp_job *sp__runq_steal(sp__runq *q);              /* lock held */
 int sp__runq_remove(sp__runq *q, sp_job *j);      /* lock held; 1 if found */
-int sp__runq_top(const sp__runq *q);              /* best prio or -1 */
+int sp__runq_top(sp__runq *q);                    /* best prio or -1 */
 /* As sp__runq_steal / sp__runq_pop, skipping jobs pinned to the queue's
  * owner (sp__job_pinned); lock held. Only needed while bound jobs exist. */
 sp_job *sp__runq_steal_unpinned(sp__runq *q);

@@ -314,7 +314,7 @@ static int quiet(sp_pool *p)
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++) {
         sp__worker *w = p->workers[k];
-        if (w && (atomic_load(&w->q.n) > 0 || atomic_load(&w->cur)))
+        if (w && (sp__runq_has(&w->q) || atomic_load(&w->cur)))
             return 0;
     }
     return atomic_load(&p->q.n) == 0;

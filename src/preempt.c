@@ -255,7 +255,7 @@ static int queued_anywhere(sp_pool *p)
 {
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++)
-        if (p->workers[k] && atomic_load(&p->workers[k]->q.n) > 0)
+        if (p->workers[k] && sp__runq_has(&p->workers[k]->q))
             return 1;
     return 0;
 }

@@ -86,7 +86,7 @@ static sp__worker *lock_target(sp_pool *p, unsigned *rr)
  * job of lower priority than the best moved one. Each job goes from one
  * queue to the other with both locked: sp_pool_close's "nothing queued
  * or running" test must never see a job in neither. */
-static void move_queue(sp_pool *p, sp__worker *w)
+void sp__move_queue(sp_pool *p, sp__worker *w)
 {
     unsigned rr = atomic_fetch_add(&p->rr, 1);
     int top = -1;
@@ -117,8 +117,8 @@ static void move_queue(sp_pool *p, sp__worker *w)
 void sp__worker_hand_over(sp__worker *w)
 {
     sp_pool *p = w->pool;
-    if (!atomic_load(&p->stopping) && atomic_load(&w->q.n) > 0)
-        move_queue(p, w); /* when stopping, sp__pool_stop drains it */
+    if (!atomic_load(&p->stopping) && sp__runq_has(&w->q))
+        sp__move_queue(p, w); /* when stopping, sp__pool_stop drains it */
 }
 
 /* Retire w (pool->lock held): see the top of the file. */
@@ -126,7 +126,7 @@ static void retire(sp_pool *p, sp__worker *w)
 {
     atomic_store(&w->retired, 1);
     atomic_fetch_sub(&p->nlive, 1);
-    move_queue(p, w);
+    sp__move_queue(p, w);
     sp_job *j = sp__pin_cur(w);
     if (j) /* leave at the next safe point; requeued on a live worker */
         sp__request_preempt(w, j, SP__PC_SLICE, 1);
@@ -139,7 +139,7 @@ static void bury(sp_pool *p, int slot)
 {
     sp__worker *old = p->workers[slot];
     pthread_join(old->thread, NULL); /* it has exited */
-    move_queue(p, old); /* a push that raced with its retirement */
+    sp__move_queue(p, old); /* a push that raced with its retirement */
     pthread_mutex_lock(&p->statlock);
     _Atomic uint64_t *d = (_Atomic uint64_t *)&p->dead;
     _Atomic uint64_t *s = (_Atomic uint64_t *)&old->st;

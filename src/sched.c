@@ -22,6 +22,7 @@ void sp__runq_init(sp__runq *q)
         q->lv[i].head = q->lv[i].tail = NULL;
     atomic_init(&q->n, 0);
     q->highwater = 0;
+    atomic_init(&q->inbox, NULL);
 }
 
 void sp__runq_destroy(sp__runq *q)
@@ -67,6 +68,7 @@ void sp__runq_push_head(sp__runq *q, sp_job *j)
  * is singly linked; a walk of at most 64), else the head. */
 sp_job *sp__runq_steal(sp__runq *q)
 {
+    sp__runq_drain(q);
     if (!q->bitmap)
         return NULL;
     int p = 31 - __builtin_clz(q->bitmap);
@@ -87,8 +89,37 @@ sp_job *sp__runq_steal(sp__runq *q)
     return j;
 }
 
+void sp__runq_drain_slow(sp__runq *q)
+{
+    sp_job *l = atomic_exchange_explicit(&q->inbox, NULL, memory_order_seq_cst);
+    if (!l)
+        return;
+    /* newest first: reverse into arrival order, then append the chain */
+    sp_job *first = NULL, *last = l;
+    int k = 0;
+    while (l) {
+        sp_job *nx = l->next;
+        l->next = first;
+        first = l;
+        l = nx;
+        k++;
+    }
+    int p = 0; /* SP_PRIO_MIN's level */
+    if (q->lv[p].tail)
+        q->lv[p].tail->next = first;
+    else
+        q->lv[p].head = first;
+    q->lv[p].tail = last;
+    __atomic_store_n(&q->bitmap, q->bitmap | 1u << p, __ATOMIC_RELAXED);
+    int n = atomic_load_explicit(&q->n, memory_order_relaxed) + k;
+    atomic_store_explicit(&q->n, n, memory_order_release);
+    if (n > q->highwater)
+        q->highwater = n;
+}
+
 sp_job *sp__runq_pop(sp__runq *q)
 {
+    sp__runq_drain(q);
     if (!q->bitmap)
         return NULL;
     int p = 31 - __builtin_clz(q->bitmap);
@@ -107,6 +138,7 @@ sp_job *sp__runq_pop(sp__runq *q)
 
 int sp__runq_remove(sp__runq *q, sp_job *j)
 {
+    sp__runq_drain(q);
     int p = j->prio - SP_PRIO_MIN;
     sp_job *prev = NULL;
     for (sp_job *c = q->lv[p].head; c; prev = c, c = c->next) {
@@ -128,10 +160,13 @@ int sp__runq_remove(sp__runq *q, sp_job *j)
     return 0;
 }
 
-int sp__runq_top(const sp__runq *q)
+int sp__runq_top(sp__runq *q)
 {
     uint32_t b = __atomic_load_n(&q->bitmap, __ATOMIC_RELAXED);
-    return b ? 31 - __builtin_clz(b) + SP_PRIO_MIN : -1;
+    if (b)
+        return 31 - __builtin_clz(b) + SP_PRIO_MIN;
+    return atomic_load_explicit(&q->inbox, memory_order_relaxed) ? SP_PRIO_MIN
+                                                                 : -1;
 }
 
 /* ---- bound jobs (sp_job_start_on) ---- */
@@ -153,6 +188,7 @@ static sp_job *unpinned_in_level(sp__runq *q, int p)
 
 sp_job *sp__runq_steal_unpinned(sp__runq *q)
 {
+    sp__runq_drain(q);
     for (uint32_t bm = q->bitmap; bm;) {
         int p = 31 - __builtin_clz(bm);
         bm &= ~(1u << p);
@@ -169,6 +205,7 @@ sp_job *sp__runq_steal_unpinned(sp__runq *q)
 int sp__runq_stealable(sp__runq *q)
 {
     sp__spin_lock(&q->lock);
+    sp__runq_drain(q);
     int found = 0;
     for (int p = 0; p < SP_NPRIO && !found; p++)
         for (sp_job *c = q->lv[p].head; c && !found; c = c->next)
@@ -180,6 +217,7 @@ int sp__runq_stealable(sp__runq *q)
 /* The first unpinned job of the best level that has one. */
 sp_job *sp__runq_pop_unpinned(sp__runq *q)
 {
+    sp__runq_drain(q);
     for (uint32_t bm = q->bitmap; bm;) {
         int p = 31 - __builtin_clz(bm);
         bm &= ~(1u << p);

@@ -12,6 +12,7 @@
 static uint64_t runq_highwater(sp__runq *q)
 {
     sp__spin_lock(&q->lock);
+    sp__runq_drain(q); /* the inbox counts in its figure */
     uint64_t h = (uint64_t)q->highwater;
     sp__spin_unlock(&q->lock);
     return h;

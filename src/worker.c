@@ -204,12 +204,12 @@ static inline void enter(sp__worker *w, sp_job *j)
 static inline __attribute__((always_inline)) sp_job *
 direct_next(sp__worker *w, int min_prio, int *top_out)
 {
-    if (SP__UNLIKELY(w->is_runner | w->lent) ||
-        atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 ||
+    if (SP__UNLIKELY(w->is_runner | w->lent) || !sp__runq_has(&w->q) ||
         atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
         atomic_load_explicit(&w->want_best, memory_order_relaxed))
         return NULL;
     sp__spin_lock(&w->q.lock);
+    sp__runq_drain(&w->q);
     uint32_t bm = w->q.bitmap;
     int top = bm ? 31 - __builtin_clz(bm) + SP_PRIO_MIN : -1;
     sp_job *n = top >= min_prio ? w->q.lv[top - SP_PRIO_MIN].head : NULL;
@@ -441,7 +441,7 @@ void sp__run_job(sp__worker *w, sp_job *j)
 
 static sp_job *pop_own(sp__worker *w)
 {
-    if (atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0)
+    if (!sp__runq_has(&w->q))
         return NULL;
     sp__spin_lock(&w->q.lock);
     sp_job *j = sp__runq_pop(&w->q);
@@ -455,7 +455,7 @@ static sp_job *steal(sp__worker *w)
     int n = atomic_load(&p->nw);
     for (int k = 1; k < n; k++) {
         sp__worker *v = p->workers[(w->index + k) % n];
-        if (!v || atomic_load_explicit(&v->q.n, memory_order_relaxed) == 0)
+        if (!v || !sp__runq_has(&v->q))
             continue;
         sp__spin_lock(&v->q.lock);
         sp_job *j = SP__UNLIKELY(atomic_load_explicit(&p->nbound,
@@ -505,7 +505,7 @@ static int work_visible(sp__worker *w)
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++) {
         sp__worker *v = p->workers[k];
-        if (v && atomic_load(&v->q.n) > 0 &&
+        if (v && sp__runq_has(&v->q) &&
             /* jobs bound to a busy worker are no work for us (resize.c) */
             (v == w || SP__LIKELY(!atomic_load(&p->nbound)) ||
              sp__runq_stealable(&v->q)))
@@ -686,7 +686,8 @@ static int put_off_wake(sp__worker *w, int v);
  * is the calling thread's worker (its own thread, or a waiting thread
  * standing in for it, whose job is then not asked to yield, as a job on
  * w's thread is not: the same semantics) */
-static void wake_for(sp_pool *p, sp__worker *w, int prio, int defer, int own)
+static void wake_for(sp_pool *p, sp__worker *w, int prio, int defer, int own,
+                     int fenced)
 {
     if (own) {
         /* pushed on our own queue: w runs (on this thread), so no wake
@@ -705,7 +706,8 @@ static void wake_for(sp_pool *p, sp__worker *w, int prio, int defer, int own)
         sp__prio_check(p, w, prio);
         return;
     }
-    atomic_thread_fence(memory_order_seq_cst);
+    if (!fenced) /* an inbox push was a seq_cst RMW already */
+        atomic_thread_fence(memory_order_seq_cst);
     int v = atomic_load(&w->idle);
     if (defer && (v == SP__W_PARKED || v == SP__W_OWED) && put_off_wake(w, v))
         return;
@@ -768,6 +770,26 @@ void sp__job_ready(sp_job *j)
         /* fork-join: a job started or woken by a job of w (or by w's
          * scheduler, when a child ends) runs next, depth-first */
         int lifo = w == self;
+        if (!lifo && prio == SP_PRIO_MIN && !sp__job_pinned(j)) {
+            /* another thread's job of the lowest priority: the inbox, no
+             * lock (a batch from a plain thread no longer fights the
+             * worker's pops for the queue's lock) */
+            int was_empty = sp__runq_push_inbox(&w->q, j);
+            /* j may be running, or gone, from here on */
+            if (SP__UNLIKELY(atomic_load(&w->retired))) {
+                /* retire() stored retired, then took the inbox under
+                 * the lock: if it ran before our push, move the job on */
+                sp__move_queue(p, w);
+                return;
+            }
+            /* the defer below wants "queued alone"; a guess is enough
+             * for the highwater (the drain counts exactly) */
+            n = was_empty && atomic_load_explicit(&w->q.n,
+                                                  memory_order_relaxed) == 0
+                    ? 1 : 2;
+            wake_for(p, w, prio, defer && n == 1, 0, 1);
+            return;
+        }
         sp__spin_lock(&w->q.lock);
         /* retire() sets retired, then empties the queue under this lock:
          * a push seen after that would sit in a queue nobody serves (its
@@ -790,7 +812,7 @@ void sp__job_ready(sp_job *j)
     /* the wake of a fresh job queued by a plain thread can be put off
      * (the thread may wait for it next); not for a batch: a waiter runs
      * a job only if it is alone in the queue */
-    wake_for(p, w, prio, defer && n == 1, w == self);
+    wake_for(p, w, prio, defer && n == 1, w == self, 0);
 }
 
 /* ---- pseudo pools ---- */
@@ -971,7 +993,7 @@ static void wake_if_work(sp__worker *w)
 {
     sp_pool *p = w->pool;
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&w->q.n) > 0 || atomic_load(&p->stopping) ||
+    if (sp__runq_has(&w->q) || atomic_load(&p->stopping) ||
         atomic_load(&w->retired) || atomic_load(&w->want_best))
         sp__worker_wake(w, 0);
 }
@@ -1074,7 +1096,11 @@ static void run_lent(plain_t *t, sp__worker *w, sp_job *j)
 /* Borrow w if it sleeps with j alone in its queue, and take j out. */
 static int borrow(sp__worker *w, sp_job *j)
 {
-    if (atomic_load_explicit(&w->q.n, memory_order_relaxed) != 1)
+    /* alone: one in the levels, or none there and one in the inbox
+     * (checked exactly under the lock) */
+    int n = atomic_load_explicit(&w->q.n, memory_order_relaxed);
+    if (n > 1 || (n == 1) == (atomic_load_explicit(&w->q.inbox,
+                                                  memory_order_relaxed) != NULL))
         return 0;
     int v = atomic_load(&w->idle);
     if ((v != SP__W_PARKED && v != SP__W_OWED) ||
@@ -1084,6 +1110,7 @@ static int borrow(sp__worker *w, sp_job *j)
     int found = 0;
     if (!atomic_load(&w->retired)) {
         sp__spin_lock(&w->q.lock);
+        sp__runq_drain(&w->q);
         found = atomic_load_explicit(&w->q.n, memory_order_relaxed) == 1 &&
                 sp__runq_remove(&w->q, j);
         sp__spin_unlock(&w->q.lock);
