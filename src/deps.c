@@ -252,6 +252,7 @@ static void pend_unref(pend *p)
 static void pool_link(pend *p)
 {
     sp_pool *pl = p->pool;
+    atomic_fetch_add(&pl->c_pend, 1); /* first: jobs_started never high */
     atomic_fetch_add(&pl->active, 1);
     pthread_mutex_lock(&pl->deplock);
     p->pprev = NULL;

@@ -325,8 +325,7 @@ typedef struct sp__runq {
      * (sp__runq_drain: every "lock held" function below does). Only the
      * lowest priority goes here, so the levels' best priority is the
      * queue's best whenever the levels are not empty. */
-    char pad0[64];
-    sp_job *_Atomic inbox;
+    _Alignas(64) sp_job *_Atomic inbox;
     char pad1[64 - sizeof(void *)];
 } sp__runq;
 
@@ -343,7 +342,10 @@ static inline int sp__runq_has(sp__runq *q)
  * then the inbox taken) needs no extra fence. */
 static inline int sp__runq_push_inbox(sp__runq *q, sp_job *j)
 {
-    sp_job *old = atomic_load_explicit(&q->inbox, memory_order_relaxed);
+    /* no load first: a load would fetch the line shared (the owner took
+     * it last) and the CAS then fetch it again for writing; a CAS that
+     * fails holds it exclusive and the retry succeeds */
+    sp_job *old = NULL;
     do
         j->next = old;
     while (!atomic_compare_exchange_weak(&q->inbox, &old, j));
@@ -418,6 +420,15 @@ enum {
     atomic_store_explicit(&(c), atomic_load_explicit(&(c),               \
                           memory_order_relaxed) + 1, memory_order_relaxed)
 
+#if defined(__x86_64__) && !defined(SP_TSAN)
+/* "memory": a release store as far as the compiler goes (x86 stores are
+ * release already) */
+#define SP__OWN_INC(c)                                                   \
+    __asm__ volatile("addq $1, %0" : "+m"(*(volatile long *)&(c)) :: "memory")
+#else /* TSan must see the write */
+#define SP__OWN_INC(c) atomic_fetch_add_explicit(&(c), 1, memory_order_release)
+#endif
+
 typedef struct sp__wstats {
     _Atomic uint64_t switches, yields, preempt_slice, preempt_prio, preempt_cancel,
         preempt_async, steals, parks, wakes, signals,
@@ -429,8 +440,12 @@ typedef struct sp__wstats {
  * started and ended itself: a fork-join pool would otherwise bounce two
  * pool cache lines between its workers on every job), and those of
  * workers whose slot a resize reused (pool->dead_jc). Read summed
- * (pool.c). Written with relaxed RMWs on a line the writer owns: a job
- * may end inside the preemption signal's handler. */
+ * (pool.c). A worker's are written by its thread only (or by the plain
+ * thread standing in for it, which the hand-over orders), also from
+ * inside the preemption signal's handler: SP__OWN_INC, one add
+ * instruction without a lock prefix (a signal arrives between two
+ * instructions, so the handler never splits it; other threads read the
+ * old or the new value). The pool's own are locked RMWs. */
 typedef struct sp__jcount {
     _Atomic long started, ended;
     _Atomic uint64_t done, cancelled, failed;
@@ -455,12 +470,22 @@ enum {
                          * the lender wakes it when it gives it back */
 };
 
+/* Lines by writer (allocated 64-aligned, sp__worker_new): what other
+ * threads read on every push (pool, retired, idle) is never on a line the
+ * worker writes per job or per switch (cur, nswitch, stats, the stack
+ * cache): a thread starting a batch of jobs missed two lines per job. */
 struct sp__worker {
+    /* set at creation */
     sp_pool *pool;             /* pool served */
     int index;
     int is_runner;             /* plain thread running a pseudo pool */
     pthread_t thread;
-    void *sched_sp;            /* scheduler context while a job runs */
+    /* read by pushers, written rarely (park, wake, retire, exit) */
+    _Alignas(64) _Atomic int idle; /* SP__W_* (futex word) */
+    _Atomic int retired;       /* replaced by a spare (KLT handoff) */
+    _Atomic int exited;
+    /* the worker's own, written per job */
+    _Alignas(64) void *sched_sp; /* scheduler context while a job runs */
     sp_job *_Atomic cur;       /* job running now (see sp__pin_cur) */
     _Atomic int cur_prio;      /* its priority (read without a pin) */
     _Atomic int want_best;     /* preempted for a job queued elsewhere */
@@ -468,14 +493,10 @@ struct sp__worker {
     sp__lockp post_lock;       /* 0 or a lock to release (POST_WAIT...) */
     sp__spin *held;            /* direct switch: the resumed job unlocks */
     sp__lockp held_wait;       /* direct wait: and this wait queue lock */
-    sp__runq q;                /* own run queue (unused by runners) */
-    _Atomic int idle;          /* SP__W_* (futex word) */
     int lent;                  /* a waiting thread stands in for it
                                 * (only that thread reads or writes it
                                 * meanwhile; the worker sleeps) */
     const sigset_t *lent_mask; /* that thread's signal mask */
-    _Atomic int retired;       /* replaced by a spare (KLT handoff) */
-    _Atomic int exited;
     _Atomic uint64_t nswitch;  /* read by the monitor */
     _Atomic int sig_inflight;
     _Atomic int pin;           /* >0 while another thread reads cur's job */
@@ -496,7 +517,11 @@ struct sp__worker {
     sp__trace *tsess;          /* trace: session of tbuf (owner only) */
     sp__tbuf *tbuf;
     sp__worker *gnext;         /* resize.c: a recycled slot's old worker */
+    /* own run queue (unused by runners): its lock and levels, then the
+     * inbox, each on lines of their own */
+    _Alignas(64) sp__runq q;
 };
+sp__worker *sp__worker_new(void); /* zeroed, 64-aligned; free() it */
 
 /* Sanitizer annotations of every switch (no-ops, inlined away, unless
  * configured with --enable-asan or --enable-tsan); see fiber.c. */
@@ -548,7 +573,8 @@ struct sp_pool {
     _Atomic unsigned rr;       /* round robin for outside pushes */
     /* written by whoever starts jobs */
     _Alignas(64) _Atomic long active; /* jobs started (or pending on deps) */
-    _Atomic uint64_t c_started;
+    _Atomic long c_pend;       /* of active: pend links (deps.c); the
+                                * rest are starts (sp_stats.jobs_started) */
     _Atomic uint64_t c_highwater; /* written only on a new maximum */
     /* written by whoever ends jobs (a worker, usually) */
     _Alignas(64) _Atomic long ended;  /* of those counted in active:

@@ -204,28 +204,28 @@ void sp__count_start(sp_pool *p)
 {
     sp__worker *w = own_worker(p);
     if (w) {
-        atomic_fetch_add_explicit(&w->jc.started, 1, memory_order_relaxed);
+        SP__OWN_INC(w->jc.started);
         return;
     }
-    atomic_fetch_add(&p->active, 1);
-    atomic_fetch_add_explicit(&p->c_started, 1, memory_order_relaxed);
+    atomic_fetch_add(&p->active, 1); /* a start: active - c_pend */
 }
 
 void sp__count_end(sp_pool *p, int state)
 {
     sp__worker *w = own_worker(p);
-    _Atomic uint64_t *c;
-    if (w)
-        c = state == SP_JOB_DONE ? &w->jc.done
-            : state == SP_JOB_CANCELLED ? &w->jc.cancelled : &w->jc.failed;
-    else
-        c = state == SP_JOB_DONE ? &p->c_done
-            : state == SP_JOB_CANCELLED ? &p->c_cancelled : &p->c_failed;
-    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-    /* after the outcome's count: a reader that sees the job ended sees
+    /* the outcome's count first: a reader that sees the job ended sees
      * how (close's progress test) */
-    atomic_fetch_add_explicit(w ? &w->jc.ended : &p->ended, 1,
-                              memory_order_release);
+    if (w) {
+        _Atomic uint64_t *c = state == SP_JOB_DONE ? &w->jc.done
+            : state == SP_JOB_CANCELLED ? &w->jc.cancelled : &w->jc.failed;
+        SP__OWN_INC(*c);
+        SP__OWN_INC(w->jc.ended);
+        return;
+    }
+    _Atomic uint64_t *c = state == SP_JOB_DONE ? &p->c_done
+        : state == SP_JOB_CANCELLED ? &p->c_cancelled : &p->c_failed;
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->ended, 1, memory_order_release);
 }
 
 #define SP__PREF_BATCH 64
@@ -291,8 +291,8 @@ void sp__pool_refs_flush(sp__worker *w)
         _s;                                                                \
     })
 
-/* started jobs counted by the pool's own counter (c_started) or the
- * deps' pend links (active): p->active is both */
+/* started jobs and the deps' pend links: p->active counts both (c_pend
+ * says how many links) */
 long sp__pool_active(sp_pool *p)
 {
     long e = JC_SUM(p, ended, ended); /* first: never below the truth */
@@ -460,7 +460,9 @@ int sp_pool_stats(sp_pool *p, sp_stats *o)
     for (int k = 0; k < n; k++)
         if (p->workers[k])
             add_stats(o, &p->workers[k]->st);
-    o->jobs_started = (uint64_t)JC_SUM(p, c_started, started);
+    long started = JC_SUM(p, active, started); /* then c_pend (deps.c
+                                                * adds it first) */
+    o->jobs_started = (uint64_t)(started - atomic_load(&p->c_pend));
     o->jobs_finished = (uint64_t)JC_SUM(p, c_done, done);
     o->jobs_cancelled = (uint64_t)JC_SUM(p, c_cancelled, cancelled);
     o->jobs_failed = (uint64_t)JC_SUM(p, c_failed, failed);

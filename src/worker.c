@@ -613,11 +613,19 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+sp__worker *sp__worker_new(void)
+{
+    void *w;
+    if (posix_memalign(&w, 64, sizeof(sp__worker)) != 0)
+        return NULL;
+    return memset(w, 0, sizeof(sp__worker));
+}
+
 int sp__worker_spawn(sp_pool *p, int index)
 {
     if (index >= SP__MAX_WORKERS)
         return SP_EINVAL;
-    sp__worker *w = calloc(1, sizeof *w);
+    sp__worker *w = sp__worker_new();
     if (!w)
         return SP_ENOMEM;
     w->pool = p;
@@ -682,7 +690,8 @@ static sp__worker *pick_worker(sp_pool *p, sp_job *j)
 
 static int put_off_wake(sp__worker *w, int v);
 
-/* defer: a plain thread queued a fresh job (see put_off_wake); own: w
+/* defer: a plain thread queued a fresh job alone (see put_off_wake); -1:
+ * alone in the inbox, and so alone if w's levels are empty; own: w
  * is the calling thread's worker (its own thread, or a waiting thread
  * standing in for it, whose job is then not asked to yield, as a job on
  * w's thread is not: the same semantics) */
@@ -709,7 +718,10 @@ static void wake_for(sp_pool *p, sp__worker *w, int prio, int defer, int own,
     if (!fenced) /* an inbox push was a seq_cst RMW already */
         atomic_thread_fence(memory_order_seq_cst);
     int v = atomic_load(&w->idle);
-    if (defer && (v == SP__W_PARKED || v == SP__W_OWED) && put_off_wake(w, v))
+    if (defer && (v == SP__W_PARKED || v == SP__W_OWED) &&
+        (defer > 0 ||
+         atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0) &&
+        put_off_wake(w, v))
         return;
     if (v && sp__worker_wake(w, 1))
         return;
@@ -782,12 +794,10 @@ void sp__job_ready(sp_job *j)
                 sp__move_queue(p, w);
                 return;
             }
-            /* the defer below wants "queued alone"; a guess is enough
-             * for the highwater (the drain counts exactly) */
-            n = was_empty && atomic_load_explicit(&w->q.n,
-                                                  memory_order_relaxed) == 0
-                    ? 1 : 2;
-            wake_for(p, w, prio, defer && n == 1, 0, 1);
+            /* the defer wants "queued alone": the levels are read only
+             * if w is parked (a running worker writes that line per
+             * job); the highwater is counted by the drain */
+            wake_for(p, w, prio, defer && was_empty ? -1 : 0, 0, 1);
             return;
         }
         sp__spin_lock(&w->q.lock);
@@ -861,7 +871,7 @@ int sp__pseudo_run_any(_Atomic int *stop)
 static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
 {
     sp__worker *prev = sp__self();
-    sp__worker *w = calloc(1, sizeof *w);
+    sp__worker *w = sp__worker_new();
     if (!w)
         return SP_ENOMEM;
     w->pool = p;
