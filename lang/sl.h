@@ -220,6 +220,10 @@ sl_slot *sl_global_slot(sl_world *W, const char *name);  /* creates */
 sl_slot *sl_global_find(sl_world *W, const char *name);  /* NULL if none */
 
 void sl_slot_set(sl_slot *s, sl_value v, int decl);      /* takes ref */
+/* sl_slot_set, returning the type of the value it replaced, both under
+ * the slot's lock: two threads declaring one global at once see one
+ * "redefining" between them, never none */
+uint32_t sl_slot_declare(sl_slot *s, sl_value v, int decl);
 /* a writer that changes s->val in place (slot locked) brackets it */
 void sl_slot_write_begin(sl_slot *s);
 void sl_slot_write_end(sl_slot *s);

@@ -302,14 +302,13 @@ L_DECLG: {
     if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &sp[-1], s->name) < 0) goto error;
   }
   sp--;
-  uint32_t old = sl_slot_peek(s, NULL);
+  uint32_t old = sl_slot_declare(s, *sp, t);
   if (old != SL_T_UNDEF && t != SL_T_PROC && old != SL_T_PROC && old != SL_T_BUILTIN) {
     char msg[200];
     snprintf(msg, sizeof msg, "redefining %s", s->name);
     SAVE();
     sl_warn(C, msg, 2);
   }
-  sl_slot_set(s, *sp, t);
   DISPATCH();
 }
 L_CONV: {

@@ -191,6 +191,10 @@ uint32_t sl_slot_peek(sl_slot *s, int *decl) {
 
 /* decl < 0 keeps the declared type */
 void sl_slot_set(sl_slot *s, sl_value v, int decl) {
+  (void)sl_slot_declare(s, v, decl);
+}
+
+uint32_t sl_slot_declare(sl_slot *s, sl_value v, int decl) {
   slot_lock(s);
   sl_slot_write_begin(s);
   sl_value old = s->val;
@@ -204,6 +208,7 @@ void sl_slot_set(sl_slot *s, sl_value v, int decl) {
   sl_slot_write_end(s);
   slot_unlock(s);
   sl_release(old);
+  return old.type;
 }
 
 void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud) {

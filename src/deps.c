@@ -106,18 +106,18 @@ void sp__jx_free(sp_job *j)
     free(x->keep);
     free(x->kidx);
     free(x->v);
-    free(x);
+    sp__blk_free(x);
     side->x = NULL;
 }
 
 static sp_job *createv(sp_job_fnv fn, void *ud, const sp_value_ops *ops)
 {
-    sp__jx *x = calloc(1, sizeof *x);
+    sp__jx *x = sp__blk_alloc();
     if (!x)
         return NULL;
     sp_job *j = sp_job_create(sp__jx_tramp, NULL);
     if (!j) {
-        free(x);
+        sp__blk_free(x);
         return NULL;
     }
     j->arg = j;
@@ -129,7 +129,7 @@ static sp_job *createv(sp_job_fnv fn, void *ud, const sp_value_ops *ops)
     }
     sp__jside *side = sp__jside_get(j);
     if (!side) {
-        free(x);
+        sp__blk_free(x);
         sp_job_release(j);
         return NULL;
     }

@@ -760,6 +760,11 @@ void sp__worker_hand_over(sp__worker *w);
  * the Nth job allocation from then on fails as if memory ran out (0: off).
  * Always compiled in; it costs one relaxed load per job creation. */
 extern _Atomic long sp__fault_alloc;
+/* Zeroed blocks of sizeof(sp_job) from the job memory (job.c): a job's
+ * side part and argument list header */
+void *sp__blk_alloc(void);
+void sp__blk_free(void *b);
+
 static inline int sp__fault_alloc_hit(void)
 {
     long n = atomic_load_explicit(&sp__fault_alloc, memory_order_relaxed);

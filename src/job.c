@@ -108,10 +108,8 @@ static void refill(jcache_t *c)
 
 _Atomic long sp__fault_alloc;
 
-static sp_job *job_alloc(void)
+static sp_job *blk_alloc(void)
 {
-    if (sp__fault_alloc_hit())
-        return NULL;
 #ifdef SP__JOB_MALLOC
     return calloc(1, sizeof(sp_job));
 #else
@@ -137,6 +135,13 @@ static sp_job *job_alloc(void)
     memset(j, 0, sizeof *j);
     return j;
 #endif
+}
+
+static sp_job *job_alloc(void)
+{
+    if (sp__fault_alloc_hit())
+        return NULL;
+    return blk_alloc();
 }
 
 #ifndef SP__JOB_MALLOC
@@ -179,6 +184,24 @@ static void job_dealloc(sp_job *j)
     if (++c->n > SP__JCACHE_MAX)
         give_back(c, SP__JCACHE_MAX / 2);
 #endif
+}
+
+/* A zeroed block of a job's size from the job memory, for the other parts
+ * of a job that one thread makes and another frees (the side part, an
+ * argument list's header): glibc's arena lock was contended between a
+ * script's thread creating jobs and the workers freeing them (half the
+ * time of a scheduleJob-heavy script went to malloc and free). */
+_Static_assert(sizeof(sp__jside) <= sizeof(sp_job), "a side part fits a block");
+_Static_assert(sizeof(sp__jx) <= sizeof(sp_job), "an argument list header fits a block");
+
+void *sp__blk_alloc(void)
+{
+    return blk_alloc();
+}
+
+void sp__blk_free(void *b)
+{
+    job_dealloc(b);
 }
 
 /* A thread that leaves (a worker) hands its cached jobs back. */
@@ -238,13 +261,13 @@ sp__jside *sp__jside_get(sp_job *j)
     sp__jside *s = sp__jside_peek(j);
     if (s)
         return s;
-    sp__jside *n = calloc(1, sizeof *n);
+    sp__jside *n = sp__blk_alloc();
     if (!n)
         return NULL;
     if (!atomic_compare_exchange_strong_explicit(&j->side, &s, n,
                                                  memory_order_acq_rel,
                                                  memory_order_acquire)) {
-        free(n); /* another thread installed one first: s is it */
+        sp__blk_free(n); /* another thread installed one first: s is it */
         return s;
     }
     return n;
@@ -298,7 +321,7 @@ static void job_free(sp_job *j)
     if (s) {
         free(s->error);
         free(s->name);
-        free(s);
+        sp__blk_free(s);
     }
     job_dealloc(j);
 }
