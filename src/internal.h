@@ -193,6 +193,10 @@ typedef struct sp__jside {
     void *cleanup_ud;
     sp__hook *hooks;          /* guarded by the job lock */
     struct sp__jx *x;         /* argument list (sp_job_createv), or NULL */
+    /* a job's first name, when short, lives here (name points to it):
+     * the part is a 128-byte block anyway (sp__blk_alloc), and a script
+     * names every job it starts */
+    char name_inl[64];
 } sp__jside;
 
 /* 128 bytes (two cache lines) without the sanitizer fields: every byte

@@ -320,7 +320,8 @@ static void job_free(sp_job *j)
         sp__pool_release_job(j->pool);
     if (s) {
         free(s->error);
-        free(s->name);
+        if (s->name != s->name_inl)
+            free(s->name);
         sp__blk_free(s);
     }
     job_dealloc(j);
@@ -360,17 +361,27 @@ int sp_job_set_name(sp_job *j, const char *name)
 {
     if (!j || !name)
         return SP_EINVAL;
-    char *c = strdup(name);
-    sp__jside *s = c ? sp__jside_get(j) : NULL;
-    if (!s) {
-        free(c);
+    sp__jside *s = sp__jside_get(j);
+    if (!s)
         return SP_ENOMEM;
+    size_t len = strlen(name);
+    sp__lk_lock(&j->lock);
+    if (!s->name && len < sizeof s->name_inl) { /* the first, short */
+        memcpy(s->name_inl, name, len + 1);
+        s->name = s->name_inl;
+        sp__lk_unlock(&j->lock);
+        return 0;
     }
+    sp__lk_unlock(&j->lock);
+    char *c = strdup(name);
+    if (!c)
+        return SP_ENOMEM;
     sp__lk_lock(&j->lock);
     char *old = s->name;
     s->name = c;
     sp__lk_unlock(&j->lock);
-    free(old); /* names are set before sharing in practice */
+    if (old != s->name_inl)
+        free(old); /* names are set before sharing in practice */
     return 0;
 }
 
