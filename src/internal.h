@@ -616,8 +616,18 @@ static inline int sp__job_pinned(const sp_job *j)
 }
 
 /* Read w's running job from another thread and keep it from being freed
- * until sp__unpin: the worker waits for pin == 0 before dropping the
- * hold of a job that ended (a Dekker pair on cur and pin). */
+ * until sp__unpin. A job that leaves w without ending (a yield, a
+ * preemption, a wait) may run on and end on another worker while the
+ * pinner still looks at it, so the count that ends wait for is global
+ * (sp__npins, besides w->pin, which keeps w itself alive for resize.c):
+ * whatever worker ends a job waits for sp__npins == 0 before dropping
+ * its hold. The pinner's locked increment comes before its read of cur;
+ * cur stops naming the job before the job can be seen elsewhere; the
+ * ender fences before it reads the count (x86 TSO: the increment is
+ * visible to it whenever the pinner saw the job as cur). Pins are rare
+ * and short (the monitor's tick, a priority check, cancel, stop,
+ * resize), so an end almost never waits. */
+extern _Atomic long sp__npins;
 sp_job *sp__pin_cur(sp__worker *w);
 void sp__unpin(sp__worker *w);
 

@@ -44,14 +44,18 @@ sp_job *sp__current(void)
     return w ? atomic_load_explicit(&w->cur, memory_order_relaxed) : NULL;
 }
 
+_Atomic long sp__npins;
+
 sp_job *sp__pin_cur(sp__worker *w)
 {
     atomic_fetch_add(&w->pin, 1);
+    atomic_fetch_add(&sp__npins, 1);
     return atomic_load(&w->cur);
 }
 
 void sp__unpin(sp__worker *w)
 {
+    atomic_fetch_sub(&sp__npins, 1);
     atomic_fetch_sub(&w->pin, 1);
 }
 
@@ -307,8 +311,10 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
         stack_put(w, j->stack);
     j->stack = NULL;
     sp__job_end(j, state);
-    atomic_thread_fence(memory_order_seq_cst); /* cur = NULL, then pin */
-    while (atomic_load(&w->pin)) /* a monitor is looking at j */
+    atomic_thread_fence(memory_order_seq_cst); /* cur = NULL, then pins */
+    /* any pinner, of any worker: j may have run on another one before
+     * (sp__pin_cur) */
+    while (atomic_load(&sp__npins))
         __builtin_ia32_pause();
     sp_job_release(j); /* the hold */
 }
@@ -431,7 +437,8 @@ void sp__run_job(sp__worker *w, sp_job *j)
     if (SP__UNLIKELY(tr))
         sp__trace_end(w, j, tr);
     /* release only: the fence that pairs with sp__pin_cur is paid in
-     * end_job, the one case where the job may then be freed */
+     * end_job (on whichever worker the job ends: it may be requeued and
+     * stolen now), the one place a job may then be freed */
     atomic_store_explicit(&w->cur_prio, -1, memory_order_relaxed);
     atomic_store_explicit(&w->cur, NULL, memory_order_release);
     after_switch(w, j);
