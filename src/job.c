@@ -108,7 +108,16 @@ static void refill(jcache_t *c)
 
 _Atomic long sp__fault_alloc;
 
-static sp_job *blk_alloc(void)
+/* A zeroed block of a job's size from the job memory: a job, and the other
+ * parts of a job that one thread makes and another frees (the side part,
+ * an argument list's header): through malloc, glibc's arena lock was
+ * contended between a script's thread creating jobs and the workers
+ * freeing them (half the time of a scheduleJob-heavy script went to
+ * malloc and free). */
+_Static_assert(sizeof(sp__jside) <= sizeof(sp_job), "a side part fits a block");
+_Static_assert(sizeof(sp__jx) <= sizeof(sp_job), "an argument list header fits a block");
+
+void *sp__blk_alloc(void)
 {
 #ifdef SP__JOB_MALLOC
     return calloc(1, sizeof(sp_job));
@@ -141,7 +150,7 @@ static sp_job *job_alloc(void)
 {
     if (sp__fault_alloc_hit())
         return NULL;
-    return blk_alloc();
+    return sp__blk_alloc();
 }
 
 #ifndef SP__JOB_MALLOC
@@ -173,8 +182,9 @@ static void give_back(jcache_t *c, int keep)
 }
 #endif
 
-static void job_dealloc(sp_job *j)
+void sp__blk_free(void *b)
 {
+    sp_job *j = b;
 #ifdef SP__JOB_MALLOC
     free(j);
 #else
@@ -184,24 +194,6 @@ static void job_dealloc(sp_job *j)
     if (++c->n > SP__JCACHE_MAX)
         give_back(c, SP__JCACHE_MAX / 2);
 #endif
-}
-
-/* A zeroed block of a job's size from the job memory, for the other parts
- * of a job that one thread makes and another frees (the side part, an
- * argument list's header): glibc's arena lock was contended between a
- * script's thread creating jobs and the workers freeing them (half the
- * time of a scheduleJob-heavy script went to malloc and free). */
-_Static_assert(sizeof(sp__jside) <= sizeof(sp_job), "a side part fits a block");
-_Static_assert(sizeof(sp__jx) <= sizeof(sp_job), "an argument list header fits a block");
-
-void *sp__blk_alloc(void)
-{
-    return blk_alloc();
-}
-
-void sp__blk_free(void *b)
-{
-    job_dealloc(b);
 }
 
 /* A thread that leaves (a worker) hands its cached jobs back. */
@@ -324,7 +316,7 @@ static void job_free(sp_job *j)
             free(s->name);
         sp__blk_free(s);
     }
-    job_dealloc(j);
+    sp__blk_free(j);
 }
 
 void sp_job_release(sp_job *j)
