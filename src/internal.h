@@ -333,11 +333,13 @@ typedef struct sp__runq {
     char pad1[64 - sizeof(void *)];
 } sp__runq;
 
-/* Jobs queued, in the levels or the inbox (no lock). */
+/* Jobs queued, in the levels or the inbox (no lock). The inbox first:
+ * a drain counts into n before it empties the inbox (sp__runq_drain_slow),
+ * so a reader that sees the inbox emptied then sees the count. */
 static inline int sp__runq_has(sp__runq *q)
 {
-    return atomic_load_explicit(&q->n, memory_order_relaxed) > 0 ||
-           atomic_load_explicit(&q->inbox, memory_order_relaxed) != NULL;
+    return atomic_load_explicit(&q->inbox, memory_order_acquire) != NULL ||
+           atomic_load_explicit(&q->n, memory_order_relaxed) > 0;
 }
 
 /* Push j (priority SP_PRIO_MIN) on q's inbox, lock not held; 1 if the

@@ -91,9 +91,19 @@ sp_job *sp__runq_steal(sp__runq *q)
 
 void sp__runq_drain_slow(sp__runq *q)
 {
+    /* Between taking the inbox and counting its jobs into n, they are in
+     * neither place a lockless reader looks (sp__runq_has): a worker
+     * parking meanwhile would see no work and sleep on a job nobody
+     * wakes it for (the drainer may be a thief or a stats reader). So n
+     * counts one of them before the inbox is emptied; sp__runq_has reads
+     * the inbox first, then n. */
+    int n0 = atomic_load_explicit(&q->n, memory_order_relaxed);
+    atomic_store_explicit(&q->n, n0 + 1, memory_order_relaxed);
     sp_job *l = atomic_exchange_explicit(&q->inbox, NULL, memory_order_seq_cst);
-    if (!l)
+    if (!l) {
+        atomic_store_explicit(&q->n, n0, memory_order_relaxed);
         return;
+    }
     /* newest first: reverse into arrival order, then append the chain */
     sp_job *first = NULL, *last = l;
     int k = 0;
@@ -111,7 +121,7 @@ void sp__runq_drain_slow(sp__runq *q)
         q->lv[p].head = first;
     q->lv[p].tail = last;
     __atomic_store_n(&q->bitmap, q->bitmap | 1u << p, __ATOMIC_RELAXED);
-    int n = atomic_load_explicit(&q->n, memory_order_relaxed) + k;
+    int n = n0 + k;
     atomic_store_explicit(&q->n, n, memory_order_release);
     if (n > q->highwater)
         q->highwater = n;
