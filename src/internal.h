@@ -295,6 +295,9 @@ enum { SP__PC_NONE = 0, SP__PC_SLICE, SP__PC_PRIO, SP__PC_CANCEL };
 
 /* Run-queue lock: critical sections are a few pointer moves, so spin
  * (yielding the CPU after a while, for when the holder was descheduled). */
+#define SP__LIKELY(x) __builtin_expect(!!(x), 1)
+#define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
 typedef struct sp__spin { _Atomic int v; } sp__spin;
 
 static inline void sp__spin_lock(sp__spin *l)
@@ -317,6 +320,12 @@ static inline void sp__spin_unlock(sp__spin *l)
 
 typedef struct sp__runq {
     sp__spin lock;
+    /* Owner bias (sp__runq_lock_own): while bias is 1 the owner worker
+     * enters with plain stores on own, no locked instruction; anyone
+     * else takes lock and revokes the bias first (sp__runq_lock). */
+    _Atomic int bias;
+    sp__spin own;
+    unsigned quiet, rebias_at;                /* lock held */
     uint32_t bitmap;                          /* bit p: level p non-empty */
     struct { sp_job *head, *tail; } lv[SP_NPRIO];
     _Atomic int n;                            /* jobs in the levels */
@@ -371,6 +380,67 @@ static inline void sp__runq_drain(sp__runq *q)
 }
 
 void sp__runq_init(sp__runq *q);
+
+/*
+ * The run-queue lock is biased to the worker that owns the queue. Its
+ * owner's hot paths (a yield, a pop, a push of its own job) would pay a
+ * locked exchange (~6 ns here) for a lock nobody else wants most of the
+ * time: thieves and foreign pushers come only when workers are idle or
+ * jobs of other priorities wake. So the owner enters with a plain store
+ * (own = 1) and a re-check of bias, with no fence: an asymmetric Dekker.
+ * A foreigner takes the spin lock, clears bias and runs a process-wide
+ * barrier (membarrier): after it, the owner either sees bias 0 or its
+ * own = 1 is visible, and the foreigner waits for own to drop. The
+ * barrier costs ~20 us, so the owner re-biases only after rebias_at
+ * acquisitions of its own with no foreigner between, and each
+ * revocation doubles that. A biased section never takes another lock
+ * (a foreigner may hold one and wait for own). Off under TSan (which
+ * cannot see the barrier) and where membarrier is missing.
+ * Both kinds of holder release with sp__spin_unlock on what they got.
+ */
+extern int sp__asym_ok;
+extern unsigned sp__rebias_fixed;  /* tests: re-bias after this many, always */
+extern _Atomic long sp__nrevoke;   /* revocations so far (tests) */
+void sp__asym_init(void);
+void sp__runq_revoke(sp__runq *q);                 /* lock held */
+void sp__runq_rebias(sp__runq *q);                 /* lock held */
+
+/* Lock q from any thread, the owner's included (no bias afterwards). */
+static inline sp__spin *sp__runq_lock(sp__runq *q)
+{
+    sp__spin_lock(&q->lock);
+    if (SP__UNLIKELY(atomic_load_explicit(&q->bias, memory_order_relaxed)))
+        sp__runq_revoke(q);
+    q->quiet = 0;
+    return &q->lock;
+}
+
+/* As sp__runq_lock, without waiting for the spin lock: NULL if taken. */
+static inline sp__spin *sp__runq_trylock(sp__runq *q)
+{
+    if (atomic_exchange_explicit(&q->lock.v, 1, memory_order_acquire))
+        return NULL;
+    if (SP__UNLIKELY(atomic_load_explicit(&q->bias, memory_order_relaxed)))
+        sp__runq_revoke(q);
+    q->quiet = 0;
+    return &q->lock;
+}
+
+/* Lock q from its owner worker's thread only. */
+static inline sp__spin *sp__runq_lock_own(sp__runq *q)
+{
+    if (atomic_load_explicit(&q->bias, memory_order_relaxed)) {
+        atomic_store_explicit(&q->own.v, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst); /* the barrier's pair */
+        if (SP__LIKELY(atomic_load_explicit(&q->bias, memory_order_relaxed)))
+            return &q->own;
+        atomic_store_explicit(&q->own.v, 0, memory_order_release);
+    }
+    sp__spin_lock(&q->lock);
+    if (SP__UNLIKELY(++q->quiet >= q->rebias_at))
+        sp__runq_rebias(q);
+    return &q->lock;
+}
 void sp__runq_destroy(sp__runq *q);
 void sp__runq_push(sp__runq *q, sp_job *j);       /* lock held */
 sp_job *sp__runq_pop(sp__runq *q);                /* lock held */
@@ -769,8 +839,6 @@ uint64_t sp__pool_highwater(sp_pool *pool);
  * its queue (queued there in a race with the retirement) to live ones. */
 void sp__worker_hand_over(sp__worker *w);
 
-#define SP__LIKELY(x) __builtin_expect(!!(x), 1)
-#define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* Fault injection for tests (tests/faults/): when sp__fault_alloc is N > 0,
  * the Nth job allocation from then on fails as if memory ran out (0: off).

@@ -113,6 +113,7 @@ sp_pool *sp_pool_create_opts(const sp_pool_opts *o)
         return NULL;
     if (atomic_load(&sp__shutdown_flag))
         return NULL;
+    sp__asym_init(); /* run-queue owner bias (internal.h) */
     sp__preempt_init();
     sp_pool *p = pool_alloc(o);
     if (!p)
@@ -354,9 +355,9 @@ static void cancel_running(sp_pool *p)
 static void drain(sp__runq *q)
 {
     for (;;) {
-        sp__spin_lock(&q->lock);
+        sp__spin *l = sp__runq_lock(q);
         sp_job *j = sp__runq_pop(q);
-        sp__spin_unlock(&q->lock);
+        sp__spin_unlock(l);
         if (!j)
             return;
         int st = SP_JOB_QUEUED;

@@ -282,12 +282,12 @@ static void handoff(sp_pool *p, sp__worker *w)
     sp__worker *s = p->workers[idx];
     atomic_store(&p->nw, idx + 1);
     atomic_store(&w->retired, 1);
-    sp__spin_lock(&w->q.lock);
-    sp__spin_lock(&s->q.lock);
+    sp__spin *lw = sp__runq_lock(&w->q);
+    sp__spin *ls = sp__runq_lock(&s->q);
     for (sp_job *j; (j = sp__runq_pop(&w->q));)
         sp__runq_push(&s->q, j);
-    sp__spin_unlock(&s->q.lock);
-    sp__spin_unlock(&w->q.lock);
+    sp__spin_unlock(ls);
+    sp__spin_unlock(lw);
     atomic_fetch_add(&p->c_spares, 1);
     pthread_mutex_unlock(&p->lock);
     sp__pool_wake_all(p); /* the spare may have parked before the move */

@@ -75,7 +75,7 @@ static sp__worker *lock_target(sp_pool *p, unsigned *rr)
         sp__worker *t = live_next(p, rr);
         if (!t)
             return NULL;
-        if (!atomic_exchange_explicit(&t->q.lock.v, 1, memory_order_acquire))
+        if (sp__runq_trylock(&t->q))
             return t;
         __builtin_ia32_pause();
     }
@@ -90,7 +90,7 @@ void sp__move_queue(sp_pool *p, sp__worker *w)
 {
     unsigned rr = atomic_fetch_add(&p->rr, 1);
     int top = -1;
-    sp__spin_lock(&w->q.lock);
+    sp__spin *lw = sp__runq_lock(&w->q);
     for (;;) {
         /* the target first: a job popped is pushed at once (the counts
          * that close reads without a lock never both miss it for long) */
@@ -100,13 +100,13 @@ void sp__move_queue(sp_pool *p, sp__worker *w)
         sp_job *j = sp__runq_pop(&w->q);
         if (j)
             sp__runq_push(&t->q, j);
-        sp__spin_unlock(&t->q.lock);
+        sp__spin_unlock(&t->q.lock); /* lock_target's */
         if (!j)
             break;
         if (j->prio > top)
             top = j->prio;
     }
-    sp__spin_unlock(&w->q.lock);
+    sp__spin_unlock(lw);
     if (top < 0)
         return;
     atomic_thread_fence(memory_order_seq_cst); /* pushes, then idle flags */
@@ -154,9 +154,9 @@ static void bury(sp_pool *p, int slot)
     atomic_fetch_add(&p->dead_jc.failed, atomic_load(&old->jc.failed));
     p->workers[slot] = NULL;
     pthread_mutex_unlock(&p->statlock);
-    sp__spin_lock(&old->q.lock);
+    sp__spin *l = sp__runq_lock(&old->q);
     uint64_t hw = (uint64_t)old->q.highwater;
-    sp__spin_unlock(&old->q.lock);
+    sp__spin_unlock(l);
     if (hw > atomic_load(&p->c_highwater))
         atomic_store(&p->c_highwater, hw);
     old->gnext = p->graveyard;

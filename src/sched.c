@@ -12,17 +12,85 @@
  */
 #include "internal.h"
 
+#include <linux/membarrier.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+enum { SP__REBIAS_MIN = 1u << 12, SP__REBIAS_MAX = 1u << 24 };
 
 void sp__runq_init(sp__runq *q)
 {
     atomic_init(&q->lock.v, 0);
+    atomic_init(&q->bias, 0);
+    atomic_init(&q->own.v, 0);
+    q->quiet = 0;
+    q->rebias_at = sp__rebias_fixed ? sp__rebias_fixed : SP__REBIAS_MIN;
     q->bitmap = 0;
     for (int i = 0; i < SP_NPRIO; i++)
         q->lv[i].head = q->lv[i].tail = NULL;
     atomic_init(&q->n, 0);
     q->highwater = 0;
     atomic_init(&q->inbox, NULL);
+}
+
+/* ---- owner bias (see internal.h) ---- */
+
+int sp__asym_ok;
+unsigned sp__rebias_fixed;
+_Atomic long sp__nrevoke;
+static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
+
+static void asym_setup(void)
+{
+#if defined(SP_TSAN)
+    sp__asym_ok = 0;
+#else
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    sp__asym_ok = q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+                  syscall(SYS_membarrier,
+                          MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0,
+                          0) == 0;
+    const char *e = getenv("SPINDLE_NO_BIAS");
+    if (e && *e && *e != '0')
+        sp__asym_ok = 0;
+#endif
+}
+
+void sp__asym_init(void)
+{
+    pthread_once(&asym_once, asym_setup);
+}
+
+void sp__runq_revoke(sp__runq *q)
+{
+    atomic_store_explicit(&q->bias, 0, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sp__nrevoke, 1, memory_order_relaxed);
+    if (sp__rebias_fixed)
+        q->rebias_at = sp__rebias_fixed;
+    else if (q->rebias_at < SP__REBIAS_MAX)
+        q->rebias_at *= 2;
+    /* every thread of the process passes a full barrier: the owner's
+     * own = 1, if stored before that, is visible now; if after, the
+     * owner's re-check sees bias 0 */
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    for (int n = 0;
+         atomic_load_explicit(&q->own.v, memory_order_acquire); n++) {
+        if (n < 64)
+            __builtin_ia32_pause();
+        else
+            sched_yield(); /* the owner was descheduled in its section */
+    }
+}
+
+void sp__runq_rebias(sp__runq *q)
+{
+    q->quiet = 0;
+    if (sp__asym_ok) /* published by the spin lock's release */
+        atomic_store_explicit(&q->bias, 1, memory_order_relaxed);
+    else
+        q->rebias_at = SP__REBIAS_MAX;
 }
 
 void sp__runq_destroy(sp__runq *q)
@@ -214,13 +282,13 @@ sp_job *sp__runq_steal_unpinned(sp__runq *q)
 /* Does q hold a job that another worker may take? (Takes the lock.) */
 int sp__runq_stealable(sp__runq *q)
 {
-    sp__spin_lock(&q->lock);
+    sp__spin *l = sp__runq_lock(q);
     sp__runq_drain(q);
     int found = 0;
     for (int p = 0; p < SP_NPRIO && !found; p++)
         for (sp_job *c = q->lv[p].head; c && !found; c = c->next)
             found = !sp__job_pinned(c);
-    sp__spin_unlock(&q->lock);
+    sp__spin_unlock(l);
     return found;
 }
 

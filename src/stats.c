@@ -11,10 +11,10 @@
 
 static uint64_t runq_highwater(sp__runq *q)
 {
-    sp__spin_lock(&q->lock);
+    sp__spin *l = sp__runq_lock(q);
     sp__runq_drain(q); /* the inbox counts in its figure */
     uint64_t h = (uint64_t)q->highwater;
-    sp__spin_unlock(&q->lock);
+    sp__spin_unlock(l);
     return h;
 }
 

@@ -206,31 +206,32 @@ static inline void enter(sp__worker *w, sp_job *j)
  * trace records every slice at the scheduler), nor when w was preempted
  * for a job queued elsewhere. */
 static inline __attribute__((always_inline)) sp_job *
-direct_next(sp__worker *w, int min_prio, int *top_out)
+direct_next(sp__worker *w, int min_prio, int *top_out, sp__spin **held)
 {
     if (SP__UNLIKELY(w->is_runner | w->lent) || !sp__runq_has(&w->q) ||
         atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
         atomic_load_explicit(&w->want_best, memory_order_relaxed))
         return NULL;
-    sp__spin_lock(&w->q.lock);
+    sp__spin *l = sp__runq_lock_own(&w->q);
     sp__runq_drain(&w->q);
     uint32_t bm = w->q.bitmap;
     int top = bm ? 31 - __builtin_clz(bm) + SP_PRIO_MIN : -1;
     sp_job *n = top >= min_prio ? w->q.lv[top - SP_PRIO_MIN].head : NULL;
     if (!n || !n->stack || n->async_susp ||
         atomic_load_explicit(&w->retired, memory_order_relaxed)) {
-        sp__spin_unlock(&w->q.lock);
+        sp__spin_unlock(l);
         return NULL;
     }
     *top_out = top;
+    *held = l;
     return n;
 }
 
 /* Switch from j to n (direct_next's, queue lock held): n releases it. */
 static inline __attribute__((always_inline)) void
-direct_switch(sp__worker *w, sp_job *j, sp_job *n)
+direct_switch(sp__worker *w, sp_job *j, sp_job *n, sp__spin *held)
 {
-    w->held = &w->q.lock;
+    w->held = held;
     enter(w, n);
     sp__san_job_to_job(j, n);
     sp__ctx_switch(&j->sp, n->sp);
@@ -241,7 +242,8 @@ int sp__yield_direct(sp_job *j, int post)
 {
     sp__worker *w = j->worker; /* set when j was entered: no TLS read */
     int top;
-    sp_job *n = direct_next(w, j->prio, &top);
+    sp__spin *held;
+    sp_job *n = direct_next(w, j->prio, &top, &held);
     if (!n)
         return 0;
     sp__runq_rotate(&w->q, top, n, j);
@@ -255,7 +257,7 @@ int sp__yield_direct(sp_job *j, int post)
             SP__BUMP(w->st.preempt_slice);
         __atomic_store_n(&j->preempt_cause, SP__PC_NONE, __ATOMIC_RELAXED);
     }
-    direct_switch(w, j, n);
+    direct_switch(w, j, n, held);
     return 1;
 }
 
@@ -273,13 +275,14 @@ int sp__wait_direct(sp_job *j, sp__lockp lock)
 {
     sp__worker *w = j->worker;
     int top;
-    sp_job *n = direct_next(w, SP_PRIO_MIN, &top); /* j is not queued */
+    sp__spin *held;
+    sp_job *n = direct_next(w, SP_PRIO_MIN, &top, &held); /* j: not queued */
     if (!n)
         return 0;
     sp__runq_pop(&w->q); /* n */
     w->held_wait = lock;
     sp__san_lock_out(lock);
-    direct_switch(w, j, n);
+    direct_switch(w, j, n, held);
     return 1;
 }
 
@@ -292,13 +295,13 @@ static void restore_mask(sp__worker *w)
 static void requeue(sp__worker *w, sp_job *j)
 {
     if (!w->is_runner) {
-        sp__spin_lock(&w->q.lock);
+        sp__spin *l = sp__runq_lock_own(&w->q);
         if (!atomic_load_explicit(&w->retired, memory_order_relaxed)) {
             sp__runq_push(&w->q, j);
-            sp__spin_unlock(&w->q.lock);
+            sp__spin_unlock(l);
             return;
         }
-        sp__spin_unlock(&w->q.lock);
+        sp__spin_unlock(l);
     }
     sp__job_ready(j);
 }
@@ -450,9 +453,9 @@ static sp_job *pop_own(sp__worker *w)
 {
     if (!sp__runq_has(&w->q))
         return NULL;
-    sp__spin_lock(&w->q.lock);
+    sp__spin *l = sp__runq_lock_own(&w->q);
     sp_job *j = sp__runq_pop(&w->q);
-    sp__spin_unlock(&w->q.lock);
+    sp__spin_unlock(l);
     return j;
 }
 
@@ -464,12 +467,12 @@ static sp_job *steal(sp__worker *w)
         sp__worker *v = p->workers[(w->index + k) % n];
         if (!v || !sp__runq_has(&v->q))
             continue;
-        sp__spin_lock(&v->q.lock);
+        sp__spin *l = sp__runq_lock(&v->q);
         sp_job *j = SP__UNLIKELY(atomic_load_explicit(&p->nbound,
                                                       memory_order_relaxed))
                         ? sp__runq_steal_unpinned(&v->q) /* resize.c */
                         : sp__runq_steal(&v->q);
-        sp__spin_unlock(&v->q.lock);
+        sp__spin_unlock(l);
         if (j) {
             SP__BUMP(w->st.steals);
             return j;
@@ -496,11 +499,12 @@ static sp_job *take_best(sp__worker *w)
     }
     if (!from)
         return NULL;
-    sp__spin_lock(&from->q.lock);
+    sp__spin *l = from == w ? sp__runq_lock_own(&w->q)
+                            : sp__runq_lock(&from->q);
     sp_job *j = from != w && atomic_load(&p->nbound)
                     ? sp__runq_pop_unpinned(&from->q) /* bound jobs */
                     : sp__runq_pop(&from->q);
-    sp__spin_unlock(&from->q.lock);
+    sp__spin_unlock(l);
     if (j && from != w)
         SP__BUMP(w->st.steals);
     return j;
@@ -807,13 +811,13 @@ void sp__job_ready(sp_job *j)
             wake_for(p, w, prio, defer && was_empty ? -1 : 0, 0, 1);
             return;
         }
-        sp__spin_lock(&w->q.lock);
+        sp__spin *l = lifo ? sp__runq_lock_own(&w->q) : sp__runq_lock(&w->q);
         /* retire() sets retired, then empties the queue under this lock:
          * a push seen after that would sit in a queue nobody serves (its
          * thread may have handed over and left, the slot be reused) */
         if (SP__UNLIKELY(atomic_load_explicit(&w->retired,
                                               memory_order_relaxed))) {
-            sp__spin_unlock(&w->q.lock);
+            sp__spin_unlock(l);
             continue;
         }
         if (lifo)
@@ -821,7 +825,7 @@ void sp__job_ready(sp_job *j)
         else
             sp__runq_push(&w->q, j);
         n = atomic_load(&w->q.n);
-        sp__spin_unlock(&w->q.lock);
+        sp__spin_unlock(l);
         break;
     }
     if ((uint64_t)n > atomic_load(&p->c_highwater))
@@ -1126,11 +1130,11 @@ static int borrow(sp__worker *w, sp_job *j)
     atomic_fetch_sub(&w->pool->nidle, 1);
     int found = 0;
     if (!atomic_load(&w->retired)) {
-        sp__spin_lock(&w->q.lock);
+        sp__spin *l = sp__runq_lock(&w->q);
         sp__runq_drain(&w->q);
         found = atomic_load_explicit(&w->q.n, memory_order_relaxed) == 1 &&
                 sp__runq_remove(&w->q, j);
-        sp__spin_unlock(&w->q.lock);
+        sp__spin_unlock(l);
     }
     if (!found)
         give_back(w);

@@ -227,6 +227,77 @@ static void fib_on(int nworkers)
     ck_assert_int_eq(sp_pool_close(p, 1), 0);
 }
 
+/* Owner bias of the run-queue lock (internal.h): re-biased after every
+ * 2 acquisitions, so that thieves (the other worker, idle), foreign
+ * pushers (this thread, at a priority that takes the lock) and the
+ * owner's lock-free yields meet all the time. A job run twice at once or
+ * lost from a queue crashes or hangs; the counts must come out exact. */
+enum { BIAS_YIELDERS = 6, BIAS_ROUNDS = 20000, BIAS_FOREIGN = 3000 };
+static long bias_count[BIAS_YIELDERS];
+
+static void *bias_yielder(void *arg)
+{
+    long *c = arg;
+    for (int i = 0; i < BIAS_ROUNDS; i++) {
+        long v = *c;
+        sp_yield();
+        *c = v + 1; /* only this job writes it: a double run loses counts */
+    }
+    return NULL;
+}
+
+static _Atomic int bias_stop;
+
+static void *bias_stats_loop(void *arg)
+{
+    sp_stats st;
+    while (!atomic_load(&bias_stop))
+        sp_pool_stats(arg, &st); /* locks every worker's queue */
+    return NULL;
+}
+
+START_TEST(test_owner_bias_contended)
+{
+    sp__rebias_fixed = 2;
+    long revokes0 = atomic_load(&sp__nrevoke);
+    sp_pool *p = sp_pool_create(2);
+    sp_job *y[BIAS_YIELDERS];
+    for (int i = 0; i < BIAS_YIELDERS; i++) {
+        bias_count[i] = 0;
+        y[i] = sp_job_create(bias_yielder, &bias_count[i]);
+        ck_assert_int_eq(sp_job_start(p, 0, y[i]), 0);
+    }
+    pthread_t t;
+    atomic_store(&bias_stop, 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, bias_stats_loop, p), 0);
+    for (int i = 0; i < BIAS_FOREIGN; i++) {
+        sp_job *j = sp_job_create(ident, (void *)(intptr_t)(i + 1));
+        ck_assert_int_eq(sp_job_start(p, 1 + i % 3, j), 0);
+        ck_assert_ptr_eq(sp_job_wait(j), (void *)(intptr_t)(i + 1));
+        sp_job_release(j);
+    }
+    sp_job *f = sp_job_create(fib_job, (void *)(intptr_t)20);
+    sp_job_start(p, 0, f);
+    ck_assert_int_eq((long)(intptr_t)sp_job_wait(f), 6765);
+    sp_job_release(f);
+    for (int i = 0; i < BIAS_YIELDERS; i++) {
+        sp_job_wait(y[i]);
+        ck_assert_int_eq(sp_job_state(y[i]), SP_JOB_DONE);
+        ck_assert_int_eq(bias_count[i], BIAS_ROUNDS);
+        sp_job_release(y[i]);
+    }
+    atomic_store(&bias_stop, 1);
+    pthread_join(t, NULL);
+    sp_stats st;
+    sp_pool_stats(p, &st);
+    ck_assert_uint_eq(st.jobs_finished, st.jobs_started);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    if (sp__asym_ok) /* off under TSan and without membarrier */
+        ck_assert_int_gt(atomic_load(&sp__nrevoke) - revokes0, 0);
+    sp__rebias_fixed = 0;
+}
+END_TEST
+
 START_TEST(test_fib_1_worker) { fib_on(1); }
 END_TEST
 START_TEST(test_fib_2_workers) { fib_on(2); }
@@ -770,6 +841,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_wait_in_job_one_worker);
     tcase_add_test(tc, test_fib_1_worker);
     tcase_add_test(tc, test_fib_2_workers);
+    tcase_add_test(tc, test_owner_bias_contended);
     tcase_add_test(tc, test_fib_pseudo);
     tcase_add_test(tc, test_pseudo_pool);
     tcase_add_test(tc, test_pseudo_wait_before_start);
