@@ -14,6 +14,7 @@
 
 #include <linux/membarrier.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,7 +75,15 @@ void sp__runq_revoke(sp__runq *q)
     /* every thread of the process passes a full barrier: the owner's
      * own = 1, if stored before that, is visible now; if after, the
      * owner's re-check sees bias 0 */
-    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) &&
+        (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                 0, 0) ||
+         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0))) {
+        /* registered at the first pool (and kept across fork): without
+         * the barrier the owner could be inside, unseen */
+        fputs("spindle: membarrier failed after it was registered\n", stderr);
+        abort();
+    }
     for (int n = 0;
          atomic_load_explicit(&q->own.v, memory_order_acquire); n++) {
         if (n < 64)
