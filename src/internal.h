@@ -293,11 +293,20 @@ static inline void sp__vrelease(const sp_value_ops *o, void *v)
 
 enum { SP__PC_NONE = 0, SP__PC_SLICE, SP__PC_PRIO, SP__PC_CANCEL };
 
-/* Run-queue lock: critical sections are a few pointer moves, so spin
- * (yielding the CPU after a while, for when the holder was descheduled). */
 #define SP__LIKELY(x) __builtin_expect(!!(x), 1)
 #define SP__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* One round of waiting for a lock word held by another thread: pause,
+ * then give the CPU away, for when the holder was descheduled. */
+static inline void sp__spin_backoff(int round)
+{
+    if (round < 64)
+        __builtin_ia32_pause();
+    else
+        sched_yield();
+}
+
+/* Run-queue lock: critical sections are a few pointer moves, so spin. */
 typedef struct sp__spin { _Atomic int v; } sp__spin;
 
 static inline void sp__spin_lock(sp__spin *l)
@@ -306,10 +315,7 @@ static inline void sp__spin_lock(sp__spin *l)
         if (!atomic_load_explicit(&l->v, memory_order_relaxed) &&
             !atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
             return;
-        if (n < 64)
-            __builtin_ia32_pause();
-        else
-            sched_yield();
+        sp__spin_backoff(n);
     }
 }
 
@@ -405,14 +411,20 @@ void sp__asym_init(void);
 void sp__runq_revoke(sp__runq *q);                 /* lock held */
 void sp__runq_rebias(sp__runq *q);                 /* lock held */
 
-/* Lock q from any thread, the owner's included (no bias afterwards). */
-static inline sp__spin *sp__runq_lock(sp__runq *q)
+/* A foreigner has taken q's spin lock: revoke the bias if set. */
+static inline sp__spin *sp__runq_foreign_in(sp__runq *q)
 {
-    sp__spin_lock(&q->lock);
     if (SP__UNLIKELY(atomic_load_explicit(&q->bias, memory_order_relaxed)))
         sp__runq_revoke(q);
     q->quiet = 0;
     return &q->lock;
+}
+
+/* Lock q from any thread, the owner's included (no bias afterwards). */
+static inline sp__spin *sp__runq_lock(sp__runq *q)
+{
+    sp__spin_lock(&q->lock);
+    return sp__runq_foreign_in(q);
 }
 
 /* As sp__runq_lock, without waiting for the spin lock: NULL if taken. */
@@ -420,10 +432,7 @@ static inline sp__spin *sp__runq_trylock(sp__runq *q)
 {
     if (atomic_exchange_explicit(&q->lock.v, 1, memory_order_acquire))
         return NULL;
-    if (SP__UNLIKELY(atomic_load_explicit(&q->bias, memory_order_relaxed)))
-        sp__runq_revoke(q);
-    q->quiet = 0;
-    return &q->lock;
+    return sp__runq_foreign_in(q);
 }
 
 /* Lock q from its owner worker's thread only. */
@@ -838,7 +847,6 @@ uint64_t sp__pool_highwater(sp_pool *pool);
 /* resize.c: a retired worker's thread, leaving, hands the jobs still in
  * its queue (queued there in a race with the retirement) to live ones. */
 void sp__worker_hand_over(sp__worker *w);
-
 
 /* Fault injection for tests (tests/faults/): when sp__fault_alloc is N > 0,
  * the Nth job allocation from then on fails as if memory ran out (0: off).

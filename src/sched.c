@@ -84,13 +84,9 @@ void sp__runq_revoke(sp__runq *q)
         fputs("spindle: membarrier failed after it was registered\n", stderr);
         abort();
     }
-    for (int n = 0;
-         atomic_load_explicit(&q->own.v, memory_order_acquire); n++) {
-        if (n < 64)
-            __builtin_ia32_pause();
-        else
-            sched_yield(); /* the owner was descheduled in its section */
-    }
+    for (int n = 0; atomic_load_explicit(&q->own.v, memory_order_acquire);
+         n++)
+        sp__spin_backoff(n);
 }
 
 void sp__runq_rebias(sp__runq *q)

@@ -229,8 +229,9 @@ static void fib_on(int nworkers)
 
 /* Owner bias of the run-queue lock (internal.h): re-biased after every
  * 2 acquisitions, so that thieves (the other worker, idle), foreign
- * pushers (this thread, at a priority that takes the lock) and the
- * owner's lock-free yields meet all the time. A job run twice at once or
+ * pushers (this thread, at a priority that takes the lock), a stats
+ * reader (locks every queue) and the owner's lock-free yields meet all
+ * the time. A job run twice at once or
  * lost from a queue crashes or hangs; the counts must come out exact. */
 enum { BIAS_YIELDERS = 6, BIAS_ROUNDS = 20000, BIAS_FOREIGN = 3000 };
 static long bias_count[BIAS_YIELDERS];
