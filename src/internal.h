@@ -333,6 +333,7 @@ typedef struct sp__runq {
     sp__spin own;
     unsigned quiet, rebias_at;                /* lock held */
     uint32_t bitmap;                          /* bit p: level p non-empty */
+    unsigned pops;                            /* since the last drain */
     struct { sp_job *head, *tail; } lv[SP_NPRIO];
     _Atomic int n;                            /* jobs in the levels */
     int highwater;
@@ -378,6 +379,9 @@ void sp__runq_drain_slow(sp__runq *q);
  * retire does, and what a push does that finds its target retired. */
 struct sp_pool;
 void sp__move_queue(struct sp_pool *p, sp__worker *w);
+/* sp__runq_pop drains a non-empty inbox at least every this many pops. */
+#define SP__DRAIN_EVERY 16
+
 /* Move the inbox into the levels (lock held). */
 static inline void sp__runq_drain(sp__runq *q)
 {

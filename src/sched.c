@@ -181,6 +181,10 @@ void sp__runq_drain_slow(sp__runq *q)
     sp_job *first = NULL, *last = l;
     int k = 0;
     while (l) {
+        /* each job's lines come over from its starter's core once, for
+         * writing: its run (state, stack, result) then hits */
+        __builtin_prefetch(l, 1, 3);
+        __builtin_prefetch((char *)l + 64, 1, 3);
         sp_job *nx = l->next;
         l->next = first;
         first = l;
@@ -202,13 +206,28 @@ void sp__runq_drain_slow(sp__runq *q)
 
 sp_job *sp__runq_pop(sp__runq *q)
 {
-    sp__runq_drain(q);
+    /* The inbox's line is the one the pushing thread writes for every
+     * job: a pop reads it only when the levels are empty, or every
+     * SP__DRAIN_EVERY pops so that inbox jobs are not starved by jobs
+     * that keep requeueing themselves at the lowest level. The levels'
+     * best is the queue's best whenever they are not empty (the inbox
+     * holds the lowest priority only), and inbox jobs are younger than
+     * those drained before them: order is kept but for the owner's own
+     * pushes, which may pass them by that many pops. */
+    if (!q->bitmap || ++q->pops >= SP__DRAIN_EVERY) {
+        q->pops = 0;
+        sp__runq_drain(q);
+    }
     if (!q->bitmap)
         return NULL;
     int p = 31 - __builtin_clz(q->bitmap);
     sp_job *j = q->lv[p].head;
     q->lv[p].head = j->next;
-    if (!j->next) {
+    if (j->next) {
+        /* fetch the next job's lines while this one runs */
+        __builtin_prefetch(j->next, 1, 3);
+        __builtin_prefetch((char *)j->next + 64, 1, 3);
+    } else {
         q->lv[p].tail = NULL;
         __atomic_store_n(&q->bitmap, q->bitmap & ~(1u << p), __ATOMIC_RELAXED);
     }

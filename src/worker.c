@@ -451,7 +451,12 @@ void sp__run_job(sp__worker *w, sp_job *j)
 
 static sp_job *pop_own(sp__worker *w)
 {
-    if (!sp__runq_has(&w->q))
+    /* n first: while the levels hold jobs, the inbox's line (written by
+     * every foreign push) is not read. A "no" here may be wrong while
+     * another thread drains the inbox; park() looks again, in the order
+     * that cannot miss (sp__runq_has). */
+    if (!atomic_load_explicit(&w->q.n, memory_order_relaxed) &&
+        !atomic_load_explicit(&w->q.inbox, memory_order_relaxed))
         return NULL;
     sp__spin *l = sp__runq_lock_own(&w->q);
     sp_job *j = sp__runq_pop(&w->q);
