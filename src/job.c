@@ -138,8 +138,7 @@ void *sp__blk_alloc(void)
      * on each line held up the job lock's locked instruction behind the
      * stores of this memset */
     if (c->head) {
-        __builtin_prefetch(c->head, 1);
-        __builtin_prefetch((char *)c->head + 64, 1);
+        sp__prefetch_job(c->head);
     }
     memset(j, 0, sizeof *j);
     return j;

@@ -12,6 +12,7 @@
  */
 #include "internal.h"
 
+#include <cpuid.h>
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <stdio.h>
@@ -34,6 +35,15 @@ void sp__runq_init(sp__runq *q)
     atomic_init(&q->n, 0);
     q->highwater = 0;
     atomic_init(&q->inbox, NULL);
+}
+
+int sp__prefetchw_ok;
+
+__attribute__((constructor)) static void prefetchw_probe(void)
+{
+    unsigned a, b, c, d;
+    sp__prefetchw_ok = __get_cpuid(0x80000001, &a, &b, &c, &d) &&
+                       (c & (1u << 8)) != 0; /* PRFCHW */
 }
 
 /* ---- owner bias (see internal.h) ---- */
@@ -183,8 +193,7 @@ void sp__runq_drain_slow(sp__runq *q)
     while (l) {
         /* each job's lines come over from its starter's core once, for
          * writing: its run (state, stack, result) then hits */
-        __builtin_prefetch(l, 1, 3);
-        __builtin_prefetch((char *)l + 64, 1, 3);
+        sp__prefetch_job(l);
         sp_job *nx = l->next;
         l->next = first;
         first = l;
@@ -225,8 +234,7 @@ sp_job *sp__runq_pop(sp__runq *q)
     q->lv[p].head = j->next;
     if (j->next) {
         /* fetch the next job's lines while this one runs */
-        __builtin_prefetch(j->next, 1, 3);
-        __builtin_prefetch((char *)j->next + 64, 1, 3);
+        sp__prefetch_job(j->next);
     } else {
         q->lv[p].tail = NULL;
         __atomic_store_n(&q->bitmap, q->bitmap & ~(1u << p), __ATOMIC_RELAXED);
