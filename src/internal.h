@@ -311,7 +311,7 @@ static inline void sp__prefetch_w(const void *p)
         __builtin_prefetch(p, 1, 3);
 }
 
-/* Both lines of a job (128 bytes). */
+/* A job's first two lines (all of it but in sanitizer builds). */
 static inline void sp__prefetch_job(const void *j)
 {
     sp__prefetch_w(j);

@@ -137,9 +137,8 @@ void *sp__blk_alloc(void)
      * touched a whole batch ago (a million jobs are 128 MB), and a miss
      * on each line held up the job lock's locked instruction behind the
      * stores of this memset */
-    if (c->head) {
+    if (c->head)
         sp__prefetch_job(c->head);
-    }
     memset(j, 0, sizeof *j);
     return j;
 #endif

@@ -132,68 +132,6 @@ START_TEST(test_priorities_order)
 }
 END_TEST
 
-/* ---- a job started from outside is not starved by requeueing ones ----
- * Jobs that yield forever keep the worker's lowest level non-empty; a
- * pop drains the foreign inbox only every SP__DRAIN_EVERY pops then, and
- * the yield's direct hand-over drains it too. In a traced pool there is
- * no direct hand-over: every yield goes through the scheduler's pop. */
-
-static _Atomic int spin_stop;
-static _Atomic long spin_yields;
-
-static void *yield_until_stopped(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&spin_stop)) {
-        atomic_fetch_add(&spin_yields, 1);
-        sp_yield();
-    }
-    return NULL;
-}
-
-static void *stop_spinners(void *arg)
-{
-    atomic_store(&spin_stop, 1);
-    return arg;
-}
-
-static void inbox_not_starved(int traced)
-{
-    char path[64];
-    snprintf(path, sizeof path, "tests/unit/inbox.%d.trace.json", (int)getpid());
-    sp_pool *p = sp_pool_create(1);
-    if (traced)
-        ck_assert_int_eq(sp_pool_trace(p, path), 0);
-    atomic_store(&spin_stop, 0);
-    atomic_store(&spin_yields, 0);
-    sp_job *y[3];
-    for (int i = 0; i < 3; i++) {
-        y[i] = sp_job_create(yield_until_stopped, NULL);
-        ck_assert_int_eq(sp_job_start(p, SP_PRIO_MIN, y[i]), 0);
-    }
-    while (atomic_load(&spin_yields) < 1000) /* all yielding */
-        sched_yield();
-    sp_job *s = sp_job_create(stop_spinners, (void *)0x5);
-    ck_assert_int_eq(sp_job_start(p, SP_PRIO_MIN, s), 0);
-    ck_assert_ptr_eq(sp_job_wait(s), (void *)0x5); /* a hang: starved */
-    for (int i = 0; i < 3; i++) {
-        ck_assert_ptr_null(sp_job_wait(y[i]));
-        ck_assert_int_eq(sp_job_state(y[i]), SP_JOB_DONE);
-        sp_job_release(y[i]);
-    }
-    sp_job_release(s);
-    ck_assert_int_eq(sp_pool_close(p, 1), 0);
-    if (traced)
-        remove(path);
-}
-
-START_TEST(test_inbox_not_starved)
-{
-    inbox_not_starved(0);
-    inbox_not_starved(1);
-}
-END_TEST
-
 /* ---- many jobs ---- */
 
 static void *add_one(void *arg)
@@ -512,6 +450,58 @@ static void *hog(void *arg)
         sp_yield();
     return NULL;
 }
+
+/* ---- a job started from outside is not starved by requeueing ones ----
+ * Jobs that yield forever keep the worker's lowest level non-empty; a
+ * pop drains the foreign inbox only every SP__DRAIN_EVERY pops then, and
+ * the yield's direct hand-over drains it too. In a traced pool there is
+ * no direct hand-over: every yield goes through the scheduler's pop. */
+
+static _Atomic int spin_stop;
+
+static void *stop_spinners(void *arg)
+{
+    atomic_store(&spin_stop, 1);
+    return arg;
+}
+
+static void inbox_not_starved(int traced)
+{
+    char path[64];
+    snprintf(path, sizeof path, "tests/unit/inbox.%d.trace.json", (int)getpid());
+    sp_pool *p = sp_pool_create(1);
+    if (traced)
+        ck_assert_int_eq(sp_pool_trace(p, path), 0);
+    atomic_store(&spin_stop, 0);
+    sp_job *y[3];
+    for (int i = 0; i < 3; i++) {
+        y[i] = sp_job_create(hog, &spin_stop);
+        ck_assert_int_eq(sp_job_start(p, SP_PRIO_MIN, y[i]), 0);
+    }
+    for (sp_stats st = {0}; st.yields < 1000;) { /* all yielding */
+        sched_yield();
+        ck_assert_int_eq(sp_pool_stats(p, &st), 0);
+    }
+    sp_job *s = sp_job_create(stop_spinners, (void *)0x5);
+    ck_assert_int_eq(sp_job_start(p, SP_PRIO_MIN, s), 0);
+    ck_assert_ptr_eq(sp_job_wait(s), (void *)0x5); /* a hang: starved */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_ptr_null(sp_job_wait(y[i]));
+        ck_assert_int_eq(sp_job_state(y[i]), SP_JOB_DONE);
+        sp_job_release(y[i]);
+    }
+    sp_job_release(s);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    if (traced)
+        remove(path);
+}
+
+START_TEST(test_inbox_not_starved)
+{
+    inbox_not_starved(0);
+    inbox_not_starved(1);
+}
+END_TEST
 
 START_TEST(test_cancel_queued_surely)
 {
