@@ -51,7 +51,7 @@ static int b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_retain(C->last);
     return 0;
   }
-  sl_print_stmt(C, argv[0]);
+  sl_print_out(C, argv[0], 0);
   return 0;
 }
 
@@ -494,6 +494,13 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return 0;
   }
   if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
+  if (!strcmp(what, "--cpus") && argc == 1) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    *ret = SL_INT(n > 0 ? n : 1);
+    return 0;
+  }
+  sl_cfn h = sl_system_handler(what);
+  if (h) return h(C, argc - 1, argv + 1, ret);
   if (!strcmp(what, "--ticks-per-sec")) {
     if (argc == 1) { *ret = SL_INT(ticks_per_sec); return 0; }
     if (argc != 2 || argv[1].type != SL_T_INT || argv[1].u.i < 1)

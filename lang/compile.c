@@ -7,7 +7,9 @@
 #include "opcodes.h"
 #include "sl.h"
 
-typedef struct local { char *name; int slot; int type; } local;
+/* utk: for a local declared with a plugin type (`task t`), the constant
+ * holding the type's name (stores to it go through OP_CHECKU); else -1 */
+typedef struct local { char *name; int slot; int type; int utk; } local;
 typedef struct loop { int *brk; int nbrk; int *cont; int ncont; int cont_target; } loop;
 
 typedef struct comp {
@@ -91,7 +93,7 @@ static local *find_local(comp *cp, const char *name) {
 
 static local *new_local(comp *cp, const char *name, int type) {
   local *l = find_local(cp, name);
-  if (l) { l->type = type; return l; }
+  if (l) { l->type = type; l->utk = -1; return l; }
   if (cp->nloc == cp->caploc) {
     cp->caploc = cp->caploc ? cp->caploc * 2 : 8;
     cp->loc = realloc(cp->loc, (size_t)cp->caploc * sizeof *cp->loc);
@@ -100,6 +102,7 @@ static local *new_local(comp *cp, const char *name, int type) {
   l->name = strdup(name);
   l->slot = cp->code->nlocals++;
   l->type = type;
+  l->utk = -1;
   return l;
 }
 
@@ -270,6 +273,7 @@ static int store_name(comp *cp, sl_node *t) {
   local *l = cp->in_proc ? find_local(cp, t->str) : NULL;
   if (l) {
     if (l->type != SL_T_DEF) emit(cp, INS_AB(OP_CONV, l->type, l->slot));
+    if (l->utk >= 0) emit(cp, INS_A(OP_CHECKU, l->utk));
     emit(cp, INS_A(OP_STOREL, l->slot));
   } else {
     emit(cp, INS_A(OP_STOREG, global_ref(cp, t->str)));
@@ -308,13 +312,21 @@ static int declare(comp *cp, sl_node *name, int type) {
   return 0;
 }
 
+/* a local declared with a plugin type keeps it: later stores convert */
+static void mark_utype(comp *cp, sl_node *name, int tk) {
+  local *l = cp->in_proc ? find_local(cp, name->str) : NULL;
+  if (l) l->utk = tk;
+}
+
 static int cdecl(comp *cp, sl_node *n) {
   int k = n->kids.n, tk = -1;
   if (n->str) tk = add_const(cp, sl_str(n->str));   /* plugin type name */
   if (n->kids2.n == 0) {
     for (int i = 0; i < k; i++) {
       emit(cp, INS_A(OP_DEFAULT, n->op));
+      if (tk >= 0) emit(cp, INS_A(OP_INITU, tk));
       if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
+      mark_utype(cp, n->kids.v[i], tk);
     }
     return 0;
   }
@@ -332,6 +344,7 @@ static int cdecl(comp *cp, sl_node *n) {
     if (tk >= 0) emit(cp, INS_A(OP_CHECKU, tk));
     if (!cp->in_proc) store_name(cp, n->kids.v[i]);
     else if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
+    mark_utype(cp, n->kids.v[i], tk);
   }
   return 0;
 }
@@ -498,7 +511,8 @@ static int cprocdef(comp *cp, sl_node *n) {
     }
     sub.code->ptypes[i] = (uint8_t)p->op;
     sub.code->pnames[i] = strdup(p->str);
-    new_local(&sub, p->str, p->op);
+    local *l = new_local(&sub, p->str, p->op);
+    if (p->a) l->utk = add_const(&sub, sl_str(p->a->str));
   }
   if (!sub.err) {
     for (int i = 0; i < n->b->kids.n && !sub.err; i++) cstmt(&sub, n->b->kids.v[i]);

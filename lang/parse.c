@@ -434,7 +434,8 @@ static sl_node *proc_def(parser *P, int line) {
         sl_token *t = next(P);
         p->op = t->kind == T_PROC ? SL_T_PROC : (int)t->ival;
       } else if (at(P, T_NAME) && peek2(P)->kind == T_NAME) {
-        next(P);   /* a plugin type: checked by the plugin's functions */
+        sl_token *t = next(P);   /* a plugin type: checked by the plugin's functions */
+        p->a = name_node(t->str, t->line);   /* assignments to p convert */
       }
       if (!at(P, T_NAME)) { perr(P, "expected a parameter name"); goto bad; }
       p->str = strdup(next(P)->str);

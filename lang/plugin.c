@@ -76,6 +76,53 @@ static int find_utype(const char *name) {
   return -1;
 }
 
+int sl_utype_find(const char *name) {
+  pthread_mutex_lock(&reg_mu);
+  int t = find_utype(name);
+  pthread_mutex_unlock(&reg_mu);
+  return t;
+}
+
+int sl_utype_init(sl_ctx *C, const char *tname, sl_value *v) {
+  int t = sl_utype_find(tname);
+  if (t < 0) return sl_error(C, "unknown type `%s` (is its plugin loaded?)", tname);
+  if (!sl_utypes[t]->x.init) return 0;
+  sl_value r = SL_NONE;
+  if (sl_utypes[t]->x.init(C, &r) < 0) return -1;
+  sl_release(*v);
+  *v = r;
+  return 0;
+}
+
+int sl_utype_assign(sl_ctx *C, int t, sl_value *v) {
+  if (t < SL_T_FIRST_USER || t >= SL_T_MAX || !sl_utypes[t] || !sl_utypes[t]->x.assign) return 1;
+  sl_value one[1] = {*v}, *argv = one, r = SL_NONE;
+  int argc = 1;
+  if (v->type == SL_T_MULTI) { argv = sl_lv(*v)->v; argc = (int)sl_lv(*v)->n; }
+  int rc = sl_utypes[t]->x.assign(C, argc, argv, &r);
+  if (rc < 0) return -1;
+  if ((int)r.type != t) {
+    sl_release(r);
+    return sl_error(C, "cannot assign %s to a variable of type %s", sl_type_name((int)v->type), sl_utypes[t]->name);
+  }
+  sl_release(*v);
+  *v = r;
+  return 0;
+}
+
+/* system("what", ...) requests registered by plugins */
+static struct { char *what; sl_cfn fn; } sys_handlers[16];
+static int nsys_handlers;
+
+sl_cfn sl_system_handler(const char *what) {
+  pthread_mutex_lock(&reg_mu);
+  sl_cfn fn = NULL;
+  for (int i = 0; i < nsys_handlers && !fn; i++)
+    if (!strcmp(sys_handlers[i].what, what)) fn = sys_handlers[i].fn;
+  pthread_mutex_unlock(&reg_mu);
+  return fn;
+}
+
 static int parse_type(const char *s, size_t n, int *code, int *ucode) {
   static const struct { const char *n; int f; } tab[] = {
     {"void", F_VOID}, {"int", F_INT}, {"long", F_LONG}, {"int64", F_INT64},
@@ -289,6 +336,31 @@ static int api_def_type(spindle_reg *r, const spindle_type_desc *d) {
   return t;
 }
 
+static int api_def_type_ext(spindle_reg *r, int type, const spindle_type_ext *x) {
+  (void)r;
+  if (!x || type < SL_T_FIRST_USER || type >= SL_T_MAX) return -1;
+  pthread_mutex_lock(&reg_mu);
+  int ok = sl_utypes[type] != NULL;
+  if (ok) {
+    memset(&sl_utypes[type]->x, 0, sizeof sl_utypes[type]->x);
+    memcpy(&sl_utypes[type]->x, x, x->size < sizeof *x ? x->size : sizeof *x);
+  }
+  pthread_mutex_unlock(&reg_mu);
+  return ok ? 0 : -1;
+}
+
+static int api_def_system(spindle_reg *r, const char *what, spindle_rawfn fn) {
+  (void)r;
+  pthread_mutex_lock(&reg_mu);
+  int i = 0;
+  while (i < nsys_handlers && strcmp(sys_handlers[i].what, what)) i++;
+  int ok = i < (int)(sizeof sys_handlers / sizeof *sys_handlers);
+  if (ok && i == nsys_handlers) sys_handlers[nsys_handlers++].what = strdup(what);
+  if (ok) sys_handlers[i].fn = (sl_cfn)fn;
+  pthread_mutex_unlock(&reg_mu);
+  return ok ? 0 : -1;
+}
+
 static int api_on_context(spindle_reg *r, void (*created)(sl_ctx *), void (*destroyed)(sl_ctx *)) {
   pthread_mutex_lock(&reg_mu);
   int ok = nhooks < 16;
@@ -467,7 +539,7 @@ const struct spindle_api sl_api = {
   api_make_list, api_make_intvec, api_make_user, api_none,
   api_string_ptr, api_size, api_list_get, api_list_set, api_intvec_get,
   api_user_ptr, api_type_name, api_to_string, api_bigint_str, api_is_quote_of,
-  sl_proc_name,
+  sl_proc_name, api_def_type_ext, api_def_system,
 };
 
 /* ---- search paths ------------------------------------------------------ */

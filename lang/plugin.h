@@ -39,6 +39,11 @@
  *       desc.print, assignment/passing/lists share the value (refcounted);
  *       the wrapped pointer is released with desc.release when the last
  *       reference goes; == calls desc.equal.
+ *   api->def_type_ext(reg, type, &ext)  how variables declared with the
+ *       type behave: a value for `T x;` and a conversion for `T x = a, b;`
+ *       and later assignments (see spindle_type_ext).
+ *   api->def_system(reg, "what", rawfn)  a request of system("what", ...)
+ *       (Singular's grab bag of requests); rawfn gets the other arguments.
  *   api->on_context(reg, created, destroyed)  hooks run for every new
  *       execution context made with api->new_context (e.g. to set its
  *       poll flag and function); `created` also runs at once for the
@@ -123,6 +128,21 @@ typedef struct spindle_type_desc {
   int (*equal)(void *a, void *b);         /* may be NULL: pointer equality */
 } spindle_type_desc;
 
+/* What a variable declared with a plugin type does (api->def_type_ext);
+ * any member may be NULL / 0. */
+typedef struct spindle_type_ext {
+  size_t size;            /* sizeof(spindle_type_ext) */
+  /* `T x;` without a value: *out becomes x's value (else x is none) */
+  int (*init)(spindle_ctx *ctx, spindle_value *out);
+  /* `T x = a, b;`, `x = a, b;` on a variable declared T (or holding a T at
+   * top level), when the right side is not a T: convert the argc values
+   * of the right side into *out, or return api->error(...) */
+  int (*assign)(spindle_ctx *ctx, int argc, const spindle_value *argv, spindle_value *out);
+  /* `x;` prints an empty line after the display (Singular's newstruct
+   * types with a print procedure do; print(x) does not) */
+  int blank_line;
+} spindle_type_ext;
+
 struct spindle_api {
   int abi;                /* SPINDLE_PLUGIN_ABI */
   size_t size;            /* sizeof(struct spindle_api) */
@@ -175,6 +195,11 @@ struct spindle_api {
   char *(*bigint_str)(spindle_value v);     /* decimal; free() it */
   int (*is_quote_of)(spindle_value v, char **src);  /* quote's text; free() */
   const char *(*proc_name)(spindle_value fn);
+  /* Added within ABI 1: present when api->size covers them. */
+  /* declarations and assignments of a type registered with def_type */
+  int (*def_type_ext)(spindle_reg *r, int type, const spindle_type_ext *ext);
+  /* system("what", args...) calls fn with the args after "what" */
+  int (*def_system)(spindle_reg *r, const char *what, spindle_rawfn fn);
 };
 
 struct spindle_reg {

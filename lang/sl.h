@@ -148,9 +148,18 @@ const char *sl_type_name(int type);
 /* ---- plugin types ------------------------------------------------------ */
 typedef struct sl_utype {
   spindle_type_desc d;
+  spindle_type_ext x;   /* zeroed unless the plugin set it */
   char *name;
 } sl_utype;
 extern sl_utype *sl_utypes[SL_T_MAX];
+int sl_utype_find(const char *name);   /* type code, or -1 */
+/* the value of `T x;` (none unless T has an init hook); -1: unknown T */
+int sl_utype_init(struct sl_ctx *C, const char *tname, sl_value *v);
+/* v (taken) converted for a variable of type t through t's assign hook;
+ * 0: *v replaced, 1: t has no assign hook (v unchanged), -1: error */
+int sl_utype_assign(struct sl_ctx *C, int t, sl_value *v);
+/* a handler of system("what", ...) registered by a plugin, or NULL */
+sl_cfn sl_system_handler(const char *what);
 
 /* ---- code -------------------------------------------------------------- */
 typedef struct sl_slot sl_slot;
@@ -296,6 +305,7 @@ int sl_call_value(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_val
 int sl_run_string(sl_ctx *C, const char *src, const char *file);
 int sl_run_file(sl_ctx *C, const char *path);
 void sl_print_stmt(sl_ctx *C, sl_value v);
+void sl_print_out(sl_ctx *C, sl_value v, int stmt);
 /* Singular-style warnings quoting the current source line:
  * how 0: "// ** MSG in line >>TEXT<<"; 1: MSG, then "// ** in line >>TEXT<<";
  * 2: "// ** MSG (TEXT) FILE:LINE" */

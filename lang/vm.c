@@ -192,11 +192,16 @@ static sl_frame *enter_code(sl_ctx *C, sl_code *code, int entry, int own) {
   return f;
 }
 
-void sl_print_stmt(sl_ctx *C, sl_value v) {
+void sl_print_stmt(sl_ctx *C, sl_value v) { sl_print_out(C, v, 1); }
+
+/* stmt: `x;` (a plugin type may want an empty line after it), else print(x) */
+void sl_print_out(sl_ctx *C, sl_value v, int stmt) {
   if (v.type == SL_T_NONE) return;
   sl_buf b = {0};
   sl_print_value(&b, v, 0);
   if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
+  if (stmt && v.type >= SL_T_FIRST_USER && v.type < SL_T_MAX && sl_utypes[v.type] && sl_utypes[v.type]->x.blank_line)
+    sl_buf_add(&b, "\n", 1);
   fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);
   sl_release(C->last);
@@ -282,10 +287,16 @@ L_STOREG: {
   sl_slot *s = g[GET_A(ins)];
   int decl;
   sp--;
-  if (sl_slot_peek(s, &decl) == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
+  uint32_t cur = sl_slot_peek(s, &decl);
+  if (cur == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
   if (decl != SL_T_DEF && sp->type != (uint32_t)decl) {
     SAVE();
     if (sl_convert(C, decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
+  } else if (cur >= SL_T_FIRST_USER && sp->type != cur && sl_utypes[cur] && sl_utypes[cur]->x.assign) {
+    /* a global holding a plugin value whose type converts assignments
+     * (`task t; t = "f", list(1);`) */
+    SAVE();
+    if (sl_utype_assign(C, (int)cur, sp) < 0) { sl_release(*sp); goto error; }
   } else if (decl == SL_T_DEF && sp->type == SL_T_MULTI) {
     SAVE();
     if (sl_convert(C, SL_T_LIST, sp, s->name) < 0) { sl_release(*sp); goto error; }
@@ -326,13 +337,16 @@ L_DEFAULT: default_value(GET_A(ins), sp); sp++; DISPATCH();
 L_CHECKU: {
   const char *want = sl_sv(k[GET_A(ins)])->s;
   if (strcmp(sl_type_name((int)sp[-1].type), want)) {
-    int known = 0;
-    for (int t = SL_T_FIRST_USER; t < SL_T_MAX; t++) known |= sl_utypes[t] && !strcmp(sl_utypes[t]->name, want);
-    if (!known) FAIL("unknown type `%s` (is its plugin loaded?)", want);
-    FAIL("cannot assign %s to a variable of type %s", sl_type_name((int)sp[-1].type), want);
+    int t = sl_utype_find(want);
+    if (t < 0) FAIL("unknown type `%s` (is its plugin loaded?)", want);
+    SAVE();
+    rc = sl_utype_assign(C, t, &sp[-1]);
+    if (rc < 0) goto error;
+    if (rc > 0) FAIL("cannot assign %s to a variable of type %s", sl_type_name((int)sp[-1].type), want);
   }
   DISPATCH();
 }
+L_INITU: SAVE(); if (sl_utype_init(C, sl_sv(k[GET_A(ins)])->s, &sp[-1]) < 0) goto error; DISPATCH();
 L_WARN: SAVE(); sl_warn(C, sl_sv(k[GET_A(ins)])->s, 1); DISPATCH();
 L_POP: sp--; sl_release(*sp); DISPATCH();
 
