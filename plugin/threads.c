@@ -123,6 +123,7 @@ struct th_pool {
   sp_pool *p;
   int n;
   _Atomic int closed;
+  int quiet;            /* closed at exit without a word (the tasks' pool) */
 };
 
 /* every pool ever made, in order of creation (never freed: small, and a
@@ -167,6 +168,26 @@ static th_pool *pool_arg(spindle_ctx *C, const char *fn, int argc, spindle_value
   return api->user_ptr(argv[0], th_pool_t);
 }
 
+/* a new pool, listed for the close at exit; a quiet one (the tasks' pool)
+ * never becomes the current pool and closes at exit without a word */
+static th_pool *pool_new(const sp_pool_opts *o, int quiet) {
+  th_pool *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->n = o->nworkers;
+  p->quiet = quiet;
+  p->p = sp_pool_create_opts(o);
+  if (!p->p) { free(p); return NULL; }
+  pthread_mutex_lock(&pools_mu);
+  if (npools == cap_pools) {
+    cap_pools = cap_pools ? 2 * cap_pools : 16;
+    pools = realloc(pools, (size_t)cap_pools * sizeof *pools);
+  }
+  pools[npools++] = p;
+  if (!cur_pool && !quiet) cur_pool = p;
+  pthread_mutex_unlock(&pools_mu);
+  return p;
+}
+
 static int f_createThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   if (argc != 1 && argc != 2)
     return th_counterr(C, "createThreadPool", argc, "1 or 2 arguments (int workers[, int slice_us])");
@@ -176,25 +197,30 @@ static int f_createThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spi
   if (argc == 2 && argv[1].type != SPINDLE_T_INT) return th_argerr(C, "createThreadPool", 2, "int", argv[1]);
   if (argc == 2 && (argv[1].u.i < 0 || argv[1].u.i > 100000000))
     return api->error(C, "createThreadPool: time slice %lld us: expected 0 (no slicing) .. 100000000", (long long)argv[1].u.i);
-  th_pool *p = calloc(1, sizeof *p);
-  p->n = (int)argv[0].u.i;
   sp_pool_opts o;
   sp_pool_opts_init(&o);
-  o.nworkers = p->n;
+  o.nworkers = (int)argv[0].u.i;
   if (argc == 2 && argv[1].u.i == 0) o.flags |= SP_POOL_NOPREEMPT;   /* priority and cancel still preempt */
   else if (argc == 2) o.slice_us = (unsigned)argv[1].u.i;
-  p->p = sp_pool_create_opts(&o);
-  if (!p->p) { free(p); return api->error(C, "createThreadPool: cannot create a pool of %d workers", (int)argv[0].u.i); }
-  pthread_mutex_lock(&pools_mu);
-  if (npools == cap_pools) {
-    cap_pools = cap_pools ? 2 * cap_pools : 16;
-    pools = realloc(pools, (size_t)cap_pools * sizeof *pools);
-  }
-  pools[npools++] = p;
-  if (!cur_pool) cur_pool = p;
-  pthread_mutex_unlock(&pools_mu);
+  th_pool *p = pool_new(&o, 0);
+  if (!p) return api->error(C, "createThreadPool: cannot create a pool of %d workers", (int)argv[0].u.i);
   *ret = pool_value(p);
   return 0;
+}
+
+th_pool *th_pool_new(int nworkers, int quiet) {
+  sp_pool_opts o;
+  sp_pool_opts_init(&o);
+  o.nworkers = nworkers;
+  return pool_new(&o, quiet);
+}
+
+sp_pool *th_pool_sp(th_pool *p) { return p->p; }
+
+int th_pool_set_workers(th_pool *p, int n) {
+  int rc = sp_pool_set_workers(p->p, n);
+  __atomic_store_n(&p->n, sp_pool_nworkers(p->p), __ATOMIC_RELAXED);
+  return rc;
 }
 
 static int f_closeThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
@@ -324,7 +350,7 @@ static void close_all_pools(void) {
     int was = 0;
     if (!atomic_compare_exchange_strong(&p->closed, &was, 1)) continue;
     int left = sp_pool_close(p->p, 0);
-    if (left > 0) {
+    if (left > 0 && !p->quiet) {
       fflush(stdout);
       fprintf(stderr, "// ** threadpool %d (%d worker%s) closed at exit: %d job%s cancelled\n", i + 1, p->n,
               p->n == 1 ? "" : "s", left, left == 1 ? "" : "s");
@@ -957,6 +983,7 @@ int spindle_plugin_init(spindle_reg *reg) {
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) th_api->def_raw(reg, fns[i].name, fns[i].fn);
   th_coord_register(reg);
+  th_tasks_register(reg);
   atexit(close_all_pools);
   return 0;
 }

@@ -52,6 +52,9 @@ void th_ctx_put(spindle_ctx *C);
 typedef struct th_pool th_pool;
 th_pool *th_arg_pool(spindle_ctx *C, const char *fn, int argc, spindle_value *argv, int *i);
 int th_pool_usable(spindle_ctx *C, const char *fn, th_pool *p);
+th_pool *th_pool_new(int nworkers, int quiet);   /* NULL on failure */
+sp_pool *th_pool_sp(th_pool *p);
+int th_pool_set_workers(th_pool *p, int n);      /* sp_pool_set_workers */
 
 /* jobs */
 typedef struct th_job th_job;
@@ -64,5 +67,6 @@ int th_counterr(spindle_ctx *C, const char *fn, int argc, const char *want);
 int th_rterr(spindle_ctx *C, const char *fn, int rc);
 
 void th_coord_register(spindle_reg *reg);
+void th_tasks_register(spindle_reg *reg);   /* tasks.c */
 
 #endif
