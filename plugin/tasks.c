@@ -370,9 +370,9 @@ static int f_printTask(spindle_ctx *C, int argc, spindle_value *argv, spindle_va
 /* Start t (created or stopped): a new run, queued on the pool. t->mu is
  * not held across runtime calls (each is a safe point, where the fiber
  * may be switched away), so the state is reserved first. */
-static int task_start(spindle_ctx *C, const char *who, int pos, tk_task *t, th_pool *p) {
-  char ps[32];
-  argpos(ps, sizeof ps, pos);
+static int task_start(spindle_ctx *C, const char *who, int pos, const char *posname, tk_task *t, th_pool *p) {
+  char ps[48] = "";
+  if (pos > 0) snprintf(ps, sizeof ps, " (%s %d)", posname, pos);
   pthread_mutex_lock(&t->mu);
   int prev = t->state;
   if (prev != TS_CREATED && prev != TS_STOPPED) {
@@ -391,11 +391,11 @@ static int task_start(spindle_ctx *C, const char *who, int pos, tk_task *t, th_p
   if (!cmd) { rc = api->error(C, "%s: out of memory", who); goto fail; }
   if (api->lookup(C, cmd, &fn) < 0) {
     api->clear_error(C);
-    rc = api->error(C, "%s: task%s: no proc named \"%s\"", who, ps, cmd);
+    rc = api->error(C, "%s: no proc named \"%s\"%s", who, cmd, ps);
     goto fail;
   }
   if (fn.type != SPINDLE_T_PROC && fn.type != SPINDLE_T_BUILTIN) {
-    rc = api->error(C, "%s: task%s: \"%s\" is a %s, not a proc", who, ps, cmd, api->type_name(fn));
+    rc = api->error(C, "%s: \"%s\"%s is a %s, not a proc", who, cmd, ps, api->type_name(fn));
     goto fail;
   }
   r = calloc(1, sizeof *r);
@@ -450,7 +450,7 @@ static int f_startTasks(spindle_ctx *C, int argc, spindle_value *argv, spindle_v
   th_pool *p = task_pool(C, "startTasks");
   if (!p) return -1;
   for (int i = 0; i < argc; i++)
-    if (task_start(C, "startTasks", argc > 1 ? i + 1 : 0, task_arg(argv[i]), p) < 0) return -1;
+    if (task_start(C, "startTasks", argc > 1 ? i + 1 : 0, "argument", task_arg(argv[i]), p) < 0) return -1;
   *ret = api->none();
   return 0;
 }
@@ -1000,8 +1000,8 @@ static int par_start(spindle_ctx *C, const char *who, spindle_value cmds, spindl
   if (args.type != SPINDLE_T_LIST) return th_argerr(C, who, 2, "list (of lists of arguments)", args);
   int n = (int)api->length(args);
   if (cmds.type == SPINDLE_T_LIST && (int)api->length(cmds) != n)
-    return api->error(C, "%s: %zu commands but %d lists of arguments: the numbers must match", who,
-                      api->length(cmds), n);
+    return api->error(C, "%s: %zu command%s but %d list%s of arguments: the numbers must match", who,
+                      api->length(cmds), api->length(cmds) == 1 ? "" : "s", n, n == 1 ? "" : "s");
   if (n == 0) return api->error(C, "%s: no commands specified", who);
   for (int i = 0; i < n; i++) {
     spindle_value c = cmds.type == SPINDLE_T_LIST ? api->list_get(cmds, (size_t)i) : cmds;
@@ -1020,7 +1020,7 @@ static int par_start(spindle_ctx *C, const char *who, spindle_value cmds, spindl
     spindle_value c = cmds.type == SPINDLE_T_LIST ? api->list_get(cmds, (size_t)i) : cmds;
     pj->t[i] = task_create(api->string_ptr(c, NULL), api->list_get(args, (size_t)i));
     if (!pj->t[i]) { par_free(pj); return api->error(C, "%s: out of memory", who); }
-    if (task_start(C, who, i + 1, pj->t[i], p) < 0) { par_free(pj); return -1; }
+    if (task_start(C, who, i + 1, "command no.", pj->t[i], p) < 0) { par_free(pj); return -1; }
   }
   return 0;
 }
