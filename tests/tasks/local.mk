@@ -7,5 +7,8 @@ TASKS_TESTS = \
 	tests/tasks/parallel_s.sing \
 	tests/tasks/behaviour.sing \
 	tests/tasks/errors.sing
-TESTS += $(TASKS_TESTS)
-EXTRA_DIST += $(TASKS_TESTS) $(TASKS_TESTS:.sing=.out)
+# the README's example
+TASKS_EXAMPLES = scripts/examples/tasks.sing
+TESTS += $(TASKS_TESTS) $(TASKS_EXAMPLES)
+EXTRA_DIST += $(TASKS_TESTS) $(TASKS_TESTS:.sing=.out) \
+	$(TASKS_EXAMPLES) $(TASKS_EXAMPLES:.sing=.out)
