@@ -6,7 +6,8 @@ TASKS_TESTS = \
 	tests/tasks/tasks_s.sing \
 	tests/tasks/parallel_s.sing \
 	tests/tasks/behaviour.sing \
-	tests/tasks/errors.sing
+	tests/tasks/errors.sing \
+	tests/tasks/repl.sing
 # the README's example
 TASKS_EXAMPLES = scripts/examples/tasks.sing
 TESTS += $(TASKS_TESTS) $(TASKS_EXAMPLES)
