@@ -1,5 +1,7 @@
-/* tasks.c: Singular's tasks.lib, parallel.lib and resources.lib on jobs
- * (part of threads.so; scripts/lib/{tasks,parallel,resources}.lib load it).
+/* tasks.c: Singular's tasks.lib on jobs: the type `task`, its procedures,
+ * and the wait that parallel.lib shares (tk_wait; parallel.lib and
+ * resources.lib are tasks_par.c). Part of threads.so, which
+ * scripts/lib/{tasks,parallel,resources}.lib load.
  *
  * Singular forks a process per task and passes every argument and result
  * through an ssi link. Here a task is a job of one pool kept for tasks
@@ -21,7 +23,6 @@
  * safe point, where a fiber may be switched away). The waiter receives
  * from its channel, which suspends a job's fiber or blocks a plain
  * thread; a timeout is a tag sent by the timer thread. */
-#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -199,7 +200,7 @@ static void run_stop(tk_run *r) {
   run_release(r);
 }
 
-static void task_release(void *p) {
+void tk_task_release(void *p) {
   tk_task *t = p;
   if (atomic_fetch_sub_explicit(&t->rc, 1, memory_order_acq_rel) != 1) return;
   run_stop(task_clear(t));
@@ -243,7 +244,7 @@ static int task_equal(void *pa, void *pb) {
 
 static tk_task *task_arg(spindle_value v) { return api->user_ptr(v, tk_type); }
 
-static tk_task *task_create(const char *cmd, spindle_value args) {
+tk_task *tk_task_create(const char *cmd, spindle_value args) {
   tk_task *t = task_new();
   if (!t) return NULL;
   t->cmd = strdup(cmd);
@@ -286,7 +287,7 @@ static int need_state(spindle_ctx *C, const char *who, const char *verb, tk_task
 static int make_task(spindle_ctx *C, const char *who, spindle_value cmd, spindle_value args, spindle_value *ret) {
   if (cmd.type != SPINDLE_T_STRING) return th_argerr(C, who, 1, "string (a proc name)", cmd);
   if (args.type != SPINDLE_T_LIST) return th_argerr(C, who, 2, "list (the arguments)", args);
-  tk_task *t = task_create(api->string_ptr(cmd, NULL), args);
+  tk_task *t = tk_task_create(api->string_ptr(cmd, NULL), args);
   if (!t) return api->error(C, "%s: out of memory", who);
   *ret = task_value(t);
   return 0;
@@ -335,7 +336,7 @@ static int f_copyTask(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
   pthread_mutex_lock(&t->mu);
   if (t->state == TS_STARTED) {
     pthread_mutex_unlock(&t->mu);
-    task_release(c);
+    tk_task_release(c);
     return api->error(C, "copyTask: cannot copy task \"%s\": its state is 'started'", t->cmd);
   }
   c->state = t->state;
@@ -370,7 +371,9 @@ static int f_printTask(spindle_ctx *C, int argc, spindle_value *argv, spindle_va
 /* Start t (created or stopped): a new run, queued on the pool. t->mu is
  * not held across runtime calls (each is a safe point, where the fiber
  * may be switched away), so the state is reserved first. */
-static int task_start(spindle_ctx *C, const char *who, int pos, const char *posname, tk_task *t, th_pool *p) {
+int tk_task_start(spindle_ctx *C, const char *who, int pos, const char *posname, tk_task *t) {
+  th_pool *p = task_pool(C, who);
+  if (!p) return -1;
   char ps[48] = "";
   if (pos > 0) snprintf(ps, sizeof ps, " (%s %d)", posname, pos);
   pthread_mutex_lock(&t->mu);
@@ -447,10 +450,8 @@ static int f_startTasks(spindle_ctx *C, int argc, spindle_value *argv, spindle_v
     for (int j = 0; j < i; j++)
       if (task_arg(argv[j]) == t) return api->error(C, "startTasks: arguments %d and %d are the same task", j + 1, i + 1);
   }
-  th_pool *p = task_pool(C, "startTasks");
-  if (!p) return -1;
   for (int i = 0; i < argc; i++)
-    if (task_start(C, "startTasks", argc > 1 ? i + 1 : 0, "argument", task_arg(argv[i]), p) < 0) return -1;
+    if (tk_task_start(C, "startTasks", argc > 1 ? i + 1 : 0, "argument", task_arg(argv[i])) < 0) return -1;
   *ret = api->none();
   return 0;
 }
@@ -609,9 +610,8 @@ static void timer_cancel(tk_timer *e) {
 /* One wait over n tasks. each(ud, i, result) is called for every task that
  * is (or becomes) completed, in the order observed; it returns 0 to go on,
  * 1 when the waiter knows enough, -1 on an error (already raised). */
-typedef int (*tk_each_fn)(spindle_ctx *C, void *ud, int i, spindle_value result);
 
-typedef struct tk_wait {
+typedef struct tk_waitset {
   spindle_ctx *C;
   const char *who;
   tk_task **t;
@@ -620,11 +620,11 @@ typedef struct tk_wait {
   tk_watch **nodes;       /* its watcher node while registered */
   char *seen;             /* task i was reported to each */
   sp_chan *ch;
-} tk_wait;
+} tk_waitset;
 
 /* complete task i if its watched run has ended: 1 completed (reported),
  * 0 not yet, -1 error (failed task, or stopped under the waiter) */
-static int wait_collect(tk_wait *w, int i, tk_each_fn each, void *ud, int *stop) {
+static int wait_collect(tk_waitset *w, int i, tk_each_fn each, void *ud, int *stop) {
   tk_task *t = w->t[i];
   tk_run *r = w->runs[i];
   if (w->seen[i]) return 0;
@@ -674,7 +674,7 @@ static int wait_collect(tk_wait *w, int i, tk_each_fn each, void *ud, int *stop)
   return rc < 0 ? -1 : 1;
 }
 
-static void wait_unwatch(tk_wait *w) {
+static void wait_unwatch(tk_waitset *w) {
   for (int i = 0; i < w->n; i++) {
     tk_run *r = w->runs[i];
     if (!r) continue;
@@ -695,9 +695,9 @@ static void wait_unwatch(tk_wait *w) {
 /* Wait until `need` of the n tasks are completed (or each says stop, or
  * timeout_ms passes; 0 = none). Every task must be started or completed.
  * Returns 0, or -1 with the error raised. */
-static int tasks_wait(spindle_ctx *C, const char *who, tk_task **T, int n, int need, long timeout_ms,
+int tk_wait(spindle_ctx *C, const char *who, tk_task **T, int n, int need, long timeout_ms,
                       tk_each_fn each, void *ud) {
-  tk_wait w = {C, who, T, n, calloc((size_t)n, sizeof(tk_run *)), calloc((size_t)n, sizeof(tk_watch *)),
+  tk_waitset w = {C, who, T, n, calloc((size_t)n, sizeof(tk_run *)), calloc((size_t)n, sizeof(tk_watch *)),
                calloc((size_t)n, 1), NULL};
   int rc = 0, got = 0, stop = 0;
   if (!w.runs || !w.nodes || !w.seen) { rc = api->error(C, "%s: out of memory", who); goto out; }
@@ -804,7 +804,7 @@ static int f_waitTasks(spindle_ctx *C, int argc, spindle_value *argv, spindle_va
   for (int i = 0; i < n; i++) v[i] = api->list_get(argv[0], (size_t)i);
   int rc = wait_args(C, who, n, v, 1, T);
   free(v);
-  if (rc == 0) rc = tasks_wait(C, who, T, n, (int)need, timeout, each_nothing, NULL);
+  if (rc == 0) rc = tk_wait(C, who, T, n, (int)need, timeout, each_nothing, NULL);
   if (rc == 0) {   /* the indices of the completed tasks, in order */
     int k = 0;
     for (int i = 0; i < n; i++) {
@@ -830,7 +830,7 @@ static int f_waitAllTasks(spindle_ctx *C, int argc, spindle_value *argv, spindle
   tk_task **T = malloc((size_t)argc * sizeof *T);
   if (!T) return api->error(C, "waitAllTasks: out of memory");
   int rc = wait_args(C, "waitAllTasks", argc, argv, 0, T);
-  if (rc == 0) rc = tasks_wait(C, "waitAllTasks", T, argc, argc, 0, each_nothing, NULL);
+  if (rc == 0) rc = tk_wait(C, "waitAllTasks", T, argc, argc, 0, each_nothing, NULL);
   free(T);
   if (rc == 0) *ret = api->none();
   return rc;
@@ -848,7 +848,7 @@ static int f_pollTask(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
   if (t->state == TS_STARTED) { r = t->run; atomic_fetch_add(&r->rc, 1); }
   pthread_mutex_unlock(&t->mu);
   if (r) {   /* a wait that does not wait: collect it if it has ended */
-    tk_wait w = {C, "pollTask", &t, 1, &r, (tk_watch *[]){NULL}, (char[]){0}, NULL};
+    tk_waitset w = {C, "pollTask", &t, 1, &r, (tk_watch *[]){NULL}, (char[]){0}, NULL};
     int stop = 0;
     rc = wait_collect(&w, 0, each_nothing, NULL, &stop);
     run_release(r);
@@ -860,294 +860,40 @@ static int f_pollTask(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
   return 0;
 }
 
-/* ---- resources.lib ---------------------------------------------------------------- */
+/* ---- cores (resources.lib's setcores; tasks_par.c) ------------------------------ */
 
-static int set_cores(spindle_ctx *C, const char *who, int64_t n, spindle_value *ret) {
-  if (n < 1) return api->error(C, "%s: the number of cores to use must be at least 1, not %lld", who, (long long)n);
-  if (n > 128) return api->error(C, "%s: %lld cores: at most 128", who, (long long)n);
-  pthread_mutex_lock(&tk_mu);
-  int rc = tk_pool ? th_pool_set_workers(tk_pool, (int)n) : 0;
-  if (rc == 0) tk_cores = (int)n;
-  pthread_mutex_unlock(&tk_mu);
-  if (rc < 0) return th_rterr(C, who, rc);
-  *ret = api->make_int(n);
-  return 0;
-}
-
-static int f_setcores(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 1) return th_counterr(C, "setcores", argc, "1 argument (int)");
-  if (argv[0].type != SPINDLE_T_INT) return th_argerr(C, "setcores", 1, "int", argv[0]);
-  return set_cores(C, "setcores", argv[0].u.i, ret);
-}
-
-static int f_getcores(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  (void)argv;
-  if (argc != 0) return th_counterr(C, "getcores", argc, "no arguments");
+int tk_get_cores(void) {
   pthread_mutex_lock(&tk_mu);
   int n = cores_locked();
   pthread_mutex_unlock(&tk_mu);
-  *ret = api->make_int(n);
-  return 0;
+  return n;
 }
 
-static int f_addcores(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 1) return th_counterr(C, "addcores", argc, "1 argument (int)");
-  if (argv[0].type != SPINDLE_T_INT) return th_argerr(C, "addcores", 1, "int", argv[0]);
+/* the tasks' pool gets n workers (now, or when it is made); 0 or SP_E* */
+int tk_set_cores(int n) {
   pthread_mutex_lock(&tk_mu);
-  int n = cores_locked();
+  int rc = tk_pool ? th_pool_set_workers(tk_pool, n) : 0;
+  if (rc == 0) tk_cores = n;
   pthread_mutex_unlock(&tk_mu);
-  return set_cores(C, "addcores", n + argv[0].u.i, ret);
-}
-
-/* Semaphores: semaphore(n) gives an index, system("semaphore", ...) uses
- * it. A semaphore is a channel of tokens: acquiring receives one (a job
- * is suspended, not its worker), releasing sends one. */
-static pthread_mutex_t sem_mu = PTHREAD_MUTEX_INITIALIZER;
-static sp_chan *sems[1024];
-
-static int sem_init_at(int i, int64_t n) {
-  sp_chan *c = sp_chan_create(&raw_ops);
-  if (!c) return -1;
-  for (int64_t k = 0; k < n; k++) sp_chan_send(c, (void *)TAG_TIMEOUT);
-  sems[i] = c;
-  return 0;
-}
-
-static int f_semaphore(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 1) return th_counterr(C, "semaphore", argc, "1 argument (int)");
-  if (argv[0].type != SPINDLE_T_INT) return th_argerr(C, "semaphore", 1, "int", argv[0]);
-  if (argv[0].u.i < 0 || argv[0].u.i > 1000000)
-    return api->error(C, "semaphore: initial value %lld: expected 0..1000000", (long long)argv[0].u.i);
-  pthread_mutex_lock(&sem_mu);
-  int i = 0;
-  while (i < 1024 && sems[i]) i++;
-  int rc = i < 1024 ? sem_init_at(i, argv[0].u.i) : -1;
-  pthread_mutex_unlock(&sem_mu);
-  if (rc < 0) return api->error(C, "semaphore: no more semaphores (at most 1024)");
-  *ret = api->make_int(i);
-  return 0;
-}
-
-static sp_chan *sem_at(spindle_value v) {
-  if (v.type != SPINDLE_T_INT || v.u.i < 0 || v.u.i >= 1024) return NULL;
-  pthread_mutex_lock(&sem_mu);
-  sp_chan *c = sems[v.u.i];
-  pthread_mutex_unlock(&sem_mu);
-  return c;
-}
-
-/* system("semaphore", "acquire"|"try_acquire"|"release"|"get_value"|"exists"|"init", i[, n]) */
-static int sys_semaphore(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  const char *who = "system(\"semaphore\")";
-  if (argc < 2 || argv[0].type != SPINDLE_T_STRING || argv[1].type != SPINDLE_T_INT)
-    return api->error(C, "%s: expected an operation (\"acquire\", \"try_acquire\", \"release\", \"get_value\", "
-                         "\"exists\" or \"init\") and a semaphore number", who);
-  const char *op = api->string_ptr(argv[0], NULL);
-  if (!strcmp(op, "exists") && argc == 2) { *ret = api->make_int(sem_at(argv[1]) != NULL); return 0; }
-  if (!strcmp(op, "init")) {
-    if (argc != 3 || argv[2].type != SPINDLE_T_INT || argv[2].u.i < 0 || argv[2].u.i > 1000000)
-      return api->error(C, "%s: \"init\" needs a semaphore number and an initial value 0..1000000", who);
-    if (argv[1].u.i < 0 || argv[1].u.i >= 1024) return api->error(C, "%s: semaphore %lld: expected 0..1023", who, (long long)argv[1].u.i);
-    pthread_mutex_lock(&sem_mu);
-    int ok = !sems[argv[1].u.i] && sem_init_at((int)argv[1].u.i, argv[2].u.i) == 0;
-    pthread_mutex_unlock(&sem_mu);
-    *ret = api->make_int(ok);
-    return 0;
-  }
-  sp_chan *c = sem_at(argv[1]);
-  if (argc != 2) return api->error(C, "%s: \"%s\" takes a semaphore number only", who, op);
-  if (!c) return api->error(C, "%s: there is no semaphore %lld", who, (long long)argv[1].u.i);
-  void *tok;
-  if (!strcmp(op, "acquire")) {
-    int rc = sp_chan_recv(c, &tok);
-    if (rc == SP_ECANCELED) return api->error(C, "cancelled");
-    if (rc < 0) return th_rterr(C, who, rc);
-    *ret = api->make_int(1);
-  } else if (!strcmp(op, "try_acquire")) {
-    *ret = api->make_int(sp_chan_try_recv(c, &tok) == 0);
-  } else if (!strcmp(op, "release")) {
-    sp_chan_send(c, (void *)TAG_TIMEOUT);
-    *ret = api->make_int(1);
-  } else if (!strcmp(op, "get_value")) {
-    *ret = api->make_int((int64_t)sp_chan_count(c));
-  } else {
-    return api->error(C, "%s: unknown operation \"%s\"", who, op);
-  }
-  return 0;
-}
-
-/* ---- parallel.lib ------------------------------------------------------------------ */
-
-typedef struct par_job {
-  int n;
-  tk_task **t;
-} par_job;
-
-static void par_free(par_job *pj) {
-  for (int i = 0; i < pj->n; i++)
-    if (pj->t[i]) task_release(pj->t[i]);   /* stops what still runs */
-  free(pj->t);
-}
-
-/* commands (a string or a list of strings, as allowed) and args (a list
- * of lists): the started tasks */
-static int par_start(spindle_ctx *C, const char *who, spindle_value cmds, spindle_value args, int str_ok,
-                     par_job *pj) {
-  pj->n = 0;
-  pj->t = NULL;
-  if (cmds.type != SPINDLE_T_LIST && !(str_ok && cmds.type == SPINDLE_T_STRING))
-    return th_argerr(C, who, 1, str_ok ? "string or list (of strings)" : "list (of strings)", cmds);
-  if (args.type != SPINDLE_T_LIST) return th_argerr(C, who, 2, "list (of lists of arguments)", args);
-  int n = (int)api->length(args);
-  if (cmds.type == SPINDLE_T_LIST && (int)api->length(cmds) != n)
-    return api->error(C, "%s: %zu command%s but %d list%s of arguments: the numbers must match", who,
-                      api->length(cmds), api->length(cmds) == 1 ? "" : "s", n, n == 1 ? "" : "s");
-  if (n == 0) return api->error(C, "%s: no commands specified", who);
-  for (int i = 0; i < n; i++) {
-    spindle_value c = cmds.type == SPINDLE_T_LIST ? api->list_get(cmds, (size_t)i) : cmds;
-    if (c.type != SPINDLE_T_STRING)
-      return api->error(C, "%s: command no. %d must be a string, not %s", who, i + 1, api->type_name(c));
-    spindle_value a = api->list_get(args, (size_t)i);
-    if (a.type != SPINDLE_T_LIST)
-      return api->error(C, "%s: arguments no. %d must be a list, not %s", who, i + 1, api->type_name(a));
-  }
-  th_pool *p = task_pool(C, who);
-  if (!p) return -1;
-  pj->t = calloc((size_t)n, sizeof *pj->t);
-  if (!pj->t) return api->error(C, "%s: out of memory", who);
-  pj->n = n;
-  for (int i = 0; i < n; i++) {
-    spindle_value c = cmds.type == SPINDLE_T_LIST ? api->list_get(cmds, (size_t)i) : cmds;
-    pj->t[i] = task_create(api->string_ptr(c, NULL), api->list_get(args, (size_t)i));
-    if (!pj->t[i]) { par_free(pj); return api->error(C, "%s: out of memory", who); }
-    if (task_start(C, who, i + 1, "command no.", pj->t[i], p) < 0) { par_free(pj); return -1; }
-  }
-  return 0;
-}
-
-/* [timeout[, ncores]] after the fixed arguments; ncores is obsolete in
- * Singular and ignored here as long as it is an int */
-static int par_timeout(spindle_ctx *C, const char *who, int argc, spindle_value *argv, int first, long *ms) {
-  *ms = 0;
-  if (argc > first + 2) return api->error(C, "%s: too many arguments (%d)", who, argc);
-  for (int i = first; i < argc; i++)
-    if (argv[i].type != SPINDLE_T_INT) return th_argerr(C, who, i + 1, i == first ? "int (timeout in ms)" : "int", argv[i]);
-  if (argc > first) *ms = (long)argv[first].u.i;
-  if (*ms < 0) return api->error(C, "%s: negative timeout (%ld ms)", who, *ms);
-  return 0;
-}
-
-typedef struct par_res { spindle_value *v; int max; } par_res;
-
-static int each_keep(spindle_ctx *C, void *ud, int i, spindle_value r) {
-  (void)C;
-  par_res *pr = ud;
-  api->retain(r);
-  pr->v[i] = r;
-  if (i + 1 > pr->max) pr->max = i + 1;
-  return 0;
-}
-
-static int par_wait_n(spindle_ctx *C, const char *who, spindle_value cmds, spindle_value args, int str_ok,
-                      int64_t N, int nall, long ms, spindle_value *ret) {
-  par_job pj;
-  if (par_start(C, who, cmds, args, str_ok, &pj) < 0) return -1;
-  if (nall) N = pj.n;
-  if (N < 1 || N > pj.n) {
-    par_free(&pj);
-    return api->error(C, "%s: cannot wait for %lld of %d task%s (expected 1..%d)", who, (long long)N, pj.n,
-                      pj.n == 1 ? "" : "s", pj.n);
-  }
-  par_res pr = {calloc((size_t)pj.n, sizeof(spindle_value)), 0};
-  if (!pr.v) { par_free(&pj); return api->error(C, "%s: out of memory", who); }
-  for (int i = 0; i < pj.n; i++) pr.v[i] = api->none();
-  int rc = tasks_wait(C, who, pj.t, pj.n, (int)N, ms, each_keep, &pr);
-  par_free(&pj);
-  if (rc == 0) {   /* as Singular's list: up to the last result, none where missing */
-    spindle_value l = api->make_list((size_t)pr.max);
-    for (int i = 0; i < pr.max; i++) { api->list_set(l, (size_t)i, pr.v[i]); pr.v[i] = api->none(); }
-    *ret = l;
-  }
-  for (int i = 0; i < pj.n; i++) api->release(pr.v[i]);
-  free(pr.v);
   return rc;
 }
 
-static int f_parallelWaitN(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  const char *who = "parallelWaitN";
-  if (argc < 3) return th_counterr(C, who, argc, "3 to 5 arguments (list commands, list arguments, int N[, int timeout])");
-  if (argv[2].type != SPINDLE_T_INT) return th_argerr(C, who, 3, "int", argv[2]);
-  long ms;
-  if (par_timeout(C, who, argc, argv, 3, &ms) < 0) return -1;
-  return par_wait_n(C, who, argv[0], argv[1], 0, argv[2].u.i, 0, ms, ret);
-}
-
-static int f_parallelWaitFirst(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  const char *who = "parallelWaitFirst";
-  if (argc < 2) return th_counterr(C, who, argc, "2 to 4 arguments (list commands, list arguments[, int timeout])");
-  long ms;
-  if (par_timeout(C, who, argc, argv, 2, &ms) < 0) return -1;
-  return par_wait_n(C, who, argv[0], argv[1], 0, 1, 0, ms, ret);
-}
-
-static int f_parallelWaitAll(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  const char *who = "parallelWaitAll";
-  if (argc < 2) return th_counterr(C, who, argc, "2 to 4 arguments (string|list commands, list arguments[, int timeout])");
-  long ms;
-  if (par_timeout(C, who, argc, argv, 2, &ms) < 0) return -1;
-  return par_wait_n(C, who, argv[0], argv[1], 1, 0, 1, ms, ret);
-}
-
-typedef struct par_test { const char *who; int or; int answer; } par_test;
-
-static int each_test(spindle_ctx *C, void *ud, int i, spindle_value r) {
-  par_test *pt = ud;
-  if (r.type != SPINDLE_T_INT)
-    return api->error(C, "%s: result no. %d must be an int, not %s", pt->who, i + 1, api->type_name(r));
-  if ((r.u.i != 0) == pt->or) { pt->answer = pt->or; return 1; }   /* known: stop the rest */
-  return 0;
-}
-
-static int par_test_run(spindle_ctx *C, const char *who, int or, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc < 2) return th_counterr(C, who, argc, "2 to 4 arguments (string|list commands, list arguments[, int timeout])");
-  long ms;
-  if (par_timeout(C, who, argc, argv, 2, &ms) < 0) return -1;
-  par_job pj;
-  if (par_start(C, who, argv[0], argv[1], 1, &pj) < 0) return -1;
-  par_test pt = {who, or, -1};
-  int rc = tasks_wait(C, who, pj.t, pj.n, pj.n, ms, each_test, &pt);
-  if (rc == 0 && pt.answer < 0) {   /* no early answer: all done, or timeout */
-    int all = 1;
-    for (int i = 0; i < pj.n; i++) {
-      pthread_mutex_lock(&pj.t[i]->mu);
-      all &= pj.t[i]->state == TS_COMPLETED;
-      pthread_mutex_unlock(&pj.t[i]->mu);
-    }
-    pt.answer = all ? !or : -1;
-  }
-  par_free(&pj);
-  if (rc == 0) *ret = api->make_int(pt.answer);
-  return rc;
-}
-
-static int f_parallelTestAND(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  return par_test_run(C, "parallelTestAND", 0, argc, argv, ret);
-}
-
-static int f_parallelTestOR(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  return par_test_run(C, "parallelTestOR", 1, argc, argv, ret);
+int tk_task_completed(tk_task *t) {
+  pthread_mutex_lock(&t->mu);
+  int done = t->state == TS_COMPLETED;
+  pthread_mutex_unlock(&t->mu);
+  return done;
 }
 
 /* ---- registration ------------------------------------------------------------------ */
 
 void th_tasks_register(spindle_reg *reg) {
-  static const spindle_type_desc task_d = {"task", task_print, task_retain, task_release, task_equal};
+  static const spindle_type_desc task_d = {"task", task_print, task_retain, tk_task_release, task_equal};
   tk_type = api->def_type(reg, &task_d);
   if (tk_type < 0) return;
   if (api->size >= offsetof(struct spindle_api, def_system) + sizeof api->def_system) {
     static const spindle_type_ext ext = {sizeof ext, task_init, task_assign, 1};
     api->def_type_ext(reg, tk_type, &ext);
-    api->def_system(reg, "semaphore", sys_semaphore);
   }
   static const struct { const char *name; spindle_rawfn fn; } fns[] = {
     {"createTask", f_createTask}, {"killTask", f_killTask}, {"copyTask", f_copyTask},
@@ -1155,10 +901,7 @@ void th_tasks_register(spindle_reg *reg) {
     {"stopTask", f_stopTask}, {"waitTasks", f_waitTasks}, {"waitAllTasks", f_waitAllTasks},
     {"pollTask", f_pollTask}, {"getCommand", f_getCommand}, {"getArguments", f_getArguments},
     {"getResult", f_getResult}, {"getState", f_getState},
-    {"setcores", f_setcores}, {"getcores", f_getcores}, {"addcores", f_addcores}, {"semaphore", f_semaphore},
-    {"parallelWaitN", f_parallelWaitN}, {"parallelWaitFirst", f_parallelWaitFirst},
-    {"parallelWaitAll", f_parallelWaitAll}, {"parallelTestAND", f_parallelTestAND},
-    {"parallelTestOR", f_parallelTestOR},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) api->def_raw(reg, fns[i].name, fns[i].fn);
+  th_tasks_par_register(reg);
 }

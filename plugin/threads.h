@@ -69,4 +69,20 @@ int th_rterr(spindle_ctx *C, const char *fn, int rc);
 void th_coord_register(spindle_reg *reg);
 void th_tasks_register(spindle_reg *reg);   /* tasks.c */
 
+/* tasks (tasks.c), for resources.lib and parallel.lib (tasks_par.c) */
+typedef struct tk_task tk_task;
+/* called for each task of a wait that is (or becomes) completed: 0 go on,
+ * 1 the waiter knows enough, -1 error (raised) */
+typedef int (*tk_each_fn)(spindle_ctx *C, void *ud, int i, spindle_value result);
+tk_task *tk_task_create(const char *cmd, spindle_value args);   /* "created" */
+void tk_task_release(void *t);             /* the last one stops a started task */
+/* start t on the tasks' pool; pos > 0: "(posname pos)" in messages */
+int tk_task_start(spindle_ctx *C, const char *who, int pos, const char *posname, tk_task *t);
+int tk_task_completed(tk_task *t);
+int tk_wait(spindle_ctx *C, const char *who, tk_task **T, int n, int need, long timeout_ms,
+            tk_each_fn each, void *ud);
+int tk_get_cores(void);
+int tk_set_cores(int n);                   /* 0 or an SP_E* code */
+void th_tasks_par_register(spindle_reg *reg);   /* tasks_par.c */
+
 #endif
