@@ -96,6 +96,32 @@ static int ex_eval_in(spindle_ctx *ctx, int argc, spindle_value *argv, spindle_v
   return rc;
 }
 
+/* `counter c;` is a counter at 0; `counter c = 5;` (and later `c = 7;`)
+ * converts an int */
+static int counter_init(spindle_ctx *ctx, spindle_value *out) {
+  (void)ctx;
+  *out = ex_counter(0);
+  return 0;
+}
+static int counter_assign(spindle_ctx *ctx, int argc, const spindle_value *argv, spindle_value *out) {
+  if (argc != 1 || argv[0].type != SPINDLE_T_INT)
+    return api->error(ctx, "counter: can only be assigned a counter or an int, not %s",
+                      argc == 1 ? api->type_name(argv[0]) : "an expression list");
+  *out = ex_counter((long)argv[0].u.i);
+  return 0;
+}
+
+/* system("exPing", x): a request of Singular's system() grab bag */
+static int ex_ping(spindle_ctx *ctx, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1) return api->error(ctx, "system(\"exPing\"): expected 1 argument, got %d", argc);
+  char *s = api->to_string(argv[0]);
+  char buf[256];
+  int n = snprintf(buf, sizeof buf, "pong %s", s ? s : "");
+  free(s);
+  *ret = api->make_string(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+  return 0;
+}
+
 int spindle_plugin_abi = SPINDLE_PLUGIN_ABI;
 
 int spindle_plugin_init(spindle_reg *reg) {
@@ -104,6 +130,9 @@ int spindle_plugin_init(spindle_reg *reg) {
   static const spindle_type_desc desc = {"counter", counter_print, NULL, counter_release, counter_equal};
   counter_type = api->def_type(reg, &desc);
   if (counter_type < 0) return api->fail(reg, "cannot register type counter");
+  static const spindle_type_ext ext = {sizeof ext, counter_init, counter_assign, 0};
+  api->def_type_ext(reg, counter_type, &ext);
+  api->def_system(reg, "exPing", ex_ping);
   api->def(reg, "exAdd", "long(long,long)", (void *)ex_add);
   api->def(reg, "exGreet", "string(string,int)", (void *)ex_greet);
   api->def(reg, "exCounter", "def(long)", (void *)ex_counter);
