@@ -869,10 +869,14 @@ int tk_get_cores(void) {
   return n;
 }
 
-/* the tasks' pool gets n workers (now, or when it is made); 0 or SP_E* */
+/* the tasks' pool gets n workers; it is made now if it was not (a script
+ * that says setcores means to run tasks: their first start then does not
+ * wait for threads to be made); 0 or SP_E* */
 int tk_set_cores(int n) {
   pthread_mutex_lock(&tk_mu);
-  int rc = tk_pool ? th_pool_set_workers(tk_pool, n) : 0;
+  int rc = 0;
+  if (tk_pool) rc = th_pool_set_workers(tk_pool, n);
+  else if (!(tk_pool = th_pool_new(n, 1))) rc = SP_ENOMEM;
   if (rc == 0) tk_cores = n;
   pthread_mutex_unlock(&tk_mu);
   return rc;
