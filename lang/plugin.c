@@ -529,6 +529,14 @@ static int api_is_quote_of(sl_value v, char **src) {
   return 1;
 }
 
+static int api_encode(sl_ctx *C, sl_value v, char **bytes, size_t *len) {
+  sl_buf b = {0};
+  if (sl_encode(C, v, &b) < 0) { sl_buf_free(&b); return -1; }
+  *bytes = b.s;
+  *len = b.len;
+  return 0;
+}
+
 const struct spindle_api sl_api = {
   SPINDLE_PLUGIN_ABI, sizeof(struct spindle_api),
   api_def, api_def_raw, api_def_type, api_on_context, api_fail,
@@ -539,7 +547,7 @@ const struct spindle_api sl_api = {
   api_make_list, api_make_intvec, api_make_user, api_none,
   api_string_ptr, api_size, api_list_get, api_list_set, api_intvec_get,
   api_user_ptr, api_type_name, api_to_string, api_bigint_str, api_is_quote_of,
-  sl_proc_name, api_def_type_ext, api_def_system,
+  sl_proc_name, api_def_type_ext, api_def_system, api_encode, sl_decode,
 };
 
 /* ---- search paths ------------------------------------------------------ */

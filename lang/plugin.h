@@ -200,6 +200,12 @@ struct spindle_api {
   int (*def_type_ext)(spindle_reg *r, int type, const spindle_type_ext *ext);
   /* system("what", args...) calls fn with the args after "what" */
   int (*def_system)(spindle_reg *r, const char *what, spindle_rawfn fn);
+  /* the value codec, for values that cross a process (lang/codec.c):
+   * int, bigint, string, list, intvec and none, sharing kept. encode sets
+   * *bytes (malloc'ed: free() it) and *len; decode checks every length.
+   * Both return 0, or -1 with api->errmsg(ctx) set. */
+  int (*encode)(spindle_ctx *ctx, spindle_value v, char **bytes, size_t *len);
+  int (*decode)(spindle_ctx *ctx, const void *bytes, size_t len, spindle_value *out);
 };
 
 struct spindle_reg {

@@ -145,6 +145,16 @@ void sl_print_value(sl_buf *b, sl_value v, int indent);
 void sl_string_value(sl_buf *b, sl_value v);   /* string(v) */
 const char *sl_type_name(int type);
 
+/* ---- value codec (codec.c) --------------------------------------------- */
+/* Values that cross a process (cluster pools) as bytes: int, bigint,
+ * string, list, intvec, none; sharing is kept. sl_encode appends to out
+ * (0, or -1 with the error set and out unchanged: a type that cannot
+ * cross); sl_decode checks every length against the input and sl_limits
+ * (0, or -1 with the error set). The format is described in codec.c. */
+#define SL_CODEC_VERSION 1
+int sl_encode(struct sl_ctx *C, sl_value v, sl_buf *out);
+int sl_decode(struct sl_ctx *C, const void *data, size_t len, sl_value *out);
+
 /* ---- plugin types ------------------------------------------------------ */
 typedef struct sl_utype {
   spindle_type_desc d;

@@ -1,7 +1,8 @@
 # tests/local.mk: unit tests (Check) of the language, and script tests:
 # tests/scripts/*.sing run by tests/scripts/run-test, compared with *.out.
 noinst_HEADERS += tests/unit/check_main.h
-LANG_UNIT = tests/unit/test_lex tests/unit/test_parse tests/unit/test_value
+LANG_UNIT = tests/unit/test_lex tests/unit/test_parse tests/unit/test_value \
+	tests/unit/test_codec
 check_PROGRAMS += $(LANG_UNIT)
 TESTS += $(LANG_UNIT)
 tests_unit_test_lex_SOURCES = tests/unit/test_lex.c
@@ -13,6 +14,9 @@ tests_unit_test_parse_LDADD = lang/libsl.la $(CHECK_LIBS)
 tests_unit_test_value_SOURCES = tests/unit/test_value.c
 tests_unit_test_value_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_value_LDADD = lang/libsl.la $(CHECK_LIBS)
+tests_unit_test_codec_SOURCES = tests/unit/test_codec.c
+tests_unit_test_codec_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_codec_LDADD = lang/libsl.la $(CHECK_LIBS)
 
 include $(srcdir)/tests/scripts/tests.mk
 SING_LOG_COMPILER = $(SHELL) $(srcdir)/tests/scripts/run-test

@@ -1,0 +1,348 @@
+/* codec.c: values to bytes and back, for values that cross a process
+ * (a job of a cluster pool runs on another MPI rank). Inside one process
+ * nothing is ever encoded: values are shared by reference.
+ *
+ * Format, version 1 (all integers are LEB128 varints, at most 10 bytes;
+ * "zz" marks a zigzag-mapped signed one):
+ *
+ *   value stream := "SPV" version(1 byte) value      (nothing after it)
+ *   value := 0                                       none
+ *          | 1 zz                                    int
+ *          | 2 sign(0|1) nbytes magnitude[nbytes]    bigint, big-endian
+ *          | 3 len bytes[len]                        string
+ *          | 4 n value*n                             list
+ *          | 5 n zz*n                                intvec
+ *          | 6 k                                     the k-th object again
+ *
+ * Objects (bigints, strings, lists, intvecs) are numbered 0, 1, ... in the
+ * order their encoding ends (a list after its elements), and a value that
+ * is an object already encoded in this stream is written as a reference
+ * to it. So sharing survives the trip (list(l, l) decodes to a list whose
+ * two entries are one list) and a value whose tree is exponential but
+ * whose graph is small stays small. A reference can only name an object
+ * that is complete, so no cycle can be decoded. Other types (procs,
+ * builtins, quotes, plugin values) do not cross: encoding them is an
+ * error that names the type and where it sits.
+ *
+ * The decoder trusts no length: every count is checked against the bytes
+ * left (an element takes at least one byte) and against sl_limits before
+ * anything is allocated, so what it allocates is bounded by a small
+ * multiple of its input. Nesting uses an explicit stack, not the C stack
+ * (a job's fiber stack is small). Truncated, oversized or malformed input
+ * is an error naming the byte offset, never a crash. */
+#include <stdlib.h>
+#include <string.h>
+#include "sl.h"
+
+enum { T_NONE, T_INT, T_BIGINT, T_STRING, T_LIST, T_INTVEC, T_REF };
+
+static const char magic[3] = {'S', 'P', 'V'};
+
+/* ---- encoding -------------------------------------------------------------- */
+
+/* pointer -> object number, open addressing */
+typedef struct seen { const void **key; size_t *idx; size_t cap, n; } seen;
+
+static size_t hash_ptr(const void *p) {
+  uintptr_t x = (uintptr_t)p;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  return (size_t)x;
+}
+
+static int seen_find(const seen *s, const void *p, size_t *idx) {
+  if (!s->cap) return 0;
+  for (size_t i = hash_ptr(p) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+    if (!s->key[i]) return 0;
+    if (s->key[i] == p) { *idx = s->idx[i]; return 1; }
+  }
+}
+
+static void seen_add(seen *s, const void *p, size_t idx) {
+  if (2 * (s->n + 1) > s->cap) {
+    seen g = {0};
+    g.cap = s->cap ? 2 * s->cap : 64;
+    g.key = calloc(g.cap, sizeof *g.key);
+    g.idx = malloc(g.cap * sizeof *g.idx);
+    if (!g.key || !g.idx) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+    for (size_t i = 0; i < s->cap; i++)
+      if (s->key[i]) seen_add(&g, s->key[i], s->idx[i]);
+    free(s->key);
+    free(s->idx);
+    *s = g;
+  }
+  size_t i = hash_ptr(p) & (s->cap - 1);
+  while (s->key[i]) i = (i + 1) & (s->cap - 1);
+  s->key[i] = p;
+  s->idx[i] = idx;
+  s->n++;
+}
+
+static void put_u(sl_buf *b, uint64_t x) {
+  char tmp[10];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+    x >>= 7;
+  } while (x);
+  sl_buf_add(b, tmp, n);
+}
+
+static void put_i(sl_buf *b, int64_t x) { put_u(b, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63)); }
+
+static void put_byte(sl_buf *b, int c) {
+  char ch = (char)c;
+  sl_buf_add(b, &ch, 1);
+}
+
+static void put_bigint(sl_buf *b, mpz_srcptr z) {
+  size_t n = (mpz_sizeinbase(z, 2) + 7) / 8;
+  put_byte(b, T_BIGINT);
+  put_byte(b, mpz_sgn(z) < 0);
+  if (mpz_sgn(z) == 0) { put_u(b, 0); return; }
+  unsigned char *m = malloc(n);
+  if (!m) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+  size_t count = 0;
+  mpz_export(m, &count, 1, 1, 1, 0, z);
+  put_u(b, count);
+  sl_buf_add(b, (const char *)m, count);
+  free(m);
+}
+
+typedef struct enc_frame { const sl_list *l; size_t i; } enc_frame;
+
+typedef struct encoder {
+  sl_ctx *C;
+  sl_buf *out;
+  seen objs;
+  size_t nobjs;
+  enc_frame *st;
+  size_t depth, cap;
+} encoder;
+
+/* where a value that cannot cross sits: "list entry 3 of list entry 1" */
+static int cannot_cross(encoder *e, sl_value v) {
+  sl_buf where = {0};
+  for (size_t k = e->depth; k > 0; k--)
+    sl_buf_printf(&where, "%sentry %zu", k == e->depth ? " (list " : " of list ", e->st[k - 1].i);
+  if (e->depth) sl_buf_puts(&where, ")");
+  sl_error(e->C, "a %s cannot cross processes%s: only int, bigint, string, list, intvec and none can",
+           sl_type_name((int)v.type), where.s ? where.s : "");
+  sl_buf_free(&where);
+  return -1;
+}
+
+/* one value; a list is opened (its entries follow from the stack) */
+static int enc_value(encoder *e, sl_value v) {
+  size_t k;
+  if (sl_isobj(v) && seen_find(&e->objs, v.u.p, &k)) {
+    put_byte(e->out, T_REF);
+    put_u(e->out, k);
+    return 0;
+  }
+  switch (v.type) {
+  case SL_T_NONE: put_byte(e->out, T_NONE); return 0;
+  case SL_T_INT: put_byte(e->out, T_INT); put_i(e->out, v.u.i); return 0;
+  case SL_T_BIGINT: put_bigint(e->out, sl_bv(v)->z); break;
+  case SL_T_STRING:
+    put_byte(e->out, T_STRING);
+    put_u(e->out, sl_sv(v)->len);
+    sl_buf_add(e->out, sl_sv(v)->s, sl_sv(v)->len);
+    break;
+  case SL_T_INTVEC: {
+    const sl_intvec *iv = sl_iv(v);
+    put_byte(e->out, T_INTVEC);
+    put_u(e->out, iv->n);
+    for (size_t i = 0; i < iv->n; i++) put_i(e->out, iv->v[i]);
+    break;
+  }
+  case SL_T_LIST: case SL_T_MULTI:
+    put_byte(e->out, T_LIST);
+    put_u(e->out, sl_lv(v)->n);
+    if (e->depth == e->cap) {
+      e->cap = e->cap ? 2 * e->cap : 16;
+      e->st = realloc(e->st, e->cap * sizeof *e->st);
+      if (!e->st) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+    }
+    e->st[e->depth++] = (enc_frame){sl_lv(v), 0};
+    return 0;   /* numbered when closed */
+  default:
+    return cannot_cross(e, v);
+  }
+  seen_add(&e->objs, v.u.p, e->nobjs++);
+  return 0;
+}
+
+int sl_encode(sl_ctx *C, sl_value v, sl_buf *out) {
+  encoder e = {C, out, {0}, 0, NULL, 0, 0};
+  size_t start = out->len;
+  sl_buf_add(out, magic, sizeof magic);
+  put_byte(out, SL_CODEC_VERSION);
+  int rc = enc_value(&e, v);
+  while (rc == 0 && e.depth) {
+    enc_frame *f = &e.st[e.depth - 1];
+    if (f->i == f->l->n) {
+      seen_add(&e.objs, f->l, e.nobjs++);
+      e.depth--;
+      continue;
+    }
+    f->i++;
+    rc = enc_value(&e, f->l->v[f->i - 1]);
+  }
+  free(e.objs.key);
+  free(e.objs.idx);
+  free(e.st);
+  if (rc < 0) out->len = start;
+  return rc;
+}
+
+/* ---- decoding -------------------------------------------------------------- */
+
+typedef struct dec_frame { sl_value list; size_t want; } dec_frame;
+
+typedef struct decoder {
+  sl_ctx *C;
+  const unsigned char *p, *start, *end;
+  sl_value *objs;          /* borrowed: each lives in the value being built */
+  size_t nobjs, capobjs;
+  dec_frame *st;
+  size_t depth, cap;
+} decoder;
+
+static int bad(decoder *d, const char *what) {
+  return sl_error(d->C, "value codec: %s at byte %zu of %zu", what, (size_t)(d->p - d->start),
+                  (size_t)(d->end - d->start));
+}
+
+static size_t left(const decoder *d) { return (size_t)(d->end - d->p); }
+
+static int get_u(decoder *d, uint64_t *x) {
+  uint64_t r = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (d->p == d->end) return bad(d, "truncated number");
+    unsigned c = *d->p++;
+    if (shift == 63 && (c & 0x7e)) return bad(d, "number too large");
+    r |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80)) { *x = r; return 0; }
+  }
+  return bad(d, "number too long");
+}
+
+static int get_i(decoder *d, int64_t *x) {
+  uint64_t u;
+  if (get_u(d, &u) < 0) return -1;
+  *x = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+  return 0;
+}
+
+/* a count of things that take at least `each` bytes, within the input and
+ * the limit */
+static int get_count(decoder *d, size_t each, size_t limit, const char *what, size_t *n) {
+  uint64_t x;
+  if (get_u(d, &x) < 0) return -1;
+  if (x > limit) return sl_error(d->C, "value codec: %s of %llu exceeds the limit (%zu) at byte %zu", what,
+                                 (unsigned long long)x, limit, (size_t)(d->p - d->start));
+  if (x > left(d) / each) return bad(d, "truncated value (a length passes the end)");
+  *n = (size_t)x;
+  return 0;
+}
+
+static void note_obj(decoder *d, sl_value v) {
+  if (d->nobjs == d->capobjs) {
+    d->capobjs = d->capobjs ? 2 * d->capobjs : 64;
+    d->objs = realloc(d->objs, d->capobjs * sizeof *d->objs);
+    if (!d->objs) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+  }
+  d->objs[d->nobjs++] = v;
+}
+
+static int dec_bigint(decoder *d, sl_value *v) {
+  if (d->p == d->end) return bad(d, "truncated bigint");
+  unsigned sign = *d->p++;
+  if (sign > 1) return bad(d, "bad bigint sign");
+  size_t n;
+  if (get_count(d, 1, (size_t)(sl_limits.bigint_bits / 8 + 1), "bigint bytes", &n) < 0) return -1;
+  *v = sl_bigint_new();
+  mpz_import(sl_bv(*v)->z, n, 1, 1, 1, 0, d->p);
+  if (sign) mpz_neg(sl_bv(*v)->z, sl_bv(*v)->z);
+  d->p += n;
+  return 0;
+}
+
+/* one value, or *opened when a list was opened (its entries follow) */
+static int dec_value(decoder *d, sl_value *v, int *opened) {
+  *opened = 0;
+  if (d->p == d->end) return bad(d, "truncated value");
+  int tag = *d->p++;
+  size_t n;
+  switch (tag) {
+  case T_NONE: *v = SL_NONE; return 0;
+  case T_INT: { int64_t x; if (get_i(d, &x) < 0) return -1; *v = SL_INT(x); return 0; }
+  case T_BIGINT: if (dec_bigint(d, v) < 0) return -1; break;
+  case T_STRING:
+    if (get_count(d, 1, sl_limits.str_len, "string length", &n) < 0) return -1;
+    *v = sl_str_new((const char *)d->p, n);
+    d->p += n;
+    break;
+  case T_INTVEC: {
+    if (get_count(d, 1, sl_limits.elems, "intvec length", &n) < 0) return -1;
+    sl_value iv = sl_intvec_new(n);
+    for (size_t i = 0; i < n; i++)
+      if (get_i(d, &sl_iv(iv)->v[i]) < 0) { sl_release(iv); return -1; }
+    *v = iv;
+    break;
+  }
+  case T_LIST:
+    if (get_count(d, 1, sl_limits.elems, "list length", &n) < 0) return -1;
+    if (d->depth == d->cap) {
+      d->cap = d->cap ? 2 * d->cap : 16;
+      d->st = realloc(d->st, d->cap * sizeof *d->st);
+      if (!d->st) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+    }
+    d->st[d->depth++] = (dec_frame){sl_list_new(n), n};
+    *opened = 1;
+    return 0;
+  case T_REF: {
+    uint64_t k;
+    if (get_u(d, &k) < 0) return -1;
+    if (k >= d->nobjs) return bad(d, "reference to an object not decoded yet");
+    *v = d->objs[k];
+    sl_retain(*v);
+    return 0;
+  }
+  default: return bad(d, "unknown type tag");
+  }
+  note_obj(d, *v);
+  return 0;
+}
+
+int sl_decode(sl_ctx *C, const void *data, size_t len, sl_value *out) {
+  decoder d = {C, data, data, (const unsigned char *)data + len, NULL, 0, 0, NULL, 0, 0};
+  *out = SL_NONE;
+  if (len < sizeof magic + 1 || memcmp(data, magic, sizeof magic))
+    return sl_error(C, "value codec: not an encoded value (no \"SPV\" header)");
+  d.p += sizeof magic;
+  if (*d.p != SL_CODEC_VERSION)
+    return sl_error(C, "value codec: version %d is not supported (this is version %d)", *d.p, SL_CODEC_VERSION);
+  d.p++;
+  sl_value v = SL_NONE, root = SL_NONE;
+  int rc = 0, opened, done = 0;
+  while (rc == 0 && !done) {
+    if (d.depth && sl_lv(d.st[d.depth - 1].list)->n == d.st[d.depth - 1].want) {
+      v = d.st[--d.depth].list;   /* a list is complete */
+      note_obj(&d, v);
+    } else {
+      rc = dec_value(&d, &v, &opened);
+      if (rc < 0 || opened) continue;
+    }
+    if (d.depth) sl_list_push(&d.st[d.depth - 1].list, v);
+    else { root = v; done = 1; }
+  }
+  if (rc == 0 && d.p != d.end) { rc = bad(&d, "trailing bytes after the value"); sl_release(root); }
+  for (size_t i = 0; i < d.depth; i++) sl_release(d.st[i].list);
+  free(d.st);
+  free(d.objs);
+  if (rc == 0) *out = root;
+  return rc;
+}
