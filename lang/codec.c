@@ -17,7 +17,7 @@
  * Objects (bigints, strings, lists, intvecs) are numbered 0, 1, ... in the
  * order their encoding ends (a list after its elements), and a value that
  * is an object already encoded in this stream is written as a reference
- * to it. So sharing survives the trip (list(l, l) decodes to a list whose
+ * to it (the encoder looks up only objects held more than once). So sharing survives the trip (list(l, l) decodes to a list whose
  * two entries are one list) and a value whose tree is exponential but
  * whose graph is small stays small. A reference can only name an object
  * that is complete, so no cycle can be decoded. Other types (procs,
@@ -79,21 +79,34 @@ static void seen_add(seen *s, const void *p, size_t idx) {
   s->n++;
 }
 
-static void put_u(sl_buf *b, uint64_t x) {
-  char tmp[10];
-  size_t n = 0;
-  do {
-    tmp[n++] = (char)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
-    x >>= 7;
-  } while (x);
-  sl_buf_add(b, tmp, n);
+/* room for n more bytes at b->s + b->len (the common case is one compare) */
+static inline char *room(sl_buf *b, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    sl_buf_add(b, "", 0);   /* allocates the first time */
+    size_t c = b->cap;
+    while (c < b->len + n + 1) c *= 2;
+    if (c != b->cap) {
+      char *p = realloc(b->s, c);
+      if (!p) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+      b->s = p;
+      b->cap = c;
+    }
+  }
+  return b->s + b->len;
 }
 
-static void put_i(sl_buf *b, int64_t x) { put_u(b, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63)); }
+static inline void put_u(sl_buf *b, uint64_t x) {
+  char *p = room(b, 10), *q = p;
+  while (x > 0x7f) { *q++ = (char)((x & 0x7f) | 0x80); x >>= 7; }
+  *q++ = (char)x;
+  b->len += (size_t)(q - p);
+}
 
-static void put_byte(sl_buf *b, int c) {
-  char ch = (char)c;
-  sl_buf_add(b, &ch, 1);
+static inline void put_i(sl_buf *b, int64_t x) { put_u(b, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63)); }
+
+static inline void put_byte(sl_buf *b, int c) {
+  *room(b, 1) = (char)c;
+  b->len++;
 }
 
 static void put_bigint(sl_buf *b, mpz_srcptr z) {
@@ -133,10 +146,23 @@ static int cannot_cross(encoder *e, sl_value v) {
   return -1;
 }
 
+/* An object held once (count 1) has one parent, so it cannot occur twice
+ * in the value: only the others go into the table (every object is still
+ * numbered, as the decoder numbers them). Most objects of a value built
+ * by a script are held once, and so the table stays small. */
+static int maybe_shared(const void *o) {
+  return atomic_load_explicit(&((const sl_obj *)o)->rc, memory_order_relaxed) != 1;
+}
+
+static void number(encoder *e, const void *o) {
+  size_t k = e->nobjs++;
+  if (maybe_shared(o)) seen_add(&e->objs, o, k);
+}
+
 /* one value; a list is opened (its entries follow from the stack) */
 static int enc_value(encoder *e, sl_value v) {
   size_t k;
-  if (sl_isobj(v) && seen_find(&e->objs, v.u.p, &k)) {
+  if (sl_isobj(v) && e->objs.n && maybe_shared(v.u.p) && seen_find(&e->objs, v.u.p, &k)) {
     put_byte(e->out, T_REF);
     put_u(e->out, k);
     return 0;
@@ -170,7 +196,7 @@ static int enc_value(encoder *e, sl_value v) {
   default:
     return cannot_cross(e, v);
   }
-  seen_add(&e->objs, v.u.p, e->nobjs++);
+  number(e, v.u.p);
   return 0;
 }
 
@@ -183,7 +209,7 @@ int sl_encode(sl_ctx *C, sl_value v, sl_buf *out) {
   while (rc == 0 && e.depth) {
     enc_frame *f = &e.st[e.depth - 1];
     if (f->i == f->l->n) {
-      seen_add(&e.objs, f->l, e.nobjs++);
+      number(&e, f->l);
       e.depth--;
       continue;
     }
@@ -194,6 +220,7 @@ int sl_encode(sl_ctx *C, sl_value v, sl_buf *out) {
   free(e.objs.idx);
   free(e.st);
   if (rc < 0) out->len = start;
+  if (out->s) out->s[out->len] = 0;   /* sl_buf keeps a NUL after its bytes */
   return rc;
 }
 

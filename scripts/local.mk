@@ -22,7 +22,9 @@ bench_spindle = \
 	scripts/bench/bin/sp_cancel_dfs \
 	scripts/bench/bin/sp_trace \
 	scripts/bench/bin/sp_startwait
-EXTRA_PROGRAMS = $(bench_baselines) $(bench_spindle)
+# the language's own pieces, against lang/sl.h
+bench_lang = scripts/bench/bin/sl_codec
+EXTRA_PROGRAMS = $(bench_baselines) $(bench_spindle) $(bench_lang)
 
 # Baselines: plain C and pthreads, no spindle.
 scripts_bench_bin_bl_switch_SOURCES = scripts/bench/c/bl_switch.c scripts/bench/c/bench.h
@@ -100,3 +102,7 @@ EXAMPLE_TESTS = scripts/examples/tour.sing
 TESTS += $(EXAMPLE_TESTS)
 EXTRA_DIST += $(EXAMPLE_TESTS) $(EXAMPLE_TESTS:.sing=.out) scripts/examples/primes.sing \
 	scripts/examples/hello.sing
+
+# The language's pieces: linked to the language's convenience library.
+scripts_bench_bin_sl_codec_SOURCES = scripts/bench/c/sl_codec.c scripts/bench/c/bench.h
+scripts_bench_bin_sl_codec_LDADD = lang/libsl.la
