@@ -100,6 +100,7 @@ void th_ctx_put(spindle_ctx *C) {
   api->set_poll(C, NULL, NULL, NULL);
   *api->userdata(C, 0) = NULL;
   *api->userdata(C, 1) = NULL;
+  *api->userdata(C, 2) = NULL;
   pthread_mutex_lock(&ctx_mu);
   if (nctx_free == cap_ctx_free) {
     size_t cap = cap_ctx_free ? 2 * cap_ctx_free : 64;
@@ -216,6 +217,12 @@ th_pool *th_pool_new(int nworkers, int quiet) {
 }
 
 sp_pool *th_pool_sp(th_pool *p) { return p->p; }
+
+/* close a pool the plugin made for itself (a thread's), without a word */
+void th_pool_close(th_pool *p) {
+  int was = 0;
+  if (atomic_compare_exchange_strong(&p->closed, &was, 1)) sp_pool_close(p->p, 0);
+}
 
 int th_pool_set_workers(th_pool *p, int n) {
   int rc = sp_pool_set_workers(p->p, n);
@@ -905,19 +912,20 @@ static int f_threadPoolsLoadLib(spindle_ctx *C, int argc, spindle_value *argv, s
 
 static int f_threadID(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   if (argc != 0) return th_counterr(C, "threadID", argc, "no arguments");
-  *ret = api->make_int(*api->userdata(C, 0) ? 1 : 0);
+  *ret = api->make_int(th_thread_id(C));
   return 0;
 }
 
 static int f_mainThread(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   if (argc != 0) return th_counterr(C, "mainThread", argc, "no arguments");
-  *ret = api->make_int(*api->userdata(C, 0) ? 0 : 1);
+  *ret = api->make_int(th_thread_id(C) == 0);
   return 0;
 }
 
 static int is_shared(spindle_value v) {
   int t = (int)v.type;
-  return t == th_trig_t || t == th_chan_t || t == th_svar_t || t == th_table_t || t == th_alist_t;
+  return t == th_trig_t || t == th_chan_t || t == th_svar_t || t == th_table_t || t == th_alist_t ||
+         t == th_region_t || t == th_stable_t || t == th_slist_t;
 }
 
 static int f_setSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
@@ -983,6 +991,8 @@ int spindle_plugin_init(spindle_reg *reg) {
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) th_api->def_raw(reg, fns[i].name, fns[i].fn);
   th_coord_register(reg);
+  th_shared_register(reg);
+  th_thread_register(reg);
   th_tasks_register(reg);
   atexit(close_all_pools);
   return 0;

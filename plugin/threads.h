@@ -14,6 +14,7 @@ extern const struct spindle_api *th_api;
 
 /* type codes of the plugin's types */
 extern int th_pool_t, th_job_t, th_trig_t, th_chan_t, th_svar_t, th_table_t, th_alist_t;
+extern int th_region_t, th_rlock_t, th_stable_t, th_slist_t, th_thread_t;
 
 /* a script value boxed for the runtime (one atomic count) */
 typedef struct th_box {
@@ -34,7 +35,8 @@ typedef struct th_obj {
   char kind[8];         /* triggers: "acc", "count", "set", "proc" */
   long n;
   spindle_value fn;     /* "proc" triggers: the proc */
-  pthread_mutex_t mu;   /* syncvar updates, tables, lists */
+  pthread_mutex_t mu;   /* syncvar updates, tables, lists, a region's owner */
+  void *owner;          /* regionlock: whom it locked the region for */
   void *cur;            /* syncvar: latest updateSyncVar value (a box) */
   /* atomic tables (keys[i] -> vals[i]) and lists (vals[i]) */
   char **keys;
@@ -43,6 +45,21 @@ typedef struct th_obj {
 } th_obj;
 spindle_value th_obj_value(th_obj *o);        /* a new reference to o */
 th_obj *th_obj_new(int type, void *p, const char *name);
+void th_obj_release(void *o);
+void th_obj_print(void *o, char *buf, size_t size);
+const char *th_obj_type_name(int type);      /* "channel", "region", ... */
+
+/* shared objects by name (threads_shared.c): the object of that name and
+ * type (made by make(ud) the first time) as a new value in *ret; an error
+ * when the name is taken by another type */
+int th_named(spindle_ctx *C, const char *who, int type, const char *name, th_obj *(*make)(void *ud), void *ud,
+             spindle_value *ret);
+/* shared tables and lists: 0 when the caller holds their region's lock */
+int th_shared_usable(spindle_ctx *C, const char *who, th_obj *o);
+void th_rlock_free(th_obj *lk);
+void th_shared_register(spindle_reg *reg);
+void th_thread_register(spindle_reg *reg);   /* threads_thread.c */
+int th_thread_id(spindle_ctx *C);            /* threadID(): 0 at top level */
 
 /* interpreter contexts for code the plugin runs (jobs, proc triggers) */
 spindle_ctx *th_ctx_get(void);
@@ -55,6 +72,7 @@ int th_pool_usable(spindle_ctx *C, const char *fn, th_pool *p);
 th_pool *th_pool_new(int nworkers, int quiet);   /* NULL on failure */
 sp_pool *th_pool_sp(th_pool *p);
 int th_pool_set_workers(th_pool *p, int n);      /* sp_pool_set_workers */
+void th_pool_close(th_pool *p);                  /* without waiting, quietly */
 
 /* jobs */
 typedef struct th_job th_job;

@@ -45,12 +45,13 @@ spindle_value th_obj_value(th_obj *o) {
   return api->make_user(o->type, o);
 }
 
-static void obj_release(void *ptr) {
+void th_obj_release(void *ptr) {
   th_obj *o = ptr;
   if (atomic_fetch_sub(&o->rc, 1) != 1) return;
   if (o->type == th_trig_t) sp_trigger_release(o->p);
   else if (o->type == th_chan_t) sp_chan_release(o->p);
   else if (o->type == th_svar_t) sp_syncvar_release(o->p);
+  else if (o->type == th_rlock_t) th_rlock_free(o);   /* regions themselves live for ever */
   th_box_release(o->cur);
   for (size_t i = 0; i < o->len; i++) {
     th_box_release(o->vals[i]);
@@ -64,13 +65,10 @@ static void obj_release(void *ptr) {
   free(o);
 }
 
-static void obj_print(void *ptr, char *buf, size_t size) {
+void th_obj_print(void *ptr, char *buf, size_t size) {
   th_obj *o = ptr;
-  const char *what = o->type == th_trig_t   ? "trigger"
-                     : o->type == th_chan_t   ? "channel"
-                     : o->type == th_svar_t   ? "syncvar"
-                     : o->type == th_table_t  ? "atomic_table"
-                                              : "atomic_list";
+  /* a regionlock prints as its region, as in Singular */
+  const char *what = th_obj_type_name(o->type == th_rlock_t ? th_region_t : o->type);
   if (o->type == th_trig_t)
     snprintf(buf, size, o->n ? "<trigger \"%s\" %ld>" : "<trigger \"%s\">", o->kind, o->n);
   else if (o->name)
@@ -244,14 +242,38 @@ static int opt_name(spindle_ctx *C, const char *who, int argc, spindle_value *ar
   return 0;
 }
 
+/* a new shared object of a type (ud: its type code), for th_named */
+static th_obj *make_obj(void *ud) {
+  int type = *(int *)ud;
+  void *p = NULL;
+  if (type == th_chan_t && !(p = sp_chan_create(&th_vops))) return NULL;
+  if (type == th_svar_t && !(p = sp_syncvar_create(&th_vops))) return NULL;
+  return th_obj_new(type, p, NULL);
+}
+
+/* makeChannel, makeSyncVar, makeAtomicTable, makeAtomicList: with a name,
+ * the one object of that name (threads_shared.c); without, a new one */
+static int make_named(spindle_ctx *C, const char *who, int type, int argc, spindle_value *argv,
+                      spindle_value *ret) {
+  const char *name;
+  if (opt_name(C, who, argc, argv, &name) < 0) return -1;
+  if (!name) {
+    th_obj *o = make_obj(&type);
+    if (!o) return api->error(C, "%s: out of memory", who);
+    *ret = api->make_user(type, o);
+    return 0;
+  }
+  if (th_named(C, who, type, name, make_obj, &type, ret) < 0) return -1;
+  th_obj *o = api->user_ptr(*ret, type);
+  pthread_mutex_lock(&o->mu);
+  if (!o->name) o->name = strdup(name);
+  pthread_mutex_unlock(&o->mu);
+  return 0;
+}
+
 static int f_makeChannel(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   NEED(sp_chan_create, "makeChannel", "channels");
-  const char *name;
-  if (opt_name(C, "makeChannel", argc, argv, &name) < 0) return -1;
-  sp_chan *c = sp_chan_create(&th_vops);
-  if (!c) return api->error(C, "makeChannel: out of memory");
-  *ret = api->make_user(th_chan_t, th_obj_new(th_chan_t, c, name));
-  return 0;
+  return make_named(C, "makeChannel", th_chan_t, argc, argv, ret);
 }
 
 static int f_sendChannel(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
@@ -293,12 +315,7 @@ static int f_statChannel(spindle_ctx *C, int argc, spindle_value *argv, spindle_
 
 static int f_makeSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   NEED(sp_syncvar_create, "makeSyncVar", "syncvars");
-  const char *name;
-  if (opt_name(C, "makeSyncVar", argc, argv, &name) < 0) return -1;
-  sp_syncvar *v = sp_syncvar_create(&th_vops);
-  if (!v) return api->error(C, "makeSyncVar: out of memory");
-  *ret = api->make_user(th_svar_t, th_obj_new(th_svar_t, v, name));
-  return 0;
+  return make_named(C, "makeSyncVar", th_svar_t, argc, argv, ret);
 }
 
 static int f_writeSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
@@ -391,18 +408,11 @@ static int f_updateSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindl
 
 /* ---- atomic tables and lists (Singular's shared tables and lists) ------- */
 
-static int f_makeAtomic(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret, int type,
-                        const char *who) {
-  const char *name;
-  if (opt_name(C, who, argc, argv, &name) < 0) return -1;
-  *ret = api->make_user(type, th_obj_new(type, NULL, name));
-  return 0;
-}
 static int f_makeAtomicTable(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  return f_makeAtomic(C, argc, argv, ret, th_table_t, "makeAtomicTable");
+  return make_named(C, "makeAtomicTable", th_table_t, argc, argv, ret);
 }
 static int f_makeAtomicList(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  return f_makeAtomic(C, argc, argv, ret, th_alist_t, "makeAtomicList");
+  return make_named(C, "makeAtomicList", th_alist_t, argc, argv, ret);
 }
 
 /* index of key in o (under o->mu), or -1 */
@@ -422,9 +432,17 @@ static void grow(th_obj *o, size_t need, int keys) {
   o->cap = cap;
 }
 
+/* an atomic table or list, or a shared one whose region the caller holds */
+static th_obj *coll_arg(spindle_ctx *C, const char *who, spindle_value v, int atomic, int shared, const char *tname) {
+  th_obj *o = api->user_ptr(v, atomic);
+  if (!o) o = api->user_ptr(v, shared);
+  if (!o) { th_argerr(C, who, 1, tname, v); return NULL; }
+  return th_shared_usable(C, who, o) < 0 ? NULL : o;
+}
+
 static int table_args(spindle_ctx *C, const char *who, int argc, spindle_value *argv, int want, th_obj **o) {
-  if (argc != want) return th_counterr(C, who, argc, want == 3 ? "3 arguments (atomic_table, string key, value)" : "2 arguments (atomic_table, string key)");
-  *o = obj_arg(C, who, argc, argv, 0, th_table_t, "atomic_table");
+  if (argc != want) return th_counterr(C, who, argc, want == 3 ? "3 arguments (table, string key, value)" : "2 arguments (table, string key)");
+  *o = coll_arg(C, who, argv[0], th_table_t, th_stable_t, "atomic_table or shared_table");
   if (!*o) return -1;
   if (argv[1].type != SPINDLE_T_STRING) return th_argerr(C, who, 2, "string", argv[1]);
   return 0;
@@ -469,8 +487,8 @@ static int f_inTable(spindle_ctx *C, int argc, spindle_value *argv, spindle_valu
 }
 
 static int list_args(spindle_ctx *C, const char *who, int argc, spindle_value *argv, int want, th_obj **o) {
-  if (argc != want) return th_counterr(C, who, argc, want == 3 ? "3 arguments (atomic_list, int index, value)" : "2 arguments (atomic_list, int index)");
-  *o = obj_arg(C, who, argc, argv, 0, th_alist_t, "atomic_list");
+  if (argc != want) return th_counterr(C, who, argc, want == 3 ? "3 arguments (list, int index, value)" : "2 arguments (list, int index)");
+  *o = coll_arg(C, who, argv[0], th_alist_t, th_slist_t, "atomic_list or shared_list");
   if (!*o) return -1;
   if (argv[1].type != SPINDLE_T_INT) return th_argerr(C, who, 2, "int", argv[1]);
   if (argv[1].u.i < 1 || argv[1].u.i > 100000000) return api->error(C, "%s: index %lld out of range", who, (long long)argv[1].u.i);
@@ -507,14 +525,14 @@ static int f_getList(spindle_ctx *C, int argc, spindle_value *argv, spindle_valu
 }
 
 void th_coord_register(spindle_reg *reg) {
-  static const spindle_type_desc trig_d = {"trigger", obj_print, NULL, obj_release, NULL};
-  static const spindle_type_desc chan_d = {"channel", obj_print, NULL, obj_release, NULL};
-  static const spindle_type_desc svar_d = {"syncvar", obj_print, NULL, obj_release, NULL};
+  static const spindle_type_desc trig_d = {"trigger", th_obj_print, NULL, th_obj_release, NULL};
+  static const spindle_type_desc chan_d = {"channel", th_obj_print, NULL, th_obj_release, NULL};
+  static const spindle_type_desc svar_d = {"syncvar", th_obj_print, NULL, th_obj_release, NULL};
   th_trig_t = api->def_type(reg, &trig_d);
   th_chan_t = api->def_type(reg, &chan_d);
   th_svar_t = api->def_type(reg, &svar_d);
-  static const spindle_type_desc table_d = {"atomic_table", obj_print, NULL, obj_release, NULL};
-  static const spindle_type_desc alist_d = {"atomic_list", obj_print, NULL, obj_release, NULL};
+  static const spindle_type_desc table_d = {"atomic_table", th_obj_print, NULL, th_obj_release, NULL};
+  static const spindle_type_desc alist_d = {"atomic_list", th_obj_print, NULL, th_obj_release, NULL};
   th_table_t = api->def_type(reg, &table_d);
   th_alist_t = api->def_type(reg, &alist_d);
   static const struct { const char *name; spindle_rawfn fn; } fns[] = {
