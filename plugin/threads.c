@@ -264,32 +264,46 @@ static int f_currentThreadPool(spindle_ctx *C, int argc, spindle_value *argv, sp
   return 0;
 }
 
-static int f_getThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 1) return th_counterr(C, "getThreadPoolWorkers", argc, "1 argument (threadpool)");
-  th_pool *p = pool_arg(C, "getThreadPoolWorkers", argc, argv, 0);
+static int get_workers(spindle_ctx *C, const char *who, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 1) return th_counterr(C, who, argc, "1 argument (threadpool)");
+  th_pool *p = pool_arg(C, who, argc, argv, 0);
   if (!p) return -1;
   *ret = api->make_int(__atomic_load_n(&p->n, __ATOMIC_RELAXED));   /* p->p may be freed once closed */
   return 0;
 }
 
-static int f_setThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 2) return th_counterr(C, "setThreadPoolWorkers", argc, "2 arguments (threadpool, int)");
-  th_pool *p = pool_arg(C, "setThreadPoolWorkers", argc, argv, 1);
-  if (!p || th_pool_usable(C, "setThreadPoolWorkers", p) < 0) return -1;
-  if (argv[1].type != SPINDLE_T_INT) return th_argerr(C, "setThreadPoolWorkers", 2, "int", argv[1]);
+static int set_workers(spindle_ctx *C, const char *who, int argc, spindle_value *argv, spindle_value *ret) {
+  if (argc != 2) return th_counterr(C, who, argc, "2 arguments (threadpool, int)");
+  th_pool *p = pool_arg(C, who, argc, argv, 1);
+  if (!p || th_pool_usable(C, who, p) < 0) return -1;
+  if (argv[1].type != SPINDLE_T_INT) return th_argerr(C, who, 2, "int", argv[1]);
   long long n = argv[1].u.i;
   if (p->n == 0 && n != 0)
-    return api->error(C, "setThreadPoolWorkers: a threadpool of 0 workers (run by whoever waits on it) cannot get workers");
-  if (p->n > 0 && (n < 1 || n > 128))
-    return api->error(C, "setThreadPoolWorkers: %lld workers: expected 1..128", n);
+    return api->error(C, "%s: a threadpool of 0 workers (run by whoever waits on it) cannot get workers", who);
+  if (p->n > 0 && (n < 1 || n > 128)) return api->error(C, "%s: %lld workers: expected 1..128", who, n);
   int rc = sp_pool_set_workers(p->p, (int)n);
   __atomic_store_n(&p->n, sp_pool_nworkers(p->p), __ATOMIC_RELAXED);
-  if (rc == SP_ECLOSED) return api->error(C, "setThreadPoolWorkers: the threadpool is closed");
-  if (rc == SP_ENOMEM)
-    return api->error(C, "setThreadPoolWorkers: cannot start %lld workers (the threadpool has %d)", n, p->n);
-  if (rc < 0) return th_rterr(C, "setThreadPoolWorkers", rc);
+  if (rc == SP_ECLOSED) return api->error(C, "%s: the threadpool is closed", who);
+  if (rc == SP_ENOMEM) return api->error(C, "%s: cannot start %lld workers (the threadpool has %d)", who, n, p->n);
+  if (rc < 0) return th_rterr(C, who, rc);
   *ret = api->none();
   return 0;
+}
+
+static int f_getThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return get_workers(C, "getThreadPoolWorkers", argc, argv, ret);
+}
+static int f_setThreadPoolWorkers(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return set_workers(C, "setThreadPoolWorkers", argc, argv, ret);
+}
+/* Singular's getThreadPoolConcurrency/setThreadPoolConcurrency store a
+ * number its scheduler never reads; here a pool's concurrency is what
+ * bounds how many of its jobs run at once: its workers */
+static int f_getThreadPoolConcurrency(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return get_workers(C, "getThreadPoolConcurrency", argc, argv, ret);
+}
+static int f_setThreadPoolConcurrency(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  return set_workers(C, "setThreadPoolConcurrency", argc, argv, ret);
 }
 
 /* workerID(): inside a job of a pool with workers, the number of the
@@ -977,6 +991,8 @@ int spindle_plugin_init(spindle_reg *reg) {
     {"createThreadPool", f_createThreadPool}, {"closeThreadPool", f_closeThreadPool},
     {"setCurrentThreadPool", f_setCurrentThreadPool}, {"currentThreadPool", f_currentThreadPool},
     {"getThreadPoolWorkers", f_getThreadPoolWorkers}, {"setThreadPoolWorkers", f_setThreadPoolWorkers},
+    {"getThreadPoolConcurrency", f_getThreadPoolConcurrency},
+    {"setThreadPoolConcurrency", f_setThreadPoolConcurrency},
     {"workerID", f_workerID},
     {"threadPoolStats", f_threadPoolStats}, {"threadPoolTrace", f_threadPoolTrace},
     {"threadPoolExec", f_threadPoolExec}, {"threadPoolExecString", f_threadPoolExecString},

@@ -1,8 +1,7 @@
 /* threads_thread.c: Singular's threads -- createThread, threadEval and
  * threadResult, threadExec, threadExecString, threadExecFile,
- * threadLoadLib, joinThread -- and Singular's other pool commands
- * (getThreadPoolConcurrency, setThreadPoolConcurrency,
- * createThreadPoolSet).
+ * threadLoadLib, joinThread -- and createThreadPoolSet
+ * (getThreadPoolConcurrency and setThreadPoolConcurrency are threads.c's).
  *
  * A thread is a job that serves requests in order, on a pool of its own
  * with one worker (so it is an OS thread of its own, as in Singular, and
@@ -43,7 +42,7 @@ typedef struct th_thread {
   pthread_mutex_t mu;
   int pending;            /* threadEval results not yet taken */
   int joined;
-  char *exec_err;         /* first error of a threadExec* since the last report */
+  char *exec_err;         /* "threadExec... failed: ...": the first since the last report */
 } th_thread;
 
 static const sp_value_ops raw_ops = {NULL, NULL, NULL, NULL};
@@ -105,8 +104,14 @@ static void *thread_main(void *arg) {
     } else {
       api->release(r);
       if (rc < 0) {
+        static const char *const names[] = {"threadEval", "threadExec", "threadExecString", "threadExecFile",
+                                             "threadLoadLib"};
+        size_t n = strlen(api->errmsg(C)) + 32;
+        char *e = malloc(n);
+        if (e) snprintf(e, n, "%s failed: %s", names[rq->kind], api->errmsg(C));
         pthread_mutex_lock(&t->mu);
-        if (!t->exec_err) t->exec_err = strdup(api->errmsg(C));
+        if (!t->exec_err) t->exec_err = e;
+        else free(e);
         pthread_mutex_unlock(&t->mu);
       }
     }
@@ -182,7 +187,7 @@ static int exec_error(spindle_ctx *C, const char *who, th_thread *t) {
   t->exec_err = NULL;
   pthread_mutex_unlock(&t->mu);
   if (!e) return 0;
-  api->error(C, "%s: thread #%d: an earlier threadExec failed: %s", who, t->id, e);
+  api->error(C, "%s: thread #%d: an earlier %s", who, t->id, e);
   free(e);
   return -1;
 }
@@ -314,19 +319,6 @@ int th_thread_id(spindle_ctx *C) {
 
 /* ---- Singular's other pool commands -------------------------------------------- */
 
-/* getThreadPoolConcurrency/setThreadPoolConcurrency: Singular stores a
- * number its scheduler never reads; here a pool's concurrency is what
- * limits how many of its jobs run at once, its workers */
-static int f_getThreadPoolConcurrency(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 1) return th_counterr(C, "getThreadPoolConcurrency", argc, "1 argument (threadpool)");
-  return api->call_name(C, "getThreadPoolWorkers", 1, argv, ret) < 0 ? -1 : 0;
-}
-
-static int f_setThreadPoolConcurrency(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
-  if (argc != 2) return th_counterr(C, "setThreadPoolConcurrency", argc, "2 arguments (threadpool, int)");
-  return api->call_name(C, "setThreadPoolWorkers", 2, argv, ret) < 0 ? -1 : 0;
-}
-
 /* createThreadPoolSet(c, list(m1, m2, ...)): one pool of mi workers for
  * each entry (Singular runs them on one shared scheduler of sum(mi)
  * threads; here each pool has its own workers, and c is not used) */
@@ -359,8 +351,6 @@ void th_thread_register(spindle_reg *reg) {
     {"threadExec", f_threadExec}, {"threadExecString", f_threadExecString},
     {"threadExecFile", f_threadExecFile}, {"threadLoadLib", f_threadLoadLib},
     {"joinThread", f_joinThread},
-    {"getThreadPoolConcurrency", f_getThreadPoolConcurrency},
-    {"setThreadPoolConcurrency", f_setThreadPoolConcurrency},
     {"createThreadPoolSet", f_createThreadPoolSet},
   };
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++) api->def_raw(reg, fns[i].name, fns[i].fn);

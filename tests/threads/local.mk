@@ -8,7 +8,10 @@ THREADS_TESTS = \
 	tests/threads/stress.sing \
 	tests/threads/globals.sing \
 	tests/threads/compat.sing \
-	tests/threads/resize.sing
+	tests/threads/resize.sing \
+	tests/threads/shared.sing \
+	tests/threads/sthreads.sing \
+	tests/threads/shared_errors.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
