@@ -43,7 +43,33 @@ typedef struct th_thread {
   int pending;            /* threadEval results not yet taken */
   int joined;
   char *exec_err;         /* "threadExec... failed: ...": the first since the last report */
+  spindle_ctx *ctx;       /* the server's context while it runs */
 } th_thread;
+
+/* every thread not yet freed: a thread never joined lives as long as the
+ * process, and when the process ends its server may be left suspended
+ * (its pool closes): it and its context stay reachable from here */
+static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
+static th_thread **all;
+static size_t nall, capall;
+
+static void all_add(th_thread *t) {
+  pthread_mutex_lock(&all_mu);
+  if (nall == capall) {
+    size_t cap = capall ? 2 * capall : 16;
+    th_thread **v = realloc(all, cap * sizeof *v);
+    if (v) { all = v; capall = cap; }
+  }
+  if (nall < capall) all[nall++] = t;
+  pthread_mutex_unlock(&all_mu);
+}
+
+static void all_remove(th_thread *t) {
+  pthread_mutex_lock(&all_mu);
+  for (size_t i = 0; i < nall; i++)
+    if (all[i] == t) { all[i] = all[--nall]; break; }
+  pthread_mutex_unlock(&all_mu);
+}
 
 static const sp_value_ops raw_ops = {NULL, NULL, NULL, NULL};
 static _Atomic int next_id = 1;
@@ -82,6 +108,7 @@ static void *thread_main(void *arg) {
   th_thread *t = arg;
   spindle_ctx *C = th_ctx_get();
   if (!C) { sp_job_fail("out of memory for an interpreter context"); return NULL; }
+  t->ctx = C;
   *api->userdata(C, 2) = t;   /* threadID(), mainThread() */
   api->set_poll(C, sp_poll_flag(), thread_poll, NULL);
   for (;;) {
@@ -120,6 +147,7 @@ static void *thread_main(void *arg) {
     free(rq);
   }
   *api->userdata(C, 2) = NULL;
+  t->ctx = NULL;
   th_ctx_put(C);
   thread_unref(t);
   return NULL;
@@ -145,6 +173,7 @@ static void free_results(sp_chan *c) {
 /* one of the two references (the script's values, the server) goes */
 static void thread_unref(th_thread *t) {
   if (atomic_fetch_sub(&t->rc, 1) != 1) return;
+  all_remove(t);
   void *item;
   while (sp_chan_try_recv(t->req, &item) == 0) {
     th_request *rq = item;
@@ -206,6 +235,14 @@ static int f_createThread(spindle_ctx *C, int argc, spindle_value *argv, spindle
   t->res = sp_chan_create(&raw_ops);
   t->pool = th_pool_new(1, 1);
   t->job = sp_job_create(thread_main, t);
+  if (t->job) {
+    /* a cancel (the pool closing at exit) ends the server's wait with an
+     * error, so that it unwinds and gives its context back */
+    sp_job_set_flags(t->job, SP_JOB_DEFER_CANCEL | SP_JOB_CANCEL_ON_RETURN);
+    char name[32];
+    snprintf(name, sizeof name, "thread #%d", t->id);
+    sp_job_set_name(t->job, name);
+  }
   int rc = t->req && t->res && t->pool && t->job ? sp_job_start(th_pool_sp(t->pool), 0, t->job) : SP_ENOMEM;
   if (rc < 0) {
     if (t->job) sp_job_release(t->job);
@@ -215,9 +252,8 @@ static int f_createThread(spindle_ctx *C, int argc, spindle_value *argv, spindle
     free(t);
     return rc == SP_ENOMEM ? api->error(C, "createThread: cannot start a thread") : th_rterr(C, "createThread", rc);
   }
-  char name[32];
-  snprintf(name, sizeof name, "thread #%d", t->id);
-  sp_job_set_name(t->job, name);
+
+  all_add(t);
   *ret = api->make_user(th_thread_t, t);
   return 0;
 }
