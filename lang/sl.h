@@ -302,7 +302,8 @@ extern sl_limits_t sl_limits;
  * same check the VM makes at calls and loop back-edges, so cancelJob and
  * the REPL's Ctrl-C reach a builtin that takes long. */
 static inline int sl_poll(sl_ctx *C) {
-  if (*C->poll_flag && C->poll_fn && C->poll_fn(C->poll_ud)) return sl_error(C, "cancelled");
+  if (__atomic_load_n(C->poll_flag, __ATOMIC_RELAXED) && C->poll_fn && C->poll_fn(C->poll_ud))
+    return sl_error(C, "cancelled");
   return 0;
 }
 void sl_clear_error(sl_ctx *C);

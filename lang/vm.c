@@ -265,7 +265,9 @@ static int execute(sl_ctx *C) {
 #define SAVE() (f->pc = pc, C->sp = sp)
 #define LOAD_FRAME() (pc = f->pc, base = f->base, k = f->code->k, g = f->code->g)
 #define FAIL(...) do { SAVE(); sl_error(C, __VA_ARGS__); goto error; } while (0)
-#define POLL() do { if (__builtin_expect(*pf, 0)) { SAVE(); \
+/* the flag is written by other threads (the runtime's monitor, a cancel):
+ * a relaxed atomic load, the same plain load on x86, and visible to TSan */
+#define POLL() do { if (__builtin_expect(__atomic_load_n(pf, __ATOMIC_RELAXED), 0)) { SAVE(); \
       if (C->poll_fn && C->poll_fn(C->poll_ud)) { sl_error(C, "cancelled"); goto error; } \
       pf = C->poll_flag; } } while (0)
 
