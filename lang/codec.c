@@ -102,7 +102,11 @@ static inline void put_u(sl_buf *b, uint64_t x) {
   b->len += (size_t)(q - p);
 }
 
-static inline void put_i(sl_buf *b, int64_t x) { put_u(b, ((uint64_t)x << 1) ^ (uint64_t)(x >> 63)); }
+/* zigzag: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ... */
+static inline void put_i(sl_buf *b, int64_t x) {
+  uint64_t u = (uint64_t)x;
+  put_u(b, (u << 1) ^ (0 - (u >> 63)));
+}
 
 static inline void put_byte(sl_buf *b, int c) {
   *room(b, 1) = (char)c;

@@ -64,7 +64,7 @@ static void all_add(th_thread *t) {
   pthread_mutex_unlock(&all_mu);
 }
 
-static void all_remove(th_thread *t) {
+static void all_remove(const th_thread *t) {
   pthread_mutex_lock(&all_mu);
   for (size_t i = 0; i < nall; i++)
     if (all[i] == t) { all[i] = all[--nall]; break; }
@@ -83,7 +83,7 @@ static int thread_poll(void *ud) {
   return sp_checkpoint() == SP_ECANCELED;
 }
 
-static int serve_one(th_thread *t, spindle_ctx *C, th_request *rq, spindle_value *r) {
+static int serve_one(spindle_ctx *C, th_request *rq, spindle_value *r) {
   const char *s = api->string_ptr(rq->v, NULL);
   switch (rq->kind) {
   case RQ_EVAL: case RQ_EXEC:
@@ -98,7 +98,6 @@ static int serve_one(th_thread *t, spindle_ctx *C, th_request *rq, spindle_value
     snprintf(code, n, "LIB \"%s\";", s);
     int rc = api->execute(C, code);
     free(code);
-    (void)t;
     return rc;
   }
   }
@@ -117,7 +116,7 @@ static void *thread_main(void *arg) {
     th_request *rq = item;
     if (rq->kind == RQ_QUIT) { free(rq); break; }
     spindle_value r = api->none();
-    int rc = serve_one(t, C, rq, &r);
+    int rc = serve_one(C, rq, &r);
     if (rq->kind == RQ_EVAL) {
       th_result *res = calloc(1, sizeof *res);
       if (res) {
