@@ -308,6 +308,8 @@ static void print_list(sl_buf *b, sl_value v, int ind) {
     indent_to(b, ind);
     sl_buf_printf(b, "[%zu]:\n", i + 1);
     sl_print_value(b, l->v[i], ind + 3);
+    int t = (int)l->v[i].type;   /* as at top level: Singular's newstruct print */
+    if (t >= SL_T_FIRST_USER && t < SL_T_MAX && sl_utypes[t] && sl_utypes[t]->x.blank_line) sl_buf_add(b, "\n", 1);
   }
 }
 

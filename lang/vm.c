@@ -194,14 +194,29 @@ static sl_frame *enter_code(sl_ctx *C, sl_code *code, int entry, int own) {
 
 void sl_print_stmt(sl_ctx *C, sl_value v) { sl_print_out(C, v, 1); }
 
+/* a value whose display ends with a plugin value that wants an empty line
+ * after it (Singular's newstruct types with a print procedure), itself or
+ * as the last entry of a list */
+static int ends_blank(sl_value v) {
+  for (;;) {
+    int t = (int)v.type;
+    if (t >= SL_T_FIRST_USER && t < SL_T_MAX) return sl_utypes[t] && sl_utypes[t]->x.blank_line;
+    if (t != SL_T_LIST && t != SL_T_MULTI) return 0;
+    const sl_list *l = sl_lv(v);
+    size_t n = l->n;
+    while (n && l->v[n - 1].type == SL_T_NONE) n--;
+    if (!n) return 0;
+    v = l->v[n - 1];
+  }
+}
+
 /* stmt: `x;` (a plugin type may want an empty line after it), else print(x) */
 void sl_print_out(sl_ctx *C, sl_value v, int stmt) {
   if (v.type == SL_T_NONE) return;
   sl_buf b = {0};
   sl_print_value(&b, v, 0);
   if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
-  if (stmt && v.type >= SL_T_FIRST_USER && v.type < SL_T_MAX && sl_utypes[v.type] && sl_utypes[v.type]->x.blank_line)
-    sl_buf_add(&b, "\n", 1);
+  if (stmt && ends_blank(v)) sl_buf_add(&b, "\n", 1);
   fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);
   sl_release(C->last);
