@@ -2,7 +2,11 @@
  * or the REPL on a terminal. File and -e runs print only what the script
  * prints; an uncaught error ends the run with status 1. */
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 #include "config.h"
@@ -25,6 +29,7 @@ static void usage(FILE *f) {
         "  --version   print the version\n"
         "  --list-builtins [PLUGIN...]  load the plugins, print every builtin's name\n"
         "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script.\n"
+        "Exit status: 0, 1 after an error, 128+N after signal N (SIGINT: 130, SIGTERM: 143).\n"
         "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load),\n"
         "  SPINDLE_TRACE (trace file, read by the runtime when a pool is created).\n",
         f);
@@ -53,8 +58,95 @@ static void set_argv(sl_ctx *C, int argc, char **argv) {
   sl_slot_set(sl_global_slot(C->W, "ARGV"), l, SL_T_LIST);
 }
 
+/* ---- SIGINT and SIGTERM in a script run ----------------------------------
+ * Both are blocked in every thread (set before any thread exists, so
+ * threads made later inherit it) and taken by one thread with sigwait.
+ * The first sets the main context's poll flag (the script unwinds at its
+ * next call or loop back-edge, as for a cancel) and runs the plugins'
+ * hooks (the threads plugin shuts the runtime down, so a script waiting
+ * on a job wakes up); the main flow then prints "FILE:LINE: interrupted"
+ * (or "terminated") after what the script printed and exits 128+signo.
+ * If it has not within a second (native code that never polls), or at a
+ * second signal, the signal thread flushes what it safely can, says so
+ * and ends the process itself. A signal ignored when spindle started (a
+ * background job of a non-interactive shell) stays ignored. */
+static volatile int sig_flag;          /* the main context's poll flag */
+static _Atomic int sig_got;             /* signo of the first signal */
+static atomic_flag sig_said = ATOMIC_FLAG_INIT;   /* the message is out */
+static sigset_t sig_set;
+
+static int sig_poll(void *ud) { (void)ud; return 1; }
+
+static const char *sig_word(int sig) { return sig == SIGTERM ? "terminated" : "interrupted"; }
+
+/* flush stdout unless another thread is inside stdio, say why, exit now */
+static void sig_exit_now(int sig, const char *why) {
+  if (ftrylockfile(stdout) == 0) {
+    fflush_unlocked(stdout);
+    funlockfile(stdout);
+  }
+  if (!atomic_flag_test_and_set(&sig_said)) {
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "spindle: %s (%s)\n", sig_word(sig), why);
+    if (n > 0 && write(2, msg, (size_t)n) < 0) { /* nothing left to tell */ }
+  }
+  _exit(128 + sig);
+}
+
+static void *signal_main(void *arg) {
+  (void)arg;
+  int sig;
+  while (sigwait(&sig_set, &sig) != 0) {}
+  atomic_store(&sig_got, sig);
+  __atomic_store_n(&sig_flag, 1, __ATOMIC_RELAXED);
+  sl_run_signal_hooks(sig);
+  struct timespec second = {1, 0};
+  int again = sigtimedwait(&sig_set, NULL, &second);
+  sig_exit_now(sig, again > 0 ? "a second signal: exiting at once" : "the script did not stop within a second");
+  return NULL;
+}
+
+static void signals_for_script(sl_ctx *C) {
+  sigemptyset(&sig_set);
+  const int sigs[] = {SIGINT, SIGTERM};
+  for (int k = 0; k < 2; k++) {
+    struct sigaction old;
+    if (sigaction(sigs[k], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaddset(&sig_set, sigs[k]);
+  }
+  if (sigismember(&sig_set, SIGINT) != 1 && sigismember(&sig_set, SIGTERM) != 1) return;
+  pthread_sigmask(SIG_BLOCK, &sig_set, NULL);
+  pthread_t t;
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &a, signal_main, NULL) == 0) {
+    C->poll_flag = &sig_flag;
+    C->poll_fn = sig_poll;
+  } else {
+    pthread_sigmask(SIG_UNBLOCK, &sig_set, NULL);   /* the defaults, then */
+  }
+  pthread_attr_destroy(&a);
+}
+
+/* "FILE:LINE: " at the start of an error message, or "" */
+static int err_location(const char *e) {
+  const char *p = e ? strchr(e, ':') : NULL;
+  if (!p || p[1] < '0' || p[1] > '9') return 0;
+  for (p++; *p >= '0' && *p <= '9'; p++) {}
+  return *p == ':' ? (int)(p - e) + 1 : 0;
+}
+
 static int finish(sl_ctx *C, int rc) {
   fflush(stdout);
+  int sig = atomic_load(&sig_got);
+  if (sig && rc < 0) {   /* the script unwound because of the signal */
+    if (!atomic_flag_test_and_set(&sig_said)) {
+      int n = err_location(C->err);
+      fprintf(stderr, "%.*s%s%s\n", n, n ? C->err : "", n ? " " : "spindle: ", sig_word(sig));
+    }
+    fflush(stderr);
+    return 128 + sig;
+  }
   if (rc == SL_QUIT) return C->quit_code;
   if (rc < 0) {
     fprintf(stderr, "%s\n", C->err ? C->err : "error");
@@ -142,6 +234,8 @@ int main(int argc, char **argv) {
   if (!C) { fputs("spindle: out of memory\n", stderr); return 1; }
   set_argv(C, argc - i, argv + i);
   int rc;
+  int repl = !list && !code && i >= argc && isatty(0) && isatty(1);
+  if (!list && !repl) signals_for_script(C);
   if (list) rc = list_builtins(C, argc - i, argv + i);
   else if (code) rc = finish(C, sl_run_string(C, code, "-e"));
   else if (i < argc && strcmp(argv[i], "-")) rc = finish(C, sl_run_file(C, argv[i]));

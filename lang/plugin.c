@@ -349,6 +349,28 @@ static int api_def_type_ext(spindle_reg *r, int type, const spindle_type_ext *x)
   return ok ? 0 : -1;
 }
 
+/* hooks for the first SIGINT/SIGTERM of a script run (api->on_signal) */
+static void (*sig_hooks[8])(int);
+static int nsig_hooks;
+
+static int api_on_signal(spindle_reg *r, void (*fn)(int signo)) {
+  (void)r;
+  pthread_mutex_lock(&reg_mu);
+  int ok = nsig_hooks < (int)(sizeof sig_hooks / sizeof *sig_hooks);
+  if (ok) sig_hooks[nsig_hooks++] = fn;
+  pthread_mutex_unlock(&reg_mu);
+  return ok ? 0 : -1;
+}
+
+void sl_run_signal_hooks(int signo) {
+  pthread_mutex_lock(&reg_mu);
+  int n = nsig_hooks;
+  void (*fns[8])(int);
+  memcpy(fns, sig_hooks, sizeof fns);
+  pthread_mutex_unlock(&reg_mu);
+  for (int i = 0; i < n; i++) fns[i](signo);
+}
+
 static int api_def_system(spindle_reg *r, const char *what, spindle_rawfn fn) {
   (void)r;
   pthread_mutex_lock(&reg_mu);
@@ -547,7 +569,7 @@ const struct spindle_api sl_api = {
   api_make_list, api_make_intvec, api_make_user, api_none,
   api_string_ptr, api_size, api_list_get, api_list_set, api_intvec_get,
   api_user_ptr, api_type_name, api_to_string, api_bigint_str, api_is_quote_of,
-  sl_proc_name, api_def_type_ext, api_def_system, api_encode, sl_decode,
+  sl_proc_name, api_def_type_ext, api_def_system, api_encode, sl_decode, api_on_signal,
 };
 
 /* ---- search paths ------------------------------------------------------ */

@@ -206,6 +206,11 @@ struct spindle_api {
    * Both return 0, or -1 with api->errmsg(ctx) set. */
   int (*encode)(spindle_ctx *ctx, spindle_value v, char **bytes, size_t *len);
   int (*decode)(spindle_ctx *ctx, const void *bytes, size_t len, spindle_value *out);
+  /* a script run (not the REPL) that gets SIGINT or SIGTERM calls fn(signo)
+   * once, on the program's signal thread, before the script unwinds: the
+   * threads plugin shuts the runtime down there (jobs cancelled, pools
+   * closed), so that a script waiting on a job ends too */
+  int (*on_signal)(spindle_reg *r, void (*fn)(int signo));
 };
 
 struct spindle_reg {

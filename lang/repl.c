@@ -15,6 +15,9 @@
 volatile int sl_interrupted;
 
 static void on_sigint(int sig) { (void)sig; sl_interrupted = 1; }
+/* SIGTERM ends the session: what runs is cancelled, the history saved */
+static volatile sig_atomic_t terminated;
+static void on_sigterm(int sig) { (void)sig; terminated = 1; sl_interrupted = 1; }
 
 /* poll function of the REPL's context: a Ctrl-C cancels the evaluation */
 static int repl_poll(void *ud) {
@@ -142,6 +145,8 @@ int sl_repl(sl_ctx *C, int quiet) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;
   sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = on_sigterm;
+  sigaction(SIGTERM, &sa, NULL);
   rl_catch_signals = 0;
   rl_readline_name = "spindle";
   rl_attempted_completion_function = complete;
@@ -153,16 +158,18 @@ int sl_repl(sl_ctx *C, int quiet) {
   if (touch) fclose(touch);
   if (!quiet) printf("spindle %s -- Ctrl-D or quit; to leave\n", PACKAGE_VERSION);
   rl_callback_handler_install("> ", on_line);
-  while (!done) {
+  while (!done && !terminated) {
     fd_set fds;
     FD_ZERO(&fds);
     FD_SET(0, &fds);
     int n = select(1, &fds, NULL, NULL, NULL);
+    if (terminated) break;
     if (sl_interrupted) { cancel_input(); continue; }
     if (n < 0) { if (errno == EINTR) continue; break; }
     if (n > 0) rl_callback_read_char();
   }
   rl_callback_handler_remove();
   history_truncate_file(histfile, 1000);
+  if (terminated) { fputc('\n', stdout); return 128 + SIGTERM; }
   return C->quit_code;
 }

@@ -168,6 +168,9 @@ int sl_utype_init(struct sl_ctx *C, const char *tname, sl_value *v);
 /* v (taken) converted for a variable of type t through t's assign hook;
  * 0: *v replaced, 1: t has no assign hook (v unchanged), -1: error */
 int sl_utype_assign(struct sl_ctx *C, int t, sl_value *v);
+/* script runs and signals (main.c): the plugins' hooks for the first
+ * SIGINT/SIGTERM, run on the signal thread */
+void sl_run_signal_hooks(int signo);
 /* a handler of system("what", ...) registered by a plugin, or NULL */
 sl_cfn sl_system_handler(const char *what);
 

@@ -12,6 +12,7 @@
  * the interpreter unwinds with "cancelled", and the job then ends
  * CANCELLED. Triggers, channels and syncvars: threads_coord.c. */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -973,6 +974,15 @@ static int f_getSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindl
   return 0;
 }
 
+/* the first SIGINT/SIGTERM of a script run (the program's signal thread):
+ * the orderly shutdown of src/README.md -- new jobs refused, queued and
+ * running jobs cancelled, pools stopped newest first -- so that a script
+ * waiting on a job wakes up and unwinds */
+static void on_signal(int signo) {
+  (void)signo;
+  sp_shutdown();
+}
+
 /* ---- registration -------------------------------------------------------- */
 
 #undef api  /* reg->api below */
@@ -1010,6 +1020,8 @@ int spindle_plugin_init(spindle_reg *reg) {
   th_shared_register(reg);
   th_thread_register(reg);
   th_tasks_register(reg);
+  if (th_api->size >= offsetof(struct spindle_api, on_signal) + sizeof th_api->on_signal)
+    th_api->on_signal(reg, on_signal);
   atexit(close_all_pools);
   return 0;
 }

@@ -11,7 +11,8 @@ THREADS_TESTS = \
 	tests/threads/resize.sing \
 	tests/threads/shared.sing \
 	tests/threads/sthreads.sing \
-	tests/threads/shared_errors.sing
+	tests/threads/shared_errors.sing \
+	tests/threads/signals.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
