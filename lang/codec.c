@@ -65,7 +65,7 @@ static void seen_add(seen *s, const void *p, size_t idx) {
     g.cap = s->cap ? 2 * s->cap : 64;
     g.key = calloc(g.cap, sizeof *g.key);
     g.idx = malloc(g.cap * sizeof *g.idx);
-    if (!g.key || !g.idx) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+    if (!g.key || !g.idx) sl_oom();
     for (size_t i = 0; i < s->cap; i++)
       if (s->key[i]) seen_add(&g, s->key[i], s->idx[i]);
     free(s->key);
@@ -79,24 +79,8 @@ static void seen_add(seen *s, const void *p, size_t idx) {
   s->n++;
 }
 
-/* room for n more bytes at b->s + b->len (the common case is one compare) */
-static inline char *room(sl_buf *b, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    sl_buf_add(b, "", 0);   /* allocates the first time */
-    size_t c = b->cap;
-    while (c < b->len + n + 1) c *= 2;
-    if (c != b->cap) {
-      char *p = realloc(b->s, c);
-      if (!p) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
-      b->s = p;
-      b->cap = c;
-    }
-  }
-  return b->s + b->len;
-}
-
 static inline void put_u(sl_buf *b, uint64_t x) {
-  char *p = room(b, 10), *q = p;
+  char *p = sl_buf_reserve(b, 10), *q = p;
   while (x > 0x7f) { *q++ = (char)((x & 0x7f) | 0x80); x >>= 7; }
   *q++ = (char)x;
   b->len += (size_t)(q - p);
@@ -109,7 +93,7 @@ static inline void put_i(sl_buf *b, int64_t x) {
 }
 
 static inline void put_byte(sl_buf *b, int c) {
-  *room(b, 1) = (char)c;
+  *sl_buf_reserve(b, 1) = (char)c;
   b->len++;
 }
 
@@ -119,7 +103,7 @@ static void put_bigint(sl_buf *b, mpz_srcptr z) {
   put_byte(b, mpz_sgn(z) < 0);
   if (mpz_sgn(z) == 0) { put_u(b, 0); return; }
   unsigned char *m = malloc(n);
-  if (!m) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+  if (!m) sl_oom();
   size_t count = 0;
   mpz_export(m, &count, 1, 1, 1, 0, z);
   put_u(b, count);
@@ -193,7 +177,7 @@ static int enc_value(encoder *e, sl_value v) {
     if (e->depth == e->cap) {
       e->cap = e->cap ? 2 * e->cap : 16;
       e->st = realloc(e->st, e->cap * sizeof *e->st);
-      if (!e->st) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+      if (!e->st) sl_oom();
     }
     e->st[e->depth++] = (enc_frame){sl_lv(v), 0};
     return 0;   /* numbered when closed */
@@ -224,7 +208,7 @@ int sl_encode(sl_ctx *C, sl_value v, sl_buf *out) {
   free(e.objs.idx);
   free(e.st);
   if (rc < 0) out->len = start;
-  if (out->s) out->s[out->len] = 0;   /* sl_buf keeps a NUL after its bytes */
+  out->s[out->len] = 0;   /* sl_buf keeps a NUL after its bytes */
   return rc;
 }
 
@@ -267,14 +251,14 @@ static int get_i(decoder *d, int64_t *x) {
   return 0;
 }
 
-/* a count of things that take at least `each` bytes, within the input and
+/* a count of things that take at least a byte each, within the input and
  * the limit */
-static int get_count(decoder *d, size_t each, size_t limit, const char *what, size_t *n) {
+static int get_count(decoder *d, size_t limit, const char *what, size_t *n) {
   uint64_t x;
   if (get_u(d, &x) < 0) return -1;
   if (x > limit) return sl_error(d->C, "value codec: %s of %llu exceeds the limit (%zu) at byte %zu", what,
                                  (unsigned long long)x, limit, (size_t)(d->p - d->start));
-  if (x > left(d) / each) return bad(d, "truncated value (a length passes the end)");
+  if (x > left(d)) return bad(d, "truncated value (a length passes the end)");
   *n = (size_t)x;
   return 0;
 }
@@ -283,7 +267,7 @@ static void note_obj(decoder *d, sl_value v) {
   if (d->nobjs == d->capobjs) {
     d->capobjs = d->capobjs ? 2 * d->capobjs : 64;
     d->objs = realloc(d->objs, d->capobjs * sizeof *d->objs);
-    if (!d->objs) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+    if (!d->objs) sl_oom();
   }
   d->objs[d->nobjs++] = v;
 }
@@ -293,7 +277,7 @@ static int dec_bigint(decoder *d, sl_value *v) {
   unsigned sign = *d->p++;
   if (sign > 1) return bad(d, "bad bigint sign");
   size_t n;
-  if (get_count(d, 1, (size_t)(sl_limits.bigint_bits / 8 + 1), "bigint bytes", &n) < 0) return -1;
+  if (get_count(d, (size_t)(sl_limits.bigint_bits / 8 + 1), "bigint bytes", &n) < 0) return -1;
   *v = sl_bigint_new();
   mpz_import(sl_bv(*v)->z, n, 1, 1, 1, 0, d->p);
   if (sign) mpz_neg(sl_bv(*v)->z, sl_bv(*v)->z);
@@ -312,12 +296,12 @@ static int dec_value(decoder *d, sl_value *v, int *opened) {
   case T_INT: { int64_t x; if (get_i(d, &x) < 0) return -1; *v = SL_INT(x); return 0; }
   case T_BIGINT: if (dec_bigint(d, v) < 0) return -1; break;
   case T_STRING:
-    if (get_count(d, 1, sl_limits.str_len, "string length", &n) < 0) return -1;
+    if (get_count(d, sl_limits.str_len, "string length", &n) < 0) return -1;
     *v = sl_str_new((const char *)d->p, n);
     d->p += n;
     break;
   case T_INTVEC: {
-    if (get_count(d, 1, sl_limits.elems, "intvec length", &n) < 0) return -1;
+    if (get_count(d, sl_limits.elems, "intvec length", &n) < 0) return -1;
     sl_value iv = sl_intvec_new(n);
     for (size_t i = 0; i < n; i++)
       if (get_i(d, &sl_iv(iv)->v[i]) < 0) { sl_release(iv); return -1; }
@@ -325,11 +309,11 @@ static int dec_value(decoder *d, sl_value *v, int *opened) {
     break;
   }
   case T_LIST:
-    if (get_count(d, 1, sl_limits.elems, "list length", &n) < 0) return -1;
+    if (get_count(d, sl_limits.elems, "list length", &n) < 0) return -1;
     if (d->depth == d->cap) {
       d->cap = d->cap ? 2 * d->cap : 16;
       d->st = realloc(d->st, d->cap * sizeof *d->st);
-      if (!d->st) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+      if (!d->st) sl_oom();
     }
     d->st[d->depth++] = (dec_frame){sl_list_new(n), n};
     *opened = 1;

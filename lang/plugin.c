@@ -86,20 +86,22 @@ int sl_utype_find(const char *name) {
 int sl_utype_init(sl_ctx *C, const char *tname, sl_value *v) {
   int t = sl_utype_find(tname);
   if (t < 0) return sl_error(C, "unknown type `%s` (is its plugin loaded?)", tname);
-  if (!sl_utypes[t]->x.init) return 0;
+  const spindle_type_ext *x = sl_utype_ext(t);
+  if (!x->init) return 0;
   sl_value r = SL_NONE;
-  if (sl_utypes[t]->x.init(C, &r) < 0) return -1;
+  if (x->init(C, &r) < 0) return -1;
   sl_release(*v);
   *v = r;
   return 0;
 }
 
 int sl_utype_assign(sl_ctx *C, int t, sl_value *v) {
-  if (t < SL_T_FIRST_USER || t >= SL_T_MAX || !sl_utypes[t] || !sl_utypes[t]->x.assign) return 1;
+  const spindle_type_ext *x = sl_utype_ext(t);
+  if (!x->assign) return 1;
   sl_value one[1] = {*v}, *argv = one, r = SL_NONE;
   int argc = 1;
   if (v->type == SL_T_MULTI) { argv = sl_lv(*v)->v; argc = (int)sl_lv(*v)->n; }
-  int rc = sl_utypes[t]->x.assign(C, argc, argv, &r);
+  int rc = x->assign(C, argc, argv, &r);
   if (rc < 0) return -1;
   if ((int)r.type != t) {
     sl_release(r);

@@ -136,6 +136,10 @@ int sl_equal(sl_value a, sl_value b);
 /* string builder */
 typedef struct sl_buf { char *s; size_t len, cap; } sl_buf;
 void sl_buf_add(sl_buf *b, const char *s, size_t n);
+/* room for n more bytes (and the NUL) at the returned b->s + b->len; the
+ * caller writes them and adds n to b->len */
+char *sl_buf_reserve(sl_buf *b, size_t n);
+void sl_oom(void) __attribute__((noreturn));   /* "out of memory", abort */
 void sl_buf_puts(sl_buf *b, const char *s);
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sl_buf_free(sl_buf *b);
@@ -163,6 +167,11 @@ typedef struct sl_utype {
 } sl_utype;
 extern sl_utype *sl_utypes[SL_T_MAX];
 int sl_utype_find(const char *name);   /* type code, or -1 */
+/* the declaration hooks of type t (all zero for a type without any) */
+static inline const spindle_type_ext *sl_utype_ext(int t) {
+  static const spindle_type_ext none;
+  return t >= SL_T_FIRST_USER && t < SL_T_MAX && sl_utypes[t] ? &sl_utypes[t]->x : &none;
+}
 /* the value of `T x;` (none unless T has an init hook); -1: unknown T */
 int sl_utype_init(struct sl_ctx *C, const char *tname, sl_value *v);
 /* v (taken) converted for a variable of type t through t's assign hook;

@@ -13,7 +13,8 @@ sl_limits_t sl_limits = {1ull << 30, (size_t)1 << 30, 100000000};
  * stack. */
 #define SL_MAX_NEST 1000
 
-static void oom(void) { fputs("spindle: out of memory\n", stderr); abort(); }
+void sl_oom(void) { fputs("spindle: out of memory\n", stderr); abort(); }
+#define oom sl_oom
 
 void *sl_alloc_obj(size_t size, int type) {
   sl_obj *o = malloc(size);
@@ -217,7 +218,7 @@ again:;
 }
 
 /* ---- buffers ----------------------------------------------------------- */
-void sl_buf_add(sl_buf *b, const char *s, size_t n) {
+char *sl_buf_reserve(sl_buf *b, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t c = b->cap ? b->cap : 64;
     while (c < b->len + n + 1) c *= 2;
@@ -225,7 +226,11 @@ void sl_buf_add(sl_buf *b, const char *s, size_t n) {
     if (!b->s) oom();
     b->cap = c;
   }
-  memcpy(b->s + b->len, s, n);
+  return b->s + b->len;
+}
+
+void sl_buf_add(sl_buf *b, const char *s, size_t n) {
+  memcpy(sl_buf_reserve(b, n), s, n);
   b->len += n;
   b->s[b->len] = 0;
 }
@@ -308,8 +313,7 @@ static void print_list(sl_buf *b, sl_value v, int ind) {
     indent_to(b, ind);
     sl_buf_printf(b, "[%zu]:\n", i + 1);
     sl_print_value(b, l->v[i], ind + 3);
-    int t = (int)l->v[i].type;   /* as at top level: Singular's newstruct print */
-    if (t >= SL_T_FIRST_USER && t < SL_T_MAX && sl_utypes[t] && sl_utypes[t]->x.blank_line) sl_buf_add(b, "\n", 1);
+    if (sl_utype_ext((int)l->v[i].type)->blank_line) sl_buf_add(b, "\n", 1);   /* as at top level */
   }
 }
 

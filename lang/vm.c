@@ -200,8 +200,7 @@ void sl_print_stmt(sl_ctx *C, sl_value v) { sl_print_out(C, v, 1); }
 static int ends_blank(sl_value v) {
   for (;;) {
     int t = (int)v.type;
-    if (t >= SL_T_FIRST_USER && t < SL_T_MAX) return sl_utypes[t] && sl_utypes[t]->x.blank_line;
-    if (t != SL_T_LIST && t != SL_T_MULTI) return 0;
+    if (t != SL_T_LIST && t != SL_T_MULTI) return sl_utype_ext(t)->blank_line;
     const sl_list *l = sl_lv(v);
     size_t n = l->n;
     while (n && l->v[n - 1].type == SL_T_NONE) n--;
@@ -309,7 +308,7 @@ L_STOREG: {
   if (decl != SL_T_DEF && sp->type != (uint32_t)decl) {
     SAVE();
     if (sl_convert(C, decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
-  } else if (cur >= SL_T_FIRST_USER && sp->type != cur && sl_utypes[cur] && sl_utypes[cur]->x.assign) {
+  } else if (sp->type != cur && sl_utype_ext((int)cur)->assign) {
     /* a global holding a plugin value whose type converts assignments
      * (`task t; t = "f", list(1);`) */
     SAVE();
