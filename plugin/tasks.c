@@ -72,7 +72,6 @@ static pthread_mutex_t tk_mu = PTHREAD_MUTEX_INITIALIZER;   /* tk_pool, tk_cores
 
 #define TAG_TIMEOUT ((intptr_t)1)
 #define TAG_OF(i) ((intptr_t)(i) + 2)
-static const sp_value_ops raw_ops = {NULL, NULL, NULL, NULL};   /* tags, not values */
 
 /* ---- runs ---------------------------------------------------------------- */
 
@@ -624,6 +623,15 @@ typedef struct tk_waitset {
 
 /* complete task i if its watched run has ended: 1 completed (reported),
  * 0 not yet, -1 error (failed task, or stopped under the waiter) */
+/* task i is completed with result res (a reference, taken): tell each */
+static int report(tk_waitset *w, int i, spindle_value res, tk_each_fn each, void *ud, int *stop) {
+  w->seen[i] = 1;
+  int rc = each(w->C, ud, i, res);
+  api->release(res);
+  if (rc) *stop = rc;
+  return rc < 0 ? -1 : 1;
+}
+
 static int wait_collect(tk_waitset *w, int i, tk_each_fn each, void *ud, int *stop) {
   tk_task *t = w->t[i];
   tk_run *r = w->runs[i];
@@ -633,17 +641,13 @@ static int wait_collect(tk_waitset *w, int i, tk_each_fn each, void *ud, int *st
     spindle_value res = t->result;
     api->retain(res);
     pthread_mutex_unlock(&t->mu);
-    w->seen[i] = 1;
-    int rc = each(w->C, ud, i, res);
-    api->release(res);
-    if (rc) *stop = rc;
-    return rc < 0 ? -1 : 1;
+    return report(w, i, res, each, ud, stop);
   }
   if (!r || t->state != TS_STARTED || t->run != r) {
-    const char *st = state_names[t->state];
+    int st = t->state;
     pthread_mutex_unlock(&t->mu);
     return api->error(w->C, "%s: task no. %d was %s while waited for", w->who, i + 1,
-                      !strcmp(st, "uninitialized") ? "killed" : st);
+                      st == TS_UNINIT ? "killed" : state_names[st]);
   }
   pthread_mutex_lock(&r->mu);
   int end = r->end;
@@ -667,11 +671,7 @@ static int wait_collect(tk_waitset *w, int i, tk_each_fn each, void *ud, int *st
   pthread_mutex_unlock(&t->mu);
   sp_job_release(r->job);
   run_release(r);          /* the task's reference */
-  w->seen[i] = 1;
-  int rc = each(w->C, ud, i, res);
-  api->release(res);
-  if (rc) *stop = rc;
-  return rc < 0 ? -1 : 1;
+  return report(w, i, res, each, ud, stop);
 }
 
 static void wait_unwatch(tk_waitset *w) {
@@ -701,7 +701,7 @@ int tk_wait(spindle_ctx *C, const char *who, tk_task **T, int n, int need, long 
                calloc((size_t)n, 1), NULL};
   int rc = 0, got = 0, stop = 0;
   if (!w.runs || !w.nodes || !w.seen) { rc = api->error(C, "%s: out of memory", who); goto out; }
-  w.ch = sp_chan_create(&raw_ops);
+  w.ch = sp_chan_create(NULL);   /* no ops: tags, not values */
   if (!w.ch) { rc = api->error(C, "%s: out of memory", who); goto out; }
   /* watch every started task; a run that ended already sends nothing */
   for (int i = 0; i < n; i++) {
@@ -807,18 +807,10 @@ static int f_waitTasks(spindle_ctx *C, int argc, spindle_value *argv, spindle_va
   if (rc == 0) rc = tk_wait(C, who, T, n, (int)need, timeout, each_nothing, NULL);
   if (rc == 0) {   /* the indices of the completed tasks, in order */
     int k = 0;
-    for (int i = 0; i < n; i++) {
-      pthread_mutex_lock(&T[i]->mu);
-      k += T[i]->state == TS_COMPLETED;
-      pthread_mutex_unlock(&T[i]->mu);
-    }
+    for (int i = 0; i < n; i++) k += tk_task_completed(T[i]);
     spindle_value l = api->make_list((size_t)k);
-    for (int i = 0, j = 0; i < n && j < k; i++) {
-      pthread_mutex_lock(&T[i]->mu);
-      int done = T[i]->state == TS_COMPLETED;
-      pthread_mutex_unlock(&T[i]->mu);
-      if (done) api->list_set(l, (size_t)j++, api->make_int(i + 1));
-    }
+    for (int i = 0, j = 0; i < n && j < k; i++)
+      if (tk_task_completed(T[i])) api->list_set(l, (size_t)j++, api->make_int(i + 1));
     *ret = l;
   }
   free(T);
@@ -854,9 +846,7 @@ static int f_pollTask(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
     run_release(r);
     if (rc < 0) return -1;
   }
-  pthread_mutex_lock(&t->mu);
-  *ret = api->make_int(t->state == TS_COMPLETED);
-  pthread_mutex_unlock(&t->mu);
+  *ret = api->make_int(tk_task_completed(t));
   return 0;
 }
 

@@ -15,8 +15,6 @@
 #include <string.h>
 #include "threads.h"
 
-#define TOKEN ((void *)1)
-static const sp_value_ops token_ops = {NULL, NULL, NULL, NULL};   /* tokens, not values */
 
 /* ---- resources.lib ---------------------------------------------------------------- */
 
@@ -57,11 +55,7 @@ static pthread_mutex_t sem_mu = PTHREAD_MUTEX_INITIALIZER;
 static sp_chan *sems[1024];
 
 static int sem_init_at(int i, int64_t n) {
-  sp_chan *c = sp_chan_create(&token_ops);
-  if (!c) return -1;
-  for (int64_t k = 0; k < n; k++) sp_chan_send(c, TOKEN);
-  sems[i] = c;
-  return 0;
+  return (sems[i] = th_tokens((long)n)) ? 0 : -1;
 }
 
 static int f_semaphore(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
@@ -117,7 +111,7 @@ static int sys_semaphore(spindle_ctx *C, int argc, spindle_value *argv, spindle_
   } else if (!strcmp(op, "try_acquire")) {
     *ret = api->make_int(sp_chan_try_recv(c, &tok) == 0);
   } else if (!strcmp(op, "release")) {
-    sp_chan_send(c, TOKEN);
+    sp_chan_send(c, TH_TOKEN);
     *ret = api->make_int(1);
   } else if (!strcmp(op, "get_value")) {
     *ret = api->make_int((int64_t)sp_chan_count(c));

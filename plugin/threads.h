@@ -46,6 +46,12 @@ typedef struct th_obj {
 spindle_value th_obj_value(th_obj *o);        /* a new reference to o */
 th_obj *th_obj_new(int type, void *p, const char *name);
 void th_obj_release(void *o);
+/* a type whose values are th_objs (printed and released as such) */
+int th_def_obj_type(spindle_reg *reg, const char *name);
+/* a channel of n tokens (TH_TOKEN): semaphores and region locks; receive
+ * to take one (a job is suspended, not its worker), send to give back */
+#define TH_TOKEN ((void *)1)
+sp_chan *th_tokens(long n);
 void th_obj_print(void *o, char *buf, size_t size);
 const char *th_obj_type_name(int type);      /* "channel", "region", ... */
 

@@ -65,6 +65,17 @@ void th_obj_release(void *ptr) {
   free(o);
 }
 
+int th_def_obj_type(spindle_reg *reg, const char *name) {
+  const spindle_type_desc d = {name, th_obj_print, NULL, th_obj_release, NULL};   /* copied */
+  return api->def_type(reg, &d);
+}
+
+sp_chan *th_tokens(long n) {
+  sp_chan *c = sp_chan_create(NULL);   /* no ops: tokens, not values */
+  for (long k = 0; c && k < n; k++) sp_chan_send(c, TH_TOKEN);
+  return c;
+}
+
 void th_obj_print(void *ptr, char *buf, size_t size) {
   th_obj *o = ptr;
   /* a regionlock prints as its region, as in Singular */
@@ -525,16 +536,11 @@ static int f_getList(spindle_ctx *C, int argc, spindle_value *argv, spindle_valu
 }
 
 void th_coord_register(spindle_reg *reg) {
-  static const spindle_type_desc trig_d = {"trigger", th_obj_print, NULL, th_obj_release, NULL};
-  static const spindle_type_desc chan_d = {"channel", th_obj_print, NULL, th_obj_release, NULL};
-  static const spindle_type_desc svar_d = {"syncvar", th_obj_print, NULL, th_obj_release, NULL};
-  th_trig_t = api->def_type(reg, &trig_d);
-  th_chan_t = api->def_type(reg, &chan_d);
-  th_svar_t = api->def_type(reg, &svar_d);
-  static const spindle_type_desc table_d = {"atomic_table", th_obj_print, NULL, th_obj_release, NULL};
-  static const spindle_type_desc alist_d = {"atomic_list", th_obj_print, NULL, th_obj_release, NULL};
-  th_table_t = api->def_type(reg, &table_d);
-  th_alist_t = api->def_type(reg, &alist_d);
+  th_trig_t = th_def_obj_type(reg, "trigger");
+  th_chan_t = th_def_obj_type(reg, "channel");
+  th_svar_t = th_def_obj_type(reg, "syncvar");
+  th_table_t = th_def_obj_type(reg, "atomic_table");
+  th_alist_t = th_def_obj_type(reg, "atomic_list");
   static const struct { const char *name; spindle_rawfn fn; } fns[] = {
     {"createTrigger", f_createTrigger}, {"updateTrigger", f_updateTrigger},
     {"chainTrigger", f_chainTrigger}, {"testTrigger", f_testTrigger},

@@ -31,8 +31,6 @@
 
 int th_region_t, th_rlock_t, th_stable_t, th_slist_t;
 
-static const sp_value_ops token_ops = {NULL, NULL, NULL, NULL};
-#define TOKEN ((void *)1)
 
 const char *th_obj_type_name(int type) {
   return type == th_chan_t     ? "channel"
@@ -156,9 +154,8 @@ static th_obj *region_make(void *ud) {
   (void)ud;
   th_region *r = calloc(1, sizeof *r);
   if (!r) return NULL;
-  r->token = sp_chan_create(&token_ops);
+  r->token = th_tokens(1);
   if (!r->token) { free(r); return NULL; }
-  sp_chan_send(r->token, TOKEN);
   return th_obj_new(th_region_t, r, NULL);
 }
 
@@ -208,7 +205,7 @@ static void region_unlock(th_obj *o) {
   pthread_mutex_lock(&o->mu);
   r->owner = NULL;
   pthread_mutex_unlock(&o->mu);
-  sp_chan_send(r->token, TOKEN);
+  sp_chan_send(r->token, TH_TOKEN);
 }
 
 static int f_lockRegion(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
@@ -293,14 +290,10 @@ int th_shared_usable(spindle_ctx *C, const char *who, th_obj *o) {
 }
 
 void th_shared_register(spindle_reg *reg) {
-  static const spindle_type_desc region_d = {"region", th_obj_print, NULL, th_obj_release, NULL};
-  static const spindle_type_desc rlock_d = {"regionlock", th_obj_print, NULL, th_obj_release, NULL};
-  static const spindle_type_desc stable_d = {"shared_table", th_obj_print, NULL, th_obj_release, NULL};
-  static const spindle_type_desc slist_d = {"shared_list", th_obj_print, NULL, th_obj_release, NULL};
-  th_region_t = api->def_type(reg, &region_d);
-  th_rlock_t = api->def_type(reg, &rlock_d);
-  th_stable_t = api->def_type(reg, &stable_d);
-  th_slist_t = api->def_type(reg, &slist_d);
+  th_region_t = th_def_obj_type(reg, "region");
+  th_rlock_t = th_def_obj_type(reg, "regionlock");
+  th_stable_t = th_def_obj_type(reg, "shared_table");
+  th_slist_t = th_def_obj_type(reg, "shared_list");
   static const struct { const char *name; spindle_rawfn fn; } fns[] = {
     {"findSharedObject", f_findSharedObject}, {"typeSharedObject", f_typeSharedObject},
     {"bindSharedObject", f_bindSharedObject}, {"makeRegion", f_makeRegion},

@@ -71,7 +71,6 @@ static void all_remove(const th_thread *t) {
   pthread_mutex_unlock(&all_mu);
 }
 
-static const sp_value_ops raw_ops = {NULL, NULL, NULL, NULL};
 static _Atomic int next_id = 1;
 
 static void thread_unref(th_thread *t);
@@ -230,8 +229,8 @@ static int f_createThread(spindle_ctx *C, int argc, spindle_value *argv, spindle
   atomic_init(&t->rc, 2);   /* the script's values and the server */
   pthread_mutex_init(&t->mu, NULL);
   t->id = atomic_fetch_add(&next_id, 1);
-  t->req = sp_chan_create(&raw_ops);
-  t->res = sp_chan_create(&raw_ops);
+  t->req = sp_chan_create(NULL);   /* no ops: the items are this file's structs */
+  t->res = sp_chan_create(NULL);
   t->pool = th_pool_new(1, 1);
   t->job = sp_job_create(thread_main, t);
   if (t->job) {
