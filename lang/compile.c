@@ -498,6 +498,7 @@ static int cprocdef(comp *cp, sl_node *n) {
   comp sub = {.C = cp->C, .in_proc = 1, .line = n->line};
   sub.code = new_code(n->a->str, cp->code->file, n->line);
   sub.code->src = strdup(n->str);
+  sub.code->src_line = n->b->line;
   int np = n->kids.n;
   sub.code->nparams = np;
   sub.code->ptypes = calloc((size_t)np + 1, 1);

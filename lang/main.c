@@ -198,6 +198,29 @@ static int run_stdin(sl_ctx *C) {
   return finish(C, rc);
 }
 
+/* Started by mpirun or srun as one of several processes (ranks): the
+ * cluster plugin takes over. On rank 0 it returns and the script runs
+ * (cluster pools reach the other ranks); on the others it serves jobs and
+ * ends the process when rank 0 ends, so they never run the script.
+ * Returns 0, or an exit status. */
+static int mpi_ranks(void) {
+  const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+  if (!v) v = getenv("PMI_SIZE");
+  if (!v) v = getenv("SLURM_NTASKS");
+  if (v) return atoi(v);
+  return getenv("PMIX_RANK") || getenv("PMI_RANK") ? -1 : 0;
+}
+
+static int start_cluster(sl_ctx *C) {
+  int n = mpi_ranks();
+  if (n == 0 || getenv("SPINDLE_NO_CLUSTER")) return 0;
+  if (sl_load_plugin(C, "cluster.so") == 0) return 0;
+  if (n == 1) { sl_clear_error(C); return 0; }   /* one rank: the script runs here anyway */
+  fprintf(stderr, "spindle: started by mpirun/srun as one of %s ranks, but the cluster plugin cannot run: %s\n",
+          n > 0 ? "several" : "an unknown number of", C->err ? C->err : "?");
+  return 1;
+}
+
 int main(int argc, char **argv) {
   const char *code = NULL;
   int quiet = 0, list = 0, i = 1;
@@ -236,6 +259,7 @@ int main(int argc, char **argv) {
   int rc;
   int repl = !list && !code && i >= argc && isatty(0) && isatty(1);
   if (!list && !repl) signals_for_script(C);
+  if (!list && (rc = start_cluster(C)) != 0) return rc;
   if (list) rc = list_builtins(C, argc - i, argv + i);
   else if (code) rc = finish(C, sl_run_string(C, code, "-e"));
   else if (i < argc && strcmp(argv[i], "-")) rc = finish(C, sl_run_file(C, argv[i]));

@@ -561,6 +561,87 @@ static int api_encode(sl_ctx *C, sl_value v, char **bytes, size_t *len) {
   return 0;
 }
 
+/* ---- mirroring (the cluster plugin) ------------------------------------ */
+static char *api_proc_source(sl_value fn, const char **file, int *line) {
+  if (fn.type != SL_T_PROC) return NULL;
+  sl_code *c = ((sl_proc *)fn.u.p)->code;
+  if (!c->src) return NULL;
+  sl_buf b = {0};
+  sl_buf_printf(&b, "proc %s(", c->name);
+  for (int i = 0; i < c->nparams; i++) {
+    int t = c->ptypes[i];
+    const char *tn = c->varargs && i == c->nparams - 1 ? "list" : t == SL_T_PROC ? "proc" : sl_type_name(t);
+    sl_buf_printf(&b, "%s%s %s", i ? ", " : "", tn, c->pnames[i]);
+  }
+  sl_buf_printf(&b, ") %s", c->src);   /* on the line of the body's `{` */
+  if (file) *file = c->file;
+  if (line) *line = c->src_line ? c->src_line : c->line;
+  return b.s;
+}
+
+static int api_make_proc(sl_ctx *C, const char *text, const char *file, int line, sl_value *out) {
+  sl_clear_error(C);
+  *out = SL_NONE;
+  sl_code *code = sl_compile(C, text, strlen(text), file ? file : "(proc)", line);
+  if (!code) return -1;
+  for (int i = 0; i < code->nk; i++)
+    if (code->k[i].type == SL_T_PROC) { *out = code->k[i]; sl_retain(*out); break; }
+  sl_code_release(code);
+  if (out->type != SL_T_PROC) return sl_error(C, "make_proc: not a proc definition");
+  return 0;
+}
+
+typedef struct { void (*fn)(void *, const char *, sl_value, int); void *ud; } changed_cb;
+static void changed_one(sl_slot *s, void *ud) {
+  changed_cb *cb = ud;
+  int decl;
+  uint32_t t = sl_slot_peek(s, &decl);
+  if (t == SL_T_BUILTIN) return;   /* the other process has its own */
+  if (t == SL_T_UNDEF) { cb->fn(cb->ud, s->name, SL_NONE, -1); return; }
+  sl_value v = sl_slot_get(s);
+  if (v.type == SL_T_UNDEF) { cb->fn(cb->ud, s->name, SL_NONE, -1); return; }
+  cb->fn(cb->ud, s->name, v, decl);
+  sl_release(v);
+}
+static void api_globals_changed(sl_ctx *C, void (*fn)(void *, const char *, sl_value, int), void *ud) {
+  changed_cb cb = {fn, ud};
+  sl_globals_changed(C->W, changed_one, &cb);
+}
+
+static int api_set_global(sl_ctx *C, const char *name, sl_value v, int decl) {
+  sl_slot *s = sl_global_slot(C->W, name);
+  if (decl == -2) { sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF); return 0; }
+  if (decl < 0 || decl >= SL_T_FIRST_USER) decl = SL_T_DEF;
+  sl_retain(v);
+  sl_slot_set(s, v, decl);
+  return 0;
+}
+
+static const char *api_loaded(int i) {
+  pthread_mutex_lock(&reg_mu);
+  const char *r = i >= 0 && i < nloaded ? loaded[i] : NULL;
+  pthread_mutex_unlock(&reg_mu);
+  return r;
+}
+
+static struct { char *name; void *iface; } services[16];
+static int nservices;
+static int api_provide(spindle_reg *r, const char *name, void *iface) {
+  (void)r;
+  pthread_mutex_lock(&reg_mu);
+  int ok = nservices < 16;
+  if (ok) services[nservices++] = (typeof(services[0])){strdup(name), iface};
+  pthread_mutex_unlock(&reg_mu);
+  return ok ? 0 : -1;
+}
+static void *api_service(const char *name) {
+  void *r = NULL;
+  pthread_mutex_lock(&reg_mu);
+  for (int i = 0; i < nservices && !r; i++) if (!strcmp(services[i].name, name)) r = services[i].iface;
+  pthread_mutex_unlock(&reg_mu);
+  return r;
+}
+
 const struct spindle_api sl_api = {
   SPINDLE_PLUGIN_ABI, sizeof(struct spindle_api),
   api_def, api_def_raw, api_def_type, api_on_context, api_fail,
@@ -572,6 +653,8 @@ const struct spindle_api sl_api = {
   api_string_ptr, api_size, api_list_get, api_list_set, api_intvec_get,
   api_user_ptr, api_type_name, api_to_string, api_bigint_str, api_is_quote_of,
   sl_proc_name, api_def_type_ext, api_def_system, api_encode, sl_decode, api_on_signal,
+  api_proc_source, api_make_proc, api_globals_changed, api_set_global, api_loaded,
+  api_provide, api_service,
 };
 
 /* ---- search paths ------------------------------------------------------ */

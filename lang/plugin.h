@@ -211,6 +211,29 @@ struct spindle_api {
    * threads plugin shuts the runtime down there (jobs cancelled, pools
    * closed), so that a script waiting on a job ends too */
   int (*on_signal)(spindle_reg *r, void (*fn)(int signo));
+  /* Mirroring this process's script in another (the cluster plugin's
+   * ranks). proc_source: a script proc's definition as source text,
+   * "proc NAME(PARAMS) {BODY}" (malloc'ed: free() it), *file and *line
+   * where its body starts; NULL for anything else. make_proc compiles
+   * such a text into a proc value (not bound to any name). */
+  char *(*proc_source)(spindle_value fn, const char **file, int *line);
+  int (*make_proc)(spindle_ctx *ctx, const char *text, const char *file, int line, spindle_value *out);
+  /* globals_changed calls fn for each global written since the last call
+   * (every defined one on the first call, which turns tracking on):
+   * value borrowed, SPINDLE_T_NONE with decl -1 when it was killed;
+   * decl is its declared type (SPINDLE_T_*, 10 for def, or a plugin
+   * type code). set_global declares name with decl (a built-in type code,
+   * or -1 for def) and value v (borrowed), quietly; decl -2 kills it. */
+  void (*globals_changed)(spindle_ctx *ctx, void (*fn)(void *ud, const char *name, spindle_value v, int decl),
+                          void *ud);
+  int (*set_global)(spindle_ctx *ctx, const char *name, spindle_value v, int decl);
+  /* the i-th plugin or library loaded (in order: "x.so" for plugins, a
+   * path for libraries), NULL past the last */
+  const char *(*loaded)(int i);
+  /* services between plugins: provide registers iface under name (during
+   * init); service finds it (NULL until a plugin provides it) */
+  int (*provide)(spindle_reg *r, const char *name, void *iface);
+  void *(*service)(const char *name);
 };
 
 struct spindle_reg {

@@ -197,6 +197,7 @@ typedef struct sl_code {
   int varargs;                         /* last param is "list #" */
   int line;                            /* line of definition */
   char *src;                           /* proc body text, for printing */
+  int src_line;                        /* line of the body's `{` */
   sl_string *text;                     /* the whole source, for warnings */
   int text_line0;                      /* line number of text's first line */
   _Atomic int32_t rc;
@@ -221,6 +222,7 @@ struct sl_slot {
   sl_slot *next;
   uint64_t seq_decl;    /* when last declared: listvar shows newest first */
   struct sl_world *W;   /* the world it names a global of */
+  _Atomic uint8_t dirty;/* on the world's list of changed slots */
 };
 sl_value sl_slot_get_locked(sl_slot *s);
 /* a lock-free snapshot of a plain value: 1 with *out set, else 0 */
@@ -260,6 +262,12 @@ void sl_slot_write_begin(sl_slot *s);
 void sl_slot_write_end(sl_slot *s);
 uint32_t sl_slot_peek(sl_slot *s, int *decl);            /* value's type */
 void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
+/* Change tracking, for a process that mirrors this one's globals (a
+ * cluster's other ranks): off until the first sl_globals_changed, which
+ * reports every defined global; later calls report the slots written
+ * since the call before (each once). Costs a slot write one load while
+ * off, and one more while on. */
+void sl_globals_changed(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
 
 /* ---- execution contexts ------------------------------------------------ */
 typedef struct sl_frame {

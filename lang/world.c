@@ -17,6 +17,11 @@ struct sl_world {
   pthread_mutex_t immortal_mu;
   sl_obj **immortals;
   size_t nimmortals, cap_immortals;
+  /* change tracking (sl_globals_changed) */
+  _Atomic int track;
+  pthread_mutex_t dirty_mu;
+  sl_slot **dirty;
+  size_t ndirty, cap_dirty;
 };
 
 static size_t hash(const char *s) {
@@ -29,6 +34,7 @@ sl_world *sl_world_new(void) {
   sl_world *W = calloc(1, sizeof *W);
   pthread_mutex_init(&W->mu, NULL);
   pthread_mutex_init(&W->immortal_mu, NULL);
+  pthread_mutex_init(&W->dirty_mu, NULL);
   W->nbuckets = 512;
   W->buckets = calloc(W->nbuckets, sizeof *W->buckets);
   sl_builtins_init(W);
@@ -53,6 +59,8 @@ void sl_world_free(sl_world *W) {
   free(W->immortals);
   free(W->buckets);
   pthread_mutex_destroy(&W->immortal_mu);
+  pthread_mutex_destroy(&W->dirty_mu);
+  free(W->dirty);
   pthread_mutex_destroy(&W->mu);
   free(W);
 }
@@ -159,9 +167,44 @@ void sl_slot_write_begin(sl_slot *s) {
   atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1, memory_order_relaxed);
   atomic_thread_fence(memory_order_release);
 }
+static void mark_dirty(sl_slot *s) {
+  sl_world *W = s->W;
+  pthread_mutex_lock(&W->dirty_mu);
+  if (!atomic_exchange_explicit(&s->dirty, 1, memory_order_relaxed)) {
+    if (W->ndirty == W->cap_dirty) {
+      size_t cap = W->cap_dirty ? 2 * W->cap_dirty : 64;
+      sl_slot **v = realloc(W->dirty, cap * sizeof *v);
+      if (!v) sl_oom();
+      W->dirty = v;
+      W->cap_dirty = cap;
+    }
+    W->dirty[W->ndirty++] = s;
+  }
+  pthread_mutex_unlock(&W->dirty_mu);
+}
+
 void sl_slot_write_end(sl_slot *s) {
   atomic_store_explicit(&s->plain, (uint8_t)plain_value(s), memory_order_relaxed);
   atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1, memory_order_release);
+  if (__builtin_expect(s->W && atomic_load_explicit(&s->W->track, memory_order_relaxed), 0) &&
+      !atomic_load_explicit(&s->dirty, memory_order_relaxed))
+    mark_dirty(s);
+}
+
+void sl_globals_changed(sl_world *W, void (*f)(sl_slot *, void *), void *ud) {
+  if (!atomic_exchange(&W->track, 1)) {   /* first call: everything */
+    sl_global_names(W, f, ud);
+    return;
+  }
+  pthread_mutex_lock(&W->dirty_mu);
+  sl_slot **v = W->dirty;
+  size_t n = W->ndirty;
+  W->dirty = NULL;
+  W->ndirty = W->cap_dirty = 0;
+  for (size_t i = 0; i < n; i++) atomic_store_explicit(&v[i]->dirty, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&W->dirty_mu);
+  for (size_t i = 0; i < n; i++) f(v[i], ud);
+  free(v);
 }
 
 sl_value sl_slot_get_locked(sl_slot *s) {

@@ -111,6 +111,8 @@ static void run_end(tk_run *r, int end, spindle_value result, char *err) {
 
 static void *task_main(void *arg) {
   tk_run *r = arg;
+  int slot = th_pool_slot(tk_pool);
+  if (slot < 0) { run_end(r, R_CANCELLED, api->none(), NULL); return NULL; }
   spindle_ctx *C = th_ctx_get();
   if (!C) { run_end(r, R_FAILED, api->none(), strdup("out of memory for an interpreter context")); return NULL; }
   *api->userdata(C, 1) = tk_pool;   /* startJob without a pool inside a task */
@@ -119,7 +121,7 @@ static void *task_main(void *arg) {
   spindle_value small[8], *a = n <= 8 ? small : malloc(n * sizeof *a);
   for (size_t i = 0; i < n; i++) a[i] = api->list_get(r->args, i);
   spindle_value res = api->none();
-  int rc = api->call(C, r->fn, (int)n, a, &res);
+  int rc = th_pool_call(tk_pool, slot, C, api->proc_name(r->fn), r->fn, (int)n, a, &res);
   if (a != small) free(a);
   if (sp_job_cancelled()) {
     api->release(res);
@@ -148,16 +150,16 @@ static void run_cleanup(void *arg, void *result, sp_state st, void *ud) {
 /* ---- the tasks' pool and cores -------------------------------------------- */
 
 static int cores_locked(void) {
-  if (!tk_cores) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    tk_cores = n < 1 ? 1 : n > 128 ? 128 : (int)n;
+  if (!tk_cores) {   /* under mpirun: every rank's cores */
+    int n = th_cores();
+    tk_cores = n < 1 ? 1 : n > 1024 ? 1024 : n;
   }
   return tk_cores;
 }
 
 static th_pool *task_pool(spindle_ctx *C, const char *who) {
   pthread_mutex_lock(&tk_mu);
-  if (!tk_pool) tk_pool = th_pool_new(cores_locked(), 1);
+  if (!tk_pool) tk_pool = th_pool_new_all(cores_locked(), 1);
   th_pool *p = tk_pool;
   pthread_mutex_unlock(&tk_mu);
   if (!p) api->error(C, "%s: cannot start the tasks' threadpool", who);
@@ -866,7 +868,7 @@ int tk_set_cores(int n) {
   pthread_mutex_lock(&tk_mu);
   int rc = 0;
   if (tk_pool) rc = th_pool_set_workers(tk_pool, n);
-  else if (!(tk_pool = th_pool_new(n, 1))) rc = SP_ENOMEM;
+  else if (!(tk_pool = th_pool_new_all(n, 1))) rc = SP_ENOMEM;
   if (rc == 0) tk_cores = n;
   pthread_mutex_unlock(&tk_mu);
   return rc;

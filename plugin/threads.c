@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "threads.h"
+#include "cluster.h"
 
 const struct spindle_api *th_api;
 int th_pool_t, th_job_t, th_trig_t, th_chan_t, th_svar_t, th_table_t, th_alist_t;
@@ -123,10 +125,22 @@ static int job_poll(void *ud) {
 
 struct th_pool {
   sp_pool *p;
-  int n;
+  int n;                /* workers (of every rank, for a cluster pool) */
   _Atomic int closed;
   int quiet;            /* closed at exit without a word (the tasks' pool) */
+  cl_pool *cl;          /* a cluster pool's slots on every rank, else NULL */
 };
+
+/* the cluster plugin, when this process is rank 0 of several (cluster.h) */
+static const spindle_cluster *cluster(void) {
+  static const spindle_cluster *c;
+  static _Atomic int looked;
+  if (!atomic_load_explicit(&looked, memory_order_acquire)) {
+    if (api->size >= offsetof(struct spindle_api, service) + sizeof api->service) c = api->service(CL_SERVICE);
+    atomic_store_explicit(&looked, 1, memory_order_release);
+  }
+  return c;
+}
 
 /* every pool ever made, in order of creation (never freed: small, and a
  * job's context keeps a pointer to its pool) */
@@ -137,8 +151,12 @@ static th_pool *cur_pool;      /* setCurrentThreadPool, outside jobs */
 
 static void pool_print(void *ptr, char *buf, size_t size) {
   th_pool *p = ptr;
-  snprintf(buf, size, "<threadpool %d worker%s%s>", p->n, p->n == 1 ? "" : "s",
-           atomic_load(&p->closed) ? ", closed" : "");
+  int n = __atomic_load_n(&p->n, __ATOMIC_RELAXED);
+  if (p->cl)
+    snprintf(buf, size, "<threadpool %d worker%s on %d ranks%s>", n, n == 1 ? "" : "s", cluster()->size,
+             atomic_load(&p->closed) ? ", closed" : "");
+  else
+    snprintf(buf, size, "<threadpool %d worker%s%s>", n, n == 1 ? "" : "s", atomic_load(&p->closed) ? ", closed" : "");
 }
 
 static spindle_value pool_value(th_pool *p) { return api->make_user(th_pool_t, p); }
@@ -170,13 +188,20 @@ static th_pool *pool_arg(spindle_ctx *C, const char *fn, int argc, spindle_value
   return api->user_ptr(argv[0], th_pool_t);
 }
 
+static th_pool *pool_new_cl(const sp_pool_opts *o, int quiet, cl_pool *cl);
+
 /* a new pool, listed for the close at exit; a quiet one (the tasks' pool)
  * never becomes the current pool and closes at exit without a word */
 static th_pool *pool_new(const sp_pool_opts *o, int quiet) {
+  return pool_new_cl(o, quiet, NULL);
+}
+
+static th_pool *pool_new_cl(const sp_pool_opts *o, int quiet, cl_pool *cl) {
   th_pool *p = calloc(1, sizeof *p);
   if (!p) return NULL;
-  p->n = o->nworkers;
+  p->n = cl ? cluster()->workers(cl, -1) : o->nworkers;
   p->quiet = quiet;
+  p->cl = cl;
   p->p = sp_pool_create_opts(o);
   if (!p->p) { free(p); return NULL; }
   pthread_mutex_lock(&pools_mu);
@@ -217,15 +242,176 @@ th_pool *th_pool_new(int nworkers, int quiet) {
   return pool_new(&o, quiet);
 }
 
+/* a cluster pool of w[r] workers on rank r (nranks entries), or, on one
+ * machine, a pool of w[0]; NULL with a message in err */
+static th_pool *cluster_pool_new(const int *w, unsigned slice_us, int noslice, int quiet, char *err, size_t errlen) {
+  sp_pool_opts o;
+  sp_pool_opts_init(&o);
+  if (noslice) o.flags |= SP_POOL_NOPREEMPT;
+  else if (slice_us) o.slice_us = slice_us;
+  const spindle_cluster *c = cluster();
+  if (!c) {
+    o.nworkers = w[0];
+    th_pool *p = pool_new(&o, quiet);
+    if (!p) snprintf(err, errlen, "cannot create a pool of %d workers", w[0]);
+    return p;
+  }
+  cl_pool *cl = c->pool_new(w, noslice ? UINT32_MAX : slice_us, err, errlen);
+  if (!cl) return NULL;
+  o.nworkers = c->local_threads(cl);
+  th_pool *p = pool_new_cl(&o, quiet, cl);
+  if (!p) { c->pool_close(cl); snprintf(err, errlen, "cannot create rank 0's pool of %d workers", o.nworkers); }
+  return p;
+}
+
+th_pool *th_pool_new_all(int nworkers, int quiet) {
+  const spindle_cluster *c = cluster();
+  if (!c) return th_pool_new(nworkers, quiet);
+  int *w = malloc((size_t)c->size * sizeof *w);
+  th_spread(nworkers, w);
+  char err[200];
+  th_pool *p = cluster_pool_new(w, 0, 0, quiet, err, sizeof err);
+  free(w);
+  return p;
+}
+
+/* n workers over the ranks: n / size each, the first n % size ranks one
+ * more (setcores(1) keeps the tasks on rank 0) */
+void th_spread(int n, int *w) {
+  const spindle_cluster *c = cluster();
+  int size = c ? c->size : 1;
+  for (int r = 0; r < size; r++) w[r] = n / size + (r < n % size);
+}
+
+int th_cores(void) {
+  const spindle_cluster *c = cluster();
+  if (c) return c->cores(-1);
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : (int)n;
+}
+
+static int f_createClusterPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
+  const char *who = "createClusterPool";
+  if (argc != 1 && argc != 2)
+    return th_counterr(C, who, argc, "1 or 2 arguments (int workersPerRank or intvec workers[, int slice_us])");
+  const spindle_cluster *c = cluster();
+  int size = c ? c->size : 1;
+  int *w = calloc((size_t)size, sizeof *w);
+  if (!w) return api->error(C, "%s: out of memory", who);
+  int rc = 0;
+  if (argv[0].type == SPINDLE_T_INT) {
+    if (argv[0].u.i < 1 || argv[0].u.i > 1024)
+      rc = api->error(C, "%s: %lld workers per rank: expected 1..1024", who, (long long)argv[0].u.i);
+    for (int r = 0; r < size; r++) w[r] = (int)argv[0].u.i;
+  } else if (argv[0].type == SPINDLE_T_INTVEC) {
+    size_t n = api->length(argv[0]);
+    long long sum = 0;
+    if (n != (size_t)size)
+      rc = api->error(C, "%s: an intvec of %zu worker counts for %d rank%s: expected one per rank (rank 0 first)", who, n,
+                      size, size == 1 ? "" : "s");
+    for (size_t r = 0; r < n && rc == 0; r++) {
+      int64_t k = api->intvec_get(argv[0], r);
+      if (k < 0 || k > 1024) rc = api->error(C, "%s: %lld workers on rank %zu: expected 0..1024", who, (long long)k, r);
+      else w[r] = (int)k, sum += k;
+    }
+    if (rc == 0 && sum == 0) rc = api->error(C, "%s: no workers on any rank", who);
+    if (rc == 0 && size == 1 && w[0] == 0) rc = api->error(C, "%s: no workers", who);
+  } else {
+    rc = th_argerr(C, who, 1, "int or intvec", argv[0]);
+  }
+  if (rc == 0 && argc == 2 && argv[1].type != SPINDLE_T_INT) rc = th_argerr(C, who, 2, "int", argv[1]);
+  if (rc == 0 && argc == 2 && (argv[1].u.i < 0 || argv[1].u.i > 100000000))
+    rc = api->error(C, "%s: time slice %lld us: expected 0 (no slicing) .. 100000000", who, (long long)argv[1].u.i);
+  if (rc < 0) { free(w); return -1; }
+  char err[200] = "";
+  th_pool *p = cluster_pool_new(w, argc == 2 ? (unsigned)argv[1].u.i : 0, argc == 2 && argv[1].u.i == 0, 0, err, sizeof err);
+  free(w);
+  if (!p) return api->error(C, "%s: %s", who, err);
+  *ret = pool_value(p);
+  return 0;
+}
+
 sp_pool *th_pool_sp(th_pool *p) { return p->p; }
 
 /* close a pool the plugin made for itself (a thread's), without a word */
 void th_pool_close(th_pool *p) {
   int was = 0;
-  if (atomic_compare_exchange_strong(&p->closed, &was, 1)) sp_pool_close(p->p, 0);
+  if (atomic_compare_exchange_strong(&p->closed, &was, 1)) {
+    sp_pool_close(p->p, 0);
+    if (p->cl) cluster()->pool_close(p->cl);
+  }
+}
+
+static int cluster_set_workers(th_pool *p, int n) {
+  const spindle_cluster *c = cluster();
+  int *w = malloc((size_t)c->size * sizeof *w);
+  if (!w) return SP_ENOMEM;
+  th_spread(n, w);
+  int rc = c->set_workers(p->cl, w);
+  free(w);
+  if (rc == 0) rc = sp_pool_set_workers(p->p, c->local_threads(p->cl));
+  __atomic_store_n(&p->n, c->workers(p->cl, -1), __ATOMIC_RELAXED);
+  return rc;
+}
+
+/* On a job's fiber, before it takes an interpreter context: a slot of
+ * cluster pool p (the rank to run on; -1: the job was cancelled while it
+ * waited), or 0 for any other pool. */
+int th_pool_slot(th_pool *p) {
+  if (!p || !p->cl) return 0;
+  return cluster()->acquire(p->cl, sp_job_priority(sp_job_current()));
+}
+
+/* fn(argv) as a job of p, on its fiber, in slot (th_pool_slot): on a
+ * cluster pool, on that slot's rank */
+int th_pool_call(th_pool *p, int slot, spindle_ctx *C, const char *name, spindle_value fn, int argc,
+                 const spindle_value *argv, spindle_value *ret) {
+  if (!p || !p->cl) return api->call(C, fn, argc, argv, ret);
+  const spindle_cluster *c = cluster();
+  if (slot > 0) {
+    void *msg = c->prepare(p->cl, C, name, fn, argc, argv);
+    if (!msg) { c->giveback(p->cl, slot); return -1; }
+    return c->run(p->cl, slot, msg, C, ret);
+  }
+  int rc = api->call(C, fn, argc, argv, ret);
+  c->done(p->cl, 0);
+  if (rc == 0 && ret->type != SPINDLE_T_NONE) {   /* it must be able to cross, wherever it ran */
+    char *b;
+    size_t n;
+    if (api->encode(C, *ret, &b, &n) < 0) {
+      api->clear_error(C);
+      rc = api->error(C, "the result is a %s, which cannot cross from another rank of a cluster pool "
+                      "(only int, bigint, string, list, intvec and none can)", api->type_name(*ret));
+      api->release(*ret);
+      *ret = api->none();
+    } else {
+      free(b);
+    }
+  }
+  return rc;
+}
+
+static int check_arg(spindle_ctx *C, const char *who, const char *job, int i, spindle_value v) {
+  char *b;
+  size_t n;
+  if (api->encode(C, v, &b, &n) == 0) { free(b); return 0; }
+  char *why = strdup(api->errmsg(C));
+  api->clear_error(C);
+  int rc = api->error(C, "%s: job \"%s\": argument %d (%s) cannot cross to another rank of a cluster pool: %s", who, job,
+                      i, api->type_name(v), why ? why : "?");
+  free(why);
+  return rc;
+}
+
+int th_pool_check_args(th_pool *p, spindle_ctx *C, const char *who, const char *job, int argc, const spindle_value *argv) {
+  if (!p || !p->cl) return 0;
+  for (int i = 0; i < argc; i++)
+    if (check_arg(C, who, job, i + 1, argv[i]) < 0) return -1;
+  return 0;
 }
 
 int th_pool_set_workers(th_pool *p, int n) {
+  if (p->cl) return cluster_set_workers(p, n);
   int rc = sp_pool_set_workers(p->p, n);
   __atomic_store_n(&p->n, sp_pool_nworkers(p->p), __ATOMIC_RELAXED);
   return rc;
@@ -242,6 +428,7 @@ static int f_closeThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spin
     return api->error(C, "closeThreadPool: the threadpool is already closed");
   if (cur_pool == p) cur_pool = NULL;
   int rc = sp_pool_close(p->p, argc == 2 && argv[1].u.i != 0);
+  if (p->cl) cluster()->pool_close(p->cl);
   if (rc < 0) return th_rterr(C, "closeThreadPool", rc);
   *ret = api->none();
   return 0;
@@ -282,8 +469,7 @@ static int set_workers(spindle_ctx *C, const char *who, int argc, spindle_value 
   if (p->n == 0 && n != 0)
     return api->error(C, "%s: a threadpool of 0 workers (run by whoever waits on it) cannot get workers", who);
   if (p->n > 0 && (n < 1 || n > 128)) return api->error(C, "%s: %lld workers: expected 1..128", who, n);
-  int rc = sp_pool_set_workers(p->p, (int)n);
-  __atomic_store_n(&p->n, sp_pool_nworkers(p->p), __ATOMIC_RELAXED);
+  int rc = th_pool_set_workers(p, (int)n);
   if (rc == SP_ECLOSED) return api->error(C, "%s: the threadpool is closed", who);
   if (rc == SP_ENOMEM) return api->error(C, "%s: cannot start %lld workers (the threadpool has %d)", who, n, p->n);
   if (rc < 0) return th_rterr(C, who, rc);
@@ -338,12 +524,20 @@ static int f_threadPoolStats(spindle_ctx *C, int argc, spindle_value *argv, spin
       if (!strcmp(want, stat_names[i])) { *ret = api->make_int((int64_t)v[i]); return 0; }
     return api->error(C, "threadPoolStats: no counter named \"%s\"", want);
   }
-  spindle_value l = api->make_list(n);
+  spindle_value ranks = p->cl ? cluster()->stats(p->cl) : api->none();
+  size_t nr = api->length(ranks);
+  spindle_value l = api->make_list(n + nr);
   for (size_t i = 0; i < n; i++) {
     char buf[96];
     int len = snprintf(buf, sizeof buf, "%s %llu", stat_names[i], (unsigned long long)v[i]);
     api->list_set(l, i, api->make_string(buf, (size_t)len));
   }
+  for (size_t i = 0; i < nr; i++) {   /* a cluster pool: one line per rank */
+    spindle_value x = api->list_get(ranks, i);
+    api->retain(x);
+    api->list_set(l, n + i, x);
+  }
+  api->release(ranks);
   *ret = l;
   return 0;
 }
@@ -372,6 +566,7 @@ static void close_all_pools(void) {
     int was = 0;
     if (!atomic_compare_exchange_strong(&p->closed, &was, 1)) continue;
     int left = sp_pool_close(p->p, 0);
+    if (p->cl) cluster()->pool_close(p->cl);
     if (left > 0 && !p->quiet) {
       fflush(stdout);
       fprintf(stderr, "// ** threadpool %d (%d worker%s) closed at exit: %d job%s cancelled\n", i + 1, p->n,
@@ -427,6 +622,8 @@ static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
 
 static void *job_run(void *ud, size_t argc, void *const *argv) {
   th_job *t = ud;
+  int slot = t->kind == K_CALL ? th_pool_slot(t->pool) : 0;
+  if (slot < 0) return NULL;   /* cancelled while it waited for a worker of the cluster */
   spindle_ctx *C = th_ctx_get();
   if (!C) { sp_job_fail("out of memory for an interpreter context"); return NULL; }
   *api->userdata(C, 0) = t;
@@ -437,7 +634,7 @@ static void *job_run(void *ud, size_t argc, void *const *argv) {
   spindle_value r = api->none();
   int rc;
   switch (t->kind) {
-  case K_CALL: rc = api->call(C, t->fn, (int)argc, a, &r); break;
+  case K_CALL: rc = th_pool_call(t->pool, slot, C, sp_job_name(t->sj), t->fn, (int)argc, a, &r); break;
   case K_QUOTE: rc = api->eval(C, t->fn, &r); break;
   case K_EXEC: rc = api->execute(C, api->string_ptr(t->fn, NULL)); break;
   default: rc = api->execute_file(C, api->string_ptr(t->fn, NULL)); break;
@@ -577,6 +774,16 @@ static int start_err(spindle_ctx *C, const char *who, th_job *t, int rc) {
   return th_rterr(C, who, rc);
 }
 
+/* a job of a cluster pool: its arguments so far must be able to cross */
+static int check_job_args(spindle_ctx *C, const char *who, th_pool *p, th_job *t) {
+  if (!p->cl || !sp_job_argc) return 0;
+  size_t n = sp_job_argc(t->sj);
+  void *const *v = sp_job_argv(t->sj);
+  for (size_t i = 0; i < n; i++)
+    if (check_arg(C, who, sp_job_name(t->sj), (int)i + 1, v[i] ? ((th_box *)v[i])->v : api->none()) < 0) return -1;
+  return 0;
+}
+
 static int f_startJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
   int i = 0, prio;
   th_pool *p = NULL;
@@ -590,6 +797,7 @@ static int f_startJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
     t = job_from(C, "startJob", i + 1, argv[i], argc - i - 1, argv + i + 1);
     if (!t) return -1;
   }
+  if (check_job_args(C, "startJob", p, t) < 0) { sp_job_release(t->sj); return -1; }
   t->pool = p;
   atomic_store(&t->started, 1);
   int rc = sp_job_start(p->p, prio, t->sj);
@@ -732,6 +940,7 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
     t = job_from(C, who, pos, what, 0, NULL);
     if (!t) return -1;
   }
+  if (check_job_args(C, who, p, t) < 0) { sp_job_release(t->sj); return -1; }
   t->pool = p;
   atomic_store(&t->started, 1);
   int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
@@ -999,6 +1208,7 @@ int spindle_plugin_init(spindle_reg *reg) {
   if (th_pool_t < 0 || th_job_t < 0) return th_api->fail(reg, "cannot register the threadpool and job types");
   static const struct { const char *name; spindle_rawfn fn; } fns[] = {
     {"createThreadPool", f_createThreadPool}, {"closeThreadPool", f_closeThreadPool},
+    {"createClusterPool", f_createClusterPool},
     {"setCurrentThreadPool", f_setCurrentThreadPool}, {"currentThreadPool", f_currentThreadPool},
     {"getThreadPoolWorkers", f_getThreadPoolWorkers}, {"setThreadPoolWorkers", f_setThreadPoolWorkers},
     {"getThreadPoolConcurrency", f_getThreadPoolConcurrency},

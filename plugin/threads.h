@@ -78,6 +78,19 @@ int th_pool_usable(spindle_ctx *C, const char *fn, th_pool *p);
 th_pool *th_pool_new(int nworkers, int quiet);   /* NULL on failure */
 sp_pool *th_pool_sp(th_pool *p);
 int th_pool_set_workers(th_pool *p, int n);      /* sp_pool_set_workers */
+/* cluster pools (cluster.h): under mpirun, a pool with workers on every
+ * rank (n spread by th_spread), else th_pool_new */
+th_pool *th_pool_new_all(int nworkers, int quiet);
+void th_spread(int n, int *w);                   /* n workers over the ranks */
+int th_cores(void);                              /* every rank's cores */
+/* a job of a cluster pool first takes a slot (th_pool_slot, before it
+ * takes an interpreter context: the rank it runs on, -1 when cancelled
+ * meanwhile, 0 for other pools), then runs fn(argv) there (th_pool_call);
+ * its arguments must be able to cross (th_pool_check_args) */
+int th_pool_slot(th_pool *p);
+int th_pool_call(th_pool *p, int slot, spindle_ctx *C, const char *name, spindle_value fn, int argc,
+                 const spindle_value *argv, spindle_value *ret);
+int th_pool_check_args(th_pool *p, spindle_ctx *C, const char *who, const char *job, int argc, const spindle_value *argv);
 void th_pool_close(th_pool *p);                  /* without waiting, quietly */
 
 /* jobs */

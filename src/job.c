@@ -676,6 +676,11 @@ sp_job *sp_job_current(void)
     return sp__current();
 }
 
+int sp_job_priority(const sp_job *job)
+{
+    return job ? __atomic_load_n(&job->prio, __ATOMIC_RELAXED) : 0;
+}
+
 /* ---- safe points ---- */
 
 static __attribute__((noreturn)) void end_cancelled(sp_job *j)

@@ -291,6 +291,20 @@ SP_API int sp_job_fail(const char *fmt, ...)
 /* Inside a job: the job (no reference added); NULL elsewhere. */
 SP_API sp_job *sp_job_current(void);
 
+/* A plain thread that starts a job on a parked worker (or makes one
+ * ready: a syncvar write, a channel send) puts the worker's wake off,
+ * expecting to wait for the job itself and run it in its stead; the wake
+ * happens when the thread waits, or at the monitor's next tick (about a
+ * millisecond) if it never does. A thread that hands work to pools and
+ * goes on with other things (an event loop: a network or MPI receiver)
+ * calls sp_flush_wakes after handing work over: the workers it put off
+ * wake now. Harmless anywhere (a job, a thread that owes nothing). */
+SP_API void sp_flush_wakes(void);
+
+/* The priority the job was started or scheduled with (0 before, and for
+ * NULL). */
+SP_API int sp_job_priority(const sp_job *job);
+
 /* ------------------------------------------------------------------ */
 /* Scheduling points                                                   */
 /* ------------------------------------------------------------------ */

@@ -1043,6 +1043,11 @@ void sp__owed_flush(void)
         flush_owed(t);
 }
 
+void sp_flush_wakes(void)
+{
+    sp__owed_flush();
+}
+
 /* A plain thread queued a fresh job on w, parked (v: PARKED or OWED,
  * read after the push): owe its wake. 0 if it must be woken now. */
 static int put_off_wake(sp__worker *w, int v)

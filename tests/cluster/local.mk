@@ -1,0 +1,14 @@
+# tests/cluster/local.mk: cluster pools on MPI (plugin/cluster.c), run by
+# tests/scripts/run-test under `mpirun -n 3 --oversubscribe` ("// mpirun"
+# tests, and shell tests that start mpirun themselves). Each skips (77)
+# where mpirun or cluster.so is missing.
+CLUSTER_TESTS = \
+	tests/cluster/api.sing \
+	tests/cluster/values.sing \
+	tests/cluster/procs.sing \
+	tests/cluster/tasks.sing \
+	tests/cluster/same.sing \
+	tests/cluster/errors.sing \
+	tests/cluster/signals.sing
+TESTS += $(CLUSTER_TESTS)
+EXTRA_DIST += $(CLUSTER_TESTS) $(CLUSTER_TESTS:.sing=.out) tests/cluster/cluster_helpers.lib
