@@ -62,11 +62,15 @@ enum { G_VALUE, G_PROC, G_KILL };               /* F_GLOBAL kinds */
 enum { FN_GLOBAL, FN_SOURCE, FN_BUILTIN };      /* how a job names its function */
 enum { R_DONE, R_FAILED, R_CANCELLED };         /* F_RESULT status */
 #define TAG 7
-/* the comm thread polls MPI (no MPI transport can wake a thread): it keeps
- * polling, yielding the CPU between polls, for SPIN_US after traffic, then
- * naps for 5, 10, 20 ... NAP_MAX_US microseconds between polls (new
- * outgoing frames wake it at once) */
-#define SPIN_US 1000
+/* The comm thread polls MPI (no MPI transport wakes a thread). After
+ * a message came or went it keeps polling, yielding the CPU between polls,
+ * for SPIN_MIN_US, or twice the usual gap between two incoming messages
+ * while that gap is under SPIN_MAX_US (a stream of short jobs
+ * is served at once; a rank whose jobs take long does not burn a core
+ * waiting for their results). Then it naps for 5, 10, 20 ... NAP_MAX_US
+ * microseconds between polls; new outgoing frames wake it at once. */
+#define SPIN_MIN_US 150
+#define SPIN_MAX_US 1000
 #define NAP_MAX_US 1000
 
 static int nranks = 1, myrank;
@@ -264,14 +268,16 @@ static void *comm_main(void *arg) {
   while (!loop_go) pthread_cond_wait(&init_cv, &init_mu);
   pthread_mutex_unlock(&init_mu);
 
-  uint64_t last = now_us();
+  uint64_t last_in = now_us(), last_act = last_in;
+  double gap = -1;   /* the usual time between two incoming messages, microseconds */
   long nap_us = 5;
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);   /* naps of a few microseconds mean it */
   int stop_sent = 0;
   for (;;) {
-    int did = flush_out();
+    int sent = flush_out();
     reap_sends();
-    did |= poll_in();
+    int got = poll_in();
+    int did = sent | got;
     if (myrank == 0) {
       pthread_mutex_lock(&out_mu);
       int stop = stop_asked;
@@ -292,8 +298,14 @@ static void *comm_main(void *arg) {
       if (empty) break;
     }
     uint64_t t = now_us();
-    if (did) { last = t; nap_us = 5; continue; }
-    if (t - last < SPIN_US) { sched_yield(); continue; }   /* traffic just now: poll, but let others run */
+    if (got) {
+      double g = (double)(t - last_in);
+      gap = gap < 0 ? g : 0.8 * gap + 0.2 * g;
+      last_in = t;
+    }
+    if (did) { last_act = t; nap_us = 5; continue; }
+    double spin = gap >= 0 && gap < SPIN_MAX_US ? 2 * gap + 50 : 0;
+    if ((double)(t - last_act) < (spin > SPIN_MIN_US ? spin : SPIN_MIN_US)) { sched_yield(); continue; }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += nap_us * 1000;

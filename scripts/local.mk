@@ -69,6 +69,16 @@ scripts_bench_bin_sp_startwait_SOURCES = scripts/bench/c/sp_startwait.c scripts/
 scripts_bench_bin_sp_startwait_LDADD = $(bench_sp_ldadd)
 scripts_bench_bin_sp_startwait_LDFLAGS = $(bench_sp_ldflags)
 
+# the cluster figures' baseline: Open MPI's own ping-pong
+if HAVE_MPI
+bench_mpi = scripts/bench/bin/bl_mpi_pingpong
+EXTRA_PROGRAMS += $(bench_mpi)
+scripts_bench_bin_bl_mpi_pingpong_SOURCES = scripts/bench/c/bl_mpi_pingpong.c scripts/bench/c/bench.h
+scripts_bench_bin_bl_mpi_pingpong_CFLAGS = $(AM_CFLAGS) $(MPI_CFLAGS)
+scripts_bench_bin_bl_mpi_pingpong_LDADD = $(MPI_LIBS)
+CLEANFILES += $(bench_mpi)
+endif
+
 bench_files = \
 	scripts/bench/run \
 	scripts/bench/README.md \
@@ -76,7 +86,11 @@ bench_files = \
 	scripts/bench/scripts/fib.lua \
 	scripts/bench/scripts/startjob.sing \
 	scripts/bench/scripts/primes.sing \
-	scripts/bench/scripts/queens.sing
+	scripts/bench/scripts/queens.sing \
+	scripts/bench/scripts/cluster.sing \
+	scripts/bench/scripts/partasks.sing \
+	scripts/bench/scripts/parprimes.sing \
+	scripts/bench/c/bl_mpi_pingpong.c
 EXTRA_DIST += $(bench_files)
 
 # `make bench`: build what builds (-k), then run the whole suite.
