@@ -422,9 +422,10 @@ static void slot_back(cl_pool *cp, int rank) {
   pthread_mutex_unlock(&cp->mu);
 }
 
-static void cl_done(cl_pool *cp, int rank) {
+static void cl_done(cl_pool *cp, int rank, uint64_t us) {
   pthread_mutex_lock(&cp->mu);
   cp->st[rank].jobs++;
+  cp->st[rank].busy_us += us;
   pthread_mutex_unlock(&cp->mu);
   slot_back(cp, rank);
 }

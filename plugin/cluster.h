@@ -32,15 +32,15 @@ typedef struct spindle_cluster {
   /* On the job's fiber. prepare: encode a job (fn and arguments) for
    * another rank: a message, or NULL with api->error set on C (an
    * argument that cannot cross). acquire: wait for a slot, in priority
-   * order; the rank (0: run the job here, then call done(cp, 0) and
-   * discard the message), or -1 when the job was cancelled meanwhile. run:
+   * order; the rank (0: run the job here, then call done(cp, 0, its run
+   * time)), or -1 when the job was cancelled meanwhile. run:
    * send the message to rank (> 0, from acquire; the slot is given back
    * when that rank reports the job's end) and wait: 0 with *ret, or -1
    * with api->error set on C (the job's error, naming the rank; or
    * "cancelled"). run and discard free the message. */
   void *(*prepare)(cl_pool *cp, spindle_ctx *C, const char *name, spindle_value fn, int argc, const spindle_value *argv);
   int (*acquire)(cl_pool *cp, int prio);
-  void (*done)(cl_pool *cp, int rank);
+  void (*done)(cl_pool *cp, int rank, uint64_t busy_us);   /* a job ran here */
   void (*giveback)(cl_pool *cp, int rank);     /* a slot not used after all */
   int (*run)(cl_pool *cp, int rank, void *msg, spindle_ctx *C, spindle_value *ret);
   void (*discard)(void *msg);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "threads.h"
 #include "cluster.h"
@@ -373,8 +374,11 @@ int th_pool_call(th_pool *p, int slot, spindle_ctx *C, const char *name, spindle
     if (!msg) { c->giveback(p->cl, slot); return -1; }
     return c->run(p->cl, slot, msg, C, ret);
   }
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = api->call(C, fn, argc, argv, ret);
-  c->done(p->cl, 0);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  c->done(p->cl, 0, (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000));
   if (rc == 0 && ret->type != SPINDLE_T_NONE) {   /* it must be able to cross, wherever it ran */
     char *b;
     size_t n;

@@ -874,6 +874,54 @@ START_TEST(test_waitq_fibers_and_threads)
 }
 END_TEST
 
+static void *own_prio(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)sp_job_priority(sp_job_current());
+}
+
+START_TEST(test_job_priority)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *j = sp_job_create(own_prio, NULL);
+    ck_assert_int_eq(sp_job_priority(j), 0);
+    ck_assert_int_eq(sp_job_start(p, 5, j), 0);
+    ck_assert_int_eq(sp_job_priority(j), 5);
+    ck_assert_int_eq((int)(intptr_t)sp_job_wait(j), 5);
+    ck_assert_int_eq(sp_job_priority(NULL), 0);
+    sp_job_release(j);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
+/* An event-loop thread starts a job on a parked worker and does not wait
+ * for it: the wake it put off happens at sp_flush_wakes, not at the
+ * monitor's next tick. */
+START_TEST(test_flush_wakes)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp__worker *w = p->workers[0];
+    for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_int_eq(atomic_load(&w->idle), SP__W_PARKED);
+    sp_job *j = sp_job_create(ident, (void *)0x77);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    ck_assert_int_eq(atomic_load(&w->idle), SP__W_OWED);   /* put off: we might wait */
+    sp_flush_wakes();
+    ck_assert_int_ne(atomic_load(&w->idle), SP__W_OWED);
+    while (!sp_job_finished(j)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_ptr_eq(sp_job_result(j), (void *)0x77);
+    sp_flush_wakes();   /* owing nothing: harmless */
+    sp_job_release(j);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("job");
@@ -913,6 +961,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_slab_stacks);
     tcase_add_test(tc, test_poll_flag_stable);
     tcase_add_test(tc, test_deferred_cancel_in_wait);
+    tcase_add_test(tc, test_job_priority);
+    tcase_add_test(tc, test_flush_wakes);
     suite_add_tcase(s, tc);
     return s;
 }

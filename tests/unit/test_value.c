@@ -201,6 +201,81 @@ START_TEST(test_threads_share_globals) {
 }
 END_TEST
 
+/* the mirroring api of the cluster plugin: world B follows world A's
+ * globals through globals_changed, proc_source/make_proc, encode/decode
+ * and set_global, as another rank does */
+typedef struct { sl_ctx *src, *dst; int n; } mirror_t;
+static void mirror_one(void *ud, const char *name, sl_value v, int decl) {
+  mirror_t *m = ud;
+  m->n++;
+  if (decl == -1) { sl_api.set_global(m->dst, name, SL_NONE, -2); return; }
+  const char *file = NULL;
+  int line = 0;
+  char *src = sl_api.proc_source(v, &file, &line);
+  sl_value copy = SL_NONE;
+  if (src) {
+    ck_assert_int_eq(sl_api.make_proc(m->dst, src, file, line, &copy), 0);
+    free(src);
+  } else {
+    char *bytes;
+    size_t len;
+    if (sl_api.encode(m->src, v, &bytes, &len) < 0) { sl_clear_error(m->src); return; }
+    ck_assert_int_eq(sl_api.decode(m->dst, bytes, len, &copy), 0);
+    free(bytes);
+  }
+  sl_api.set_global(m->dst, name, copy, decl);
+  sl_release(copy);
+}
+
+static int64_t eval_int(sl_ctx *C, const char *code) {
+  sl_slot *s = sl_global_slot(C->W, "result_");
+  ck_assert_msg(sl_run_string(C, code, "eval") == 0, "%s: %s", code, C->err ? C->err : "");
+  sl_value v = sl_slot_get(s);
+  ck_assert_int_eq(v.type, SL_T_INT);
+  return v.u.i;
+}
+
+START_TEST(test_mirror_globals) {
+  sl_world *WA = sl_world_new(), *WB = sl_world_new();
+  sl_ctx *A = sl_ctx_new(WA), *B = sl_ctx_new(WB);
+  ck_assert_int_eq(sl_run_string(A,
+      "int k = 5; list L = list(1, \"two\", bigint(3)^70);\n"
+      "proc helper(int x) { return(x + k); }\n"
+      "proc f(int x, list #)\n{\n  if (size(#) > 0) { return(helper(x) + #[1]); }\n  return(helper(x));\n}\n",
+      "a.sing"), 0);
+  mirror_t m = {A, B, 0};
+  sl_api.globals_changed(A, mirror_one, &m);   /* first call: everything */
+  ck_assert_int_ge(m.n, 4);
+  ck_assert_int_eq(eval_int(B, "int result_ = f(1);"), 6);
+  ck_assert_int_eq(eval_int(B, "result_ = f(1, 10);"), 16);
+  ck_assert_int_eq(eval_int(B, "result_ = size(L) + (L[3] == bigint(3)^70);"), 4);
+  /* nothing changed: nothing reported */
+  m.n = 0;
+  sl_api.globals_changed(A, mirror_one, &m);
+  ck_assert_int_eq(m.n, 0);
+  /* a global written in a loop is reported once; a redefined proc, a
+   * killed global */
+  ck_assert_int_eq(sl_run_string(A, "int i; for (i = 1; i <= 100; i++) { k = i; }"
+                                    "proc helper(int x) { return(x * k); } kill L;", "a2"), 0);
+  m.n = 0;
+  sl_api.globals_changed(A, mirror_one, &m);
+  ck_assert_int_eq(m.n, 4);   /* i, k, helper, L */
+  ck_assert_int_eq(eval_int(B, "result_ = f(2);"), 200);
+  ck_assert_int_eq(eval_int(B, "result_ = defined(L);"), 0);
+  /* a proc's error in B names A's file and line */
+  ck_assert_int_eq(sl_run_string(A, "proc bad()\n{\n  int y = 1;\n  ERROR(\"boom\");\n}", "b.sing"), 0);
+  sl_api.globals_changed(A, mirror_one, &m);
+  ck_assert_int_lt(sl_run_string(B, "bad();", "call"), 0);
+  ck_assert_msg(strstr(B->err, "b.sing:4:") != NULL, "%s", B->err);
+  /* not a proc: no source; a text that is no proc: an error */
+  ck_assert_ptr_null(sl_api.proc_source(SL_INT(1), NULL, NULL));
+  sl_value x;
+  ck_assert_int_lt(sl_api.make_proc(B, "int q = 1;", NULL, 1, &x), 0);
+  sl_ctx_free(A); sl_ctx_free(B);
+  sl_world_free(WA); sl_world_free(WB);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("value");
   TCase *tc = tcase_create("value");
@@ -213,6 +288,7 @@ int main(void) {
   tcase_add_test(tc, test_concurrent_globals);
   tcase_add_test(tc, test_run_in_two_contexts);
   tcase_add_test(tc, test_threads_share_globals);
+  tcase_add_test(tc, test_mirror_globals);
   suite_add_tcase(s, tc);
   return check_run(s);
 }
