@@ -10,5 +10,8 @@ CLUSTER_TESTS = \
 	tests/cluster/same.sing \
 	tests/cluster/errors.sing \
 	tests/cluster/signals.sing
-TESTS += $(CLUSTER_TESTS)
-EXTRA_DIST += $(CLUSTER_TESTS) $(CLUSTER_TESTS:.sing=.out) tests/cluster/cluster_helpers.lib
+# the README's example
+CLUSTER_EXAMPLES = scripts/examples/cluster.sing
+TESTS += $(CLUSTER_TESTS) $(CLUSTER_EXAMPLES)
+EXTRA_DIST += $(CLUSTER_TESTS) $(CLUSTER_TESTS:.sing=.out) tests/cluster/cluster_helpers.lib \
+	$(CLUSTER_EXAMPLES) $(CLUSTER_EXAMPLES:.sing=.out)
