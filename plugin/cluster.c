@@ -65,11 +65,15 @@ enum { R_DONE, R_FAILED, R_CANCELLED };         /* F_RESULT status */
 /* The comm thread polls MPI (no MPI transport wakes a thread). After
  * a message came or went it keeps polling, yielding the CPU between polls,
  * for SPIN_MIN_US, or twice the usual gap between two incoming messages
- * while that gap is under SPIN_MAX_US (a stream of short jobs
+ * while that gap is under SPIN_MAX_US; rank 0 keeps polling up to
+ * QUICK_SPIN_US while results of short jobs are due (a stream of short jobs
  * is served at once; a rank whose jobs take long does not burn a core
  * waiting for their results). Then it naps for 5, 10, 20 ... NAP_MAX_US
  * microseconds between polls; new outgoing frames wake it at once. */
 #define SPIN_MIN_US 150
+/* rank 0 with results of short jobs (QUICK_US) due: up to QUICK_SPIN_US */
+#define QUICK_US 500
+#define QUICK_SPIN_US 2000
 #define SPIN_MAX_US 1000
 #define NAP_MAX_US 1000
 
@@ -180,6 +184,9 @@ static uint64_t now_us(void) {
 
 static void handle(int src, const uint8_t *p, size_t n);   /* rank 0 or server */
 static int stopped_ranks;            /* rank 0: F_STOPPED seen */
+/* rank 0: jobs in flight on other ranks whose pool's jobs there are
+ * short: their results are due soon, so the comm thread keeps polling */
+static _Atomic int quick_inflight;
 static int serve_stop;               /* other ranks: F_STOP seen */
 
 /* send what is queued; 1 if anything went */
@@ -305,13 +312,15 @@ static void *comm_main(void *arg) {
     }
     if (did) { last_act = t; nap_us = 5; continue; }
     double spin = gap >= 0 && gap < SPIN_MAX_US ? 2 * gap + 50 : 0;
-    if ((double)(t - last_act) < (spin > SPIN_MIN_US ? spin : SPIN_MIN_US)) { sched_yield(); continue; }
+    if (spin < SPIN_MIN_US) spin = SPIN_MIN_US;
+    if (atomic_load_explicit(&quick_inflight, memory_order_relaxed) > 0 && spin < QUICK_SPIN_US) spin = QUICK_SPIN_US;
+    if ((double)(t - last_act) < spin) { sched_yield(); continue; }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += nap_us * 1000;
     if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
     pthread_mutex_lock(&out_mu);
-    if (!out_any && !stop_asked) pthread_cond_timedwait(&out_cv, &out_mu, &ts);
+    if (!out_any && (!stop_asked || stop_sent)) pthread_cond_timedwait(&out_cv, &out_mu, &ts);
     pthread_mutex_unlock(&out_mu);
     if (nap_us < NAP_MAX_US) nap_us *= 2;
   }
@@ -631,6 +640,7 @@ typedef struct req {
   int rank;
   _Atomic int refs;      /* the waiting job and the table */
   sp_syncvar *sv;        /* the result frame's body, a malloc'ed wbuf */
+  int quick;             /* counted in quick_inflight */
   struct req *next;
 } req;
 
@@ -734,6 +744,10 @@ static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value 
   q->rank = rank;
   q->sv = sp_syncvar_create(NULL);
   atomic_init(&q->refs, 2);
+  pthread_mutex_lock(&cp->mu);
+  q->quick = cp->avg_us[rank] < QUICK_US;   /* none yet (-1): likely quick too */
+  pthread_mutex_unlock(&cp->mu);
+  if (q->quick) atomic_fetch_add(&quick_inflight, 1);
   pthread_mutex_lock(&req_mu);
   q->next = req_hash[q->id & 4095];
   req_hash[q->id & 4095] = q;
@@ -796,6 +810,7 @@ static void got_result(int src, rbuf *r) {
   const uint8_t *body = r->p;
   req *q = req_take(id);
   if (!q) return;
+  if (q->quick) atomic_fetch_sub(&quick_inflight, 1);
   rbuf peek = {body, body + start, 0};
   int status = rb_u8(&peek);
   uint64_t us = rb_u64(&peek);
@@ -926,8 +941,12 @@ static void *serve_job(void *arg) {
   api->set_poll(C, sp_poll_flag(), job_poll, NULL);
   rbuf r = {(const uint8_t *)j->args.p, (const uint8_t *)j->args.p + j->args.n, 0};
   uint32_t argc = rb_u32(&r);
-  spindle_value small[8], *a = argc <= 8 ? small : calloc(argc, sizeof *a);
   int rc = 0;
+  if (argc > (size_t)(r.end - r.p) / 4) {   /* each argument has at least its length */
+    rc = api->error(C, "a malformed job from rank 0");
+    argc = 0;
+  }
+  spindle_value small[8], *a = argc <= 8 ? small : calloc(argc, sizeof *a);
   uint32_t got = 0;
   for (; got < argc && rc == 0; got++) {
     size_t len;
