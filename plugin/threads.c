@@ -592,7 +592,21 @@ struct th_job {
   int kind;
   _Atomic int started;  /* started or scheduled */
   _Atomic int cancelled_by_script;
+  /* the wait graph (wg_mu): the job this one's waitJob waits for, and
+   * the jobs it was scheduled after (their runtime jobs retained) */
+  th_job *waiting_on;
+  th_job **deps;
+  size_t ndeps;
 };
+
+/* Waits that close a cycle are errors at the waiting call. A job in
+ * waitJob points at the job it waits for; a scheduled job points at its
+ * dependencies until it starts. A wait from job `me` on `t` is refused
+ * when following those edges from t leads back to me (each edge's target
+ * is kept alive by its source, which holds a reference while it waits or
+ * is scheduled; wg_mu guards the edges). Only waits from inside a job pay
+ * for it: a lock, and the chain. */
+static pthread_mutex_t wg_mu = PTHREAD_MUTEX_INITIALIZER;
 
 #pragma weak sp_job_createv
 #pragma weak sp_job_add_args
@@ -621,7 +635,79 @@ static spindle_value job_value(th_job *t) {
 static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
   th_job *t = arg;
   api->release(t->fn);
+  pthread_mutex_lock(&wg_mu);
+  th_job **deps = t->deps;
+  size_t n = t->ndeps;
+  t->deps = NULL;
+  t->ndeps = 0;
+  pthread_mutex_unlock(&wg_mu);
+  for (size_t i = 0; i < n; i++) sp_job_release(deps[i]->sj);
+  free(deps);
   free(t);
+}
+
+/* the jobs t waits for now: the one its waitJob waits on, or, not yet
+ * running, its unfinished dependencies (wg_mu held) */
+static size_t wg_edges(th_job *t, th_job **out, size_t max) {
+  size_t n = 0;
+  if (t->waiting_on) {
+    out[n++] = t->waiting_on;
+    return n;
+  }
+  sp_state st = sp_job_state(t->sj);
+  if (st != SP_JOB_CREATED && st != SP_JOB_QUEUED) return 0;
+  for (size_t i = 0; i < t->ndeps && n < max; i++)
+    if (!sp_job_finished(t->deps[i]->sj)) out[n++] = t->deps[i];
+  return n;
+}
+
+/* a path from `from` to `to` along the wait graph: its jobs (from first)
+ * in path, their count returned; 0 when there is none (wg_mu held) */
+static size_t wg_path(th_job *from, th_job *to, th_job **path, size_t depth, size_t maxdepth, th_job **seen,
+                      size_t *nseen) {
+  if (from == to) { path[depth] = from; return depth + 1; }
+  if (depth + 1 >= maxdepth) return 0;
+  for (size_t i = 0; i < *nseen; i++) if (seen[i] == from) return 0;
+  if (*nseen < 256) seen[(*nseen)++] = from;
+  path[depth] = from;
+  th_job *e[16];
+  size_t ne = wg_edges(from, e, 16);
+  for (size_t i = 0; i < ne; i++) {
+    size_t n = wg_path(e[i], to, path, depth + 1, maxdepth, seen, nseen);
+    if (n) return n;
+  }
+  return 0;
+}
+
+/* before job `me` waits for t: an error naming the cycle the wait would
+ * close, else 0 with me->waiting_on set (wg_mu taken and released) */
+static int wg_enter(spindle_ctx *C, th_job *me, th_job *t) {
+  if (me == t) return api->error(C, "waitJob: job \"%s\" waits for itself: it would never end", sp_job_name(me->sj));
+  th_job *path[64], *seen[256];
+  size_t nseen = 0;
+  pthread_mutex_lock(&wg_mu);
+  size_t n = wg_path(t, me, path, 0, 64, seen, &nseen);
+  if (!n) {
+    me->waiting_on = t;
+    pthread_mutex_unlock(&wg_mu);
+    return 0;
+  }
+  char buf[1024];
+  size_t len = (size_t)snprintf(buf, sizeof buf, "job \"%s\" would wait for \"%s\"", sp_job_name(me->sj),
+                                sp_job_name(path[0]->sj));
+  for (size_t i = 0; i + 1 < n && len < sizeof buf; i++) {
+    th_job *a = path[i], *b = path[i + 1];
+    len += (size_t)snprintf(buf + len, sizeof buf - len, ", which %s \"%s\"",
+                            a->waiting_on == b ? "waits for" : "is scheduled after", sp_job_name(b->sj));
+  }
+  pthread_mutex_unlock(&wg_mu);
+  return api->error(C, "waitJob: deadlock: %s", buf);
+}
+
+static void wg_leave(th_job *me) {
+  pthread_mutex_lock(&wg_mu);
+  me->waiting_on = NULL;
+  pthread_mutex_unlock(&wg_mu);
 }
 
 static void *job_run(void *ud, size_t argc, void *const *argv) {
@@ -830,7 +916,10 @@ static int f_waitJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_valu
   if (!atomic_load(&t->started) && sp_job_state(t->sj) == SP_JOB_CREATED)
     return api->error(C, "waitJob: job \"%s\" was never started", nm);
   void *r = NULL;
+  th_job *me = sp_job_current() ? *api->userdata(C, 0) : NULL;   /* a job's context: its th_job */
+  if (me && wg_enter(C, me, t) < 0) return -1;
   int rc = sp_job_join(t->sj, &r);
+  if (me) wg_leave(me);
   if (rc == 0) { *ret = th_unbox(r); return 0; }
   if (rc == SP_ECANCELED && !sp_job_finished(t->sj)) return api->error(C, "cancelled");
   if (rc == SP_ECANCELED) return api->error(C, "waitJob: job \"%s\" was cancelled", nm);
@@ -934,8 +1023,25 @@ static int collect_deps(spindle_ctx *C, const char *who, int pos, spindle_value 
   return 0;
 }
 
+/* the jobs among a scheduleJob's dependencies (lists flattened) */
+static void collect_tjobs(spindle_value v, th_job ***tj, size_t *n, size_t *cap) {
+  if (v.type == SPINDLE_T_LIST) {
+    size_t len = api->length(v);
+    for (size_t k = 0; k < len; k++) collect_tjobs(api->list_get(v, k), tj, n, cap);
+    return;
+  }
+  th_job *t = job_ptr(v);
+  if (!t) return;
+  if (*n == *cap) {
+    *cap = *cap ? 2 * *cap : 8;
+    *tj = realloc(*tj, *cap * sizeof **tj);
+  }
+  (*tj)[(*n)++] = t;
+}
+
+/* tl_deps: the jobs among deps, for the wait graph */
 static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, int prio, spindle_value what,
-                        sp_dep *deps, size_t ndeps, spindle_value *out) {
+                        sp_dep *deps, size_t ndeps, th_job **tl_deps, size_t tl_ndeps, spindle_value *out) {
   th_job *t = job_ptr(what);
   if (t) {
     if (atomic_load(&t->started)) return api->error(C, "%s: job \"%s\" was already started", who, sp_job_name(t->sj));
@@ -946,6 +1052,20 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
   }
   if (check_job_args(C, who, p, t) < 0) { sp_job_release(t->sj); return -1; }
   t->pool = p;
+  if (tl_ndeps) {   /* the wait graph: t waits for these until it starts */
+    th_job **d = malloc(tl_ndeps * sizeof *d);
+    if (d) {
+      for (size_t k = 0; k < tl_ndeps; k++) { d[k] = tl_deps[k]; sp_job_retain(d[k]->sj); }
+      pthread_mutex_lock(&wg_mu);
+      th_job **old = t->deps;
+      size_t nold = t->ndeps;
+      t->deps = d;
+      t->ndeps = tl_ndeps;
+      pthread_mutex_unlock(&wg_mu);
+      for (size_t k = 0; k < nold; k++) sp_job_release(old[k]->sj);
+      free(old);
+    }
+  }
   atomic_store(&t->started, 1);
   int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
   if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
@@ -969,20 +1089,24 @@ static int do_schedule(spindle_ctx *C, const char *who, int argc, spindle_value 
   size_t nd = 0, cap = 0;
   for (int k = i + 1; k < argc; k++)
     if (collect_deps(C, who, k + 1, argv[k], &deps, &nd, &cap) < 0) { free(deps); return -1; }
+  th_job **tj = NULL;
+  size_t ntj = 0, captj = 0;
+  for (int k = i + 1; k < argc; k++) collect_tjobs(argv[k], &tj, &ntj, &captj);
   int rc = 0;
   if (argv[i].type == SPINDLE_T_LIST) {
     size_t n = api->length(argv[i]);
     spindle_value l = api->make_list(n);
     for (size_t k = 0; k < n && rc == 0; k++) {
       spindle_value j;
-      rc = schedule_one(C, who, i + 1, p, prio, api->list_get(argv[i], k), deps, nd, &j);
+      rc = schedule_one(C, who, i + 1, p, prio, api->list_get(argv[i], k), deps, nd, tj, ntj, &j);
       if (rc == 0) api->list_set(l, k, j);
     }
     if (rc == 0) *ret = l;
     else api->release(l);
   } else {
-    rc = schedule_one(C, who, i + 1, p, prio, argv[i], deps, nd, ret);
+    rc = schedule_one(C, who, i + 1, p, prio, argv[i], deps, nd, tj, ntj, ret);
   }
+  free(tj);
   free(deps);
   return rc;
 }

@@ -12,7 +12,8 @@ THREADS_TESTS = \
 	tests/threads/shared.sing \
 	tests/threads/sthreads.sing \
 	tests/threads/shared_errors.sing \
-	tests/threads/signals.sing
+	tests/threads/signals.sing \
+	tests/threads/deadlock.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
