@@ -604,8 +604,10 @@ struct th_job {
  * dependencies until it starts. A wait from job `me` on `t` is refused
  * when following those edges from t leads back to me (each edge's target
  * is kept alive by its source, which holds a reference while it waits or
- * is scheduled; wg_mu guards the edges). Only waits from inside a job pay
- * for it: a lock, and the chain. */
+ * is scheduled, until it runs; wg_mu guards waiting_on, and a job's deps
+ * once it can run: they are set before it is scheduled and dropped when
+ * it starts). Only waits from inside a job pay for
+ * it: a lock, and the chain. */
 static pthread_mutex_t wg_mu = PTHREAD_MUTEX_INITIALIZER;
 
 #pragma weak sp_job_createv
@@ -635,14 +637,11 @@ static spindle_value job_value(th_job *t) {
 static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
   th_job *t = arg;
   api->release(t->fn);
-  pthread_mutex_lock(&wg_mu);
-  th_job **deps = t->deps;
-  size_t n = t->ndeps;
-  t->deps = NULL;
-  t->ndeps = 0;
-  pthread_mutex_unlock(&wg_mu);
-  for (size_t i = 0; i < n; i++) sp_job_release(deps[i]->sj);
-  free(deps);
+  /* no lock: nothing reaches t through the graph any more (a dependent
+   * would hold t's job, a waiter t's value); deps are left only when it
+   * never ran */
+  for (size_t i = 0; i < t->ndeps; i++) sp_job_release(t->deps[i]->sj);
+  free(t->deps);
   free(t);
 }
 
@@ -712,6 +711,16 @@ static void wg_leave(th_job *me) {
 
 static void *job_run(void *ud, size_t argc, void *const *argv) {
   th_job *t = ud;
+  if (t->ndeps) {   /* running now: its dependencies are no edges of the wait graph any more */
+    pthread_mutex_lock(&wg_mu);
+    th_job **d = t->deps;
+    size_t n = t->ndeps;
+    t->deps = NULL;
+    t->ndeps = 0;
+    pthread_mutex_unlock(&wg_mu);
+    for (size_t i = 0; i < n; i++) sp_job_release(d[i]->sj);
+    free(d);
+  }
   int slot = t->kind == K_CALL ? th_pool_slot(t->pool) : 0;
   if (slot < 0) return NULL;   /* cancelled while it waited for a worker of the cluster */
   spindle_ctx *C = th_ctx_get();
@@ -1054,16 +1063,12 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
   t->pool = p;
   if (tl_ndeps) {   /* the wait graph: t waits for these until it starts */
     th_job **d = malloc(tl_ndeps * sizeof *d);
-    if (d) {
+    if (d) {   /* t is not started: nobody follows its edges yet, no lock */
       for (size_t k = 0; k < tl_ndeps; k++) { d[k] = tl_deps[k]; sp_job_retain(d[k]->sj); }
-      pthread_mutex_lock(&wg_mu);
-      th_job **old = t->deps;
-      size_t nold = t->ndeps;
+      for (size_t k = 0; k < t->ndeps; k++) sp_job_release(t->deps[k]->sj);
+      free(t->deps);
       t->deps = d;
       t->ndeps = tl_ndeps;
-      pthread_mutex_unlock(&wg_mu);
-      for (size_t k = 0; k < nold; k++) sp_job_release(old[k]->sj);
-      free(old);
     }
   }
   atomic_store(&t->started, 1);
