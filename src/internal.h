@@ -185,6 +185,12 @@ typedef struct sp__worker sp__worker;
 typedef struct sp__trace sp__trace;   /* trace.c */
 typedef struct sp__tbuf sp__tbuf;
 
+/* a job name set by a rename (sp_job_set_name), chained to the one before */
+typedef struct sp__name {
+    struct sp__name *prev;
+    char s[];
+} sp__name;
+
 /* The rarely used part of a job, allocated on first use (sp__jside_get):
  * a trivial job never has one. */
 typedef struct sp__jside {
@@ -197,6 +203,10 @@ typedef struct sp__jside {
      * the part is a 128-byte block anyway (sp__blk_alloc), and a script
      * names every job it starts */
     char name_inl[64];
+    /* heap names the job has had (the current one first): a rename never
+     * frees the name it replaces, so sp_job_name's pointer stays valid
+     * while the job lives; all freed with the job */
+    struct sp__name *names;
 } sp__jside;
 
 /* 128 bytes (two cache lines) without the sanitizer fields: every byte

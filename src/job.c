@@ -310,8 +310,10 @@ static void job_free(sp_job *j)
         sp__pool_release_job(j->pool);
     if (s) {
         free(s->error);
-        if (s->name != s->name_inl)
-            free(s->name);
+        for (sp__name *n = s->names, *prev; n; n = prev) {
+            prev = n->prev;
+            free(n);
+        }
         sp__blk_free(s);
     }
     sp__blk_free(j);
@@ -347,6 +349,10 @@ int sp_job_set_cleanup(sp_job *j, sp_job_cleanup_fn fn, void *ud)
     return 0;
 }
 
+/* Names may change while others read them (a script renames a running
+ * job, whose scheduler or trace reads its name): the pointer is published
+ * with a release store and read with an acquire load, and a replaced name
+ * is kept until the job is freed, so a reader's pointer never dangles. */
 int sp_job_set_name(sp_job *j, const char *name)
 {
     if (!j || !name)
@@ -358,27 +364,28 @@ int sp_job_set_name(sp_job *j, const char *name)
     sp__lk_lock(&j->lock);
     if (!s->name && len < sizeof s->name_inl) { /* the first, short */
         memcpy(s->name_inl, name, len + 1);
-        s->name = s->name_inl;
+        __atomic_store_n(&s->name, s->name_inl, __ATOMIC_RELEASE);
         sp__lk_unlock(&j->lock);
         return 0;
     }
     sp__lk_unlock(&j->lock);
-    char *c = strdup(name);
-    if (!c)
+    sp__name *n = malloc(sizeof *n + len + 1);
+    if (!n)
         return SP_ENOMEM;
+    memcpy(n->s, name, len + 1);
     sp__lk_lock(&j->lock);
-    char *old = s->name;
-    s->name = c;
+    n->prev = s->names;
+    s->names = n;
+    __atomic_store_n(&s->name, n->s, __ATOMIC_RELEASE);
     sp__lk_unlock(&j->lock);
-    if (old != s->name_inl)
-        free(old); /* names are set before sharing in practice */
     return 0;
 }
 
 const char *sp_job_name(const sp_job *j)
 {
     sp__jside *s = j ? sp__jside_peek(j) : NULL;
-    return s && s->name ? s->name : "";
+    const char *n = s ? __atomic_load_n(&s->name, __ATOMIC_ACQUIRE) : NULL;
+    return n ? n : "";
 }
 
 int sp_job_start(sp_pool *p, int prio, sp_job *j)

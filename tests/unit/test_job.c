@@ -922,6 +922,42 @@ START_TEST(test_flush_wakes)
 }
 END_TEST
 
+/* a job's name changes while it runs and reads it (a script's nameJob on
+ * a running job): every read is a whole name, never freed memory */
+static _Atomic int rename_stop;
+static void *read_own_name(void *arg)
+{
+    (void)arg;
+    size_t bad = 0;
+    while (!atomic_load(&rename_stop)) {
+        const char *n = sp_job_name(sp_job_current());
+        if (strncmp(n, "name-", 5) != 0 && strcmp(n, "first") != 0)
+            bad++;
+        sp_yield();
+    }
+    return (void *)bad;
+}
+
+START_TEST(test_rename_running)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *j = sp_job_create(read_own_name, NULL);
+    sp_job_set_name(j, "first");
+    atomic_store(&rename_stop, 0);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    char buf[96];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(buf, sizeof buf, "name-%d-%s", i, i % 2 ? "a long one, longer than the inline room of sixty-four bytes" : "short");
+        ck_assert_int_eq(sp_job_set_name(j, buf), 0);
+    }
+    ck_assert_str_eq(sp_job_name(j), buf);
+    atomic_store(&rename_stop, 1);
+    ck_assert_ptr_eq(sp_job_wait(j), NULL);
+    sp_job_release(j);
+    sp_pool_close(p, 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("job");
@@ -963,6 +999,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_deferred_cancel_in_wait);
     tcase_add_test(tc, test_job_priority);
     tcase_add_test(tc, test_flush_wakes);
+    tcase_add_test(tc, test_rename_running);
     suite_add_tcase(s, tc);
     return s;
 }
