@@ -430,7 +430,7 @@ static void dep_job_end(sp_job *dep, void *ud)
     /* First pass of the end hooks: the state is not stored yet. Run again
      * in the second pass, so that a dependent job never starts (nor ends)
      * while its dependency still looks RUNNING. */
-    if (dep->end_state && atomic_load(&dep->state) < SP_JOB_DONE &&
+    if (__atomic_load_n(&dep->end_state, __ATOMIC_ACQUIRE) && atomic_load(&dep->state) < SP_JOB_DONE &&
         sp__job_on_end_node(dep, &d->hook) == 0)
         return;
     pend *p = d->p;

@@ -449,7 +449,10 @@ static void run_hooks(sp_job *j, sp__hook *h)
 void sp__job_end(sp_job *j, int state)
 {
     sp_pool *p = j->pool;
-    j->end_state = state;
+    /* atomic: a job cancelled before it ran has its state stored already
+     * (cancel_unstarted), and a dependent listening just then reads this
+     * without the lock (dep_job_end) */
+    __atomic_store_n(&j->end_state, (uint8_t)state, __ATOMIC_RELEASE);
     if (p) { /* counters first: a woken waiter may read them at once */
         sp__count_end(p, state);
     }
