@@ -143,6 +143,7 @@ static pthread_t comm_thread;
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t out_cv = PTHREAD_COND_INITIALIZER;
 static wbuf *outq;                  /* per destination rank */
+static wbuf *outq_taken;            /* what flush_out took from outq, being sent */
 static int out_any;                 /* some outq has frames */
 static int stop_asked;              /* rank 0: send F_STOP and finish */
 static int comm_done;               /* the comm thread has finalized MPI */
@@ -194,7 +195,7 @@ static int flush_out(void) {
   int did = 0;
   pthread_mutex_lock(&out_mu);
   if (!out_any) { pthread_mutex_unlock(&out_mu); return 0; }
-  wbuf *take = calloc((size_t)nranks, sizeof *take);
+  wbuf *take = outq_taken;   /* the comm thread's own: only it flushes */
   for (int r = 0; r < nranks; r++) { take[r] = outq[r]; outq[r] = (wbuf){0}; }
   out_any = 0;
   pthread_mutex_unlock(&out_mu);
@@ -213,7 +214,6 @@ static int flush_out(void) {
     MPI_CHECK(MPI_Isend(s->buf, (int)take[r].n, MPI_BYTE, r, TAG, MPI_COMM_WORLD, &s->rq));
     did = 1;
   }
-  free(take);
   return did;
 }
 
@@ -262,6 +262,7 @@ static void *comm_main(void *arg) {
     MPI_Comm_rank(MPI_COMM_WORLD, &myrank);
     rank_cores = calloc((size_t)nranks, sizeof *rank_cores);
     outq = calloc((size_t)nranks, sizeof *outq);
+    outq_taken = calloc((size_t)nranks, sizeof *outq_taken);
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     int mine = c < 1 ? 1 : (int)c;
     MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT, rank_cores, 1, MPI_INT, MPI_COMM_WORLD));
@@ -634,18 +635,44 @@ static void sync_collect(spindle_ctx *C, int rank, wbuf *out) {
 
 /* ---- rank 0: jobs on other ranks ------------------------------------------------ */
 
+/* Jobs in flight by id: rank 0's requests, another rank's served jobs.
+ * An entry starts with its idlink. */
+typedef struct idlink { uint64_t id; struct idlink *next; } idlink;
+typedef struct idtab { pthread_mutex_t mu; idlink *b[4096]; } idtab;
+
+static void idtab_put(idtab *t, idlink *e) {
+  pthread_mutex_lock(&t->mu);
+  e->next = t->b[e->id & 4095];
+  t->b[e->id & 4095] = e;
+  pthread_mutex_unlock(&t->mu);
+}
+
+/* where id's entry is linked (t->mu held) */
+static idlink **idtab_at(idtab *t, uint64_t id) {
+  idlink **at = &t->b[id & 4095];
+  while (*at && (*at)->id != id) at = &(*at)->next;
+  return at;
+}
+
+/* id's entry, unlinked; NULL if none */
+static idlink *idtab_take(idtab *t, uint64_t id) {
+  pthread_mutex_lock(&t->mu);
+  idlink **at = idtab_at(t, id), *e = *at;
+  if (e) *at = e->next;
+  pthread_mutex_unlock(&t->mu);
+  return e;
+}
+
 typedef struct req {
-  uint64_t id;
+  idlink link;           /* first: the request's id */
   cl_pool *cp;
   int rank;
   _Atomic int refs;      /* the waiting job and the table */
   sp_syncvar *sv;        /* the result frame's body, a malloc'ed wbuf */
   int quick;             /* counted in quick_inflight */
-  struct req *next;
 } req;
 
-static pthread_mutex_t req_mu = PTHREAD_MUTEX_INITIALIZER;
-static req *req_hash[4096];
+static idtab reqs = {.mu = PTHREAD_MUTEX_INITIALIZER};
 static _Atomic uint64_t req_ids;
 
 static void req_unref(req *q) {
@@ -659,16 +686,6 @@ static void req_unref(req *q) {
   }
   sp_syncvar_release(q->sv);
   free(q);
-}
-
-static req *req_take(uint64_t id) {
-  pthread_mutex_lock(&req_mu);
-  req **at = &req_hash[id & 4095];
-  while (*at && (*at)->id != id) at = &(*at)->next;
-  req *q = *at;
-  if (q) *at = q->next;
-  pthread_mutex_unlock(&req_mu);
-  return q;
 }
 
 /* a job ready to send: everything but its id */
@@ -739,7 +756,7 @@ static void cl_discard(void *m) {
 static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value *ret) {
   prepared *pm = m;
   req *q = calloc(1, sizeof *q);
-  q->id = atomic_fetch_add(&req_ids, 1) + 1;
+  q->link.id = atomic_fetch_add(&req_ids, 1) + 1;
   q->cp = cp;
   q->rank = rank;
   q->sv = sp_syncvar_create(NULL);
@@ -748,10 +765,7 @@ static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value 
   q->quick = cp->avg_us[rank] < QUICK_US;   /* none yet (-1): likely quick too */
   pthread_mutex_unlock(&cp->mu);
   if (q->quick) atomic_fetch_add(&quick_inflight, 1);
-  pthread_mutex_lock(&req_mu);
-  q->next = req_hash[q->id & 4095];
-  req_hash[q->id & 4095] = q;
-  pthread_mutex_unlock(&req_mu);
+  idtab_put(&reqs, &q->link);
 
   wbuf out = {0};
   /* the globals, then the job, queued in that order for the rank under
@@ -759,7 +773,7 @@ static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value 
   pthread_mutex_lock(&sync_mu);
   sync_collect(C, rank, &out);
   size_t at = wb_frame(&out, F_JOB);
-  wb_u64(&out, q->id);
+  wb_u64(&out, q->link.id);
   wb_u32(&out, cp->id);
   wb_u32(&out, (uint32_t)sp_job_priority(sp_job_current()));
   wb_put(&out, pm->body.p, pm->body.n);
@@ -773,7 +787,7 @@ static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value 
   if (sp_syncvar_read(q->sv, &v) != 0) {   /* cancelled: tell the rank, leave the rest to the comm thread */
     wbuf f = {0};
     size_t a2 = wb_frame(&f, F_CANCEL);
-    wb_u64(&f, q->id);
+    wb_u64(&f, q->link.id);
     wb_end(&f, a2);
     send_to(rank, &f);
     free(f.p);
@@ -808,7 +822,7 @@ static void got_result(int src, rbuf *r) {
   uint64_t id = rb_u64(r);
   size_t start = (size_t)(r->end - r->p);
   const uint8_t *body = r->p;
-  req *q = req_take(id);
+  req *q = (req *)idtab_take(&reqs, id);
   if (!q) return;
   if (q->quick) atomic_fetch_sub(&quick_inflight, 1);
   rbuf peek = {body, body + start, 0};
@@ -854,7 +868,7 @@ static spool *spools;
 static uint32_t nspools;
 
 typedef struct sjob {
-  uint64_t id;
+  idlink link;           /* first: rank 0's id of the job */
   uint32_t pool;
   int prio;
   char *name;
@@ -862,27 +876,9 @@ typedef struct sjob {
   wbuf args;             /* argc, then each argument's bytes */
   sp_job *job;           /* the table's reference */
   _Atomic int claimed;   /* the job ran, or its end was reported */
-  struct sjob *next;
 } sjob;
 
-static pthread_mutex_t sj_mu = PTHREAD_MUTEX_INITIALIZER;
-static sjob *sj_hash[4096];
-
-static void sj_put(sjob *j) {
-  pthread_mutex_lock(&sj_mu);
-  j->next = sj_hash[j->id & 4095];
-  sj_hash[j->id & 4095] = j;
-  pthread_mutex_unlock(&sj_mu);
-}
-static sjob *sj_take(uint64_t id) {
-  pthread_mutex_lock(&sj_mu);
-  sjob **at = &sj_hash[id & 4095];
-  while (*at && (*at)->id != id) at = &(*at)->next;
-  sjob *j = *at;
-  if (j) *at = j->next;
-  pthread_mutex_unlock(&sj_mu);
-  return j;
-}
+static idtab served = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void sj_free(sjob *j) {
   api->release(j->fn);
@@ -897,14 +893,14 @@ static void sj_report(sjob *j, int status, uint64_t us, const char *bytes, size_
   fflush(stdout);   /* what it printed goes first */
   wbuf f = {0};
   size_t at = wb_frame(&f, F_RESULT);
-  wb_u64(&f, j->id);
+  wb_u64(&f, j->link.id);
   wb_u8(&f, (uint8_t)status);
   wb_u64(&f, us);
   wb_bytes(&f, bytes, len);
   wb_end(&f, at);
   send_to(0, &f);
   free(f.p);
-  sjob *t = sj_take(j->id);
+  sjob *t = (sjob *)idtab_take(&served, j->link.id);
   if (t) sj_free(t);
 }
 
@@ -987,15 +983,19 @@ static void *serve_job(void *arg) {
 
 static spool *spool_of(uint32_t id) { return id >= 1 && id <= nspools ? &spools[id - 1] : NULL; }
 
-/* jobs of pool (0: any) that never ran: report them cancelled */
+/* jobs of pool (0: any) that never ran: report them cancelled. The claim
+ * is made under the table's lock, where the job is still linked (only
+ * its claimer reports and frees it). */
 static void report_unrun(uint32_t pool) {
   for (int h = 0; h < 4096; h++) {
     for (;;) {
-      pthread_mutex_lock(&sj_mu);
-      sjob *j = sj_hash[h];
-      while (j && !((!pool || j->pool == pool) && sp_job_finished(j->job) && !atomic_load(&j->claimed))) j = j->next;
-      pthread_mutex_unlock(&sj_mu);
-      if (!j || atomic_exchange(&j->claimed, 1)) break;
+      pthread_mutex_lock(&served.mu);
+      sjob *j = (sjob *)served.b[h];
+      while (j && !((!pool || j->pool == pool) && sp_job_finished(j->job) && !atomic_load(&j->claimed)))
+        j = (sjob *)j->link.next;
+      int mine = j && !atomic_exchange(&j->claimed, 1);
+      pthread_mutex_unlock(&served.mu);
+      if (!mine) break;
       sj_report(j, R_CANCELLED, 0, "", 0);
     }
   }
@@ -1085,7 +1085,7 @@ static void serve_frame(int type, rbuf *r) {
   }
   case F_JOB: {
     sjob *j = calloc(1, sizeof *j);
-    j->id = rb_u64(r);
+    j->link.id = rb_u64(r);
     j->pool = rb_u32(r);
     j->prio = (int)rb_u32(r);
     j->name = rb_str(r);
@@ -1106,7 +1106,7 @@ static void serve_frame(int type, rbuf *r) {
     wb_put(&j->args, r->p, (size_t)(r->end - r->p));
     r->p = r->end;
     spool *s = spool_of(j->pool);
-    sj_put(j);
+    idtab_put(&served, &j->link);
     if (rc < 0 || !s || !s->p) {
       const char *e = rc < 0 ? api->errmsg(comm_ctx) : "its pool is closed there";
       atomic_store(&j->claimed, 1);
@@ -1125,15 +1125,20 @@ static void serve_frame(int type, rbuf *r) {
   }
   case F_CANCEL: {
     uint64_t id = rb_u64(r);
-    pthread_mutex_lock(&sj_mu);
-    sjob *j = sj_hash[id & 4095];
-    while (j && j->id != id) j = j->next;
+    pthread_mutex_lock(&served.mu);
+    sjob *j = (sjob *)*idtab_at(&served, id);
     sp_job *job = j && j->job ? j->job : NULL;
     if (job) sp_job_retain(job);
-    pthread_mutex_unlock(&sj_mu);
+    pthread_mutex_unlock(&served.mu);
     if (!job) break;
     sp_job_cancel(job);
-    if (sp_job_finished(job)) report_unrun(0);   /* cancelled before it ran */
+    if (sp_job_finished(job)) {   /* cancelled before it ran: it never will, say so here */
+      pthread_mutex_lock(&served.mu);
+      j = (sjob *)*idtab_at(&served, id);
+      int mine = j && !atomic_exchange(&j->claimed, 1);
+      pthread_mutex_unlock(&served.mu);
+      if (mine) sj_report(j, R_CANCELLED, 0, "", 0);
+    }
     sp_job_release(job);
     break;
   }
