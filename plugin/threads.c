@@ -407,13 +407,6 @@ static int check_arg(spindle_ctx *C, const char *who, const char *job, int i, sp
   return rc;
 }
 
-int th_pool_check_args(th_pool *p, spindle_ctx *C, const char *who, const char *job, int argc, const spindle_value *argv) {
-  if (!p || !p->cl) return 0;
-  for (int i = 0; i < argc; i++)
-    if (check_arg(C, who, job, i + 1, argv[i]) < 0) return -1;
-  return 0;
-}
-
 int th_pool_set_workers(th_pool *p, int n) {
   if (p->cl) return cluster_set_workers(p, n);
   int rc = sp_pool_set_workers(p->p, n);

@@ -86,11 +86,10 @@ int th_cores(void);                              /* every rank's cores */
 /* a job of a cluster pool first takes a slot (th_pool_slot, before it
  * takes an interpreter context: the rank it runs on, -1 when cancelled
  * meanwhile, 0 for other pools), then runs fn(argv) there (th_pool_call);
- * its arguments must be able to cross (th_pool_check_args) */
+ * its arguments must be able to cross (startJob and scheduleJob check) */
 int th_pool_slot(th_pool *p);
 int th_pool_call(th_pool *p, int slot, spindle_ctx *C, const char *name, spindle_value fn, int argc,
                  const spindle_value *argv, spindle_value *ret);
-int th_pool_check_args(th_pool *p, spindle_ctx *C, const char *who, const char *job, int argc, const spindle_value *argv);
 void th_pool_close(th_pool *p);                  /* without waiting, quietly */
 
 /* jobs */
