@@ -642,6 +642,10 @@ static void *api_service(const char *name) {
   return r;
 }
 
+/* the REPL's or the kernel's interrupt flag; NULL in a script run */
+const volatile int *sl_session_interrupt;
+static const volatile int *api_interrupt_flag(void) { return sl_session_interrupt; }
+
 const struct spindle_api sl_api = {
   SPINDLE_PLUGIN_ABI, sizeof(struct spindle_api),
   api_def, api_def_raw, api_def_type, api_on_context, api_fail,
@@ -654,7 +658,7 @@ const struct spindle_api sl_api = {
   api_user_ptr, api_type_name, api_to_string, api_bigint_str, api_is_quote_of,
   sl_proc_name, api_def_type_ext, api_def_system, api_encode, sl_decode, api_on_signal,
   api_proc_source, api_make_proc, api_globals_changed, api_set_global, api_loaded,
-  api_provide, api_service,
+  api_provide, api_service, api_interrupt_flag,
 };
 
 /* ---- search paths ------------------------------------------------------ */

@@ -234,6 +234,13 @@ struct spindle_api {
    * init); service finds it (NULL until a plugin provides it) */
   int (*provide)(spindle_reg *r, const char *name, void *iface);
   void *(*service)(const char *name);
+  /* an interactive session's interrupt flag (the REPL's Ctrl-C, the
+   * Jupyter kernel's interrupt): non-zero from the interrupt until the
+   * next evaluation starts; NULL in a script run (its signals go to
+   * on_signal). A plugin whose function blocks the session's thread
+   * ends that wait when the flag is set (the threads plugin: waitJob,
+   * receiveChannel, ... fail with "interrupted"; the jobs go on). */
+  const volatile int *(*interrupt_flag)(void);
 };
 
 struct spindle_reg {

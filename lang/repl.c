@@ -104,6 +104,7 @@ static void run_input(sl_ctx *C, const char *src) {
   sl_clear_error(C);
   sl_interrupted = 0;
   int rc = sl_run_string(C, src, "(repl)");
+  sl_interrupted = 0;   /* a Ctrl-C that ended a wait (never polled) */
   fflush(stdout);
   if (rc == SL_QUIT) { done = 1; return; }
   if (rc < 0) fprintf(stderr, "%s\n", C->err ? C->err : "error");
@@ -139,6 +140,7 @@ static void cancel_input(void) {
 
 int sl_repl(sl_ctx *C, int quiet) {
   repl_ctx = C;
+  sl_session_interrupt = &sl_interrupted;
   C->poll_flag = &sl_interrupted;
   C->poll_fn = repl_poll;
   struct sigaction sa;

@@ -357,6 +357,9 @@ int sl_truth(sl_ctx *C, sl_value v, int *out);
 int sl_flatten(sl_ctx *C, int n, sl_value *v, sl_value *out);
 const char *sl_proc_name(sl_value fn);
 extern volatile int sl_interrupted;
+/* &sl_interrupted while an interactive session (REPL, kernel) runs, set
+ * before it evaluates anything; plugins read it (api->interrupt_flag) */
+extern const volatile int *sl_session_interrupt;
 
 /* plugins, libraries, paths */
 int sl_load_plugin(sl_ctx *C, const char *name);

@@ -36,6 +36,9 @@ int th_counterr(spindle_ctx *C, const char *fn, int argc, const char *want) {
 }
 
 int th_rterr(spindle_ctx *C, const char *fn, int rc) {
+  /* a wait of the session's main flow ended by its Ctrl-C (the REPL, the
+   * kernel): sp_wait_interruptible in spindle_plugin_init */
+  if (rc == SP_EINTR) return api->error(C, "interrupted");
   return api->error(C, "%s: %s", fn, sp_strerror(rc));
 }
 
@@ -1358,6 +1361,12 @@ int spindle_plugin_init(spindle_reg *reg) {
   th_tasks_register(reg);
   if (th_api->size >= offsetof(struct spindle_api, on_signal) + sizeof th_api->on_signal)
     th_api->on_signal(reg, on_signal);
+  /* an interactive session (REPL, kernel): its interrupt ends what the
+   * main flow waits for (waitJob, receiveChannel, ...), the jobs go on.
+   * The plugin is loaded by the session's own thread. */
+  if (th_api->size >= offsetof(struct spindle_api, interrupt_flag) + sizeof th_api->interrupt_flag &&
+      th_api->interrupt_flag())
+    sp_wait_interruptible(th_api->interrupt_flag());
   atexit(close_all_pools);
   return 0;
 }

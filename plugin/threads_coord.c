@@ -236,7 +236,9 @@ static int f_waitTrigger(spindle_ctx *C, int argc, spindle_value *argv, spindle_
   if (argc != 1) return th_counterr(C, "waitTrigger", argc, "1 argument (trigger)");
   th_obj *o = obj_arg(C, "waitTrigger", argc, argv, 0, th_trig_t, "trigger");
   if (!o) return -1;
-  if (sp_trigger_wait(o->p) == SP_ECANCELED) return api->error(C, "cancelled");
+  int rc = sp_trigger_wait(o->p);
+  if (rc == SP_ECANCELED) return api->error(C, "cancelled");
+  if (rc < 0) return th_rterr(C, "waitTrigger", rc);
   *ret = api->none();
   return 0;
 }

@@ -66,6 +66,10 @@ void *sp__ctx_init(void *lo, void *hi);
 void sp__fiber_main(void) __attribute__((noreturn));
 
 void sp__futex_wait(_Atomic int *addr, int val);
+/* the calling plain thread's waits are interruptible (sp_wait_interruptible):
+ * it does not stand in for a parked worker (sp__lend_run), so that what
+ * it runs is never what it waits for */
+int sp__wait_intr_on(void);
 void sp__futex_wake(_Atomic int *addr, int n);
 uint64_t sp__now_ns(void);
 

@@ -567,7 +567,7 @@ int sp_job_join(sp_job *j, void **result)
      * j->pool */
     if (!cur && atomic_load_explicit(&j->state, memory_order_acquire) ==
                     SP_JOB_QUEUED &&
-        j->pool->nworkers > 0)
+        j->pool->nworkers > 0 && !sp__wait_intr_on())
         sp__lend_run(j);
     sp__rt_enter();
     sp__lk_lock(&j->lock);

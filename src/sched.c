@@ -13,11 +13,13 @@
 #include "internal.h"
 
 #include <cpuid.h>
+#include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { SP__REBIAS_MIN = 1u << 12, SP__REBIAS_MAX = 1u << 24 };
@@ -421,23 +423,61 @@ static int wait_fiber(sp_job *j, sp__waitq *q, sp__lockp lock, int flags)
 _Atomic int sp__pseudo_gseq;
 _Atomic int sp__pseudo_gwaiters;
 
+/* sp_wait_interruptible: the calling plain thread's flag, or NULL */
+static __thread const volatile int *tls_intr;
+
+void sp_wait_interruptible(const volatile int *flag)
+{
+    tls_intr = flag;
+}
+
+int sp__wait_intr_on(void)
+{
+    return tls_intr != NULL;
+}
+
+static int intr_set(void)
+{
+    return tls_intr && __atomic_load_n(tls_intr, __ATOMIC_RELAXED);
+}
+
+/* a futex sleep that ends within SP__INTR_NS when the thread is
+ * interruptible (its flag is read between sleeps), else a plain one */
+#define SP__INTR_NS 20000000L
+
+static void futex_wait_intr(_Atomic int *addr, int val)
+{
+    if (!tls_intr) {
+        sp__futex_wait(addr, val);
+        return;
+    }
+    struct timespec ts = {0, SP__INTR_NS};
+    syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
+}
+
 /* A plain thread waits while pseudo pools exist: their jobs may be what
  * it waits for, and nobody else runs them. So it runs whatever they have
  * queued, and sleeps on the counter every pseudo push bumps (and every
- * wake of such a node: woken is stored first). */
-static void wait_running_pseudo(sp__waiter *node, sp__lockp lock)
+ * wake of such a node: woken is stored first). 0, or SP_EINTR when the
+ * thread's interrupt flag was set (lock held, node unlinked). */
+static int wait_running_pseudo(sp__waitq *q, sp__waiter *node, sp__lockp lock)
 {
     while (!atomic_load(&node->woken)) {
+        if (intr_set()) { /* still linked: wakers set woken under lock */
+            wq_unlink(q, node);
+            return SP_EINTR;
+        }
         int s = atomic_load(&sp__pseudo_gseq);
         sp__lockp_unlock(lock);
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
         if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
             atomic_fetch_add(&sp__pseudo_gwaiters, 1);
-            sp__futex_wait(&sp__pseudo_gseq, s);
+            futex_wait_intr(&sp__pseudo_gseq, s);
             atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
         }
         sp__lockp_lock(lock);
     }
+    return 0;
 }
 
 /* A plain thread's wait: spin a little first (a joined job may be about
@@ -457,8 +497,11 @@ static void sleep_until_woken(sp__waiter *n)
     int z = 0;
     if (!atomic_compare_exchange_strong(&n->woken, &z, 2))
         return; /* woken meanwhile */
-    while (atomic_load(&n->woken) == 2)
-        sp__futex_wait(&n->woken, 2);
+    while (atomic_load(&n->woken) == 2) {
+        if (intr_set())
+            return; /* the caller looks again under the lock */
+        futex_wait_intr(&n->woken, 2);
+    }
 }
 
 static int wait_thread(sp__waitq *q, sp__lockp lock)
@@ -466,16 +509,22 @@ static int wait_thread(sp__waitq *q, sp__lockp lock)
     sp__waiter node = {.job = NULL};
     atomic_init(&node.woken, 0);
     node.pseudo = atomic_load(&sp__npseudo) > 0;
+    if (intr_set())
+        return SP_EINTR;
     wq_append(q, &node);
-    if (node.pseudo) {
-        wait_running_pseudo(&node, lock);
-        return 0;
-    }
+    if (node.pseudo)
+        return wait_running_pseudo(q, &node, lock);
     while (atomic_load(&node.woken) != 1) {
         sp__lockp_unlock(lock);
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
         sleep_until_woken(&node);
         sp__lockp_lock(lock);
+        /* interrupted: not woken yet (wakers store 1 under the lock), so
+         * still on the queue, and nobody touches the node once it is off */
+        if (atomic_load(&node.woken) != 1 && intr_set()) {
+            wq_unlink(q, &node);
+            return SP_EINTR;
+        }
     }
     return 0;
 }

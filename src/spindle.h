@@ -56,7 +56,8 @@ enum {
     SP_EBUSY = -6,       /* job already started / already finished */
     SP_ESTATE = -7,      /* call not valid in the object's state */
     SP_ENOTJOB = -8,     /* call valid only inside a job */
-    SP_ESYS = -9         /* a system call failed unexpectedly */
+    SP_ESYS = -9,        /* a system call failed unexpectedly */
+    SP_EINTR = -10       /* a wait was interrupted (sp_wait_interruptible) */
 };
 
 /* A static, never NULL, English description of an SP_E* code. */
@@ -647,6 +648,20 @@ SP_API int sp_pool_stats(sp_pool *pool, sp_stats *out);
 typedef void (*sp_signal_fn)(int signo, int count, void *ud);
 SP_API int sp_signals_default(void);
 SP_API int sp_signals_install(sp_signal_fn fn, void *ud);
+
+/*
+ * Interruptible waits of a plain thread (an interactive program's main
+ * thread: Ctrl-C cancels what it waits for, not the jobs). After
+ * sp_wait_interruptible(flag), the calling thread's waits in sp_job_join,
+ * sp_chan_recv, sp_syncvar_read and sp_trigger_wait look at *flag at
+ * least every 20 ms while they sleep and return SP_EINTR once it is
+ * non-zero (the awaited job keeps running). NULL turns it off. Only the
+ * calling thread; inside a job it changes nothing (jobs are cancelled,
+ * not interrupted). Such a thread never stands in for a parked worker
+ * (it would run the job it waits for); a wait on a 0-worker pool's job
+ * still runs that pool's jobs itself and sees the flag only between them.
+ */
+SP_API void sp_wait_interruptible(const volatile int *flag);
 
 /*
  * Orderly shutdown without exiting: refuse new pools and jobs, cancel
