@@ -28,6 +28,11 @@ static void usage(FILE *f) {
         "  --help      this text\n"
         "  --version   print the version\n"
         "  --list-builtins [PLUGIN...]  load the plugins, print every builtin's name\n"
+        "  --kernel    one session driven by a program (the Jupyter kernel): JSON\n"
+        "              requests on stdin, one a line (execute, complete, is_complete,\n"
+        "              info, shutdown), replies and the session's output as JSON\n"
+        "              lines on stdout; SIGINT interrupts the running request\n"
+        "              (protocol: lang/README.md, \"The kernel protocol\")\n"
         "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script.\n"
         "Exit status: 0, 1 after an error, 128+N after signal N (SIGINT: 130, SIGTERM: 143).\n"
         "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load),\n"
@@ -223,12 +228,13 @@ static int start_cluster(sl_ctx *C) {
 
 int main(int argc, char **argv) {
   const char *code = NULL;
-  int quiet = 0, list = 0, i = 1;
+  int quiet = 0, list = 0, kernel = 0, i = 1;
   for (; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
     if (!strcmp(argv[i], "--version")) { printf("spindle %s\n", PACKAGE_VERSION); return 0; }
     if (!strcmp(argv[i], "-q")) { quiet = 1; continue; }
     if (!strcmp(argv[i], "--list-builtins")) { list = 1; continue; }
+    if (!strcmp(argv[i], "--kernel")) { kernel = 1; continue; }
     if (!strcmp(argv[i], "-e")) {
       if (i + 1 >= argc) { fputs("spindle: -e needs an argument\n", stderr); return 2; }
       code = argv[++i];
@@ -257,10 +263,15 @@ int main(int argc, char **argv) {
   if (!C) { fputs("spindle: out of memory\n", stderr); return 1; }
   set_argv(C, argc - i, argv + i);
   int rc;
-  int repl = !list && !code && i >= argc && isatty(0) && isatty(1);
-  if (!list && !repl) signals_for_script(C);
-  if (!list && (rc = start_cluster(C)) != 0) return rc;
-  if (list) rc = list_builtins(C, argc - i, argv + i);
+  if (kernel && (list || code || i < argc)) {
+    fputs("spindle: --kernel takes no script, -e or --list-builtins\n", stderr);
+    return 2;
+  }
+  int repl = !list && !kernel && !code && i >= argc && isatty(0) && isatty(1);
+  if (!list && !kernel && !repl) signals_for_script(C);
+  if (!list && !kernel && (rc = start_cluster(C)) != 0) return rc;
+  if (kernel) rc = sl_kernel(C);
+  else if (list) rc = list_builtins(C, argc - i, argv + i);
   else if (code) rc = finish(C, sl_run_string(C, code, "-e"));
   else if (i < argc && strcmp(argv[i], "-")) rc = finish(C, sl_run_file(C, argv[i]));
   else if (i >= argc && isatty(0) && isatty(1)) rc = sl_repl(C, quiet);

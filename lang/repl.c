@@ -58,35 +58,54 @@ static const char *keywords[] = {
   "mod", "and", "or", "not", "quit", "exit", "kill", "LIB", "int", "bigint",
   "string", "list", "intvec", "def", "quote", "defined", NULL};
 
-typedef struct names { char **v; size_t n; } names;
-static names cands;
+typedef struct names { char **v; size_t n, cap; const char *prefix; size_t len; } names;
 static sl_ctx *repl_ctx;
 
-static void add_name(sl_slot *s, void *ud) {
-  names *nm = ud;
-  if (s->val.type == SL_T_UNDEF) return;
-  nm->v = realloc(nm->v, (nm->n + 1) * sizeof *nm->v);
-  nm->v[nm->n++] = strdup(s->name);
+static void add_cand(names *nm, const char *s) {
+  if (strncmp(s, nm->prefix, nm->len)) return;
+  if (nm->n == nm->cap) {
+    nm->cap = nm->cap ? 2 * nm->cap : 64;
+    char **nv = realloc(nm->v, nm->cap * sizeof *nv);
+    if (!nv) sl_oom();
+    nm->v = nv;
+  }
+  if (!(nm->v[nm->n] = strdup(s))) sl_oom();
+  nm->n++;
 }
 
+static void add_name(sl_slot *s, void *ud) {
+  if (s->val.type != SL_T_UNDEF) add_cand(ud, s->name);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **sl_complete_names(sl_world *W, const char *prefix, size_t *n) {
+  names nm = {.prefix = prefix, .len = strlen(prefix)};
+  for (int j = 0; keywords[j]; j++) add_cand(&nm, keywords[j]);
+  sl_global_names(W, add_name, &nm);
+  if (nm.n) qsort(nm.v, nm.n, sizeof *nm.v, cmp_str);
+  size_t k = 0;
+  for (size_t j = 0; j < nm.n; j++) {   /* a keyword may also be a global */
+    if (k && !strcmp(nm.v[k - 1], nm.v[j])) free(nm.v[j]);
+    else nm.v[k++] = nm.v[j];
+  }
+  *n = k;
+  return nm.v;
+}
+
+/* readline's generator over sl_complete_names */
 static char *generator(const char *text, int state) {
-  static size_t i;
-  size_t len = strlen(text);
+  static char **cands;
+  static size_t i, n;
   if (!state) {
-    for (size_t j = 0; j < cands.n; j++) free(cands.v[j]);
-    cands.n = 0;
-    for (int j = 0; keywords[j]; j++) {
-      cands.v = realloc(cands.v, (cands.n + 1) * sizeof *cands.v);
-      cands.v[cands.n++] = strdup(keywords[j]);
-    }
-    sl_global_names(repl_ctx->W, add_name, &cands);
+    for (size_t j = i; j < n; j++) free(cands[j]);
+    free(cands);
+    cands = sl_complete_names(repl_ctx->W, text, &n);
     i = 0;
   }
-  while (i < cands.n) {
-    const char *c = cands.v[i++];
-    if (!strncmp(c, text, len)) return strdup(c);
-  }
-  return NULL;
+  return i < n ? cands[i++] : NULL;   /* readline frees what it gets */
 }
 
 static char **complete(const char *text, int start, int end) {

@@ -295,6 +295,9 @@ struct sl_ctx {
   sl_value last;              /* "_": value last printed */
   const char *cur_file;
   int errline;
+  /* where `x;` displays go instead of stdout (the kernel: its protocol's
+   * display messages); NULL for stdout. Not inherited by new contexts. */
+  void (*display)(struct sl_ctx *C, const char *text, size_t len);
 };
 typedef struct sl_ctx sl_ctx;
 
@@ -375,6 +378,13 @@ extern const struct spindle_api sl_api;
 /* REPL */
 int sl_repl(sl_ctx *C, int quiet);
 int sl_source_complete(const char *src);  /* 0 while braces/strings open */
+/* Tab completion: keywords and defined globals starting with prefix,
+ * sorted, each once; a malloc'ed array of *n malloc'ed names */
+char **sl_complete_names(sl_world *W, const char *prefix, size_t *n);
+
+/* Jupyter kernel protocol (kernel.c): JSON lines on stdin/stdout; the
+ * exit status */
+int sl_kernel(sl_ctx *C);
 
 /* ops shared by compiler and VM (arith/compare op codes) */
 enum { SL_ADD, SL_SUB, SL_MUL, SL_DIV, SL_IDIV, SL_MOD, SL_POW,

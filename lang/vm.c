@@ -216,7 +216,8 @@ void sl_print_out(sl_ctx *C, sl_value v, int stmt) {
   sl_print_value(&b, v, 0);
   if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
   if (stmt && ends_blank(v)) sl_buf_add(&b, "\n", 1);
-  fwrite(b.s, 1, b.len, stdout);
+  if (stmt && C->display) C->display(C, b.s, b.len);
+  else fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);
   sl_release(C->last);
   /* "_" after an expression list is its first value (as in Singular) */
