@@ -528,13 +528,13 @@ static void info_fields(sl_buf *b) {
 static volatile int interrupted_cell;   /* the cell saw an interrupt */
 static int kernel_poll(void *ud) {
   (void)ud;
-  if (!sl_interrupted) return 0;
-  sl_interrupted = 0;
+  if (!__atomic_load_n(&sl_interrupted, __ATOMIC_RELAXED)) return 0;
+  __atomic_store_n(&sl_interrupted, 0, __ATOMIC_RELAXED);
   interrupted_cell = 1;
   return 1;
 }
 
-static void on_sigint(int sig) { (void)sig; sl_interrupted = 1; }
+static void on_sigint(int sig) { (void)sig; __atomic_store_n(&sl_interrupted, 1, __ATOMIC_RELAXED); }
 
 /* the line N of "FILE:N: ..." when FILE is the cell's name, else 0 */
 static long err_line(const char *err, const char *file) {
@@ -553,7 +553,7 @@ static int execute(sl_ctx *C, request *r, int *quit_code) {
   cur_id = r->id ? strdup(r->id) : NULL;
   pthread_mutex_unlock(&out_mu);
   sl_clear_error(C);
-  sl_interrupted = 0;
+  __atomic_store_n(&sl_interrupted, 0, __ATOMIC_RELAXED);
   interrupted_cell = 0;
   int rc;
   sl_code *code = sl_compile(C, r->code.s, r->code.len, file, 1);
@@ -565,8 +565,8 @@ static int execute(sl_ctx *C, request *r, int *quit_code) {
     sl_code_release(code);
   }
   /* an interrupt that ended a wait (never polled) is seen here */
-  int intr = interrupted_cell || sl_interrupted;
-  sl_interrupted = 0;
+  int intr = interrupted_cell || __atomic_load_n(&sl_interrupted, __ATOMIC_RELAXED);
+  __atomic_store_n(&sl_interrupted, 0, __ATOMIC_RELAXED);
   drain(0);
   sl_buf b = {0};
   pthread_mutex_lock(&out_mu);

@@ -12,18 +12,20 @@
 #include "config.h"
 #include "sl.h"
 
+/* set by the SIGINT handler, read by the VM poll and the runtime's
+ * interruptible waits (sp_wait_interruptible): accessed atomically */
 volatile int sl_interrupted;
 
-static void on_sigint(int sig) { (void)sig; sl_interrupted = 1; }
+static void on_sigint(int sig) { (void)sig; __atomic_store_n(&sl_interrupted, 1, __ATOMIC_RELAXED); }
 /* SIGTERM ends the session: what runs is cancelled, the history saved */
 static volatile sig_atomic_t terminated;
-static void on_sigterm(int sig) { (void)sig; terminated = 1; sl_interrupted = 1; }
+static void on_sigterm(int sig) { (void)sig; terminated = 1; __atomic_store_n(&sl_interrupted, 1, __ATOMIC_RELAXED); }
 
 /* poll function of the REPL's context: a Ctrl-C cancels the evaluation */
 static int repl_poll(void *ud) {
   (void)ud;
-  if (!sl_interrupted) return 0;
-  sl_interrupted = 0;
+  if (!__atomic_load_n(&sl_interrupted, __ATOMIC_RELAXED)) return 0;
+  __atomic_store_n(&sl_interrupted, 0, __ATOMIC_RELAXED);
   return 1;
 }
 
@@ -121,9 +123,9 @@ static char histfile[4096];
 
 static void run_input(sl_ctx *C, const char *src) {
   sl_clear_error(C);
-  sl_interrupted = 0;
+  __atomic_store_n(&sl_interrupted, 0, __ATOMIC_RELAXED);
   int rc = sl_run_string(C, src, "(repl)");
-  sl_interrupted = 0;   /* a Ctrl-C that ended a wait (never polled) */
+  __atomic_store_n(&sl_interrupted, 0, __ATOMIC_RELAXED);   /* a Ctrl-C that ended a wait (never polled) */
   fflush(stdout);
   if (rc == SL_QUIT) { done = 1; return; }
   if (rc < 0) fprintf(stderr, "%s\n", C->err ? C->err : "error");
@@ -148,7 +150,7 @@ static void on_line(char *line) {
 }
 
 static void cancel_input(void) {
-  sl_interrupted = 0;
+  __atomic_store_n(&sl_interrupted, 0, __ATOMIC_RELAXED);
   sl_buf_free(&pending);
   fputs("^C\n", stdout);
   rl_replace_line("", 0);
@@ -185,7 +187,7 @@ int sl_repl(sl_ctx *C, int quiet) {
     FD_SET(0, &fds);
     int n = select(1, &fds, NULL, NULL, NULL);
     if (terminated) break;
-    if (sl_interrupted) { cancel_input(); continue; }
+    if (__atomic_load_n(&sl_interrupted, __ATOMIC_RELAXED)) { cancel_input(); continue; }
     if (n < 0) { if (errno == EINTR) continue; break; }
     if (n > 0) rl_callback_read_char();
   }

@@ -70,6 +70,10 @@ void sp__futex_wait(_Atomic int *addr, int val);
  * it does not stand in for a parked worker (sp__lend_run), so that what
  * it runs is never what it waits for */
 int sp__wait_intr_on(void);
+/* its flag is set now */
+int sp__wait_intr_pending(void);
+/* sp__futex_wait, but at most 20 ms long when the thread is interruptible */
+void sp__futex_wait_intr(_Atomic int *addr, int val);
 void sp__futex_wake(_Atomic int *addr, int n);
 uint64_t sp__now_ns(void);
 

@@ -436,6 +436,11 @@ int sp__wait_intr_on(void)
     return tls_intr != NULL;
 }
 
+int sp__wait_intr_pending(void)
+{
+    return tls_intr && __atomic_load_n(tls_intr, __ATOMIC_RELAXED);
+}
+
 static int intr_set(void)
 {
     return tls_intr && __atomic_load_n(tls_intr, __ATOMIC_RELAXED);
@@ -445,7 +450,7 @@ static int intr_set(void)
  * interruptible (its flag is read between sleeps), else a plain one */
 #define SP__INTR_NS 20000000L
 
-static void futex_wait_intr(_Atomic int *addr, int val)
+void sp__futex_wait_intr(_Atomic int *addr, int val)
 {
     if (!tls_intr) {
         sp__futex_wait(addr, val);
@@ -472,7 +477,7 @@ static int wait_running_pseudo(sp__waitq *q, sp__waiter *node, sp__lockp lock)
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
         if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
             atomic_fetch_add(&sp__pseudo_gwaiters, 1);
-            futex_wait_intr(&sp__pseudo_gseq, s);
+            sp__futex_wait_intr(&sp__pseudo_gseq, s);
             atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
         }
         sp__lockp_lock(lock);
@@ -500,7 +505,7 @@ static void sleep_until_woken(sp__waiter *n)
     while (atomic_load(&n->woken) == 2) {
         if (intr_set())
             return; /* the caller looks again under the lock */
-        futex_wait_intr(&n->woken, 2);
+        sp__futex_wait_intr(&n->woken, 2);
     }
 }
 

@@ -894,6 +894,7 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
     w->is_runner = 1;
     sp__altstack_on(w);
     sp__set_self(w);
+    int rc = 0;
     for (;;) {
         int s = atomic_load(&p->seq);
         if ((target && sp_job_finished(target)) || (stop && atomic_load(stop)))
@@ -907,14 +908,18 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
         }
         if (!target)
             break;
-        sp__futex_wait(&p->seq, s);
+        if (sp__wait_intr_pending()) { /* sp_wait_interruptible */
+            rc = SP_EINTR;
+            break;
+        }
+        sp__futex_wait_intr(&p->seq, s);
     }
     sp__set_self(prev);
     sp__altstack_off(w);
     cache_flush(w);
     runner_stats(p, w);
     free(w);
-    return 0;
+    return rc;
 }
 
 /* ---- a waiting thread stands in for a parked worker ----

@@ -235,7 +235,9 @@ class SpindleKernel(Kernel):
             return self._error("SessionEnded", str(e), [str(e)], silent)
         with self._lock:
             held, self._held = self._held, None
-        if held is not None and not silent:
+        if held is not None and reply["status"] != "ok":
+            self._stream("stdout", held)   # not the cell's result: it did not end
+        elif held is not None and not silent:
             text = held[:-1] if held.endswith("\n") else held
             self._publish("execute_result", {
                 "execution_count": self.execution_count,

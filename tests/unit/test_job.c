@@ -552,6 +552,80 @@ START_TEST(test_cancel_waiting_job)
 }
 END_TEST
 
+/* ---- interruptible waits of a plain thread (sp_wait_interruptible) ---- */
+
+static void *until_stopped(void *arg)
+{
+    _Atomic int *stop = arg;
+    while (!atomic_load(stop))
+        sp_checkpoint();
+    return (void *)7;
+}
+
+static void *recv_one(void *arg)
+{
+    void *item = NULL;
+    sp_chan_recv(arg, &item);
+    return item;
+}
+
+static volatile int intr_flag;
+
+static void *raise_flag_later(void *arg)
+{
+    (void)arg;
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    __atomic_store_n(&intr_flag, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+START_TEST(test_wait_interruptible)
+{
+    sp_pool *p = sp_pool_create(2);
+    _Atomic int stop = 0;
+    sp_job *j = sp_job_create(until_stopped, (void *)&stop);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    __atomic_store_n(&intr_flag, 0, __ATOMIC_RELAXED);
+    sp_wait_interruptible(&intr_flag);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, raise_flag_later, NULL), 0);
+    uint64_t t0 = sp__now_ns();
+    ck_assert_int_eq(sp_job_join(j, NULL), SP_EINTR);
+    ck_assert_uint_lt(sp__now_ns() - t0, 2000000000ull);
+    pthread_join(t, NULL);
+    ck_assert(!sp_job_finished(j)); /* the job goes on */
+    /* flag still set: other waits end at once */
+    sp_chan *c = sp_chan_create(NULL);
+    void *item = (void *)1;
+    ck_assert_int_eq(sp_chan_recv(c, &item), SP_EINTR);
+    ck_assert_ptr_null(item);
+    /* a 0-worker pool: the waiter runs its jobs, then sleeps on them */
+    sp_pool *z = sp_pool_create(0);
+    sp_job *r = sp_job_create(recv_one, c);
+    ck_assert_int_eq(sp_job_start(z, 0, r), 0);
+    __atomic_store_n(&intr_flag, 0, __ATOMIC_RELAXED);
+    ck_assert_int_eq(pthread_create(&t, NULL, raise_flag_later, NULL), 0);
+    ck_assert_int_eq(sp_job_join(r, NULL), SP_EINTR);
+    pthread_join(t, NULL);
+    /* cleared: waits go on to the end again */
+    __atomic_store_n(&intr_flag, 0, __ATOMIC_RELAXED);
+    sp_chan_send(c, (void *)9);
+    void *v = NULL;
+    ck_assert_int_eq(sp_job_join(r, &v), 0);
+    ck_assert_ptr_eq(v, (void *)9);
+    atomic_store(&stop, 1);
+    ck_assert_int_eq(sp_job_join(j, &v), 0);
+    ck_assert_ptr_eq(v, (void *)7);
+    sp_wait_interruptible(NULL);
+    sp_job_release(r);
+    sp_job_release(j);
+    sp_chan_release(c);
+    ck_assert_int_eq(sp_pool_close(z, 1), 0);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* ---- failures ---- */
 
 static void *failing(void *arg)
@@ -1000,6 +1074,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_job_priority);
     tcase_add_test(tc, test_flush_wakes);
     tcase_add_test(tc, test_rename_running);
+    tcase_add_test(tc, test_wait_interruptible);
     suite_add_tcase(s, tc);
     return s;
 }
