@@ -425,19 +425,28 @@ _Atomic int sp__pseudo_gwaiters;
  * it waits for, and nobody else runs them. So it runs whatever they have
  * queued, and sleeps on the counter every pseudo push bumps (and every
  * wake of such a node: woken is stored first). */
-static void wait_running_pseudo(sp__waiter *node, sp__lockp lock)
+static int wait_running_pseudo(sp__waiter *node, sp__waitq *q,
+                               sp__lockp lock)
 {
+    unsigned naps = 0;
     while (!atomic_load(&node->woken)) {
         int s = atomic_load(&sp__pseudo_gseq);
         sp__lockp_unlock(lock);
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
+        int late = 0;
         if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
             atomic_fetch_add(&sp__pseudo_gwaiters, 1);
-            sp__futex_wait(&sp__pseudo_gseq, s);
+            late = sp__futex_wait_ns(&sp__pseudo_gseq, s, sp__dl_delay(naps++));
             atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
         }
+        int rc = late ? sp__wait_verdict() : 0;
         sp__lockp_lock(lock);
+        if (rc && !atomic_load(&node->woken)) {
+            wq_unlink(q, node);
+            return rc;
+        }
     }
+    return 0;
 }
 
 /* A plain thread's wait: spin a little first (a joined job may be about
@@ -447,35 +456,53 @@ static void wait_running_pseudo(sp__waiter *node, sp__lockp lock)
  * that only then it pays for a futex wake. */
 #define SP__WAIT_SPIN 100
 
-static void sleep_until_woken(sp__waiter *n)
+/* 0 once woken; with a limit (ns > 0), 1 when it ran out first */
+static int sleep_until_woken(sp__waiter *n, uint64_t ns)
 {
     for (int i = 0; i < SP__WAIT_SPIN; i++) {
         if (atomic_load_explicit(&n->woken, memory_order_acquire) == 1)
-            return;
+            return 0;
         __builtin_ia32_pause();
     }
     int z = 0;
     if (!atomic_compare_exchange_strong(&n->woken, &z, 2))
-        return; /* woken meanwhile */
-    while (atomic_load(&n->woken) == 2)
-        sp__futex_wait(&n->woken, 2);
+        return 0; /* woken meanwhile */
+    while (atomic_load(&n->woken) == 2) {
+        if (!ns) {
+            sp__futex_wait(&n->woken, 2);
+        } else if (sp__futex_wait_ns(&n->woken, 2, ns)) {
+            int two = 2; /* back to awake, unless woken meanwhile */
+            return atomic_compare_exchange_strong(&n->woken, &two, 0);
+        }
+    }
+    return 0;
 }
 
+/* The sleeps are timed (1, 2, 4 ... 64, then 100 ms: a wait that ends
+ * sooner pays nothing for it), and each that runs out asks
+ * sp__wait_verdict whether to go on: a wait ends (SP_ECANCELED) once
+ * sp_shutdown has begun, since the shutdown wakes jobs but knows no
+ * plain thread, and, with sp_deadlock_check on, when nothing can run any
+ * more (SP_EDEADLK). The node is still queued whenever woken is not 1
+ * under the lock (wakers unlink it under the lock before they store 1). */
 static int wait_thread(sp__waitq *q, sp__lockp lock)
 {
     sp__waiter node = {.job = NULL};
     atomic_init(&node.woken, 0);
     node.pseudo = atomic_load(&sp__npseudo) > 0;
     wq_append(q, &node);
-    if (node.pseudo) {
-        wait_running_pseudo(&node, lock);
-        return 0;
-    }
+    if (node.pseudo)
+        return wait_running_pseudo(&node, q, lock);
+    unsigned naps = 0;
     while (atomic_load(&node.woken) != 1) {
         sp__lockp_unlock(lock);
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
-        sleep_until_woken(&node);
+        int rc = sleep_until_woken(&node, sp__dl_delay(naps++)) ? sp__wait_verdict() : 0;
         sp__lockp_lock(lock);
+        if (rc && atomic_load(&node.woken) != 1) {
+            wq_unlink(q, &node);
+            return rc;
+        }
     }
     return 0;
 }

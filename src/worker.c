@@ -894,6 +894,8 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
     w->is_runner = 1;
     sp__altstack_on(w);
     sp__set_self(w);
+    int rc = 0;
+    unsigned naps = 0;
     for (;;) {
         int s = atomic_load(&p->seq);
         if ((target && sp_job_finished(target)) || (stop && atomic_load(stop)))
@@ -907,14 +909,16 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
         }
         if (!target)
             break;
-        sp__futex_wait(&p->seq, s);
+        if (sp__futex_wait_ns(&p->seq, s, sp__dl_delay(naps++)) &&
+            !sp_job_finished(target) && (rc = sp__wait_verdict()) != 0)
+            break; /* target suspended: a shutdown, or a deadlock */
     }
     sp__set_self(prev);
     sp__altstack_off(w);
     cache_flush(w);
     runner_stats(p, w);
     free(w);
-    return 0;
+    return rc;
 }
 
 /* ---- a waiting thread stands in for a parked worker ----

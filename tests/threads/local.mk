@@ -13,7 +13,9 @@ THREADS_TESTS = \
 	tests/threads/sthreads.sing \
 	tests/threads/shared_errors.sing \
 	tests/threads/signals.sing \
-	tests/threads/deadlock.sing
+	tests/threads/deadlock.sing \
+	tests/threads/stalled.sing \
+	tests/threads/stalled_off.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
