@@ -16,7 +16,8 @@ spindle_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DSL_ABS_BUILDDIR='"$(abs_top_builddir)"' -DSL_ABS_SRCDIR='"$(abs_top_srcdir)"'
 spindle_LDADD = lang/libsl.la
 
-include_HEADERS += lang/plugin.h
+# the plugin ABI: $(includedir)/spindle/plugin.h (spindle-plugin.pc)
+pkginclude_HEADERS += lang/plugin.h
 EXTRA_DIST += lang/README.md
 
 # libraries written in the language, installed in $(pkgdatadir)/lib

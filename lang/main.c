@@ -36,7 +36,9 @@ static void usage(FILE *f) {
         "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script.\n"
         "Exit status: 0, 1 after an error, 128+N after signal N (SIGINT: 130, SIGTERM: 143).\n"
         "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load),\n"
-        "  SPINDLE_TRACE (trace file, read by the runtime when a pool is created).\n",
+        "  SPINDLE_TRACE (trace file, read by the runtime when a pool is created),\n"
+        "  SPINDLE_NO_DEADLOCK_CHECK=1 (a wait that could never end waits instead of failing),\n"
+        "  SPINDLE_NO_CLUSTER=1 (under mpirun, every rank runs the script on its own).\n",
         f);
 }
 
@@ -98,13 +100,26 @@ static void sig_exit_now(int sig, const char *why) {
   _exit(128 + sig);
 }
 
+static void *hooks_main(void *arg) {
+  sl_run_signal_hooks((int)(intptr_t)arg);
+  return NULL;
+}
+
 static void *signal_main(void *arg) {
   (void)arg;
   int sig;
   while (sigwait(&sig_set, &sig) != 0) {}
   atomic_store(&sig_got, sig);
   __atomic_store_n(&sig_flag, 1, __ATOMIC_RELAXED);
-  sl_run_signal_hooks(sig);
+  /* the hooks on a thread of their own: a shutdown waits for workers to
+   * stop, and one in native code stops when that code returns; the
+   * second counts from the signal all the same */
+  pthread_t h;
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&h, &a, hooks_main, (void *)(intptr_t)sig) != 0) sl_run_signal_hooks(sig);
+  pthread_attr_destroy(&a);
   struct timespec second = {1, 0};
   int again = sigtimedwait(&sig_set, NULL, &second);
   sig_exit_now(sig, again > 0 ? "a second signal: exiting at once" : "the script did not stop within a second");

@@ -1,8 +1,14 @@
 /* plugin.h: spindle's plugin ABI -- the whole contract between the
  * interpreter and a plugin. A third party needs nothing else.
  *
- * A plugin is a libtool module (-module -avoid-version, installed in
- * $(pkglibdir)) that exports ONE function:
+ * Installed as $(includedir)/spindle/plugin.h. Out of tree, one line
+ * builds a plugin, and the .pc names where to install it:
+ *     cc -o name.so name.c $(pkg-config --cflags --libs spindle-plugin)
+ *     pkg-config --variable=plugindir spindle-plugin
+ *
+ * A plugin is a shared object (in this tree a libtool module,
+ * -module -avoid-version, installed in $(pkglibdir)) that exports ONE
+ * function:
  *
  *     int spindle_plugin_init(spindle_reg *reg);
  *

@@ -765,6 +765,7 @@ static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value 
   q->quick = cp->avg_us[rank] < QUICK_US;   /* none yet (-1): likely quick too */
   pthread_mutex_unlock(&cp->mu);
   if (q->quick) atomic_fetch_add(&quick_inflight, 1);
+  sp_waker_add();   /* the result (the comm thread) wakes this job: no deadlock meanwhile */
   idtab_put(&reqs, &q->link);
 
   wbuf out = {0};
@@ -849,6 +850,7 @@ static void got_result(int src, rbuf *r) {
   wb_put(b, body, start);
   r->p += start;
   sp_syncvar_write(q->sv, b);
+  sp_waker_remove();
   req_unref(q);
 }
 

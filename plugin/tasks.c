@@ -32,6 +32,10 @@
 #include <unistd.h>
 #include "threads.h"
 
+/* wakers for the deadlock check (src/spindle.h); absent from older runtimes */
+#pragma weak sp_waker_add
+#pragma weak sp_waker_remove
+
 enum { TS_UNINIT, TS_CREATED, TS_STARTED, TS_STOPPED, TS_COMPLETED };
 static const char *const state_names[] = {"uninitialized", "created", "started", "stopped", "completed"};
 
@@ -549,6 +553,7 @@ static void *timer_main(void *arg) {
         sp_chan_send(due->ch, (void *)TAG_TIMEOUT);
         sp_chan_release(due->ch);
         free(due);
+        if (sp_waker_remove) sp_waker_remove();   /* sent: its waiter is awake */
         due = nx;
       }
       pthread_mutex_lock(&tm_mu);
@@ -588,6 +593,7 @@ static tk_timer *timer_add(sp_chan *ch, long ms) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!tm_started) { pthread_mutex_unlock(&tm_mu); sp_chan_release(ch); free(e); return NULL; }
   }
+  if (sp_waker_add) sp_waker_add();   /* a wait with a timer pending always ends */
   tk_timer **pp = &tm_list;
   while (*pp && !ts_before(e->at, (*pp)->at)) pp = &(*pp)->next;
   e->next = *pp;
@@ -605,7 +611,11 @@ static void timer_cancel(tk_timer *e) {
   int found = *pp == e;
   if (found) *pp = e->next;
   pthread_mutex_unlock(&tm_mu);
-  if (found) { sp_chan_release(e->ch); free(e); }   /* else the timer thread owns it */
+  if (found) {
+    sp_chan_release(e->ch);
+    free(e);
+    if (sp_waker_remove) sp_waker_remove();
+  }   /* else the timer thread owns it */
 }
 
 /* One wait over n tasks. each(ud, i, result) is called for every task that

@@ -35,10 +35,13 @@ int th_counterr(spindle_ctx *C, const char *fn, int argc, const char *want) {
   return api->error(C, "%s: expected %s, got %d argument%s", fn, want, argc, argc == 1 ? "" : "s");
 }
 
+static int th_deadlock(spindle_ctx *C, const char *fn);
+
 int th_rterr(spindle_ctx *C, const char *fn, int rc) {
   /* a wait of the session's main flow ended by its Ctrl-C (the REPL, the
    * kernel): sp_wait_interruptible in spindle_plugin_init */
   if (rc == SP_EINTR) return api->error(C, "interrupted");
+  if (rc == SP_EDEADLK) return th_deadlock(C, fn);
   return api->error(C, "%s: %s", fn, sp_strerror(rc));
 }
 
@@ -593,6 +596,11 @@ struct th_job {
   th_job *waiting_on;
   th_job **deps;
   size_t ndeps;
+  /* a suspending script call it is in, for deadlock reports (wg_mu):
+   * linked on wg_waits while in it */
+  const char *wfn;
+  const th_obj *wobj;
+  th_job *wprev, *wnext;
 };
 
 /* Waits that close a cycle are errors at the waiting call. A job in
@@ -605,12 +613,30 @@ struct th_job {
  * it starts). Only waits from inside a job pay for
  * it: a lock, and the chain. */
 static pthread_mutex_t wg_mu = PTHREAD_MUTEX_INITIALIZER;
+static th_job *wg_waits;   /* jobs in a waiting call (wfn set) */
+
+static void wg_link(th_job *me, const char *fn, const th_obj *obj) {
+  me->wfn = fn;
+  me->wobj = obj;
+  me->wprev = NULL;
+  me->wnext = wg_waits;
+  if (wg_waits) wg_waits->wprev = me;
+  wg_waits = me;
+}
+
+static void wg_unlink(th_job *me) {
+  if (me->wprev) me->wprev->wnext = me->wnext;
+  else wg_waits = me->wnext;
+  if (me->wnext) me->wnext->wprev = me->wprev;
+  me->wfn = NULL;
+}
 
 #pragma weak sp_job_createv
 #pragma weak sp_job_add_args
 #pragma weak sp_job_argc
 #pragma weak sp_job_argv
 #pragma weak sp_job_schedule
+#pragma weak sp_deadlock_check
 
 static th_job *job_ptr(spindle_value v) { return api->user_ptr(v, th_job_t); }
 sp_job *th_job_of(spindle_value v) {
@@ -633,6 +659,7 @@ static spindle_value job_value(th_job *t) {
 static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
   th_job *t = arg;
   api->release(t->fn);
+  if (t->wfn) th_wait_end(t);   /* scheduled, and never ran */
   /* no lock: nothing reaches t through the graph any more (a dependent
    * would hold t's job, a waiter t's value); deps are left only when it
    * never ran */
@@ -684,6 +711,7 @@ static int wg_enter(spindle_ctx *C, th_job *me, th_job *t) {
   size_t n = wg_path(t, me, path, 0, 64, seen, &nseen);
   if (!n) {
     me->waiting_on = t;
+    wg_link(me, "waitJob", NULL);
     pthread_mutex_unlock(&wg_mu);
     return 0;
   }
@@ -702,7 +730,83 @@ static int wg_enter(spindle_ctx *C, th_job *me, th_job *t) {
 static void wg_leave(th_job *me) {
   pthread_mutex_lock(&wg_mu);
   me->waiting_on = NULL;
+  wg_unlink(me);
   pthread_mutex_unlock(&wg_mu);
+}
+
+th_job *th_wait_begin(spindle_ctx *C, const char *fn, const th_obj *obj) {
+  if (!sp_job_current()) return NULL;
+  th_job *me = *api->userdata(C, 0);
+  if (!me) return NULL;   /* a job of the runtime's own, or native */
+  pthread_mutex_lock(&wg_mu);
+  wg_link(me, fn, obj);
+  pthread_mutex_unlock(&wg_mu);
+  return me;
+}
+
+void th_wait_end(th_job *me) {
+  if (!me) return;
+  pthread_mutex_lock(&wg_mu);
+  wg_unlink(me);
+  pthread_mutex_unlock(&wg_mu);
+}
+
+/* The error for a wait of the script's main flow that the runtime found
+ * could never end (SP_EDEADLK): every job suspended, none queued or
+ * running. Names what each suspended job waits in, as far as the plugin
+ * knows (waitJob, channels, syncvars, triggers, region locks), then how
+ * many more jobs are not ended (waiting for dependencies, or in a wait
+ * of their own). Nothing runs meanwhile, so the lists hold still. */
+static int by_name(const void *a, const void *b) {
+  return strcmp(sp_job_name((*(th_job *const *)a)->sj), sp_job_name((*(th_job *const *)b)->sj));
+}
+
+static int th_deadlock(spindle_ctx *C, const char *fn) {
+  char buf[1200];
+  size_t len = 0, named = 0, pending = 0;   /* pending: scheduled, not started */
+  pthread_mutex_lock(&wg_mu);
+  size_t n = 0;
+  for (th_job *t = wg_waits; t; t = t->wnext) n++;
+  th_job **all = malloc((n ? n : 1) * sizeof *all);   /* by name: the same report every time */
+  n = 0;
+  for (th_job *t = wg_waits; t && all; t = t->wnext) all[n++] = t;
+  if (all) qsort(all, n, sizeof *all, by_name);
+  for (size_t i = 0; i < n && len < sizeof buf - 200; i++, named++) {
+    th_job *t = all[i];
+    len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob \"%s\" ", named ? ", " : "", sp_job_name(t->sj));
+    if (t->waiting_on) {
+      len += (size_t)snprintf(buf + len, sizeof buf - len, "waits for job \"%s\"", sp_job_name(t->waiting_on->sj));
+    } else if (t->ndeps) {
+      const char *sep = "is scheduled after ";
+      for (size_t k = 0; k < t->ndeps && len < sizeof buf - 200; k++)
+        if (!sp_job_finished(t->deps[k]->sj)) {
+          len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob \"%s\"", sep, sp_job_name(t->deps[k]->sj));
+          sep = " and ";
+        }
+      pending++;
+    } else if (t->wobj && t->wobj->name) {
+      len += (size_t)snprintf(buf + len, sizeof buf - len, "waits in %s(\"%s\")", t->wfn, t->wobj->name);
+    } else {
+      len += (size_t)snprintf(buf + len, sizeof buf - len, "waits in %s", t->wfn);
+    }
+  }
+  pthread_mutex_unlock(&wg_mu);
+  free(all);
+  long open = 0;
+  pthread_mutex_lock(&pools_mu);
+  for (int i = 0; i < npools; i++) {
+    sp_stats st;
+    if (sp_pool_stats(pools[i]->p, &st) == 0)
+      open += (long)(st.jobs_started - st.jobs_finished - st.jobs_cancelled - st.jobs_failed);
+  }
+  pthread_mutex_unlock(&pools_mu);
+  long more = open - (long)(named - pending);
+  if (!named && more <= 0)
+    return api->error(C, "%s: deadlock: this wait would never end: no job is left that could end it", fn);
+  if (more > 0)
+    snprintf(buf + len, sizeof buf - len, "%s%ld %sjob%s suspended in other calls", named ? "; " : "",
+             more, named ? "more " : "", more == 1 ? "" : "s");
+  return api->error(C, "%s: deadlock: this wait would never end: no job can run (%s)", fn, buf);
 }
 
 static void *job_run(void *ud, size_t argc, void *const *argv) {
@@ -713,6 +817,7 @@ static void *job_run(void *ud, size_t argc, void *const *argv) {
     size_t n = t->ndeps;
     t->deps = NULL;
     t->ndeps = 0;
+    if (t->wfn) wg_unlink(t);
     pthread_mutex_unlock(&wg_mu);
     for (size_t i = 0; i < n; i++) sp_job_release(d[i]->sj);
     free(d);
@@ -1067,10 +1172,16 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
       t->ndeps = tl_ndeps;
     }
   }
+  if (t->ndeps) {   /* named in deadlock reports until it runs */
+    pthread_mutex_lock(&wg_mu);
+    wg_link(t, "scheduleJob", NULL);
+    pthread_mutex_unlock(&wg_mu);
+  }
   atomic_store(&t->started, 1);
   int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
   if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {
+    th_wait_end(t->wfn ? t : NULL);
     atomic_store(&t->started, 0);
     if (rc == SP_ESTATE) rc = api->error(C, "%s: a dependency was never started", who);
     else rc = start_err(C, who, t, rc);
@@ -1153,6 +1264,8 @@ static int join_each(spindle_ctx *C, const char *who, th_pool *p, th_job **ts, i
     int r = sp_job_join(sj, NULL);   /* all of them, even after an error */
     if (r == SP_ECANCELED && !sp_job_finished(sj)) {   /* the caller was cancelled */
       if (rc == 0) rc = api->error(C, "cancelled");
+    } else if (r == SP_EDEADLK) {
+      if (rc == 0) rc = th_rterr(C, who, r);
     } else if (r < 0 && rc == 0) {
       char pb[64];
       pool_print(p, pb, sizeof pb);
@@ -1359,6 +1472,10 @@ int spindle_plugin_init(spindle_reg *reg) {
   th_shared_register(reg);
   th_thread_register(reg);
   th_tasks_register(reg);
+  /* the script's main flow (this thread) reports waits that could never
+   * end; the plugin counts its own threads and timers as wakers */
+  if (sp_deadlock_check && !getenv("SPINDLE_NO_DEADLOCK_CHECK") && !sp_job_current())
+    sp_deadlock_check(1);
   if (th_api->size >= offsetof(struct spindle_api, on_signal) + sizeof th_api->on_signal)
     th_api->on_signal(reg, on_signal);
   /* an interactive session (REPL, kernel): its interrupt ends what the

@@ -100,7 +100,12 @@ const char *th_job_name(sp_job *j);
 /* errors */
 int th_argerr(spindle_ctx *C, const char *fn, int i, const char *want, spindle_value got);
 int th_counterr(spindle_ctx *C, const char *fn, int argc, const char *want);
-int th_rterr(spindle_ctx *C, const char *fn, int rc);
+int th_rterr(spindle_ctx *C, const char *fn, int rc);   /* SP_EDEADLK: the deadlock report */
+/* Around a call that may suspend a job (receiveChannel, readSyncVar,
+ * waitTrigger, ...): names what the job waits in for a deadlock report.
+ * NULL and nothing done outside a job of the plugin's own. */
+th_job *th_wait_begin(spindle_ctx *C, const char *fn, const th_obj *obj);
+void th_wait_end(th_job *me);
 
 void th_coord_register(spindle_reg *reg);
 void th_tasks_register(spindle_reg *reg);   /* tasks.c */

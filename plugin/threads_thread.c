@@ -337,6 +337,7 @@ static int f_joinThread(spindle_ctx *C, int argc, spindle_value *argv, spindle_v
   if (send_request(C, "joinThread", t, RQ_QUIT, api->none()) < 0) return -1;
   int rc = sp_job_join(t->job, NULL);
   if (rc == SP_ECANCELED && !sp_job_finished(t->job)) return api->error(C, "cancelled");
+  if (rc == SP_EDEADLK) return th_rterr(C, "joinThread", rc);
   t->joined = 1;
   th_pool_close(t->pool);
   free_results(t->res);   /* results never taken are dropped, as in Singular */

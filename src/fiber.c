@@ -39,6 +39,14 @@ void sp__futex_wait(_Atomic int *addr, int val)
     syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
 }
 
+int sp__futex_wait_ns(_Atomic int *addr, int val, uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    long r = syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, &ts,
+                     NULL, 0);
+    return r != 0 && errno == ETIMEDOUT;
+}
+
 void sp__futex_wake(_Atomic int *addr, int n)
 {
     syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);

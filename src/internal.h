@@ -70,11 +70,11 @@ void sp__futex_wait(_Atomic int *addr, int val);
  * it does not stand in for a parked worker (sp__lend_run), so that what
  * it runs is never what it waits for */
 int sp__wait_intr_on(void);
-/* its flag is set now */
+/* its flag is set now (sp__wait_verdict: SP_EINTR) */
 int sp__wait_intr_pending(void);
-/* sp__futex_wait, but at most 20 ms long when the thread is interruptible */
-void sp__futex_wait_intr(_Atomic int *addr, int val);
 void sp__futex_wake(_Atomic int *addr, int n);
+/* As sp__futex_wait for at most ns: 1 if that time ran out. */
+int sp__futex_wait_ns(_Atomic int *addr, int val, uint64_t ns);
 uint64_t sp__now_ns(void);
 
 /* ------------------------------------------------------------------ */
@@ -842,6 +842,16 @@ void sp__registry_unlock(void);
 sp_pool *sp__registry_last(void);
 extern _Atomic int sp__npseudo;          /* live pseudo pools */
 sp_pool *sp__pseudo_with_work(void);     /* a retained one, or NULL */
+
+/* Whole-program deadlocks (sp_deadlock_check). sp__dl_on: this thread
+ * checks its waits. sp__dl_delay: how long its n-th sleep of one wait
+ * lasts before the next check. sp__stalled: 1 when nothing can run. */
+extern _Thread_local int sp__dl_on;
+uint64_t sp__dl_delay(unsigned n);
+int sp__stalled(void);
+/* A plain thread's wait, after a timed sleep ran out: 0 to go on, else
+ * what to end it with (SP_ECANCELED: shutting down; SP_EDEADLK). */
+int sp__wait_verdict(void);
 
 /* deps.c */
 void sp__jx_free(sp_job *j);

@@ -577,8 +577,9 @@ int sp_job_join(sp_job *j, void **result)
             /* a plain thread runs a pseudo pool while it waits (also
              * after a wake-up that says the job was just started) */
             sp__lk_unlock(&j->lock);
-            if (sp__pseudo_wait(j) == SP_EINTR)
-                rc = SP_EINTR;
+            rc = sp__pseudo_wait(j);
+            if (rc != SP_EDEADLK && rc != SP_ECANCELED && rc != SP_EINTR)
+                rc = 0;
             sp__lk_lock(&j->lock);
             continue;
         }

@@ -20,9 +20,11 @@ src_libspindle_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0
 # libtool needs a C source to pick the linker; none is needed here
 nodist_EXTRA_src_libspindle_la_SOURCES = dummy.c
 
-include_HEADERS += src/spindle.h
+# installed as $(includedir)/spindle/spindle.h; spindle.pc's Cflags put
+# $(includedir)/spindle on the path, so #include <spindle.h> works
+pkginclude_HEADERS += src/spindle.h
 noinst_HEADERS += src/internal.h
-pkgconfig_DATA += src/spindle.pc
+pkgconfig_DATA += src/spindle.pc src/spindle-plugin.pc
 EXTRA_DIST += src/README.md
 
 # ---- unit tests of the runtime ----

@@ -511,3 +511,95 @@ int sp_shutting_down(void)
 {
     return atomic_load(&sp__shutdown_flag);
 }
+
+/* ---- whole-program deadlocks ----
+ *
+ * A plain thread that asked for it (sp_deadlock_check) checks, while it
+ * sleeps in a wait, whether anything can still run. Nothing can when
+ * every worker is asleep (PARKED: not owed a wake, not lent to a thread
+ * standing in) with its queue empty, no pseudo pool has a queued job and
+ * no waker is counted: then every job not ended is suspended in a wait
+ * that only another suspended job, or the checking thread itself, could
+ * end. The workers are read one by one, so two passes: a worker's park
+ * count moves each time it goes to sleep, so if both passes see every
+ * worker asleep with the same sum of park counts, none of them woke in
+ * between, and at the moment between the passes all slept at once. The
+ * queues are read after the second pass: only a running thread pushes,
+ * and none ran. Costs nothing outside such a thread's sleeps. */
+
+_Thread_local int sp__dl_on;
+static _Atomic int g_wakers;
+
+void sp_deadlock_check(int on) { sp__dl_on = on != 0; }
+void sp_waker_add(void) { atomic_fetch_add(&g_wakers, 1); }
+void sp_waker_remove(void) { atomic_fetch_sub(&g_wakers, 1); }
+
+int sp__wait_verdict(void)
+{
+    if (sp__wait_intr_pending())
+        return SP_EINTR;
+    if (atomic_load(&sp__shutdown_flag))
+        return SP_ECANCELED;
+    return sp__dl_on && sp__stalled() ? SP_EDEADLK : 0;
+}
+
+uint64_t sp__dl_delay(unsigned n)
+{
+    uint64_t d = n < 7 ? 1000000ull << n : 100000000ull; /* 1, 2, ... 64, 100 ms */
+    /* an interruptible thread (sp_wait_interruptible) looks at its flag
+     * at least every 20 ms */
+    return d > 20000000ull && sp__wait_intr_on() ? 20000000ull : d;
+}
+
+/* every live worker of the registry's pools asleep: 1, with the sum of
+ * their park counts in *parks (registry lock held) */
+static int all_asleep(uint64_t *parks)
+{
+    uint64_t sum = 0;
+    for (sp_pool *p = g_head; p; p = p->reg_next) {
+        if (p->nworkers == 0) {
+            if (atomic_load(&p->q.n) > 0)
+                return 0;
+            continue;
+        }
+        if (__atomic_load_n(&p->stopped, __ATOMIC_RELAXED))
+            continue;
+        int n = atomic_load(&p->nw);
+        for (int k = 0; k < n; k++) {
+            sp__worker *w = p->workers[k];
+            if (!w || atomic_load(&w->exited))
+                continue;
+            if (atomic_load(&w->idle) != SP__W_PARKED)
+                return 0;
+            sum += atomic_load_explicit(&w->st.parks, memory_order_relaxed);
+        }
+    }
+    *parks = sum;
+    return 1;
+}
+
+static int queues_empty(void)
+{
+    for (sp_pool *p = g_head; p; p = p->reg_next) {
+        if (p->nworkers == 0 || __atomic_load_n(&p->stopped, __ATOMIC_RELAXED))
+            continue;
+        int n = atomic_load(&p->nw);
+        for (int k = 0; k < n; k++) {
+            sp__worker *w = p->workers[k];
+            if (w && !atomic_load(&w->exited) && sp__runq_has(&w->q))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+int sp__stalled(void)
+{
+    if (atomic_load(&g_wakers) > 0 || atomic_load(&sp__shutdown_flag))
+        return 0;
+    uint64_t a, b;
+    pthread_mutex_lock(&g_reg);
+    int st = all_asleep(&a) && all_asleep(&b) && a == b && queues_empty();
+    pthread_mutex_unlock(&g_reg);
+    return st && atomic_load(&g_wakers) == 0;
+}

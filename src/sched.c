@@ -13,13 +13,11 @@
 #include "internal.h"
 
 #include <cpuid.h>
-#include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 enum { SP__REBIAS_MIN = 1u << 12, SP__REBIAS_MAX = 1u << 24 };
@@ -423,8 +421,11 @@ static int wait_fiber(sp_job *j, sp__waitq *q, sp__lockp lock, int flags)
 _Atomic int sp__pseudo_gseq;
 _Atomic int sp__pseudo_gwaiters;
 
-/* sp_wait_interruptible: the calling plain thread's flag, or NULL */
-static __thread const volatile int *tls_intr;
+/* sp_wait_interruptible: the calling plain thread's flag, or NULL. Its
+ * waits are the timed sleeps below; sp__wait_verdict ends them with
+ * SP_EINTR once the flag is set, and sp__dl_delay keeps each sleep at
+ * most 20 ms long for such a thread. */
+static _Thread_local const volatile int *tls_intr;
 
 void sp_wait_interruptible(const volatile int *flag)
 {
@@ -441,46 +442,30 @@ int sp__wait_intr_pending(void)
     return tls_intr && __atomic_load_n(tls_intr, __ATOMIC_RELAXED);
 }
 
-static int intr_set(void)
-{
-    return tls_intr && __atomic_load_n(tls_intr, __ATOMIC_RELAXED);
-}
-
-/* a futex sleep that ends within SP__INTR_NS when the thread is
- * interruptible (its flag is read between sleeps), else a plain one */
-#define SP__INTR_NS 20000000L
-
-void sp__futex_wait_intr(_Atomic int *addr, int val)
-{
-    if (!tls_intr) {
-        sp__futex_wait(addr, val);
-        return;
-    }
-    struct timespec ts = {0, SP__INTR_NS};
-    syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
-}
-
 /* A plain thread waits while pseudo pools exist: their jobs may be what
  * it waits for, and nobody else runs them. So it runs whatever they have
  * queued, and sleeps on the counter every pseudo push bumps (and every
- * wake of such a node: woken is stored first). 0, or SP_EINTR when the
- * thread's interrupt flag was set (lock held, node unlinked). */
-static int wait_running_pseudo(sp__waitq *q, sp__waiter *node, sp__lockp lock)
+ * wake of such a node: woken is stored first). */
+static int wait_running_pseudo(sp__waiter *node, sp__waitq *q,
+                               sp__lockp lock)
 {
+    unsigned naps = 0;
     while (!atomic_load(&node->woken)) {
-        if (intr_set()) { /* still linked: wakers set woken under lock */
-            wq_unlink(q, node);
-            return SP_EINTR;
-        }
         int s = atomic_load(&sp__pseudo_gseq);
         sp__lockp_unlock(lock);
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
+        int late = 0;
         if (!sp__pseudo_run_any(&node->woken) && !atomic_load(&node->woken)) {
             atomic_fetch_add(&sp__pseudo_gwaiters, 1);
-            sp__futex_wait_intr(&sp__pseudo_gseq, s);
+            late = sp__futex_wait_ns(&sp__pseudo_gseq, s, sp__dl_delay(naps++));
             atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
         }
+        int rc = late ? sp__wait_verdict() : 0;
         sp__lockp_lock(lock);
+        if (rc && !atomic_load(&node->woken)) {
+            wq_unlink(q, node);
+            return rc;
+        }
     }
     return 0;
 }
@@ -492,43 +477,56 @@ static int wait_running_pseudo(sp__waitq *q, sp__waiter *node, sp__lockp lock)
  * that only then it pays for a futex wake. */
 #define SP__WAIT_SPIN 100
 
-static void sleep_until_woken(sp__waiter *n)
+/* 0 once woken; with a limit (ns > 0), 1 when it ran out first */
+static int sleep_until_woken(sp__waiter *n, uint64_t ns)
 {
     for (int i = 0; i < SP__WAIT_SPIN; i++) {
         if (atomic_load_explicit(&n->woken, memory_order_acquire) == 1)
-            return;
+            return 0;
         __builtin_ia32_pause();
     }
     int z = 0;
     if (!atomic_compare_exchange_strong(&n->woken, &z, 2))
-        return; /* woken meanwhile */
+        return 0; /* woken meanwhile */
     while (atomic_load(&n->woken) == 2) {
-        if (intr_set())
-            return; /* the caller looks again under the lock */
-        sp__futex_wait_intr(&n->woken, 2);
+        if (!ns) {
+            sp__futex_wait(&n->woken, 2);
+        } else if (sp__futex_wait_ns(&n->woken, 2, ns)) {
+            int two = 2; /* back to awake, unless woken meanwhile */
+            return atomic_compare_exchange_strong(&n->woken, &two, 0);
+        }
     }
+    return 0;
 }
 
+/* The sleeps are timed (1, 2, 4 ... 64, then 100 ms: a wait that ends
+ * sooner pays nothing for it), and each that runs out asks
+ * sp__wait_verdict whether to go on: a wait ends (SP_ECANCELED) once
+ * sp_shutdown has begun, since the shutdown wakes jobs but knows no
+ * plain thread, with sp_wait_interruptible once the thread's flag is set
+ * (SP_EINTR, the sleeps then at most 20 ms long), and, with
+ * sp_deadlock_check on, when nothing can run any more (SP_EDEADLK). The
+ * node is still queued whenever woken is not 1 under the lock (wakers
+ * unlink it under the lock before they store 1). */
 static int wait_thread(sp__waitq *q, sp__lockp lock)
 {
     sp__waiter node = {.job = NULL};
     atomic_init(&node.woken, 0);
     node.pseudo = atomic_load(&sp__npseudo) > 0;
-    if (intr_set())
+    if (sp__wait_intr_pending())
         return SP_EINTR;
     wq_append(q, &node);
     if (node.pseudo)
-        return wait_running_pseudo(q, &node, lock);
+        return wait_running_pseudo(&node, q, lock);
+    unsigned naps = 0;
     while (atomic_load(&node.woken) != 1) {
         sp__lockp_unlock(lock);
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
-        sleep_until_woken(&node);
+        int rc = sleep_until_woken(&node, sp__dl_delay(naps++)) ? sp__wait_verdict() : 0;
         sp__lockp_lock(lock);
-        /* interrupted: not woken yet (wakers store 1 under the lock), so
-         * still on the queue, and nobody touches the node once it is off */
-        if (atomic_load(&node.woken) != 1 && intr_set()) {
+        if (rc && atomic_load(&node.woken) != 1) {
             wq_unlink(q, &node);
-            return SP_EINTR;
+            return rc;
         }
     }
     return 0;

@@ -105,6 +105,7 @@ const char *sp_strerror(int code)
     case SP_ESTATE: return "not valid in this state";
     case SP_ENOTJOB: return "only valid inside a job";
     case SP_ESYS: return "system call failed";
+    case SP_EDEADLK: return "deadlock: the wait could never end";
     case SP_EINTR: return "wait interrupted";
     default: return "unknown error";
     }

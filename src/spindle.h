@@ -57,7 +57,8 @@ enum {
     SP_ESTATE = -7,      /* call not valid in the object's state */
     SP_ENOTJOB = -8,     /* call valid only inside a job */
     SP_ESYS = -9,        /* a system call failed unexpectedly */
-    SP_EINTR = -10       /* a wait was interrupted (sp_wait_interruptible) */
+    SP_EDEADLK = -10,    /* the wait could never end (sp_deadlock_check) */
+    SP_EINTR = -11       /* a wait was interrupted (sp_wait_interruptible) */
 };
 
 /* A static, never NULL, English description of an SP_E* code. */
@@ -666,10 +667,41 @@ SP_API void sp_wait_interruptible(const volatile int *flag);
 /*
  * Orderly shutdown without exiting: refuse new pools and jobs, cancel
  * queued and running jobs, stop every pool (newest first). Pools stay
- * allocated until their creators close them. Safe to call twice.
+ * allocated until their creators close them. Safe to call twice. A plain
+ * thread waiting in the runtime (sp_job_join, sp_chan_recv, ...) on
+ * something that the shutdown does not end returns SP_ECANCELED within
+ * 100 ms of it.
  */
 SP_API void sp_shutdown(void);
 SP_API int sp_shutting_down(void);
+
+/* ------------------------------------------------------------------ */
+/* Whole-program deadlocks                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * sp_deadlock_check(1) makes the calling thread's waits (a plain thread:
+ * sp_job_join, sp_chan_recv, sp_syncvar_read, sp_trigger_wait, pseudo
+ * pools included) return SP_EDEADLK when nothing can ever end them: every
+ * worker of every pool asleep with nothing queued, no pseudo pool with a
+ * queued job, no wait of a plain thread standing in for a worker, and no
+ * waker registered. Off by default, per thread; sp_deadlock_check(0)
+ * turns it off again. The check runs while the thread sleeps, 1 ms after
+ * the wait starts and then at most every 100 ms, so a deadlock is
+ * reported within about 100 ms of forming, and a wait that ends costs
+ * nothing more.
+ *
+ * The runtime sees its own workers only. Anything else that may still
+ * wake a waiter (a thread of the program's own that sends on channels,
+ * writes syncvars or starts jobs; a timer; a network reply) is a waker:
+ * count it with sp_waker_add() while it may act and sp_waker_remove()
+ * once it cannot. While any waker is counted, nothing is reported. An
+ * embedder with threads of its own that it does not count leaves the
+ * check off.
+ */
+SP_API void sp_deadlock_check(int on);
+SP_API void sp_waker_add(void);
+SP_API void sp_waker_remove(void);
 
 #ifdef __cplusplus
 }

@@ -895,6 +895,7 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
     sp__altstack_on(w);
     sp__set_self(w);
     int rc = 0;
+    unsigned naps = 0;
     for (;;) {
         int s = atomic_load(&p->seq);
         if ((target && sp_job_finished(target)) || (stop && atomic_load(stop)))
@@ -908,11 +909,9 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
         }
         if (!target)
             break;
-        if (sp__wait_intr_pending()) { /* sp_wait_interruptible */
-            rc = SP_EINTR;
-            break;
-        }
-        sp__futex_wait_intr(&p->seq, s);
+        if (sp__futex_wait_ns(&p->seq, s, sp__dl_delay(naps++)) &&
+            !sp_job_finished(target) && (rc = sp__wait_verdict()) != 0)
+            break; /* target suspended: a shutdown, or a deadlock */
     }
     sp__set_self(prev);
     sp__altstack_off(w);

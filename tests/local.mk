@@ -26,6 +26,7 @@ AM_TESTS_ENVIRONMENT += SPINDLE='$(abs_top_builddir)/spindle'; \
 	SPINDLE_HISTORY='$(abs_top_builddir)/tests/scripts/repl_history.tmp'; \
 	export SPINDLE SPINDLE_PLUGIN_PATH SPINDLE_PATH SPINDLE_HISTORY;
 TESTS += $(SING_TESTS)
+EXTRA_DIST += tests/README.md
 EXTRA_DIST += $(SING_TESTS) $(SING_TESTS:.sing=.out) tests/scripts/run-test \
 	tests/scripts/README.md tests/scripts/tests.mk
 CLEANFILES += tests/scripts/*.tmp

@@ -14,6 +14,8 @@ THREADS_TESTS = \
 	tests/threads/shared_errors.sing \
 	tests/threads/signals.sing \
 	tests/threads/deadlock.sing \
+	tests/threads/stalled.sing \
+	tests/threads/stalled_off.sing \
 	tests/threads/repl_interrupt.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \

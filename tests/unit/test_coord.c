@@ -1047,6 +1047,118 @@ START_TEST(test_syncvar)
 }
 END_TEST
 
+/* ---- whole-program deadlocks (sp_deadlock_check) ---- */
+
+static void *recv_job(void *arg)
+{
+    void *it = NULL;
+    sp_chan_recv(arg, &it);
+    return it;
+}
+
+static void *nap_send(void *arg) /* a job in "native code", then a send */
+{
+    nap_ms(150);
+    sp_chan_send(arg, (void *)7);
+    return NULL;
+}
+
+static void *waker_send(void *arg) /* a thread the runtime does not know */
+{
+    nap_ms(150);
+    sp_chan_send(arg, (void *)9);
+    sp_waker_remove();
+    return NULL;
+}
+
+START_TEST(test_deadlock_reported)
+{
+    sp_deadlock_check(1);
+    sp_pool *p = sp_pool_create(_i);
+    sp_chan *c = sp_chan_create(NULL), *d = sp_chan_create(NULL);
+    void *it = NULL;
+    /* no job at all: a receive could never end */
+    ck_assert_int_eq(sp_chan_recv(d, &it), SP_EDEADLK);
+    ck_assert_ptr_null(it);
+    /* a job suspended on c, and nothing else: joining it never ends */
+    sp_job *a = sp_job_create(recv_job, c);
+    ck_assert_int_eq(sp_job_start(p, 0, a), 0);
+    ck_assert_int_eq(sp_job_join(a, NULL), SP_EDEADLK);
+    ck_assert_int_eq(sp_job_finished(a), 0);
+    /* the report unqueued the waiter cleanly: the job still completes */
+    ck_assert_int_eq(sp_chan_send(c, (void *)5), 0);
+    ck_assert_int_eq(sp_job_join(a, &it), 0);
+    ck_assert_ptr_eq(it, (void *)5);
+    sp_job_release(a);
+    /* look-alikes that end: a job that sends after a nap (running, not
+     * suspended), a thread counted as a waker */
+    sp_job *b = sp_job_create(nap_send, d);
+    ck_assert_int_eq(sp_job_start(p, 0, b), 0);
+    if (_i == 0) { /* a pseudo pool runs in the waiting thread */
+        ck_assert_int_eq(sp_job_join(b, NULL), 0);
+    }
+    ck_assert_int_eq(sp_chan_recv(d, &it), 0);
+    ck_assert_ptr_eq(it, (void *)7);
+    ck_assert_int_eq(sp_job_join(b, NULL), 0);
+    sp_job_release(b);
+    sp_waker_add();
+    pthread_t th;
+    pthread_create(&th, NULL, waker_send, d);
+    ck_assert_int_eq(sp_chan_recv(d, &it), 0);
+    ck_assert_ptr_eq(it, (void *)9);
+    pthread_join(th, NULL);
+    /* a syncvar and a trigger nobody can write or fire */
+    sp_syncvar *v = sp_syncvar_create(NULL);
+    ck_assert_int_eq(sp_syncvar_read(v, &it), SP_EDEADLK);
+    sp_syncvar_release(v);
+    sp_trigger *t = sp_trigger_create(SP_TRIGGER_COUNT, 1, NULL);
+    ck_assert_int_eq(sp_trigger_wait(t), SP_EDEADLK);
+    sp_trigger_release(t);
+    sp_chan_release(c);
+    sp_chan_release(d);
+    sp_pool_close(p, 1);
+    sp_deadlock_check(0);
+}
+END_TEST
+
+static void *shutdown_later(void *arg)
+{
+    (void)arg;
+    nap_ms(100);
+    sp_shutdown();
+    return NULL;
+}
+
+static void *long_nap(void *arg)
+{
+    (void)arg;
+    nap_ms(2000);
+    return NULL;
+}
+
+/* a plain thread's wait that the shutdown does not end by itself (no job
+ * will ever send: the one that might is in "native code") ends within
+ * 100 ms of it, with the check on or off */
+START_TEST(test_shutdown_ends_plain_waits)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_chan *c = sp_chan_create(NULL);
+    sp_job *j = sp_job_create(long_nap, NULL);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, shutdown_later, NULL);
+    void *it = NULL;
+    uint64_t t0 = sp__now_ns();
+    ck_assert_int_eq(sp_chan_recv(c, &it), SP_ECANCELED);
+    uint64_t ms = (sp__now_ns() - t0) / 1000000;
+    ck_assert_uint_lt(ms, 1500); /* the job naps 2 s: it was not waited for */
+    pthread_join(th, NULL);
+    sp_chan_release(c);
+    sp_job_release(j);
+    sp_pool_release(p);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("coord");
@@ -1083,6 +1195,11 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_chan_plain_thread_recv_runs_pseudo, 0, 3);
     tcase_add_loop_test(tc, test_chan_cancel_race, 0, 3);
     tcase_add_loop_test(tc, test_syncvar, 0, 3);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("deadlocks");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, test_deadlock_reported, 0, 3);
+    tcase_add_test(tc, test_shutdown_ends_plain_waits);
     suite_add_tcase(s, tc);
     return s;
 }
