@@ -162,7 +162,7 @@ struct spindle_api {
   /* running code: all return 0, or -1 with api->errmsg(ctx) set */
   int (*call)(spindle_ctx *ctx, spindle_value fn, int argc,
               const spindle_value *argv, spindle_value *ret);
-  /* name: "foo", "Pkg::foo" or "Current::foo" (the package is ignored) */
+  /* name: "foo", "Pkg::foo" (Pkg's foo, else the global foo) or "Current::foo" */
   int (*call_name)(spindle_ctx *ctx, const char *name, int argc,
                    const spindle_value *argv, spindle_value *ret);
   int (*execute)(spindle_ctx *ctx, const char *code);
