@@ -371,6 +371,18 @@ static int cexpr(comp *cp, sl_node *n) {
     return 0;
   case N_QUOTE: return cquote(cp, n);
   case N_DEFINED:
+    if (n->a && n->a->kind == N_CALL && n->a->a->kind == N_NAME) {   /* defined(foo(1)) */
+      char **nm;
+      int k = indexed_names(cp, n->a, &nm);
+      if (k == 1) {
+        int loc = cp->in_proc && find_local(cp, nm[0]);
+        if (loc) cint(cp, 1);
+        else emit(cp, INS_A(OP_DEFINEDG, gref(cp, nm[0])));
+        free_names(nm, k);
+        return 0;
+      }
+      if (k > 0) free_names(nm, k);
+    }
     if (n->a) return cerr(cp, n->line, "defined: expected a name%s", ""), -1;
     if (cp->in_proc && find_local(cp, n->str)) return cint(cp, 1);
     emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->str)));
@@ -662,6 +674,7 @@ static sl_code *finish(comp *cp, comp *parent) {
 }
 
 static int cprocdef(comp *cp, sl_node *n) {
+  if (reserved(cp, n->a->str, "defined as a proc", n->line) < 0) return -1;
   comp sub = {.C = cp->C, .in_proc = 1, .line = n->line};
   char *pkg = NULL;
   const char *sep = strstr(n->a->str, "::");

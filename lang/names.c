@@ -154,14 +154,15 @@ static int export_one(sl_ctx *C, sl_value pkg, const char *name, sl_value v, int
 static int export_global(sl_ctx *C, sl_value pkg, const char *fname, const char *name) {
   sl_slot *s = sl_global_find(C->W, name);
   int decl = SL_T_DEF;
-  if (!s || sl_slot_peek(s, &decl) == SL_T_UNDEF || sl_slot_peek(s, NULL) == SL_T_BUILTIN)
-    return sl_error(C, "%s: `%s` is undefined", fname, name);
+  if (!s || sl_slot_peek(s, &decl) == SL_T_UNDEF) return sl_error(C, "%s: `%s` is undefined", fname, name);
+  if (sl_slot_peek(s, NULL) == SL_T_BUILTIN) return sl_error(C, "%s: `%s` is a builtin, not a variable", fname, name);
   int same = is_top(pkg) ? !strstr(name, "::")
                          : !strncmp(name, sl_sv(pkg)->s, strlen(sl_sv(pkg)->s)) && !strncmp(name + strlen(sl_sv(pkg)->s), "::", 2);
   if (same) {
     char msg[300];
     snprintf(msg, sizeof msg, "`%s` is already %s", short_name(name), is_top(pkg) ? "global" : "in that package");
-    sl_warn(C, msg, 3);
+    fflush(stdout);
+    fprintf(stderr, "// ** %s\n", msg);
     return 0;
   }
   if (sl_slot_peek(s, NULL) == SL_T_PACKAGE) return sl_error(C, "%s: a package (`%s`) cannot be exported", fname, name);
