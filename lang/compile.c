@@ -785,7 +785,10 @@ static int cstmt(comp *cp, sl_node *n) {
     emit(cp, INS_A(OP_QUIT, 0));
     return 0;
   case N_KILL: return ckill(cp, n);
-  case N_EXPORT: return cexportto(cp, NULL, &n->kids, 0, n->line);
+  case N_EXPORT:
+    if (cexportto(cp, NULL, &n->kids, 0, n->line) < 0) return -1;
+    emit(cp, INS_A(OP_POP, 0));
+    return 0;
   case N_TYPE: {
     emit(cp, INS_A(OP_LOADG, global_ref(cp, "(type)")));
     emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(n->a->kind == N_NAME ? n->a->str : "_"))));
@@ -944,8 +947,7 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
   if (!cp->err && argc > 255) cerr(cp, line, "%s: too many names", from ? "exportto" : "export");
   if (cp->err) { free(kill); return -1; }
   cp->line = line;
-  emit(cp, INS_A(OP_CALL, argc));
-  emit(cp, INS_A(OP_POP, 0));
+  emit(cp, INS_A(OP_CALL, argc));   /* its value (none) stays: exportto(...) is an expression */
   for (int i = 0; i < nkill; i++) {
     local *l = &cp->loc[kill[i]];
     if (!l->name[0]) continue;

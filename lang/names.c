@@ -15,10 +15,11 @@
 #define T(x) sl_type_name((int)(x).type)
 
 static sl_value package_make(const char *name, const char *lib) {
-  size_t n = strlen(name), m = lib ? strlen(lib) + 1 : 0;
-  sl_value v = sl_str_new(name, n + m);
-  if (lib) memcpy(sl_sv(v)->s + n + 1, lib, m - 1);
-  sl_sv(v)->s[n] = 0;
+  sl_buf b = {0};
+  sl_buf_puts(&b, name);
+  if (lib) { sl_buf_add(&b, "", 1); sl_buf_puts(&b, lib); }   /* "Foo\0foo.lib" */
+  sl_value v = sl_str_new(b.s, b.len);
+  sl_buf_free(&b);
   sl_sv(v)->h.type = SL_T_PACKAGE;
   v.type = SL_T_PACKAGE;
   return v;
