@@ -822,8 +822,12 @@ static int indexed_names(comp *cp, sl_node *n, char ***out) {
   else if (x->kind == N_RANGE && x->a->kind == N_INT && x->b->kind == N_INT) { a = x->a->ival; b = x->b->ival; }
   else return 0;
   uint64_t span = a <= b ? (uint64_t)b - (uint64_t)a : (uint64_t)a - (uint64_t)b;
-  if (span >= 100000)
-    return cerr(cp, n->line, "`%s(...)`: too many indexed names (at most 100000)", n->a->str), -1;
+  size_t most = sl_limits.elems < 100000 ? sl_limits.elems : 100000;   /* each is a name for good */
+  if (span >= most) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "`%s(...)`: too many indexed names (at most %zu)", n->a->str, most);
+    return cerr(cp, n->line, "%s", msg), -1;
+  }
   int k = (int)span + 1;
   char **v = malloc((size_t)k * sizeof *v);
   if (!v) sl_oom();
