@@ -444,6 +444,7 @@ static int b_nameof(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   ARGC(1, "1 argument");
   if (argv[0].type == SL_T_PACKAGE) { *ret = sl_str(sl_sv(argv[0])->s); return 0; }
   const char *n = sl_proc_name(argv[0]);
+  if (n && argv[0].type == SL_T_PROC && strstr(n, "::")) n = strstr(n, "::") + 2;   /* P::f is f */
   *ret = sl_str(n ? n : "");
   return 0;
 }

@@ -383,6 +383,10 @@ static int cexpr(comp *cp, sl_node *n) {
       }
       if (k > 0) free_names(nm, k);
     }
+    if (n->a && n->a->kind == N_NAME) {   /* defined(P::x) */
+      emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->a->str)));
+      return 0;
+    }
     if (n->a) return cerr(cp, n->line, "defined: expected a name%s", ""), -1;
     if (cp->in_proc && find_local(cp, n->str)) return cint(cp, 1);
     emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->str)));
@@ -736,6 +740,26 @@ sl_code *sl_compile_quote(comp *cp, sl_node *e) {
 
 static int ckill(comp *cp, sl_node *n) {
   for (int i = 0; i < n->kids.n; i++) {
+    if (n->kids.v[i]->kind == N_CALL) {   /* kill i(1..3): each name */
+      sl_node *x = n->kids.v[i];
+      char **nm;
+      int k = x->a->kind == N_NAME ? indexed_names(cp, x, &nm) : 0;
+      if (k <= 0) return k ? -1 : (cerr(cp, x->line, "kill: the index of `%s(...)` must be a constant int or range", x->a->kind == N_NAME ? x->a->str : "?"), -1);
+      sl_nodes one = {0};
+      sl_node tmp = {.kind = N_KILL, .line = n->line};
+      int rc = 0;
+      for (int j = 0; j < k && !rc; j++) {
+        sl_node nmn = {.kind = N_NAME, .line = x->line, .str = nm[j]};
+        sl_node *p = &nmn;
+        one.v = &p;
+        one.n = one.cap = 1;
+        tmp.kids = one;
+        rc = ckill(cp, &tmp);
+      }
+      free_names(nm, k);
+      if (rc < 0) return -1;
+      continue;
+    }
     const char *name = n->kids.v[i]->str;
     local *l = cp->in_proc ? find_local(cp, name) : NULL;
     if (l) {

@@ -565,7 +565,10 @@ static sl_node *kill_stmt(parser *P, int line) {
   sl_node *n = mk(N_KILL, line);
   do {
     if (!at(P, T_NAME)) { perr(P, "expected a name after kill"); sl_node_free(n); return NULL; }
-    add(&n->kids, name_node(next(P)->str, line));
+    sl_token *t = next(P);
+    sl_node *x = at(P, T_COLON2) && peek2(P)->kind == T_NAME ? qualified_name(P, t) : name_node(t->str, line);
+    if (accept(P, T_LPAREN) && !(x = call_args(P, x))) { sl_node_free(n); return NULL; }   /* kill i(1..3) */
+    add(&n->kids, x);
   } while (accept(P, T_COMMA));
   return n;
 }

@@ -327,7 +327,7 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
     indent_to(b, ind);
     sl_buf_printf(b, "// libname  : \n");
     indent_to(b, ind);
-    sl_buf_printf(b, "// procname : %s\n", c->name);
+    sl_buf_printf(b, "// procname : %s\n", strstr(c->name, "::") ? strstr(c->name, "::") + 2 : c->name);
     indent_to(b, ind);
     sl_buf_puts(b, "// type     : singular");
     return;
