@@ -815,10 +815,15 @@ static int cstmt(comp *cp, sl_node *n) {
     return 0;
   case N_TYPE: {
     emit(cp, INS_A(OP_LOADG, global_ref(cp, "(type)")));
+    /* type foo(1);: (type) shows the name foo(1) when that is a variable */
+    char **nm = NULL;
+    int k = n->a->kind == N_CALL && n->a->a->kind == N_NAME ? indexed_names(cp, n->a, &nm) : 0;
     emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(n->a->kind == N_NAME ? n->a->str : "_"))));
-    if (cexpr(cp, n->a) < 0) return -1;
+    if (cexpr(cp, n->a) < 0) { if (k > 0) free_names(nm, k); return -1; }
+    if (k == 1) emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(nm[0]))));
+    if (k > 0) free_names(nm, k);
     cp->line = n->line;
-    emit(cp, INS_A(OP_CALL, 2));
+    emit(cp, INS_A(OP_CALL, k == 1 ? 3 : 2));
     emit(cp, INS_A(OP_POP, 0));
     return 0;
   }

@@ -409,13 +409,20 @@ static int b_dbprint(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return rc;
 }
 
-/* type x; (the compiler passes the name, "_" for an expression) */
+/* type x; (the compiler passes the name, "_" for an expression, and for
+ * foo(1) that name too: shown when it names a variable) */
 static int b_type(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  if (argc != 2 || argv[0].type != SL_T_STRING) return sl_error(C, "type: expected a name and a value");
+  if (argc < 2 || argc > 3 || argv[0].type != SL_T_STRING || (argc == 3 && argv[2].type != SL_T_STRING))
+    return sl_error(C, "type: expected a name and a value");
   sl_value v = argv[1];
+  const char *name = sl_sv(argv[0])->s;
+  sl_value var;
+  if (argc == 3 && sl_lookup_name(C, sl_sv(argv[2])->s, &var) == 0) {   /* type foo(1); */
+    name = sl_sv(argv[2])->s;
+    sl_release(var);
+  }
   sl_value first = v.type == SL_T_MULTI && sl_lv(v)->n ? sl_lv(v)->v[0] : v;
   sl_buf b = {0};
-  const char *name = sl_sv(argv[0])->s;
   if (v.type == SL_T_NONE && strcmp(name, "_")) {   /* def d; type d; */
     printf("// %s def `%s`\n", name, name);
     return 0;
