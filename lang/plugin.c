@@ -574,17 +574,9 @@ static char *api_proc_source(sl_value fn, const char **file, int *line) {
   if (fn.type != SL_T_PROC) return NULL;
   sl_code *c = ((sl_proc *)fn.u.p)->code;
   if (!c->src) return NULL;
-  sl_buf b = {0};
-  sl_buf_printf(&b, "proc %s(", c->name);
-  for (int i = 0; i < c->nparams; i++) {
-    int t = c->ptypes[i];
-    const char *tn = c->varargs && i == c->nparams - 1 ? "list" : t == SL_T_PROC ? "proc" : sl_type_name(t);
-    sl_buf_printf(&b, "%s%s %s", i ? ", " : "", tn, c->pnames[i]);
-  }
-  sl_buf_printf(&b, ") %s", c->src);   /* on the line of the body's `{` */
   if (file) *file = c->file;
-  if (line) *line = c->src_line ? c->src_line : c->line;
-  return b.s;
+  if (line) *line = c->src_line ? c->src_line : c->line;   /* the body's `{` is on it */
+  return sl_proc_text(c, c->name);   /* a package's proc: "proc P::f(...)" */
 }
 
 static int api_make_proc(sl_ctx *C, const char *text, const char *file, int line, sl_value *out) {
