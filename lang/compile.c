@@ -145,25 +145,24 @@ static int gref(comp *cp, const char *name) {
 
 /* two adjacent entries of g: P::x, then x (the VM takes the first that is
  * defined) */
+static void g_append(comp *cp, sl_slot *s) {
+  sl_code *c = cp->code;
+  if (c->ng == cp->cap_g) {
+    cp->cap_g = cp->cap_g ? cp->cap_g * 2 : 8;
+    c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
+    if (!c->g) sl_oom();
+  }
+  c->g[c->ng++] = s;
+}
+
 static int gref_pair(comp *cp, const char *a, const char *b) {
   sl_code *c = cp->code;
   sl_slot *sa = sl_global_slot(cp->C->W, a), *sb = sl_global_slot(cp->C->W, b);
   for (int i = 0; i + 1 < c->ng; i++)
     if (c->g[i] == sa && c->g[i + 1] == sb) return i;
-  int i = global_ref(cp, a);
-  if (i != c->ng - 1 || c->g[i] != sa) {   /* a was there already: append both */
-    if (c->ng + 2 > cp->cap_g) {
-      cp->cap_g = cp->cap_g ? cp->cap_g * 2 + 2 : 8;
-      c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
-    }
-    i = c->ng;
-    c->g[c->ng++] = sa;
-  }
-  if (c->ng == cp->cap_g) {
-    cp->cap_g *= 2;
-    c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
-  }
-  c->g[c->ng++] = sb;
+  int i = c->ng;
+  g_append(cp, sa);
+  g_append(cp, sb);
   return i;
 }
 
