@@ -204,6 +204,7 @@ again:;
     a = x->v[x->n - 1]; b = y->v[y->n - 1]; depth++;
     goto again;
   }
+  case SL_T_PACKAGE: return !strcmp(sl_sv(a)->s, sl_sv(b)->s);
   case SL_T_INTVEC: {
     sl_intvec *x = sl_iv(a), *y = sl_iv(b);
     return x->n == y->n && !memcmp(x->v, y->v, x->n * sizeof(int64_t));
@@ -270,6 +271,7 @@ const char *sl_type_name(int t) {
   case SL_T_DEF: return "def";
   case SL_T_MULTI: return "list";
   case SL_T_UNDEF: return "?unknown type?";
+  case SL_T_PACKAGE: return "package";
   default:
     if (t >= SL_T_FIRST_USER && t < SL_T_MAX && sl_utypes[t]) return sl_utypes[t]->name;
     return "?unknown type?";
@@ -325,12 +327,13 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
     indent_to(b, ind);
     sl_buf_printf(b, "// libname  : \n");
     indent_to(b, ind);
-    sl_buf_printf(b, "// procname : %s\n", c->name);
+    sl_buf_printf(b, "// procname : %s\n", strstr(c->name, "::") ? strstr(c->name, "::") + 2 : c->name);
     indent_to(b, ind);
     sl_buf_puts(b, "// type     : singular");
     return;
   }
   indent_to(b, ind);
+  if (v.type == SL_T_PACKAGE) { sl_package_show(b, v); return; }
   if (v.type == SL_T_MULTI) {
     /* values separated by a blank; a list ends its display with a newline
      * and no blank follows it (Singular's layout) */

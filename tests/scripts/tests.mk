@@ -22,6 +22,13 @@ SING_TESTS = \
 	tests/scripts/repl.sing \
 	tests/scripts/strings.sing \
 	tests/scripts/trace_option.sing \
-	tests/scripts/types.sing
+	tests/scripts/types.sing \
+	tests/scripts/packages.sing \
+	tests/scripts/packages_errors.sing \
+	tests/scripts/packages_lib.sing \
+	tests/scripts/dbprint.sing \
+	tests/scripts/dbprint_errors.sing \
+	tests/scripts/names.sing \
+	tests/scripts/names_errors.sing
 
-EXTRA_DIST += tests/scripts/testlib.lib
+EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib

@@ -15,7 +15,8 @@ THREADS_TESTS = \
 	tests/threads/signals.sing \
 	tests/threads/deadlock.sing \
 	tests/threads/stalled.sing \
-	tests/threads/stalled_off.sing
+	tests/threads/stalled_off.sing \
+	tests/threads/packages.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
