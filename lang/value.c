@@ -295,6 +295,7 @@ static void print_intvec(sl_buf *b, sl_value v) {
 static void print_user(sl_buf *b, sl_value v) {
   char tmp[512] = "";
   sl_utype *t = sl_utypes[v.type];
+  if (t && t->show) { t->show(b, ((sl_user *)v.u.p)->ptr); return; }
   if (t && t->d.print) t->d.print(((sl_user *)v.u.p)->ptr, tmp, sizeof tmp);
   else snprintf(tmp, sizeof tmp, "<%s>", sl_type_name(v.type));
   sl_buf_puts(b, tmp);
