@@ -34,7 +34,8 @@ enum { LK_R = 1, LK_W = 2 };           /* what a link is open for */
 typedef struct sl_link {
   pthread_mutex_t mu;
   int kind;
-  char *mode;       /* as Singular keeps it: an ASCII link's becomes r, w or a when opened */
+  char *mode;       /* as Singular shows it: an ASCII link's becomes r, w or a when opened */
+  char given;       /* the mode of the description: 0, 'r', 'w' or 'a' */
   char *name;       /* the file (empty: stdin/stdout) or the command */
   int open;         /* LK_R, LK_W, both (a pipe) or 0 */
   int fd;           /* ASCII: the file; -1 for stdin/stdout */
@@ -43,6 +44,7 @@ typedef struct sl_link {
   sl_buf in;        /* pipe: output read and not yet returned, from in_pos */
   size_t in_pos;
   int eof;
+  int was_open;     /* pipe: opened once (a closed one is "not ready", a new one "not open") */
 } sl_link;
 
 static int link_type = -1;
@@ -56,6 +58,7 @@ static sl_link *lk_new(int kind, const char *mode, size_t ml, const char *name) 
   pthread_mutex_init(&l->mu, NULL);
   l->kind = kind;
   l->mode = strndup(mode, ml);
+  l->given = ml ? mode[0] : 0;
   l->name = strdup(name);
   if (!l->mode || !l->name) sl_oom();
   l->fd = l->rfd = l->wfd = -1;
@@ -132,7 +135,7 @@ static const char *kind_name(const sl_link *l) {
 static const char *lk_ready(sl_link *l, int what) {
   if (l->kind == LK_NONE) return "unknown link type";
   if (l->kind == LK_ASCII) return l->open & what ? "ready" : "not ready";
-  if (!l->open) return "not open";
+  if (!l->open) return l->was_open ? "not ready" : "not open";
   if (what == LK_W) return "ready";
   if (l->in.len > l->in_pos || l->eof) return l->in.len > l->in_pos ? "ready" : "not ready";
   struct pollfd p = {l->rfd, POLLIN, 0};
@@ -265,6 +268,7 @@ static int lk_open_pipe(sl_ctx *C, const char *fn, sl_link *l) {
   l->wfd = in[1];
   l->rfd = out[0];
   l->open = LK_R | LK_W;
+  l->was_open = 1;
   l->eof = 0;
   l->in.len = l->in_pos = 0;
   return 0;
@@ -348,14 +352,14 @@ static void lk_close(sl_link *l) {
 static int lk_open_ascii(sl_ctx *C, const char *fn, sl_link *l, int want) {
   char eb[128];
   if (l->open & want) return 0;
+  if (want == LK_R && (l->given == 'w' || l->given == 'a'))
+    return sl_error(C, "%s: cannot read from `%s`: the link is for writing (mode %c)", fn, l->name, l->given);
+  if (want == LK_W && l->given == 'r')
+    return sl_error(C, "%s: cannot write to `%s`: the link is for reading (mode r)", fn, l->name);
   if (l->open)
     return sl_error(C, "%s: the link to `%s` is open for %s: close it first", fn, l->name,
                     l->open == LK_R ? "reading" : "writing");
-  if (want == LK_R && (!strcmp(l->mode, "w") || !strcmp(l->mode, "a")))
-    return sl_error(C, "%s: cannot read from `%s`: the link is for writing (mode %s)", fn, l->name, l->mode);
-  if (want == LK_W && !strcmp(l->mode, "r"))
-    return sl_error(C, "%s: cannot write to `%s`: the link is for reading (mode r)", fn, l->name);
-  const char *path = l->name, *m = want == LK_R ? "r" : !strcmp(l->mode, "w") ? "w" : "a";
+  const char *path = l->name, *m = want == LK_R ? "r" : l->given == 'w' ? "w" : "a";
   if (want == LK_W && path[0] == '>') {   /* Singular's ">file" and ">>file" */
     m = path[1] == '>' ? "a" : "w";
     path += path[1] == '>' ? 2 : 1;
@@ -432,7 +436,7 @@ static int lk_write_text(sl_ctx *C, const char *fn, sl_link *l, const sl_buf *b)
 }
 
 static int b_write(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  if (argc < 1) return sl_argc_err(C, "write", argc, "at least 1 argument");
+  if (argc < 2) return sl_argc_err(C, "write", argc, "at least 2 arguments");
   int tmp;
   sl_link *l = link_arg(C, "write", argv, 0, &tmp);
   if (!l) return -1;
@@ -490,7 +494,7 @@ static int b_open(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     printf("// ** %s\n", msg);
     return 0;
   }
-  rc = lk_open(C, "open", l, !strcmp(l->mode, "r") ? LK_R : LK_W);
+  rc = lk_open(C, "open", l, l->given == 'r' ? LK_R : LK_W);
   pthread_mutex_unlock(&l->mu);
   return rc;
 }
@@ -506,8 +510,8 @@ static int b_close(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 /* Singular's answers to status(l, request) */
 static const char *lk_status(sl_link *l, const char *req) {
-  if (!strcmp(req, "type")) return l->kind == LK_NONE ? "unknown type" : kind_name(l);
-  if (l->kind == LK_NONE) return "unknown";
+  if (l->kind == LK_NONE) return "unknown link type";
+  if (!strcmp(req, "type")) return kind_name(l);
   if (!strcmp(req, "mode")) return l->mode;
   if (!strcmp(req, "name")) return l->name;
   if (!strcmp(req, "open")) return l->open ? "yes" : "no";
