@@ -345,6 +345,19 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
     }
     return;
   }
+  if (ind && v.type >= SL_T_FIRST_USER && v.type < SL_T_MAX && sl_utypes[v.type] && sl_utypes[v.type]->show) {
+    /* a display of several lines (a link's), each indented in a list */
+    sl_buf t = {0};
+    sl_string_value(&t, v);
+    for (char *p = t.s, *nl; p && *p; p = nl + 1) {
+      nl = strchr(p, '\n');
+      if (!nl) { sl_buf_puts(b, p); break; }
+      sl_buf_add(b, p, (size_t)(nl - p) + 1);
+      indent_to(b, ind);
+    }
+    sl_buf_free(&t);
+    return;
+  }
   sl_string_value(b, v);
 }
 
