@@ -305,7 +305,8 @@ static int lk_read_line(sl_ctx *C, const char *fn, sl_link *l, sl_value *ret) {
   for (;;) {
     pthread_mutex_lock(&l->mu);
     if (!l->open && lk_open_pipe(C, fn, l) < 0) { pthread_mutex_unlock(&l->mu); return -1; }
-    char *s = l->in.s + l->in_pos, *nl = l->in.len > l->in_pos ? memchr(s, '\n', l->in.len - l->in_pos) : NULL;
+    char *s = l->in.len > l->in_pos ? l->in.s + l->in_pos : NULL;
+    char *nl = s ? memchr(s, '\n', l->in.len - l->in_pos) : NULL;
     if (nl || (l->eof && l->in.len > l->in_pos)) {
       size_t n = nl ? (size_t)(nl - s) : l->in.len - l->in_pos;
       *ret = sl_str_new(s, n);
