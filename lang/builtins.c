@@ -454,11 +454,9 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
   ARG(0, SL_T_STRING, "string");
   const char *what = sl_sv(argv[0])->s;
-  if (!strcmp(what, "sh") && argc == 2 && argv[1].type == SL_T_STRING) {
-    fflush(stdout);
-    int st = system(sl_sv(argv[1])->s);
-    *ret = SL_INT(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    return 0;
+  if (!strcmp(what, "sh")) {
+    if (argc != 2 || argv[1].type != SL_T_STRING) return sl_error(C, "system: \"sh\" needs a string (the command)");
+    return sl_shell(C, sl_sv(argv[1])->s, ret);
   }
   if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
   if (!strcmp(what, "--cpus") && argc == 1) {
@@ -493,4 +491,6 @@ void sl_builtins_init(sl_world *W) {
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) sl_def_builtin(W, tab[i].name, tab[i].fn);
   sl_names_init(W);   /* listvar, packages, dbprint, voice, type (names.c) */
+  sl_link_init(W);
+  sl_os_init(W);
 }

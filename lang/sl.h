@@ -165,6 +165,9 @@ typedef struct sl_utype {
   spindle_type_desc d;
   spindle_type_ext x;   /* zeroed unless the plugin set it */
   char *name;
+  /* the language's own types (link.c): a display of any length, used
+   * instead of d.print */
+  void (*show)(sl_buf *b, void *ptr);
 } sl_utype;
 extern sl_utype *sl_utypes[SL_T_MAX];
 int sl_utype_find(const char *name);   /* type code, or -1 */
@@ -349,6 +352,10 @@ void sl_warn(sl_ctx *C, const char *msg, int how);
 
 /* builtins and their helpers */
 void sl_builtins_init(sl_world *W);
+void sl_link_init(sl_world *W);   /* link.c: links, read/write, dump */
+void sl_os_init(sl_world *W);     /* os.c: random, datetime, getenv */
+/* system("sh", cmd): the wait status, as Singular gives it (os.c) */
+int sl_shell(sl_ctx *C, const char *cmd, sl_value *ret);
 void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn);
 int sl_argc_err(sl_ctx *C, const char *fn, int argc, const char *want);
 int sl_arg_err(sl_ctx *C, const char *fn, int i, const char *want, sl_value got);

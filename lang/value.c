@@ -297,6 +297,7 @@ static void print_intvec(sl_buf *b, sl_value v) {
 static void print_user(sl_buf *b, sl_value v) {
   char tmp[512] = "";
   sl_utype *t = sl_utypes[v.type];
+  if (t && t->show) { t->show(b, ((sl_user *)v.u.p)->ptr); return; }
   if (t && t->d.print) t->d.print(((sl_user *)v.u.p)->ptr, tmp, sizeof tmp);
   else snprintf(tmp, sizeof tmp, "<%s>", sl_type_name(v.type));
   sl_buf_puts(b, tmp);
@@ -345,6 +346,19 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
       after_list = l->v[i].type == SL_T_LIST;
       if (after_list) sl_buf_add(b, "\n", 1);
     }
+    return;
+  }
+  if (ind && v.type >= SL_T_FIRST_USER && v.type < SL_T_MAX && sl_utypes[v.type] && sl_utypes[v.type]->show) {
+    /* a display of several lines (a link's), each indented in a list */
+    sl_buf t = {0};
+    sl_string_value(&t, v);
+    for (char *p = t.s, *nl; p && *p; p = nl + 1) {
+      nl = strchr(p, '\n');
+      if (!nl) { sl_buf_puts(b, p); break; }
+      sl_buf_add(b, p, (size_t)(nl - p) + 1);
+      indent_to(b, ind);
+    }
+    sl_buf_free(&t);
     return;
   }
   sl_string_value(b, v);

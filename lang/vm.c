@@ -212,11 +212,26 @@ static int ends_blank(sl_value v) {
 }
 
 /* stmt: `x;` (a plugin type may want an empty line after it), else print(x) */
+/* whether v's display ends with a string's own newline (read("file")
+ * gives one): Singular still ends the display with a newline of its own */
+static int ends_in_string_nl(sl_value v) {
+  for (int depth = 0; depth < 1000; depth++) {
+    if (v.type == SL_T_STRING) return sl_sv(v)->len && sl_sv(v)->s[sl_sv(v)->len - 1] == '\n';
+    if (v.type != SL_T_LIST && v.type != SL_T_MULTI) return 0;
+    sl_list *l = sl_lv(v);
+    size_t n = l->n;
+    while (n && l->v[n - 1].type == SL_T_NONE) n--;
+    if (!n || (v.type == SL_T_MULTI && l->v[n - 1].type == SL_T_LIST)) return 0;
+    v = l->v[n - 1];
+  }
+  return 0;
+}
+
 void sl_print_out(sl_ctx *C, sl_value v, int stmt) {
   if (v.type == SL_T_NONE) return;
   sl_buf b = {0};
   sl_print_value(&b, v, 0);
-  if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
+  if (!b.len || b.s[b.len - 1] != '\n' || ends_in_string_nl(v)) sl_buf_add(&b, "\n", 1);
   if (stmt && ends_blank(v)) sl_buf_add(&b, "\n", 1);
   fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);

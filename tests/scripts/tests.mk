@@ -10,10 +10,14 @@ SING_TESTS = \
 	tests/scripts/decl.sing \
 	tests/scripts/errors.sing \
 	tests/scripts/limits.sing \
+	tests/scripts/links.sing \
 	tests/scripts/errors_builtins.sing \
+	tests/scripts/files.sing \
+	tests/scripts/files_errors.sing \
 	tests/scripts/intvec.sing \
 	tests/scripts/lib.sing \
 	tests/scripts/lists.sing \
+	tests/scripts/misc.sing \
 	tests/scripts/native.sing \
 	tests/scripts/plugin.sing \
 	tests/scripts/plugin_errors.sing \

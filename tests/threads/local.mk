@@ -16,7 +16,8 @@ THREADS_TESTS = \
 	tests/threads/deadlock.sing \
 	tests/threads/stalled.sing \
 	tests/threads/stalled_off.sing \
-	tests/threads/packages.sing
+	tests/threads/packages.sing \
+	tests/threads/files.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
