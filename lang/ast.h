@@ -9,7 +9,9 @@ enum sl_node_kind {
   N_CALL, N_INDEX, N_RANGE, N_QUOTE, N_DEFINED, N_LAST, N_INCDEC,
   /* statements */
   N_EXPRS, N_DECL, N_ASSIGN, N_OPASSIGN, N_IF, N_WHILE, N_FOR, N_BREAK,
-  N_CONTINUE, N_RETURN, N_BLOCK, N_PROCDEF, N_QUIT, N_KILL, N_LIB, N_EMPTY
+  N_CONTINUE, N_RETURN, N_BLOCK, N_PROCDEF, N_QUIT, N_KILL, N_LIB, N_EMPTY,
+  /* `expr` (a name computed at run time); export a, b; type x; */
+  N_BACKQ, N_EXPORT, N_TYPE
 };
 
 typedef struct sl_node sl_node;

@@ -270,41 +270,6 @@ static int b_msec(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
-typedef struct lv_item { sl_slot *s; } lv_item;
-typedef struct lv_acc { lv_item *v; size_t n; } lv_acc;
-
-static void lv_collect(sl_slot *s, void *ud) {
-  lv_acc *a = ud;
-  if (s->val.type == SL_T_UNDEF || s->val.type == SL_T_BUILTIN || s->val.type == SL_T_PROC) return;
-  if (!strcmp(s->name, "ARGV")) return;
-  a->v = realloc(a->v, (a->n + 1) * sizeof *a->v);
-  a->v[a->n++].s = s;
-}
-
-static int lv_cmp(const void *x, const void *y) {
-  uint64_t a = ((const lv_item *)x)->s->seq_decl, b = ((const lv_item *)y)->s->seq_decl;
-  return (a < b) - (a > b);
-}
-
-static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  lv_acc a = {0};
-  sl_global_names(C->W, lv_collect, &a);
-  if (a.n) qsort(a.v, a.n, sizeof *a.v, lv_cmp);  /* qsort(NULL, 0) is UB (UBSan) */
-  for (size_t i = 0; i < a.n; i++) {
-    sl_value v = sl_slot_get(a.v[i].s);
-    sl_buf b = {0};
-    sl_buf_printf(&b, "// %-30s [0]  %s", a.v[i].s->name, T(v));
-    if (v.type == SL_T_LIST) sl_buf_printf(&b, ", size: %zu", sl_lv(v)->n);
-    else if (v.type == SL_T_INTVEC) sl_buf_printf(&b, " (%zu)", sl_iv(v)->n);
-    else if (v.type == SL_T_INT || v.type == SL_T_STRING) { sl_buf_puts(&b, " "); sl_string_value(&b, v); }
-    puts(b.s);
-    sl_buf_free(&b);
-    sl_release(v);
-  }
-  free(a.v);
-  return 0;
-}
-
 static int b_load(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "load";
   if (argc != 1 && argc != 2) return sl_argc_err(C, fname, argc, "1 or 2 arguments");
@@ -477,7 +442,9 @@ static int b_native(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 static int b_nameof(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "nameof";
   ARGC(1, "1 argument");
+  if (argv[0].type == SL_T_PACKAGE) { *ret = sl_str(sl_sv(argv[0])->s); return 0; }
   const char *n = sl_proc_name(argv[0]);
+  if (n && argv[0].type == SL_T_PROC && strstr(n, "::")) n = strstr(n, "::") + 2;   /* P::f is f */
   *ret = sl_str(n ? n : "");
   return 0;
 }
@@ -487,11 +454,9 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
   ARG(0, SL_T_STRING, "string");
   const char *what = sl_sv(argv[0])->s;
-  if (!strcmp(what, "sh") && argc == 2 && argv[1].type == SL_T_STRING) {
-    fflush(stdout);
-    int st = system(sl_sv(argv[1])->s);
-    *ret = SL_INT(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    return 0;
+  if (!strcmp(what, "sh")) {
+    if (argc != 2 || argv[1].type != SL_T_STRING) return sl_error(C, "system: \"sh\" needs a string (the command)");
+    return sl_shell(C, sl_sv(argv[1])->s, ret);
   }
   if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
   if (!strcmp(what, "--cpus") && argc == 1) {
@@ -518,11 +483,14 @@ void sl_builtins_init(sl_world *W) {
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},
     {"ERROR", b_error}, {"sleep", b_sleep}, {"timer", b_timer},
-    {"rtimer", b_rtimer}, {"msec", b_msec}, {"listvar", b_listvar},
+    {"rtimer", b_rtimer}, {"msec", b_msec},
     {"load", b_load}, {"find", b_find}, {"sprintf", b_sprintf},
     {"printf", b_printf}, {"gcd", b_gcd}, {"prime", b_prime},
     {"primefactors", b_primefactors}, {"native", b_native},
     {"nameof", b_nameof}, {"system", b_system},
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) sl_def_builtin(W, tab[i].name, tab[i].fn);
+  sl_names_init(W);   /* listvar, packages, dbprint, voice, type (names.c) */
+  sl_link_init(W);
+  sl_os_init(W);
 }

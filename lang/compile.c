@@ -21,6 +21,9 @@ typedef struct comp {
   local *loc; int nloc, caploc;
   loop *loops; int nloops;
   char *err; int errline;
+  const char *pkg;    /* package of the code (proc P::f), NULL for Top */
+  const char *self;   /* the proc's own name without its package */
+  const char *libpkg; /* a library's package (Foo of foo.lib): its procs are Foo::f too */
 } comp;
 
 static const int op_delta[OP_NOPS] = {
@@ -32,6 +35,8 @@ static const int op_delta[OP_NOPS] = {
   [OP_RET] = -1, [OP_INDEX] = -1, [OP_INDEXL] = 0, [OP_INDEX2] = -2, [OP_SETINDEXL] = -2,
   [OP_SETINDEXG] = -2, [OP_RANGE] = -1, [OP_PRINT] = -1, [OP_DEFINEDG] = 1,
   [OP_LAST] = 1, [OP_QUIT] = -1, [OP_LIB] = 0, [OP_DEFAULT] = 1,
+  [OP_LOADGP] = 1, [OP_STOREGP] = -1, [OP_LOADGC] = 1, [OP_LOADGCP] = 1,
+  [OP_NAMEVAL] = 0, [OP_STORENAME] = -2,
 };
 
 static void *cerr(comp *cp, int line, const char *fmt, const char *arg) {
@@ -89,6 +94,85 @@ static local *find_local(comp *cp, const char *name) {
   for (int i = cp->nloc - 1; i >= 0; i--)
     if (!strcmp(cp->loc[i].name, name)) return &cp->loc[i];
   return NULL;
+}
+
+static void add_node(sl_nodes *l, sl_node *n) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 4;
+    l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
+  }
+  l->v[l->n++] = n;
+}
+
+/* ---- global names and packages ----------------------------------------- */
+static char *cat3(const char *a, const char *b, const char *c) {
+  size_t x = strlen(a), y = strlen(b), z = strlen(c);
+  char *s = malloc(x + y + z + 1);
+  if (!s) sl_oom();
+  memcpy(s, a, x);
+  memcpy(s + x, b, y);
+  memcpy(s + x + y, c, z + 1);
+  return s;
+}
+
+/* The slot name for a global name of the source (malloc'ed): Top::x is x,
+ * Current::x is x of the package being compiled, P::x stays. In the code
+ * of a package P an unqualified x is P::x when that is defined, else x:
+ * *alt gets "x" and the caller decides at run time (a pair of slots); the
+ * proc's own name and Current are P's. Without alt the choice is made now. */
+static char *gname(comp *cp, const char *name, char **alt) {
+  if (alt) *alt = NULL;
+  if (!strncmp(name, "Top::", 5)) return strdup(name + 5);
+  if (!strncmp(name, "Current::", 9)) return cp->pkg ? cat3(cp->pkg, "::", name + 9) : strdup(name + 9);
+  if (!cp->pkg || strstr(name, "::")) return strdup(name);
+  if (!strcmp(name, "Current")) return strdup(cp->pkg);
+  char *q = cat3(cp->pkg, "::", name);
+  if (cp->self && !strcmp(name, cp->self)) return q;
+  if (alt) { *alt = strdup(name); return q; }
+  sl_slot *s = sl_global_find(cp->C->W, q);
+  if (s && sl_slot_peek(s, NULL) != SL_T_UNDEF) return q;
+  free(q);
+  return strdup(name);
+}
+
+/* a global_ref for the name as the source writes it (choice made now) */
+static int gref(comp *cp, const char *name) {
+  char *n = gname(cp, name, NULL);
+  int i = global_ref(cp, n);
+  free(n);
+  return i;
+}
+
+/* two adjacent entries of g: P::x, then x (the VM takes the first that is
+ * defined) */
+static void g_append(comp *cp, sl_slot *s) {
+  sl_code *c = cp->code;
+  if (c->ng == cp->cap_g) {
+    cp->cap_g = cp->cap_g ? cp->cap_g * 2 : 8;
+    c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
+    if (!c->g) sl_oom();
+  }
+  c->g[c->ng++] = s;
+}
+
+static int gref_pair(comp *cp, const char *a, const char *b) {
+  sl_code *c = cp->code;
+  sl_slot *sa = sl_global_slot(cp->C->W, a), *sb = sl_global_slot(cp->C->W, b);
+  for (int i = 0; i + 1 < c->ng; i++)
+    if (c->g[i] == sa && c->g[i + 1] == sb) return i;
+  int i = c->ng;
+  g_append(cp, sa);
+  g_append(cp, sb);
+  return i;
+}
+
+/* emits op (or opp, the pair form, in a package's code) for a global */
+static void emit_global(comp *cp, int op, int opp, const char *name) {
+  char *alt, *n = gname(cp, name, &alt);
+  if (alt) emit(cp, INS_A(opp, gref_pair(cp, n, alt)));
+  else emit(cp, INS_A(op, global_ref(cp, n)));
+  free(n);
+  free(alt);
 }
 
 static local *new_local(comp *cp, const char *name, int type) {
@@ -178,20 +262,50 @@ static int clogic(comp *cp, sl_node *n) {
 static int cname(comp *cp, sl_node *n) {
   local *l = cp->in_proc ? find_local(cp, n->str) : NULL;
   if (l) { emit(cp, INS_A(OP_LOADL, l->slot)); return 0; }
-  if (!strcmp(n->str, "timer") || !strcmp(n->str, "rtimer")) {
+  if (!strcmp(n->str, "timer") || !strcmp(n->str, "rtimer") || !strcmp(n->str, "voice")) {
     emit(cp, INS_A(OP_LOADG, global_ref(cp, n->str)));
     emit(cp, INS_A(OP_CALL, 0));
     return 0;
   }
-  emit(cp, INS_A(OP_LOADG, global_ref(cp, n->str)));
+  emit_global(cp, OP_LOADG, OP_LOADGP, n->str);
   return 0;
 }
 
 sl_code *sl_compile_quote(comp *cp, sl_node *e);
 
+static int indexed_names(comp *cp, sl_node *n, char ***out);
+static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line);
+
+static void free_names(char **v, int k) {
+  for (int i = 0; i < k; i++) free(v[i]);
+  free(v);
+}
+
+/* foo(i) where foo is a global name: a proc or builtin is called; else
+ * (foo undefined, or not callable) the variable named "foo(i)" is read,
+ * as in Singular. A local foo(1) with a constant index is found here. */
+static int ccall_name(comp *cp, sl_node *n) {
+  if (cp->in_proc && n->kids.n == 1) {
+    char **nm;
+    int k = indexed_names(cp, n, &nm);
+    local *l = k == 1 ? find_local(cp, nm[0]) : NULL;
+    if (k > 0) free_names(nm, k);
+    if (l) { emit(cp, INS_A(OP_LOADL, l->slot)); return 1; }
+  }
+  emit_global(cp, OP_LOADGC, OP_LOADGCP, n->a->str);
+  return 0;
+}
+
 static int ccall(comp *cp, sl_node *n) {
   int multi = n->a->kind == N_NAME && !strcmp(n->a->str, "(list)");
-  if (!multi && cexpr(cp, n->a) < 0) return -1;
+  int byname = !multi && n->a->kind == N_NAME && !(cp->in_proc && find_local(cp, n->a->str)) &&
+               strcmp(n->a->str, "timer") && strcmp(n->a->str, "rtimer") && strcmp(n->a->str, "voice");
+  if (byname && !strcmp(n->a->str, "exportto"))
+    return cexportto(cp, n->kids.n ? n->kids.v[0] : NULL, &n->kids, 1, n->line);
+  if (byname) {
+    int r = ccall_name(cp, n);
+    if (r) return r < 0 ? -1 : 0;
+  } else if (!multi && cexpr(cp, n->a) < 0) return -1;
   for (int i = 0; i < n->kids.n; i++)
     if (cexpr(cp, n->kids.v[i]) < 0) return -1;
   cp->line = n->line;
@@ -256,11 +370,32 @@ static int cexpr(comp *cp, sl_node *n) {
     return 0;
   case N_QUOTE: return cquote(cp, n);
   case N_DEFINED:
+    if (n->a && n->a->kind == N_CALL && n->a->a->kind == N_NAME) {   /* defined(foo(1)) */
+      char **nm;
+      int k = indexed_names(cp, n->a, &nm);
+      if (k == 1) {
+        int loc = cp->in_proc && find_local(cp, nm[0]);
+        if (loc) cint(cp, 1);
+        else emit(cp, INS_A(OP_DEFINEDG, gref(cp, nm[0])));
+        free_names(nm, k);
+        return 0;
+      }
+      if (k > 0) free_names(nm, k);
+    }
+    if (n->a && n->a->kind == N_NAME) {   /* defined(P::x) */
+      emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->a->str)));
+      return 0;
+    }
     if (n->a) return cerr(cp, n->line, "defined: expected a name%s", ""), -1;
     if (cp->in_proc && find_local(cp, n->str)) return cint(cp, 1);
-    emit(cp, INS_A(OP_DEFINEDG, global_ref(cp, n->str)));
+    emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->str)));
     return 0;
   case N_LAST: emit(cp, INS_A(OP_LAST, 0)); return 0;
+  case N_BACKQ:
+    if (cexpr(cp, n->a) < 0) return -1;
+    cp->line = n->line;
+    emit(cp, INS_A(OP_NAMEVAL, 0));
+    return 0;
   case N_INCDEC:
     return cerr(cp, n->line, "`++` and `--` can only be used as statements%s", ""), -1;
   default:
@@ -268,15 +403,28 @@ static int cexpr(comp *cp, sl_node *n) {
   }
 }
 
+/* system names: voice is never a variable, printlevel always Top's int,
+ * Top and Current name packages. what: "assigned", "declared", "killed" */
+static int reserved(comp *cp, const char *name, const char *what, int line) {
+  int bad = !strcmp(name, "voice") || !strcmp(name, "Top") || !strcmp(name, "Current") ||
+            (!strcmp(name, "printlevel") && strcmp(what, "assigned"));
+  if (!bad) return 0;
+  char msg[200];
+  snprintf(msg, sizeof msg, "`%s` is a system name: it cannot be %s", name, what);
+  cerr(cp, line, "%s", msg);
+  return -1;
+}
+
 /* ---- stores ------------------------------------------------------------ */
 static int store_name(comp *cp, sl_node *t) {
   local *l = cp->in_proc ? find_local(cp, t->str) : NULL;
+  if (!l && reserved(cp, t->str, "assigned", t->line) < 0) return -1;
   if (l) {
     if (l->type != SL_T_DEF) emit(cp, INS_AB(OP_CONV, l->type, l->slot));
     if (l->utk >= 0) emit(cp, INS_A(OP_CHECKU, l->utk));
     emit(cp, INS_A(OP_STOREL, l->slot));
   } else {
-    emit(cp, INS_A(OP_STOREG, global_ref(cp, t->str)));
+    emit_global(cp, OP_STOREG, OP_STOREGP, t->str);
   }
   return 0;
 }
@@ -285,12 +433,28 @@ static int store_name(comp *cp, sl_node *t) {
 static int store_target(comp *cp, sl_node *t) {
   cp->line = t->line;
   if (t->kind == N_NAME) return store_name(cp, t);
+  if (t->kind == N_BACKQ) {   /* `"x" + "1"` = v */
+    if (cexpr(cp, t->a) < 0) return -1;
+    cp->line = t->line;
+    emit(cp, INS_A(OP_STORENAME, 0));
+    return 0;
+  }
+  if (t->kind == N_CALL && t->a->kind == N_NAME) {   /* foo(1) = v */
+    char **nm;
+    int k = indexed_names(cp, t, &nm);
+    if (k < 0) return -1;
+    if (k != 1) { free_names(nm, k); return cerr(cp, t->line, "cannot assign to `%s(...)`: the index must be one constant int", t->a->str), -1; }
+    sl_node tmp = {.kind = N_NAME, .line = t->line, .str = nm[0]};
+    int rc = store_name(cp, &tmp);
+    free_names(nm, k);
+    return rc;
+  }
   if (t->kind == N_INDEX && t->a->kind == N_NAME && !t->c) {
     if (cexpr(cp, t->b) < 0) return -1;
     cp->line = t->line;
     local *l = cp->in_proc ? find_local(cp, t->a->str) : NULL;
     if (l) emit(cp, INS_A(OP_SETINDEXL, l->slot));
-    else emit(cp, INS_A(OP_SETINDEXG, global_ref(cp, t->a->str)));
+    else emit(cp, INS_A(OP_SETINDEXG, gref(cp, t->a->str)));
     return 0;
   }
   if (t->kind == N_INDEX && t->a->kind == N_INDEX)
@@ -300,12 +464,13 @@ static int store_target(comp *cp, sl_node *t) {
 
 static int declare(comp *cp, sl_node *name, int type) {
   cp->line = name->line;
+  if (reserved(cp, name->str, "declared", name->line) < 0) return -1;
   if (cp->in_proc) {
     local *l = new_local(cp, name->str, type);
     if (type != SL_T_DEF) emit(cp, INS_AB(OP_CONV, type, l->slot));
     emit(cp, INS_A(OP_STOREL, l->slot));
   } else {
-    int g = global_ref(cp, name->str);
+    int g = gref(cp, name->str);
     if (g > 0xffff) return cerr(cp, name->line, "too many global names%s", ""), -1;
     emit(cp, INS_AB(OP_DECLG, type, g));
   }
@@ -318,7 +483,17 @@ static void mark_utype(comp *cp, sl_node *name, int tk) {
   if (l) l->utk = tk;
 }
 
+static int expand_decl_names(comp *cp, sl_node *n);
+static int cpackage(comp *cp, sl_node *n);
+
 static int cdecl(comp *cp, sl_node *n) {
+  if (n->str && !strcmp(n->str, "package")) return cpackage(cp, n);
+  if (expand_decl_names(cp, n) < 0) return -1;
+  for (int i = 0; i < n->kids.n; i++) {
+    const char *nm = n->kids.v[i]->str, *sep = strstr(nm, "::");
+    if (sep && strncmp(nm, "Top::", 5) && strncmp(nm, "Current::", 9))
+      return cerr(cp, n->line, "cannot declare `%s` in another package: declare it, then exportto it", nm), -1;
+  }
   int k = n->kids.n, tk = -1;
   if (n->str) tk = add_const(cp, sl_str(n->str));   /* plugin type name */
   if (n->kids2.n == 0) {
@@ -489,14 +664,30 @@ static sl_code *finish(comp *cp, comp *parent) {
     comp_free(cp);
     return NULL;
   }
+  sl_code *c = cp->code;
+  if (c->nlocals) {
+    c->lnames = calloc((size_t)c->nlocals, sizeof *c->lnames);
+    if (!c->lnames) sl_oom();
+    for (int i = 0; i < cp->nloc; i++)
+      if (cp->loc[i].name[0] && !c->lnames[cp->loc[i].slot]) c->lnames[cp->loc[i].slot] = strdup(cp->loc[i].name);
+  }
   comp_free(cp);
   cp->code->maxstack += 4;
   return cp->code;
 }
 
 static int cprocdef(comp *cp, sl_node *n) {
+  if (reserved(cp, n->a->str, "defined as a proc", n->line) < 0) return -1;
   comp sub = {.C = cp->C, .in_proc = 1, .line = n->line};
-  sub.code = new_code(n->a->str, cp->code->file, n->line);
+  char *pkg = NULL;
+  const char *sep = strstr(n->a->str, "::");
+  if (sep && strncmp(n->a->str, "Top::", 5)) {   /* proc P::f: P's names first */
+    pkg = strndup(n->a->str, (size_t)(sep - n->a->str));
+    sub.pkg = pkg;
+    sub.self = sep + 2;
+  }
+  sub.code = new_code(sep && !pkg ? sep + 2 : n->a->str, cp->code->file, n->line);
+  sub.code->pkg = pkg;
   sub.code->src = strdup(n->str);
   sub.code->src_line = n->b->line;
   int np = n->kids.n;
@@ -525,7 +716,17 @@ static int cprocdef(comp *cp, sl_node *n) {
   p->code = code;
   cp->line = n->line;
   emit(cp, INS_A(OP_CONST, add_const(cp, SL_OBJ(SL_T_PROC, p))));
-  emit(cp, INS_AB(OP_DECLG, SL_T_PROC, global_ref(cp, n->a->str)));
+  int g = pkg ? global_ref(cp, n->a->str) : gref(cp, n->a->str);
+  if (g > 0xffff) return cerr(cp, n->line, "too many global names%s", ""), -1;
+  emit(cp, INS_AB(OP_DECLG, SL_T_PROC, g));
+  if (cp->libpkg && !cp->in_proc && !sep) {   /* LIB "foo.lib": f is also Foo::f */
+    char *q = cat3(cp->libpkg, "::", n->a->str);
+    g = global_ref(cp, q);
+    free(q);
+    if (g > 0xffff) return cerr(cp, n->line, "too many global names%s", ""), -1;
+    emit(cp, INS_A(OP_CONST, cp->code->nk - 1));
+    emit(cp, INS_AB(OP_DECLG, SL_T_PROC, g));
+  }
   return 0;
 }
 
@@ -538,6 +739,26 @@ sl_code *sl_compile_quote(comp *cp, sl_node *e) {
 
 static int ckill(comp *cp, sl_node *n) {
   for (int i = 0; i < n->kids.n; i++) {
+    if (n->kids.v[i]->kind == N_CALL) {   /* kill i(1..3): each name */
+      sl_node *x = n->kids.v[i];
+      char **nm;
+      int k = x->a->kind == N_NAME ? indexed_names(cp, x, &nm) : 0;
+      if (k <= 0) return k ? -1 : (cerr(cp, x->line, "kill: the index of `%s(...)` must be a constant int or range", x->a->kind == N_NAME ? x->a->str : "?"), -1);
+      sl_nodes one = {0};
+      sl_node tmp = {.kind = N_KILL, .line = n->line};
+      int rc = 0;
+      for (int j = 0; j < k && !rc; j++) {
+        sl_node nmn = {.kind = N_NAME, .line = x->line, .str = nm[j]};
+        sl_node *p = &nmn;
+        one.v = &p;
+        one.n = one.cap = 1;
+        tmp.kids = one;
+        rc = ckill(cp, &tmp);
+      }
+      free_names(nm, k);
+      if (rc < 0) return -1;
+      continue;
+    }
     const char *name = n->kids.v[i]->str;
     local *l = cp->in_proc ? find_local(cp, name) : NULL;
     if (l) {
@@ -545,7 +766,8 @@ static int ckill(comp *cp, sl_node *n) {
       free(l->name);
       l->name = strdup("");   /* name gone; the slot stays allocated */
     } else {
-      emit(cp, INS_A(OP_KILLG, global_ref(cp, name)));
+      if (strcmp(name, "Top") && strcmp(name, "Current") && reserved(cp, name, "killed", n->line) < 0) return -1;
+      emit(cp, INS_A(OP_KILLG, gref(cp, name)));
     }
   }
   return 0;
@@ -586,6 +808,24 @@ static int cstmt(comp *cp, sl_node *n) {
     emit(cp, INS_A(OP_QUIT, 0));
     return 0;
   case N_KILL: return ckill(cp, n);
+  case N_EXPORT:
+    if (cexportto(cp, NULL, &n->kids, 0, n->line) < 0) return -1;
+    emit(cp, INS_A(OP_POP, 0));
+    return 0;
+  case N_TYPE: {
+    emit(cp, INS_A(OP_LOADG, global_ref(cp, "(type)")));
+    /* type foo(1);: (type) shows the name foo(1) when that is a variable */
+    char **nm = NULL;
+    int k = n->a->kind == N_CALL && n->a->a->kind == N_NAME ? indexed_names(cp, n->a, &nm) : 0;
+    emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(n->a->kind == N_NAME ? n->a->str : "_"))));
+    if (cexpr(cp, n->a) < 0) { if (k > 0) free_names(nm, k); return -1; }
+    if (k == 1) emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(nm[0]))));
+    if (k > 0) free_names(nm, k);
+    cp->line = n->line;
+    emit(cp, INS_A(OP_CALL, k == 1 ? 3 : 2));
+    emit(cp, INS_A(OP_POP, 0));
+    return 0;
+  }
   case N_LIB:
     if (cexpr(cp, n->a) < 0) return -1;
     cp->line = n->line;
@@ -595,6 +835,160 @@ static int cstmt(comp *cp, sl_node *n) {
   default:
     return cerr(cp, n->line, "unexpected statement%s", ""), -1;
   }
+}
+
+/* ---- indexed names, packages, exportto --------------------------------- */
+/* The names foo(i) of foo(1), foo(-2) or foo(1..3) when the index is
+ * constant (malloc'ed, *out): their count, 0 when the index is not a
+ * constant int or range, -1 on an error. */
+static int indexed_names(comp *cp, sl_node *n, char ***out) {
+  *out = NULL;
+  if (n->kids.n != 1) return 0;
+  sl_node *x = n->kids.v[0];
+  int64_t a, b;
+  if (x->kind == N_INT) a = b = x->ival;
+  else if (x->kind == N_RANGE && x->a->kind == N_INT && x->b->kind == N_INT) { a = x->a->ival; b = x->b->ival; }
+  else return 0;
+  uint64_t span = a <= b ? (uint64_t)b - (uint64_t)a : (uint64_t)a - (uint64_t)b;
+  size_t most = sl_limits.elems < 100000 ? sl_limits.elems : 100000;   /* each is a name for good */
+  if (span >= most) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "`%s(...)`: too many indexed names (at most %zu)", n->a->str, most);
+    return cerr(cp, n->line, "%s", msg), -1;
+  }
+  int k = (int)span + 1;
+  char **v = malloc((size_t)k * sizeof *v);
+  if (!v) sl_oom();
+  for (int i = 0; i < k; i++) {
+    char num[32];
+    snprintf(num, sizeof num, "(%lld)", (long long)(a <= b ? a + i : a - i));
+    v[i] = cat3(n->a->str, num, "");
+  }
+  *out = v;
+  return k;
+}
+
+/* int foo(1) = 42; int i(1..3);: each indexed name becomes a name */
+static int expand_decl_names(comp *cp, sl_node *n) {
+  int any = 0;
+  for (int i = 0; i < n->kids.n; i++) any |= n->kids.v[i]->kind != N_NAME;
+  if (!any) return 0;
+  sl_nodes out = {0};
+  for (int i = 0; i < n->kids.n; i++) {
+    sl_node *x = n->kids.v[i];
+    if (x->kind == N_NAME) { add_node(&out, x); continue; }
+    char **nm;
+    int k = x->a->kind == N_NAME ? indexed_names(cp, x, &nm) : 0;
+    if (k <= 0) {
+      if (!k) cerr(cp, x->line, "`%s(...)`: the index of a declared name must be a constant int or range, as in foo(1) or foo(1..3)",
+                   x->a->kind == N_NAME ? x->a->str : "?");
+      for (int j = 0; j < out.n; j++) {   /* free the new nodes only */
+        int orig = 0;
+        for (int o = 0; o < i; o++) orig |= n->kids.v[o] == out.v[j];
+        if (!orig) sl_node_free(out.v[j]);
+      }
+      free(out.v);
+      return -1;
+    }
+    for (int j = 0; j < k; j++) {
+      sl_node *m = calloc(1, sizeof *m);
+      if (!m) sl_oom();
+      m->kind = N_NAME;
+      m->line = x->line;
+      m->str = nm[j];
+      add_node(&out, m);
+    }
+    free(nm);
+  }
+  for (int i = 0; i < n->kids.n; i++)
+    if (n->kids.v[i]->kind != N_NAME) sl_node_free(n->kids.v[i]);
+  free(n->kids.v);
+  n->kids = out;
+  return 0;
+}
+
+/* package P;: made once (a second `package P;` keeps P's names); always
+ * global, also in a proc */
+static int cpackage(comp *cp, sl_node *n) {
+  if (n->kids2.n) return cerr(cp, n->line, "package: a package cannot be assigned%s", ""), -1;
+  for (int i = 0; i < n->kids.n; i++) {
+    sl_node *x = n->kids.v[i];
+    if (x->kind != N_NAME || strstr(x->str, "::"))
+      return cerr(cp, x->line, "package: expected a plain name%s", ""), -1;
+    cp->line = x->line;
+    emit(cp, INS_A(OP_LOADG, global_ref(cp, "(package)")));
+    emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(x->str))));
+    emit(cp, INS_A(OP_CALL, 1));
+    emit(cp, INS_A(OP_POP, 0));
+  }
+  return 0;
+}
+
+/* exportto(P, a, i(1..3), ...) (from = 1) and export a, b; (pkg NULL: Top,
+ * from = 0). The builtin (exportto) gets the package, then for each name
+ * its source name, how it is held and its value: 0 a global (none), 1 a
+ * local (its value: the local is gone afterwards, as in Singular, so the
+ * name means the global from then on), 2 indexed globals (the index). */
+static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line) {
+  if (from && names->n < 2) return cerr(cp, line, "exportto: expected a package and at least one name%s", ""), -1;
+  emit(cp, INS_A(OP_LOADG, global_ref(cp, "(exportto)")));
+  if (pkg) { if (cexpr(cp, pkg) < 0) return -1; }
+  else emit(cp, INS_A(OP_LOADG, global_ref(cp, "Top")));
+  int argc = 1, nkill = 0;
+  int *kill = calloc((size_t)names->n + 1, sizeof *kill);
+  for (int i = from; i < names->n && !cp->err; i++) {
+    sl_node *x = names->v[i];
+    cp->line = x->line;
+    char **nm = NULL;
+    int k = 0;
+    if (x->kind == N_CALL && x->a->kind == N_NAME && cp->in_proc) k = indexed_names(cp, x, &nm);
+    int all_local = k > 0;
+    for (int j = 0; j < k; j++) all_local &= find_local(cp, nm[j]) != NULL;
+    if (x->kind == N_NAME || all_local) {
+      int cnt = x->kind == N_NAME ? 1 : k;
+      for (int j = 0; j < cnt; j++) {
+        const char *name = x->kind == N_NAME ? x->str : nm[j];
+        local *l = cp->in_proc ? find_local(cp, name) : NULL;
+        if (l) {
+          emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(name))));
+          cint(cp, 1);
+          emit(cp, INS_A(OP_LOADL, l->slot));
+          kill = realloc(kill, (size_t)(nkill + 1) * sizeof *kill);
+          kill[nkill++] = (int)(l - cp->loc);
+        } else {
+          char *g = gname(cp, name, NULL);
+          emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(g))));
+          free(g);
+          cint(cp, 0);
+          emit(cp, INS_A(OP_NONE, 0));
+        }
+        argc += 3;
+      }
+    } else if (x->kind == N_CALL && x->a->kind == N_NAME && x->kids.n == 1) {
+      char *g = gname(cp, x->a->str, NULL);
+      emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(g))));
+      free(g);
+      cint(cp, 2);
+      cexpr(cp, x->kids.v[0]);
+      argc += 3;
+    } else {
+      cerr(cp, x->line, "%s: expected a name to export", from ? "exportto" : "export");
+    }
+    if (nm) free_names(nm, k);
+  }
+  if (!cp->err && argc > 255) cerr(cp, line, "%s: too many names", from ? "exportto" : "export");
+  if (cp->err) { free(kill); return -1; }
+  cp->line = line;
+  emit(cp, INS_A(OP_CALL, argc));   /* its value (none) stays: exportto(...) is an expression */
+  for (int i = 0; i < nkill; i++) {
+    local *l = &cp->loc[kill[i]];
+    if (!l->name[0]) continue;
+    emit(cp, INS_A(OP_KILLL, l->slot));
+    free(l->name);
+    l->name = strdup("");
+  }
+  free(kill);
+  return 0;
 }
 
 void sl_code_release(sl_code *c) {
@@ -607,6 +1001,9 @@ void sl_code_release(sl_code *c) {
   free(c->ptypes);
   for (int i = 0; c->pnames && i < c->nparams; i++) free(c->pnames[i]);
   free(c->pnames);
+  for (int i = 0; c->lnames && i < c->nlocals; i++) free(c->lnames[i]);
+  free(c->lnames);
+  free(c->pkg);
   free(c->name);
   free(c->file);
   free(c->src);
@@ -614,7 +1011,17 @@ void sl_code_release(sl_code *c) {
   free(c);
 }
 
+static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0, const char *libpkg);
+
 sl_code *sl_compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0) {
+  return compile(C, src, len, file, line0, NULL);
+}
+
+sl_code *sl_compile_lib(sl_ctx *C, const char *src, size_t len, const char *file, const char *pkg) {
+  return compile(C, src, len, file, 1, pkg);
+}
+
+static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0, const char *libpkg) {
   sl_parsed pr;
   if (sl_parse(src, len, line0, &pr) < 0) {
     sl_error(C, "%s:%d: %s", file, pr.errline, pr.err);
@@ -622,7 +1029,7 @@ sl_code *sl_compile(sl_ctx *C, const char *src, size_t len, const char *file, in
     free(pr.err);
     return NULL;
   }
-  comp cp = {.C = C, .line = line0};
+  comp cp = {.C = C, .line = line0, .libpkg = libpkg};
   cp.code = new_code_text("(top)", file, line0, NULL);
   sl_value text = sl_str_new(src, len);
   cp.code->text = sl_sv(text);

@@ -27,6 +27,7 @@ static const char *names[T_NTOK] = {
   "`-=`", "`*=`", "`/=`", "`:`", "`if`", "`else`", "`while`", "`for`",
   "`break`", "`continue`", "`return`", "`proc`", "`div`", "`mod`", "`and`",
   "`or`", "`not`", "`quit`", "`kill`", "`LIB`", "`static`", "type name",
+  "`` ` ``",
 };
 
 const char *sl_tok_name(int kind) {
@@ -148,6 +149,7 @@ static const struct { const char *s; int kind; } ops[] = {
   {"+", T_PLUS}, {"-", T_MINUS}, {"*", T_STAR}, {"/", T_SLASH},
   {"%", T_PERCENT}, {"^", T_CARET}, {"<", T_LT}, {">", T_GT},
   {"=", T_ASSIGN}, {"!", T_BANG}, {":", T_COLON}, {"&", T_ANDAND}, {"|", T_OROR},
+  {"`", T_BACKQ},
 };
 
 static int lex_op(lexer *L) {

@@ -76,6 +76,8 @@ void sl_node_free(sl_node *n) {
 
 static sl_node *expr(parser *P);
 static sl_node *statement(parser *P);
+static sl_node *qualified_name(parser *P, sl_token *pkg);
+static sl_node *backquote(parser *P);
 
 static int exprlist(parser *P, sl_nodes *out) {
   do {
@@ -86,9 +88,19 @@ static int exprlist(parser *P, sl_nodes *out) {
   return 1;
 }
 
+static sl_node *listvar_arg(parser *P);
+
 static sl_node *call_args(parser *P, sl_node *callee) {
   sl_node *n = mk(N_CALL, callee->line);
   n->a = callee;
+  if (callee->kind == N_NAME && !strcmp(callee->str, "listvar")) {
+    sl_node *x;
+    while ((x = listvar_arg(P))) {
+      add(&n->kids, x);
+      if (!accept(P, T_COMMA)) break;
+    }
+    if (n->kids.n && at(P, T_RPAREN)) { next(P); return n; }
+  }
   if (!accept(P, T_RPAREN)) {
     if (!exprlist(P, &n->kids) || !expect(P, T_RPAREN, "expected `)`")) {
       sl_node_free(n);
@@ -101,6 +113,43 @@ static sl_node *call_args(parser *P, sl_node *callee) {
 static sl_node *name_node(const char *s, int line) {
   sl_node *n = mk(N_NAME, line);
   n->str = strdup(s);
+  return n;
+}
+
+/* P::x after the name P (already taken): the node "P::x" */
+static sl_node *qualified_name(parser *P, sl_token *pkg) {
+  next(P);
+  sl_token *t = next(P);
+  sl_node *n = mk(N_NAME, pkg->line);
+  size_t a = strlen(pkg->str), b = strlen(t->str);
+  n->str = malloc(a + b + 3);
+  memcpy(n->str, pkg->str, a);
+  memcpy(n->str + a, "::", 2);
+  memcpy(n->str + a + 2, t->str, b + 1);
+  return n;
+}
+
+/* `expr`: the variable named by the string expr */
+static sl_node *backquote(parser *P) {
+  sl_node *n = mk(N_BACKQ, next(P)->line);
+  if (!(n->a = expr(P)) || !expect(P, T_BACKQ, "expected a closing `` ` ``")) { sl_node_free(n); return NULL; }
+  return n;
+}
+
+/* listvar(int), listvar(proc), listvar(package), listvar(all): a type
+ * name or `all` as the argument is passed as a string */
+static sl_node *listvar_arg(parser *P) {
+  sl_token *t = peek(P), *t2 = peek2(P);
+  if (t2->kind != T_RPAREN && t2->kind != T_COMMA) return NULL;
+  const char *s = NULL;
+  if (t->kind == T_TYPE) s = sl_type_name((int)t->ival);
+  else if (t->kind == T_PROC) s = "proc";
+  else if (t->kind == T_NAME && (!strcmp(t->str, "all") || !strcmp(t->str, "package"))) s = t->str;
+  if (!s) return NULL;
+  next(P);
+  sl_node *n = mk(N_STRING, t->line);
+  n->str = strdup(s);
+  n->ival = (int64_t)strlen(s);
   return n;
 }
 
@@ -155,11 +204,9 @@ static sl_node *primary(parser *P) {
     if (!strcmp(t->str, "defined") && peek2(P)->kind == T_LPAREN) return defined_expr(P, t->line);
     next(P);
     if (!strcmp(t->str, "_")) return mk(N_LAST, t->line);
-    /* Pkg::name and Current::name name the global name */
-    if (at(P, T_COLON2) && peek2(P)->kind == T_NAME) {
-      next(P);
-      t = next(P);
-    }
+    /* P::name: the global name of package P (the compiler maps Top:: and
+     * Current::) */
+    if (at(P, T_COLON2) && peek2(P)->kind == T_NAME) return qualified_name(P, t);
     return name_node(t->str, t->line);
   case T_TYPE: case T_PROC:
     if (peek2(P)->kind == T_LPAREN) {
@@ -167,6 +214,7 @@ static sl_node *primary(parser *P) {
       return name_node(t->kind == T_PROC ? "proc" : sl_type_name((int)t->ival), t->line);
     }
     return perr(P, "expected an expression");
+  case T_BACKQ: return backquote(P);
   case T_LPAREN: {
     next(P);
     sl_node *e = expr(P);
@@ -424,7 +472,8 @@ bad:
 static sl_node *proc_def(parser *P, int line) {
   sl_token *name = next(P);
   sl_node *n = mk(N_PROCDEF, line);
-  n->a = name_node(name->str, name->line);
+  if (at(P, T_COLON2) && peek2(P)->kind == T_NAME) n->a = qualified_name(P, name);   /* proc P::f */
+  else n->a = name_node(name->str, name->line);
   if (accept(P, T_LPAREN) && !accept(P, T_RPAREN)) {
     do {
       sl_node *p = mk(N_DECL, peek(P)->line);
@@ -460,7 +509,9 @@ static sl_node *decl(parser *P) {
   do {
     if (!at(P, T_NAME)) { perr(P, "expected a name to declare"); sl_node_free(n); return NULL; }
     sl_token *nm = next(P);
-    add(&n->kids, name_node(nm->str, nm->line));
+    sl_node *x = at(P, T_COLON2) && peek2(P)->kind == T_NAME ? qualified_name(P, nm) : name_node(nm->str, nm->line);
+    if (accept(P, T_LPAREN) && !(x = call_args(P, x))) { sl_node_free(n); return NULL; }   /* int foo(1..3) */
+    add(&n->kids, x);
   } while (accept(P, T_COMMA));
   if (accept(P, T_ASSIGN) && !exprlist(P, &n->kids2)) { sl_node_free(n); return NULL; }
   return n;
@@ -514,14 +565,55 @@ static sl_node *kill_stmt(parser *P, int line) {
   sl_node *n = mk(N_KILL, line);
   do {
     if (!at(P, T_NAME)) { perr(P, "expected a name after kill"); sl_node_free(n); return NULL; }
-    add(&n->kids, name_node(next(P)->str, line));
+    sl_token *t = next(P);
+    sl_node *x = at(P, T_COLON2) && peek2(P)->kind == T_NAME ? qualified_name(P, t) : name_node(t->str, line);
+    if (accept(P, T_LPAREN) && !(x = call_args(P, x))) { sl_node_free(n); return NULL; }   /* kill i(1..3) */
+    add(&n->kids, x);
   } while (accept(P, T_COMMA));
   return n;
+}
+
+/* export a, b;  export(a);  type x;  type(x): statements, as in Singular */
+static int is_word(sl_token *t, const char *w) { return t->kind == T_NAME && !strcmp(t->str, w); }
+
+static sl_node *export_stmt(parser *P, int line) {
+  sl_node *n = mk(N_EXPORT, line);
+  int paren = accept(P, T_LPAREN);
+  do {
+    if (!at(P, T_NAME)) { perr(P, "expected a name after export"); sl_node_free(n); return NULL; }
+    add(&n->kids, name_node(next(P)->str, line));
+  } while (accept(P, T_COMMA));
+  if (paren && !expect(P, T_RPAREN, "expected `)`")) { sl_node_free(n); return NULL; }
+  return end_stmt(P, n);
+}
+
+static sl_node *names_stmt(parser *P) {
+  sl_token *t = peek(P), *t2 = peek2(P);
+  if (is_word(t, "export") && (t2->kind == T_NAME || (t2->kind == T_LPAREN && P->i + 2 < P->lx.n &&
+                                                       P->lx.t[P->i + 2].kind == T_NAME))) {
+    next(P);
+    return export_stmt(P, t->line);
+  }
+  int k = t2->kind;
+  if (is_word(t, "type") && (k == T_NAME || k == T_LPAREN || k == T_INT || k == T_BIGNUM ||
+                             k == T_STRING || k == T_BACKQ || k == T_MINUS)) {
+    next(P);
+    sl_node *n = mk(N_TYPE, t->line);
+    if (!(n->a = expr(P))) { sl_node_free(n); return NULL; }
+    return end_stmt(P, n);
+  }
+  return NULL;
 }
 
 static sl_node *statement(parser *P) {
   sl_token *t = peek(P);
   int line = t->line;
+  if (t->kind == T_NAME && (is_word(t, "export") || is_word(t, "type"))) {
+    int i0 = P->i;
+    sl_node *n = names_stmt(P);
+    if (n || P->err) return n;
+    P->i = i0;
+  }
   switch (t->kind) {
   case T_SEMI: next(P); return mk(N_EMPTY, line);
   case T_LBRACE: return block(P);
@@ -595,7 +687,7 @@ static const char *kindname[] = {
   "int", "bignum", "str", "name", "op", "and", "or", "not", "neg", "call",
   "index", "range", "quote", "defined", "_", "incdec", "exprs", "decl",
   "assign", "opassign", "if", "while", "for", "break", "continue", "return",
-  "block", "proc", "quit", "kill", "LIB", "empty"};
+  "block", "proc", "quit", "kill", "LIB", "empty", "backquote", "export", "type"};
 
 static void dump(sl_buf *b, const sl_node *n) {
   if (!n) { sl_buf_puts(b, "nil"); return; }

@@ -1,6 +1,7 @@
 /* plugin.c: loading plugins and libraries, the api table handed to
  * plugins, and calls of C functions through libffi (plugin functions with
  * a signature string, and native() functions from any shared library). */
+#include <ctype.h>
 #include <dlfcn.h>
 #include <ffi.h>
 #include <limits.h>
@@ -434,9 +435,16 @@ static int api_call(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_v
 }
 
 static int api_lookup(sl_ctx *C, const char *name, sl_value *ret) {
+  /* P::x is P's x; Top::x, Current::x (and P::x when P has no x: a
+   * library's proc is also global) the global x */
   const char *c = strstr(name, "::");
+  sl_slot *s = c ? sl_global_find(C->W, name) : NULL;
+  if (s && sl_slot_peek(s, NULL) != SL_T_UNDEF) {
+    *ret = sl_slot_get(s);
+    if (ret->type != SL_T_UNDEF) return 0;
+  }
   if (c) name = c + 2;
-  sl_slot *s = sl_global_find(C->W, name);
+  s = sl_global_find(C->W, name);
   *ret = s ? sl_slot_get(s) : (sl_value){.type = SL_T_UNDEF};
   if (ret->type == SL_T_UNDEF) { *ret = SL_NONE; return sl_error(C, "`%s` is undefined", name); }
   return 0;
@@ -566,17 +574,9 @@ static char *api_proc_source(sl_value fn, const char **file, int *line) {
   if (fn.type != SL_T_PROC) return NULL;
   sl_code *c = ((sl_proc *)fn.u.p)->code;
   if (!c->src) return NULL;
-  sl_buf b = {0};
-  sl_buf_printf(&b, "proc %s(", c->name);
-  for (int i = 0; i < c->nparams; i++) {
-    int t = c->ptypes[i];
-    const char *tn = c->varargs && i == c->nparams - 1 ? "list" : t == SL_T_PROC ? "proc" : sl_type_name(t);
-    sl_buf_printf(&b, "%s%s %s", i ? ", " : "", tn, c->pnames[i]);
-  }
-  sl_buf_printf(&b, ") %s", c->src);   /* on the line of the body's `{` */
   if (file) *file = c->file;
-  if (line) *line = c->src_line ? c->src_line : c->line;
-  return b.s;
+  if (line) *line = c->src_line ? c->src_line : c->line;   /* the body's `{` is on it */
+  return sl_proc_text(c, c->name);   /* a package's proc: "proc P::f(...)" */
 }
 
 static int api_make_proc(sl_ctx *C, const char *text, const char *file, int line, sl_value *out) {
@@ -765,6 +765,20 @@ static char *read_file(const char *path, size_t *len) {
   return b.s ? b.s : strdup("");
 }
 
+/* LIB "foo.lib" makes the package Foo (as Singular does; its procs are
+ * both f and Foo::f): its name, malloc'ed */
+static char *lib_package(sl_ctx *C, const char *lib) {
+  const char *base = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+  size_t n = strlen(base);
+  if (n > 4 && !strcmp(base + n - 4, ".lib")) n -= 4;
+  char *name = strndup(base, n);
+  if (!name) sl_oom();
+  name[0] = (char)toupper((unsigned char)name[0]);
+  sl_slot *s = sl_global_slot(C->W, name);
+  if (sl_slot_peek(s, NULL) == SL_T_UNDEF) sl_slot_set(s, sl_package_lib(name, base), SL_T_DEF);
+  return name;
+}
+
 /* LIB "x.lib": a library in the language (run once), or a plugin */
 int sl_lib(sl_ctx *C, sl_value name) {
   if (name.type != SL_T_STRING) return sl_error(C, "LIB: expected a string, not %s", sl_type_name((int)name.type));
@@ -778,7 +792,9 @@ int sl_lib(sl_ctx *C, sl_value name) {
   char *src = read_file(path, &sz);
   if (!src) { free(path); return sl_error(C, "LIB: cannot read \"%s\"", n); }
   mark_loaded(path);
-  sl_code *code = sl_compile(C, src, sz, path, 1);
+  char *pkg = lib_package(C, n);
+  sl_code *code = sl_compile_lib(C, src, sz, path, pkg);
+  free(pkg);
   free(src);
   free(path);
   if (!code) return SL_ERR;

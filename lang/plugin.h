@@ -168,7 +168,7 @@ struct spindle_api {
   /* running code: all return 0, or -1 with api->errmsg(ctx) set */
   int (*call)(spindle_ctx *ctx, spindle_value fn, int argc,
               const spindle_value *argv, spindle_value *ret);
-  /* name: "foo", "Pkg::foo" or "Current::foo" (the package is ignored) */
+  /* name: "foo", "Pkg::foo" (Pkg's foo, else the global foo) or "Current::foo" */
   int (*call_name)(spindle_ctx *ctx, const char *name, int argc,
                    const spindle_value *argv, spindle_value *ret);
   int (*execute)(spindle_ctx *ctx, const char *code);
@@ -220,8 +220,9 @@ struct spindle_api {
   /* Mirroring this process's script in another (the cluster plugin's
    * ranks). proc_source: a script proc's definition as source text,
    * "proc NAME(PARAMS) {BODY}" (malloc'ed: free() it), *file and *line
-   * where its body starts; NULL for anything else. make_proc compiles
-   * such a text into a proc value (not bound to any name). */
+   * where its body starts; NULL for anything else (NAME is "P::f" for a
+   * proc of package P: compiled so, its free names are P's first). make_proc
+   * compiles such a text into a proc value (not bound to any name). */
   char *(*proc_source)(spindle_value fn, const char **file, int *line);
   int (*make_proc)(spindle_ctx *ctx, const char *text, const char *file, int line, spindle_value *out);
   /* globals_changed calls fn for each global written since the last call
@@ -229,7 +230,9 @@ struct spindle_api {
    * value borrowed, SPINDLE_T_NONE with decl -1 when it was killed;
    * decl is its declared type (SPINDLE_T_*, 10 for def, or a plugin
    * type code). set_global declares name with decl (a built-in type code,
-   * or -1 for def) and value v (borrowed), quietly; decl -2 kills it. */
+   * or -1 for def) and value v (borrowed), quietly; decl -2 kills it.
+   * A variable x of package P is the global named "P::x"; the package
+   * value itself (P) cannot be encoded and is reported as a value. */
   void (*globals_changed)(spindle_ctx *ctx, void (*fn)(void *ud, const char *name, spindle_value v, int decl),
                           void *ud);
   int (*set_global)(spindle_ctx *ctx, const char *name, spindle_value v, int decl);

@@ -25,6 +25,7 @@ enum {
   SL_T_QUOTE = SPINDLE_T_QUOTE,
   SL_T_DEF = 10,   /* declaration type only: "any" */
   SL_T_MULTI = 11, SL_T_UNDEF = 12,
+  SL_T_PACKAGE = 13,   /* a package (Top, `package P;`): an sl_string of its name */
   SL_T_FIRST_USER = SPINDLE_T_FIRST_USER, SL_T_MAX = 128
 };
 
@@ -164,6 +165,9 @@ typedef struct sl_utype {
   spindle_type_desc d;
   spindle_type_ext x;   /* zeroed unless the plugin set it */
   char *name;
+  /* the language's own types (link.c): a display of any length, used
+   * instead of d.print */
+  void (*show)(sl_buf *b, void *ptr);
 } sl_utype;
 extern sl_utype *sl_utypes[SL_T_MAX];
 int sl_utype_find(const char *name);   /* type code, or -1 */
@@ -200,6 +204,8 @@ typedef struct sl_code {
   int src_line;                        /* line of the body's `{` */
   sl_string *text;                     /* the whole source, for warnings */
   int text_line0;                      /* line number of text's first line */
+  char **lnames;                       /* names of the locals (nlocals), for `name` */
+  char *pkg;                           /* package whose names come first, or NULL (Top) */
   _Atomic int32_t rc;
 } sl_code;
 void sl_code_release(sl_code *c);
@@ -333,6 +339,8 @@ void sl_clear_error(sl_ctx *C);
 
 /* compile source text; NULL with C->err set on a syntax error */
 sl_code *sl_compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0);
+/* a library's code: its top-level procs are also pkg::NAME (LIB) */
+sl_code *sl_compile_lib(struct sl_ctx *C, const char *src, size_t len, const char *file, const char *pkg);
 /* run code as a new top frame: 0, SL_ERR or SL_QUIT */
 int sl_run(sl_ctx *C, sl_code *code, sl_value *ret);
 int sl_call_value(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_value *ret);
@@ -347,6 +355,10 @@ void sl_warn(sl_ctx *C, const char *msg, int how);
 
 /* builtins and their helpers */
 void sl_builtins_init(sl_world *W);
+void sl_link_init(sl_world *W);   /* link.c: links, read/write, dump */
+void sl_os_init(sl_world *W);     /* os.c: random, datetime, getenv */
+/* system("sh", cmd): the wait status, as Singular gives it (os.c) */
+int sl_shell(sl_ctx *C, const char *cmd, sl_value *ret);
 void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn);
 int sl_argc_err(sl_ctx *C, const char *fn, int argc, const char *want);
 int sl_arg_err(sl_ctx *C, const char *fn, int i, const char *want, sl_value got);
@@ -374,6 +386,26 @@ int sl_ffi_call(sl_ctx *C, sl_builtin *b, int argc, sl_value *argv, sl_value *re
 void sl_ffisig_free(struct sl_ffisig *g, void *dl);
 extern const char *sl_builddir;   /* set by main when run uninstalled */
 extern const struct spindle_api sl_api;
+
+/* packages (package.c): globals of package P are the slots "P::x" */
+sl_value sl_package_new(const char *name);
+/* " P (N)", " Top (T)", " Foo (S,foo.lib)": Singular's display */
+void sl_package_show(sl_buf *b, sl_value pkg);
+/* the package made by LIB "foo.lib" (Foo), kept with its file name */
+sl_value sl_package_lib(const char *name, const char *file);
+int sl_kill_package(sl_ctx *C, sl_slot *s);
+void sl_names_init(sl_world *W);   /* the builtins and globals of names.c */
+/* foo(i) where the global foo (slot) cannot be called: the variable
+ * "foo(i)" (an intvec index: the expression list of them) */
+int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *ret);
+/* the proc's definition as source text, "proc NAME(PARAMS) {BODY}", with
+ * NAME given (a package proc: "P::f"); malloc'ed */
+char *sl_proc_text(sl_code *c, const char *name);
+/* voice: 1 at top level, 1 more for each proc frame */
+int sl_voice(sl_ctx *C);
+/* a variable by its name at run time (`name`, foo(1)): a local of the
+ * running frame, else a global; 0 with *out retained, -1 if none */
+int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out);
 
 /* REPL */
 int sl_repl(sl_ctx *C, int quiet);

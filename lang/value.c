@@ -204,6 +204,7 @@ again:;
     a = x->v[x->n - 1]; b = y->v[y->n - 1]; depth++;
     goto again;
   }
+  case SL_T_PACKAGE: return !strcmp(sl_sv(a)->s, sl_sv(b)->s);
   case SL_T_INTVEC: {
     sl_intvec *x = sl_iv(a), *y = sl_iv(b);
     return x->n == y->n && !memcmp(x->v, y->v, x->n * sizeof(int64_t));
@@ -270,6 +271,7 @@ const char *sl_type_name(int t) {
   case SL_T_DEF: return "def";
   case SL_T_MULTI: return "list";
   case SL_T_UNDEF: return "?unknown type?";
+  case SL_T_PACKAGE: return "package";
   default:
     if (t >= SL_T_FIRST_USER && t < SL_T_MAX && sl_utypes[t]) return sl_utypes[t]->name;
     return "?unknown type?";
@@ -295,6 +297,7 @@ static void print_intvec(sl_buf *b, sl_value v) {
 static void print_user(sl_buf *b, sl_value v) {
   char tmp[512] = "";
   sl_utype *t = sl_utypes[v.type];
+  if (t && t->show) { t->show(b, ((sl_user *)v.u.p)->ptr); return; }
   if (t && t->d.print) t->d.print(((sl_user *)v.u.p)->ptr, tmp, sizeof tmp);
   else snprintf(tmp, sizeof tmp, "<%s>", sl_type_name(v.type));
   sl_buf_puts(b, tmp);
@@ -325,12 +328,13 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
     indent_to(b, ind);
     sl_buf_printf(b, "// libname  : \n");
     indent_to(b, ind);
-    sl_buf_printf(b, "// procname : %s\n", c->name);
+    sl_buf_printf(b, "// procname : %s\n", strstr(c->name, "::") ? strstr(c->name, "::") + 2 : c->name);
     indent_to(b, ind);
     sl_buf_puts(b, "// type     : singular");
     return;
   }
   indent_to(b, ind);
+  if (v.type == SL_T_PACKAGE) { sl_package_show(b, v); return; }
   if (v.type == SL_T_MULTI) {
     /* values separated by a blank; a list ends its display with a newline
      * and no blank follows it (Singular's layout) */
@@ -342,6 +346,19 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
       after_list = l->v[i].type == SL_T_LIST;
       if (after_list) sl_buf_add(b, "\n", 1);
     }
+    return;
+  }
+  if (ind && v.type >= SL_T_FIRST_USER && v.type < SL_T_MAX && sl_utypes[v.type] && sl_utypes[v.type]->show) {
+    /* a display of several lines (a link's), each indented in a list */
+    sl_buf t = {0};
+    sl_string_value(&t, v);
+    for (char *p = t.s, *nl; p && *p; p = nl + 1) {
+      nl = strchr(p, '\n');
+      if (!nl) { sl_buf_puts(b, p); break; }
+      sl_buf_add(b, p, (size_t)(nl - p) + 1);
+      indent_to(b, ind);
+    }
+    sl_buf_free(&t);
     return;
   }
   sl_string_value(b, v);

@@ -120,7 +120,9 @@ static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
   sl_value fn = sp[-argc - 1];
   sl_code *code = ((sl_proc *)fn.u.p)->code;
   int np = code->nparams;
-  if (code->varargs && argc >= np - 1) {
+  /* one list for `#` is `#` itself (Singular: g(list(1, 2)) has size(#) 2) */
+  int whole = code->varargs && argc == np && sp[-1].type == SL_T_LIST;
+  if (code->varargs && argc >= np - 1 && !whole) {
     sl_value rest = sl_list_new((size_t)(argc - np + 1));
     for (int i = np - 1; i < argc; i++) sl_list_push(&rest, sp[i - argc]);
     sp -= argc - (np - 1);
@@ -210,11 +212,26 @@ static int ends_blank(sl_value v) {
 }
 
 /* stmt: `x;` (a plugin type may want an empty line after it), else print(x) */
+/* whether v's display ends with a string's own newline (read("file")
+ * gives one): Singular still ends the display with a newline of its own */
+static int ends_in_string_nl(sl_value v) {
+  for (int depth = 0; depth < 1000; depth++) {
+    if (v.type == SL_T_STRING) return sl_sv(v)->len && sl_sv(v)->s[sl_sv(v)->len - 1] == '\n';
+    if (v.type != SL_T_LIST && v.type != SL_T_MULTI) return 0;
+    sl_list *l = sl_lv(v);
+    size_t n = l->n;
+    while (n && l->v[n - 1].type == SL_T_NONE) n--;
+    if (!n || (v.type == SL_T_MULTI && l->v[n - 1].type == SL_T_LIST)) return 0;
+    v = l->v[n - 1];
+  }
+  return 0;
+}
+
 void sl_print_out(sl_ctx *C, sl_value v, int stmt) {
   if (v.type == SL_T_NONE) return;
   sl_buf b = {0};
   sl_print_value(&b, v, 0);
-  if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
+  if (!b.len || b.s[b.len - 1] != '\n' || ends_in_string_nl(v)) sl_buf_add(&b, "\n", 1);
   if (stmt && ends_blank(v)) sl_buf_add(&b, "\n", 1);
   if (stmt && C->display) C->display(C, b.s, b.len);
   else fwrite(b.s, 1, b.len, stdout);
@@ -253,11 +270,84 @@ void sl_warn(sl_ctx *C, const char *msg, int how) {
   const char *text = t.s ? t.s : "";
   if (how == 0) sl_buf_printf(&b, "// ** %s in line >>%s<<\n", msg, text);
   else if (how == 1) sl_buf_printf(&b, "// ** %s\n// ** in line >>%s<<\n", msg, text);
+  else if (how == 3) sl_buf_printf(&b, "// ** %s (%s)\n", msg, text);
   else sl_buf_printf(&b, "// ** %s (%s) %s:%d\n", msg, text, c ? c->file : "", line);
   fflush(stdout);
   fputs(b.s, stderr);
   sl_buf_free(&b);
   sl_buf_free(&t);
+}
+
+/* ---- names at run time: packages, `name`, foo(1) ----------------------- */
+/* g[i] is P::x and g[i + 1] is x (a package's code): the first defined */
+static sl_slot *pick(sl_slot **g, uint32_t i) {
+  return sl_slot_peek(g[i], NULL) != SL_T_UNDEF ? g[i] : g[i + 1];
+}
+
+/* "`x` is undefined", or for P::x with no package P, says so */
+static void undefined(sl_ctx *C, sl_slot *s) {
+  const char *sep = strstr(s->name, "::");
+  if (sep) {
+    char pkg[256];
+    snprintf(pkg, sizeof pkg, "%.*s", (int)(sep - s->name), s->name);
+    sl_slot *p = sl_global_find(C->W, pkg);
+    if (!p || sl_slot_peek(p, NULL) != SL_T_PACKAGE) {
+      sl_error(C, "`%s`: there is no package `%s`", s->name, pkg);
+      return;
+    }
+  }
+  sl_error(C, "`%s` is undefined", s->name);
+}
+
+/* x = v for a global slot (v taken), as STOREG does */
+static int store_global(sl_ctx *C, sl_slot *s, sl_value v) {
+  int decl;
+  uint32_t cur = sl_slot_peek(s, &decl);
+  if (cur == SL_T_UNDEF) { sl_release(v); undefined(C, s); return SL_ERR; }
+  if (decl != SL_T_DEF && v.type != (uint32_t)decl) {
+    if (sl_convert(C, decl, &v, s->name) < 0) { sl_release(v); return SL_ERR; }
+  } else if (v.type != cur && sl_utype_ext((int)cur)->assign) {
+    if (sl_utype_assign(C, (int)cur, &v) < 0) { sl_release(v); return SL_ERR; }
+  } else if (decl == SL_T_DEF && v.type == SL_T_MULTI) {
+    if (sl_convert(C, SL_T_LIST, &v, s->name) < 0) { sl_release(v); return SL_ERR; }
+  }
+  sl_slot_set(s, v, -1);
+  return 0;
+}
+
+/* `expr`: the value of the variable the string names */
+static int name_value(sl_ctx *C, sl_value name, sl_value *out) {
+  if (name.type != SL_T_STRING)
+    return sl_error(C, "`...`: a name must be a string, not %s", sl_type_name((int)name.type));
+  if (sl_lookup_name(C, sl_sv(name)->s, out) < 0) return sl_error(C, "`%s` is undefined", sl_sv(name)->s);
+  return 0;
+}
+
+/* `expr` = v: a local of frame f, else a defined global (v taken) */
+static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
+  if (name.type != SL_T_STRING) {
+    sl_release(v);
+    return sl_error(C, "`...`: a name must be a string, not %s", sl_type_name((int)name.type));
+  }
+  const char *n = sl_sv(name)->s;
+  sl_code *c = f->code;
+  for (int i = 0; c->lnames && i < c->nlocals; i++)
+    if (c->lnames[i] && !strcmp(c->lnames[i], n)) {
+      if (v.type == SL_T_MULTI && sl_convert(C, SL_T_LIST, &v, n) < 0) { sl_release(v); return SL_ERR; }
+      sl_release(f->base[i]);
+      f->base[i] = v;
+      return 0;
+    }
+  sl_slot *s = NULL;
+  if (c->pkg) {
+    char q[512];
+    snprintf(q, sizeof q, "%s::%s", c->pkg, n);
+    s = sl_global_find(C->W, q);
+    if (s && sl_slot_peek(s, NULL) == SL_T_UNDEF) s = NULL;
+  }
+  if (!s) s = sl_global_find(C->W, n);
+  if (!s) { sl_release(v); return sl_error(C, "`%s` is undefined", n); }
+  return store_global(C, s, v);
 }
 
 static int execute(sl_ctx *C) {
@@ -296,10 +386,49 @@ L_STOREL: sp--; sl_release(base[GET_A(ins)]); base[GET_A(ins)] = *sp; DISPATCH()
 L_LOADG: {
   sl_slot *s = g[GET_A(ins)];
   *sp = sl_slot_get(s);
-  if (sp->type == SL_T_UNDEF) FAIL("`%s` is undefined", s->name);
+  if (sp->type == SL_T_UNDEF) { SAVE(); undefined(C, s); goto error; }
   sp++;
   DISPATCH();
 }
+L_LOADGP: {   /* in a package's code: P::x, else x */
+  sl_slot *s = pick(g, GET_A(ins));
+  *sp = sl_slot_get(s);
+  if (sp->type == SL_T_UNDEF) { SAVE(); undefined(C, s); goto error; }
+  sp++;
+  DISPATCH();
+}
+L_LOADGC: L_LOADGCP: {   /* the callee foo of foo(i): when foo cannot be called, its slot */
+  sl_slot *s = (ins & 0xff) == OP_LOADGCP ? pick(g, GET_A(ins)) : g[GET_A(ins)];
+  *sp = sl_slot_get(s);
+  if (__builtin_expect(sp->type != SL_T_PROC && sp->type != SL_T_BUILTIN, 0)) {
+    sl_release(*sp);
+    sp->type = SL_T_UNDEF;
+    sp->pad_ = 0;
+    sp->u.p = s;
+  }
+  sp++;
+  DISPATCH();
+}
+L_STOREGP:
+  sp--;
+  SAVE();
+  if (store_global(C, pick(g, GET_A(ins)), *sp) < 0) goto error;
+  DISPATCH();
+L_NAMEVAL:
+  SAVE();
+  rc = name_value(C, sp[-1], &r);
+  sl_release(sp[-1]);
+  sp--;
+  if (rc < 0) goto error;
+  *sp++ = r;
+  DISPATCH();
+L_STORENAME:
+  SAVE();
+  rc = store_name(C, f, sp[-1], sp[-2]);
+  sl_release(sp[-1]);
+  sp -= 2;
+  if (rc < 0) goto error;
+  DISPATCH();
 L_STOREG: {
   sl_slot *s = g[GET_A(ins)];
   int decl;
@@ -499,6 +628,15 @@ L_CALL: {
     LOAD_FRAME();
     DISPATCH();
   }
+  if (a.type == SL_T_UNDEF) {   /* foo(1): the variable named so (LOADGC) */
+    SAVE();
+    rc = sl_call_indexed(C, a.u.p, argc, sp - argc, &r);
+    for (int i = 0; i < argc; i++) sl_release(sp[-1 - i]);
+    sp -= argc + 1;
+    if (rc < 0) goto error;
+    *sp++ = r;
+    DISPATCH();
+  }
   if (a.type != SL_T_BUILTIN) FAIL("a value of type %s cannot be called", sl_type_name((int)a.type));
   sl_builtin *bi = (sl_builtin *)a.u.p;
   SAVE();
@@ -643,7 +781,13 @@ L_DEFINEDG: {
 L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
 L_KILLG: {
   sl_slot *s = g[GET_A(ins)];
-  if (sl_slot_peek(s, NULL) == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
+  uint32_t t = sl_slot_peek(s, NULL);
+  if (t == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
+  if (t == SL_T_PACKAGE) {   /* its names go with it */
+    SAVE();
+    if (sl_kill_package(C, s) < 0) goto error;
+    DISPATCH();
+  }
   sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
   DISPATCH();
 }
@@ -678,6 +822,42 @@ error:
 quit:
   unwind(C, sp);
   return SL_QUIT;
+}
+
+int sl_voice(sl_ctx *C) {
+  int v = 1;
+  for (int i = 0; i < C->nframes; i++) v += C->frames[i].code->src != NULL;
+  return v;
+}
+
+int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out) {
+  if (C->nframes) {
+    sl_frame *f = &C->frames[C->nframes - 1];
+    sl_code *c = f->code;
+    for (int i = 0; c->lnames && i < c->nlocals; i++)
+      if (c->lnames[i] && !strcmp(c->lnames[i], name)) {
+        *out = f->base[i];
+        sl_retain(*out);
+        return 0;
+      }
+    if (c->pkg && !strstr(name, "::")) {
+      size_t n = strlen(c->pkg) + strlen(name) + 3;
+      char *q = malloc(n);
+      if (!q) sl_oom();
+      snprintf(q, n, "%s::%s", c->pkg, name);
+      sl_slot *s = sl_global_find(C->W, q);
+      free(q);
+      if (s) {
+        *out = sl_slot_get(s);
+        if (out->type != SL_T_UNDEF) return 0;
+      }
+    }
+  }
+  const char *n = !strncmp(name, "Top::", 5) ? name + 5 : name;
+  sl_slot *s = sl_global_find(C->W, n);
+  if (!s) return -1;
+  *out = sl_slot_get(s);
+  return out->type == SL_T_UNDEF ? -1 : 0;
 }
 
 int sl_run(sl_ctx *C, sl_code *code, sl_value *ret) {

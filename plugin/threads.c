@@ -136,6 +136,7 @@ struct th_pool {
   _Atomic int closed;
   int quiet;            /* closed at exit without a word (the tasks' pool) */
   cl_pool *cl;          /* a cluster pool's slots on every rank, else NULL */
+  int exit_cancelled;   /* its suspended jobs cancelled at exit (wg_cancel_at_exit) */
 };
 
 /* the cluster plugin, when this process is rank 0 of several (cluster.h) */
@@ -560,7 +561,10 @@ static int f_threadPoolTrace(spindle_ctx *C, int argc, spindle_value *argv, spin
 }
 
 /* at the end of the script: close the pools still open, newest first */
+static void wg_cancel_at_exit(void);
+
 static void close_all_pools(void) {
+  wg_cancel_at_exit();
   pthread_mutex_lock(&pools_mu);
   int n = npools;
   pthread_mutex_unlock(&pools_mu);
@@ -568,7 +572,7 @@ static void close_all_pools(void) {
     th_pool *p = pools[i];
     int was = 0;
     if (!atomic_compare_exchange_strong(&p->closed, &was, 1)) continue;
-    int left = sp_pool_close(p->p, 0);
+    int left = sp_pool_close(p->p, 0) + p->exit_cancelled;
     if (p->cl) cluster()->pool_close(p->cl);
     if (left > 0 && !p->quiet) {
       fflush(stdout);
@@ -732,6 +736,31 @@ static void wg_leave(th_job *me) {
   me->waiting_on = NULL;
   wg_unlink(me);
   pthread_mutex_unlock(&wg_mu);
+}
+
+/* At exit, jobs still suspended in a script's wait (after a deadlock
+ * report, or an error while jobs waited) are cancelled and waited for
+ * before the pools close: a pool's close stops its workers, and a job
+ * left suspended would keep its interpreter context and values for good.
+ * Cancelled, each unwinds from its wait at once. */
+static void wg_cancel_at_exit(void) {
+  pthread_mutex_lock(&wg_mu);
+  size_t n = 0;
+  for (th_job *t = wg_waits; t; t = t->wnext) n++;
+  th_job **all = n ? malloc(n * sizeof *all) : NULL;
+  n = 0;
+  for (th_job *t = wg_waits; t && all; t = t->wnext) {
+    sp_job_retain(t->sj);
+    all[n++] = t;
+  }
+  pthread_mutex_unlock(&wg_mu);
+  for (size_t i = 0; i < n; i++) sp_job_cancel(all[i]->sj);
+  for (size_t i = 0; i < n; i++) {
+    sp_job_join(all[i]->sj, NULL);
+    if (sp_job_state(all[i]->sj) == SP_JOB_CANCELLED && all[i]->pool) all[i]->pool->exit_cancelled++;
+    sp_job_release(all[i]->sj);
+  }
+  free(all);
 }
 
 th_job *th_wait_begin(spindle_ctx *C, const char *fn, const th_obj *obj) {

@@ -808,7 +808,10 @@ void sp__safepoint(sp_job *j);
 /* With SP__WAIT_NOLOCK a fiber woken normally (not cancelled) returns
  * SP__WAITED_UNLOCKED without re-taking the lock: for a waker that hands
  * over everything before the wake (a channel's hand-off). */
-enum { SP__WAIT_RETCANCEL = 1, SP__WAIT_NOLOCK = 2 };
+/* SP__WAIT_JOIN: a plain thread joining a job; sp_shutdown does not end
+ * such a wait early (the shutdown ends the job, and a joiner must not
+ * return while its job may still run). */
+enum { SP__WAIT_RETCANCEL = 1, SP__WAIT_NOLOCK = 2, SP__WAIT_JOIN = 4 };
 #define SP__WAITED_UNLOCKED 1
 int sp__wait(sp__waitq *q, pthread_mutex_t *lock);
 int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags);
@@ -850,8 +853,9 @@ extern _Thread_local int sp__dl_on;
 uint64_t sp__dl_delay(unsigned n);
 int sp__stalled(void);
 /* A plain thread's wait, after a timed sleep ran out: 0 to go on, else
- * what to end it with (SP_ECANCELED: shutting down; SP_EDEADLK). */
-int sp__wait_verdict(void);
+ * what to end it with (SP_ECANCELED: shutting down, unless join;
+ * SP_EDEADLK). */
+int sp__wait_verdict(int join);
 
 /* deps.c */
 void sp__jx_free(sp_job *j);

@@ -583,7 +583,7 @@ int sp_job_join(sp_job *j, void **result)
             sp__lk_lock(&j->lock);
             continue;
         }
-        rc = sp__wait_any(&j->waiters, SP__LOCKP_LK(&j->lock), 0);
+        rc = sp__wait_any(&j->waiters, SP__LOCKP_LK(&j->lock), SP__WAIT_JOIN);
     }
     sp__lk_unlock(&j->lock);
     sp__rt_leave();

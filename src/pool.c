@@ -534,12 +534,12 @@ void sp_deadlock_check(int on) { sp__dl_on = on != 0; }
 void sp_waker_add(void) { atomic_fetch_add(&g_wakers, 1); }
 void sp_waker_remove(void) { atomic_fetch_sub(&g_wakers, 1); }
 
-int sp__wait_verdict(void)
+int sp__wait_verdict(int join)
 {
     if (sp__wait_intr_pending())
         return SP_EINTR;
     if (atomic_load(&sp__shutdown_flag))
-        return SP_ECANCELED;
+        return join ? 0 : SP_ECANCELED;
     return sp__dl_on && sp__stalled() ? SP_EDEADLK : 0;
 }
 

@@ -447,7 +447,7 @@ int sp__wait_intr_pending(void)
  * queued, and sleeps on the counter every pseudo push bumps (and every
  * wake of such a node: woken is stored first). */
 static int wait_running_pseudo(sp__waiter *node, sp__waitq *q,
-                               sp__lockp lock)
+                               sp__lockp lock, int join)
 {
     unsigned naps = 0;
     while (!atomic_load(&node->woken)) {
@@ -460,7 +460,7 @@ static int wait_running_pseudo(sp__waiter *node, sp__waitq *q,
             late = sp__futex_wait_ns(&sp__pseudo_gseq, s, sp__dl_delay(naps++));
             atomic_fetch_sub(&sp__pseudo_gwaiters, 1);
         }
-        int rc = late ? sp__wait_verdict() : 0;
+        int rc = late ? sp__wait_verdict(join) : 0;
         sp__lockp_lock(lock);
         if (rc && !atomic_load(&node->woken)) {
             wq_unlink(q, node);
@@ -503,13 +503,16 @@ static int sleep_until_woken(sp__waiter *n, uint64_t ns)
  * sooner pays nothing for it), and each that runs out asks
  * sp__wait_verdict whether to go on: a wait ends (SP_ECANCELED) once
  * sp_shutdown has begun, since the shutdown wakes jobs but knows no
- * plain thread, with sp_wait_interruptible once the thread's flag is set
- * (SP_EINTR, the sleeps then at most 20 ms long), and, with
+ * plain thread (not a join: the shutdown ends the job, and the joiner
+ * must not return while it may still run), with sp_wait_interruptible
+ * once the thread's flag is set (SP_EINTR, a join too: the job goes on,
+ * and the sleeps are then at most 20 ms long), and, with
  * sp_deadlock_check on, when nothing can run any more (SP_EDEADLK). The
  * node is still queued whenever woken is not 1 under the lock (wakers
  * unlink it under the lock before they store 1). */
-static int wait_thread(sp__waitq *q, sp__lockp lock)
+static int wait_thread(sp__waitq *q, sp__lockp lock, int flags)
 {
+    int join = (flags & SP__WAIT_JOIN) != 0;
     sp__waiter node = {.job = NULL};
     atomic_init(&node.woken, 0);
     node.pseudo = atomic_load(&sp__npseudo) > 0;
@@ -517,12 +520,12 @@ static int wait_thread(sp__waitq *q, sp__lockp lock)
         return SP_EINTR;
     wq_append(q, &node);
     if (node.pseudo)
-        return wait_running_pseudo(&node, q, lock);
+        return wait_running_pseudo(&node, q, lock, join);
     unsigned naps = 0;
     while (atomic_load(&node.woken) != 1) {
         sp__lockp_unlock(lock);
         sp__owed_flush(); /* a wake this thread put off (worker.c) */
-        int rc = sleep_until_woken(&node, sp__dl_delay(naps++)) ? sp__wait_verdict() : 0;
+        int rc = sleep_until_woken(&node, sp__dl_delay(naps++)) ? sp__wait_verdict(join) : 0;
         sp__lockp_lock(lock);
         if (rc && atomic_load(&node.woken) != 1) {
             wq_unlink(q, &node);
@@ -535,7 +538,7 @@ static int wait_thread(sp__waitq *q, sp__lockp lock)
 int sp__wait_any(sp__waitq *q, sp__lockp lock, int flags)
 {
     sp_job *j = sp__current();
-    return j ? wait_fiber(j, q, lock, flags) : wait_thread(q, lock);
+    return j ? wait_fiber(j, q, lock, flags) : wait_thread(q, lock, flags);
 }
 
 int sp__wait_flags(sp__waitq *q, pthread_mutex_t *lock, int flags)

@@ -668,9 +668,10 @@ SP_API void sp_wait_interruptible(const volatile int *flag);
  * Orderly shutdown without exiting: refuse new pools and jobs, cancel
  * queued and running jobs, stop every pool (newest first). Pools stay
  * allocated until their creators close them. Safe to call twice. A plain
- * thread waiting in the runtime (sp_job_join, sp_chan_recv, ...) on
- * something that the shutdown does not end returns SP_ECANCELED within
- * 100 ms of it.
+ * thread waiting in sp_chan_recv, sp_syncvar_read or sp_trigger_wait
+ * returns SP_ECANCELED within 100 ms of it (the jobs that would have
+ * ended the wait are cancelled); sp_job_join still returns once the job
+ * has ended.
  */
 SP_API void sp_shutdown(void);
 SP_API int sp_shutting_down(void);

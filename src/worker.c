@@ -910,8 +910,8 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
         if (!target)
             break;
         if (sp__futex_wait_ns(&p->seq, s, sp__dl_delay(naps++)) &&
-            !sp_job_finished(target) && (rc = sp__wait_verdict()) != 0)
-            break; /* target suspended: a shutdown, or a deadlock */
+            !sp_job_finished(target) && (rc = sp__wait_verdict(1)) != 0)
+            break; /* target suspended, and nothing can wake it */
     }
     sp__set_self(prev);
     sp__altstack_off(w);

@@ -7,7 +7,8 @@
  * primefactors, sleep) poll the same hook through sl_poll, so their
  * iterations count as steps too.
  * Builtins that reach outside the process or only wait (system, native,
- * load, sleep) are replaced by a builtin that fails; output goes to
+ * load, sleep; write, read, open, dump and getdump, which touch files and
+ * start commands) are replaced by a builtin that fails; output goes to
  * /dev/null. Built by scripts/fuzz. */
 #include "fuzz_common.h"
 
@@ -40,7 +41,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const char *off[] = {"system", "native", "load", "sleep", "LIB"};
+  static const char *off[] = {"system", "native", "load", "sleep", "LIB",
+                              "write", "read", "open", "dump", "getdump"};
   char *src = fuzz_text(data, size);
   sl_world *W = sl_world_new();
   for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) sl_def_builtin(W, off[i], b_disabled);

@@ -10,10 +10,14 @@ SING_TESTS = \
 	tests/scripts/decl.sing \
 	tests/scripts/errors.sing \
 	tests/scripts/limits.sing \
+	tests/scripts/links.sing \
 	tests/scripts/errors_builtins.sing \
+	tests/scripts/files.sing \
+	tests/scripts/files_errors.sing \
 	tests/scripts/intvec.sing \
 	tests/scripts/lib.sing \
 	tests/scripts/lists.sing \
+	tests/scripts/misc.sing \
 	tests/scripts/native.sing \
 	tests/scripts/plugin.sing \
 	tests/scripts/plugin_errors.sing \
@@ -22,6 +26,13 @@ SING_TESTS = \
 	tests/scripts/repl.sing \
 	tests/scripts/strings.sing \
 	tests/scripts/trace_option.sing \
-	tests/scripts/types.sing
+	tests/scripts/types.sing \
+	tests/scripts/packages.sing \
+	tests/scripts/packages_errors.sing \
+	tests/scripts/packages_lib.sing \
+	tests/scripts/dbprint.sing \
+	tests/scripts/dbprint_errors.sing \
+	tests/scripts/names.sing \
+	tests/scripts/names_errors.sing
 
-EXTRA_DIST += tests/scripts/testlib.lib
+EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib

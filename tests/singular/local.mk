@@ -5,7 +5,10 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/ERROR.sing \
 	tests/singular/manual/Formatting_output.sing \
 	tests/singular/manual/Miscellaneous_oddities_3.sing \
+	tests/singular/manual/Miscellaneous_oddities_4.sing \
 	tests/singular/manual/Names.sing \
+	tests/singular/manual/Names_3.sing \
+	tests/singular/manual/Names_in_procedures.sing \
 	tests/singular/manual/Return_type_of_procedures.sing \
 	tests/singular/manual/bigint_expressions.sing \
 	tests/singular/manual/bigint_operations.sing \
@@ -23,9 +26,13 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/primefactors.sing \
 	tests/singular/manual/string_declarations.sing \
 	tests/singular/manual/string_expressions.sing \
-	tests/singular/manual/string_operations.sing
-# Names_3 is not run: it uses Singular's indexed names (`int foo(1)=42;`
-# and `` `bar+"(1)"` ``), which spindle does not have (see README.md).
+	tests/singular/manual/string_operations.sing \
+	tests/singular/manual/dbprint.sing \
+	tests/singular/manual/package_declarations.sing \
+	tests/singular/manual/printlevel.sing \
+	tests/singular/manual/type.sing \
+	tests/singular/manual/typeof.sing \
+	tests/singular/manual/voice.sing
 
 # demo/: Singular's own systhreads demo programs, run unchanged on the
 # threads plugin (4 workers).
@@ -37,7 +44,8 @@ TESTS += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_DEMO_TESTS)
 EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/manual/ERROR.spindle.out tests/singular/manual/ERROR.spindle.rc \
 	tests/singular/manual/bigint_expressions.spindle.out \
-	tests/singular/manual/Names_3.sing tests/singular/manual/Names_3.out \
+	tests/singular/manual/package_declarations.spindle.out tests/singular/manual/package_declarations.spindle.rc \
+	tests/singular/manual/typeof.spindle.out \
 	$(SINGULAR_DEMO_TESTS) $(SINGULAR_DEMO_TESTS:.sg=.out) \
 	tests/singular/README.md tests/singular/NOTES.md tests/singular/classification.tsv \
 	tests/singular/select-examples.py tests/singular/check-notes.py \

@@ -28,7 +28,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The types spindle's language has (issue 5).
-TYPES = {"int", "bigint", "string", "list", "intvec", "def", "proc"}
+TYPES = {"int", "bigint", "string", "list", "intvec", "def", "proc",
+         "package"}
 
 KEYWORDS = {"if", "else", "while", "for", "break", "continue", "return",
             "quit", "exit", "div", "mod", "and", "or", "not"}
@@ -39,7 +40,10 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             "intvec", "insert", "delete", "defined", "kill", "execute",
             "quote", "eval", "ERROR", "listvar", "load", "find", "sprintf",
             "printf", "gcd", "prime", "primefactors", "sleep", "timer",
-            "rtimer"}
+            "rtimer",
+            # packages, names and debug output (issue 24)
+            "exportto", "export", "nameof", "Top", "Current", "all",
+            "dbprint", "printlevel", "voice", "type"}
 
 # Names whose value depends on the machine, the clock or chance: an example
 # using one is dropped even if it is otherwise ring-free.

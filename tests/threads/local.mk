@@ -16,6 +16,8 @@ THREADS_TESTS = \
 	tests/threads/deadlock.sing \
 	tests/threads/stalled.sing \
 	tests/threads/stalled_off.sing \
+	tests/threads/packages.sing \
+	tests/threads/files.sing \
 	tests/threads/repl_interrupt.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \

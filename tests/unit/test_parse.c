@@ -40,7 +40,30 @@ START_TEST(test_postfix) {
   PARSES("l[1][2];", "(exprs (index (index l 1) 2))");
   PARSES("int(x);", "(exprs (call int x))");
   PARSES("quote(a + 1);", "(exprs (quote (+ a 1)))");
-  PARSES("Top::foo(1);", "(exprs (call foo 1))");
+  PARSES("Top::foo(1);", "(exprs (call Top::foo 1))");
+  PARSES("P::x + 1;", "(exprs (+ P::x 1))");
+  PARSES("`\"a\" + b`;", "(exprs (backquote (+ \"a\" b)))");
+  PARSES("`s`(1);", "(exprs (call (backquote s) 1))");
+}
+END_TEST
+
+/* packages, export, type, indexed names (issue 24) */
+START_TEST(test_names) {
+  PARSES("int i(1..3);", "(decl int (call i (range 1 3)))");
+  PARSES("int foo(1) = 42;", "(decl int (call foo 1) = 42)");
+  PARSES("package P;", "(decl def P package)");
+  PARSES("export a, b;", "(export a b)");
+  PARSES("export(a);", "(export a)");
+  PARSES("export = 1;", "(assign export = 1)");
+  PARSES("type x;", "(type x)");
+  PARSES("type(l[1]);", "(type (index l 1))");
+  PARSES("type;", "(exprs type)");
+  PARSES("listvar(int);", "(exprs (call listvar \"int\"))");
+  PARSES("listvar(package);", "(exprs (call listvar \"package\"))");
+  PARSES("listvar(P);", "(exprs (call listvar P))");
+  PARSES("proc P::f() { }", "(proc P::f (block))");
+  PARSES("`x` = 1;", "(assign (backquote x) = 1)");
+  PARSES("`x;", "syntax error: expected a closing `` ` ``, found `;`");
 }
 END_TEST
 
@@ -98,6 +121,7 @@ int main(void) {
   tcase_add_test(tc, test_statements);
   tcase_add_test(tc, test_procs);
   tcase_add_test(tc, test_errors);
+  tcase_add_test(tc, test_names);
   suite_add_tcase(s, tc);
   return check_run(s);
 }

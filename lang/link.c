@@ -1,0 +1,670 @@
+/* link.c: Singular's links -- ASCII files (":r file", ":w file", ":a file",
+ * "file") and pipes to a shell command ("|: command") -- as a value type
+ * "link", and the builtins over them: write, read, open, close, status,
+ * dump, getdump.
+ *
+ * A link is shared by reference like every value, so jobs on several
+ * threads may use one link: each link has a mutex, and each write() is one
+ * text composed first and then given to the kernel in one write(2) call
+ * (files are opened O_APPEND except for ":w"), so two jobs writing lines to
+ * one file interleave whole lines, and nothing is buffered in user space:
+ * what a write returned from is in the file even if the script fails
+ * later. The I/O retries on EINTR (the threads plugin preempts with
+ * SIGURG); a pipe read waits in short polls and polls the script between
+ * them (without the mutex), so cancelJob and Ctrl-C reach it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "sl.h"
+
+extern char **environ;
+
+enum { LK_NONE, LK_ASCII, LK_PIPE };   /* kind: LK_NONE is `link l;` */
+enum { LK_R = 1, LK_W = 2 };           /* what a link is open for */
+
+typedef struct sl_link {
+  pthread_mutex_t mu;
+  int kind;
+  char *mode;       /* as Singular shows it: an ASCII link's becomes r, w or a when opened */
+  char given;       /* the mode of the description: 0, 'r', 'w' or 'a' */
+  char *name;       /* the file (empty: stdin/stdout) or the command */
+  int open;         /* LK_R, LK_W, both (a pipe) or 0 */
+  int fd;           /* ASCII: the file; -1 for stdin/stdout */
+  pid_t pid;        /* pipe: the shell, leader of its own process group */
+  int rfd, wfd;     /* pipe: its stdout and stdin */
+  sl_buf in;        /* pipe: output read and not yet returned, from in_pos */
+  size_t in_pos;
+  int eof;
+  int was_open;     /* pipe: opened once (a closed one is "not ready", a new one "not open") */
+} sl_link;
+
+static int link_type = -1;
+
+static const char *errstr(int e, char *buf, size_t n) { return strerror_r(e, buf, n); }
+
+/* ---- the value --------------------------------------------------------- */
+static sl_link *lk_new(int kind, const char *mode, size_t ml, const char *name) {
+  sl_link *l = calloc(1, sizeof *l);
+  if (!l) sl_oom();
+  pthread_mutex_init(&l->mu, NULL);
+  l->kind = kind;
+  l->mode = strndup(mode, ml);
+  l->given = ml ? mode[0] : 0;
+  l->name = strdup(name);
+  if (!l->mode || !l->name) sl_oom();
+  l->fd = l->rfd = l->wfd = -1;
+  return l;
+}
+
+static void lk_close(sl_link *l);
+
+static void lk_free(sl_link *l) {
+  lk_close(l);
+  sl_buf_free(&l->in);
+  free(l->mode);
+  free(l->name);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
+
+static void lk_release(void *p) { lk_free(p); }
+
+/* Singular's link description "type:mode name": no colon, all is the
+ * name; the type is ASCII (none given) or "|" (a pipe). */
+static sl_link *lk_parse(sl_ctx *C, const char *fn, const char *s) {
+  const char *colon = strchr(s, ':'), *type = "", *mode = "", *name = s;
+  size_t tl = 0, ml = 0;
+  if (colon) {
+    type = s;
+    tl = (size_t)(colon - s);
+    mode = colon + 1;
+    ml = strcspn(mode, " ");
+    name = mode + ml;
+  }
+  while (*name == ' ') name++;
+  int kind;
+  if (tl == 0 || (tl == 5 && !memcmp(type, "ASCII", 5))) kind = LK_ASCII;
+  else if (tl == 1 && type[0] == '|') kind = LK_PIPE;
+  else {
+    sl_error(C, "%s: link type \"%.*s\" of \"%s\" is not supported (there are ASCII files and \"|:\" pipes)",
+             fn, (int)tl, type, s);
+    return NULL;
+  }
+  if (kind == LK_ASCII && ml && (ml > 1 || !strchr("rwa", mode[0]))) {
+    sl_error(C, "%s: bad mode \"%.*s\" in \"%s\" (an ASCII link's mode is r, w or a)", fn, (int)ml, mode, s);
+    return NULL;
+  }
+  if (kind == LK_PIPE && !*name) {
+    sl_error(C, "%s: the pipe \"%s\" names no command", fn, s);
+    return NULL;
+  }
+  return lk_new(kind, mode, ml, name);
+}
+
+static int lk_init(spindle_ctx *C, spindle_value *out) {
+  (void)C;
+  *out = sl_api.make_user(link_type, lk_new(LK_NONE, "", 0, ""));
+  return 0;
+}
+
+/* `link l = "...";` */
+static int lk_assign(spindle_ctx *C, int argc, const spindle_value *argv, spindle_value *out) {
+  if (argc != 1 || argv[0].type != SL_T_STRING)
+    return sl_error(C, "link: a link is made from a string such as \":w file\", not %s",
+                    argc == 1 ? sl_type_name((int)argv[0].type) : "several values");
+  sl_link *l = lk_parse(C, "link", sl_sv(argv[0])->s);
+  if (!l) return -1;
+  *out = sl_api.make_user(link_type, l);
+  return 0;
+}
+
+static const char *kind_name(const sl_link *l) {
+  return l->kind == LK_ASCII ? "ASCII" : l->kind == LK_PIPE ? "pipe" : "unknown link type";
+}
+
+/* status(l, "read") and status(l, "write"), as Singular answers them */
+static const char *lk_ready(sl_link *l, int what) {
+  if (l->kind == LK_NONE) return "unknown link type";
+  if (l->kind == LK_ASCII) return l->open & what ? "ready" : "not ready";
+  if (!l->open) return l->was_open ? "not ready" : "not open";
+  if (what == LK_W) return "ready";
+  if (l->in.len > l->in_pos || l->eof) return l->in.len > l->in_pos ? "ready" : "not ready";
+  struct pollfd p = {l->rfd, POLLIN, 0};
+  return poll(&p, 1, 0) > 0 ? "ready" : "not ready";
+}
+
+/* the display: Singular's "// type : ASCII" block */
+static void lk_show(sl_buf *b, void *p) {
+  sl_link *l = p;
+  pthread_mutex_lock(&l->mu);
+  if (l->kind == LK_NONE) {
+    static const char *const k[] = {"type ", "mode ", "name ", "open ", "read ", "write"};
+    for (int i = 0; i < 6; i++) sl_buf_printf(b, "%s// %s: unknown link type", i ? "\n" : "", k[i]);
+  } else {
+    sl_buf_printf(b, "// type : %s\n// mode : %s\n// name : %s\n// open : %s\n", kind_name(l), l->mode,
+                  l->name, l->open ? "yes" : "no");
+    sl_buf_printf(b, "// read : %s\n// write: %s", lk_ready(l, LK_R), lk_ready(l, LK_W));
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+static void lk_register(void) {
+  static const spindle_type_desc d = {"link", NULL, NULL, lk_release, NULL};
+  static const spindle_type_ext x = {sizeof x, lk_init, lk_assign, 0};
+  int t = sl_api.def_type(NULL, &d);
+  if (t < 0) { fputs("spindle: no room for the link type\n", stderr); abort(); }
+  sl_api.def_type_ext(NULL, t, &x);
+  sl_utypes[t]->show = lk_show;
+  link_type = t;
+}
+
+/* ---- I/O primitives ---------------------------------------------------- */
+static int write_all(int fd, const char *p, size_t n) {
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -1;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* a pipe whose reader is gone gives EPIPE, not a SIGPIPE that would end
+ * the process: the signal is blocked in this thread around the write and
+ * a pending one taken back */
+static int write_pipe(int fd, const char *p, size_t n) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  int rc = write_all(fd, p, n), e = errno;
+  if (rc < 0 && e == EPIPE) {
+    static const struct timespec zero;
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {}
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = e;
+  return rc;
+}
+
+/* the whole file from its start (Singular reads it again each time) */
+static int read_file(sl_ctx *C, const char *fn, sl_link *l, sl_value *ret) {
+  char eb[128];
+  sl_buf b = {0};
+  if (lseek(l->fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+    return sl_error(C, "%s: cannot read from `%s`: %s", fn, l->name, errstr(errno, eb, sizeof eb));
+  for (;;) {
+    if (b.len > sl_limits.str_len) {
+      sl_buf_free(&b);
+      return sl_error(C, "%s: `%s` is larger than a string may be (%zu bytes)", fn, l->name, sl_limits.str_len);
+    }
+    ssize_t k = read(l->fd, sl_buf_reserve(&b, 65536), 65536);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) {
+      int e = errno;
+      sl_buf_free(&b);
+      return sl_error(C, "%s: cannot read from `%s`: %s", fn, l->name, errstr(e, eb, sizeof eb));
+    }
+    if (k == 0) break;
+    b.len += (size_t)k;
+  }
+  *ret = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_free(&b);
+  return 0;
+}
+
+/* ---- pipes ------------------------------------------------------------- */
+static int lk_open_pipe(sl_ctx *C, const char *fn, sl_link *l) {
+  char eb[128];
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) < 0) return sl_error(C, "%s: cannot start `%s`: %s", fn, l->name, errstr(errno, eb, sizeof eb));
+  if (pipe2(out, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(in[0]); close(in[1]);
+    return sl_error(C, "%s: cannot start `%s`: %s", fn, l->name, errstr(e, eb, sizeof eb));
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  /* the child gets a clean signal state (script runs block SIGINT and
+   * SIGTERM in every thread) and a process group of its own, which close
+   * ends as a whole */
+  posix_spawnattr_init(&at);
+  sigset_t none, dfl;
+  sigemptyset(&none);
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  sigaddset(&dfl, SIGINT);
+  sigaddset(&dfl, SIGTERM);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &dfl);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  char *argv[] = {"sh", "-c", l->name, NULL};
+  pid_t pid;
+  fflush(stdout);
+  int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  close(in[0]);
+  close(out[1]);
+  if (rc) {
+    close(in[1]); close(out[0]);
+    return sl_error(C, "%s: cannot start `%s`: %s", fn, l->name, errstr(rc, eb, sizeof eb));
+  }
+  l->pid = pid;
+  l->wfd = in[1];
+  l->rfd = out[0];
+  l->open = LK_R | LK_W;
+  l->was_open = 1;
+  l->eof = 0;
+  l->in.len = l->in_pos = 0;
+  return 0;
+}
+
+/* closes its ends (the command sees the end of its input), gives it a
+ * second to finish, then ends its process group */
+static void lk_close_pipe(sl_link *l) {
+  close(l->wfd);
+  close(l->rfd);
+  l->wfd = l->rfd = -1;
+  int st;
+  long waited = 0;
+  for (long step = 1000000; ; step = step < 64000000 ? step * 2 : step) {
+    pid_t r = waitpid(l->pid, &st, WNOHANG);
+    if (r == l->pid || (r < 0 && errno != EINTR)) break;
+    if (waited >= 1000000000L) {
+      kill(-l->pid, SIGKILL);
+      while (waitpid(l->pid, &st, 0) < 0 && errno == EINTR) {}
+      break;
+    }
+    struct timespec ts = {0, step};
+    nanosleep(&ts, NULL);
+    waited += step;
+  }
+  l->pid = 0;
+}
+
+/* one line of the command's output, without its newline; the last line
+ * may lack one. Waits in polls of 10 ms, polling the script between them
+ * with the mutex released. */
+static int lk_read_line(sl_ctx *C, const char *fn, sl_link *l, sl_value *ret) {
+  char eb[128];
+  for (;;) {
+    pthread_mutex_lock(&l->mu);
+    if (!l->open && lk_open_pipe(C, fn, l) < 0) { pthread_mutex_unlock(&l->mu); return -1; }
+    char *s = l->in.len > l->in_pos ? l->in.s + l->in_pos : NULL;
+    char *nl = s ? memchr(s, '\n', l->in.len - l->in_pos) : NULL;
+    if (nl || (l->eof && l->in.len > l->in_pos)) {
+      size_t n = nl ? (size_t)(nl - s) : l->in.len - l->in_pos;
+      *ret = sl_str_new(s, n);
+      l->in_pos += n + (nl != NULL);
+      if (l->in_pos == l->in.len) l->in.len = l->in_pos = 0;
+      pthread_mutex_unlock(&l->mu);
+      return 0;
+    }
+    if (l->eof) {   /* as Singular: the link is closed, the read fails */
+      lk_close(l);
+      pthread_mutex_unlock(&l->mu);
+      return sl_error(C, "%s: cannot read from `%s`: its output has ended", fn, l->name);
+    }
+    if (l->in_pos && l->in_pos * 2 >= l->in.len) {
+      memmove(l->in.s, l->in.s + l->in_pos, l->in.len - l->in_pos);
+      l->in.len -= l->in_pos;
+      l->in_pos = 0;
+    }
+    struct pollfd p = {l->rfd, POLLIN, 0};
+    int e = 0;
+    if (poll(&p, 1, 10) > 0) {
+      ssize_t k = read(l->rfd, sl_buf_reserve(&l->in, 4096), 4096);
+      if (k > 0) l->in.len += (size_t)k;
+      else if (k == 0) l->eof = 1;
+      else if (errno != EINTR && errno != EAGAIN) e = errno;
+    }
+    if (l->in.len - l->in_pos > sl_limits.str_len) e = EFBIG;
+    pthread_mutex_unlock(&l->mu);
+    if (e) return sl_error(C, "%s: cannot read from `%s`: %s", fn, l->name, errstr(e, eb, sizeof eb));
+    if (sl_poll(C) < 0) return -1;
+  }
+}
+
+/* ---- opening and closing ----------------------------------------------- */
+static void lk_close(sl_link *l) {
+  if (l->kind == LK_PIPE && l->open) lk_close_pipe(l);
+  else if (l->open && l->fd >= 0) close(l->fd);
+  l->fd = -1;
+  l->open = 0;
+}
+
+/* opens an ASCII link for reading (LK_R) or writing (LK_W) unless it is
+ * open so already; with mu held */
+static int lk_open_ascii(sl_ctx *C, const char *fn, sl_link *l, int want) {
+  char eb[128];
+  if (l->open & want) return 0;
+  if (want == LK_R && (l->given == 'w' || l->given == 'a'))
+    return sl_error(C, "%s: cannot read from `%s`: the link is for writing (mode %c)", fn, l->name, l->given);
+  if (want == LK_W && l->given == 'r')
+    return sl_error(C, "%s: cannot write to `%s`: the link is for reading (mode r)", fn, l->name);
+  if (l->open)
+    return sl_error(C, "%s: the link to `%s` is open for %s: close it first", fn, l->name,
+                    l->open == LK_R ? "reading" : "writing");
+  const char *path = l->name, *m = want == LK_R ? "r" : l->given == 'w' ? "w" : "a";
+  if (want == LK_W && path[0] == '>') {   /* Singular's ">file" and ">>file" */
+    m = path[1] == '>' ? "a" : "w";
+    path += path[1] == '>' ? 2 : 1;
+  }
+  int fd = -1;
+  if (*path) {
+    int flags = O_CLOEXEC | (*m == 'r' ? O_RDONLY : *m == 'w' ? O_WRONLY | O_CREAT | O_TRUNC : O_WRONLY | O_CREAT | O_APPEND);
+    do fd = open(path, flags, 0666); while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+      return sl_error(C, "%s: cannot %s `%s`: %s", fn, want == LK_R ? "read from" : "write to", path,
+                      errstr(errno, eb, sizeof eb));
+  }
+  char *nm = strdup(m);
+  if (!nm) sl_oom();
+  free(l->mode);
+  l->mode = nm;
+  l->fd = fd;
+  l->open = want;
+  return 0;
+}
+
+static int lk_open(sl_ctx *C, const char *fn, sl_link *l, int want) {
+  if (l->kind == LK_NONE) return sl_error(C, "%s: the link was never given a description (link l = \":w file\";)", fn);
+  if (l->kind == LK_PIPE) return l->open ? 0 : lk_open_pipe(C, fn, l);
+  return lk_open_ascii(C, fn, l, want);
+}
+
+/* ---- arguments --------------------------------------------------------- */
+/* argument i: a link, or a string describing one (a link made for this
+ * call only: *tmp set, freed by the caller with lk_free) */
+static sl_link *link_arg(sl_ctx *C, const char *fn, sl_value *argv, int i, int *tmp) {
+  *tmp = 0;
+  if ((int)argv[i].type == link_type) return sl_api.user_ptr(argv[i], link_type);
+  if (argv[i].type == SL_T_STRING) {
+    *tmp = 1;
+    return lk_parse(C, fn, sl_sv(argv[i])->s);
+  }
+  sl_arg_err(C, fn, i + 1, "link or string", argv[i]);
+  return NULL;
+}
+
+static sl_link *link_only(sl_ctx *C, const char *fn, int argc, sl_value *argv, int nargs) {
+  if (argc != nargs) {
+    sl_argc_err(C, fn, argc, nargs == 1 ? "1 argument" : "2 arguments");
+    return NULL;
+  }
+  if ((int)argv[0].type != link_type) { sl_arg_err(C, fn, 1, "link", argv[0]); return NULL; }
+  return sl_api.user_ptr(argv[0], link_type);
+}
+
+/* ---- builtins ---------------------------------------------------------- */
+/* what write() puts out: each value on a line of its own, as string()
+ * gives it (an expression list gives a line per entry) */
+static void write_text(sl_buf *b, int argc, sl_value *argv) {
+  for (int i = 0; i < argc; i++) {
+    if (argv[i].type == SL_T_MULTI) { write_text(b, (int)sl_lv(argv[i])->n, sl_lv(argv[i])->v); continue; }
+    sl_string_value(b, argv[i]);
+    sl_buf_add(b, "\n", 1);
+  }
+}
+
+static int lk_write_text(sl_ctx *C, const char *fn, sl_link *l, const sl_buf *b) {
+  char eb[128];
+  pthread_mutex_lock(&l->mu);
+  int rc = lk_open(C, fn, l, LK_W);
+  if (!rc && b->len) {
+    if (l->kind == LK_PIPE) rc = write_pipe(l->wfd, b->s, b->len);
+    else if (l->fd < 0) fwrite(b->s, 1, b->len, stdout);
+    else rc = write_all(l->fd, b->s, b->len);
+    if (rc < 0) rc = sl_error(C, "%s: cannot write to `%s`: %s", fn, l->name, errstr(errno, eb, sizeof eb));
+  }
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
+static int b_write(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc < 2) return sl_argc_err(C, "write", argc, "at least 2 arguments");
+  int tmp;
+  sl_link *l = link_arg(C, "write", argv, 0, &tmp);
+  if (!l) return -1;
+  sl_buf b = {0};
+  write_text(&b, argc - 1, argv + 1);
+  int rc = lk_write_text(C, "write", l, &b);
+  sl_buf_free(&b);
+  if (tmp) lk_free(l);
+  return rc;
+}
+
+/* a line from stdin (an ASCII link with no name), after the prompt */
+static int read_stdin(sl_ctx *C, const char *prompt, sl_value *ret) {
+  fputs(prompt, stdout);
+  fflush(stdout);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n = getline(&line, &cap, stdin);
+  *ret = sl_str_new(line && n > 0 ? line : "", n > 0 ? (size_t)n : 0);
+  free(line);
+  (void)C;
+  return 0;
+}
+
+static int lk_read(sl_ctx *C, const char *fn, sl_link *l, const char *prompt, sl_value *ret) {
+  if (l->kind == LK_PIPE) return lk_read_line(C, fn, l, ret);
+  pthread_mutex_lock(&l->mu);
+  int rc = lk_open(C, fn, l, LK_R);
+  if (!rc) rc = l->fd < 0 ? read_stdin(C, prompt, ret) : read_file(C, fn, l, ret);
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
+static int b_read(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 1 && argc != 2) return sl_argc_err(C, "read", argc, "1 or 2 arguments");
+  if (argc == 2 && argv[1].type != SL_T_STRING) return sl_arg_err(C, "read", 2, "string (a prompt)", argv[1]);
+  int tmp;
+  sl_link *l = link_arg(C, "read", argv, 0, &tmp);
+  if (!l) return -1;
+  int rc = lk_read(C, "read", l, argc == 2 ? sl_sv(argv[1])->s : "? ", ret);
+  if (tmp) lk_free(l);
+  return rc;
+}
+
+static int b_open(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  sl_link *l = link_only(C, "open", argc, argv, 1);
+  if (!l) return -1;
+  pthread_mutex_lock(&l->mu);
+  int rc = 0;
+  if (l->open) {   /* Singular warns and goes on */
+    char msg[600];
+    snprintf(msg, sizeof msg, "open: link of type: %s, mode: %s, name: %.400s is already open", kind_name(l), l->mode, l->name);
+    pthread_mutex_unlock(&l->mu);
+    fflush(stdout);
+    printf("// ** %s\n", msg);
+    return 0;
+  }
+  rc = lk_open(C, "open", l, l->given == 'r' ? LK_R : LK_W);
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
+static int b_close(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  sl_link *l = link_only(C, "close", argc, argv, 1);
+  if (!l) return -1;
+  pthread_mutex_lock(&l->mu);
+  lk_close(l);
+  pthread_mutex_unlock(&l->mu);
+  return 0;
+}
+
+/* Singular's answers to status(l, request) */
+static const char *lk_status(sl_link *l, const char *req) {
+  if (l->kind == LK_NONE) return "unknown link type";
+  if (!strcmp(req, "type")) return kind_name(l);
+  if (!strcmp(req, "mode")) return l->mode;
+  if (!strcmp(req, "name")) return l->name;
+  if (!strcmp(req, "open")) return l->open ? "yes" : "no";
+  if (!strcmp(req, "openread")) return l->open & LK_R ? "yes" : "no";
+  if (!strcmp(req, "openwrite")) return l->open & LK_W ? "yes" : "no";
+  if (!strcmp(req, "exists")) {
+    struct stat st;
+    return lstat(l->name, &st) == 0 ? "yes" : "no";
+  }
+  if (!strcmp(req, "read")) return lk_ready(l, LK_R);
+  if (!strcmp(req, "write")) return lk_ready(l, LK_W);
+  return "unknown status request";
+}
+
+/* status(l, request): the answer; status(l, request, value): 1 when the
+ * answer is value, else 0 */
+static int b_status(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fn = "status";
+  if (argc != 2 && argc != 3) return sl_argc_err(C, fn, argc, "2 or 3 arguments");
+  if ((int)argv[0].type != link_type) return sl_arg_err(C, fn, 1, "link", argv[0]);
+  for (int i = 1; i < argc; i++)
+    if (argv[i].type != SL_T_STRING) return sl_arg_err(C, fn, i + 1, "string", argv[i]);
+  sl_link *l = sl_api.user_ptr(argv[0], link_type);
+  pthread_mutex_lock(&l->mu);
+  const char *a = lk_status(l, sl_sv(argv[1])->s);
+  *ret = argc == 2 ? sl_str(a) : SL_INT(!strcmp(a, sl_sv(argv[2])->s));
+  pthread_mutex_unlock(&l->mu);
+  return 0;
+}
+
+/* ---- dump and getdump -------------------------------------------------- */
+/* the right side that makes v again, as Singular's dump writes it; -1 for
+ * a value that has none (Singular skips such a variable) */
+static int dump_rhs(sl_buf *b, sl_value v, int depth) {
+  switch (v.type) {
+  case SL_T_INT: sl_buf_printf(b, "%lld", (long long)v.u.i); return 0;
+  case SL_T_BIGINT: sl_buf_puts(b, "bigint("); sl_string_value(b, v); sl_buf_puts(b, ")"); return 0;
+  case SL_T_INTVEC: sl_buf_puts(b, "intvec("); sl_string_value(b, v); sl_buf_puts(b, ")"); return 0;
+  case SL_T_STRING: {
+    sl_string *s = sl_sv(v);
+    sl_buf_add(b, "\"", 1);
+    for (size_t i = 0; i < s->len; i++) {
+      if (s->s[i] == '"' || s->s[i] == '\\') sl_buf_add(b, "\\", 1);
+      sl_buf_add(b, &s->s[i], 1);
+    }
+    sl_buf_add(b, "\"", 1);
+    return 0;
+  }
+  case SL_T_LIST: {
+    sl_list *l = sl_lv(v);
+    if (depth > 1000) return -1;
+    sl_buf_puts(b, "list(");
+    for (size_t i = 0; i < l->n; i++) {
+      if (i) sl_buf_add(b, ",", 1);
+      if (dump_rhs(b, l->v[i], depth + 1) < 0) return -1;
+    }
+    sl_buf_puts(b, ")");
+    return 0;
+  }
+  default: return -1;   /* none (an unset list entry), procs, links, plugin values */
+  }
+}
+
+typedef struct dump_acc { sl_slot **v; size_t n, cap; } dump_acc;
+
+static void dump_collect(sl_slot *s, void *ud) {
+  dump_acc *a = ud;
+  /* ARGV is the run's own, printlevel a system variable, P::x a member
+   * of a package (names.c): as in Singular, none is dumped */
+  if (sl_slot_peek(s, NULL) == SL_T_UNDEF || !strcmp(s->name, "ARGV") || !strcmp(s->name, "printlevel") ||
+      strstr(s->name, "::"))
+    return;
+  if (a->n == a->cap) {
+    a->cap = a->cap ? 2 * a->cap : 64;
+    a->v = realloc(a->v, a->cap * sizeof *a->v);
+    if (!a->v) sl_oom();
+  }
+  a->v[a->n++] = s;
+}
+
+static int dump_cmp(const void *x, const void *y) {   /* oldest declaration first */
+  uint64_t a = (*(sl_slot *const *)x)->seq_decl, b = (*(sl_slot *const *)y)->seq_decl;
+  return (a > b) - (a < b);
+}
+
+/* "TYPE NAME = RHS;" for each global with a dumpable value, in the order
+ * they were declared */
+static void dump_text(sl_ctx *C, sl_buf *b) {
+  dump_acc a = {0};
+  sl_global_names(C->W, dump_collect, &a);
+  if (a.n) qsort(a.v, a.n, sizeof *a.v, dump_cmp);
+  for (size_t i = 0; i < a.n; i++) {
+    sl_value v = sl_slot_get(a.v[i]);
+    size_t mark = b->len;
+    if (v.type != SL_T_UNDEF) {
+      sl_buf_printf(b, "%s %s = ", sl_type_name((int)v.type), a.v[i]->name);
+      if (dump_rhs(b, v, 0) < 0) b->len = mark;
+      else sl_buf_puts(b, ";\n");
+      if (b->s) b->s[b->len] = 0;
+    }
+    sl_release(v);
+  }
+  free(a.v);
+}
+
+static int b_dump(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 1) return sl_argc_err(C, "dump", argc, "1 argument");
+  int tmp;
+  sl_link *l = link_arg(C, "dump", argv, 0, &tmp);
+  if (!l) return -1;
+  int rc;
+  if (l->kind == LK_PIPE) rc = sl_error(C, "dump: a pipe (`%s`) cannot hold a dump; use a file", l->name);
+  else {
+    sl_buf b = {0};
+    dump_text(C, &b);
+    rc = lk_write_text(C, "dump", l, &b);
+    sl_buf_free(&b);
+  }
+  if (tmp) lk_free(l);
+  return rc;
+}
+
+/* getdump(l): runs what dump wrote (the whole file, as execute would) */
+static int b_getdump(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 1) return sl_argc_err(C, "getdump", argc, "1 argument");
+  int tmp;
+  sl_link *l = link_arg(C, "getdump", argv, 0, &tmp);
+  if (!l) return -1;
+  sl_value text = SL_NONE;
+  int rc;
+  if (l->kind == LK_PIPE) rc = sl_error(C, "getdump: a pipe (`%s`) holds no dump; use a file", l->name);
+  else if (l->kind == LK_ASCII && !*l->name) rc = sl_error(C, "getdump: cannot get a dump from stdin");
+  else rc = lk_read(C, "getdump", l, "", &text);
+  sl_code *code = NULL;
+  if (!rc) {
+    code = sl_compile(C, sl_sv(text)->s, sl_sv(text)->len, l->name, 1);
+    if (!code) rc = -1;
+  }
+  sl_release(text);
+  if (tmp) lk_free(l);
+  if (rc < 0) return rc;
+  C->push_code = code;
+  return SL_PUSH;
+}
+
+static pthread_once_t lk_once = PTHREAD_ONCE_INIT;
+
+void sl_link_init(sl_world *W) {
+  pthread_once(&lk_once, lk_register);
+  static const struct { const char *name; sl_cfn fn; } tab[] = {
+    {"write", b_write}, {"read", b_read}, {"open", b_open}, {"close", b_close},
+    {"status", b_status}, {"dump", b_dump}, {"getdump", b_getdump},
+  };
+  for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) sl_def_builtin(W, tab[i].name, tab[i].fn);
+}

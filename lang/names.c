@@ -1,0 +1,450 @@
+/* names.c: packages (package P, P::x, exportto, export, Top, Current),
+ * names made at run time (foo(1), `expr`), listvar, and the debug output
+ * builtins (dbprint, voice, type, printlevel).
+ *
+ * A package is a value (SL_T_PACKAGE: an sl_string holding its name, and
+ * after a NUL the library file for a package made by LIB) bound to a
+ * global name. Its variables are ordinary global slots named "P::x", so
+ * they are shared by every context, locked, mirrored to a cluster's other
+ * ranks and compiled to slot pointers exactly like Top's, which are the
+ * slots without a "P::" prefix. */
+#include <stdlib.h>
+#include <string.h>
+#include "sl.h"
+
+#define T(x) sl_type_name((int)(x).type)
+
+static sl_value package_make(const char *name, const char *lib) {
+  sl_buf b = {0};
+  sl_buf_puts(&b, name);
+  if (lib) { sl_buf_add(&b, "", 1); sl_buf_puts(&b, lib); }   /* "Foo\0foo.lib" */
+  sl_value v = sl_str_new(b.s, b.len);
+  sl_buf_free(&b);
+  sl_sv(v)->h.type = SL_T_PACKAGE;
+  v.type = SL_T_PACKAGE;
+  return v;
+}
+
+sl_value sl_package_new(const char *name) { return package_make(name, NULL); }
+sl_value sl_package_lib(const char *name, const char *file) { return package_make(name, file); }
+
+static const char *package_lib(sl_value p) {
+  sl_string *s = sl_sv(p);
+  size_t n = strlen(s->s);
+  return n < s->len ? s->s + n + 1 : NULL;
+}
+
+void sl_package_show(sl_buf *b, sl_value p) {
+  const char *name = sl_sv(p)->s, *lib = package_lib(p);
+  if (lib) sl_buf_printf(b, " %s (S,%s)", name, lib);
+  else sl_buf_printf(b, " %s (%s)", name, !strcmp(name, "Top") ? "T" : "N");
+}
+
+static int is_top(sl_value p) { return p.type == SL_T_PACKAGE && !strcmp(sl_sv(p)->s, "Top"); }
+
+/* ---- kill P -------------------------------------------------------------- */
+typedef struct pkg_names { const char *prefix; size_t plen; sl_slot **v; size_t n; } pkg_names;
+
+static void collect_prefixed(sl_slot *s, void *ud) {
+  pkg_names *a = ud;
+  if (strncmp(s->name, a->prefix, a->plen) || sl_slot_peek(s, NULL) == SL_T_UNDEF) return;
+  a->v = realloc(a->v, (a->n + 1) * sizeof *a->v);
+  if (!a->v) sl_oom();
+  a->v[a->n++] = s;
+}
+
+/* kill P: P and every P::x; Top (or Current, which is Top) cannot go */
+int sl_kill_package(sl_ctx *C, sl_slot *s) {
+  sl_value p = sl_slot_get(s);
+  if (p.type != SL_T_PACKAGE) { sl_release(p); return sl_error(C, "kill: `%s` is not a package", s->name); }
+  if (is_top(p)) { sl_release(p); return sl_error(C, "kill: cannot kill the package `Top`"); }
+  size_t n = strlen(sl_sv(p)->s);
+  char *prefix = malloc(n + 3);
+  if (!prefix) sl_oom();
+  memcpy(prefix, sl_sv(p)->s, n);
+  memcpy(prefix + n, "::", 3);
+  sl_release(p);
+  pkg_names a = {prefix, n + 2, NULL, 0};
+  sl_global_names(C->W, collect_prefixed, &a);
+  for (size_t i = 0; i < a.n; i++) sl_slot_set(a.v[i], (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
+  sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
+  free(a.v);
+  free(prefix);
+  return 0;
+}
+
+/* package P; (the compiler calls this with "P"): a second time keeps P */
+static int b_package(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 1 || argv[0].type != SL_T_STRING) return sl_error(C, "package: expected a name");
+  const char *name = sl_sv(argv[0])->s;
+  sl_slot *s = sl_global_slot(C->W, name);
+  int decl;
+  if (sl_slot_peek(s, &decl) == SL_T_PACKAGE) return 0;
+  if (sl_slot_peek(s, NULL) != SL_T_UNDEF) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "redefining %s", name);
+    sl_warn(C, msg, 2);
+  }
+  sl_slot_set(s, sl_package_new(name), SL_T_DEF);
+  return 0;
+}
+
+/* ---- exportto ------------------------------------------------------------ */
+char *sl_proc_text(sl_code *c, const char *name) {
+  sl_buf b = {0};
+  sl_buf_printf(&b, "proc %s(", name);
+  for (int i = 0; i < c->nparams; i++) {
+    int t = c->ptypes[i];
+    const char *tn = c->varargs && i == c->nparams - 1 ? "list" : t == SL_T_PROC ? "proc" : sl_type_name(t);
+    sl_buf_printf(&b, "%s%s %s", i ? ", " : "", tn, c->pnames[i]);
+  }
+  sl_buf_printf(&b, ") %s", c->src ? c->src : "{}");
+  return b.s;
+}
+
+static const char *short_name(const char *name) {
+  const char *sep = strstr(name, "::");
+  return sep ? sep + 2 : name;
+}
+
+/* a proc moving into package pkg (NULL: Top) is compiled again there, so
+ * that its free names are looked up in pkg first, as Singular does */
+static int rehome_proc(sl_ctx *C, sl_value *v, const char *pkg, const char *name) {
+  sl_code *c = ((sl_proc *)v->u.p)->code;
+  if (!c->src) return 0;
+  if ((!pkg && !c->pkg) || (pkg && c->pkg && !strcmp(pkg, c->pkg))) return 0;
+  sl_buf full = {0};
+  if (pkg) sl_buf_printf(&full, "%s::%s", pkg, name);
+  else sl_buf_puts(&full, name);
+  char *text = sl_proc_text(c, full.s);
+  sl_buf_free(&full);
+  sl_code *code = sl_compile(C, text, strlen(text), c->file, c->src_line ? c->src_line : c->line);
+  free(text);
+  if (!code) return SL_ERR;
+  for (int i = 0; i < code->nk; i++)
+    if (code->k[i].type == SL_T_PROC) {
+      sl_release(*v);
+      *v = code->k[i];
+      sl_retain(*v);
+      break;
+    }
+  sl_code_release(code);
+  return 0;
+}
+
+/* moves the value v (taken) to name in package pkg */
+static int export_one(sl_ctx *C, sl_value pkg, const char *name, sl_value v, int decl) {
+  const char *p = sl_sv(pkg)->s, *shortn = short_name(name);
+  int top = is_top(pkg);
+  if (v.type == SL_T_PROC && rehome_proc(C, &v, top ? NULL : p, shortn) < 0) { sl_release(v); return SL_ERR; }
+  sl_buf to = {0};
+  if (top) sl_buf_puts(&to, shortn);
+  else sl_buf_printf(&to, "%s::%s", p, shortn);
+  sl_slot *t = sl_global_slot(C->W, to.s);
+  uint32_t old = sl_slot_declare(t, v, decl);
+  if (old != SL_T_UNDEF) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "redefining %s", shortn);
+    sl_warn(C, msg, 3);
+  }
+  sl_buf_free(&to);
+  return 0;
+}
+
+/* the global named name goes to package pkg */
+static int export_global(sl_ctx *C, sl_value pkg, const char *fname, const char *name) {
+  sl_slot *s = sl_global_find(C->W, name);
+  int decl = SL_T_DEF;
+  if (!s || sl_slot_peek(s, &decl) == SL_T_UNDEF) return sl_error(C, "%s: `%s` is undefined", fname, name);
+  if (sl_slot_peek(s, NULL) == SL_T_BUILTIN) return sl_error(C, "%s: `%s` is a builtin, not a variable", fname, name);
+  int same = is_top(pkg) ? !strstr(name, "::")
+                         : !strncmp(name, sl_sv(pkg)->s, strlen(sl_sv(pkg)->s)) && !strncmp(name + strlen(sl_sv(pkg)->s), "::", 2);
+  if (same) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "`%s` is already %s", short_name(name), is_top(pkg) ? "global" : "in that package");
+    fflush(stdout);
+    fprintf(stderr, "// ** %s\n", msg);
+    return 0;
+  }
+  if (sl_slot_peek(s, NULL) == SL_T_PACKAGE) return sl_error(C, "%s: a package (`%s`) cannot be exported", fname, name);
+  sl_value v = sl_slot_get(s);
+  sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
+  return export_one(C, pkg, name, v, decl);
+}
+
+/* (exportto)(P, then name, kind, value for each name): see cexportto */
+static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "exportto";
+  sl_value pkg = argv[0];
+  if (pkg.type != SL_T_PACKAGE) return sl_arg_err(C, fname, 1, "a package", pkg);
+  for (int i = 1; i < argc; i += 3)   /* as the compiler passes them */
+    if (i + 2 >= argc || argv[i].type != SL_T_STRING || argv[i + 1].type != SL_T_INT)
+      return sl_error(C, "exportto: expected names to export");
+  for (int i = 1; i + 2 < argc; i += 3) {
+    const char *name = sl_sv(argv[i])->s;
+    int64_t kind = argv[i + 1].u.i;
+    sl_value v = argv[i + 2];
+    if (kind == 1) {   /* a local */
+      sl_retain(v);
+      if (export_one(C, pkg, name, v, SL_T_DEF) < 0) return SL_ERR;
+    } else if (kind == 0) {
+      if (export_global(C, pkg, fname, name) < 0) return SL_ERR;
+    } else {           /* foo(i): the globals foo(i) for each i of an int or intvec */
+      int64_t one;
+      const int64_t *ix = &one;
+      size_t n = 1;
+      if (v.type == SL_T_INT) one = v.u.i;
+      else if (v.type == SL_T_INTVEC) { ix = sl_iv(v)->v; n = sl_iv(v)->n; }
+      else return sl_error(C, "exportto: the index of `%s(...)` must be int or intvec, not %s", name, T(v));
+      for (size_t j = 0; j < n; j++) {
+        char nm[512];
+        snprintf(nm, sizeof nm, "%s(%lld)", name, (long long)ix[j]);
+        if (export_global(C, pkg, fname, nm) < 0) return SL_ERR;
+      }
+    }
+  }
+  return 0;
+}
+
+/* ---- names at run time --------------------------------------------------- */
+/* foo(i) where foo cannot be called (slot s): the variable "foo(i)", or
+ * for an intvec index the expression list of foo(i) for each i */
+int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *ret) {
+  sl_slot *s = slot;
+  const char *base = s->name;
+  int defined = sl_slot_peek(s, NULL) != SL_T_UNDEF;
+  if (argc != 1 || (argv[0].type != SL_T_INT && argv[0].type != SL_T_INTVEC)) {
+    if (!defined) return sl_error(C, "`%s` is undefined", base);
+    sl_value v = sl_slot_get(s);
+    sl_error(C, "a value of type %s cannot be called", T(v));
+    sl_release(v);
+    return SL_ERR;
+  }
+  int64_t one = argv[0].u.i;
+  const int64_t *ix = &one;
+  size_t n = 1;
+  if (argv[0].type == SL_T_INTVEC) { ix = sl_iv(argv[0])->v; n = sl_iv(argv[0])->n; }
+  sl_value multi = SL_NONE;
+  if (n != 1) {
+    multi = sl_list_new(n);
+    multi.type = SL_T_MULTI;
+    sl_lv(multi)->h.type = SL_T_MULTI;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char nm[512];
+    snprintf(nm, sizeof nm, "%s(%lld)", base, (long long)ix[i]);
+    sl_value v;
+    if (sl_lookup_name(C, nm, &v) < 0) {
+      sl_release(multi);
+      return sl_error(C, "`%s` is undefined", nm);
+    }
+    if (n == 1) { *ret = v; return 0; }
+    sl_list_push(&multi, v);
+  }
+  *ret = multi;
+  return 0;
+}
+
+/* ---- listvar ------------------------------------------------------------- */
+typedef struct lv_acc { sl_slot **v; size_t n; } lv_acc;
+
+static void lv_all(sl_slot *s, void *ud) {
+  lv_acc *a = ud;
+  uint32_t t = sl_slot_peek(s, NULL);
+  if (t == SL_T_UNDEF || t == SL_T_BUILTIN || !strcmp(s->name, "ARGV") || !strcmp(s->name, "printlevel") ||
+      !strcmp(s->name, "Current"))
+    return;
+  a->v = realloc(a->v, (a->n + 1) * sizeof *a->v);
+  if (!a->v) sl_oom();
+  a->v[a->n++] = s;
+}
+
+static int lv_cmp(const void *x, const void *y) {
+  uint64_t a = (*(sl_slot *const *)x)->seq_decl, b = (*(sl_slot *const *)y)->seq_decl;
+  return (a < b) - (a > b);
+}
+
+/* one line: "// NAME(30) [LEVEL]  TYPE VALUE" */
+static void lv_line(const char *name, int level, sl_value v) {
+  sl_buf b = {0};
+  sl_buf_printf(&b, "// %-30.30s [%d]  %s", name, level, v.type == SL_T_NONE ? "def" : T(v));
+  switch (v.type) {
+  case SL_T_LIST: sl_buf_printf(&b, ", size: %zu", sl_lv(v)->n); break;
+  case SL_T_INTVEC: sl_buf_printf(&b, " (%zu)", sl_iv(v)->n); break;
+  case SL_T_INT: sl_buf_printf(&b, " %lld", (long long)v.u.i); break;
+  case SL_T_STRING: {
+    sl_string *s = sl_sv(v);
+    const char *nl = memchr(s->s, '\n', s->len);
+    size_t cut = nl ? (size_t)(nl - s->s) : s->len;
+    if (cut > 20) cut = 20;
+    sl_buf_puts(&b, " ");
+    sl_buf_add(&b, s->s, cut);
+    if (cut < s->len) sl_buf_printf(&b, "..., %zu char(s)", s->len);
+    break;
+  }
+  case SL_T_PROC: {
+    const char *f = ((sl_proc *)v.u.p)->code->file;
+    size_t n = strlen(f);
+    if (n > 4 && !strcmp(f + n - 4, ".lib")) sl_buf_printf(&b, " from %s", strrchr(f, '/') ? strrchr(f, '/') + 1 : f);
+    break;
+  }
+  case SL_T_PACKAGE: sl_package_show(&b, v); break;
+  default: break;
+  }
+  puts(b.s);
+  sl_buf_free(&b);
+}
+
+/* which globals a listvar call shows */
+typedef struct lv_filter {
+  const char *type;      /* "int", "proc", "package", ...; NULL: all but procs */
+  const char *pkg;       /* listvar(P): the names P::x (NULL: Top's names) */
+} lv_filter;
+
+static int lv_wants(const lv_filter *f, sl_slot *s, sl_value v) {
+  const char *sep = strstr(s->name, "::");
+  if (f->type && !strcmp(f->type, "package")) return v.type == SL_T_PACKAGE;
+  if (f->pkg) {
+    size_t n = strlen(f->pkg);
+    return sep && (size_t)(sep - s->name) == n && !strncmp(s->name, f->pkg, n);
+  }
+  if (sep || v.type == SL_T_PACKAGE) return 0;
+  if (f->type) return !strcmp(f->type, v.type == SL_T_NONE ? "def" : T(v));
+  return v.type != SL_T_PROC;
+}
+
+/* the locals of the running proc, newest first, at level voice - 1 */
+static void lv_locals(sl_ctx *C, const lv_filter *f) {
+  if (!C->nframes || f->pkg || (f->type && !strcmp(f->type, "package"))) return;
+  sl_frame *fr = &C->frames[C->nframes - 1];
+  sl_code *c = fr->code;
+  if (!c->src || !c->lnames) return;
+  int level = sl_voice(C) - 1;
+  for (int i = c->nlocals - 1; i >= 0; i--) {
+    sl_value v = fr->base[i];
+    if (!c->lnames[i] || (v.type == SL_T_NONE && i >= c->nparams)) continue;
+    if (f->type ? strcmp(f->type, v.type == SL_T_NONE ? "def" : T(v)) : v.type == SL_T_PROC) continue;
+    lv_line(c->lnames[i], level, v);
+  }
+}
+
+/* listvar(), listvar(TYPE), listvar(all), listvar(P): as Singular lists */
+static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "listvar";
+  lv_filter f = {0};
+  if (argc > 1) return sl_argc_err(C, fname, argc, "at most 1 argument");
+  if (argc == 1) {
+    if (argv[0].type == SL_T_STRING) f.type = strcmp(sl_sv(argv[0])->s, "all") ? sl_sv(argv[0])->s : NULL;
+    else if (argv[0].type == SL_T_PACKAGE) f.pkg = sl_sv(argv[0])->s;
+    else return sl_arg_err(C, fname, 1, "a package, a type name or all", argv[0]);
+  }
+  lv_acc a = {0};
+  sl_global_names(C->W, lv_all, &a);
+  if (a.n) qsort(a.v, a.n, sizeof *a.v, lv_cmp);   /* qsort(NULL, 0) is UB (UBSan) */
+  if (f.pkg) {
+    sl_slot *ps = sl_global_find(C->W, f.pkg);
+    sl_value p = ps ? sl_slot_get(ps) : SL_NONE;
+    if (p.type == SL_T_PACKAGE) lv_line(f.pkg, 0, p);
+    else if (!strcmp(f.pkg, "Top")) { sl_release(p); p = sl_package_new("Top"); lv_line("Top", 0, p); }
+    sl_release(p);
+    if (!strcmp(f.pkg, "Top")) f.pkg = NULL, f.type = "(Top)";
+  }
+  lv_locals(C, &f);
+  for (size_t i = 0; i < a.n; i++) {
+    sl_value v = sl_slot_get(a.v[i]);
+    int show;
+    if (f.type && !strcmp(f.type, "(Top)")) show = !strstr(a.v[i]->name, "::") && v.type != SL_T_PACKAGE;
+    else show = lv_wants(&f, a.v[i], v);
+    if (show && v.type != SL_T_UNDEF) {
+      const char *sep = strstr(a.v[i]->name, "::");
+      if (f.pkg || (f.type && !strcmp(f.type, "(Top)"))) {
+        sl_buf nm = {0};
+        sl_buf_printf(&nm, "::%s", sep ? sep + 2 : a.v[i]->name);
+        lv_line(nm.s, 0, v);
+        sl_buf_free(&nm);
+      } else {
+        lv_line(a.v[i]->name, 0, v);
+      }
+    }
+    sl_release(v);
+  }
+  free(a.v);
+  return 0;
+}
+
+/* ---- debug output -------------------------------------------------------- */
+static int b_voice(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_argc_err(C, "voice", argc, "no arguments");
+  *ret = SL_INT(sl_voice(C));
+  return 0;
+}
+
+static int64_t printlevel(sl_ctx *C) {
+  sl_slot *s = sl_global_find(C->W, "printlevel");
+  sl_value v = s ? sl_slot_get(s) : SL_NONE;
+  int64_t p = v.type == SL_T_INT ? v.u.i : 0;
+  sl_release(v);
+  return p;
+}
+
+/* dbprint(i, x, ...) prints each x as print does when i > 0;
+ * dbprint(x, ...) when printlevel >= voice (Singular's rule) */
+static int b_dbprint(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc < 1) return sl_argc_err(C, "dbprint", argc, "at least 1 argument");
+  int show = printlevel(C) >= sl_voice(C), from = 0;
+  if (argc > 1 && argv[0].type == SL_T_INT) { show = argv[0].u.i > 0; from = 1; }
+  if (!show) return 0;
+  sl_value print = SL_NONE;
+  sl_slot *ps = sl_global_find(C->W, "print");
+  if (ps) print = sl_slot_get(ps);
+  if (print.type != SL_T_BUILTIN) { sl_release(print); return sl_error(C, "dbprint: `print` is undefined"); }
+  int rc = 0;
+  for (int i = from; i < argc && rc == 0; i++) {
+    sl_value r = SL_NONE;
+    rc = ((sl_builtin *)print.u.p)->fn(C, 1, &argv[i], &r);
+    if (rc == 0) sl_release(r);
+  }
+  sl_release(print);
+  return rc;
+}
+
+/* type x; (the compiler passes the name, "_" for an expression, and for
+ * foo(1) that name too: shown when it names a variable) */
+static int b_type(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc < 2 || argc > 3 || argv[0].type != SL_T_STRING || (argc == 3 && argv[2].type != SL_T_STRING))
+    return sl_error(C, "type: expected a name and a value");
+  sl_value v = argv[1];
+  const char *name = sl_sv(argv[0])->s;
+  sl_value var;
+  if (argc == 3 && sl_lookup_name(C, sl_sv(argv[2])->s, &var) == 0) {   /* type foo(1); */
+    name = sl_sv(argv[2])->s;
+    sl_release(var);
+  }
+  sl_value first = v.type == SL_T_MULTI && sl_lv(v)->n ? sl_lv(v)->v[0] : v;
+  sl_buf b = {0};
+  if (v.type == SL_T_NONE && strcmp(name, "_")) {   /* def d; type d; */
+    printf("// %s def `%s`\n", name, name);
+    return 0;
+  }
+  sl_buf_printf(&b, "// %s %s ", name, first.type == SL_T_NONE ? "none" : T(first));
+  if (v.type == SL_T_LIST) sl_buf_printf(&b, ", size %zu\n", sl_lv(v)->n);
+  else if (v.type == SL_T_PROC) sl_buf_puts(&b, "\n");
+  sl_print_value(&b, v, 0);
+  if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
+  fwrite(b.s, 1, b.len, stdout);
+  sl_buf_free(&b);
+  return 0;
+}
+
+void sl_names_init(sl_world *W) {
+  sl_def_builtin(W, "listvar", b_listvar);
+  sl_def_builtin(W, "voice", b_voice);
+  sl_def_builtin(W, "dbprint", b_dbprint);
+  sl_def_builtin(W, "(type)", b_type);
+  sl_def_builtin(W, "(package)", b_package);
+  sl_def_builtin(W, "(exportto)", b_exportto);
+  sl_slot_set(sl_global_slot(W, "Top"), sl_package_new("Top"), SL_T_DEF);
+  sl_slot_set(sl_global_slot(W, "Current"), sl_package_new("Top"), SL_T_DEF);
+  sl_slot_set(sl_global_slot(W, "printlevel"), SL_INT(0), SL_T_INT);
+}

@@ -1,0 +1,147 @@
+/* os.c: what scripts get from the operating system: random numbers
+ * (random, system("random")), the time (datetime), the environment
+ * (system("getenv")) and the shell (system("sh")). */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "sl.h"
+
+extern char **environ;
+
+/* ---- random numbers ---------------------------------------------------- */
+/* splitmix64: the state only ever advances by a constant, so one atomic
+ * add draws a number for any thread, and the state is the seed
+ * system("random", n) sets and system("random") returns: the same seed
+ * gives the same sequence. Seeded from the clock and the pid at start, as
+ * Singular seeds from the clock. */
+#define RND_GAMMA 0x9e3779b97f4a7c15ull
+static _Atomic uint64_t rnd_state;
+
+static uint64_t rnd_next(void) {
+  uint64_t z = atomic_fetch_add_explicit(&rnd_state, RND_GAMMA, memory_order_relaxed) + RND_GAMMA;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* random(a, b): an int of a..b, each as likely (no modulo bias) */
+static int b_random(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fn = "random";
+  if (argc != 2) return sl_argc_err(C, fn, argc, "2 arguments");
+  for (int i = 0; i < 2; i++)
+    if (argv[i].type != SL_T_INT) return sl_arg_err(C, fn, i + 1, "int", argv[i]);
+  int64_t a = argv[0].u.i, b = argv[1].u.i;
+  if (a > b) return sl_error(C, "random: invalid range %lld..%lld (the first bound must not exceed the second)",
+                             (long long)a, (long long)b);
+  uint64_t span = (uint64_t)b - (uint64_t)a + 1, r = rnd_next();
+  if (span) {   /* span 0: all 2^64 values */
+    uint64_t low = -span % span;   /* 2^64 mod span: draws below it would favour small results */
+    while (r < low) r = rnd_next();
+    r %= span;
+  }
+  *ret = SL_INT((int64_t)((uint64_t)a + r));
+  return 0;
+}
+
+/* system("random", n) seeds; system("random") gives the state, which
+ * seeds the rest of the sequence when given back */
+static int sys_random(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc == 0) {
+    *ret = SL_INT((int64_t)atomic_load_explicit(&rnd_state, memory_order_relaxed));
+    return 0;
+  }
+  if (argc != 1 || argv[0].type != SL_T_INT)
+    return sl_error(C, "system: \"random\" needs an int (the seed), or nothing to get the state");
+  atomic_store_explicit(&rnd_state, (uint64_t)argv[0].u.i, memory_order_relaxed);
+  return 0;
+}
+
+/* ---- time and environment ---------------------------------------------- */
+/* datetime(): what `date` prints (Singular's datetime runs it) */
+static int b_datetime(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_argc_err(C, "datetime", argc, "no arguments");
+  time_t t = time(NULL);
+  struct tm tm;
+  char s[128];
+  if (!localtime_r(&t, &tm) || !strftime(s, sizeof s, "%a %b %e %H:%M:%S %Z %Y", &tm))
+    return sl_error(C, "datetime: the clock cannot be read");
+  *ret = sl_str(s);
+  return 0;
+}
+
+/* system("getenv", name): the variable's value, "" when it is not set */
+static int sys_getenv(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 1 || argv[0].type != SL_T_STRING)
+    return sl_error(C, "system: \"getenv\" needs a string (the variable's name)");
+  const char *v = getenv(sl_sv(argv[0])->s);
+  *ret = sl_str(v ? v : "");
+  return 0;
+}
+
+/* ---- the shell --------------------------------------------------------- */
+/* system("sh", cmd): runs cmd with /bin/sh and gives its wait status as
+ * Singular does (what C's system() returns: 256 * the exit code, or the
+ * signal that ended it). The child starts with a clean signal mask (a
+ * script run blocks SIGINT and SIGTERM in every thread). Waiting polls
+ * the script, so cancelJob and Ctrl-C end the command. */
+int sl_shell(sl_ctx *C, const char *cmd, sl_value *ret) {
+  posix_spawnattr_t at;
+  posix_spawnattr_init(&at);
+  sigset_t none, dfl;
+  sigemptyset(&none);
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  sigaddset(&dfl, SIGINT);
+  sigaddset(&dfl, SIGTERM);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &dfl);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+  pid_t pid;
+  fflush(stdout);
+  int rc = posix_spawn(&pid, "/bin/sh", NULL, &at, argv, environ);
+  posix_spawnattr_destroy(&at);
+  if (rc) {
+    char eb[128];
+    return sl_error(C, "system: cannot run /bin/sh: %s", strerror_r(rc, eb, sizeof eb));
+  }
+  int st = 0;
+  for (long step = 100000; ; step = step < 10000000 ? step * 2 : step) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) { st = -1; break; }
+    if (sl_poll(C) < 0) {
+      kill(pid, SIGTERM);
+      while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+      return -1;
+    }
+    struct timespec ts = {0, step};
+    nanosleep(&ts, NULL);
+  }
+  *ret = SL_INT(st);
+  return 0;
+}
+
+static pthread_once_t os_once = PTHREAD_ONCE_INIT;
+
+static void os_register(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  atomic_store(&rnd_state, (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32));
+  tzset();
+  sl_api.def_system(NULL, "random", sys_random);
+  sl_api.def_system(NULL, "getenv", sys_getenv);
+}
+
+void sl_os_init(sl_world *W) {
+  pthread_once(&os_once, os_register);
+  sl_def_builtin(W, "random", b_random);
+  sl_def_builtin(W, "datetime", b_datetime);
+}
