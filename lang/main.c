@@ -273,16 +273,16 @@ int main(int argc, char **argv) {
     }
     break;
   }
+  if (kernel && (list || code || i < argc)) {
+    fputs("spindle: --kernel takes no script, -e or --list-builtins\n", stderr);
+    return 2;
+  }
   find_build_tree();
   sl_world *W = sl_world_new();
   sl_ctx *C = sl_ctx_new(W);
   if (!C) { fputs("spindle: out of memory\n", stderr); return 1; }
   set_argv(C, argc - i, argv + i);
   int rc;
-  if (kernel && (list || code || i < argc)) {
-    fputs("spindle: --kernel takes no script, -e or --list-builtins\n", stderr);
-    return 2;
-  }
   int repl = !list && !kernel && !code && i >= argc && isatty(0) && isatty(1);
   if (!list && !kernel && !repl) signals_for_script(C);
   if (!list && !kernel && (rc = start_cluster(C)) != 0) return rc;
