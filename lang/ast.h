@@ -9,7 +9,8 @@ enum sl_node_kind {
   N_CALL, N_INDEX, N_RANGE, N_QUOTE, N_DEFINED, N_LAST, N_INCDEC,
   /* statements */
   N_EXPRS, N_DECL, N_ASSIGN, N_OPASSIGN, N_IF, N_WHILE, N_FOR, N_BREAK,
-  N_CONTINUE, N_RETURN, N_BLOCK, N_PROCDEF, N_QUIT, N_KILL, N_LIB, N_EMPTY
+  N_CONTINUE, N_RETURN, N_BLOCK, N_PROCDEF, N_QUIT, N_KILL, N_LIB, N_EMPTY,
+  N_MEMBER     /* a.str: a member of a newstruct value */
 };
 
 typedef struct sl_node sl_node;

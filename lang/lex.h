@@ -17,6 +17,7 @@ enum sl_tok {
   T_IF, T_ELSE, T_WHILE, T_FOR, T_BREAK, T_CONTINUE, T_RETURN, T_PROC,
   T_DIV, T_MOD, T_AND, T_OR, T_NOT, T_QUIT, T_KILL, T_LIB, T_STATIC,
   T_TYPE,      /* int bigint string list intvec def proc-as-type: ival = type */
+  T_DOT,       /* p.x: a member */
   T_NTOK
 };
 

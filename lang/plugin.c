@@ -86,6 +86,13 @@ int sl_utype_find(const char *name) {
 int sl_utype_init(sl_ctx *C, const char *tname, sl_value *v) {
   int t = sl_utype_find(tname);
   if (t < 0) return sl_error(C, "unknown type `%s` (is its plugin loaded?)", tname);
+  if (sl_is_struct(t)) {   /* `point p;`: a newstruct with its members' defaults */
+    sl_value r;
+    if (sl_struct_default(C, t, &r) < 0) return -1;
+    sl_release(*v);
+    *v = r;
+    return 0;
+  }
   const spindle_type_ext *x = sl_utype_ext(t);
   if (!x->init) return 0;
   sl_value r = SL_NONE;
@@ -349,6 +356,21 @@ static int api_def_type_ext(spindle_reg *r, int type, const spindle_type_ext *x)
   }
   pthread_mutex_unlock(&reg_mu);
   return ok ? 0 : -1;
+}
+
+/* a type made by the language itself (newstruct): the same codes and
+ * name space as plugin types, under the same lock */
+int sl_utype_register(sl_utype *u, int *dup) {
+  pthread_mutex_lock(&reg_mu);
+  int t = find_utype(u->name);
+  if (dup) *dup = t;
+  if (t >= 0 || next_type >= SL_T_MAX) t = -1;
+  else {
+    t = next_type++;
+    __atomic_store_n(&sl_utypes[t], u, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&reg_mu);
+  return t;
 }
 
 /* hooks for the first SIGINT/SIGTERM of a script run (api->on_signal) */

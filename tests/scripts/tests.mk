@@ -12,6 +12,10 @@ SING_TESTS = \
 	tests/scripts/limits.sing \
 	tests/scripts/errors_builtins.sing \
 	tests/scripts/intvec.sing \
+	tests/scripts/intmat.sing \
+	tests/scripts/intmat_errors.sing \
+	tests/scripts/newstruct.sing \
+	tests/scripts/newstruct_errors.sing \
 	tests/scripts/lib.sing \
 	tests/scripts/lists.sing \
 	tests/scripts/native.sing \
