@@ -19,7 +19,7 @@ int sl_is_struct(int t) {
 
 const sl_nsdesc *sl_struct_desc(int t) { return sl_is_struct(t) ? sl_utypes[t]->ns : NULL; }
 
-static sl_value struct_new(int type, size_t n) {
+sl_value sl_struct_new(int type, size_t n) {
   sl_struct *s = sl_alloc_obj(sizeof *s + n * sizeof(sl_value), type);
   s->n = n;
   for (size_t i = 0; i < n; i++) s->v[i] = SL_NONE;
@@ -28,7 +28,7 @@ static sl_value struct_new(int type, size_t n) {
 
 sl_value sl_struct_copy(sl_value v) {
   sl_struct *s = sl_stv(v);
-  sl_value r = struct_new((int)v.type, s->n);
+  sl_value r = sl_struct_new((int)v.type, s->n);
   for (size_t i = 0; i < s->n; i++) { sl_retain(s->v[i]); sl_stv(r)->v[i] = s->v[i]; }
   return r;
 }
@@ -151,7 +151,7 @@ int sl_struct_define(sl_ctx *C, const char *name, const char *spec, int *type, i
 int sl_struct_default(sl_ctx *C, int type, sl_value *out) {
   const sl_nsdesc *d = sl_struct_desc(type);
   if (!d) return sl_error(C, "`%s` is not a newstruct type", sl_type_name(type));
-  sl_value r = struct_new(type, (size_t)d->n);
+  sl_value r = sl_struct_new(type, (size_t)d->n);
   for (int i = 0; i < d->n; i++) {
     sl_value *m = &sl_stv(r)->v[i];
     switch (d->types[i]) {

@@ -96,6 +96,7 @@ static inline sl_struct *sl_stv(sl_value v) { return (sl_struct *)v.u.p; }
 int sl_is_struct(int type);
 const sl_nsdesc *sl_struct_desc(int type);
 sl_value sl_struct_copy(sl_value v);
+sl_value sl_struct_new(int type, size_t n);   /* n members, all none */
 int sl_struct_default(struct sl_ctx *C, int type, sl_value *out);
 void sl_struct_string(struct sl_buf *b, sl_value v);
 int sl_struct_equal(sl_value a, sl_value b);
@@ -195,11 +196,11 @@ const char *sl_type_name(int type);
 
 /* ---- value codec (codec.c) --------------------------------------------- */
 /* Values that cross a process (cluster pools) as bytes: int, bigint,
- * string, list, intvec, none; sharing is kept. sl_encode appends to out
+ * string, list, intvec, intmat, newstruct values, none; sharing is kept. sl_encode appends to out
  * (0, or -1 with the error set and out unchanged: a type that cannot
  * cross); sl_decode checks every length against the input and sl_limits
  * (0, or -1 with the error set). The format is described in codec.c. */
-#define SL_CODEC_VERSION 1
+#define SL_CODEC_VERSION 2
 int sl_encode(struct sl_ctx *C, sl_value v, sl_buf *out);
 int sl_decode(struct sl_ctx *C, const void *data, size_t len, sl_value *out);
 
