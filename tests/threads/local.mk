@@ -13,7 +13,8 @@ THREADS_TESTS = \
 	tests/threads/sthreads.sing \
 	tests/threads/shared_errors.sing \
 	tests/threads/signals.sing \
-	tests/threads/deadlock.sing
+	tests/threads/deadlock.sing \
+	tests/threads/values.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
