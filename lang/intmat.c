@@ -113,6 +113,7 @@ static int mat_mul(sl_ctx *C, const mview *a, const mview *b, int as_intvec, sl_
   sl_value r = as_intvec ? sl_intvec_new(a->r) : sl_intmat_new(a->r, b->c);
   int64_t *d = as_intvec ? sl_iv(r)->v : sl_imv(r)->v;
   for (size_t i = 0; i < a->r; i++) {
+    if (sl_poll(C) < 0) { sl_release(r); return SL_ERR; }   /* a cancel reaches a big product */
     int64_t *row = d + i * b->c;
     for (size_t k = 0; k < a->c; k++) {
       int64_t x = a->v[i * a->c + k], t;
