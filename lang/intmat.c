@@ -107,11 +107,43 @@ static int add_sub(sl_ctx *C, int op, const mview *a, const mview *b, sl_value *
   return 0;
 }
 
-/* a * b, row by row of b (i-k-j order: both read sequentially) */
+static uint64_t max_abs(const int64_t *v, size_t n) {
+  uint64_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t x = v[i] < 0 ? -(uint64_t)v[i] : (uint64_t)v[i];
+    if (x > m) m = x;
+  }
+  return m;
+}
+
+/* a bound on the sums of a->c products of entries of a and b (UINT64_MAX:
+ * they may overflow) */
+static uint64_t product_bound(const mview *a, const mview *b) {
+  uint64_t ma = max_abs(a->v, a->r * a->c), mb = max_abs(b->v, b->r * b->c), p, s;
+  if (__builtin_mul_overflow(ma, mb, &p) || __builtin_mul_overflow(p, (uint64_t)a->c, &s)) return UINT64_MAX;
+  return s;
+}
+
+/* a * b, row by row of b (i-k-j order: both read sequentially); without
+ * overflow checks in the inner loop (which the compiler vectorizes) when
+ * the entries are small enough that no sum can overflow */
 static int mat_mul(sl_ctx *C, const mview *a, const mview *b, int as_intvec, sl_value *out) {
   if (a->c != b->r) return size_err(C, SL_MUL, a, b);
   sl_value r = as_intvec ? sl_intvec_new(a->r) : sl_intmat_new(a->r, b->c);
   int64_t *d = as_intvec ? sl_iv(r)->v : sl_imv(r)->v;
+  if (product_bound(a, b) <= (uint64_t)INT64_MAX) {
+    for (size_t i = 0; i < a->r; i++) {
+      if (sl_poll(C) < 0) { sl_release(r); return SL_ERR; }
+      int64_t *restrict row = d + i * b->c;
+      for (size_t k = 0; k < a->c; k++) {
+        int64_t x = a->v[i * a->c + k];
+        const int64_t *restrict brow = b->v + k * b->c;
+        for (size_t j = 0; j < b->c; j++) row[j] += x * brow[j];
+      }
+    }
+    *out = r;
+    return 0;
+  }
   for (size_t i = 0; i < a->r; i++) {
     if (sl_poll(C) < 0) { sl_release(r); return SL_ERR; }   /* a cancel reaches a big product */
     int64_t *row = d + i * b->c;
