@@ -26,6 +26,7 @@ SING_TESTS = \
 	tests/scripts/repl.sing \
 	tests/scripts/strings.sing \
 	tests/scripts/trace_option.sing \
-	tests/scripts/types.sing
+	tests/scripts/types.sing \
+	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib
