@@ -315,10 +315,14 @@ static int conv_err(sl_ctx *C, sl_value v, const char *what) {
   return sl_error(C, "cannot assign %s to intmat `%s`", sl_type_name((int)v.type), what);
 }
 
-/* the entries of an int or intvec x go to d[*k...] while room is left */
+/* the entries of an int, intvec or intmat x go to d[*k...] while room is left */
 static int fill_from(sl_ctx *C, sl_value x, int64_t *d, size_t n, size_t *k, const char *what) {
   if (x.type == SL_T_INTVEC) {
     for (size_t i = 0; i < sl_iv(x)->n && *k < n; i++) d[(*k)++] = sl_iv(x)->v[i];
+    return 0;
+  }
+  if (x.type == SL_T_INTMAT) {   /* `intmat m[3][2] = _, 1, -2;` */
+    for (size_t i = 0; i < sl_imv(x)->r * sl_imv(x)->c && *k < n; i++) d[(*k)++] = sl_imv(x)->v[i];
     return 0;
   }
   int64_t e;

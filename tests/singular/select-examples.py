@@ -28,7 +28,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The types spindle's language has (issue 5).
-TYPES = {"int", "bigint", "string", "list", "intvec", "def", "proc"}
+TYPES = {"int", "bigint", "string", "list", "intvec", "def", "proc",
+         "intmat"}
 
 KEYWORDS = {"if", "else", "while", "for", "break", "continue", "return",
             "quit", "exit", "div", "mod", "and", "or", "not"}
@@ -39,7 +40,9 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             "intvec", "insert", "delete", "defined", "kill", "execute",
             "quote", "eval", "ERROR", "listvar", "load", "find", "sprintf",
             "printf", "gcd", "prime", "primefactors", "sleep", "timer",
-            "rtimer"}
+            "rtimer",
+            # issue 24: intmat and newstruct
+            "nrows", "ncols", "transpose", "trace", "newstruct"}
 
 # Names whose value depends on the machine, the clock or chance: an example
 # using one is dropped even if it is otherwise ring-free.
@@ -48,7 +51,7 @@ NONDETERMINISTIC = {"timer", "rtimer", "sleep", "random", "memory",
 
 # The algebra of Singular: names that mark an example as not ring-free.
 ALGEBRA = {"ring", "qring", "poly", "ideal", "matrix", "module", "number",
-           "map", "resolution", "vector", "intmat", "bigintmat", "basering",
+           "map", "resolution", "vector", "bigintmat", "basering",
            "var", "par", "nvars", "npars", "std", "groebner", "minpoly",
            "char", "imap", "fetch", "setring", "cring", "smatrix", "cone",
            "fan", "polytope", "Pyobject", "pyobject", "keepring"}
