@@ -556,7 +556,8 @@ static int64_t api_intvec_get(sl_value v, size_t i) {
   return v.type == SL_T_INTVEC && i < sl_iv(v)->n ? sl_iv(v)->v[i] : 0;
 }
 static void *api_user_ptr(sl_value v, int type) {
-  return (int)v.type == type && type >= SL_T_FIRST_USER ? ((sl_user *)v.u.p)->ptr : NULL;
+  /* a newstruct value is no sl_user: it has no pointer to give */
+  return (int)v.type == type && type >= SL_T_FIRST_USER && !sl_is_struct(type) ? ((sl_user *)v.u.p)->ptr : NULL;
 }
 static const char *api_type_name(sl_value v) { return sl_type_name((int)v.type); }
 static char *api_to_string(sl_value v) {
