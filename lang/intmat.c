@@ -124,9 +124,33 @@ static uint64_t product_bound(const mview *a, const mview *b) {
   return s;
 }
 
-/* a * b, row by row of b (i-k-j order: both read sequentially); without
- * overflow checks in the inner loop (which the compiler vectorizes) when
- * the entries are small enough that no sum can overflow */
+/* one row of a product whose sums cannot overflow: eight entries at a
+ * time, summed in registers (no store in the inner loop: about a fifth
+ * faster than adding rows of b into the row of the result) */
+static void mul_row(const int64_t *arow, const mview *b, int64_t *drow, size_t n) {
+  size_t j = 0, c = b->c;
+  const int64_t *bv = b->v;
+  for (; j + 8 <= c; j += 8) {   /* eight named sums: an array would live on the stack at -O2 */
+    int64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (size_t k = 0; k < n; k++) {
+      int64_t x = arow[k];
+      const int64_t *bp = bv + k * c + j;
+      s0 += x * bp[0]; s1 += x * bp[1]; s2 += x * bp[2]; s3 += x * bp[3];
+      s4 += x * bp[4]; s5 += x * bp[5]; s6 += x * bp[6]; s7 += x * bp[7];
+    }
+    drow[j] = s0; drow[j + 1] = s1; drow[j + 2] = s2; drow[j + 3] = s3;
+    drow[j + 4] = s4; drow[j + 5] = s5; drow[j + 6] = s6; drow[j + 7] = s7;
+  }
+  for (; j < c; j++) {
+    int64_t t = 0;
+    for (size_t k = 0; k < n; k++) t += arow[k] * bv[k * c + j];
+    drow[j] = t;
+  }
+}
+
+/* a * b: by mul_row when a bound on the entries shows that no sum can
+ * overflow, else row by row of b (i-k-j order: both read sequentially)
+ * with every product and sum checked */
 static int mat_mul(sl_ctx *C, const mview *a, const mview *b, int as_intvec, sl_value *out) {
   if (a->c != b->r) return size_err(C, SL_MUL, a, b);
   sl_value r = as_intvec ? sl_intvec_new(a->r) : sl_intmat_new(a->r, b->c);
@@ -134,12 +158,7 @@ static int mat_mul(sl_ctx *C, const mview *a, const mview *b, int as_intvec, sl_
   if (product_bound(a, b) <= (uint64_t)INT64_MAX) {
     for (size_t i = 0; i < a->r; i++) {
       if (sl_poll(C) < 0) { sl_release(r); return SL_ERR; }
-      int64_t *restrict row = d + i * b->c;
-      for (size_t k = 0; k < a->c; k++) {
-        int64_t x = a->v[i * a->c + k];
-        const int64_t *restrict brow = b->v + k * b->c;
-        for (size_t j = 0; j < b->c; j++) row[j] += x * brow[j];
-      }
+      mul_row(a->v + i * a->c, b, d + i * b->c, a->c);
     }
     *out = r;
     return 0;

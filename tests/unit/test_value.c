@@ -119,6 +119,21 @@ START_TEST(test_intmat) {
   sl_value p;
   ck_assert_int_eq(sl_arith(C, SL_MUL, shared, shared, &p), 0);
   SHOWS(p, "7,10,\n15,22 ");
+  sl_release(p);
+  /* entries too big for the unchecked product: every product and sum is
+   * checked, and a result that fits is still right */
+  sl_value h1 = sl_intmat_new(1, 2), h2 = sl_intmat_new(2, 1);
+  sl_imv(h1)->v[0] = (int64_t)1 << 62; sl_imv(h1)->v[1] = 1;
+  sl_imv(h2)->v[0] = 0; sl_imv(h2)->v[1] = 5;
+  ck_assert_int_eq(sl_arith(C, SL_MUL, h1, h2, &p), 0);
+  ck_assert_int_eq(sl_imv(p)->v[0], 5);
+  sl_release(p);
+  sl_imv(h2)->v[0] = 2;
+  ck_assert_int_lt(sl_arith(C, SL_MUL, h1, h2, &p), 0);
+  ck_assert_str_eq(C->err, "intmat entry overflow in `*`");
+  sl_clear_error(C);
+  sl_release(h1); sl_release(h2);
+  p = SL_NONE;
   ck_assert_int_lt(sl_arith(C, SL_ADD, shared, col, &p), 0);
   ck_assert_str_eq(C->err, "`+`: intmat sizes not compatible (2 x 2 and 3 x 1)");
   sl_clear_error(C);
