@@ -540,6 +540,7 @@ static size_t api_size(sl_value v) {
   case SL_T_STRING: return sl_sv(v)->len;
   case SL_T_LIST: case SL_T_MULTI: return sl_lv(v)->n;
   case SL_T_INTVEC: return sl_iv(v)->n;
+  case SL_T_INTMAT: return sl_imv(v)->r * sl_imv(v)->c;
   default: return 0;
   }
 }
