@@ -64,6 +64,7 @@ void sl_intmat_string(sl_buf *b, sl_value v, int indent) {
 /* print(m): a table, each entry " %5d" (Singular's ipPrint) */
 void sl_intmat_table(sl_buf *b, sl_value v) {
   sl_intmat *m = sl_imv(v);
+  if (!m->r) sl_buf_add(b, "\n", 1);   /* no rows: an empty line, as Singular */
   for (size_t i = 0; i < m->r; i++) {
     for (size_t j = 0; j < m->c; j++) sl_buf_printf(b, " %5lld", (long long)m->v[i * m->c + j]);
     sl_buf_add(b, "\n", 1);
