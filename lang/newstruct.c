@@ -171,7 +171,7 @@ int sl_struct_default(sl_ctx *C, int type, sl_value *out) {
   return 0;
 }
 
-/* ---- display and equality ---------------------------------------------- */
+/* ---- display ---------------------------------------------- */
 
 /* Singular's layout: "name=value" lines, the last member first; a list
  * member shows as <list>, a newstruct member as <its type> */
@@ -186,14 +186,6 @@ void sl_struct_string(sl_buf *b, sl_value v) {
     else sl_string_value(b, m);
     if (i) sl_buf_add(b, "\n", 1);
   }
-}
-
-int sl_struct_equal(sl_value a, sl_value b) {
-  sl_struct *x = sl_stv(a), *y = sl_stv(b);
-  if (x == y) return 1;
-  for (size_t i = 0; i < x->n; i++)
-    if (!sl_equal(x->v[i], y->v[i])) return 0;
-  return 1;
 }
 
 /* ---- members ----------------------------------------------------------- */

@@ -99,7 +99,6 @@ sl_value sl_struct_copy(sl_value v);
 sl_value sl_struct_new(int type, size_t n);   /* n members, all none */
 int sl_struct_default(struct sl_ctx *C, int type, sl_value *out);
 void sl_struct_string(struct sl_buf *b, sl_value v);
-int sl_struct_equal(sl_value a, sl_value b);
 /* define (or find, when the spec is the same) newstruct type name */
 int sl_struct_define(struct sl_ctx *C, const char *name, const char *spec, int *type, int *existed);
 int sl_member(struct sl_ctx *C, sl_value v, const char *name, sl_value *out);

@@ -218,7 +218,14 @@ again:;
     return x->r == y->r && x->c == y->c && !memcmp(x->v, y->v, x->r * x->c * sizeof(int64_t));
   }
   default:
-    if (sl_is_struct((int)a.type)) return sl_struct_equal(a, b);
+    if (sl_is_struct((int)a.type)) {   /* newstruct values of one type: member by member */
+      sl_struct *x = sl_stv(a), *y = sl_stv(b);
+      if (x == y) return 1;
+      if (depth > SL_MAX_NEST) return 0;
+      for (size_t i = 0; i < x->n; i++)
+        if (!equal(x->v[i], y->v[i], depth + 1)) return 0;
+      return 1;
+    }
     if (a.type >= SL_T_FIRST_USER && sl_utypes[a.type] && sl_utypes[a.type]->d.equal)
       return sl_utypes[a.type]->d.equal(((sl_user *)a.u.p)->ptr, ((sl_user *)b.u.p)->ptr) != 0;
     if (a.type >= SL_T_FIRST_USER)
