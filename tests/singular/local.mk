@@ -9,7 +9,9 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/Names.sing \
 	tests/singular/manual/Names_3.sing \
 	tests/singular/manual/Names_in_procedures.sing \
+	tests/singular/manual/Print_command.sing \
 	tests/singular/manual/Return_type_of_procedures.sing \
+	tests/singular/manual/_trace.sing \
 	tests/singular/manual/bigint_expressions.sing \
 	tests/singular/manual/bigint_operations.sing \
 	tests/singular/manual/boolean_operations.sing \
@@ -19,6 +21,10 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/insert.sing \
 	tests/singular/manual/int_declarations.sing \
 	tests/singular/manual/int_operations.sing \
+	tests/singular/manual/intmat_declarations.sing \
+	tests/singular/manual/intmat_expressions.sing \
+	tests/singular/manual/intmat_operations.sing \
+	tests/singular/manual/intmat_type_cast.sing \
 	tests/singular/manual/intvec_declarations.sing \
 	tests/singular/manual/intvec_operations.sing \
 	tests/singular/manual/list_operations.sing \

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # The types spindle's language has (issue 5).
 TYPES = {"int", "bigint", "string", "list", "intvec", "def", "proc",
-         "package"}
+         "package", "intmat"}
 
 KEYWORDS = {"if", "else", "while", "for", "break", "continue", "return",
             "quit", "exit", "div", "mod", "and", "or", "not"}
@@ -43,7 +43,9 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             "rtimer",
             # packages, names and debug output (issue 24)
             "exportto", "export", "nameof", "Top", "Current", "all",
-            "dbprint", "printlevel", "voice", "type"}
+            "dbprint", "printlevel", "voice", "type",
+            # issue 24: intmat and newstruct
+            "nrows", "ncols", "transpose", "trace", "newstruct"}
 
 # Names whose value depends on the machine, the clock or chance: an example
 # using one is dropped even if it is otherwise ring-free.
@@ -52,7 +54,7 @@ NONDETERMINISTIC = {"timer", "rtimer", "sleep", "random", "memory",
 
 # The algebra of Singular: names that mark an example as not ring-free.
 ALGEBRA = {"ring", "qring", "poly", "ideal", "matrix", "module", "number",
-           "map", "resolution", "vector", "intmat", "bigintmat", "basering",
+           "map", "resolution", "vector", "bigintmat", "basering",
            "var", "par", "nvars", "npars", "std", "groebner", "minpoly",
            "char", "imap", "fetch", "setring", "cring", "smatrix", "cone",
            "fan", "polytope", "Pyobject", "pyobject", "keepring"}

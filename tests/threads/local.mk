@@ -17,7 +17,8 @@ THREADS_TESTS = \
 	tests/threads/stalled.sing \
 	tests/threads/stalled_off.sing \
 	tests/threads/packages.sing \
-	tests/threads/files.sing
+	tests/threads/files.sing \
+	tests/threads/values.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
 	scripts/examples/parfac.sing \
