@@ -11,7 +11,8 @@ enum sl_node_kind {
   N_EXPRS, N_DECL, N_ASSIGN, N_OPASSIGN, N_IF, N_WHILE, N_FOR, N_BREAK,
   N_CONTINUE, N_RETURN, N_BLOCK, N_PROCDEF, N_QUIT, N_KILL, N_LIB, N_EMPTY,
   /* `expr` (a name computed at run time); export a, b; type x; */
-  N_BACKQ, N_EXPORT, N_TYPE
+  N_BACKQ, N_EXPORT, N_TYPE,
+  N_MEMBER     /* a.str: a member of a newstruct value */
 };
 
 typedef struct sl_node sl_node;

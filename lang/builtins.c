@@ -51,6 +51,16 @@ static int b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_retain(C->last);
     return 0;
   }
+  if (argv[0].type == SL_T_INTMAT) {   /* a table, as Singular */
+    sl_buf b = {0};
+    sl_intmat_table(&b, argv[0]);
+    if (b.len) fwrite(b.s, 1, b.len, stdout);
+    sl_buf_free(&b);
+    sl_release(C->last);
+    C->last = argv[0];
+    sl_retain(C->last);
+    return 0;
+  }
   sl_print_out(C, argv[0], 0);
   return 0;
 }
@@ -146,6 +156,7 @@ static int b_size(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   case SL_T_STRING: *ret = SL_INT((int64_t)sl_sv(v)->len); return 0;
   case SL_T_LIST: case SL_T_MULTI: *ret = SL_INT((int64_t)sl_lv(v)->n); return 0;
   case SL_T_INTVEC: *ret = SL_INT((int64_t)sl_iv(v)->n); return 0;
+  case SL_T_INTMAT: *ret = SL_INT((int64_t)(sl_imv(v)->r * sl_imv(v)->c)); return 0;
   case SL_T_INT: case SL_T_BIGINT: *ret = SL_INT(1); return 0;
   default: return sl_arg_err(C, fname, 1, "string, list or intvec", v);
   }
@@ -493,4 +504,6 @@ void sl_builtins_init(sl_world *W) {
   sl_names_init(W);   /* listvar, packages, dbprint, voice, type (names.c) */
   sl_link_init(W);
   sl_os_init(W);
+  sl_intmat_builtins(W);
+  sl_struct_builtins(W);
 }

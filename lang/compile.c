@@ -60,6 +60,7 @@ static int emit(comp *cp, uint32_t ins) {
   if (op == OP_CALL) d = -(int)GET_A(ins);
   else if (op == OP_MULTI) d = 1 - (int)GET_A(ins);
   else if (op == OP_UNPACK) d = (int)GET_A(ins) - 1;
+  else if (op == OP_SETPATHL || op == OP_SETPATHG) d = -(int)GET_B8(ins) - 2;
   cp->depth += d;
   if (cp->depth > c->maxstack) c->maxstack = cp->depth;
   c->lines[c->nins] = (uint32_t)cp->line;
@@ -396,6 +397,11 @@ static int cexpr(comp *cp, sl_node *n) {
     cp->line = n->line;
     emit(cp, INS_A(OP_NAMEVAL, 0));
     return 0;
+  case N_MEMBER:
+    if (cexpr(cp, n->a) < 0) return -1;
+    cp->line = n->line;
+    emit(cp, INS_A(OP_MEMBER, add_const(cp, sl_str(n->str))));
+    return 0;
   case N_INCDEC:
     return cerr(cp, n->line, "`++` and `--` can only be used as statements%s", ""), -1;
   default:
@@ -429,6 +435,51 @@ static int store_name(comp *cp, sl_node *t) {
   return 0;
 }
 
+/* a target with a member (p.x, s.b.x, l[2].x) or an intmat entry (m[i, j]) */
+static int is_path(sl_node *t) {
+  for (; t->kind == N_INDEX || t->kind == N_MEMBER; t = t->a)
+    if (t->kind == N_MEMBER || t->c) return 1;
+  return 0;
+}
+
+/* stack: value, then the steps' keys and a mask (the number of steps and
+ * 2 bits per step: SL_PATH_*), then SETPATHL/G changes the variable in
+ * place (copying what is shared on the way down) */
+#define MAX_PATH 8
+static int store_path(comp *cp, sl_node *t) {
+  sl_node *steps[MAX_PATH];
+  int ns = 0, nkeys = 0;
+  sl_node *x = t;
+  for (; x->kind == N_INDEX || x->kind == N_MEMBER; x = x->a) {
+    if (ns == MAX_PATH) return cerr(cp, t->line, "assignment to a part more than %s steps deep", "8"), -1;
+    steps[ns++] = x;
+  }
+  if (x->kind != N_NAME) return cerr(cp, t->line, "cannot assign to this expression%s", ""), -1;
+  int64_t mask = ns;
+  for (int e = 0; e < ns; e++) {
+    sl_node *st = steps[ns - 1 - e];
+    int kind = st->kind == N_MEMBER ? SL_PATH_MEMBER : st->c ? SL_PATH_INDEX2 : SL_PATH_INDEX;
+    mask |= (int64_t)kind << (6 + 2 * e);
+    if (kind == SL_PATH_MEMBER) {
+      emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(st->str))));
+      nkeys++;
+      continue;
+    }
+    if (cexpr(cp, st->b) < 0 || (st->c && cexpr(cp, st->c) < 0)) return -1;
+    nkeys += st->c ? 2 : 1;
+  }
+  cint(cp, mask);
+  cp->line = t->line;
+  local *l = cp->in_proc ? find_local(cp, x->str) : NULL;
+  if (l) emit(cp, INS_AB(OP_SETPATHL, nkeys, l->slot));
+  else {
+    int g = global_ref(cp, x->str);
+    if (g > 0xffff) return cerr(cp, t->line, "too many global names%s", ""), -1;
+    emit(cp, INS_AB(OP_SETPATHG, nkeys, g));
+  }
+  return 0;
+}
+
 /* stack: value -> stored into target (a name or name[index]) */
 static int store_target(comp *cp, sl_node *t) {
   cp->line = t->line;
@@ -449,6 +500,7 @@ static int store_target(comp *cp, sl_node *t) {
     free_names(nm, k);
     return rc;
   }
+  if (is_path(t)) return store_path(cp, t);
   if (t->kind == N_INDEX && t->a->kind == N_NAME && !t->c) {
     if (cexpr(cp, t->b) < 0) return -1;
     cp->line = t->line;
@@ -486,6 +538,38 @@ static void mark_utype(comp *cp, sl_node *name, int tk) {
 static int expand_decl_names(comp *cp, sl_node *n);
 static int cpackage(comp *cp, sl_node *n);
 
+/* the value of `intmat m[r][c]` (zeros) or of `intmat m` (a 1 x 1 zero) */
+static int intmat_init(comp *cp, sl_node *name) {
+  if (!name->a) { emit(cp, INS_A(OP_DEFAULT, SL_T_INTMAT)); return 0; }
+  emit(cp, INS_A(OP_LOADG, global_ref(cp, "(intmat decl)")));
+  if (cexpr(cp, name->a) < 0 || cexpr(cp, name->b) < 0) return -1;
+  cp->line = name->line;
+  emit(cp, INS_A(OP_CALL, 2));
+  return 0;
+}
+
+/* intmat declarations: the sizes, then what the right side gives fills
+ * the zero intmat (`intmat m[2][3] = 1, 2, 3;`: the rest stays 0) */
+static int cdecl_intmat(comp *cp, sl_node *n) {
+  int k = n->kids.n;
+  if (n->kids2.n && k > 1)
+    return cerr(cp, n->line, "declare one intmat at a time when it is given a value%s", ""), -1;
+  for (int i = 0; i < k; i++) {
+    sl_node *name = n->kids.v[i];
+    if (n->kids2.n) {
+      emit(cp, INS_A(OP_LOADG, global_ref(cp, "(intmat fill)")));
+      if (intmat_init(cp, name) < 0 || cexprlist(cp, &n->kids2, 0) < 0) return -1;
+      emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(name->str))));
+      cp->line = name->line;
+      emit(cp, INS_A(OP_CALL, 3));
+    } else if (intmat_init(cp, name) < 0) {
+      return -1;
+    }
+    if (declare(cp, name, SL_T_INTMAT) < 0) return -1;
+  }
+  return 0;
+}
+
 static int cdecl(comp *cp, sl_node *n) {
   if (n->str && !strcmp(n->str, "package")) return cpackage(cp, n);
   if (expand_decl_names(cp, n) < 0) return -1;
@@ -495,6 +579,7 @@ static int cdecl(comp *cp, sl_node *n) {
       return cerr(cp, n->line, "cannot declare `%s` in another package: declare it, then exportto it", nm), -1;
   }
   int k = n->kids.n, tk = -1;
+  if (n->op == SL_T_INTMAT) return cdecl_intmat(cp, n);
   if (n->str) tk = add_const(cp, sl_str(n->str));   /* plugin type name */
   if (n->kids2.n == 0) {
     for (int i = 0; i < k; i++) {

@@ -17,6 +17,7 @@ static const struct { const char *w; int kind; int type; } keywords[] = {
   {"int", T_TYPE, SL_T_INT}, {"bigint", T_TYPE, SL_T_BIGINT},
   {"string", T_TYPE, SL_T_STRING}, {"list", T_TYPE, SL_T_LIST},
   {"intvec", T_TYPE, SL_T_INTVEC}, {"def", T_TYPE, SL_T_DEF},
+  {"intmat", T_TYPE, SL_T_INTMAT},
 };
 
 static const char *names[T_NTOK] = {
@@ -27,7 +28,7 @@ static const char *names[T_NTOK] = {
   "`-=`", "`*=`", "`/=`", "`:`", "`if`", "`else`", "`while`", "`for`",
   "`break`", "`continue`", "`return`", "`proc`", "`div`", "`mod`", "`and`",
   "`or`", "`not`", "`quit`", "`kill`", "`LIB`", "`static`", "type name",
-  "`` ` ``",
+  "`` ` ``", "`.`",
 };
 
 const char *sl_tok_name(int kind) {
@@ -150,6 +151,7 @@ static const struct { const char *s; int kind; } ops[] = {
   {"%", T_PERCENT}, {"^", T_CARET}, {"<", T_LT}, {">", T_GT},
   {"=", T_ASSIGN}, {"!", T_BANG}, {":", T_COLON}, {"&", T_ANDAND}, {"|", T_OROR},
   {"`", T_BACKQ},
+  {".", T_DOT},
 };
 
 static int lex_op(lexer *L) {

@@ -18,6 +18,7 @@ enum sl_tok {
   T_DIV, T_MOD, T_AND, T_OR, T_NOT, T_QUIT, T_KILL, T_LIB, T_STATIC,
   T_TYPE,      /* int bigint string list intvec def proc-as-type: ival = type */
   T_BACKQ,     /* ` (a name given by a string: `"x" + "(1)"`) */
+  T_DOT,       /* p.x: a member */
   T_NTOK
 };
 

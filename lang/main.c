@@ -182,7 +182,7 @@ typedef struct { char **v; size_t n, cap; } name_list;
 static void add_builtin(sl_slot *s, void *ud) {
   name_list *l = ud;
   if (sl_slot_peek(s, NULL) != SL_T_BUILTIN) return;
-  if (s->name[0] == '(') return;   /* internal, "(exportto)": no script can name it */
+  if (s->name[0] == '(') return;   /* internal: "(exportto)", the compiler's "(intmat decl)" */
   if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 64;
     char **nv = realloc(l->v, l->cap * sizeof *nv);

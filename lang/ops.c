@@ -157,6 +157,7 @@ static int intvec_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out
 
 int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
   if (a.type == SL_T_INT && b.type == SL_T_INT) return int_arith(C, op, a.u.i, b.u.i, out);
+  if (a.type == SL_T_INTMAT || b.type == SL_T_INTMAT) return sl_intmat_arith(C, op, a, b, out);
   if (isnum(a) && isnum(b)) {
     if (op == SL_DIV) op = SL_IDIV;
     return big_arith(C, op, a, b, out);
@@ -180,6 +181,11 @@ static int iv_cmp(sl_value a, sl_value b) {
 
 int sl_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out) {
   int c;
+  if ((op == SL_EQ || op == SL_NE) && a.type == SL_T_INTMAT && b.type == SL_T_INTMAT) {
+    if (sl_intmat_equal(C, a, b, &c) < 0) return SL_ERR;
+    *out = op == SL_EQ ? c : !c;
+    return 0;
+  }
   if (op == SL_EQ || op == SL_NE) {
     int e = sl_equal(a, b);
     *out = op == SL_EQ ? e : !e;
@@ -235,6 +241,7 @@ static int index1(sl_ctx *C, sl_value a, int64_t i, sl_value *out) {
 }
 
 int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out) {
+  if (a.type == SL_T_INTMAT) return sl_error(C, "an intmat entry needs two indices: m[i, j]");
   if (i.type == SL_T_INT) return index1(C, a, i.u.i, out);
   if (i.type == SL_T_INTVEC) {
     sl_value r = sl_list_new(sl_iv(i)->n);
@@ -253,6 +260,7 @@ int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out) {
 
 /* s[i, n]: n characters from i, padded with blanks past the end */
 int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out) {
+  if (a.type == SL_T_INTMAT) return sl_intmat_index2(C, a, i, n, out);
   if (a.type != SL_T_STRING)
     return sl_error(C, "`[i, n]` needs a string, not %s", sl_type_name((int)a.type));
   if (i.type != SL_T_INT || n.type != SL_T_INT || i.u.i < 1 || n.u.i < 0)
@@ -293,6 +301,7 @@ static int setindex_many(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
 }
 
 int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
+  if (t->type == SL_T_INTMAT) { sl_release(x); return sl_error(C, "an intmat entry needs two indices: m[i, j]"); }
   if (i.type == SL_T_INTVEC) return setindex_many(C, t, i, x);
   if (i.type != SL_T_INT) { sl_release(x); return sl_error(C, "an index to assign must be int, not %s", sl_type_name((int)i.type)); }
   int64_t k = i.u.i;
@@ -365,6 +374,7 @@ static int to_intvec(sl_ctx *C, sl_value *v, const char *what) {
     sl_value x = l->v[i];
     if (x.type == SL_T_INT) sl_buf_add(&b, (const char *)&x.u.i, sizeof(int64_t));
     else if (x.type == SL_T_INTVEC) sl_buf_add(&b, (const char *)sl_iv(x)->v, sl_iv(x)->n * sizeof(int64_t));
+    else if (x.type == SL_T_INTMAT) sl_buf_add(&b, (const char *)sl_imv(x)->v, sl_imv(x)->r * sl_imv(x)->c * sizeof(int64_t));
     else { sl_buf_free(&b); sl_release(r); return conv_err(C, SL_T_INTVEC, x, what); }
   }
   size_t n = b.len / sizeof(int64_t);
@@ -421,6 +431,7 @@ int sl_convert(sl_ctx *C, int type, sl_value *v, const char *what) {
   case SL_T_PROC:
     if (t == SL_T_BUILTIN) return 0;
     break;
+  case SL_T_INTMAT: return sl_intmat_assign(C, SL_NONE, v, what);
   case SL_T_STRING:
     if (t == SL_T_MULTI) {   /* string t = s[1..3]: the pieces joined */
       sl_buf b = {0};

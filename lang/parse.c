@@ -250,6 +250,12 @@ static sl_node *postfix(parser *P) {
       if (!(n->b = expr(P))) { sl_node_free(n); return NULL; }
       if (accept(P, T_COMMA) && !(n->c = expr(P))) { sl_node_free(n); return NULL; }
       if (!expect(P, T_RBRACK, "expected `]`")) { sl_node_free(n); return NULL; }
+    } else if (accept(P, T_DOT)) {
+      if (!at(P, T_NAME)) { sl_node_free(e); return perr(P, "expected a member name after `.`"); }
+      sl_node *n = mk(N_MEMBER, line);
+      n->a = e;
+      n->str = strdup(next(P)->str);
+      e = n;
     } else if (at(P, T_INC) || at(P, T_DEC)) {
       sl_node *n = mk(N_INCDEC, line);
       n->op = next(P)->kind == T_INC ? 1 : -1;
@@ -502,6 +508,15 @@ bad:
   return NULL;
 }
 
+/* intmat m[r][c]: the sizes hang on the name (a: rows, b: columns) */
+static int intmat_dims(parser *P, sl_node *name) {
+  next(P);
+  if (!(name->a = expr(P)) || !expect(P, T_RBRACK, "expected `]`")) return 0;
+  if (!expect(P, T_LBRACK, "expected `[` (intmat m[rows][columns])")) return 0;
+  if (!(name->b = expr(P)) || !expect(P, T_RBRACK, "expected `]`")) return 0;
+  return 1;
+}
+
 static sl_node *decl(parser *P) {
   sl_token *t = next(P);
   sl_node *n = mk(N_DECL, t->line);
@@ -512,6 +527,7 @@ static sl_node *decl(parser *P) {
     sl_node *x = at(P, T_COLON2) && peek2(P)->kind == T_NAME ? qualified_name(P, nm) : name_node(nm->str, nm->line);
     if (accept(P, T_LPAREN) && !(x = call_args(P, x))) { sl_node_free(n); return NULL; }   /* int foo(1..3) */
     add(&n->kids, x);
+    if (n->op == SL_T_INTMAT && x->kind == N_NAME && at(P, T_LBRACK) && !intmat_dims(P, x)) { sl_node_free(n); return NULL; }
   } while (accept(P, T_COMMA));
   if (accept(P, T_ASSIGN) && !exprlist(P, &n->kids2)) { sl_node_free(n); return NULL; }
   return n;
@@ -687,13 +703,17 @@ static const char *kindname[] = {
   "int", "bignum", "str", "name", "op", "and", "or", "not", "neg", "call",
   "index", "range", "quote", "defined", "_", "incdec", "exprs", "decl",
   "assign", "opassign", "if", "while", "for", "break", "continue", "return",
-  "block", "proc", "quit", "kill", "LIB", "empty", "backquote", "export", "type"};
+  "block", "proc", "quit", "kill", "LIB", "empty", "backquote", "export", "type", "member"};
 
 static void dump(sl_buf *b, const sl_node *n) {
   if (!n) { sl_buf_puts(b, "nil"); return; }
   switch (n->kind) {
   case N_INT: sl_buf_printf(b, "%lld", (long long)n->ival); return;
-  case N_BIGNUM: case N_NAME: sl_buf_puts(b, n->str); return;
+  case N_BIGNUM: case N_NAME:
+    if (n->a) { sl_buf_printf(b, "(%s", n->str); break; }   /* intmat m[r][c] */
+    sl_buf_puts(b, n->str);
+    return;
+  case N_MEMBER: sl_buf_printf(b, "(. %s", n->str); break;
   case N_STRING: sl_buf_printf(b, "\"%s\"", n->str); return;
   case N_BINOP: sl_buf_printf(b, "(%s", opname[n->op]); break;
   case N_DECL: sl_buf_printf(b, "(decl %s", sl_type_name(n->op)); break;

@@ -87,6 +87,13 @@ int sl_utype_find(const char *name) {
 int sl_utype_init(sl_ctx *C, const char *tname, sl_value *v) {
   int t = sl_utype_find(tname);
   if (t < 0) return sl_error(C, "unknown type `%s` (is its plugin loaded?)", tname);
+  if (sl_is_struct(t)) {   /* `point p;`: a newstruct with its members' defaults */
+    sl_value r;
+    if (sl_struct_default(C, t, &r) < 0) return -1;
+    sl_release(*v);
+    *v = r;
+    return 0;
+  }
   const spindle_type_ext *x = sl_utype_ext(t);
   if (!x->init) return 0;
   sl_value r = SL_NONE;
@@ -352,6 +359,21 @@ static int api_def_type_ext(spindle_reg *r, int type, const spindle_type_ext *x)
   return ok ? 0 : -1;
 }
 
+/* a type made by the language itself (newstruct): the same codes and
+ * name space as plugin types, under the same lock */
+int sl_utype_register(sl_utype *u, int *dup) {
+  pthread_mutex_lock(&reg_mu);
+  int t = find_utype(u->name);
+  if (dup) *dup = t;
+  if (t >= 0 || next_type >= SL_T_MAX) t = -1;
+  else {
+    t = next_type++;
+    __atomic_store_n(&sl_utypes[t], u, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&reg_mu);
+  return t;
+}
+
 /* hooks for the first SIGINT/SIGTERM of a script run (api->on_signal) */
 static void (*sig_hooks[8])(int);
 static int nsig_hooks;
@@ -526,6 +548,7 @@ static size_t api_size(sl_value v) {
   case SL_T_STRING: return sl_sv(v)->len;
   case SL_T_LIST: case SL_T_MULTI: return sl_lv(v)->n;
   case SL_T_INTVEC: return sl_iv(v)->n;
+  case SL_T_INTMAT: return sl_imv(v)->r * sl_imv(v)->c;
   default: return 0;
   }
 }
@@ -542,7 +565,8 @@ static int64_t api_intvec_get(sl_value v, size_t i) {
   return v.type == SL_T_INTVEC && i < sl_iv(v)->n ? sl_iv(v)->v[i] : 0;
 }
 static void *api_user_ptr(sl_value v, int type) {
-  return (int)v.type == type && type >= SL_T_FIRST_USER ? ((sl_user *)v.u.p)->ptr : NULL;
+  /* a newstruct value is no sl_user: it has no pointer to give */
+  return (int)v.type == type && type >= SL_T_FIRST_USER && !sl_is_struct(type) ? ((sl_user *)v.u.p)->ptr : NULL;
 }
 static const char *api_type_name(sl_value v) { return sl_type_name((int)v.type); }
 static char *api_to_string(sl_value v) {

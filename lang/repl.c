@@ -58,7 +58,8 @@ int sl_source_complete(const char *s) {
 static const char *keywords[] = {
   "if", "else", "while", "for", "break", "continue", "return", "proc", "div",
   "mod", "and", "or", "not", "quit", "exit", "kill", "LIB", "int", "bigint",
-  "string", "list", "intvec", "def", "quote", "defined", NULL};
+  "string", "list", "intvec", "def", "quote", "defined",
+  "intmat", NULL};
 
 typedef struct names { char **v; size_t n, cap; const char *prefix; size_t len; } names;
 static sl_ctx *repl_ctx;

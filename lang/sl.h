@@ -26,6 +26,7 @@ enum {
   SL_T_DEF = 10,   /* declaration type only: "any" */
   SL_T_MULTI = 11, SL_T_UNDEF = 12,
   SL_T_PACKAGE = 13,   /* a package (Top, `package P;`): an sl_string of its name */
+  SL_T_INTMAT = 20,   /* not in plugin.h: plugins see it as an opaque value */
   SL_T_FIRST_USER = SPINDLE_T_FIRST_USER, SL_T_MAX = 128
 };
 
@@ -63,6 +64,49 @@ typedef struct sl_builtin {
 } sl_builtin;
 
 typedef struct sl_user { sl_obj h; void *ptr; } sl_user;
+
+struct sl_buf;
+struct sl_world;
+/* intmat (intmat.c): r x c entries, row by row; immutable once shared,
+ * changed in place only while its count is 1 (as lists) */
+typedef struct sl_intmat { sl_obj h; size_t r, c; int64_t v[]; } sl_intmat;
+static inline sl_intmat *sl_imv(sl_value v) { return (sl_intmat *)v.u.p; }
+sl_value sl_intmat_new(size_t r, size_t c);   /* zeros; r*c within limits */
+int sl_intmat_arith(struct sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out);
+int sl_intmat_equal(struct sl_ctx *C, sl_value a, sl_value b, int *out);
+int sl_intmat_index2(struct sl_ctx *C, sl_value m, sl_value i, sl_value j, sl_value *out);
+int sl_intmat_setindex2(struct sl_ctx *C, sl_value *m, sl_value i, sl_value j, sl_value x);
+/* *v (taken) made an intmat; old: the variable's value before (an intmat
+ * it fills, as Singular's `m = 1, 2, 3;`), or none */
+int sl_intmat_assign(struct sl_ctx *C, sl_value old, sl_value *v, const char *what);
+void sl_intmat_string(struct sl_buf *b, sl_value v, int indent);
+void sl_intmat_table(struct sl_buf *b, sl_value v);   /* print(m) */
+void sl_intmat_builtins(struct sl_world *W);
+
+/* newstruct types (newstruct.c): a type code from SL_T_FIRST_USER up
+ * whose sl_utype has ns set; a value is an sl_struct of ns->n members in
+ * declaration order, copy-on-write as lists */
+typedef struct sl_nsdesc {
+  int n;
+  char **names;
+  int *types;          /* SL_T_* of each member (SL_T_DEF: any), or a newstruct code */
+  char *spec;          /* normalized: "int x, int y" */
+} sl_nsdesc;
+typedef struct sl_struct { sl_obj h; size_t n; sl_value v[]; } sl_struct;
+static inline sl_struct *sl_stv(sl_value v) { return (sl_struct *)v.u.p; }
+int sl_is_struct(int type);
+const sl_nsdesc *sl_struct_desc(int type);
+sl_value sl_struct_copy(sl_value v);
+sl_value sl_struct_new(int type, size_t n);   /* n members, all none */
+int sl_struct_default(struct sl_ctx *C, int type, sl_value *out);
+void sl_struct_string(struct sl_buf *b, sl_value v);
+/* define (or find, when the spec is the same) newstruct type name */
+int sl_struct_define(struct sl_ctx *C, const char *name, const char *spec, int *type, int *existed);
+int sl_member(struct sl_ctx *C, sl_value v, const char *name, sl_value *out);
+/* t's value at the path of nel elements (kinds: SL_PATH_*) set to x (taken) */
+enum { SL_PATH_INDEX = 0, SL_PATH_INDEX2 = 1, SL_PATH_MEMBER = 2 };
+int sl_setpath(struct sl_ctx *C, sl_value *t, int nel, const int *kinds, sl_value *keys, sl_value x);
+void sl_struct_builtins(struct sl_world *W);
 
 #define SL_INT(x) ((sl_value){.type = SL_T_INT, .u.i = (x)})
 #define SL_NONE ((sl_value){.type = SL_T_NONE})
@@ -152,11 +196,11 @@ const char *sl_type_name(int type);
 
 /* ---- value codec (codec.c) --------------------------------------------- */
 /* Values that cross a process (cluster pools) as bytes: int, bigint,
- * string, list, intvec, none; sharing is kept. sl_encode appends to out
+ * string, list, intvec, intmat, newstruct values, none; sharing is kept. sl_encode appends to out
  * (0, or -1 with the error set and out unchanged: a type that cannot
  * cross); sl_decode checks every length against the input and sl_limits
  * (0, or -1 with the error set). The format is described in codec.c. */
-#define SL_CODEC_VERSION 1
+#define SL_CODEC_VERSION 2
 int sl_encode(struct sl_ctx *C, sl_value v, sl_buf *out);
 int sl_decode(struct sl_ctx *C, const void *data, size_t len, sl_value *out);
 
@@ -168,7 +212,11 @@ typedef struct sl_utype {
   /* the language's own types (link.c): a display of any length, used
    * instead of d.print */
   void (*show)(sl_buf *b, void *ptr);
+  sl_nsdesc *ns;        /* a newstruct type (newstruct.c); NULL for plugin types */
 } sl_utype;
+/* a new type code for u (name taken from u->name), or -1: the name is
+ * taken (*dup = its code) or every code is used */
+int sl_utype_register(sl_utype *u, int *dup);
 extern sl_utype *sl_utypes[SL_T_MAX];
 int sl_utype_find(const char *name);   /* type code, or -1 */
 /* the declaration hooks of type t (all zero for a type without any) */

@@ -151,6 +151,11 @@ static void free_one(sl_obj *o, free_stack *fs) {
     break;
   }
   default:
+    if (sl_is_struct(o->type)) {   /* a newstruct value: its members */
+      sl_struct *st = (sl_struct *)o;
+      for (size_t i = 0; i < st->n; i++) fs_push(fs, drop(st->v[i]));
+      break;
+    }
     if (o->type >= SL_T_FIRST_USER && sl_utypes[o->type] && sl_utypes[o->type]->d.release)
       sl_utypes[o->type]->d.release(((sl_user *)o)->ptr);
     break;
@@ -209,7 +214,19 @@ again:;
     sl_intvec *x = sl_iv(a), *y = sl_iv(b);
     return x->n == y->n && !memcmp(x->v, y->v, x->n * sizeof(int64_t));
   }
+  case SL_T_INTMAT: {
+    sl_intmat *x = sl_imv(a), *y = sl_imv(b);
+    return x->r == y->r && x->c == y->c && !memcmp(x->v, y->v, x->r * x->c * sizeof(int64_t));
+  }
   default:
+    if (sl_is_struct((int)a.type)) {   /* newstruct values of one type: member by member */
+      sl_struct *x = sl_stv(a), *y = sl_stv(b);
+      if (x == y) return 1;
+      if (depth > SL_MAX_NEST) return 0;
+      for (size_t i = 0; i < x->n; i++)
+        if (!equal(x->v[i], y->v[i], depth + 1)) return 0;
+      return 1;
+    }
     if (a.type >= SL_T_FIRST_USER && sl_utypes[a.type] && sl_utypes[a.type]->d.equal)
       return sl_utypes[a.type]->d.equal(((sl_user *)a.u.p)->ptr, ((sl_user *)b.u.p)->ptr) != 0;
     if (a.type >= SL_T_FIRST_USER)
@@ -272,6 +289,7 @@ const char *sl_type_name(int t) {
   case SL_T_MULTI: return "list";
   case SL_T_UNDEF: return "?unknown type?";
   case SL_T_PACKAGE: return "package";
+  case SL_T_INTMAT: return "intmat";
   default:
     if (t >= SL_T_FIRST_USER && t < SL_T_MAX && sl_utypes[t]) return sl_utypes[t]->name;
     return "?unknown type?";
@@ -335,6 +353,7 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
   }
   indent_to(b, ind);
   if (v.type == SL_T_PACKAGE) { sl_package_show(b, v); return; }
+  if (v.type == SL_T_INTMAT) { sl_intmat_string(b, v, ind); return; }
   if (v.type == SL_T_MULTI) {
     /* values separated by a blank; a list ends its display with a newline
      * and no blank follows it (Singular's layout) */
@@ -376,6 +395,7 @@ static void string_value(sl_buf *b, sl_value v, int depth) {
   case SL_T_BIGINT: print_bigint(b, v); break;
   case SL_T_STRING: sl_buf_add(b, sl_sv(v)->s, sl_sv(v)->len); break;
   case SL_T_INTVEC: print_intvec(b, v); break;
+  case SL_T_INTMAT: sl_intmat_string(b, v, -1); break;
   case SL_T_LIST: case SL_T_MULTI: {
     sl_list *l = sl_lv(v);
     int first = 1;
@@ -393,7 +413,8 @@ static void string_value(sl_buf *b, sl_value v, int depth) {
   case SL_T_BUILTIN: sl_buf_printf(b, "<builtin %s>", ((sl_builtin *)v.u.p)->name); break;
   case SL_T_QUOTE: sl_buf_printf(b, "quote(%s)", ((sl_quote *)v.u.p)->src->s); break;
   default:
-    if (v.type >= SL_T_FIRST_USER) print_user(b, v);
+    if (sl_is_struct((int)v.type)) sl_struct_string(b, v);
+    else if (v.type >= SL_T_FIRST_USER) print_user(b, v);
     break;
   }
 }

@@ -110,6 +110,7 @@ static int default_value(int type, sl_value *v) {
   case SL_T_STRING: *v = sl_str_new("", 0); return 0;
   case SL_T_LIST: *v = sl_list_new(0); return 0;
   case SL_T_INTVEC: *v = sl_intvec_new(1); return 0;
+  case SL_T_INTMAT: *v = sl_intmat_new(1, 1); return 0;
   default: *v = SL_NONE; return 0;
   }
 }
@@ -435,7 +436,14 @@ L_STOREG: {
   sp--;
   uint32_t cur = sl_slot_peek(s, &decl);
   if (cur == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
-  if (decl != SL_T_DEF && sp->type != (uint32_t)decl) {
+  if (decl == SL_T_INTMAT && sp->type != SL_T_INTMAT) {
+    /* `m = 1, 2, 3;` fills the intmat m holds */
+    SAVE();
+    a = sl_slot_get(s);
+    rc = sl_intmat_assign(C, a, sp, s->name);
+    sl_release(a);
+    if (rc < 0) { sl_release(*sp); goto error; }
+  } else if (decl != SL_T_DEF && sp->type != (uint32_t)decl) {
     SAVE();
     if (sl_convert(C, decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
   } else if (sp->type != cur && sl_utype_ext((int)cur)->assign) {
@@ -470,7 +478,11 @@ L_DECLG: {
 }
 L_CONV: {
   int t = GET_B8(ins);
-  if (sp[-1].type != (uint32_t)t) {
+  if (t == SL_T_INTMAT && sp[-1].type != SL_T_INTMAT) {
+    /* a local intmat: `m = 1, 2, 3;` fills the intmat it holds */
+    SAVE();
+    if (sl_intmat_assign(C, base[GET_A16(ins)], &sp[-1], "variable") < 0) goto error;
+  } else if (sp[-1].type != (uint32_t)t) {
     SAVE();
     sl_code *c = f->code;
     const char *nm = "";
@@ -725,6 +737,41 @@ L_SETINDEXG: {
   atomic_store_explicit(&s->lock, 0, memory_order_release);
   sl_release(sp[-1]);
   sp -= 2;
+  if (rc < 0) goto error;
+  DISPATCH();
+}
+L_MEMBER:
+  SAVE();
+  rc = sl_member(C, sp[-1], sl_sv(k[GET_A(ins)])->s, &r);
+  sl_release(sp[-1]);
+  if (rc < 0) { sp--; goto error; }
+  sp[-1] = r;
+  DISPATCH();
+L_SETPATHL: L_SETPATHG: {
+  /* value, keys, mask: p.x = v, s.b.x = v, m[i, j] = v, l[2].x = v */
+  int nk = GET_B8(ins), kinds[8];
+  int64_t mask = sp[-1].u.i;
+  int ne = (int)(mask & 63);
+  for (int e = 0; e < ne; e++) kinds[e] = (int)(mask >> (6 + 2 * e)) & 3;
+  sl_value x = sp[-nk - 2], *keys = sp - nk - 1;
+  SAVE();
+  if ((ins & 0xff) == OP_SETPATHL) {
+    rc = sl_setpath(C, &base[GET_A16(ins)], ne, kinds, keys, x);
+  } else {
+    sl_slot *s = g[GET_A16(ins)];
+    while (atomic_load_explicit(&sl_threaded, memory_order_relaxed) && atomic_exchange_explicit(&s->lock, 1, memory_order_acquire)) {}
+    if (s->val.type == SL_T_UNDEF) {
+      sl_release(x);
+      rc = sl_error(C, "`%s` is undefined", s->name);
+    } else {
+      sl_slot_write_begin(s);
+      rc = sl_setpath(C, &s->val, ne, kinds, keys, x);
+      sl_slot_write_end(s);
+    }
+    atomic_store_explicit(&s->lock, 0, memory_order_release);
+  }
+  for (int i = 0; i < nk; i++) sl_release(keys[i]);
+  sp -= nk + 2;
   if (rc < 0) goto error;
   DISPATCH();
 }

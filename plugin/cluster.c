@@ -970,7 +970,7 @@ static void *serve_job(void *arg) {
     if (res.type != SPINDLE_T_NONE && api->encode(C, res, &bytes, &len) < 0) {
       char msg[300];
       snprintf(msg, sizeof msg, "the result is a %s, which cannot cross from another rank of a cluster pool "
-               "(only int, bigint, string, list, intvec and none can)", api->type_name(res));
+               "(only int, bigint, string, list, intvec, intmat, newstruct and none can)", api->type_name(res));
       sj_report(j, R_FAILED, us, msg, strlen(msg));
     } else {
       sj_report(j, R_DONE, us, bytes ? bytes : "", len);

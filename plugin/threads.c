@@ -392,7 +392,7 @@ int th_pool_call(th_pool *p, int slot, spindle_ctx *C, const char *name, spindle
     if (api->encode(C, *ret, &b, &n) < 0) {
       api->clear_error(C);
       rc = api->error(C, "the result is a %s, which cannot cross from another rank of a cluster pool "
-                      "(only int, bigint, string, list, intvec and none can)", api->type_name(*ret));
+                      "(only int, bigint, string, list, intvec, intmat, newstruct and none can)", api->type_name(*ret));
       api->release(*ret);
       *ret = api->none();
     } else {

@@ -83,6 +83,7 @@ bench_files = \
 	scripts/bench/run \
 	scripts/bench/README.md \
 	scripts/bench/scripts/fib.sing \
+	scripts/bench/scripts/intmat.sing \
 	scripts/bench/scripts/fib.lua \
 	scripts/bench/scripts/startjob.sing \
 	scripts/bench/scripts/primes.sing \

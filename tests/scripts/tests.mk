@@ -15,6 +15,10 @@ SING_TESTS = \
 	tests/scripts/files.sing \
 	tests/scripts/files_errors.sing \
 	tests/scripts/intvec.sing \
+	tests/scripts/intmat.sing \
+	tests/scripts/intmat_errors.sing \
+	tests/scripts/newstruct.sing \
+	tests/scripts/newstruct_errors.sing \
 	tests/scripts/lib.sing \
 	tests/scripts/lists.sing \
 	tests/scripts/misc.sing \
@@ -33,6 +37,7 @@ SING_TESTS = \
 	tests/scripts/dbprint.sing \
 	tests/scripts/dbprint_errors.sing \
 	tests/scripts/names.sing \
-	tests/scripts/names_errors.sing
+	tests/scripts/names_errors.sing \
+	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib

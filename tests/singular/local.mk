@@ -9,7 +9,9 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/Names.sing \
 	tests/singular/manual/Names_3.sing \
 	tests/singular/manual/Names_in_procedures.sing \
+	tests/singular/manual/Print_command.sing \
 	tests/singular/manual/Return_type_of_procedures.sing \
+	tests/singular/manual/_trace.sing \
 	tests/singular/manual/bigint_expressions.sing \
 	tests/singular/manual/bigint_operations.sing \
 	tests/singular/manual/boolean_operations.sing \
@@ -19,11 +21,17 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/insert.sing \
 	tests/singular/manual/int_declarations.sing \
 	tests/singular/manual/int_operations.sing \
+	tests/singular/manual/intmat_declarations.sing \
+	tests/singular/manual/intmat_expressions.sing \
+	tests/singular/manual/intmat_operations.sing \
+	tests/singular/manual/intmat_type_cast.sing \
 	tests/singular/manual/intvec_declarations.sing \
 	tests/singular/manual/intvec_operations.sing \
+	tests/singular/manual/link_declarations.sing \
 	tests/singular/manual/list_operations.sing \
 	tests/singular/manual/prime.sing \
 	tests/singular/manual/primefactors.sing \
+	tests/singular/manual/status.sing \
 	tests/singular/manual/string_declarations.sing \
 	tests/singular/manual/string_expressions.sing \
 	tests/singular/manual/string_operations.sing \
@@ -50,3 +58,6 @@ EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/README.md tests/singular/NOTES.md tests/singular/classification.tsv \
 	tests/singular/select-examples.py tests/singular/check-notes.py \
 	tests/singular/demo/make-expected.sh
+
+# written by the manual example link_declarations (run inside manual/)
+CLEANFILES += tests/singular/manual/example.txt

@@ -18,6 +18,7 @@ THREADS_TESTS = \
 	tests/threads/stalled_off.sing \
 	tests/threads/packages.sing \
 	tests/threads/files.sing \
+	tests/threads/values.sing \
 	tests/threads/repl_interrupt.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \

@@ -212,9 +212,11 @@ START_TEST(test_hostile) {
   ck_assert_int_eq(try_decode("", 0), -1);
   ck_assert_int_eq(try_decode("XYZ\1\0", 5), -1);
   ck_assert_ptr_nonnull(strstr(C->err, "not an encoded value"));
-  ck_assert_int_eq(try_decode("SPV\2\0", 5), -1);
-  ck_assert_ptr_nonnull(strstr(C->err, "version 2 is not supported"));
+  ck_assert_int_eq(try_decode("SPV\3\0", 5), -1);
+  ck_assert_ptr_nonnull(strstr(C->err, "version 3 is not supported"));
+  ck_assert_int_eq(try_decode("SPV\0\0", 5), -1);
   ck_assert_int_eq(try_decode("SPV\1\0", 5), 0);
+  ck_assert_int_eq(try_decode("SPV\2\0", 5), 0);
   /* lengths past the end: refused before anything is allocated */
   ck_assert_int_eq(try_decode("SPV\1\4\xff\xff\xff\xff\x0f", 10), -1);   /* list of 4G entries */
   ck_assert_ptr_nonnull(strstr(C->err, "limit"));
@@ -240,6 +242,99 @@ START_TEST(test_hostile) {
 }
 END_TEST
 
+/* a global of the script run in C */
+static sl_value global(const char *name) {
+  sl_slot *s = sl_global_find(W, name);
+  ck_assert_ptr_nonnull(s);
+  return sl_slot_get(s);
+}
+
+/* a literal stream (its own length: it may hold NULs) */
+#define TRY(lit) try_decode(lit, sizeof lit - 1)
+
+START_TEST(test_intmat) {
+  sl_value m = sl_intmat_new(2, 3);
+  int64_t vals[] = {0, -1, INT64_MAX, INT64_MIN, 42, 7};
+  memcpy(sl_imv(m)->v, vals, sizeof vals);
+  sl_value r = trip(m);
+  ck_assert_uint_eq(sl_imv(r)->r, 2);
+  ck_assert_uint_eq(sl_imv(r)->c, 3);
+  sl_release(r);
+  trip_release(m);
+  trip_release(sl_intmat_new(0, 3));
+  trip_release(sl_intmat_new(3, 0));
+  trip_release(sl_intmat_new(1, 1));
+  /* not equal to an intmat of the same entries in another shape */
+  sl_value a = sl_intmat_new(2, 2), b = sl_intmat_new(4, 1);
+  ck_assert(!sl_equal(a, b));
+  sl_release(a);
+  sl_release(b);
+  /* hostile sizes: refused before anything is allocated */
+  ck_assert_int_eq(try_decode("SPV\2\x07\x02\x02\1\1\1", 10), -1);   /* 2 x 2, 3 entries */
+  ck_assert_ptr_nonnull(strstr(C->err, "passes the end"));
+  ck_assert_int_eq(try_decode("SPV\2\x07\x02\x02\1\1\1\1", 11), 0);
+  ck_assert_int_eq(try_decode("SPV\2\x07\xff\xff\x03\xff\xff\x03\0", 12), -1);   /* 65535 x 65535 */
+  ck_assert_ptr_nonnull(strstr(C->err, "limit"));
+  ck_assert_int_eq(try_decode("SPV\1\x07\x01\x01\1", 8), -1);          /* not in version 1 */
+  ck_assert_ptr_nonnull(strstr(C->err, "unknown type tag"));
+}
+END_TEST
+
+START_TEST(test_newstruct) {
+  ck_assert_int_eq(sl_run_string(C,
+    "newstruct(\"cpoint\", \"int x, int y\");"
+    "newstruct(\"cseg\", \"cpoint a, cpoint b, list l, def d, intmat m, bigint n, intvec v, string s\");"
+    "cseg s; s.b.x = 5; s.a.y = -3; s.l = list(s.b, 1, list()); s.d = \"x\"; s.m = intvec(1, 2);"
+    "s.n = 12345678901234567890; cpoint p; p.x = 9; list two = p, p, s;", "t"), 0);
+  sl_value s = global("s"), two = global("two");
+  trip_release(s);
+  /* sharing is kept: the two entries are one value after the trip */
+  sl_value r = trip(two);
+  ck_assert_ptr_eq(sl_lv(r)->v[0].u.p, sl_lv(r)->v[1].u.p);
+  ck_assert(sl_equal(sl_lv(r)->v[2], sl_lv(two)->v[2]));
+  sl_release(r);
+  /* a value holding a proc does not cross; the message names the member */
+  ck_assert_int_eq(sl_run_string(C, "proc f() { return(1); } cseg t; t.d = list(1, f);", "t"), 0);
+  sl_value t = global("t");
+  sl_buf b = {0};
+  ck_assert_int_eq(sl_encode(C, t, &b), -1);
+  ck_assert_ptr_nonnull(strstr(C->err, "(list entry 2 of member d of cseg)"));
+  sl_release(t);
+  sl_clear_error(C);
+  /* a type the decoding process does not have yet is defined */
+  ck_assert_int_eq(sl_utype_find("cfresh"), -1);
+  if (TRY("SPV\2\x09\x06" "cfresh" "\x05" "int a" "\x08\0\x01\x01\x0e") != 0) ck_abort_msg("%s", C->err);
+  ck_assert_int_ge(sl_utype_find("cfresh"), SL_T_FIRST_USER);
+  /* one it has with other members is refused */
+  ck_assert_int_eq(TRY("SPV\2\x09\x06" "cpoint" "\x05" "int z" "\x08\0\x01\x01\x0e"), -1);
+  ck_assert_ptr_nonnull(strstr(C->err, "already defined"));
+  /* members that do not hold their type, counts that do not match */
+  ck_assert_int_eq(TRY("SPV\2\x09\x06" "cpoint" "\x0c" "int x, int y" "\x08\0\x02\x03\x01" "a" "\x01\0"), -1);
+  ck_assert_ptr_nonnull(strstr(C->err, "member x of a cpoint holds a string"));
+  ck_assert_int_eq(TRY("SPV\2\x09\x06" "cpoint" "\x0c" "int x, int y" "\x08\0\x01\x01\0"), -1);
+  ck_assert_ptr_nonnull(strstr(C->err, "another number of members"));
+  ck_assert_int_eq(TRY("SPV\2\x08\0\x01\x01\0"), -1);
+  ck_assert_ptr_nonnull(strstr(C->err, "not defined in the stream"));
+  ck_assert_int_eq(TRY("SPV\2\x09\x03" "a b" "\x05" "int a" "\x08\0\x01\x01\0"), -1);
+  ck_assert_ptr_nonnull(strstr(C->err, "not a name for a type"));
+  /* every prefix of a stream with newstruct values is an error, every
+   * one-byte change no crash (last: a changed name defines a type, and
+   * they run out) */
+  ck_assert_int_eq(sl_encode(C, two, &b), 0);
+  for (size_t n = 0; n < b.len; n++) ck_assert_int_eq(try_decode(b.s, n), -1);
+  unsigned char *m = malloc(b.len);
+  for (size_t i = 0; i < b.len; i++)
+    for (int c = 0; c < 256; c += 3) {
+      memcpy(m, b.s, b.len);
+      m[i] = (unsigned char)c;
+      try_decode(m, b.len);
+    }
+  free(m);
+  sl_buf_free(&b);
+  sl_release(two);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("codec");
   TCase *tc = tcase_create("codec");
@@ -251,6 +346,8 @@ int main(void) {
   tcase_add_test(tc, test_sharing);
   tcase_add_test(tc, test_cannot_cross);
   tcase_add_test(tc, test_hostile);
+  tcase_add_test(tc, test_intmat);
+  tcase_add_test(tc, test_newstruct);
   suite_add_tcase(s, tc);
   return check_run(s);
 }

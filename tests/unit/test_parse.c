@@ -41,6 +41,11 @@ START_TEST(test_postfix) {
   PARSES("int(x);", "(exprs (call int x))");
   PARSES("quote(a + 1);", "(exprs (quote (+ a 1)))");
   PARSES("Top::foo(1);", "(exprs (call Top::foo 1))");
+  PARSES("p.x;", "(exprs (. x p))");
+  PARSES("s.b.x + 1;", "(exprs (+ (. x (. b s)) 1))");
+  PARSES("l[2].x[3];", "(exprs (index (. x (index l 2)) 3))");
+  PARSES("f(1).y;", "(exprs (. y (call f 1)))");
+  PARSES("1..3;", "(exprs (range 1 3))");   /* `..` is not two member dots */
   PARSES("P::x + 1;", "(exprs (+ P::x 1))");
   PARSES("`\"a\" + b`;", "(exprs (backquote (+ \"a\" b)))");
   PARSES("`s`(1);", "(exprs (call (backquote s) 1))");
@@ -85,6 +90,11 @@ START_TEST(test_statements) {
   PARSES("LIB \"x.lib\";", "(LIB \"x.lib\")");
   PARSES("quit;", "(quit)");
   PARSES("counter c = f();", "(decl def c = (call f) counter)");
+  PARSES("intmat m[2][n + 1] = 1, 2;", "(decl intmat (m 2 (+ n 1)) = 1 2)");
+  PARSES("intmat a, b[1][2];", "(decl intmat a (b 1 2))");
+  PARSES("m[1, 2] = 3;", "(assign (index m 1 2) = 3)");
+  PARSES("s.b.x = 10;", "(assign (. x (. b s)) = 10)");
+  PARSES("point p;", "(decl def p point)");
 }
 END_TEST
 
@@ -106,6 +116,9 @@ START_TEST(test_errors) {
   PARSES("int = 3;", "syntax error: expected an expression, found `int`");
   PARSES("\"open", "syntax error: unterminated string");
   PARSES("proc f(1) { }", "syntax error: expected a parameter name, found `1`");
+  PARSES("p.1;", "syntax error: expected a member name after `.`, found `1`");
+  PARSES("intmat m[2] = 1;", "syntax error: expected `[` (intmat m[rows][columns]), found `=`");
+  PARSES("intmat m[2][;", "syntax error: expected an expression, found `;`");
   sl_parsed p;
   ck_assert_int_lt(sl_parse("\n\n1 +;", 5, 1, &p), 0);
   ck_assert_int_eq(p.errline, 3);

@@ -86,6 +86,95 @@ START_TEST(test_copy_on_write) {
 }
 END_TEST
 
+/* intmat: display as Singular, equality, copy-on-write of an entry */
+START_TEST(test_intmat) {
+  sl_world *W = sl_world_new();
+  sl_ctx *C = sl_ctx_new(W);
+  sl_value m = sl_intmat_new(2, 2);
+  for (int i = 0; i < 4; i++) sl_imv(m)->v[i] = i + 1;
+  SHOWS(m, "1,2,\n3,4 ");
+  sl_buf sb = {0};
+  sl_string_value(&sb, m);
+  ck_assert_str_eq(sb.s, "1,2,3,4 ");
+  sl_buf_free(&sb);
+  sl_value l = sl_list_new(0);
+  sl_retain(m);
+  sl_list_push(&l, m);
+  SHOWS(l, "[1]:\n   1,2,\n   3,4 ");   /* rows indented in a list */
+  sl_value col = sl_intmat_new(3, 1);
+  SHOWS(col, "0,0,0");
+  sl_value shared = m;
+  sl_retain(shared);
+  ck_assert_int_eq(sl_intmat_setindex2(C, &m, SL_INT(2), SL_INT(1), SL_INT(30)), 0);
+  ck_assert(m.u.p != shared.u.p);
+  ck_assert_int_eq(sl_imv(shared)->v[2], 3);
+  ck_assert_int_eq(sl_imv(m)->v[2], 30);
+  ck_assert(!sl_equal(m, shared));
+  void *before = m.u.p;
+  ck_assert_int_eq(sl_intmat_setindex2(C, &m, SL_INT(1), SL_INT(1), SL_INT(-1)), 0);
+  ck_assert(m.u.p == before);
+  ck_assert_int_lt(sl_intmat_setindex2(C, &m, SL_INT(3), SL_INT(1), SL_INT(0)), 0);
+  ck_assert_str_eq(C->err, "index [3, 1] out of range for a 2 x 2 intmat");
+  sl_clear_error(C);
+  sl_value p;
+  ck_assert_int_eq(sl_arith(C, SL_MUL, shared, shared, &p), 0);
+  SHOWS(p, "7,10,\n15,22 ");
+  sl_release(p);
+  /* entries too big for the unchecked product: every product and sum is
+   * checked, and a result that fits is still right */
+  sl_value h1 = sl_intmat_new(1, 2), h2 = sl_intmat_new(2, 1);
+  sl_imv(h1)->v[0] = (int64_t)1 << 62; sl_imv(h1)->v[1] = 1;
+  sl_imv(h2)->v[0] = 0; sl_imv(h2)->v[1] = 5;
+  ck_assert_int_eq(sl_arith(C, SL_MUL, h1, h2, &p), 0);
+  ck_assert_int_eq(sl_imv(p)->v[0], 5);
+  sl_release(p);
+  sl_imv(h2)->v[0] = 2;
+  ck_assert_int_lt(sl_arith(C, SL_MUL, h1, h2, &p), 0);
+  ck_assert_str_eq(C->err, "intmat entry overflow in `*`");
+  sl_clear_error(C);
+  sl_release(h1); sl_release(h2);
+  p = SL_NONE;
+  ck_assert_int_lt(sl_arith(C, SL_ADD, shared, col, &p), 0);
+  ck_assert_str_eq(C->err, "`+`: intmat sizes not compatible (2 x 2 and 3 x 1)");
+  sl_clear_error(C);
+  sl_release(p); sl_release(m); sl_release(shared); sl_release(l); sl_release(col);
+  sl_ctx_free(C);
+  sl_world_free(W);
+}
+END_TEST
+
+/* newstruct values: members by path, copy-on-write down the path */
+START_TEST(test_newstruct) {
+  sl_world *W = sl_world_new();
+  sl_ctx *C = sl_ctx_new(W);
+  ck_assert_int_eq(sl_run_string(C, "newstruct(\"vpoint\", \"int x, int y\");"
+                                    "newstruct(\"vseg\", \"vpoint a, vpoint b\"); vseg s;", "t"), 0);
+  sl_value s = sl_slot_get(sl_global_find(W, "s"));
+  SHOWS(s, "b=<vpoint>\na=<vpoint>");
+  sl_value shared = s;
+  sl_retain(shared);
+  int kinds[2] = {SL_PATH_MEMBER, SL_PATH_MEMBER};
+  sl_value keys[2] = {sl_str("b"), sl_str("x")};
+  ck_assert_int_eq(sl_setpath(C, &s, 2, kinds, keys, SL_INT(10)), 0);
+  ck_assert(s.u.p != shared.u.p);                           /* s was shared: copied */
+  ck_assert(sl_stv(s)->v[0].u.p == sl_stv(shared)->v[0].u.p);   /* a: still shared */
+  ck_assert(sl_stv(s)->v[1].u.p != sl_stv(shared)->v[1].u.p);   /* b: copied on the way */
+  SHOWS(sl_stv(s)->v[1], "y=0\nx=10");
+  SHOWS(sl_stv(shared)->v[1], "y=0\nx=0");
+  ck_assert(!sl_equal(s, shared));
+  ck_assert_int_lt(sl_setpath(C, &s, 2, kinds, keys, sl_str("no")), 0);
+  ck_assert_str_eq(C->err, "cannot assign string to member `x` (int) of vpoint");
+  sl_clear_error(C);
+  sl_value x;
+  ck_assert_int_lt(sl_member(C, s, "c", &x), 0);
+  ck_assert_str_eq(C->err, "vseg has no member `c` (its members: a, b)");
+  sl_clear_error(C);
+  sl_release(keys[0]); sl_release(keys[1]); sl_release(s); sl_release(shared);
+  sl_ctx_free(C);
+  sl_world_free(W);
+}
+END_TEST
+
 START_TEST(test_conversions) {
   sl_world *W = sl_world_new();
   sl_ctx *C = sl_ctx_new(W);
@@ -285,6 +374,8 @@ int main(void) {
   tcase_add_test(tc, test_equality);
   tcase_add_test(tc, test_copy_on_write);
   tcase_add_test(tc, test_conversions);
+  tcase_add_test(tc, test_intmat);
+  tcase_add_test(tc, test_newstruct);
   tcase_add_test(tc, test_concurrent_globals);
   tcase_add_test(tc, test_run_in_two_contexts);
   tcase_add_test(tc, test_threads_share_globals);
