@@ -618,6 +618,7 @@ struct th_job {
  * it: a lock, and the chain. */
 static pthread_mutex_t wg_mu = PTHREAD_MUTEX_INITIALIZER;
 static th_job *wg_waits;   /* jobs in a waiting call (wfn set) */
+static th_wait *wg_other;  /* waits of jobs that are no th_job (tasks) */
 
 static void wg_link(th_job *me, const char *fn, const th_obj *obj) {
   me->wfn = fn;
@@ -663,7 +664,11 @@ static spindle_value job_value(th_job *t) {
 static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
   th_job *t = arg;
   api->release(t->fn);
-  if (t->wfn) th_wait_end(t);   /* scheduled, and never ran */
+  if (t->wfn) {   /* scheduled, and never ran */
+    pthread_mutex_lock(&wg_mu);
+    wg_unlink(t);
+    pthread_mutex_unlock(&wg_mu);
+  }
   /* no lock: nothing reaches t through the graph any more (a dependent
    * would hold t's job, a waiter t's value); deps are left only when it
    * never ran */
@@ -747,36 +752,58 @@ static void wg_cancel_at_exit(void) {
   pthread_mutex_lock(&wg_mu);
   size_t n = 0;
   for (th_job *t = wg_waits; t; t = t->wnext) n++;
-  th_job **all = n ? malloc(n * sizeof *all) : NULL;
+  for (th_wait *w = wg_other; w; w = w->next) n++;
+  struct { sp_job *sj; th_pool *p; } *all = n ? malloc(n * sizeof *all) : NULL;
   n = 0;
   for (th_job *t = wg_waits; t && all; t = t->wnext) {
     sp_job_retain(t->sj);
-    all[n++] = t;
+    all[n].sj = t->sj;
+    all[n++].p = t->pool;
+  }
+  for (th_wait *w = wg_other; w && all; w = w->next) {
+    sp_job_retain(w->sj);
+    all[n].sj = w->sj;
+    all[n++].p = NULL;   /* the tasks' own pool: closed without a word */
   }
   pthread_mutex_unlock(&wg_mu);
-  for (size_t i = 0; i < n; i++) sp_job_cancel(all[i]->sj);
+  for (size_t i = 0; i < n; i++) sp_job_cancel(all[i].sj);
   for (size_t i = 0; i < n; i++) {
-    sp_job_join(all[i]->sj, NULL);
-    if (sp_job_state(all[i]->sj) == SP_JOB_CANCELLED && all[i]->pool) all[i]->pool->exit_cancelled++;
-    sp_job_release(all[i]->sj);
+    sp_job_join(all[i].sj, NULL);
+    if (sp_job_state(all[i].sj) == SP_JOB_CANCELLED && all[i].p) all[i].p->exit_cancelled++;
+    sp_job_release(all[i].sj);
   }
   free(all);
 }
 
-th_job *th_wait_begin(spindle_ctx *C, const char *fn, const th_obj *obj) {
-  if (!sp_job_current()) return NULL;
-  th_job *me = *api->userdata(C, 0);
-  if (!me) return NULL;   /* a job of the runtime's own, or native */
+void th_wait_begin(spindle_ctx *C, th_wait *w, const char *fn, const th_obj *obj) {
+  w->sj = sp_job_current();
+  w->t = NULL;
+  if (!w->sj) return;   /* the main flow: the runtime reports its deadlocks */
+  w->t = *api->userdata(C, 0);
   pthread_mutex_lock(&wg_mu);
-  wg_link(me, fn, obj);
+  if (w->t) {   /* a script job: its th_job carries the wait */
+    wg_link(w->t, fn, obj);
+  } else {      /* a task's job, or another of the plugin's own */
+    w->fn = fn;
+    w->obj = obj;
+    w->prev = NULL;
+    w->next = wg_other;
+    if (wg_other) wg_other->prev = w;
+    wg_other = w;
+  }
   pthread_mutex_unlock(&wg_mu);
-  return me;
 }
 
-void th_wait_end(th_job *me) {
-  if (!me) return;
+void th_wait_end(th_wait *w) {
+  if (!w->sj) return;
   pthread_mutex_lock(&wg_mu);
-  wg_unlink(me);
+  if (w->t) {
+    wg_unlink(w->t);
+  } else {
+    if (w->prev) w->prev->next = w->next;
+    else wg_other = w->next;
+    if (w->next) w->next->prev = w->prev;
+  }
   pthread_mutex_unlock(&wg_mu);
 }
 
@@ -786,40 +813,50 @@ void th_wait_end(th_job *me) {
  * knows (waitJob, channels, syncvars, triggers, region locks), then how
  * many more jobs are not ended (waiting for dependencies, or in a wait
  * of their own). Nothing runs meanwhile, so the lists hold still. */
-static int by_name(const void *a, const void *b) {
-  return strcmp(sp_job_name((*(th_job *const *)a)->sj), sp_job_name((*(th_job *const *)b)->sj));
-}
+static int by_text(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int th_deadlock(spindle_ctx *C, const char *fn) {
-  char buf[1200];
+  char buf[1200], e[320];
   size_t len = 0, named = 0, pending = 0;   /* pending: scheduled, not started */
   pthread_mutex_lock(&wg_mu);
   size_t n = 0;
   for (th_job *t = wg_waits; t; t = t->wnext) n++;
-  th_job **all = malloc((n ? n : 1) * sizeof *all);   /* by name: the same report every time */
+  for (th_wait *w = wg_other; w; w = w->next) n++;
+  char **all = malloc((n ? n : 1) * sizeof *all);   /* sorted: the same report every time */
   n = 0;
-  for (th_job *t = wg_waits; t && all; t = t->wnext) all[n++] = t;
-  if (all) qsort(all, n, sizeof *all, by_name);
-  for (size_t i = 0; i < n && len < sizeof buf - 200; i++, named++) {
-    th_job *t = all[i];
-    len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob \"%s\" ", named ? ", " : "", sp_job_name(t->sj));
+  for (th_job *t = wg_waits; t && all; t = t->wnext) {
+    size_t k = (size_t)snprintf(e, sizeof e, "job \"%s\" ", sp_job_name(t->sj));
     if (t->waiting_on) {
-      len += (size_t)snprintf(buf + len, sizeof buf - len, "waits for job \"%s\"", sp_job_name(t->waiting_on->sj));
+      snprintf(e + k, sizeof e - k, "waits for job \"%s\"", sp_job_name(t->waiting_on->sj));
     } else if (t->ndeps) {
       const char *sep = "is scheduled after ";
-      for (size_t k = 0; k < t->ndeps && len < sizeof buf - 200; k++)
-        if (!sp_job_finished(t->deps[k]->sj)) {
-          len += (size_t)snprintf(buf + len, sizeof buf - len, "%sjob \"%s\"", sep, sp_job_name(t->deps[k]->sj));
+      for (size_t d = 0; d < t->ndeps && k < sizeof e - 1; d++)
+        if (!sp_job_finished(t->deps[d]->sj)) {
+          k += (size_t)snprintf(e + k, sizeof e - k, "%sjob \"%s\"", sep, sp_job_name(t->deps[d]->sj));
           sep = " and ";
         }
       pending++;
     } else if (t->wobj && t->wobj->name) {
-      len += (size_t)snprintf(buf + len, sizeof buf - len, "waits in %s(\"%s\")", t->wfn, t->wobj->name);
+      snprintf(e + k, sizeof e - k, "waits in %s(\"%s\")", t->wfn, t->wobj->name);
     } else {
-      len += (size_t)snprintf(buf + len, sizeof buf - len, "waits in %s", t->wfn);
+      snprintf(e + k, sizeof e - k, "waits in %s", t->wfn);
     }
+    all[n++] = strdup(e);
+  }
+  for (th_wait *w = wg_other; w && all; w = w->next) {
+    if (w->obj && w->obj->name)
+      snprintf(e, sizeof e, "job \"%s\" waits in %s(\"%s\")", sp_job_name(w->sj), w->fn, w->obj->name);
+    else
+      snprintf(e, sizeof e, "job \"%s\" waits in %s", sp_job_name(w->sj), w->fn);
+    all[n++] = strdup(e);
   }
   pthread_mutex_unlock(&wg_mu);
+  if (all) qsort(all, n, sizeof *all, by_text);
+  for (size_t i = 0; i < n; i++, named++) {
+    if (all[i] && len < sizeof buf - 200)
+      len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", named ? ", " : "", all[i]);
+    free(all[i]);
+  }
   free(all);
   long open = 0;
   pthread_mutex_lock(&pools_mu);
@@ -1210,7 +1247,11 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
   int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
   if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {
-    th_wait_end(t->wfn ? t : NULL);
+    if (t->wfn) {
+      pthread_mutex_lock(&wg_mu);
+      wg_unlink(t);
+      pthread_mutex_unlock(&wg_mu);
+    }
     atomic_store(&t->started, 0);
     if (rc == SP_ESTATE) rc = api->error(C, "%s: a dependency was never started", who);
     else rc = start_err(C, who, t, rc);

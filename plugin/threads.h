@@ -102,10 +102,18 @@ int th_argerr(spindle_ctx *C, const char *fn, int i, const char *want, spindle_v
 int th_counterr(spindle_ctx *C, const char *fn, int argc, const char *want);
 int th_rterr(spindle_ctx *C, const char *fn, int rc);   /* SP_EDEADLK: the deadlock report */
 /* Around a call that may suspend a job (receiveChannel, readSyncVar,
- * waitTrigger, ...): names what the job waits in for a deadlock report.
- * NULL and nothing done outside a job of the plugin's own. */
-th_job *th_wait_begin(spindle_ctx *C, const char *fn, const th_obj *obj);
-void th_wait_end(th_job *me);
+ * waitTrigger, ...): names what the job waits in, for a deadlock report,
+ * and lets the exit cancel it. w lives on the caller's stack; nothing is
+ * done on the main flow. */
+typedef struct th_wait {
+  struct th_wait *prev, *next;
+  sp_job *sj;            /* the waiting job, or NULL: the main flow */
+  th_job *t;             /* its th_job, or NULL (a task's job) */
+  const char *fn;
+  const th_obj *obj;
+} th_wait;
+void th_wait_begin(spindle_ctx *C, th_wait *w, const char *fn, const th_obj *obj);
+void th_wait_end(th_wait *w);
 
 void th_coord_register(spindle_reg *reg);
 void th_tasks_register(spindle_reg *reg);   /* tasks.c */

@@ -237,9 +237,10 @@ static int f_waitTrigger(spindle_ctx *C, int argc, spindle_value *argv, spindle_
   if (argc != 1) return th_counterr(C, "waitTrigger", argc, "1 argument (trigger)");
   th_obj *o = obj_arg(C, "waitTrigger", argc, argv, 0, th_trig_t, "trigger");
   if (!o) return -1;
-  th_job *me = th_wait_begin(C, "waitTrigger", o);
+  th_wait w;
+  th_wait_begin(C, &w, "waitTrigger", o);
   int rc = sp_trigger_wait(o->p);
-  th_wait_end(me);
+  th_wait_end(&w);
   if (rc == SP_ECANCELED) return api->error(C, "cancelled");
   if (rc < 0) return th_rterr(C, "waitTrigger", rc);
   *ret = api->none();
@@ -314,9 +315,10 @@ static int f_receiveChannel(spindle_ctx *C, int argc, spindle_value *argv, spind
   void *b = NULL;
   int rc = sp_chan_try_recv ? sp_chan_try_recv(o->p, &b) : SP_EBUSY;   /* most find an item: no wait to name */
   if (rc != 0) {
-    th_job *me = th_wait_begin(C, "receiveChannel", o);
+    th_wait w;
+    th_wait_begin(C, &w, "receiveChannel", o);
     rc = sp_chan_recv(o->p, &b);
-    th_wait_end(me);
+    th_wait_end(&w);
   }
   if (rc == SP_ECANCELED) return api->error(C, "cancelled");
   if (rc < 0) return th_rterr(C, "receiveChannel", rc);
@@ -360,9 +362,10 @@ static int f_readSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindle_
   th_obj *o = obj_arg(C, "readSyncVar", argc, argv, 0, th_svar_t, "syncvar");
   if (!o) return -1;
   void *b = NULL;
-  th_job *me = sp_syncvar_written && sp_syncvar_written(o->p) ? NULL : th_wait_begin(C, "readSyncVar", o);
+  th_wait w = {0};   /* a written syncvar: no wait to name */
+  if (!sp_syncvar_written || !sp_syncvar_written(o->p)) th_wait_begin(C, &w, "readSyncVar", o);
   int rc = sp_syncvar_read(o->p, &b);
-  th_wait_end(me);
+  th_wait_end(&w);
   if (rc == SP_ECANCELED) return api->error(C, "cancelled");
   if (rc < 0) return th_rterr(C, "readSyncVar", rc);
   pthread_mutex_lock(&o->mu);
@@ -396,9 +399,10 @@ static int f_updateSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindl
     return api->error(C, "updateSyncVar: no proc named \"%s\"", nm);
   }
   void *base = NULL;
-  th_job *me = sp_syncvar_written && sp_syncvar_written(o->p) ? NULL : th_wait_begin(C, "updateSyncVar", o);
+  th_wait w = {0};
+  if (!sp_syncvar_written || !sp_syncvar_written(o->p)) th_wait_begin(C, &w, "updateSyncVar", o);
   int rc = sp_syncvar_read(o->p, &base);
-  th_wait_end(me);
+  th_wait_end(&w);
   if (rc < 0) { api->release(fn); return rc == SP_ECANCELED ? api->error(C, "cancelled") : th_rterr(C, "updateSyncVar", rc); }
   spindle_value *a = malloc((size_t)argc * sizeof *a);
   for (int i = 2; i < argc; i++) a[i - 1] = argv[i];
