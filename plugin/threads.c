@@ -748,7 +748,12 @@ static void wg_leave(th_job *me) {
  * before the pools close: a pool's close stops its workers, and a job
  * left suspended would keep its interpreter context and values for good.
  * Cancelled, each unwinds from its wait at once. */
-static void wg_cancel_at_exit(void) {
+static void wg_cancel_waiting(int wait);
+static void wg_cancel_at_exit(void) { wg_cancel_waiting(1); }
+
+/* cancel every job in a script's wait; with wait, wait for each to end
+ * and count it in its pool's closing message */
+static void wg_cancel_waiting(int wait) {
   pthread_mutex_lock(&wg_mu);
   size_t n = 0;
   for (th_job *t = wg_waits; t; t = t->wnext) n++;
@@ -768,8 +773,10 @@ static void wg_cancel_at_exit(void) {
   pthread_mutex_unlock(&wg_mu);
   for (size_t i = 0; i < n; i++) sp_job_cancel(all[i].sj);
   for (size_t i = 0; i < n; i++) {
-    sp_job_join(all[i].sj, NULL);
-    if (sp_job_state(all[i].sj) == SP_JOB_CANCELLED && all[i].p) all[i].p->exit_cancelled++;
+    if (wait) {
+      sp_job_join(all[i].sj, NULL);
+      if (sp_job_state(all[i].sj) == SP_JOB_CANCELLED && all[i].p) all[i].p->exit_cancelled++;
+    }
     sp_job_release(all[i].sj);
   }
   free(all);
@@ -1499,8 +1506,13 @@ static int f_getSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindl
  * the orderly shutdown of src/README.md -- new jobs refused, queued and
  * running jobs cancelled, pools stopped newest first -- so that a script
  * waiting on a job wakes up and unwinds */
+/* SIGINT/SIGTERM on a script run: the runtime's shutdown cancels the jobs
+ * that run or are queued, and those suspended in a script's wait are
+ * cancelled here (the runtime cannot reach them), so that a script
+ * waiting for one of them ends within the 100 ms rule as well */
 static void on_signal(int signo) {
   (void)signo;
+  wg_cancel_waiting(0);
   sp_shutdown();
 }
 
