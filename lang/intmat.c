@@ -182,17 +182,6 @@ static int mat_mul(sl_ctx *C, const mview *a, const mview *b, int as_intvec, sl_
   return 0;
 }
 
-/* x div n and x % n as Singular's intvec and intmat: the remainder is in
- * 0..|n|-1 (-7 div 2 is -4, -7 % 4 is 1); 1 on overflow */
-static int euclid(int64_t x, int64_t n, int mod, int64_t *out) {
-  int64_t r = x % n, q;
-  if (r < 0) r = (int64_t)((uint64_t)r + (n < 0 ? -(uint64_t)n : (uint64_t)n));
-  if (mod) { *out = r; return 0; }
-  if (__builtin_sub_overflow(x, r, &q) || (q == INT64_MIN && n == -1)) return 1;
-  *out = q / n;
-  return 0;
-}
-
 /* m op n for an int n: +- on the diagonal, the rest on every entry;
  * rev: n op m (only + - *; n - m is n*I - m) */
 static int with_int(sl_ctx *C, int op, const mview *m, int64_t n, int rev, sl_value *out) {
@@ -211,7 +200,7 @@ static int with_int(sl_ctx *C, int op, const mview *m, int64_t n, int rev, sl_va
       break;
     case SL_MUL: bad = __builtin_mul_overflow(x, n, &d[i]); break;
     default:   /* div, /, %: n != 0, checked by the caller */
-      bad = euclid(x, n, op == SL_MOD, &d[i]);
+      bad = sl_euclid(x, n, op == SL_MOD, &d[i]);
       break;
     }
   }

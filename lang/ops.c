@@ -123,6 +123,24 @@ static int concat_list(sl_ctx *C, sl_value a, sl_value b, sl_value *out) {
   return 0;
 }
 
+/* x div n and x % n as Singular's intvec and intmat: the remainder is in
+ * 0..|n|-1 (-7 div 2 is -4, -7 % 4 is 1); 1 on overflow (INT64_MIN div
+ * -1). n != 0. */
+int sl_euclid(int64_t x, int64_t n, int mod, int64_t *out) {
+  if (n == -1) {   /* x % -1 traps for INT64_MIN in C */
+    if (mod) { *out = 0; return 0; }
+    if (x == INT64_MIN) return 1;
+    *out = -x;
+    return 0;
+  }
+  int64_t r = x % n, q;
+  if (r < 0) r = (int64_t)((uint64_t)r + (n < 0 ? -(uint64_t)n : (uint64_t)n));
+  if (mod) { *out = r; return 0; }
+  if (__builtin_sub_overflow(x, r, &q)) return 1;
+  *out = q / n;
+  return 0;
+}
+
 static int iv_elem(sl_ctx *C, int op, int64_t x, int64_t y, int64_t *r) {
   switch (op) {
   case SL_ADD: if (!__builtin_add_overflow(x, y, r)) return 0; break;
@@ -130,8 +148,8 @@ static int iv_elem(sl_ctx *C, int op, int64_t x, int64_t y, int64_t *r) {
   case SL_MUL: if (!__builtin_mul_overflow(x, y, r)) return 0; break;
   case SL_DIV: case SL_IDIV: case SL_MOD:
     if (y == 0) return sl_error(C, "division by 0");
-    *r = op == SL_MOD ? x % y : x / y;
-    return 0;
+    if (!sl_euclid(x, y, op == SL_MOD, r)) return 0;   /* Singular's: remainder in 0..|y|-1 */
+    break;
   default: return sl_error(C, "`%s` is not supported for intvec", opsym[op]);
   }
   return sl_error(C, "intvec entry overflow in `%s`", opsym[op]);
