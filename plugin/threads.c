@@ -600,11 +600,10 @@ struct th_job {
   th_job *waiting_on;
   th_job **deps;
   size_t ndeps;
-  /* a suspending script call it is in, for deadlock reports (wg_mu):
-   * linked on wg_waits while in it */
-  const char *wfn;
-  const th_obj *wobj;
-  th_job *wprev, *wnext;
+  /* its wait in waitJob, or as a scheduled job not yet running, on the
+   * list of waits (wg_waits, wg_mu) while wl.fn is set; its waits in other
+   * calls use a node on the caller's stack (th_wait_begin) */
+  th_wait wl;
 };
 
 /* Waits that close a cycle are errors at the waiting call. A job in
@@ -617,23 +616,25 @@ struct th_job {
  * it starts). Only waits from inside a job pay for
  * it: a lock, and the chain. */
 static pthread_mutex_t wg_mu = PTHREAD_MUTEX_INITIALIZER;
-static th_job *wg_waits;   /* jobs in a waiting call (wfn set) */
-static th_wait *wg_other;  /* waits of jobs that are no th_job (tasks) */
+static th_wait *wg_waits;   /* jobs in a waiting call, for deadlock reports and the exit */
 
-static void wg_link(th_job *me, const char *fn, const th_obj *obj) {
-  me->wfn = fn;
-  me->wobj = obj;
-  me->wprev = NULL;
-  me->wnext = wg_waits;
-  if (wg_waits) wg_waits->wprev = me;
-  wg_waits = me;
+/* wg_mu held */
+static void wg_link(th_wait *w, sp_job *sj, th_job *t, const char *fn, const th_obj *obj) {
+  w->sj = sj;
+  w->t = t;
+  w->fn = fn;
+  w->obj = obj;
+  w->prev = NULL;
+  w->next = wg_waits;
+  if (wg_waits) wg_waits->prev = w;
+  wg_waits = w;
 }
 
-static void wg_unlink(th_job *me) {
-  if (me->wprev) me->wprev->wnext = me->wnext;
-  else wg_waits = me->wnext;
-  if (me->wnext) me->wnext->wprev = me->wprev;
-  me->wfn = NULL;
+static void wg_unlink(th_wait *w) {
+  if (w->prev) w->prev->next = w->next;
+  else wg_waits = w->next;
+  if (w->next) w->next->prev = w->prev;
+  w->fn = NULL;
 }
 
 #pragma weak sp_job_createv
@@ -664,9 +665,9 @@ static spindle_value job_value(th_job *t) {
 static void job_cleanup(void *arg, void *result, sp_state st, void *ud) {
   th_job *t = arg;
   api->release(t->fn);
-  if (t->wfn) {   /* scheduled, and never ran */
+  if (t->wl.fn) {   /* scheduled, and never ran */
     pthread_mutex_lock(&wg_mu);
-    wg_unlink(t);
+    wg_unlink(&t->wl);
     pthread_mutex_unlock(&wg_mu);
   }
   /* no lock: nothing reaches t through the graph any more (a dependent
@@ -720,7 +721,7 @@ static int wg_enter(spindle_ctx *C, th_job *me, th_job *t) {
   size_t n = wg_path(t, me, path, 0, 64, seen, &nseen);
   if (!n) {
     me->waiting_on = t;
-    wg_link(me, "waitJob", NULL);
+    wg_link(&me->wl, me->sj, me, "waitJob", NULL);
     pthread_mutex_unlock(&wg_mu);
     return 0;
   }
@@ -739,7 +740,7 @@ static int wg_enter(spindle_ctx *C, th_job *me, th_job *t) {
 static void wg_leave(th_job *me) {
   pthread_mutex_lock(&wg_mu);
   me->waiting_on = NULL;
-  wg_unlink(me);
+  wg_unlink(&me->wl);
   pthread_mutex_unlock(&wg_mu);
 }
 
@@ -756,19 +757,13 @@ static void wg_cancel_at_exit(void) { wg_cancel_waiting(1); }
 static void wg_cancel_waiting(int wait) {
   pthread_mutex_lock(&wg_mu);
   size_t n = 0;
-  for (th_job *t = wg_waits; t; t = t->wnext) n++;
-  for (th_wait *w = wg_other; w; w = w->next) n++;
+  for (th_wait *w = wg_waits; w; w = w->next) n++;
   struct { sp_job *sj; th_pool *p; } *all = n ? malloc(n * sizeof *all) : NULL;
   n = 0;
-  for (th_job *t = wg_waits; t && all; t = t->wnext) {
-    sp_job_retain(t->sj);
-    all[n].sj = t->sj;
-    all[n++].p = t->pool;
-  }
-  for (th_wait *w = wg_other; w && all; w = w->next) {
+  for (th_wait *w = wg_waits; w && all; w = w->next) {
     sp_job_retain(w->sj);
     all[n].sj = w->sj;
-    all[n++].p = NULL;   /* the tasks' own pool: closed without a word */
+    all[n++].p = w->t ? w->t->pool : NULL;   /* a task's: its pool closes without a word */
   }
   pthread_mutex_unlock(&wg_mu);
   for (size_t i = 0; i < n; i++) sp_job_cancel(all[i].sj);
@@ -783,34 +778,18 @@ static void wg_cancel_waiting(int wait) {
 }
 
 void th_wait_begin(spindle_ctx *C, th_wait *w, const char *fn, const th_obj *obj) {
-  w->sj = sp_job_current();
-  w->t = NULL;
-  if (!w->sj) return;   /* the main flow: the runtime reports its deadlocks */
-  w->t = *api->userdata(C, 0);
+  sp_job *sj = sp_job_current();
+  w->fn = NULL;
+  if (!sj) return;   /* the main flow: the runtime reports its deadlocks */
   pthread_mutex_lock(&wg_mu);
-  if (w->t) {   /* a script job: its th_job carries the wait */
-    wg_link(w->t, fn, obj);
-  } else {      /* a task's job, or another of the plugin's own */
-    w->fn = fn;
-    w->obj = obj;
-    w->prev = NULL;
-    w->next = wg_other;
-    if (wg_other) wg_other->prev = w;
-    wg_other = w;
-  }
+  wg_link(w, sj, *api->userdata(C, 0), fn, obj);   /* no th_job: a task's job */
   pthread_mutex_unlock(&wg_mu);
 }
 
 void th_wait_end(th_wait *w) {
-  if (!w->sj) return;
+  if (!w->fn) return;
   pthread_mutex_lock(&wg_mu);
-  if (w->t) {
-    wg_unlink(w->t);
-  } else {
-    if (w->prev) w->prev->next = w->next;
-    else wg_other = w->next;
-    if (w->next) w->next->prev = w->prev;
-  }
+  wg_unlink(w);
   pthread_mutex_unlock(&wg_mu);
 }
 
@@ -827,15 +806,15 @@ static int th_deadlock(spindle_ctx *C, const char *fn) {
   size_t len = 0, named = 0, pending = 0;   /* pending: scheduled, not started */
   pthread_mutex_lock(&wg_mu);
   size_t n = 0;
-  for (th_job *t = wg_waits; t; t = t->wnext) n++;
-  for (th_wait *w = wg_other; w; w = w->next) n++;
+  for (th_wait *w = wg_waits; w; w = w->next) n++;
   char **all = malloc((n ? n : 1) * sizeof *all);   /* sorted: the same report every time */
   n = 0;
-  for (th_job *t = wg_waits; t && all; t = t->wnext) {
-    size_t k = (size_t)snprintf(e, sizeof e, "job \"%s\" ", sp_job_name(t->sj));
-    if (t->waiting_on) {
+  for (th_wait *w = wg_waits; w && all; w = w->next) {
+    th_job *t = w->t;
+    size_t k = (size_t)snprintf(e, sizeof e, "job \"%s\" ", sp_job_name(w->sj));
+    if (t && t->waiting_on) {
       snprintf(e + k, sizeof e - k, "waits for job \"%s\"", sp_job_name(t->waiting_on->sj));
-    } else if (t->ndeps) {
+    } else if (t && t->ndeps) {
       const char *sep = "is scheduled after ";
       for (size_t d = 0; d < t->ndeps && k < sizeof e - 1; d++)
         if (!sp_job_finished(t->deps[d]->sj)) {
@@ -843,18 +822,11 @@ static int th_deadlock(spindle_ctx *C, const char *fn) {
           sep = " and ";
         }
       pending++;
-    } else if (t->wobj && t->wobj->name) {
-      snprintf(e + k, sizeof e - k, "waits in %s(\"%s\")", t->wfn, t->wobj->name);
+    } else if (w->obj && w->obj->name) {
+      snprintf(e + k, sizeof e - k, "waits in %s(\"%s\")", w->fn, w->obj->name);
     } else {
-      snprintf(e + k, sizeof e - k, "waits in %s", t->wfn);
+      snprintf(e + k, sizeof e - k, "waits in %s", w->fn);
     }
-    all[n++] = strdup(e);
-  }
-  for (th_wait *w = wg_other; w && all; w = w->next) {
-    if (w->obj && w->obj->name)
-      snprintf(e, sizeof e, "job \"%s\" waits in %s(\"%s\")", sp_job_name(w->sj), w->fn, w->obj->name);
-    else
-      snprintf(e, sizeof e, "job \"%s\" waits in %s", sp_job_name(w->sj), w->fn);
     all[n++] = strdup(e);
   }
   pthread_mutex_unlock(&wg_mu);
@@ -890,7 +862,7 @@ static void *job_run(void *ud, size_t argc, void *const *argv) {
     size_t n = t->ndeps;
     t->deps = NULL;
     t->ndeps = 0;
-    if (t->wfn) wg_unlink(t);
+    if (t->wl.fn) wg_unlink(&t->wl);
     pthread_mutex_unlock(&wg_mu);
     for (size_t i = 0; i < n; i++) sp_job_release(d[i]->sj);
     free(d);
@@ -1247,16 +1219,16 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
   }
   if (t->ndeps) {   /* named in deadlock reports until it runs */
     pthread_mutex_lock(&wg_mu);
-    wg_link(t, "scheduleJob", NULL);
+    wg_link(&t->wl, t->sj, t, "scheduleJob", NULL);
     pthread_mutex_unlock(&wg_mu);
   }
   atomic_store(&t->started, 1);
   int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
   if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {
-    if (t->wfn) {
+    if (t->wl.fn) {
       pthread_mutex_lock(&wg_mu);
-      wg_unlink(t);
+      wg_unlink(&t->wl);
       pthread_mutex_unlock(&wg_mu);
     }
     atomic_store(&t->started, 0);

@@ -107,9 +107,9 @@ int th_rterr(spindle_ctx *C, const char *fn, int rc);   /* SP_EDEADLK: the deadl
  * done on the main flow. */
 typedef struct th_wait {
   struct th_wait *prev, *next;
-  sp_job *sj;            /* the waiting job, or NULL: the main flow */
+  sp_job *sj;            /* the waiting job */
   th_job *t;             /* its th_job, or NULL (a task's job) */
-  const char *fn;
+  const char *fn;        /* the waiting call; NULL: not on the list */
   const th_obj *obj;
 } th_wait;
 void th_wait_begin(spindle_ctx *C, th_wait *w, const char *fn, const th_obj *obj);

@@ -191,7 +191,7 @@ static int recv_wait(sp_chan *c, void **item)
                 give_back(c, r.item);
             else
                 rrec_unlink(c, &r);
-            return rc == SP_EDEADLK || rc == SP_EINTR ? rc : SP_ECANCELED;
+            return rc; /* cancelled, or a plain thread's verdict */
         }
     }
     *item = r.item;

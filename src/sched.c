@@ -477,7 +477,7 @@ static int wait_running_pseudo(sp__waiter *node, sp__waitq *q,
  * that only then it pays for a futex wake. */
 #define SP__WAIT_SPIN 100
 
-/* 0 once woken; with a limit (ns > 0), 1 when it ran out first */
+/* 0 once woken, 1 when ns ran out first */
 static int sleep_until_woken(sp__waiter *n, uint64_t ns)
 {
     for (int i = 0; i < SP__WAIT_SPIN; i++) {
@@ -489,9 +489,7 @@ static int sleep_until_woken(sp__waiter *n, uint64_t ns)
     if (!atomic_compare_exchange_strong(&n->woken, &z, 2))
         return 0; /* woken meanwhile */
     while (atomic_load(&n->woken) == 2) {
-        if (!ns) {
-            sp__futex_wait(&n->woken, 2);
-        } else if (sp__futex_wait_ns(&n->woken, 2, ns)) {
+        if (sp__futex_wait_ns(&n->woken, 2, ns)) {
             int two = 2; /* back to awake, unless woken meanwhile */
             return atomic_compare_exchange_strong(&n->woken, &two, 0);
         }
