@@ -238,20 +238,7 @@ static int lk_open_pipe(sl_ctx *C, const char *fn, sl_link *l) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  /* the child gets a clean signal state (script runs block SIGINT and
-   * SIGTERM in every thread) and a process group of its own, which close
-   * ends as a whole */
-  posix_spawnattr_init(&at);
-  sigset_t none, dfl;
-  sigemptyset(&none);
-  sigemptyset(&dfl);
-  sigaddset(&dfl, SIGPIPE);
-  sigaddset(&dfl, SIGINT);
-  sigaddset(&dfl, SIGTERM);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &dfl);
-  posix_spawnattr_setpgroup(&at, 0);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  sl_spawn_attr(&at, 1);   /* a process group of its own: close ends it whole */
   char *argv[] = {"sh", "-c", l->name, NULL};
   pid_t pid;
   fflush(stdout);

@@ -86,6 +86,25 @@ static int sys_getenv(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 }
 
 /* ---- the shell --------------------------------------------------------- */
+
+void sl_spawn_attr(posix_spawnattr_t *at, int own_group) {
+  posix_spawnattr_init(at);
+  sigset_t none, dfl;
+  sigemptyset(&none);
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  sigaddset(&dfl, SIGINT);
+  sigaddset(&dfl, SIGTERM);
+  posix_spawnattr_setsigmask(at, &none);
+  posix_spawnattr_setsigdefault(at, &dfl);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (own_group) {
+    posix_spawnattr_setpgroup(at, 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(at, flags);
+}
+
 /* system("sh", cmd): runs cmd with /bin/sh and gives its wait status as
  * Singular does (what C's system() returns: 256 * the exit code, or the
  * signal that ended it). The child starts with a clean signal mask (a
@@ -93,16 +112,7 @@ static int sys_getenv(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
  * the script, so cancelJob and Ctrl-C end the command. */
 int sl_shell(sl_ctx *C, const char *cmd, sl_value *ret) {
   posix_spawnattr_t at;
-  posix_spawnattr_init(&at);
-  sigset_t none, dfl;
-  sigemptyset(&none);
-  sigemptyset(&dfl);
-  sigaddset(&dfl, SIGPIPE);
-  sigaddset(&dfl, SIGINT);
-  sigaddset(&dfl, SIGTERM);
-  posix_spawnattr_setsigmask(&at, &none);
-  posix_spawnattr_setsigdefault(&at, &dfl);
-  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  sl_spawn_attr(&at, 0);
   char *argv[] = {"sh", "-c", (char *)cmd, NULL};
   pid_t pid;
   fflush(stdout);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <spawn.h>
 #include <gmp.h>
 #include "plugin.h"
 
@@ -407,6 +408,11 @@ void sl_link_init(sl_world *W);   /* link.c: links, read/write, dump */
 void sl_os_init(sl_world *W);     /* os.c: random, datetime, getenv */
 /* system("sh", cmd): the wait status, as Singular gives it (os.c) */
 int sl_shell(sl_ctx *C, const char *cmd, sl_value *ret);
+/* posix_spawn attributes for a script's child process (os.c): a clean
+ * signal mask (script runs block SIGINT and SIGTERM in every thread),
+ * SIGPIPE, SIGINT and SIGTERM at their defaults; own_group: a process
+ * group of its own, which close ends as a whole */
+void sl_spawn_attr(posix_spawnattr_t *at, int own_group);
 void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn);
 int sl_argc_err(sl_ctx *C, const char *fn, int argc, const char *want);
 int sl_arg_err(sl_ctx *C, const char *fn, int i, const char *want, sl_value got);

@@ -300,20 +300,36 @@ static void undefined(sl_ctx *C, sl_slot *s) {
   sl_error(C, "`%s` is undefined", s->name);
 }
 
-/* x = v for a global slot (v taken), as STOREG does */
+/* x = v for a defined global slot (v taken; decl and cur from
+ * sl_slot_peek): converted to the slot's declared type, an intmat filled,
+ * a plugin value's own assignment, a multi value made a list */
+static int assign_global(sl_ctx *C, sl_slot *s, int decl, uint32_t cur, sl_value v) {
+  int rc = 0;
+  if (decl == SL_T_INTMAT && v.type != SL_T_INTMAT) {
+    /* `m = 1, 2, 3;` fills the intmat m holds */
+    sl_value m = sl_slot_get(s);
+    rc = sl_intmat_assign(C, m, &v, s->name);
+    sl_release(m);
+  } else if (decl != SL_T_DEF && v.type != (uint32_t)decl) {
+    rc = sl_convert(C, decl, &v, s->name);
+  } else if (v.type != cur && sl_utype_ext((int)cur)->assign) {
+    /* a global holding a plugin value whose type converts assignments
+     * (`task t; t = "f", list(1);`) */
+    rc = sl_utype_assign(C, (int)cur, &v);
+  } else if (decl == SL_T_DEF && v.type == SL_T_MULTI) {
+    rc = sl_convert(C, SL_T_LIST, &v, s->name);
+  }
+  if (rc < 0) { sl_release(v); return SL_ERR; }
+  sl_slot_set(s, v, -1);
+  return 0;
+}
+
+/* x = v for a global slot (v taken), a package's included */
 static int store_global(sl_ctx *C, sl_slot *s, sl_value v) {
   int decl;
   uint32_t cur = sl_slot_peek(s, &decl);
   if (cur == SL_T_UNDEF) { sl_release(v); undefined(C, s); return SL_ERR; }
-  if (decl != SL_T_DEF && v.type != (uint32_t)decl) {
-    if (sl_convert(C, decl, &v, s->name) < 0) { sl_release(v); return SL_ERR; }
-  } else if (v.type != cur && sl_utype_ext((int)cur)->assign) {
-    if (sl_utype_assign(C, (int)cur, &v) < 0) { sl_release(v); return SL_ERR; }
-  } else if (decl == SL_T_DEF && v.type == SL_T_MULTI) {
-    if (sl_convert(C, SL_T_LIST, &v, s->name) < 0) { sl_release(v); return SL_ERR; }
-  }
-  sl_slot_set(s, v, -1);
-  return 0;
+  return assign_global(C, s, decl, cur, v);
 }
 
 /* `expr`: the value of the variable the string names */
@@ -436,26 +452,12 @@ L_STOREG: {
   sp--;
   uint32_t cur = sl_slot_peek(s, &decl);
   if (cur == SL_T_UNDEF) { sl_release(*sp); FAIL("`%s` is undefined", s->name); }
-  if (decl == SL_T_INTMAT && sp->type != SL_T_INTMAT) {
-    /* `m = 1, 2, 3;` fills the intmat m holds */
-    SAVE();
-    a = sl_slot_get(s);
-    rc = sl_intmat_assign(C, a, sp, s->name);
-    sl_release(a);
-    if (rc < 0) { sl_release(*sp); goto error; }
-  } else if (decl != SL_T_DEF && sp->type != (uint32_t)decl) {
-    SAVE();
-    if (sl_convert(C, decl, sp, s->name) < 0) { sl_release(*sp); goto error; }
-  } else if (sp->type != cur && sl_utype_ext((int)cur)->assign) {
-    /* a global holding a plugin value whose type converts assignments
-     * (`task t; t = "f", list(1);`) */
-    SAVE();
-    if (sl_utype_assign(C, (int)cur, sp) < 0) { sl_release(*sp); goto error; }
-  } else if (decl == SL_T_DEF && sp->type == SL_T_MULTI) {
-    SAVE();
-    if (sl_convert(C, SL_T_LIST, sp, s->name) < 0) { sl_release(*sp); goto error; }
+  if (sp->type == cur && (decl == SL_T_DEF || sp->type == (uint32_t)decl) && cur != SL_T_MULTI) {
+    sl_slot_set(s, *sp, -1);   /* nothing to convert: what assign_global would do */
+    DISPATCH();
   }
-  sl_slot_set(s, *sp, -1);
+  SAVE();
+  if (assign_global(C, s, decl, cur, *sp) < 0) goto error;
   DISPATCH();
 }
 L_DECLG: {
