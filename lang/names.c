@@ -271,6 +271,7 @@ static void lv_line(const char *name, int level, sl_value v) {
   switch (v.type) {
   case SL_T_LIST: sl_buf_printf(&b, ", size: %zu", sl_lv(v)->n); break;
   case SL_T_INTVEC: sl_buf_printf(&b, " (%zu)", sl_iv(v)->n); break;
+  case SL_T_INTMAT: sl_buf_printf(&b, " %zu x %zu", sl_imv(v)->r, sl_imv(v)->c); break;
   case SL_T_INT: sl_buf_printf(&b, " %lld", (long long)v.u.i); break;
   case SL_T_STRING: {
     sl_string *s = sl_sv(v);
