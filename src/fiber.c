@@ -283,6 +283,10 @@ void sp__fiber_main(void)
     void *r = j->fn(j->arg);
     j->in_rt = 1;
     j = sp__current();
+    if (j->flags & SP__JOB_DETACHED) { /* sp_job_complete ends it */
+        j->result = NULL;
+        sp__switch_out(j, SP__POST_DETACH, 0);
+    }
     j->result = r;
     /* SP_JOB_CANCEL_ON_RETURN: a deferred cancel ends the job CANCELLED
      * when it returns */

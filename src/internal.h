@@ -215,7 +215,31 @@ typedef struct sp__jside {
      * frees the name it replaces, so sp_job_name's pointer stays valid
      * while the job lives; all freed with the job */
     struct sp__name *names;
+    struct sp__detach *_Atomic det; /* sp_job_detach, or NULL */
 } sp__jside;
+
+/* A detached job (sp_job_detach): its end comes from sp_job_complete.
+ * st moves ON -> GONE (the fiber ended, the job waits for its completion)
+ * -> ENDED, or ON -> EARLY (completed while the fiber still ran: the
+ * fiber's end ends the job) -> ENDED; the runtime ending the fiber
+ * otherwise (a cancel at a safe point, a stack overflow) goes to ENDED
+ * at once and the completion is refused. */
+enum { SP__DET_ON = 1, SP__DET_GONE, SP__DET_EARLY, SP__DET_ENDED };
+typedef struct sp__detach {
+    sp_job_cancel_fn on_cancel;
+    void *ud;
+    _Atomic int st;            /* SP__DET_* */
+    _Atomic int told;          /* on_cancel was called */
+    _Atomic int claimed;       /* sp_job_complete was called */
+    int end;                   /* EARLY: the completion's state, result */
+    void *result;              /* and message */
+    char *err;
+} sp__detach;
+
+/* A detached job's fiber is being ended by the runtime (worker side):
+ * mark it ENDED; a completion that came first replaces *state, and the
+ * result or *err (malloc'ed, the caller frees it) with its own. */
+void sp__detach_ending(sp_job *j, int *state, char **err);
 
 /* 128 bytes (two cache lines) without the sanitizer fields: every byte
  * of a job is fresh memory in a million-job batch. */
@@ -539,7 +563,9 @@ enum {
     SP__POST_END,         /* fn returned (DONE or FAILED) */
     SP__POST_CANCEL,      /* ended by cancel at a safe point */
     SP__POST_CANCEL_ASYNC,/* ended by cancel in the signal handler */
-    SP__POST_OVERFLOW     /* guard page hit: FAILED "stack overflow" */
+    SP__POST_OVERFLOW,    /* guard page hit: FAILED "stack overflow" */
+    SP__POST_DETACH       /* fn returned after sp_job_detach: the fiber
+                           * ends, the job waits for sp_job_complete */
 };
 
 /* Counters of one worker: only its thread writes them (SP__BUMP: a
@@ -733,6 +759,8 @@ struct sp_pool {
  * j->flags (the public SP_JOB_* use the low bits; bit 7 so that it still
  * fits if flags ever becomes a byte), set only at start. */
 #define SP__JOB_BOUND (1u << 7)
+/* sp_job_detach was called (set by the job itself, on its fiber) */
+#define SP__JOB_DETACHED (1u << 6)
 
 static inline int sp__job_pinned(const sp_job *j)
 {

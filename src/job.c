@@ -310,6 +310,11 @@ static void job_free(sp_job *j)
         sp__pool_release_job(j->pool);
     if (s) {
         free(s->error);
+        sp__detach *d = atomic_load_explicit(&s->det, memory_order_relaxed);
+        if (d) {
+            free(d->err);
+            free(d);
+        }
         for (sp__name *n = s->names, *prev; n; n = prev) {
             prev = n->prev;
             free(n);
@@ -618,6 +623,15 @@ static int cancel_unstarted(sp_job *j)
     return 1;
 }
 
+/* Once, unless the owner completed it already: also when the runtime
+ * ended the job at a safe point meanwhile, as the work goes on elsewhere. */
+static void tell_cancel(sp_job *j, sp__detach *d)
+{
+    if (!atomic_load(&d->claimed) && d->on_cancel &&
+        !atomic_exchange(&d->told, 1))
+        d->on_cancel(j, d->ud);
+}
+
 int sp_job_cancel(sp_job *j)
 {
     if (!j)
@@ -653,11 +667,104 @@ int sp_job_cancel(sp_job *j)
                                 : NULL;
             if (w && atomic_load(&w->cur) == j)
                 sp__request_preempt(w, j, SP__PC_CANCEL, 1);
+            /* detached: its owner stops the work (seq_cst: the flag
+             * above against sp_job_detach's store of det) */
+            sp__jside *s = sp__jside_peek(j);
+            sp__detach *d = s ? atomic_load(&s->det) : NULL;
+            if (d)
+                tell_cancel(j, d);
         }
     }
     sp_job_release(j);
     sp__rt_leave();
     return rc;
+}
+
+/* ---- jobs completed from outside ---- */
+
+int sp_job_detach(sp_job_cancel_fn on_cancel, void *ud)
+{
+    sp_job *j = sp__current();
+    if (!j)
+        return SP_ENOTJOB;
+    if (j->flags & SP__JOB_DETACHED)
+        return SP_EBUSY;
+    j->in_rt++; /* no async switch while half detached */
+    sp__jside *s = sp__jside_get(j);
+    sp__detach *d = s ? calloc(1, sizeof *d) : NULL;
+    if (!d) {
+        j->in_rt--;
+        return SP_ENOMEM;
+    }
+    d->on_cancel = on_cancel;
+    d->ud = ud;
+    atomic_init(&d->st, SP__DET_ON);
+    sp_waker_add(); /* removed when it ends, however it ends */
+    j->flags |= SP__JOB_DETACHED;
+    atomic_store(&s->det, d); /* seq_cst: against sp_job_cancel's flag */
+    if (atomic_load(&j->cancel))
+        tell_cancel(j, d);
+    sp__rt_leave_quiet(); /* a pending cancel: the owner was told */
+    return 0;
+}
+
+void sp__detach_ending(sp_job *j, int *state, char **err)
+{
+    sp__detach *d = atomic_load(&sp__jside_peek(j)->det);
+    int prev = atomic_exchange(&d->st, SP__DET_ENDED);
+    if (prev == SP__DET_EARLY) {
+        *state = d->end;
+        j->result = d->end == SP_JOB_DONE ? d->result : NULL;
+        free(*err);
+        *err = d->err;
+        d->err = NULL;
+    }
+    sp_waker_remove();
+}
+
+int sp_job_complete(sp_job *j, sp_state state, void *result,
+                    const char *error)
+{
+    if (!j || (state != SP_JOB_DONE && state != SP_JOB_FAILED &&
+               state != SP_JOB_CANCELLED))
+        return SP_EINVAL;
+    sp__jside *s = sp__jside_peek(j);
+    sp__detach *d = s ? atomic_load(&s->det) : NULL;
+    if (!d || atomic_exchange(&d->claimed, 1))
+        return SP_EBUSY;
+    char *msg = NULL;
+    if (state == SP_JOB_FAILED &&
+        !(msg = strdup(error && *error ? error : "job failed")))
+        return SP_ENOMEM;
+    d->end = state;
+    d->result = state == SP_JOB_DONE ? result : NULL;
+    d->err = msg;
+    int st = SP__DET_ON;
+    if (atomic_compare_exchange_strong(&d->st, &st, SP__DET_EARLY))
+        return 0; /* the fiber's end ends it */
+    if (st != SP__DET_GONE ||
+        !atomic_compare_exchange_strong(&d->st, &st, SP__DET_ENDED)) {
+        d->result = NULL; /* ended by the runtime: refused */
+        free(d->err);
+        d->err = NULL;
+        return SP_EBUSY;
+    }
+    sp__rt_enter();
+    if (state == SP_JOB_DONE)
+        j->result = result;
+    if (msg) {
+        sp__job_set_error(j, msg, 1);
+        d->err = NULL;
+    }
+    sp__job_end(j, state);
+    sp_waker_remove();
+    /* a pinner may still hold j from its last run (as in end_job) */
+    atomic_thread_fence(memory_order_seq_cst);
+    while (atomic_load(&sp__npins))
+        __builtin_ia32_pause();
+    sp_job_release(j); /* the hold */
+    sp__rt_leave();
+    return 0;
 }
 
 int sp_job_cancelled(void)

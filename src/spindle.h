@@ -307,6 +307,46 @@ SP_API void sp_flush_wakes(void);
  * NULL). */
 SP_API int sp_job_priority(const sp_job *job);
 
+/*
+ * Jobs completed from outside. A job whose work goes elsewhere (another
+ * process, a device, a network peer) need not keep a fiber while it
+ * waits: inside the job, sp_job_detach says that its end will come from
+ * sp_job_complete. When the job's function then returns, its fiber ends
+ * (the stack goes back to the cache, the worker runs other jobs) and its
+ * return value is ignored; the job stays RUNNING for everyone else
+ * (joiners, dependents, triggers, sp_pool_close) until some thread calls
+ * sp_job_complete. Detach before handing the work over, so that a
+ * completion can never come first.
+ *
+ * A cancel of a detached job (sp_job_cancel, or a trigger's cancel)
+ * not completed yet calls on_cancel(job, ud) once, on the cancelling
+ * thread, or inside sp_job_detach when the cancel came first; the owner
+ * then stops the work and completes the job, usually SP_JOB_CANCELLED. on_cancel must
+ * not block. sp_pool_close counts a detached job as one left suspended,
+ * as it does a job suspended in a wait, and does not wait for it; its
+ * completion still ends it.
+ * Until completed, a detached job counts as a waker for the deadlock
+ * check (sp_waker_add): something outside the pools will end it.
+ *
+ * sp_job_detach: 0; SP_ENOTJOB outside a job; SP_EBUSY if it was
+ * detached already; SP_ENOMEM.
+ */
+typedef void (*sp_job_cancel_fn)(sp_job *job, void *ud);
+SP_API int sp_job_detach(sp_job_cancel_fn on_cancel, void *ud);
+
+/*
+ * End a detached job, from any thread, once: state SP_JOB_DONE (result is
+ * what joiners get, released as the job's result is), SP_JOB_FAILED
+ * (error: the message, copied) or SP_JOB_CANCELLED. Called while the
+ * job's function still runs, the job ends when the function returns.
+ * 0; SP_EINVAL (bad state); SP_EBUSY when the job is not detached, was
+ * completed already, or was ended by the runtime meanwhile (cancelled at
+ * a safe point before its function returned, a stack overflow): the
+ * caller then still owns result.
+ */
+SP_API int sp_job_complete(sp_job *job, sp_state state, void *result,
+                           const char *error);
+
 /* ------------------------------------------------------------------ */
 /* Scheduling points                                                   */
 /* ------------------------------------------------------------------ */

@@ -313,6 +313,7 @@ static int end_reason(sp__worker *w, sp_job *j)
              : c == SP__PC_CANCEL ? SP__TE_CANCELREQ : SP__TE_SLICE;
     }
     case SP__POST_WAIT:
+    case SP__POST_DETACH: /* the job goes on elsewhere */
         return SP__TE_SUSPEND;
     case SP__POST_END:
         return sp__job_err(j) ? SP__TE_FAILED : SP__TE_DONE;

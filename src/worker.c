@@ -308,8 +308,11 @@ static void requeue(sp__worker *w, sp_job *j)
 
 static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 {
-    if (err)
-        sp__job_set_error(j, strdup(err), 1);
+    char *e = err ? strdup(err) : NULL;
+    if (SP__UNLIKELY(j->flags & SP__JOB_DETACHED))
+        sp__detach_ending(j, &state, &e);
+    if (e)
+        sp__job_set_error(j, e, 1);
     if (j->stack)
         stack_put(w, j->stack);
     j->stack = NULL;
@@ -339,7 +342,7 @@ static void after_switch(sp__worker *w, sp_job *j)
         post == SP__POST_OVERFLOW)
         restore_mask(w); /* we left a signal handler without returning */
     if ((post == SP__POST_END || post == SP__POST_CANCEL ||
-         post == SP__POST_CANCEL_ASYNC) &&
+         post == SP__POST_CANCEL_ASYNC || post == SP__POST_DETACH) &&
         !sp__stack_canary_ok(j->stack)) { /* slab stacks only */
         if (lock)
             sp__lockp_unlock(lock);
@@ -379,6 +382,18 @@ static void after_switch(sp__worker *w, sp_job *j)
     case SP__POST_OVERFLOW:
         overflowed(w, j);
         break;
+    case SP__POST_DETACH: {
+        /* the fiber is done; the job waits for sp_job_complete, unless
+         * that came first (EARLY: end_job ends it with its outcome) */
+        if (j->stack)
+            stack_put(w, j->stack);
+        j->stack = NULL;
+        sp__detach *d = atomic_load(&sp__jside_peek(j)->det);
+        int st = SP__DET_ON;
+        if (!atomic_compare_exchange_strong(&d->st, &st, SP__DET_GONE))
+            end_job(w, j, SP_JOB_DONE, NULL);
+        break;
+    }
     default:
         fprintf(stderr, "spindle: job switched out without a reason\n");
         abort();

@@ -1003,6 +1003,200 @@ START_TEST(test_flush_wakes)
 }
 END_TEST
 
+/* ---- jobs completed from outside (sp_job_detach, sp_job_complete) ---- */
+
+typedef struct {
+    _Atomic int detached;   /* the job has detached */
+    _Atomic int completed;  /* the other side completed it */
+    _Atomic int told;       /* on_cancel calls */
+    int complete_in_hook;   /* on_cancel completes it CANCELLED */
+    int wait_completion;    /* the job returns only once completed (EARLY) */
+    int cancel_point;       /* after detaching: a safe point, then return */
+    int rc;                 /* what sp_job_detach returned */
+} det_t;
+
+static void det_cancel(sp_job *j, void *ud)
+{
+    det_t *d = ud;
+    atomic_fetch_add(&d->told, 1);
+    if (d->complete_in_hook)
+        ck_assert_int_eq(sp_job_complete(j, SP_JOB_CANCELLED, NULL, NULL), 0);
+}
+
+static void *det_job(void *arg)
+{
+    det_t *d = arg;
+    d->rc = sp_job_detach(det_cancel, d);
+    if (d->rc == 0)
+        ck_assert_int_eq(sp_job_detach(det_cancel, d), SP_EBUSY);
+    atomic_store(&d->detached, 1);
+    if (d->wait_completion)
+        while (!atomic_load(&d->completed))
+            sched_yield();
+    if (d->cancel_point) {
+        while (!sp_job_cancelled())
+            sched_yield();
+        sp_checkpoint(); /* ends it CANCELLED here */
+    }
+    return (void *)0xbad; /* ignored: the completion gives the result */
+}
+
+/* detaches only once det_go is set (cancelled before, meanwhile) */
+static _Atomic int det_go;
+static void *det_late(void *arg)
+{
+    while (!atomic_load(&det_go))
+        sched_yield();
+    return det_job(arg);
+}
+
+static void await_flag(_Atomic int *f)
+{
+    while (!atomic_load(f)) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(test_detach_complete)
+{
+    ck_assert_int_eq(sp_job_detach(NULL, NULL), SP_ENOTJOB);
+    sp_pool *p = sp_pool_create(1);
+    /* completed after its fiber ended: the worker ran another job meanwhile */
+    det_t d = {0};
+    sp_job *j = sp_job_create(det_job, &d);
+    ck_assert_int_eq(sp_job_complete(j, SP_JOB_DONE, NULL, NULL), SP_EBUSY);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    await_flag(&d.detached);
+    ck_assert_int_eq(d.rc, 0);
+    sp_job *other = sp_job_create(ident, (void *)0x5);
+    ck_assert_int_eq(sp_job_start(p, 0, other), 0);
+    ck_assert_ptr_eq(sp_job_wait(other), (void *)0x5);   /* the one worker is free */
+    sp_job_release(other);
+    ck_assert_int_eq(sp_job_state(j), SP_JOB_RUNNING);
+    ck_assert_int_eq(sp_job_complete(j, SP_JOB_QUEUED, NULL, NULL), SP_EINVAL);
+    ck_assert_int_eq(sp_job_complete(j, SP_JOB_DONE, (void *)0x77, NULL), 0);
+    ck_assert_int_eq(sp_job_complete(j, SP_JOB_DONE, (void *)0x78, NULL), SP_EBUSY);
+    void *r = NULL;
+    ck_assert_int_eq(sp_job_join(j, &r), 0);
+    ck_assert_ptr_eq(r, (void *)0x77);
+    ck_assert_int_eq(sp_job_cancel(j), SP_EBUSY);
+    ck_assert_int_eq(atomic_load(&d.told), 0);
+    sp_job_release(j);
+    sp_stats st;
+    ck_assert_int_eq(sp_pool_stats(p, &st), 0);
+    ck_assert_uint_eq(st.jobs_finished, 2);
+
+    /* completed while its function still ran: it ends when that returns */
+    det_t e = {0};
+    e.wait_completion = 1;
+    j = sp_job_create(det_job, &e);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    await_flag(&e.detached);
+    ck_assert_int_eq(sp_job_complete(j, SP_JOB_FAILED, NULL, "far away"), 0);
+    atomic_store(&e.completed, 1);
+    ck_assert_int_eq(sp_job_join(j, NULL), SP_EFAILED);
+    ck_assert_str_eq(sp_job_error(j), "far away");
+    sp_job_release(j);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+START_TEST(test_detach_cancel)
+{
+    sp_pool *p = sp_pool_create(1);
+    /* cancelled after it detached: the owner is told once and completes it */
+    det_t d = {0};
+    d.complete_in_hook = 1;
+    sp_job *j = sp_job_create(det_job, &d);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    await_flag(&d.detached);
+    ck_assert_int_eq(sp_job_cancel(j), 1);
+    ck_assert_int_eq(sp_job_join(j, NULL), SP_ECANCELED);
+    ck_assert_int_eq(atomic_load(&d.told), 1);
+    sp_job_release(j);
+
+    /* cancelled before it detached: sp_job_detach tells the owner */
+    det_t e = {0};
+    e.complete_in_hook = 1;
+    e.wait_completion = 1;   /* ... which completes it in the hook */
+    j = sp_job_create(det_job, &e);
+    sp_job_set_flags(j, SP_JOB_DEFER_CANCEL);
+    atomic_store(&e.completed, 1);   /* no need to wait: returns at once */
+    ck_assert_int_eq(sp_job_cancel(j), 0);   /* not started: never runs */
+    ck_assert_int_eq(sp_job_state(j), SP_JOB_CANCELLED);
+    sp_job_release(j);
+
+    det_t f = {0};
+    f.complete_in_hook = 1;
+    j = sp_job_create(det_late, &f);
+    sp_job_set_flags(j, SP_JOB_DEFER_CANCEL);
+    det_go = 0;
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    while (sp_job_state(j) != SP_JOB_RUNNING)
+        sched_yield();
+    ck_assert_int_eq(sp_job_cancel(j), 1);   /* running, not detached yet */
+    ck_assert_int_eq(atomic_load(&f.told), 0);
+    atomic_store(&det_go, 1);
+    ck_assert_int_eq(sp_job_join(j, NULL), SP_ECANCELED);
+    ck_assert_int_eq(atomic_load(&f.told), 1);
+    sp_job_release(j);
+
+    /* the runtime ends it first (a safe point after a cancel): a late
+     * completion is refused */
+    det_t g = {0};
+    g.cancel_point = 1;
+    j = sp_job_create(det_job, &g);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    await_flag(&g.detached);
+    ck_assert_int_eq(sp_job_cancel(j), 1);
+    ck_assert_int_eq(sp_job_join(j, NULL), SP_ECANCELED);
+    ck_assert_int_eq(atomic_load(&g.told), 1);
+    ck_assert_int_eq(sp_job_complete(j, SP_JOB_DONE, (void *)1, NULL), SP_EBUSY);
+    sp_job_release(j);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+/* a detached job is a waker: a checked wait on it is no deadlock; a
+ * closing pool counts it as left suspended, as it does a job suspended in
+ * a wait, and its completion still ends it */
+static void *complete_later(void *arg)
+{
+    struct timespec ts = {0, 300 * 1000000};
+    nanosleep(&ts, NULL);
+    ck_assert_int_eq(sp_job_complete(arg, SP_JOB_DONE, (void *)0x99, NULL), 0);
+    return NULL;
+}
+
+START_TEST(test_detach_waker)
+{
+    sp_pool *p = sp_pool_create(1);
+    for (int round = 0; round < 2; round++) {
+        det_t d = {0};
+        sp_job *j = sp_job_create(det_job, &d);
+        ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+        await_flag(&d.detached);
+        pthread_t t;
+        pthread_create(&t, NULL, complete_later, j);
+        if (round == 0) {
+            sp_deadlock_check(1);
+            void *r = NULL;
+            ck_assert_int_eq(sp_job_join(j, &r), 0);
+            ck_assert_ptr_eq(r, (void *)0x99);
+            sp_deadlock_check(0);
+        } else {
+            ck_assert_int_eq(sp_pool_close(p, 1), 1);
+            void *r = NULL;
+            ck_assert_int_eq(sp_job_join(j, &r), 0);
+            ck_assert_ptr_eq(r, (void *)0x99);
+        }
+        pthread_join(t, NULL);
+        sp_job_release(j);
+    }
+}
+END_TEST
+
 /* a job's name changes while it runs and reads it (a script's nameJob on
  * a running job): every read is a whole name, never freed memory */
 static _Atomic int rename_stop;
@@ -1082,6 +1276,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_flush_wakes);
     tcase_add_test(tc, test_rename_running);
     tcase_add_test(tc, test_wait_interruptible);
+    tcase_add_test(tc, test_detach_complete);
+    tcase_add_test(tc, test_detach_cancel);
+    tcase_add_test(tc, test_detach_waker);
     suite_add_tcase(s, tc);
     return s;
 }
