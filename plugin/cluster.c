@@ -663,12 +663,20 @@ static idlink *idtab_take(idtab *t, uint64_t id) {
   return e;
 }
 
+/* a job ready to send: everything but its id */
+typedef struct prepared { wbuf body; } prepared;
+
 typedef struct req {
   idlink link;           /* first: the request's id */
   cl_pool *cp;
   int rank;
-  _Atomic int refs;      /* the waiting job and the table */
-  sp_syncvar *sv;        /* the result frame's body, a malloc'ed wbuf */
+  _Atomic int refs;      /* the sender and the table */
+  sp_syncvar *sv;        /* run: the result frame's body, a malloc'ed wbuf */
+  sp_job *job;           /* run_detached: the job to complete (a reference) */
+  void *(*box)(spindle_value);
+  void (*unbox)(void *);
+  int sent;              /* run_detached: F_JOB queued (sync_mu) */
+  int cancel_asked;      /* the job was cancelled (sync_mu and reqs.mu) */
   int quick;             /* counted in quick_inflight */
 } req;
 
@@ -677,19 +685,55 @@ static _Atomic uint64_t req_ids;
 
 static void req_unref(req *q) {
   if (atomic_fetch_sub(&q->refs, 1) != 1) return;
-  if (sp_syncvar_written(q->sv)) {
+  if (q->sv && sp_syncvar_written(q->sv)) {
     void *v;
     sp_syncvar_read(q->sv, &v);
     wbuf *b = v;
     free(b->p);
     free(b);
   }
-  sp_syncvar_release(q->sv);
+  if (q->sv) sp_syncvar_release(q->sv);
+  if (q->job) sp_job_release(q->job);
   free(q);
 }
 
-/* a job ready to send: everything but its id */
-typedef struct prepared { wbuf body; } prepared;
+static req *req_new(cl_pool *cp, int rank) {
+  req *q = calloc(1, sizeof *q);
+  if (!q) return NULL;
+  q->link.id = atomic_fetch_add(&req_ids, 1) + 1;
+  q->cp = cp;
+  q->rank = rank;
+  atomic_init(&q->refs, 2);
+  pthread_mutex_lock(&cp->mu);
+  q->quick = cp->avg_us[rank] < QUICK_US;   /* none yet (-1): likely quick too */
+  pthread_mutex_unlock(&cp->mu);
+  return q;
+}
+
+/* the frames of a job for rank q->rank: the globals it has not seen, then
+ * the job; sync_mu held, so that no other job overtakes its definitions */
+static void queue_job(req *q, spindle_ctx *C, prepared *pm) {
+  wbuf out = {0};
+  sync_collect(C, q->rank, &out);
+  size_t at = wb_frame(&out, F_JOB);
+  wb_u64(&out, q->link.id);
+  wb_u32(&out, q->cp->id);
+  wb_u32(&out, (uint32_t)sp_job_priority(sp_job_current()));
+  wb_put(&out, pm->body.p, pm->body.n);
+  wb_end(&out, at);
+  send_to(q->rank, &out);
+  free(out.p);
+}
+
+static void send_cancel(int rank, uint64_t id) {
+  wbuf f = {0};
+  size_t at = wb_frame(&f, F_CANCEL);
+  wb_u64(&f, id);
+  wb_end(&f, at);
+  send_to(rank, &f);
+  free(f.p);
+}
+
 
 static void *cl_prepare(cl_pool *cp, spindle_ctx *C, const char *name, spindle_value fn, int argc,
                         const spindle_value *argv) {
@@ -755,43 +799,19 @@ static void cl_discard(void *m) {
 
 static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value *ret) {
   prepared *pm = m;
-  req *q = calloc(1, sizeof *q);
-  q->link.id = atomic_fetch_add(&req_ids, 1) + 1;
-  q->cp = cp;
-  q->rank = rank;
+  req *q = req_new(cp, rank);
   q->sv = sp_syncvar_create(NULL);
-  atomic_init(&q->refs, 2);
-  pthread_mutex_lock(&cp->mu);
-  q->quick = cp->avg_us[rank] < QUICK_US;   /* none yet (-1): likely quick too */
-  pthread_mutex_unlock(&cp->mu);
   if (q->quick) atomic_fetch_add(&quick_inflight, 1);
   sp_waker_add();   /* the result (the comm thread) wakes this job: no deadlock meanwhile */
   idtab_put(&reqs, &q->link);
-
-  wbuf out = {0};
-  /* the globals, then the job, queued in that order for the rank under
-   * sync_mu: no other job can overtake its definitions */
   pthread_mutex_lock(&sync_mu);
-  sync_collect(C, rank, &out);
-  size_t at = wb_frame(&out, F_JOB);
-  wb_u64(&out, q->link.id);
-  wb_u32(&out, cp->id);
-  wb_u32(&out, (uint32_t)sp_job_priority(sp_job_current()));
-  wb_put(&out, pm->body.p, pm->body.n);
-  wb_end(&out, at);
-  send_to(rank, &out);
+  queue_job(q, C, pm);
   pthread_mutex_unlock(&sync_mu);
-  free(out.p);
   cl_discard(pm);
 
   void *v = NULL;
   if (sp_syncvar_read(q->sv, &v) != 0) {   /* cancelled: tell the rank, leave the rest to the comm thread */
-    wbuf f = {0};
-    size_t a2 = wb_frame(&f, F_CANCEL);
-    wb_u64(&f, q->link.id);
-    wb_end(&f, a2);
-    send_to(rank, &f);
-    free(f.p);
+    send_cancel(rank, q->link.id);
     req_unref(q);
     return api->error(C, "cancelled");
   }
@@ -816,6 +836,101 @@ static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value 
   }
   req_unref(q);
   return rc;
+}
+
+/* on_cancel of a detached job (any thread): a job already sent is
+ * cancelled on its rank, which then reports it; one not sent yet is not
+ * sent. sync_mu orders the F_CANCEL after the F_JOB. */
+static void detached_cancel(sp_job *job, void *ud) {
+  (void)job;
+  uint64_t id = (uint64_t)(uintptr_t)ud;
+  pthread_mutex_lock(&sync_mu);
+  pthread_mutex_lock(&reqs.mu);
+  req *q = (req *)*idtab_at(&reqs, id);
+  int sent = 0, rank = 0;
+  if (q) {
+    q->cancel_asked = 1;
+    sent = q->sent;
+    rank = q->rank;
+  }
+  pthread_mutex_unlock(&reqs.mu);
+  if (sent) send_cancel(rank, id);
+  pthread_mutex_unlock(&sync_mu);
+}
+
+static int cl_run_detached(cl_pool *cp, int rank, void *m, spindle_ctx *C, void *(*box)(spindle_value),
+                           void (*unbox)(void *)) {
+  prepared *pm = m;
+  req *q = req_new(cp, rank);
+  sp_job *job = sp_job_current();
+  if (!q || !job) {
+    free(q);
+    cl_discard(pm);
+    slot_back(cp, rank);
+    return api->error(C, q ? "not inside a job" : "out of memory");
+  }
+  sp_job_retain(job);
+  q->job = job;
+  q->box = box;
+  q->unbox = unbox;
+  idtab_put(&reqs, &q->link);
+  /* detached before it is sent: its result can never come first */
+  int rc = sp_job_detach(detached_cancel, (void *)(uintptr_t)q->link.id);
+  if (rc < 0) {
+    if (idtab_take(&reqs, q->link.id)) req_unref(q);
+    req_unref(q);
+    cl_discard(pm);
+    slot_back(cp, rank);
+    return api->error(C, "cannot detach the job: %s", sp_strerror(rc));
+  }
+  pthread_mutex_lock(&sync_mu);
+  pthread_mutex_lock(&reqs.mu);
+  int asked = q->cancel_asked;
+  pthread_mutex_unlock(&reqs.mu);
+  if (!asked) {
+    if (q->quick) atomic_fetch_add(&quick_inflight, 1);
+    queue_job(q, C, pm);
+    q->sent = 1;
+  }
+  pthread_mutex_unlock(&sync_mu);
+  cl_discard(pm);
+  if (asked) {   /* cancelled before it went: it ends when its function returns */
+    if (idtab_take(&reqs, q->link.id)) req_unref(q);
+    slot_back(cp, rank);
+    sp_job_complete(job, SP_JOB_CANCELLED, NULL, NULL);
+  }
+  req_unref(q);
+  return 1;
+}
+
+/* the comm thread: end the detached job of q with the rank's report */
+static void complete_detached(req *q, int src, int status, const char *bytes, size_t len, int bad) {
+  char msg[512];
+  void *res = NULL;
+  int st = SP_JOB_DONE;
+  const char *err = NULL;
+  if (q->cancel_asked) {
+    st = SP_JOB_CANCELLED;
+  } else if (bad) {
+    snprintf(msg, sizeof msg, "a malformed result from rank %d", src);
+    st = SP_JOB_FAILED, err = msg;
+  } else if (status == R_DONE) {
+    spindle_value v = api->none();
+    if (len && api->decode(comm_ctx, bytes, len, &v) < 0) {
+      snprintf(msg, sizeof msg, "the result from rank %d: %s", src, api->errmsg(comm_ctx));
+      api->clear_error(comm_ctx);
+      st = SP_JOB_FAILED, err = msg;
+    } else if (v.type != SPINDLE_T_NONE) {
+      res = q->box(v);
+    }
+  } else if (status == R_FAILED) {
+    snprintf(msg, sizeof msg, "%.*s (on rank %d)", len > 400 ? 400 : (int)len, bytes, src);
+    st = SP_JOB_FAILED, err = msg;
+  } else {
+    snprintf(msg, sizeof msg, "cancelled on rank %d", src);
+    st = SP_JOB_FAILED, err = msg;
+  }
+  if (sp_job_complete(q->job, st, res, err) < 0 && res) q->unbox(res);
 }
 
 /* the comm thread: a result from rank src */
@@ -846,9 +961,16 @@ static void got_result(int src, rbuf *r) {
   cp->used[src]--;
   hand_out(cp);
   pthread_mutex_unlock(&cp->mu);
+  r->p += start;
+  if (q->job) {   /* a detached job: end it here, no fiber to wake */
+    size_t len;
+    const char *bytes = rb_bytes(&peek, &len);
+    complete_detached(q, src, status, bytes, len, peek.bad);
+    req_unref(q);
+    return;
+  }
   wbuf *b = calloc(1, sizeof *b);
   wb_put(b, body, start);
-  r->p += start;
   sp_syncvar_write(q->sv, b);
   sp_waker_remove();
   req_unref(q);
@@ -1247,6 +1369,7 @@ static const spindle_cluster iface = {
   .done = cl_done,
   .giveback = slot_back,
   .run = cl_run,
+  .run_detached = cl_run_detached,
   .discard = cl_discard,
   .stats = cl_stats,
 };

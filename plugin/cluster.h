@@ -43,6 +43,13 @@ typedef struct spindle_cluster {
   void (*done)(cl_pool *cp, int rank, uint64_t busy_us);   /* a job ran here */
   void (*giveback)(cl_pool *cp, int rank);     /* a slot not used after all */
   int (*run)(cl_pool *cp, int rank, void *msg, spindle_ctx *C, spindle_value *ret);
+  /* run without waiting: the job (sp_job_current) is detached
+   * (sp_job_detach) and sent; 1, and the comm thread completes the job
+   * when the rank reports (a result as box(value), released with
+   * unbox when the job is gone meanwhile), or -1 with api->error set on
+   * C (nothing sent, not detached). Frees msg. */
+  int (*run_detached)(cl_pool *cp, int rank, void *msg, spindle_ctx *C, void *(*box)(spindle_value),
+                      void (*unbox)(void *));
   void (*discard)(void *msg);
   /* per-rank counters of the pool as a list of strings */
   spindle_value (*stats)(cl_pool *cp);

@@ -125,7 +125,7 @@ static void *task_main(void *arg) {
   spindle_value small[8], *a = n <= 8 ? small : malloc(n * sizeof *a);
   for (size_t i = 0; i < n; i++) a[i] = api->list_get(r->args, i);
   spindle_value res = api->none();
-  int rc = th_pool_call(tk_pool, slot, C, api->proc_name(r->fn), r->fn, (int)n, a, &res);
+  int rc = th_pool_call(tk_pool, slot, C, api->proc_name(r->fn), r->fn, (int)n, a, &res, 0);
   if (a != small) free(a);
   if (sp_job_cancelled()) {
     api->release(res);

@@ -373,12 +373,13 @@ int th_pool_slot(th_pool *p) {
 /* fn(argv) as a job of p, on its fiber, in slot (th_pool_slot): on a
  * cluster pool, on that slot's rank */
 int th_pool_call(th_pool *p, int slot, spindle_ctx *C, const char *name, spindle_value fn, int argc,
-                 const spindle_value *argv, spindle_value *ret) {
+                 const spindle_value *argv, spindle_value *ret, int detach) {
   if (!p || !p->cl) return api->call(C, fn, argc, argv, ret);
   const spindle_cluster *c = cluster();
   if (slot > 0) {
     void *msg = c->prepare(p->cl, C, name, fn, argc, argv);
     if (!msg) { c->giveback(p->cl, slot); return -1; }
+    if (detach) return c->run_detached(p->cl, slot, msg, C, th_box_new, th_box_release);
     return c->run(p->cl, slot, msg, C, ret);
   }
   struct timespec t0, t1;
@@ -879,13 +880,17 @@ static void *job_run(void *ud, size_t argc, void *const *argv) {
   spindle_value r = api->none();
   int rc;
   switch (t->kind) {
-  case K_CALL: rc = th_pool_call(t->pool, slot, C, sp_job_name(t->sj), t->fn, (int)argc, a, &r); break;
+  case K_CALL: rc = th_pool_call(t->pool, slot, C, sp_job_name(t->sj), t->fn, (int)argc, a, &r, 1); break;
   case K_QUOTE: rc = api->eval(C, t->fn, &r); break;
   case K_EXEC: rc = api->execute(C, api->string_ptr(t->fn, NULL)); break;
   default: rc = api->execute_file(C, api->string_ptr(t->fn, NULL)); break;
   }
   if (a != small) free(a);
   void *res = NULL;
+  if (rc == 1) {   /* sent to another rank, detached: the comm thread ends the job */
+    th_ctx_put(C);
+    return NULL;
+  }
   if (rc < 0) {
     if (!sp_job_cancelled()) sp_job_fail("%s", api->errmsg(C));
   } else if (sp_job_cancelled()) {

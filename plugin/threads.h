@@ -86,10 +86,14 @@ int th_cores(void);                              /* every rank's cores */
 /* a job of a cluster pool first takes a slot (th_pool_slot, before it
  * takes an interpreter context: the rank it runs on, -1 when cancelled
  * meanwhile, 0 for other pools), then runs fn(argv) there (th_pool_call);
- * its arguments must be able to cross (startJob and scheduleJob check) */
+ * its arguments must be able to cross (startJob and scheduleJob check).
+ * With detach, a job sent to another rank is detached (sp_job_detach):
+ * th_pool_call returns 1 and the job's end, with its result boxed
+ * (th_box_new), comes from the cluster's comm thread; otherwise the call
+ * waits for the result: 0 with *ret, or -1 with the error set on C. */
 int th_pool_slot(th_pool *p);
 int th_pool_call(th_pool *p, int slot, spindle_ctx *C, const char *name, spindle_value fn, int argc,
-                 const spindle_value *argv, spindle_value *ret);
+                 const spindle_value *argv, spindle_value *ret, int detach);
 void th_pool_close(th_pool *p);                  /* without waiting, quietly */
 
 /* jobs */
