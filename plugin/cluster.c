@@ -353,8 +353,23 @@ struct cl_pool {
   rstat *st;
   waiter *waiters;       /* highest priority first, then in order of arrival */
   waiter *wtail;         /* the last one */
+  /* startJob's jobs that found no free slot wait here unstarted (no fiber,
+   * no stack), in the same order as waiters; a slot handed to one is
+   * reserved for it (resv) and the job started (tostart, by whoever
+   * handed it out, once cp->mu is let go). The job takes its reserved
+   * slot when it runs (acquire); if it ends first (cancelled), its end
+   * hook gives the slot back. */
+  struct lnode *line, *ltail, *resv, *tostart;
+  sp_pool *rp;           /* the rank-0 runtime pool the line starts jobs on */
   int closed;
 };
+
+typedef struct lnode {
+  struct lnode *next;
+  sp_job *job;           /* line, tostart: a reference */
+  int prio;
+  int rank;              /* resv: the slot's rank */
+} lnode;
 
 static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t npools;
@@ -371,11 +386,28 @@ static int pick(cl_pool *cp) {
   return best;
 }
 
-/* hand free slots to waiters; cp->mu held */
+/* hand free slots to waiters and to the line, in priority order (a
+ * waiter first on a tie: it started before); cp->mu held. Started jobs
+ * of the line go to cp->tostart: the caller calls start_handed after
+ * letting cp->mu go. */
 static void hand_out(cl_pool *cp) {
-  while (cp->waiters) {
+  for (;;) {
+    lnode *ln = cp->closed ? NULL : cp->line;
+    if (!cp->waiters && !ln) return;
     int r = pick(cp);
     if (r < 0) return;
+    if (ln && (!cp->waiters || ln->prio > cp->waiters->prio)) {
+      cp->line = ln->next;
+      if (!cp->line) cp->ltail = NULL;
+      cp->used[r]++;
+      lnode *rv = malloc(sizeof *rv);
+      if (!rv) { fputs("spindle: cluster: out of memory\n", stderr); abort(); }
+      *rv = (lnode){cp->resv, ln->job, ln->prio, r};
+      cp->resv = rv;
+      ln->next = cp->tostart;
+      cp->tostart = ln;
+      continue;
+    }
     waiter *wt = cp->waiters;
     cp->waiters = wt->next;
     if (!cp->waiters) cp->wtail = NULL;
@@ -384,9 +416,120 @@ static void hand_out(cl_pool *cp) {
   }
 }
 
+/* the slot reserved for job (unlinked), or -1; cp->mu held */
+static int take_resv(cl_pool *cp, sp_job *job) {
+  for (lnode **at = &cp->resv; *at; at = &(*at)->next)
+    if ((*at)->job == job) {
+      lnode *n = *at;
+      int r = n->rank;
+      *at = n->next;
+      free(n);
+      return r;
+    }
+  return -1;
+}
+
+/* start the jobs hand_out took from the line (cp->mu not held). A start
+ * refused (the job was cancelled meanwhile, the pool is closing) ends the
+ * job, whose end hook hands its slot to the next in line: that one is
+ * started by this loop, not by a nested call (no recursion over a long
+ * line). */
+static __thread int starting_handed;
+static void start_handed(cl_pool *cp) {
+  if (starting_handed) return;
+  starting_handed = 1;
+  for (;;) {
+    pthread_mutex_lock(&cp->mu);
+    lnode *l = cp->tostart, *rev = NULL;
+    cp->tostart = NULL;
+    pthread_mutex_unlock(&cp->mu);
+    if (!l) break;
+    while (l) { lnode *n = l->next; l->next = rev; rev = l; l = n; }   /* in the order taken */
+    while (rev) {
+      lnode *n = rev->next;
+      if (sp_job_start(cp->rp, rev->prio, rev->job) < 0) sp_job_cancel(rev->job);
+      sp_job_release(rev->job);
+      free(rev);
+      rev = n;
+    }
+  }
+  starting_handed = 0;
+  sp_flush_wakes();
+}
+
+/* a job that went through admit has ended (or is freed unstarted): its
+ * reserved slot, or its place in the line, is given back */
+static void admitted_end(sp_job *job, void *ud) {
+  cl_pool *cp = ud;
+  lnode *gone = NULL;
+  pthread_mutex_lock(&cp->mu);
+  int r = take_resv(cp, job);
+  if (r >= 0) {
+    cp->used[r]--;
+  } else {
+    lnode *prev = NULL;
+    for (lnode **at = &cp->line; *at; prev = *at, at = &(*at)->next)
+      if ((*at)->job == job) {
+        gone = *at;
+        *at = gone->next;
+        if (cp->ltail == gone) cp->ltail = prev;
+        break;
+      }
+  }
+  hand_out(cp);
+  pthread_mutex_unlock(&cp->mu);
+  start_handed(cp);
+  if (gone) {   /* the canceller holds the job: this is not its last reference */
+    sp_job_release(gone->job);
+    free(gone);
+  }
+}
+
+/* startJob on a cluster pool, before the job is started on rp: 1 when it
+ * may start now (a slot is reserved for it), 0 when it waits in the line
+ * unstarted (hand_out starts it on rp when a slot is free). */
+static int cl_admit(cl_pool *cp, sp_pool *rp, sp_job *job, int prio) {
+  lnode *n = malloc(sizeof *n);
+  if (!n || sp_job_on_end(job, admitted_end, cp) != 0) {
+    free(n);
+    return 1;   /* no reservation: it takes a slot when it runs */
+  }
+  pthread_mutex_lock(&cp->mu);
+  cp->rp = rp;
+  int r = cp->closed || cp->waiters || cp->line ? -1 : pick(cp);
+  if (cp->closed) {
+    pthread_mutex_unlock(&cp->mu);
+    free(n);
+    return 1;   /* the start is refused */
+  }
+  if (r >= 0) {
+    cp->used[r]++;
+    *n = (lnode){cp->resv, job, prio, r};
+    cp->resv = n;
+    pthread_mutex_unlock(&cp->mu);
+    return 1;
+  }
+  sp_job_retain(job);
+  sp_job_promise(job);   /* jobs may be scheduled on it meanwhile */
+  *n = (lnode){NULL, job, prio, -1};
+  lnode **at = &cp->line;
+  if (cp->ltail && cp->ltail->prio >= prio) at = &cp->ltail->next;   /* the usual case: at the end */
+  else while (*at && (*at)->prio >= prio) at = &(*at)->next;
+  n->next = *at;
+  *at = n;
+  if (!n->next) cp->ltail = n;
+  pthread_mutex_unlock(&cp->mu);
+  return 0;
+}
+
 static int cl_acquire(cl_pool *cp, int prio) {
   pthread_mutex_lock(&cp->mu);
-  int r = cp->waiters ? -1 : pick(cp);
+  int r = cp->resv ? take_resv(cp, sp_job_current()) : -1;
+  if (r >= 0) {
+    pthread_mutex_unlock(&cp->mu);
+    return r;
+  }
+  r = cp->waiters ? -1 : pick(cp);
   if (r >= 0) {
     cp->used[r]++;
     pthread_mutex_unlock(&cp->mu);
@@ -421,6 +564,7 @@ static int cl_acquire(cl_pool *cp, int prio) {
     hand_out(cp);
   }
   pthread_mutex_unlock(&cp->mu);
+  start_handed(cp);
   sp_syncvar_release(wt.sv);
   return -1;
 }
@@ -430,6 +574,7 @@ static void slot_back(cl_pool *cp, int rank) {
   cp->used[rank]--;
   hand_out(cp);
   pthread_mutex_unlock(&cp->mu);
+  start_handed(cp);
 }
 
 static void cl_done(cl_pool *cp, int rank, uint64_t us) {
@@ -496,15 +641,26 @@ static int cl_set_workers(cl_pool *cp, const int *w) {
   }
   hand_out(cp);
   pthread_mutex_unlock(&cp->mu);
+  start_handed(cp);
   return 0;
 }
 
-static void cl_pool_close(cl_pool *cp) {
+static int cl_pool_close(cl_pool *cp) {
   pthread_mutex_lock(&cp->mu);
   int was = cp->closed;
   cp->closed = 1;
+  lnode *l = cp->line;   /* never started: they end cancelled */
+  cp->line = cp->ltail = NULL;
   pthread_mutex_unlock(&cp->mu);
-  if (was) return;
+  int n = 0;
+  for (; l; n++) {
+    lnode *nx = l->next;
+    sp_job_cancel(l->job);
+    sp_job_release(l->job);
+    free(l);
+    l = nx;
+  }
+  if (was) return n;
   wbuf f = {0};
   size_t at = wb_frame(&f, F_CLOSE);
   wb_u32(&f, cp->id);
@@ -512,6 +668,7 @@ static void cl_pool_close(cl_pool *cp) {
   for (int r = 1; r < nranks; r++) send_to(r, &f);
   free(f.p);
   /* cp stays: results of cancelled jobs may still come back to it */
+  return n;
 }
 
 static spindle_value cl_stats(cl_pool *cp) {
@@ -961,6 +1118,7 @@ static void got_result(int src, rbuf *r) {
   cp->used[src]--;
   hand_out(cp);
   pthread_mutex_unlock(&cp->mu);
+  start_handed(cp);
   r->p += start;
   if (q->job) {   /* a detached job: end it here, no fiber to wake */
     size_t len;
@@ -1365,6 +1523,7 @@ static const spindle_cluster iface = {
   .set_workers = cl_set_workers,
   .pool_close = cl_pool_close,
   .prepare = cl_prepare,
+  .admit = cl_admit,
   .acquire = cl_acquire,
   .done = cl_done,
   .giveback = slot_back,

@@ -13,6 +13,7 @@
 #define CLUSTER_H
 
 #include "plugin.h"
+#include "spindle.h"
 
 #define CL_SERVICE "spindle.cluster"
 
@@ -28,7 +29,9 @@ typedef struct spindle_cluster {
   int (*local_threads)(cl_pool *cp);
   int (*workers)(cl_pool *cp, int rank);        /* -1: all ranks */
   int (*set_workers)(cl_pool *cp, const int *w);
-  void (*pool_close)(cl_pool *cp);              /* the other ranks stop its jobs */
+  /* the other ranks stop its jobs; jobs still waiting unstarted in the
+   * line (admit) end cancelled: their number */
+  int (*pool_close)(cl_pool *cp);
   /* On the job's fiber. prepare: encode a job (fn and arguments) for
    * another rank: a message, or NULL with api->error set on C (an
    * argument that cannot cross). acquire: wait for a slot, in priority
@@ -40,6 +43,13 @@ typedef struct spindle_cluster {
    * "cancelled"). run and discard free the message. */
   void *(*prepare)(cl_pool *cp, spindle_ctx *C, const char *name, spindle_value fn, int argc, const spindle_value *argv);
   int (*acquire)(cl_pool *cp, int prio);
+  /* startJob of job on the pool whose rank-0 runtime pool is rp, before
+   * sp_job_start: 1 when the caller starts it now (a slot is reserved
+   * for it, which its acquire takes), 0 when every slot is taken: the job
+   * waits unstarted (no fiber) in the pool's line, and is started on rp
+   * when a slot is handed to it. A job that ends without running gives
+   * its reservation back (an end hook). */
+  int (*admit)(cl_pool *cp, sp_pool *rp, sp_job *job, int prio);
   void (*done)(cl_pool *cp, int rank, uint64_t busy_us);   /* a job ran here */
   void (*giveback)(cl_pool *cp, int rank);     /* a slot not used after all */
   int (*run)(cl_pool *cp, int rank, void *msg, spindle_ctx *C, spindle_value *ret);

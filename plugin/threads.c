@@ -345,8 +345,8 @@ sp_pool *th_pool_sp(th_pool *p) { return p->p; }
 void th_pool_close(th_pool *p) {
   int was = 0;
   if (atomic_compare_exchange_strong(&p->closed, &was, 1)) {
+    if (p->cl) cluster()->pool_close(p->cl);   /* first: its line starts no more jobs */
     sp_pool_close(p->p, 0);
-    if (p->cl) cluster()->pool_close(p->cl);
   }
 }
 
@@ -573,8 +573,8 @@ static void close_all_pools(void) {
     th_pool *p = pools[i];
     int was = 0;
     if (!atomic_compare_exchange_strong(&p->closed, &was, 1)) continue;
-    int left = sp_pool_close(p->p, 0) + p->exit_cancelled;
-    if (p->cl) cluster()->pool_close(p->cl);
+    int left = p->cl ? cluster()->pool_close(p->cl) : 0;   /* first: its line starts no more jobs */
+    left += sp_pool_close(p->p, 0) + p->exit_cancelled;
     if (left > 0 && !p->quiet) {
       fflush(stdout);
       fprintf(stderr, "// ** threadpool %d (%d worker%s) closed at exit: %d job%s cancelled\n", i + 1, p->n,
@@ -1050,6 +1050,12 @@ static int f_startJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
   if (check_job_args(C, "startJob", p, t) < 0) { sp_job_release(t->sj); return -1; }
   t->pool = p;
   atomic_store(&t->started, 1);
+  /* a cluster pool with every slot taken: the job waits unstarted, with
+   * no fiber, until a slot is free (cluster.h: admit) */
+  if (p->cl && !cluster()->admit(p->cl, p->p, t->sj, prio)) {
+    *ret = api->make_user(th_job_t, t);
+    return 0;
+  }
   int rc = sp_job_start(p->p, prio, t->sj);
   if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {

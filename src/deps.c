@@ -471,7 +471,9 @@ static int check_deps(sp_job *job, size_t ndeps, const sp_dep *deps)
         if (d->job == job)
             return SP_ESTATE;
         if (d->job && atomic_load(&d->job->state) == SP_JOB_CREATED &&
-            !d->job->scheduled)
+            !d->job->scheduled &&
+            !(__atomic_load_n(&d->job->flags, __ATOMIC_ACQUIRE) &
+              SP__JOB_PROMISED))
             return SP_ESTATE;
     }
     return 0;

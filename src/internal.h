@@ -761,6 +761,8 @@ struct sp_pool {
 #define SP__JOB_BOUND (1u << 7)
 /* sp_job_detach was called (set by the job itself, on its fiber) */
 #define SP__JOB_DETACHED (1u << 6)
+/* sp_job_promise: its owner starts it later (a dependency already) */
+#define SP__JOB_PROMISED (1u << 5)
 
 static inline int sp__job_pinned(const sp_job *j)
 {

@@ -336,7 +336,12 @@ int sp_job_set_flags(sp_job *j, unsigned flags)
         return SP_EINVAL;
     if (atomic_load(&j->state) != SP_JOB_CREATED)
         return SP_EBUSY;
-    j->flags = (uint8_t)flags; /* every SP_JOB_* flag fits */
+    /* every SP_JOB_* flag fits; the runtime's own bits stay */
+    j->flags = (uint8_t)((j->flags & (SP__JOB_PROMISED | SP__JOB_DETACHED |
+                                      SP__JOB_BOUND)) |
+                         (flags & ~(unsigned)(SP__JOB_PROMISED |
+                                              SP__JOB_DETACHED |
+                                              SP__JOB_BOUND)));
     return 0;
 }
 
@@ -502,6 +507,23 @@ int sp__job_on_end(sp_job *j, void (*fn)(sp_job *, void *), void *ud)
     if (rc != 0)
         free(h);
     return rc;
+}
+
+int sp_job_promise(sp_job *j)
+{
+    if (!j)
+        return SP_EINVAL;
+    if (atomic_load(&j->state) != SP_JOB_CREATED)
+        return SP_EBUSY;
+    __atomic_fetch_or(&j->flags, (uint8_t)SP__JOB_PROMISED, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int sp_job_on_end(sp_job *j, void (*fn)(sp_job *, void *), void *ud)
+{
+    if (!j || !fn)
+        return SP_EINVAL;
+    return sp__job_on_end(j, fn, ud);
 }
 
 int sp__job_on_end_node(sp_job *j, sp__hook *h)

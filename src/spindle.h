@@ -347,6 +347,24 @@ SP_API int sp_job_detach(sp_job_cancel_fn on_cancel, void *ud);
 SP_API int sp_job_complete(sp_job *job, sp_state state, void *result,
                            const char *error);
 
+/*
+ * The job is not started yet but will be (or cancelled) by its owner, say
+ * when a resource it waits for frees up: sp_job_schedule accepts it as a
+ * dependency meanwhile (it refuses other unstarted jobs, which might never
+ * run). 0; SP_EBUSY if it was started already; SP_EINVAL.
+ */
+SP_API int sp_job_promise(sp_job *job);
+
+/*
+ * Call fn(job, ud) once when the job ends (DONE, CANCELLED or FAILED), on
+ * the thread that ends it, before its joiners wake; or when the job is
+ * freed without ever having ended (never started). fn must not block; it
+ * may start or cancel other jobs. 0; SP_EBUSY if the job has ended
+ * already (fn is not called); SP_ENOMEM; SP_EINVAL.
+ */
+SP_API int sp_job_on_end(sp_job *job, void (*fn)(sp_job *job, void *ud),
+                         void *ud);
+
 /* ------------------------------------------------------------------ */
 /* Scheduling points                                                   */
 /* ------------------------------------------------------------------ */

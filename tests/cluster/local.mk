@@ -10,7 +10,8 @@ CLUSTER_TESTS = \
 	tests/cluster/same.sing \
 	tests/cluster/errors.sing \
 	tests/cluster/signals.sing \
-	tests/cluster/packages.sing
+	tests/cluster/packages.sing \
+	tests/cluster/line.sing
 # the README's example
 CLUSTER_EXAMPLES = scripts/examples/cluster.sing
 TESTS += $(CLUSTER_TESTS) $(CLUSTER_EXAMPLES)

@@ -1197,6 +1197,58 @@ START_TEST(test_detach_waker)
 }
 END_TEST
 
+/* sp_job_on_end: once, at the end, in any state; sp_job_promise: a
+ * dependency on a job its owner starts later */
+static void count_end(sp_job *j, void *ud)
+{
+    (void)j;
+    atomic_fetch_add((_Atomic int *)ud, 1);
+}
+
+static void *add_two(void *arg, size_t argc, void *const *argv)
+{
+    (void)arg;
+    ck_assert_uint_eq(argc, 1);
+    return (void *)((uintptr_t)argv[0] + 2);
+}
+
+START_TEST(test_on_end_promise)
+{
+    sp_pool *p = sp_pool_create(1);
+    _Atomic int ends = 0;
+    sp_job *a = sp_job_create(ident, (void *)40);
+    ck_assert_int_eq(sp_job_on_end(a, count_end, &ends), 0);
+    ck_assert_int_eq(sp_job_on_end(NULL, count_end, &ends), SP_EINVAL);
+    ck_assert_int_eq(sp_job_on_end(a, NULL, NULL), SP_EINVAL);
+    /* unstarted: refused as a dependency unless promised */
+    sp_job *b = sp_job_createv(add_two, NULL, NULL, 0, NULL);
+    sp_dep d = {a, NULL};
+    ck_assert_int_eq(sp_job_schedule(p, 0, b, 1, &d), SP_ESTATE);
+    ck_assert_int_eq(sp_job_promise(a), 0);
+    sp_job_set_flags(a, 0);   /* keeps the promise */
+    ck_assert_int_eq(sp_job_schedule(p, 0, b, 1, &d), 0);
+    ck_assert_int_eq(sp_job_state(b), SP_JOB_CREATED);
+    ck_assert_int_eq(sp_job_start(p, 0, a), 0);
+    ck_assert_ptr_eq(sp_job_wait(b), (void *)42);
+    ck_assert_int_eq(atomic_load(&ends), 1);
+    ck_assert_int_eq(sp_job_on_end(a, count_end, &ends), SP_EBUSY);
+    ck_assert_int_eq(sp_job_promise(a), SP_EBUSY);
+    /* a cancelled job ends too; a job freed unstarted runs it at free */
+    sp_job *c = sp_job_create(ident, NULL);
+    ck_assert_int_eq(sp_job_on_end(c, count_end, &ends), 0);
+    ck_assert_int_eq(sp_job_cancel(c), 0);
+    ck_assert_int_eq(atomic_load(&ends), 2);
+    sp_job *e = sp_job_create(ident, NULL);
+    ck_assert_int_eq(sp_job_on_end(e, count_end, &ends), 0);
+    sp_job_release(e);
+    ck_assert_int_eq(atomic_load(&ends), 3);
+    sp_job_release(a);
+    sp_job_release(b);
+    sp_job_release(c);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* a job's name changes while it runs and reads it (a script's nameJob on
  * a running job): every read is a whole name, never freed memory */
 static _Atomic int rename_stop;
@@ -1279,6 +1331,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_detach_complete);
     tcase_add_test(tc, test_detach_cancel);
     tcase_add_test(tc, test_detach_waker);
+    tcase_add_test(tc, test_on_end_promise);
     suite_add_tcase(s, tc);
     return s;
 }
