@@ -75,6 +75,13 @@ enum { R_DONE, R_FAILED, R_CANCELLED };         /* F_RESULT status */
 #define QUICK_US 500
 #define QUICK_SPIN_US 2000
 #define SPIN_MAX_US 1000
+/* a serving rank's workers poll this long for the next job before they
+ * sleep (sp_pool_set_spin_us): jobs come from the comm thread, which never
+ * waits for them, and a wake-up costs microseconds */
+#define WORKER_SPIN_US 100
+/* while a pool hook has polled within HOOK_FRESH_US, the comm thread
+ * leaves MPI to it (pool_poll) */
+#define HOOK_FRESH_US 20
 #define NAP_MAX_US 1000
 
 static int nranks = 1, myrank;
@@ -140,6 +147,13 @@ static char *rb_str(rbuf *r) {   /* malloc'ed copy */
 /* ---- the comm thread ---------------------------------------------------------- */
 
 static pthread_t comm_thread;
+/* Every MPI call is made under mpi_mu (MPI_THREAD_SERIALIZED): by the
+ * comm thread, or by a pool hook that finds it free (pool_poll) */
+static pthread_mutex_t mpi_mu = PTHREAD_MUTEX_INITIALIZER;
+static int hooks_ok;                /* MPI gave MPI_THREAD_SERIALIZED */
+static int mpi_closed;              /* finalizing: no more MPI calls (mpi_mu) */
+static _Atomic uint64_t hook_last_us;   /* when a hook last polled */
+static int comm_napping;            /* the comm thread waits on out_cv (out_mu) */
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t out_cv = PTHREAD_COND_INITIALIZER;
 static wbuf *outq;                  /* per destination rank */
@@ -149,12 +163,22 @@ static int stop_asked;              /* rank 0: send F_STOP and finish */
 static int comm_done;               /* the comm thread has finalized MPI */
 static pthread_cond_t done_cv = PTHREAD_COND_INITIALIZER;
 
+static uint64_t now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 /* hand frames to the comm thread for rank dest (takes nothing: copies) */
 static void send_to(int dest, const wbuf *frames) {
   pthread_mutex_lock(&out_mu);
   wb_put(&outq[dest], frames->p, frames->n);
   out_any = 1;
-  pthread_cond_signal(&out_cv);
+  /* a napping comm thread is woken, unless pool hooks poll meanwhile
+   * (they flush what is queued; the nap is short then) */
+  if (comm_napping &&
+      now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed) >= HOOK_FRESH_US)
+    pthread_cond_signal(&out_cv);
   pthread_mutex_unlock(&out_mu);
 }
 
@@ -177,11 +201,6 @@ typedef struct pending { MPI_Request rq; char *buf; } pending;
 static pending *sends;
 static size_t nsends, cap_sends;
 
-static uint64_t now_us(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
 
 static void handle(int src, const uint8_t *p, size_t n);   /* rank 0 or server */
 static int stopped_ranks;            /* rank 0: F_STOPPED seen */
@@ -226,9 +245,30 @@ static void reap_sends(void) {
   }
 }
 
-static int poll_in(void) {
+/* Messages a pool hook received but may not handle (frames that make or
+ * close pools, load plugins or stop the rank: the comm thread's), kept in
+ * order; while any is kept, hooks receive nothing more. mpi_mu. */
+typedef struct dmsg { struct dmsg *next; int src; uint8_t *buf; size_t n; } dmsg;
+static dmsg *deferred, *deferred_tail;
+
+/* every frame of the message is one a pool hook may handle */
+static int hook_safe(const uint8_t *p, size_t n) {
+  rbuf r = {p, p + n, 0};
+  while (r.p < r.end && !r.bad) {
+    int type = rb_u8(&r);
+    uint32_t k = rb_u32(&r);
+    if (!rb_has(&r, k)) return 0;
+    r.p += k;
+    if (type != F_JOB && type != F_CANCEL && type != F_GLOBAL && type != F_RESULT && type != F_OUTPUT) return 0;
+  }
+  return !r.bad;
+}
+
+/* receive and handle what has come; all: the comm thread (else a pool
+ * hook, which leaves what it may not handle to the comm thread). mpi_mu */
+static int poll_in(int all) {
   int did = 0;
-  for (;;) {
+  while (!deferred) {
     int flag = 0;
     MPI_Status st;
     MPI_CHECK(MPI_Iprobe(MPI_ANY_SOURCE, TAG, MPI_COMM_WORLD, &flag, &st));
@@ -237,11 +277,65 @@ static int poll_in(void) {
     MPI_CHECK(MPI_Get_count(&st, MPI_BYTE, &n));
     uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
     MPI_CHECK(MPI_Recv(buf, n, MPI_BYTE, st.MPI_SOURCE, TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    did = 1;
+    if (!all && !hook_safe(buf, (size_t)n)) {
+      dmsg *d = malloc(sizeof *d);
+      if (!d) { fputs("spindle: cluster: out of memory\n", stderr); abort(); }
+      *d = (dmsg){NULL, st.MPI_SOURCE, buf, (size_t)n};
+      if (deferred_tail) deferred_tail->next = d; else deferred = d;
+      deferred_tail = d;
+      pthread_mutex_lock(&out_mu);
+      pthread_cond_signal(&out_cv);
+      pthread_mutex_unlock(&out_mu);
+      return did;
+    }
     handle(st.MPI_SOURCE, buf, (size_t)n);
     sp_flush_wakes();   /* jobs it started or woke run now */
     free(buf);
+  }
+  return did;
+}
+
+/* the comm thread: handle what hooks left to it, in order; mpi_mu */
+static int run_deferred(void) {
+  int did = 0;
+  while (deferred) {
+    dmsg *d = deferred;
+    deferred = d->next;
+    if (!deferred) deferred_tail = NULL;
+    handle(d->src, d->buf, d->n);
+    sp_flush_wakes();
+    free(d->buf);
+    free(d);
     did = 1;
   }
+  return did;
+}
+
+/* A pool's poll hook (sp_pool_set_poll_hook): an idle worker of a pool
+ * whose jobs come through MPI, or a thread waiting for such a job, makes
+ * the comm thread's rounds itself, when MPI is free: a job handed over,
+ * or a result received, without a thread in between. */
+static int pool_poll(void *ud) {
+  (void)ud;
+  if (deferred || pthread_mutex_trylock(&mpi_mu) != 0) return 0;
+  int did = 0;
+  if (!mpi_closed) {
+    did = flush_out();
+    reap_sends();
+    did |= poll_in(0);
+  }
+  pthread_mutex_unlock(&mpi_mu);
+  atomic_store_explicit(&hook_last_us, now_us(), memory_order_relaxed);
+  return did;
+}
+
+/* a pool of this process that polls MPI when idle: serving ranks' pools,
+ * rank 0's side of a cluster pool */
+static void pool_polls(sp_pool *p) {
+  if (!p || !hooks_ok) return;
+  sp_pool_set_spin_us(p, WORKER_SPIN_US);
+  sp_pool_set_poll_hook(p, pool_poll, NULL);
 }
 
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -255,8 +349,9 @@ static void *comm_main(void *arg) {
   /* Open MPI's own SIGSEGV/SIGBUS handlers would replace the runtime's
    * stack-overflow handler */
   setenv("OMPI_MCA_opal_signal", "", 0);
-  int e = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+  int e = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
   if (e == MPI_SUCCESS) {
+    hooks_ok = provided >= MPI_THREAD_SERIALIZED && !getenv("SPINDLE_CLUSTER_NO_POLL");
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     MPI_Comm_rank(MPI_COMM_WORLD, &myrank);
@@ -282,10 +377,20 @@ static void *comm_main(void *arg) {
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);   /* naps of a few microseconds mean it */
   int stop_sent = 0;
   for (;;) {
+    /* a pool hook polls MPI right now (an idle worker, a thread waiting
+     * for a job): leave MPI and the CPU to it */
+    if (!deferred &&
+        now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed) < HOOK_FRESH_US) {
+      sched_yield();
+      last_act = now_us();
+      continue;
+    }
+    pthread_mutex_lock(&mpi_mu);
+    int got = run_deferred();
     int sent = flush_out();
     reap_sends();
-    int got = poll_in();
-    int did = sent | got;
+    got |= poll_in(1);
+    int did = sent | got, end = 0;
     if (myrank == 0) {
       pthread_mutex_lock(&out_mu);
       int stop = stop_asked;
@@ -296,15 +401,18 @@ static void *comm_main(void *arg) {
         for (int r = 1; r < nranks; r++) send_to(r, &f);
         free(f.p);
         stop_sent = 1;
-        continue;
+        did = 1;
+      } else if (stop_sent && stopped_ranks == nranks - 1 && nsends == 0) {
+        end = 1;
       }
-      if (stop_sent && stopped_ranks == nranks - 1 && nsends == 0) break;
     } else if (serve_stop && nsends == 0) {
       pthread_mutex_lock(&out_mu);
-      int empty = !out_any;
+      end = !out_any;
       pthread_mutex_unlock(&out_mu);
-      if (empty) break;
     }
+    if (end) mpi_closed = 1;   /* pool hooks make no more MPI calls */
+    pthread_mutex_unlock(&mpi_mu);
+    if (end) break;
     uint64_t t = now_us();
     if (got) {
       double g = (double)(t - last_in);
@@ -321,7 +429,11 @@ static void *comm_main(void *arg) {
     ts.tv_nsec += nap_us * 1000;
     if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
     pthread_mutex_lock(&out_mu);
-    if (!out_any && (!stop_asked || stop_sent)) pthread_cond_timedwait(&out_cv, &out_mu, &ts);
+    if (!out_any && !deferred && (!stop_asked || stop_sent)) {
+      comm_napping = 1;
+      pthread_cond_timedwait(&out_cv, &out_mu, &ts);
+      comm_napping = 0;
+    }
     pthread_mutex_unlock(&out_mu);
     if (nap_us < NAP_MAX_US) nap_us *= 2;
   }
@@ -364,11 +476,17 @@ struct cl_pool {
   int closed;
 };
 
+/* One per job that went through admit, freed when the job ends (its end
+ * hook) or, if that happens while start_handed or the close hold it, by
+ * them. */
+enum { L_LINE, L_START, L_RESV, L_USED, L_OUT };
 typedef struct lnode {
-  struct lnode *next;
-  sp_job *job;           /* line, tostart: a reference */
+  struct lnode *next, *prev;   /* line: both; resv, tostart: next */
+  cl_pool *cp;
+  sp_job *job;           /* L_LINE, L_START: a reference */
   int prio;
-  int rank;              /* resv: the slot's rank */
+  int rank;              /* L_START, L_RESV: the slot's rank */
+  int where;             /* L_*; L_OUT: taken out by the close, or ended in L_START */
 } lnode;
 
 static pthread_mutex_t pools_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -398,12 +516,11 @@ static void hand_out(cl_pool *cp) {
     if (r < 0) return;
     if (ln && (!cp->waiters || ln->prio > cp->waiters->prio)) {
       cp->line = ln->next;
-      if (!cp->line) cp->ltail = NULL;
+      if (cp->line) cp->line->prev = NULL;
+      else cp->ltail = NULL;
       cp->used[r]++;
-      lnode *rv = malloc(sizeof *rv);
-      if (!rv) { fputs("spindle: cluster: out of memory\n", stderr); abort(); }
-      *rv = (lnode){cp->resv, ln->job, ln->prio, r};
-      cp->resv = rv;
+      ln->rank = r;
+      ln->where = L_START;
       ln->next = cp->tostart;
       cp->tostart = ln;
       continue;
@@ -416,24 +533,22 @@ static void hand_out(cl_pool *cp) {
   }
 }
 
-/* the slot reserved for job (unlinked), or -1; cp->mu held */
-static int take_resv(cl_pool *cp, sp_job *job) {
+/* the reservation of job (unlinked from resv), or NULL; cp->mu held */
+static lnode *take_resv(cl_pool *cp, sp_job *job) {
   for (lnode **at = &cp->resv; *at; at = &(*at)->next)
     if ((*at)->job == job) {
       lnode *n = *at;
-      int r = n->rank;
       *at = n->next;
-      free(n);
-      return r;
+      return n;
     }
-  return -1;
+  return NULL;
 }
 
-/* start the jobs hand_out took from the line (cp->mu not held). A start
- * refused (the job was cancelled meanwhile, the pool is closing) ends the
- * job, whose end hook hands its slot to the next in line: that one is
- * started by this loop, not by a nested call (no recursion over a long
- * line). */
+/* start the jobs hand_out took from the line (cp->mu not held), each with
+ * its slot reserved first. A start refused (the job was cancelled
+ * meanwhile, the pool is closing) ends the job, whose end hook hands its
+ * slot to the next in line: that one is started by this loop, not by a
+ * nested call (no recursion over a long line). */
 static __thread int starting_handed;
 static void start_handed(cl_pool *cp) {
   if (starting_handed) return;
@@ -447,9 +562,18 @@ static void start_handed(cl_pool *cp) {
     while (l) { lnode *n = l->next; l->next = rev; rev = l; l = n; }   /* in the order taken */
     while (rev) {
       lnode *n = rev->next;
-      if (sp_job_start(cp->rp, rev->prio, rev->job) < 0) sp_job_cancel(rev->job);
-      sp_job_release(rev->job);
-      free(rev);
+      sp_job *job = rev->job;
+      pthread_mutex_lock(&cp->mu);
+      int alive = rev->where == L_START;
+      if (alive) {   /* reserved before it can run and ask for it */
+        rev->where = L_RESV;
+        rev->next = cp->resv;
+        cp->resv = rev;
+      }
+      pthread_mutex_unlock(&cp->mu);
+      if (!alive) free(rev);   /* it ended meanwhile: its hook gave the slot back */
+      else if (sp_job_start(cp->rp, rev->prio, job) < 0) sp_job_cancel(job);
+      sp_job_release(job);     /* the line's reference */
       rev = n;
     }
   }
@@ -458,78 +582,94 @@ static void start_handed(cl_pool *cp) {
 }
 
 /* a job that went through admit has ended (or is freed unstarted): its
- * reserved slot, or its place in the line, is given back */
+ * place in the line, or its reserved slot, is given back */
 static void admitted_end(sp_job *job, void *ud) {
-  cl_pool *cp = ud;
-  lnode *gone = NULL;
+  (void)job;
+  lnode *n = ud;
+  cl_pool *cp = n->cp;
+  int release = 0, keep = 0;
   pthread_mutex_lock(&cp->mu);
-  int r = take_resv(cp, job);
-  if (r >= 0) {
-    cp->used[r]--;
-  } else {
-    lnode *prev = NULL;
-    for (lnode **at = &cp->line; *at; prev = *at, at = &(*at)->next)
-      if ((*at)->job == job) {
-        gone = *at;
-        *at = gone->next;
-        if (cp->ltail == gone) cp->ltail = prev;
-        break;
-      }
+  switch (n->where) {
+  case L_LINE:
+    if (n->prev) n->prev->next = n->next; else cp->line = n->next;
+    if (n->next) n->next->prev = n->prev; else cp->ltail = n->prev;
+    release = 1;
+    break;
+  case L_START:   /* start_handed holds it: it frees it */
+    cp->used[n->rank]--;
+    n->where = L_OUT;
+    keep = 1;
+    break;
+  case L_RESV:
+    take_resv(cp, n->job);
+    cp->used[n->rank]--;
+    break;
+  case L_OUT:     /* the close holds it */
+    keep = 1;
+    break;
+  default:        /* L_USED: its slot went the usual way */
+    break;
   }
   hand_out(cp);
   pthread_mutex_unlock(&cp->mu);
   start_handed(cp);
-  if (gone) {   /* the canceller holds the job: this is not its last reference */
-    sp_job_release(gone->job);
-    free(gone);
-  }
+  if (release) sp_job_release(n->job);   /* the canceller holds it too */
+  if (!keep) free(n);
 }
 
 /* startJob on a cluster pool, before the job is started on rp: 1 when it
  * may start now (a slot is reserved for it), 0 when it waits in the line
  * unstarted (hand_out starts it on rp when a slot is free). */
 static int cl_admit(cl_pool *cp, sp_pool *rp, sp_job *job, int prio) {
-  lnode *n = malloc(sizeof *n);
-  if (!n || sp_job_on_end(job, admitted_end, cp) != 0) {
+  (void)rp;
+  lnode *n = calloc(1, sizeof *n);
+  if (!n) return 1;   /* no reservation: it takes a slot when it runs */
+  n->cp = cp;
+  n->job = job;
+  n->prio = prio;
+  n->where = L_USED;   /* until placed below: an end meanwhile just frees it */
+  if (sp_job_on_end(job, admitted_end, n) != 0) {
     free(n);
-    return 1;   /* no reservation: it takes a slot when it runs */
+    return 1;
   }
   pthread_mutex_lock(&cp->mu);
-  cp->rp = rp;
   int r = cp->closed || cp->waiters || cp->line ? -1 : pick(cp);
-  if (cp->closed) {
+  if (cp->closed) {   /* the start is refused; the hook frees n when the job goes */
     pthread_mutex_unlock(&cp->mu);
-    free(n);
-    return 1;   /* the start is refused */
+    return 1;
   }
   if (r >= 0) {
     cp->used[r]++;
-    *n = (lnode){cp->resv, job, prio, r};
+    n->rank = r;
+    n->where = L_RESV;
+    n->next = cp->resv;
     cp->resv = n;
     pthread_mutex_unlock(&cp->mu);
     return 1;
   }
   sp_job_retain(job);
   sp_job_promise(job);   /* jobs may be scheduled on it meanwhile */
-  *n = (lnode){NULL, job, prio, -1};
-  lnode **at = &cp->line;
-  if (cp->ltail && cp->ltail->prio >= prio) at = &cp->ltail->next;   /* the usual case: at the end */
-  else while (*at && (*at)->prio >= prio) at = &(*at)->next;
-  n->next = *at;
-  *at = n;
-  if (!n->next) cp->ltail = n;
+  n->where = L_LINE;
+  lnode *after = cp->ltail;   /* the usual case: at the end */
+  while (after && after->prio < prio) after = after->prev;
+  n->prev = after;
+  n->next = after ? after->next : cp->line;
+  if (n->next) n->next->prev = n; else cp->ltail = n;
+  if (after) after->next = n; else cp->line = n;
   pthread_mutex_unlock(&cp->mu);
   return 0;
 }
 
 static int cl_acquire(cl_pool *cp, int prio) {
   pthread_mutex_lock(&cp->mu);
-  int r = cp->resv ? take_resv(cp, sp_job_current()) : -1;
-  if (r >= 0) {
+  lnode *rv = cp->resv ? take_resv(cp, sp_job_current()) : NULL;
+  if (rv) {   /* its slot was reserved at startJob, or in the line */
+    rv->where = L_USED;
+    int r = rv->rank;
     pthread_mutex_unlock(&cp->mu);
     return r;
   }
-  r = cp->waiters ? -1 : pick(cp);
+  int r = cp->waiters ? -1 : pick(cp);
   if (r >= 0) {
     cp->used[r]++;
     pthread_mutex_unlock(&cp->mu);
@@ -618,6 +758,15 @@ static cl_pool *cl_pool_new(const int *w, unsigned slice_us, char *err, size_t e
 
 static int cl_local_threads(cl_pool *cp) { return cp->w[0] + 1; }
 
+/* rank 0's runtime pool of cp: its idle workers, and the threads that
+ * wait for its jobs, poll MPI themselves */
+static void cl_attach(cl_pool *cp, sp_pool *rp) {
+  pthread_mutex_lock(&cp->mu);
+  cp->rp = rp;
+  pthread_mutex_unlock(&cp->mu);
+  pool_polls(rp);
+}
+
 static int cl_workers(cl_pool *cp, int rank) {
   pthread_mutex_lock(&cp->mu);
   int n = 0;
@@ -651,13 +800,15 @@ static int cl_pool_close(cl_pool *cp) {
   cp->closed = 1;
   lnode *l = cp->line;   /* never started: they end cancelled */
   cp->line = cp->ltail = NULL;
+  for (lnode *x = l; x; x = x->next) x->where = L_OUT;
   pthread_mutex_unlock(&cp->mu);
   int n = 0;
   for (; l; n++) {
     lnode *nx = l->next;
-    sp_job_cancel(l->job);
-    sp_job_release(l->job);
+    sp_job *job = l->job;
+    sp_job_cancel(job);   /* its end hook leaves l to us */
     free(l);
+    sp_job_release(job);
     l = nx;
   }
   if (was) return n;
@@ -1341,6 +1492,7 @@ static void serve_frame(int type, rbuf *r) {
     else if (slice) o.slice_us = slice;
     if (w > 0 && !(s->p = sp_pool_create_opts(&o)))
       fprintf(stderr, "spindle: rank %d: cannot create a pool of %u workers\n", myrank, w);
+    pool_polls(s->p);
     break;
   }
   case F_RESIZE: {
@@ -1353,6 +1505,7 @@ static void serve_frame(int type, rbuf *r) {
       sp_pool_opts_init(&o);
       o.nworkers = (int)w;
       s->p = sp_pool_create_opts(&o);
+      pool_polls(s->p);
     }
     s->w = (int)w;   /* 0: rank 0 sends no more jobs; the workers stay */
     break;
@@ -1519,6 +1672,7 @@ static const spindle_cluster iface = {
   .cores = cl_cores,
   .pool_new = cl_pool_new,
   .local_threads = cl_local_threads,
+  .attach = cl_attach,
   .workers = cl_workers,
   .set_workers = cl_set_workers,
   .pool_close = cl_pool_close,

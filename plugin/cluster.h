@@ -27,6 +27,9 @@ typedef struct spindle_cluster {
   /* the workers rank 0's runtime pool needs (its slots, plus one that
    * sends jobs to the other ranks) */
   int (*local_threads)(cl_pool *cp);
+  /* rank 0's runtime pool of the cluster pool, once made (its idle
+   * workers, and threads waiting for its jobs, poll MPI themselves) */
+  void (*attach)(cl_pool *cp, sp_pool *rp);
   int (*workers)(cl_pool *cp, int rank);        /* -1: all ranks */
   int (*set_workers)(cl_pool *cp, const int *w);
   /* the other ranks stop its jobs; jobs still waiting unstarted in the
@@ -43,8 +46,8 @@ typedef struct spindle_cluster {
    * "cancelled"). run and discard free the message. */
   void *(*prepare)(cl_pool *cp, spindle_ctx *C, const char *name, spindle_value fn, int argc, const spindle_value *argv);
   int (*acquire)(cl_pool *cp, int prio);
-  /* startJob of job on the pool whose rank-0 runtime pool is rp, before
-   * sp_job_start: 1 when the caller starts it now (a slot is reserved
+  /* startJob of job on the pool whose rank-0 runtime pool is rp (as
+   * attached), before sp_job_start: 1 when the caller starts it now (a slot is reserved
    * for it, which its acquire takes), 0 when every slot is taken: the job
    * waits unstarted (no fiber) in the pool's line, and is started on rp
    * when a slot is handed to it. A job that ends without running gives

@@ -269,6 +269,7 @@ static th_pool *cluster_pool_new(const int *w, unsigned slice_us, int noslice, i
   o.nworkers = c->local_threads(cl);
   th_pool *p = pool_new_cl(&o, quiet, cl);
   if (!p) { c->pool_close(cl); snprintf(err, errlen, "cannot create rank 0's pool of %d workers", o.nworkers); }
+  else c->attach(cl, p->p);
   return p;
 }
 

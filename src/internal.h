@@ -241,6 +241,11 @@ typedef struct sp__detach {
  * result or *err (malloc'ed, the caller frees it) with its own. */
 void sp__detach_ending(sp_job *j, int *state, char **err);
 
+/* Poll for up to the pool's spin_us (sp_pool_set_spin_us), calling its
+ * poll hook each round (or yielding the CPU), until done(arg) says so; a
+ * round whose hook did something starts the time again. */
+void sp__pool_poll(sp_pool *p, int (*done)(void *), void *arg);
+
 /* 128 bytes (two cache lines) without the sanitizer fields: every byte
  * of a job is fresh memory in a million-job batch. */
 struct sp_job {
@@ -718,6 +723,10 @@ struct sp_pool {
     int nworkers;              /* as created */
     size_t stack_size;
     _Atomic unsigned slice_us;
+    _Atomic unsigned spin_us;  /* sp_pool_set_spin_us: a worker with no work
+                                * polls this long before it sleeps */
+    int (*_Atomic poll_fn)(void *); /* sp_pool_set_poll_hook */
+    void *_Atomic poll_ud;
     unsigned flags;
     char *name;
     pthread_mutex_t lock;      /* workers array, close */

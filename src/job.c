@@ -578,6 +578,12 @@ static int outcome(sp_job *j, void **result)
                                                         : SP_ECANCELED;
 }
 
+static int job_ended_p(void *arg)
+{
+    return atomic_load_explicit(&((sp_job *)arg)->state,
+                                memory_order_acquire) >= SP_JOB_DONE;
+}
+
 int sp_job_join(sp_job *j, void **result)
 {
     if (result)
@@ -596,6 +602,12 @@ int sp_job_join(sp_job *j, void **result)
                     SP_JOB_QUEUED &&
         j->pool->nworkers > 0 && !sp__wait_intr_on())
         sp__lend_run(j);
+    /* a pool that polls (sp_pool_set_spin_us): so does a plain thread
+     * waiting for its job, calling its poll hook, before it sleeps */
+    sp_pool *jp = cur ? NULL : __atomic_load_n(&j->pool, __ATOMIC_ACQUIRE);
+    if (jp && atomic_load_explicit(&jp->spin_us, memory_order_relaxed) &&
+        !sp__wait_intr_on())
+        sp__pool_poll(jp, job_ended_p, j);
     sp__rt_enter();
     sp__lk_lock(&j->lock);
     int rc = 0;

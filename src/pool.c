@@ -184,6 +184,42 @@ int sp_pool_set_slice_us(sp_pool *p, unsigned us)
     return 0;
 }
 
+int sp_pool_set_spin_us(sp_pool *p, unsigned us)
+{
+    if (!p || us > 1000000)
+        return SP_EINVAL;
+    atomic_store(&p->spin_us, us);
+    return 0;
+}
+
+int sp_pool_set_poll_hook(sp_pool *p, int (*fn)(void *ud), void *ud)
+{
+    if (!p)
+        return SP_EINVAL;
+    atomic_store(&p->poll_fn, NULL); /* never a new fn with an old ud */
+    atomic_store(&p->poll_ud, ud);
+    atomic_store(&p->poll_fn, fn);
+    return 0;
+}
+
+void sp__pool_poll(sp_pool *p, int (*done)(void *), void *arg)
+{
+    unsigned spin = atomic_load_explicit(&p->spin_us, memory_order_relaxed);
+    if (!spin)
+        return;
+    uint64_t end = sp__now_ns() + (uint64_t)spin * 1000u;
+    for (;;) {
+        int (*fn)(void *) = atomic_load(&p->poll_fn);
+        void *ud = atomic_load(&p->poll_ud);
+        if (fn && fn(ud))
+            end = sp__now_ns() + (uint64_t)spin * 1000u;
+        else
+            sched_yield();
+        if (done(arg) || sp__now_ns() >= end)
+            return;
+    }
+}
+
 /* ---- close ---- */
 
 static void nap_us(long us)

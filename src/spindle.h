@@ -127,6 +127,29 @@ SP_API const char *sp_pool_name(const sp_pool *pool);
  * and do not add to it. */
 SP_API int sp_pool_nworkers(const sp_pool *pool);
 SP_API int sp_pool_set_slice_us(sp_pool *pool, unsigned slice_us);
+/*
+ * A worker that runs out of work polls for new work for up to us
+ * microseconds (yielding the CPU between polls) before it sleeps; 0 (the
+ * default) sleeps at once. For a pool fed at a high rate by a thread
+ * that never waits for the jobs (a network or MPI receiver): a job
+ * handed to a polling worker starts without a cross-thread wake-up,
+ * which costs microseconds on some machines. The CPU is spent while it
+ * polls. us at most 1000000 (SP_EINVAL otherwise).
+ */
+SP_API int sp_pool_set_spin_us(sp_pool *pool, unsigned us);
+/*
+ * A pool fed from outside can let its idle workers poll the source
+ * themselves, instead of a thread of its own handing each job over: while
+ * a worker polls for work (sp_pool_set_spin_us), it calls fn(ud) each
+ * round, from its own thread but outside any job; so does a plain thread
+ * waiting in sp_job_join for a job of this pool, before it sleeps. fn
+ * returns nonzero when it did something (the polling time starts again),
+ * 0 otherwise (the caller yields the CPU before the next round). fn may
+ * start jobs and complete detached ones; it must not block, and must not
+ * close or resize this pool. NULL removes the hook. 0; SP_EINVAL.
+ */
+SP_API int sp_pool_set_poll_hook(sp_pool *pool, int (*fn)(void *ud),
+                                 void *ud);
 
 /*
  * Resize a pool to n workers, at any time, from any thread or job (its

@@ -577,6 +577,13 @@ void sp__pool_wake_all(sp_pool *p)
             sp__worker_wake(p->workers[k], 1);
 }
 
+static int park_done(void *arg)
+{
+    sp__worker *w = arg;
+    return work_visible(w) || atomic_load(&w->pool->stopping) ||
+           atomic_load(&w->retired);
+}
+
 static void park(sp__worker *w)
 {
     sp_pool *p = w->pool;
@@ -584,6 +591,12 @@ static void park(sp__worker *w)
         if (work_visible(w) || atomic_load(&p->stopping))
             return;
         __builtin_ia32_pause();
+    }
+    if (atomic_load_explicit(&p->spin_us, memory_order_relaxed)) {
+        /* sp_pool_set_spin_us, sp_pool_set_poll_hook */
+        sp__pool_poll(p, park_done, w);
+        if (park_done(w))
+            return;
     }
     atomic_store(&w->idle, 1);
     atomic_fetch_add(&p->nidle, 1);
