@@ -81,7 +81,12 @@ enum { R_DONE, R_FAILED, R_CANCELLED };         /* F_RESULT status */
 #define WORKER_SPIN_US 100
 /* while a pool hook has polled within HOOK_FRESH_US, the comm thread
  * leaves MPI to it (pool_poll) */
-#define HOOK_FRESH_US 20
+#define HOOK_FRESH_US 200
+/* ... napping HOOK_NAP_US at a time */
+#define HOOK_NAP_US 200
+/* frames queued when no hook polled for HOOK_SEND_US (its thread went to
+ * run jobs: a worker busy with prefetched ones) wake the comm thread */
+#define HOOK_SEND_US 20
 #define NAP_MAX_US 1000
 
 static int nranks = 1, myrank;
@@ -169,6 +174,14 @@ static uint64_t now_us(void) {
   return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
+/* frames are queued, not sent yet */
+static int out_pending(void) {
+  pthread_mutex_lock(&out_mu);
+  int any = out_any;
+  pthread_mutex_unlock(&out_mu);
+  return any;
+}
+
 /* hand frames to the comm thread for rank dest (takes nothing: copies) */
 static void send_to(int dest, const wbuf *frames) {
   pthread_mutex_lock(&out_mu);
@@ -177,7 +190,7 @@ static void send_to(int dest, const wbuf *frames) {
   /* a napping comm thread is woken, unless pool hooks poll meanwhile
    * (they flush what is queued; the nap is short then) */
   if (comm_napping &&
-      now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed) >= HOOK_FRESH_US)
+      now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed) >= HOOK_SEND_US)
     pthread_cond_signal(&out_cv);
   pthread_mutex_unlock(&out_mu);
 }
@@ -316,8 +329,9 @@ static int run_deferred(void) {
  * whose jobs come through MPI, or a thread waiting for such a job, makes
  * the comm thread's rounds itself, when MPI is free: a job handed over,
  * or a result received, without a thread in between. */
-static int pool_poll(void *ud) {
+static int pool_poll(void *ud, int stop) {
   (void)ud;
+  if (stop) return 0;   /* the comm thread takes over once no hook polled for HOOK_FRESH_US */
   if (deferred || pthread_mutex_trylock(&mpi_mu) != 0) return 0;
   int did = 0;
   if (!mpi_closed) {
@@ -379,9 +393,19 @@ static void *comm_main(void *arg) {
   for (;;) {
     /* a pool hook polls MPI right now (an idle worker, a thread waiting
      * for a job): leave MPI and the CPU to it */
-    if (!deferred &&
-        now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed) < HOOK_FRESH_US) {
-      sched_yield();
+    uint64_t since = now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed);
+    if (!deferred && since < HOOK_FRESH_US && (since < HOOK_SEND_US || !out_pending())) {
+      struct timespec ts;   /* a nap, not a yield: a yield gives it every other turn of the CPU */
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_nsec += HOOK_NAP_US * 1000;
+      if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+      pthread_mutex_lock(&out_mu);
+      if (!deferred && !stop_asked) {
+        comm_napping = 1;
+        pthread_cond_timedwait(&out_cv, &out_mu, &ts);
+        comm_napping = 0;
+      }
+      pthread_mutex_unlock(&out_mu);
       last_act = now_us();
       continue;
     }

@@ -725,7 +725,7 @@ struct sp_pool {
     _Atomic unsigned slice_us;
     _Atomic unsigned spin_us;  /* sp_pool_set_spin_us: a worker with no work
                                 * polls this long before it sleeps */
-    int (*_Atomic poll_fn)(void *); /* sp_pool_set_poll_hook */
+    int (*_Atomic poll_fn)(void *, int); /* sp_pool_set_poll_hook */
     void *_Atomic poll_ud;
     unsigned flags;
     char *name;

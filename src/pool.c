@@ -192,7 +192,8 @@ int sp_pool_set_spin_us(sp_pool *p, unsigned us)
     return 0;
 }
 
-int sp_pool_set_poll_hook(sp_pool *p, int (*fn)(void *ud), void *ud)
+int sp_pool_set_poll_hook(sp_pool *p, int (*fn)(void *ud, int stop),
+                          void *ud)
 {
     if (!p)
         return SP_EINVAL;
@@ -202,22 +203,38 @@ int sp_pool_set_poll_hook(sp_pool *p, int (*fn)(void *ud), void *ud)
     return 0;
 }
 
+#define SP__POLL_YIELD_NS 4000u
+
 void sp__pool_poll(sp_pool *p, int (*done)(void *), void *arg)
 {
     unsigned spin = atomic_load_explicit(&p->spin_us, memory_order_relaxed);
     if (!spin)
         return;
-    uint64_t end = sp__now_ns() + (uint64_t)spin * 1000u;
+    uint64_t now = sp__now_ns(), end = now + (uint64_t)spin * 1000u;
+    uint64_t yield_at = now + SP__POLL_YIELD_NS;
+    int (*fn)(void *, int) = NULL;
+    void *ud = NULL;
     for (;;) {
-        int (*fn)(void *) = atomic_load(&p->poll_fn);
-        void *ud = atomic_load(&p->poll_ud);
-        if (fn && fn(ud))
-            end = sp__now_ns() + (uint64_t)spin * 1000u;
-        else
+        fn = atomic_load(&p->poll_fn);
+        ud = atomic_load(&p->poll_ud);
+        int did = fn && fn(ud, 0);
+        now = sp__now_ns();
+        if (did) {
+            end = now + (uint64_t)spin * 1000u;
+        } else if (now >= yield_at) {
+            /* a yield costs a system call (microseconds on a VM): one
+             * every few microseconds leaves the CPU to a thread that
+             * shares it, without paying it every round */
             sched_yield();
-        if (done(arg) || sp__now_ns() >= end)
-            return;
+            yield_at = sp__now_ns() + SP__POLL_YIELD_NS;
+        } else {
+            __builtin_ia32_pause();
+        }
+        if (done(arg) || now >= end)
+            break;
     }
+    if (fn)
+        fn(ud, 1); /* this thread stops polling */
 }
 
 /* ---- close ---- */

@@ -140,15 +140,17 @@ SP_API int sp_pool_set_spin_us(sp_pool *pool, unsigned us);
 /*
  * A pool fed from outside can let its idle workers poll the source
  * themselves, instead of a thread of its own handing each job over: while
- * a worker polls for work (sp_pool_set_spin_us), it calls fn(ud) each
+ * a worker polls for work (sp_pool_set_spin_us), it calls fn(ud, 0) each
  * round, from its own thread but outside any job; so does a plain thread
  * waiting in sp_job_join for a job of this pool, before it sleeps. fn
  * returns nonzero when it did something (the polling time starts again),
- * 0 otherwise (the caller yields the CPU before the next round). fn may
- * start jobs and complete detached ones; it must not block, and must not
- * close or resize this pool. NULL removes the hook. 0; SP_EINVAL.
+ * 0 otherwise (the caller yields the CPU before the next round). When
+ * the thread stops polling (it found work, its job ended, or the time ran
+ * out) it calls fn(ud, 1) once: the source's own receiver takes over.
+ * fn may start jobs and complete detached ones; it must not block, and
+ * must not close or resize this pool. NULL removes the hook. 0; SP_EINVAL.
  */
-SP_API int sp_pool_set_poll_hook(sp_pool *pool, int (*fn)(void *ud),
+SP_API int sp_pool_set_poll_hook(sp_pool *pool, int (*fn)(void *ud, int stop),
                                  void *ud);
 
 /*

@@ -1249,6 +1249,102 @@ START_TEST(test_on_end_promise)
 }
 END_TEST
 
+/* a pool fed by its own idle workers (sp_pool_set_spin_us,
+ * sp_pool_set_poll_hook): the hook "receives" work from an outside
+ * counter and starts jobs; a plain thread waiting for a detached job
+ * completes it from the hook */
+typedef struct {
+    sp_pool *pool;
+    _Atomic int to_start;   /* jobs the outside asks for */
+    _Atomic int started, ran;
+    _Atomic int rounds, stops;
+    _Atomic int in_hook;    /* never re-entered on one thread */
+    sp_job *_Atomic pending; /* a detached job the hook completes */
+} feed_t;
+
+static void *feed_job(void *arg)
+{
+    atomic_fetch_add(&((feed_t *)arg)->ran, 1);
+    return NULL;
+}
+
+static __thread int hook_depth;
+static int feed_hook(void *ud, int stop)
+{
+    feed_t *f = ud;
+    ck_assert_ptr_null(sp_job_current());   /* outside any job */
+    ck_assert_int_eq(hook_depth, 0);
+    if (stop) {
+        atomic_fetch_add(&f->stops, 1);
+        return 0;
+    }
+    hook_depth++;
+    atomic_fetch_add(&f->rounds, 1);
+    int did = 0;
+    if (atomic_load(&f->to_start) > 0) {
+        atomic_fetch_sub(&f->to_start, 1);
+        sp_job *j = sp_job_create(feed_job, f);
+        ck_assert_int_eq(sp_job_start(f->pool, 0, j), 0);
+        sp_job_release(j);
+        atomic_fetch_add(&f->started, 1);
+        did = 1;
+    }
+    sp_job *d = atomic_exchange(&f->pending, NULL);
+    if (d) {
+        ck_assert_int_eq(sp_job_complete(d, SP_JOB_DONE, (void *)0x42, NULL), 0);
+        did = 1;
+    }
+    hook_depth--;
+    return did;
+}
+
+static void *detach_only(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(sp_job_detach(NULL, NULL), 0);
+    return NULL;
+}
+
+START_TEST(test_poll_hook)
+{
+    ck_assert_int_eq(sp_pool_set_spin_us(NULL, 10), SP_EINVAL);
+    ck_assert_int_eq(sp_pool_set_poll_hook(NULL, feed_hook, NULL), SP_EINVAL);
+    feed_t f = {0};
+    sp_pool *p = f.pool = sp_pool_create(1);
+    ck_assert_int_eq(sp_pool_set_spin_us(p, 2000000), SP_EINVAL);
+    ck_assert_int_eq(sp_pool_set_spin_us(p, 200000), 0);
+    ck_assert_int_eq(sp_pool_set_poll_hook(p, feed_hook, &f), 0);
+    /* the idle worker polls: work asked for from outside runs, started
+     * by the worker's own polling (no thread hands it over) */
+    sp_job *kick = sp_job_create(ident, NULL);   /* wakes the worker once */
+    ck_assert_int_eq(sp_job_start(p, 0, kick), 0);
+    sp_job_wait(kick);
+    sp_job_release(kick);
+    atomic_store(&f.to_start, 50);
+    for (int i = 0; i < 20000 && atomic_load(&f.ran) < 50; i++) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        if (atomic_load(&f.started) == 0 && i == 10000)
+            break;
+    }
+    ck_assert_int_eq(atomic_load(&f.ran), 50);
+    ck_assert_int_gt(atomic_load(&f.stops), 0);
+    /* a plain thread waiting for a detached job polls with the hook */
+    sp_job *d = sp_job_create(detach_only, NULL);
+    ck_assert_int_eq(sp_job_start(p, 0, d), 0);
+    while (sp_job_state(d) != SP_JOB_RUNNING || !sp__jside_peek(d) ||
+           !atomic_load(&sp__jside_peek(d)->det))
+        sched_yield();
+    atomic_store(&f.pending, d);
+    void *r = NULL;
+    ck_assert_int_eq(sp_job_join(d, &r), 0);
+    ck_assert_ptr_eq(r, (void *)0x42);
+    sp_job_release(d);
+    ck_assert_int_eq(sp_pool_set_poll_hook(p, NULL, NULL), 0);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* a job's name changes while it runs and reads it (a script's nameJob on
  * a running job): every read is a whole name, never freed memory */
 static _Atomic int rename_stop;
@@ -1332,6 +1428,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_detach_cancel);
     tcase_add_test(tc, test_detach_waker);
     tcase_add_test(tc, test_on_end_promise);
+    tcase_add_test(tc, test_poll_hook);
     suite_add_tcase(s, tc);
     return s;
 }
