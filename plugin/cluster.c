@@ -263,6 +263,7 @@ static void reap_sends(void) {
  * order; while any is kept, hooks receive nothing more. mpi_mu. */
 typedef struct dmsg { struct dmsg *next; int src; uint8_t *buf; size_t n; } dmsg;
 static dmsg *deferred, *deferred_tail;
+static _Atomic int deferred_any;    /* deferred != NULL, for readers without mpi_mu */
 
 /* every frame of the message is one a pool hook may handle */
 static int hook_safe(const uint8_t *p, size_t n) {
@@ -297,6 +298,7 @@ static int poll_in(int all) {
       *d = (dmsg){NULL, st.MPI_SOURCE, buf, (size_t)n};
       if (deferred_tail) deferred_tail->next = d; else deferred = d;
       deferred_tail = d;
+      atomic_store(&deferred_any, 1);
       pthread_mutex_lock(&out_mu);
       pthread_cond_signal(&out_cv);
       pthread_mutex_unlock(&out_mu);
@@ -315,7 +317,7 @@ static int run_deferred(void) {
   while (deferred) {
     dmsg *d = deferred;
     deferred = d->next;
-    if (!deferred) deferred_tail = NULL;
+    if (!deferred) { deferred_tail = NULL; atomic_store(&deferred_any, 0); }
     handle(d->src, d->buf, d->n);
     sp_flush_wakes();
     free(d->buf);
@@ -332,7 +334,7 @@ static int run_deferred(void) {
 static int pool_poll(void *ud, int stop) {
   (void)ud;
   if (stop) return 0;   /* the comm thread takes over once no hook polled for HOOK_FRESH_US */
-  if (deferred || pthread_mutex_trylock(&mpi_mu) != 0) return 0;
+  if (atomic_load_explicit(&deferred_any, memory_order_relaxed) || pthread_mutex_trylock(&mpi_mu) != 0) return 0;
   int did = 0;
   if (!mpi_closed) {
     did = flush_out();
@@ -394,20 +396,23 @@ static void *comm_main(void *arg) {
     /* a pool hook polls MPI right now (an idle worker, a thread waiting
      * for a job): leave MPI and the CPU to it */
     uint64_t since = now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed);
-    if (!deferred && since < HOOK_FRESH_US && (since < HOOK_SEND_US || !out_pending())) {
+    if (!atomic_load(&deferred_any) && since < HOOK_FRESH_US && (since < HOOK_SEND_US || !out_pending())) {
       struct timespec ts;   /* a nap, not a yield: a yield gives it every other turn of the CPU */
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_nsec += HOOK_NAP_US * 1000;
       if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
       pthread_mutex_lock(&out_mu);
-      if (!deferred && !stop_asked) {
+      int stop = stop_asked && !stop_sent;   /* the end is the comm thread's: go on to it */
+      if (!stop) {
         comm_napping = 1;
         pthread_cond_timedwait(&out_cv, &out_mu, &ts);
         comm_napping = 0;
       }
       pthread_mutex_unlock(&out_mu);
-      last_act = now_us();
-      continue;
+      if (!stop) {
+        last_act = now_us();
+        continue;
+      }
     }
     pthread_mutex_lock(&mpi_mu);
     int got = run_deferred();
@@ -453,7 +458,7 @@ static void *comm_main(void *arg) {
     ts.tv_nsec += nap_us * 1000;
     if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
     pthread_mutex_lock(&out_mu);
-    if (!out_any && !deferred && (!stop_asked || stop_sent)) {
+    if (!out_any && !atomic_load(&deferred_any) && (!stop_asked || stop_sent)) {
       comm_napping = 1;
       pthread_cond_timedwait(&out_cv, &out_mu, &ts);
       comm_napping = 0;

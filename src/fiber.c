@@ -283,7 +283,7 @@ void sp__fiber_main(void)
     void *r = j->fn(j->arg);
     j->in_rt = 1;
     j = sp__current();
-    if (j->flags & SP__JOB_DETACHED) { /* sp_job_complete ends it */
+    if (sp__job_detached(j)) { /* sp_job_complete ends it */
         j->result = NULL;
         sp__switch_out(j, SP__POST_DETACH, 0);
     }

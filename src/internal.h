@@ -241,6 +241,7 @@ typedef struct sp__detach {
  * result or *err (malloc'ed, the caller frees it) with its own. */
 void sp__detach_ending(sp_job *j, int *state, char **err);
 
+
 /* Poll for up to the pool's spin_us (sp_pool_set_spin_us), calling its
  * poll hook each round (or yielding the CPU), until done(arg) says so; a
  * round whose hook did something starts the time again. */
@@ -287,6 +288,13 @@ sp__jside *sp__jside_get(sp_job *j);
 static inline sp__jside *sp__jside_peek(const sp_job *j)
 {
     return atomic_load_explicit(&((sp_job *)j)->side, memory_order_acquire);
+}
+
+/* sp_job_detach was called for j (one load for a job without a side part) */
+static inline int sp__job_detached(const sp_job *j)
+{
+    sp__jside *s = sp__jside_peek(j);
+    return s && atomic_load_explicit(&s->det, memory_order_acquire) != NULL;
 }
 
 static inline char *sp__job_err(const sp_job *j)
@@ -768,8 +776,6 @@ struct sp_pool {
  * j->flags (the public SP_JOB_* use the low bits; bit 7 so that it still
  * fits if flags ever becomes a byte), set only at start. */
 #define SP__JOB_BOUND (1u << 7)
-/* sp_job_detach was called (set by the job itself, on its fiber) */
-#define SP__JOB_DETACHED (1u << 6)
 /* sp_job_promise: its owner starts it later (a dependency already) */
 #define SP__JOB_PROMISED (1u << 5)
 

@@ -337,10 +337,8 @@ int sp_job_set_flags(sp_job *j, unsigned flags)
     if (atomic_load(&j->state) != SP_JOB_CREATED)
         return SP_EBUSY;
     /* every SP_JOB_* flag fits; the runtime's own bits stay */
-    j->flags = (uint8_t)((j->flags & (SP__JOB_PROMISED | SP__JOB_DETACHED |
-                                      SP__JOB_BOUND)) |
+    j->flags = (uint8_t)((j->flags & (SP__JOB_PROMISED | SP__JOB_BOUND)) |
                          (flags & ~(unsigned)(SP__JOB_PROMISED |
-                                              SP__JOB_DETACHED |
                                               SP__JOB_BOUND)));
     return 0;
 }
@@ -604,7 +602,10 @@ int sp_job_join(sp_job *j, void **result)
         sp__lend_run(j);
     /* a pool that polls (sp_pool_set_spin_us): so does a plain thread
      * waiting for its job, calling its poll hook, before it sleeps */
-    sp_pool *jp = cur ? NULL : __atomic_load_n(&j->pool, __ATOMIC_ACQUIRE);
+    sp_pool *jp = !cur && atomic_load_explicit(&j->state, memory_order_acquire) >=
+                              SP_JOB_QUEUED
+                      ? j->pool /* published by the state, as above */
+                      : NULL;
     if (jp && atomic_load_explicit(&jp->spin_us, memory_order_relaxed) &&
         !sp__wait_intr_on())
         sp__pool_poll(jp, job_ended_p, j);
@@ -721,7 +722,7 @@ int sp_job_detach(sp_job_cancel_fn on_cancel, void *ud)
     sp_job *j = sp__current();
     if (!j)
         return SP_ENOTJOB;
-    if (j->flags & SP__JOB_DETACHED)
+    if (sp__job_detached(j))
         return SP_EBUSY;
     j->in_rt++; /* no async switch while half detached */
     sp__jside *s = sp__jside_get(j);
@@ -734,7 +735,6 @@ int sp_job_detach(sp_job_cancel_fn on_cancel, void *ud)
     d->ud = ud;
     atomic_init(&d->st, SP__DET_ON);
     sp_waker_add(); /* removed when it ends, however it ends */
-    j->flags |= SP__JOB_DETACHED;
     atomic_store(&s->det, d); /* seq_cst: against sp_job_cancel's flag */
     if (atomic_load(&j->cancel))
         tell_cancel(j, d);

@@ -309,7 +309,7 @@ static void requeue(sp__worker *w, sp_job *j)
 static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
 {
     char *e = err ? strdup(err) : NULL;
-    if (SP__UNLIKELY(j->flags & SP__JOB_DETACHED))
+    if (SP__UNLIKELY(sp__job_detached(j)))
         sp__detach_ending(j, &state, &e);
     if (e)
         sp__job_set_error(j, e, 1);
