@@ -87,6 +87,10 @@ enum { R_DONE, R_FAILED, R_CANCELLED };         /* F_RESULT status */
 /* frames queued when no hook polled for HOOK_SEND_US (its thread went to
  * run jobs: a worker busy with prefetched ones) wake the comm thread */
 #define HOOK_SEND_US 20
+/* ... and goes on polling while it has itself sent or received within
+ * HOOK_IDLE_US (a stream of results from a busy worker: one wake-up, not
+ * one per result) */
+#define HOOK_IDLE_US 100
 #define NAP_MAX_US 1000
 
 static int nranks = 1, myrank;
@@ -387,7 +391,7 @@ static void *comm_main(void *arg) {
   while (!loop_go) pthread_cond_wait(&init_cv, &init_mu);
   pthread_mutex_unlock(&init_mu);
 
-  uint64_t last_in = now_us(), last_act = last_in;
+  uint64_t last_in = now_us(), last_act = last_in, last_did = 0;
   double gap = -1;   /* the usual time between two incoming messages, microseconds */
   long nap_us = 5;
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);   /* naps of a few microseconds mean it */
@@ -395,8 +399,9 @@ static void *comm_main(void *arg) {
   for (;;) {
     /* a pool hook polls MPI right now (an idle worker, a thread waiting
      * for a job): leave MPI and the CPU to it */
-    uint64_t since = now_us() - atomic_load_explicit(&hook_last_us, memory_order_relaxed);
-    if (!atomic_load(&deferred_any) && since < HOOK_FRESH_US && (since < HOOK_SEND_US || !out_pending())) {
+    uint64_t t_top = now_us(), since = t_top - atomic_load_explicit(&hook_last_us, memory_order_relaxed);
+    if (!atomic_load(&deferred_any) && since < HOOK_FRESH_US && t_top - last_did >= HOOK_IDLE_US &&
+        (since < HOOK_SEND_US || !out_pending())) {
       struct timespec ts;   /* a nap, not a yield: a yield gives it every other turn of the CPU */
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_nsec += HOOK_NAP_US * 1000;
@@ -448,7 +453,7 @@ static void *comm_main(void *arg) {
       gap = gap < 0 ? g : 0.8 * gap + 0.2 * g;
       last_in = t;
     }
-    if (did) { last_act = t; nap_us = 5; continue; }
+    if (did) { last_act = last_did = t; nap_us = 5; continue; }
     double spin = gap >= 0 && gap < SPIN_MAX_US ? 2 * gap + 50 : 0;
     if (spin < SPIN_MIN_US) spin = SPIN_MIN_US;
     if (atomic_load_explicit(&quick_inflight, memory_order_relaxed) > 0 && spin < QUICK_SPIN_US) spin = QUICK_SPIN_US;

@@ -141,8 +141,10 @@ SP_API int sp_pool_set_spin_us(sp_pool *pool, unsigned us);
  * A pool fed from outside can let its idle workers poll the source
  * themselves, instead of a thread of its own handing each job over: while
  * a worker polls for work (sp_pool_set_spin_us), it calls fn(ud, 0) each
- * round, from its own thread but outside any job; so does a plain thread
- * waiting in sp_job_join for a job of this pool, before it sleeps. fn
+ * round, from its own thread but outside any job, and once after each
+ * job it runs (a worker busy with queued jobs still sends and receives);
+ * so does a plain thread waiting in sp_job_join for a job of this pool,
+ * before it sleeps. fn
  * returns nonzero when it did something (the polling time starts again),
  * 0 otherwise (the caller yields the CPU before the next round). When
  * the thread stops polling (it found work, its job ended, or the time ran

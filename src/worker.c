@@ -640,6 +640,13 @@ static void *worker_main(void *arg)
             sp__run_job(w, j);
             if (atomic_load(&w->retired))
                 break;
+            /* a pool fed from outside: one round of its poll hook between
+             * jobs, so that a worker busy with queued jobs still sends
+             * and receives (sp_pool_set_poll_hook) */
+            int (*fn)(void *, int) = atomic_load_explicit(
+                &w->pool->poll_fn, memory_order_relaxed);
+            if (SP__UNLIKELY(fn != NULL))
+                fn(atomic_load(&w->pool->poll_ud), 0);
             continue;
         }
         if (atomic_load(&w->pool->stopping) || atomic_load(&w->retired))
