@@ -651,11 +651,10 @@ static void admitted_end(sp_job *job, void *ud) {
   if (!keep) free(n);
 }
 
-/* startJob on a cluster pool, before the job is started on rp: 1 when it
+/* startJob on a cluster pool, before the job is started: 1 when it
  * may start now (a slot is reserved for it), 0 when it waits in the line
- * unstarted (hand_out starts it on rp when a slot is free). */
-static int cl_admit(cl_pool *cp, sp_pool *rp, sp_job *job, int prio) {
-  (void)rp;
+ * unstarted (hand_out starts it on cp->rp when a slot is free). */
+static int cl_admit(cl_pool *cp, sp_job *job, int prio) {
   lnode *n = calloc(1, sizeof *n);
   if (!n) return 1;   /* no reservation: it takes a slot when it runs */
   n->cp = cp;

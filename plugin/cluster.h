@@ -46,21 +46,22 @@ typedef struct spindle_cluster {
    * "cancelled"). run and discard free the message. */
   void *(*prepare)(cl_pool *cp, spindle_ctx *C, const char *name, spindle_value fn, int argc, const spindle_value *argv);
   int (*acquire)(cl_pool *cp, int prio);
-  /* startJob of job on the pool whose rank-0 runtime pool is rp (as
-   * attached), before sp_job_start: 1 when the caller starts it now (a slot is reserved
-   * for it, which its acquire takes), 0 when every slot is taken: the job
-   * waits unstarted (no fiber) in the pool's line, and is started on rp
-   * when a slot is handed to it. A job that ends without running gives
-   * its reservation back (an end hook). */
-  int (*admit)(cl_pool *cp, sp_pool *rp, sp_job *job, int prio);
+  /* startJob of job on the pool, before sp_job_start: 1 when the caller
+   * starts it now (a slot is reserved for it, which its acquire takes),
+   * 0 when every slot is taken: the job waits unstarted (no fiber) in the
+   * pool's line, and is started on the attached runtime pool when a slot
+   * is handed to it. A job that ends without running gives its
+   * reservation back (an end hook). */
+  int (*admit)(cl_pool *cp, sp_job *job, int prio);
   void (*done)(cl_pool *cp, int rank, uint64_t busy_us);   /* a job ran here */
   void (*giveback)(cl_pool *cp, int rank);     /* a slot not used after all */
   int (*run)(cl_pool *cp, int rank, void *msg, spindle_ctx *C, spindle_value *ret);
   /* run without waiting: the job (sp_job_current) is detached
-   * (sp_job_detach) and sent; 1, and the comm thread completes the job
-   * when the rank reports (a result as box(value), released with
-   * unbox when the job is gone meanwhile), or -1 with api->error set on
-   * C (nothing sent, not detached). Frees msg. */
+   * (sp_job_detach) and sent; 1, and whoever receives the rank's report
+   * (the comm thread, or a pool poller) completes the job (a result as
+   * box(value), released with unbox when the job was ended meanwhile),
+   * or -1 with api->error set on C (nothing sent, not detached). Frees
+   * msg. */
   int (*run_detached)(cl_pool *cp, int rank, void *msg, spindle_ctx *C, void *(*box)(spindle_value),
                       void (*unbox)(void *));
   void (*discard)(void *msg);

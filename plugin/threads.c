@@ -1053,7 +1053,7 @@ static int f_startJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
   atomic_store(&t->started, 1);
   /* a cluster pool with every slot taken: the job waits unstarted, with
    * no fiber, until a slot is free (cluster.h: admit) */
-  if (p->cl && !cluster()->admit(p->cl, p->p, t->sj, prio)) {
+  if (p->cl && !cluster()->admit(p->cl, t->sj, prio)) {
     *ret = api->make_user(th_job_t, t);
     return 0;
   }
