@@ -348,12 +348,13 @@ SP_API int sp_job_priority(const sp_job *job);
  * A cancel of a detached job (sp_job_cancel, or a trigger's cancel)
  * not completed yet calls on_cancel(job, ud) once, on the cancelling
  * thread, or inside sp_job_detach when the cancel came first; the owner
- * then stops the work and completes the job, usually SP_JOB_CANCELLED. on_cancel must
- * not block. sp_pool_close counts a detached job as one left suspended,
- * as it does a job suspended in a wait, and does not wait for it; its
- * completion still ends it.
- * Until completed, a detached job counts as a waker for the deadlock
- * check (sp_waker_add): something outside the pools will end it.
+ * then stops the work and completes the job, usually SP_JOB_CANCELLED.
+ * on_cancel must not block, and may run while another thread completes
+ * the job (it then finds the work done). sp_pool_close counts a detached
+ * job as one left suspended, as it does a job suspended in a wait, and
+ * does not wait for it; its completion still ends it. Until completed, a
+ * detached job counts as a waker for the deadlock check (sp_waker_add):
+ * something outside the pools will end it.
  *
  * sp_job_detach: 0; SP_ENOTJOB outside a job; SP_EBUSY if it was
  * detached already; SP_ENOMEM.
