@@ -798,6 +798,17 @@ static inline int sp__job_pinned(const sp_job *j)
  * and short (the monitor's tick, a priority check, cancel, stop,
  * resize), so an end almost never waits. */
 extern _Atomic long sp__npins;
+
+/* Before the last of a job's end drops its hold: wait until no pinner
+ * (sp__pin_cur, of any worker: j may have run on another one) can still
+ * hold it from its last run. */
+static inline void sp__pins_drain(void)
+{
+    atomic_thread_fence(memory_order_seq_cst); /* cur = NULL, then pins */
+    while (atomic_load(&sp__npins))
+        __builtin_ia32_pause();
+}
+
 sp_job *sp__pin_cur(sp__worker *w);
 void sp__unpin(sp__worker *w);
 

@@ -792,10 +792,7 @@ int sp_job_complete(sp_job *j, sp_state state, void *result,
     }
     sp__job_end(j, state);
     sp_waker_remove();
-    /* a pinner may still hold j from its last run (as in end_job) */
-    atomic_thread_fence(memory_order_seq_cst);
-    while (atomic_load(&sp__npins))
-        __builtin_ia32_pause();
+    sp__pins_drain(); /* a pinner may still hold j from its last run */
     sp_job_release(j); /* the hold */
     sp__rt_leave();
     return 0;

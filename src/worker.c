@@ -317,11 +317,7 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
         stack_put(w, j->stack);
     j->stack = NULL;
     sp__job_end(j, state);
-    atomic_thread_fence(memory_order_seq_cst); /* cur = NULL, then pins */
-    /* any pinner, of any worker: j may have run on another one before
-     * (sp__pin_cur) */
-    while (atomic_load(&sp__npins))
-        __builtin_ia32_pause();
+    sp__pins_drain();
     sp_job_release(j); /* the hold */
 }
 
