@@ -358,6 +358,23 @@ static void pool_polls(sp_pool *p) {
   sp_pool_set_poll_hook(p, pool_poll, NULL);
 }
 
+/* the comm thread sleeps up to us microseconds; send_to wakes it
+ * (comm_napping). It does not when the end is due, nor, unless pool hooks
+ * poll (hooked), when frames or messages kept for it wait. */
+static void comm_nap(long us, int stop_sent, int hooked) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += us * 1000;
+  if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
+  pthread_mutex_lock(&out_mu);
+  if ((!stop_asked || stop_sent) && (hooked || (!out_any && !atomic_load(&deferred_any)))) {
+    comm_napping = 1;
+    pthread_cond_timedwait(&out_cv, &out_mu, &ts);
+    comm_napping = 0;
+  }
+  pthread_mutex_unlock(&out_mu);
+}
+
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t init_cv = PTHREAD_COND_INITIALIZER;
 static int init_state;               /* 1: MPI is up (nranks, myrank set), -1: failed */
@@ -402,19 +419,11 @@ static void *comm_main(void *arg) {
     uint64_t t_top = now_us(), since = t_top - atomic_load_explicit(&hook_last_us, memory_order_relaxed);
     if (!atomic_load(&deferred_any) && since < HOOK_FRESH_US && t_top - last_did >= HOOK_IDLE_US &&
         (since < HOOK_SEND_US || !out_pending())) {
-      struct timespec ts;   /* a nap, not a yield: a yield gives it every other turn of the CPU */
-      clock_gettime(CLOCK_REALTIME, &ts);
-      ts.tv_nsec += HOOK_NAP_US * 1000;
-      if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
       pthread_mutex_lock(&out_mu);
       int stop = stop_asked && !stop_sent;   /* the end is the comm thread's: go on to it */
-      if (!stop) {
-        comm_napping = 1;
-        pthread_cond_timedwait(&out_cv, &out_mu, &ts);
-        comm_napping = 0;
-      }
       pthread_mutex_unlock(&out_mu);
       if (!stop) {
+        comm_nap(HOOK_NAP_US, stop_sent, 1);   /* a nap, not a yield: a yield gives it every other turn of the CPU */
         last_act = now_us();
         continue;
       }
@@ -458,17 +467,7 @@ static void *comm_main(void *arg) {
     if (spin < SPIN_MIN_US) spin = SPIN_MIN_US;
     if (atomic_load_explicit(&quick_inflight, memory_order_relaxed) > 0 && spin < QUICK_SPIN_US) spin = QUICK_SPIN_US;
     if ((double)(t - last_act) < spin) { sched_yield(); continue; }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += nap_us * 1000;
-    if (ts.tv_nsec >= 1000000000) { ts.tv_sec++; ts.tv_nsec -= 1000000000; }
-    pthread_mutex_lock(&out_mu);
-    if (!out_any && !atomic_load(&deferred_any) && (!stop_asked || stop_sent)) {
-      comm_napping = 1;
-      pthread_cond_timedwait(&out_cv, &out_mu, &ts);
-      comm_napping = 0;
-    }
-    pthread_mutex_unlock(&out_mu);
+    comm_nap(nap_us, stop_sent, 0);
     if (nap_us < NAP_MAX_US) nap_us *= 2;
   }
   MPI_Finalize();
@@ -1138,6 +1137,30 @@ static void cl_discard(void *m) {
   free(p);
 }
 
+/* A rank's report of a job's end: 0 with *ret (its result, decoded in
+ * C), or -1 with *msg (malloc'ed, NULL when out of memory): the job's
+ * error, naming the rank */
+static int read_report(spindle_ctx *C, int rank, int status, const char *bytes, size_t len, int bad,
+                       spindle_value *ret, char **msg) {
+  *ret = api->none();
+  *msg = NULL;
+  int n;
+  if (bad) {
+    n = asprintf(msg, "a malformed result from rank %d", rank);
+  } else if (status == R_DONE && len && api->decode(C, bytes, len, ret) < 0) {
+    n = asprintf(msg, "the result from rank %d: %s", rank, api->errmsg(C));
+    api->clear_error(C);
+  } else if (status == R_FAILED) {
+    n = asprintf(msg, "%.*s (on rank %d)", (int)len, bytes, rank);
+  } else if (status == R_CANCELLED) {
+    n = asprintf(msg, "cancelled on rank %d", rank);
+  } else {
+    return 0;
+  }
+  if (n < 0) *msg = NULL;
+  return -1;
+}
+
 static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value *ret) {
   prepared *pm = m;
   req *q = req_new(cp, rank);
@@ -1162,18 +1185,11 @@ static int cl_run(cl_pool *cp, int rank, void *m, spindle_ctx *C, spindle_value 
   (void)rb_u64(&r);   /* run time: counted by the comm thread */
   size_t len;
   const char *bytes = rb_bytes(&r, &len);
-  int rc = 0;
-  *ret = api->none();
-  if (r.bad) rc = api->error(C, "a malformed result from rank %d", rank);
-  else if (status == R_DONE && len && api->decode(C, bytes, len, ret) < 0) {
-    char *e = strdup(api->errmsg(C));
-    api->clear_error(C);
-    rc = api->error(C, "the result from rank %d: %s", rank, e);
-    free(e);
-  } else if (status == R_FAILED) {
-    rc = api->error(C, "%.*s (on rank %d)", (int)len, bytes, rank);
-  } else if (status == R_CANCELLED) {
-    rc = api->error(C, "cancelled on rank %d", rank);
+  char *msg;
+  int rc = read_report(C, rank, status, bytes, len, r.bad, ret, &msg);
+  if (rc < 0) {
+    rc = api->error(C, "%s", msg ? msg : "out of memory");
+    free(msg);
   }
   req_unref(q);
   return rc;
@@ -1246,32 +1262,19 @@ static int cl_run_detached(cl_pool *cp, int rank, void *m, spindle_ctx *C, void 
 
 /* the comm thread: end the detached job of q with the rank's report */
 static void complete_detached(req *q, int src, int status, const char *bytes, size_t len, int bad) {
-  char msg[512];
-  void *res = NULL;
-  int st = SP_JOB_DONE;
-  const char *err = NULL;
   if (q->cancel_asked) {
-    st = SP_JOB_CANCELLED;
-  } else if (bad) {
-    snprintf(msg, sizeof msg, "a malformed result from rank %d", src);
-    st = SP_JOB_FAILED, err = msg;
-  } else if (status == R_DONE) {
-    spindle_value v = api->none();
-    if (len && api->decode(comm_ctx, bytes, len, &v) < 0) {
-      snprintf(msg, sizeof msg, "the result from rank %d: %s", src, api->errmsg(comm_ctx));
-      api->clear_error(comm_ctx);
-      st = SP_JOB_FAILED, err = msg;
-    } else if (v.type != SPINDLE_T_NONE) {
-      res = q->box(v);
-    }
-  } else if (status == R_FAILED) {
-    snprintf(msg, sizeof msg, "%.*s (on rank %d)", len > 400 ? 400 : (int)len, bytes, src);
-    st = SP_JOB_FAILED, err = msg;
-  } else {
-    snprintf(msg, sizeof msg, "cancelled on rank %d", src);
-    st = SP_JOB_FAILED, err = msg;
+    sp_job_complete(q->job, SP_JOB_CANCELLED, NULL, NULL);
+    return;
   }
-  if (sp_job_complete(q->job, st, res, err) < 0 && res) q->unbox(res);
+  spindle_value v;
+  char *msg;
+  if (read_report(comm_ctx, src, status, bytes, len, bad, &v, &msg) < 0) {
+    sp_job_complete(q->job, SP_JOB_FAILED, NULL, msg ? msg : "out of memory");
+    free(msg);
+    return;
+  }
+  void *res = v.type != SPINDLE_T_NONE ? q->box(v) : NULL;
+  if (sp_job_complete(q->job, SP_JOB_DONE, res, NULL) < 0 && res) q->unbox(res);
 }
 
 /* the comm thread: a result from rank src */
