@@ -223,6 +223,47 @@ void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending)
     (void)ending;
 }
 
+/* A fiber that runs on (sp__run_on) from j to the next job: no switch,
+ * so ASan has nothing to hear; TSan's fiber goes with the stack, taken
+ * from j before j can be freed. */
+void *sp__san_run_on_take(sp_job *j)
+{
+#ifdef SP_TSAN
+    void *f = j->tsan_fiber;
+    j->tsan_fiber = NULL;
+    return f;
+#else
+    (void)j;
+    return NULL;
+#endif
+}
+
+void sp__san_run_on_give(sp_job *n, void *f)
+{
+#ifdef SP_TSAN
+    n->tsan_fiber = f;
+#endif
+    (void)n;
+    (void)f;
+}
+
+/* That fiber, its last job ended, leaves for the scheduler for good: as
+ * sp__san_job_leaving for an ending job, with no job. */
+void sp__san_free_leaving(sp__worker *w, sp__stack *s, void *f)
+{
+#ifdef SP_ASAN
+    __sanitizer_start_switch_fiber(NULL, w->san_bottom, w->san_size);
+    __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
+#endif
+#ifdef SP_TSAN
+    __tsan_switch_to_fiber(w->tsan_fiber, 0);
+    fiber_put(f);
+#endif
+    (void)w;
+    (void)s;
+    (void)f;
+}
+
 void sp__san_job_freed(sp_job *j)
 {
 #ifdef SP_TSAN
@@ -279,19 +320,25 @@ void sp__fiber_main(void)
 {
     sp_job *j = sp__current();
     sp__san_job_entered(sp__self(), j);
-    j->in_rt = 0;
-    void *r = j->fn(j->arg);
-    j->in_rt = 1;
-    j = sp__current();
-    if (sp__job_detached(j)) { /* sp_job_complete ends it */
-        j->result = NULL;
-        sp__switch_out(j, SP__POST_DETACH, 0);
+    for (;;) {
+        j->in_rt = 0;
+        void *r = j->fn(j->arg);
+        j->in_rt = 1;
+        j = sp__current();
+        if (sp__job_detached(j)) { /* sp_job_complete ends it */
+            j->result = NULL;
+            sp__switch_out(j, SP__POST_DETACH, 0);
+        }
+        j->result = r;
+        /* SP_JOB_CANCEL_ON_RETURN: a deferred cancel ends the job
+         * CANCELLED when it returns */
+        if ((j->flags & SP_JOB_CANCEL_ON_RETURN) && atomic_load(&j->cancel))
+            sp__switch_out(j, SP__POST_CANCEL, 0);
+        /* the next job on this stack, j ended here (worker.c), or the
+         * usual way out */
+        sp_job *n = sp__run_on(j);
+        if (!n)
+            sp__switch_out(j, SP__POST_END, 0);
+        j = n;
     }
-    j->result = r;
-    /* SP_JOB_CANCEL_ON_RETURN: a deferred cancel ends the job CANCELLED
-     * when it returns */
-    if ((j->flags & SP_JOB_CANCEL_ON_RETURN) && atomic_load(&j->cancel))
-        sp__switch_out(j, SP__POST_CANCEL, 0);
-    sp__switch_out(j, SP__POST_END, 0);
-    __builtin_unreachable();
 }

@@ -263,22 +263,31 @@ struct sp_job {
     uint8_t scheduled;         /* sp_job_schedule took it (deps pending) */
     uint8_t end_state;         /* set first thing in sp__job_end: what end
                                 * hooks read (state is stored after them) */
-    sp_job_fn fn;
-    void *arg, *result;
+    /* the rest of the first line: what a waiter and the release read
+     * (a batch's waits then fetch one line per job, not two) */
+    void *result;
     sp_pool *pool;
     sp__stack *stack;          /* NULL until the job first runs */
+    sp__jside *_Atomic side;   /* NULL until needed */
+    sp_job_fn fn;
+    void *arg;
     void *sp;                  /* saved stack pointer while switched out */
     sp_job *next;              /* run-queue link */
     sp__worker *worker;        /* worker it last ran on */
     sp__waitq waiters;         /* joiners */
     sp__waiter *waitnode;      /* its wait node while suspended on a wait
                                 * queue (node->q, node->lock), else NULL */
-    sp__jside *_Atomic side;   /* NULL until needed */
 #if defined(SP_ASAN) || defined(SP_TSAN)
     void *san_fake;            /* ASan fake stack */
     void *tsan_fiber;          /* TSan fiber */
 #endif
 };
+
+#if !defined(SP_ASAN) && !defined(SP_TSAN)
+_Static_assert(sizeof(struct sp_job) == 128, "a job is two cache lines");
+_Static_assert(offsetof(struct sp_job, side) + sizeof(void *) <= 64,
+               "what a waiter and the release read is on the first line");
+#endif
 
 /* The side part of j, allocated if needed (lock-free: any thread, any
  * time); NULL only when out of memory. */
@@ -411,6 +420,7 @@ typedef struct sp__runq {
     unsigned quiet, rebias_at;                /* lock held */
     uint32_t bitmap;                          /* bit p: level p non-empty */
     unsigned pops;                            /* since the last drain */
+    int drained;                              /* jobs the last drain moved */
     struct { sp_job *head, *tail; } lv[SP_NPRIO];
     _Atomic int n;                            /* jobs in the levels */
     int highwater;
@@ -533,6 +543,7 @@ static inline sp__spin *sp__runq_lock_own(sp__runq *q)
 }
 void sp__runq_destroy(sp__runq *q);
 void sp__runq_push(sp__runq *q, sp_job *j);       /* lock held */
+sp_job *sp__runq_pop_fresh(sp__runq *q);
 sp_job *sp__runq_pop(sp__runq *q);                /* lock held */
 void sp__runq_push_head(sp__runq *q, sp_job *j);  /* lock held */
 sp_job *sp__runq_steal(sp__runq *q);              /* lock held */
@@ -577,8 +588,11 @@ enum {
     SP__POST_CANCEL,      /* ended by cancel at a safe point */
     SP__POST_CANCEL_ASYNC,/* ended by cancel in the signal handler */
     SP__POST_OVERFLOW,    /* guard page hit: FAILED "stack overflow" */
-    SP__POST_DETACH       /* fn returned after sp_job_detach: the fiber
+    SP__POST_DETACH,      /* fn returned after sp_job_detach: the fiber
                            * ends, the job waits for sp_job_complete */
+    SP__POST_FREE         /* a fiber that ran on (sp__run_on) ended its
+                           * last job itself: only its stack is left,
+                           * post_stack; w->cur is NULL */
 };
 
 /* Counters of one worker: only its thread writes them (SP__BUMP: a
@@ -659,6 +673,9 @@ struct sp__worker {
     _Atomic int want_best;     /* preempted for a job queued elsewhere */
     int post;                  /* SP__POST_* left by the switching job */
     sp__lockp post_lock;       /* 0 or a lock to release (POST_WAIT...) */
+    sp__stack *post_stack;     /* POST_FREE: the stack to put back */
+    unsigned pace_ns;          /* worker.c, pacing the inbox */
+    uint64_t drain_at;
     sp__spin *held;            /* direct switch: the resumed job unlocks */
     sp__lockp held_wait;       /* direct wait: and this wait queue lock */
     int lent;                  /* a waiting thread stands in for it
@@ -698,6 +715,9 @@ void sp__san_to_job(sp__worker *w, sp_job *j);
 void sp__san_back_in_sched(sp__worker *w);
 void sp__san_job_entered(sp__worker *w, sp_job *j);
 void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending);
+void *sp__san_run_on_take(sp_job *j);  /* run on: j's fiber, for the next */
+void sp__san_run_on_give(sp_job *n, void *f);
+void sp__san_free_leaving(sp__worker *w, sp__stack *s, void *f);
 void sp__san_job_freed(sp_job *j);
 void sp__san_job_to_job(sp_job *from, sp_job *to); /* direct switch */
 void sp__san_direct_entered(sp_job *j);
@@ -712,6 +732,11 @@ static inline void sp__san_job_entered(sp__worker *w, sp_job *j)
 static inline void sp__san_job_leaving(sp__worker *w, sp_job *j, int ending)
 { (void)w; (void)j; (void)ending; }
 static inline void sp__san_job_freed(sp_job *j) { (void)j; }
+static inline void *sp__san_run_on_take(sp_job *j) { (void)j; return 0; }
+static inline void sp__san_run_on_give(sp_job *n, void *f)
+{ (void)n; (void)f; }
+static inline void sp__san_free_leaving(sp__worker *w, sp__stack *s, void *f)
+{ (void)w; (void)s; (void)f; }
 static inline void sp__san_job_to_job(sp_job *from, sp_job *to)
 { (void)from; (void)to; }
 static inline void sp__san_direct_entered(sp_job *j) { (void)j; }
@@ -819,6 +844,10 @@ sp_job *sp__current(void);
 int sp__worker_spawn(sp_pool *pool, int index);
 void sp__worker_free(sp__worker *w);
 void sp__run_job(sp__worker *w, sp_job *j);
+/* Called by the fiber of j, whose fn has just returned (and which is to
+ * end DONE or FAILED): end j right there and return the next job to run
+ * on this stack; or NULL, j untouched, when the scheduler must end it. */
+sp_job *sp__run_on(sp_job *j);
 void sp__switch_out(sp_job *j, int post, sp__lockp lock);
 int sp__yield_direct(sp_job *j, int post);
 int sp__wait_direct(sp_job *j, sp__lockp lock); /* 1: switched, resumed */

@@ -39,7 +39,9 @@ static const int g_never_set = 0;
  * again after the ones freed before it), made on first use. */
 #define SP__JRING 256
 #define SP__JMOVE 64          /* jobs moved per refill or give-back */
-#define SP__JAHEAD 4          /* an allocation prefetches the job this far on */
+#define SP__JAHEAD 12          /* an allocation prefetches the job this far on */
+
+#define SP__WAHEAD 8           /* a wait prefetches the job this far on */
 
 typedef struct jcache { sp_job **r; unsigned h, n; } jcache_t;
 static __thread jcache_t tls_jc __attribute__((tls_model("initial-exec")));
@@ -111,6 +113,20 @@ static char *spread(char *c, size_t sz)
         return c; /* sanitizer builds: a job of another size */
     size_t i = (size_t)(c - base) / sz;
     return base + (i % pages) * 4096 + (i / pages % per) * sz;
+}
+
+/* The job carved d places after j in its chunk (see spread), which a
+ * program that makes a batch and then waits for it in order waits for d
+ * waits later: the free ring keeps the carving order. Only an address to
+ * prefetch (it may be free, or past the chunk's last job: a prefetch
+ * never faults). */
+static inline const void *carved_after(const sp_job *j, unsigned d)
+{
+    const size_t pages = SP__JCHUNK / 4096;
+    uintptr_t a = (uintptr_t)j, base = a & ~(uintptr_t)(SP__JCHUNK - 1);
+    size_t pg = (a - base) / 4096 + d, off = (a - base) % 4096;
+    return (const void *)(base + (pg % pages) * 4096 + off +
+                          pg / pages * sizeof(sp_job));
 }
 
 /* One free job from the global sources, oldest first: the ring, the
@@ -686,8 +702,15 @@ int sp_job_join(sp_job *j, void **result)
         *result = NULL;
     if (!j)
         return SP_EINVAL;
-    if (atomic_load_explicit(&j->state, memory_order_acquire) >= SP_JOB_DONE)
+    if (atomic_load_explicit(&j->state, memory_order_acquire) >= SP_JOB_DONE) {
+#ifndef SP__JOB_MALLOC
+        /* a batch waited for in the order it was made: the first line
+         * of a wait to come (what it and the release read), for writing */
+        if (sizeof(sp_job) == 128)
+            sp__prefetch_w(carved_after(j, SP__WAHEAD));
+#endif
         return outcome(j, result); /* fast path: already ended */
+    }
     sp_job *cur = sp__current();
     if (cur == j)
         return SP_ESTATE;

@@ -208,12 +208,14 @@ void sp__runq_drain_slow(sp__runq *q)
     q->lv[p].tail = last;
     __atomic_store_n(&q->bitmap, q->bitmap | 1u << p, __ATOMIC_RELAXED);
     int n = n0 + k;
+    q->drained = k;
     atomic_store_explicit(&q->n, n, memory_order_release);
     if (n > q->highwater)
         q->highwater = n;
 }
 
-sp_job *sp__runq_pop(sp__runq *q)
+static inline __attribute__((always_inline)) sp_job *
+pop(sp__runq *q, int fresh_only)
 {
     /* The inbox's line is the one the pushing thread writes for every
      * job: a pop reads it only when the levels are empty, or every
@@ -225,12 +227,15 @@ sp_job *sp__runq_pop(sp__runq *q)
      * pushes, which may pass them by that many pops. */
     if (!q->bitmap || ++q->pops >= SP__DRAIN_EVERY) {
         q->pops = 0;
+        q->drained = 0;
         sp__runq_drain(q);
     }
     if (!q->bitmap)
         return NULL;
     int p = 31 - __builtin_clz(q->bitmap);
     sp_job *j = q->lv[p].head;
+    if (fresh_only && (j->stack || j->async_susp))
+        return NULL;
     q->lv[p].head = j->next;
     if (j->next) {
         /* fetch the next job's lines while this one runs */
@@ -244,6 +249,18 @@ sp_job *sp__runq_pop(sp__runq *q)
                           atomic_load_explicit(&q->n, memory_order_relaxed) - 1,
                           memory_order_release);
     return j;
+}
+
+sp_job *sp__runq_pop(sp__runq *q)
+{
+    return pop(q, 0);
+}
+
+/* The owner's pop when it wants a job that never ran: the same head, if
+ * it has no stack yet, else NULL and nothing popped (sp__run_on). */
+sp_job *sp__runq_pop_fresh(sp__runq *q)
+{
+    return pop(q, 1);
 }
 
 int sp__runq_remove(sp__runq *q, sp_job *j)

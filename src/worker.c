@@ -396,6 +396,156 @@ static void after_switch(sp__worker *w, sp_job *j)
     }
 }
 
+/* A job popped that never ran: QUEUED -> RUNNING, 1; or 0 when it was
+ * cancelled while queued (its entry and hold dropped, the job ended if
+ * need be). tr: the pool's trace, or NULL. */
+static int claim_fresh(sp__worker *w, sp_job *j, sp__trace *tr)
+{
+    int st = SP_JOB_QUEUED;
+    if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING)) {
+        if (tr)
+            sp__trace_dropped(w, j, tr);
+        sp_job_release(j); /* cancelled while queued: drop the hold */
+        return 0;
+    }
+    if (atomic_load(&j->cancel)) { /* cancelled before it ever ran */
+        if (tr)
+            sp__trace_dropped(w, j, tr);
+        sp__job_end(j, SP_JOB_CANCELLED);
+        sp_job_release(j);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Pacing the inbox. A worker that runs a foreign thread's batch faster
+ * than that thread starts it empties its levels after every few jobs and
+ * drains the inbox again at once, a job or two at a time: the inbox's
+ * line then crosses between the two cores for every job or two, and the
+ * starting thread waits for it each time (a 1M batch from main on a
+ * 1-worker pool, jobs running on (below): 1.5-2.5 jobs a drain made it
+ * 115-155 ns a job, 15 a drain 67-70, 60 a drain 63-68). So while a stream flows, a worker whose levels ran empty lets
+ * some time pass since its last drain before the next one, for jobs to
+ * gather: pace_ns, doubling while drains bring fewer than SP__PACE_THIN
+ * jobs (from SP__PACE_MIN_NS up to SP__PACE_MAX_NS), halving when they
+ * bring more than twice that. It watches its levels meanwhile (jobs of
+ * other priorities and wakes by its own jobs go there, not to the
+ * inbox), a stop and a preemption for a job queued elsewhere. A drain
+ * that finds nothing ends the stream: the worker parks the usual way,
+ * and a job that comes after a pause is taken at once.
+ */
+#define SP__PACE_THIN 64
+#define SP__PACE_MIN_NS 250
+#define SP__PACE_MAX_NS 4000
+
+static inline void pace_wait(sp__worker *w)
+{
+    unsigned ns = w->pace_ns;
+    if (SP__LIKELY(!ns) || atomic_load_explicit(&w->q.n, memory_order_relaxed))
+        return;
+    for (;;) {
+        if (sp__now_ns() - w->drain_at >= ns)
+            return;
+        for (int i = 0; i < 4; i++)
+            __builtin_ia32_pause();
+        if (atomic_load_explicit(&w->q.n, memory_order_relaxed) ||
+            atomic_load_explicit(&w->want_best, memory_order_relaxed) ||
+            atomic_load_explicit(&w->pool->stopping, memory_order_relaxed))
+            return;
+    }
+}
+
+/* After a pop of w's own queue (lock held): was_empty, the levels were
+ * empty before it, so it drained the inbox. */
+static inline void pace_after(sp__worker *w, int was_empty)
+{
+    if (!was_empty)
+        return;
+    int k = w->q.drained;
+    if (k == 0) {
+        w->pace_ns = 0;
+        return;
+    }
+    w->drain_at = sp__now_ns();
+    if (k < SP__PACE_THIN)
+        w->pace_ns = w->pace_ns ? (w->pace_ns < SP__PACE_MAX_NS ? 2 * w->pace_ns
+                                                                : w->pace_ns)
+                                : SP__PACE_MIN_NS;
+    else if (k > 2 * SP__PACE_THIN)
+        w->pace_ns /= 2;
+}
+
+/*
+ * Run on: the fiber of a job that returned goes straight on with the next
+ * job of its worker's queue, when that one never ran, from the frame of
+ * sp__fiber_main: no switch to the scheduler and back, no fresh context,
+ * the stack not put back and taken again. A batch of short jobs is then
+ * one call after the other on one stack, as in a plain thread pool, and
+ * the scheduler context is entered only when the chain breaks.
+ *
+ * The ending job is ended here, as the scheduler would (w->cur cleared
+ * first, pins drained, the hold dropped); end hooks and wakes run on this
+ * stack with no current job, as they would in the scheduler. What the
+ * scheduler loop checks between jobs, this checks too: a stopping or
+ * retired worker, a preemption for a job queued elsewhere, a poll hook,
+ * a stand-in or pseudo-pool runner, the trace (which records every
+ * slice at the scheduler), a slab stack's canary.
+ */
+static int run_on_ok(sp__worker *w, sp_job *j)
+{
+    sp_pool *p = w->pool;
+    return !(w->is_runner | w->lent) &&
+           !atomic_load_explicit(&p->trace, memory_order_relaxed) &&
+           !atomic_load_explicit(&p->poll_fn, memory_order_relaxed) &&
+           !atomic_load_explicit(&w->want_best, memory_order_relaxed) &&
+           !atomic_load_explicit(&p->stopping, memory_order_relaxed) &&
+           !atomic_load_explicit(&w->retired, memory_order_relaxed) &&
+           j->stack->size == p->stack_size && sp__stack_canary_ok(j->stack);
+}
+
+sp_job *sp__run_on(sp_job *j)
+{
+    sp__worker *w = j->worker;
+    if (!run_on_ok(w, j))
+        return NULL;
+    sp__stack *st = j->stack;
+    void *tf = sp__san_run_on_take(j);
+    j->stack = NULL;
+    atomic_store_explicit(&w->cur_prio, -1, memory_order_relaxed);
+    atomic_store_explicit(&w->cur, NULL, memory_order_release);
+    end_job(w, j, sp__job_err(j) ? SP_JOB_FAILED : SP_JOB_DONE, NULL);
+    for (;;) {
+        sp_job *n = NULL;
+        if (!atomic_load_explicit(&w->want_best, memory_order_relaxed) &&
+            !atomic_load_explicit(&w->pool->stopping, memory_order_relaxed)) {
+            pace_wait(w);
+            sp__spin *l = sp__runq_lock_own(&w->q);
+            int was_empty = !w->q.bitmap;
+            if (!atomic_load_explicit(&w->retired, memory_order_relaxed))
+                n = sp__runq_pop_fresh(&w->q);
+            pace_after(w, was_empty);
+            sp__spin_unlock(l);
+        }
+        if (!n)
+            break;
+        if (!claim_fresh(w, n, NULL))
+            continue;
+        n->stack = st;
+        sp__san_run_on_give(n, tf);
+        enter(w, n);
+        return n;
+    }
+    /* nothing to run on with: leave the stack to the scheduler */
+    w->post = SP__POST_FREE;
+    w->post_lock = 0;
+    w->post_stack = st;
+    sp__san_free_leaving(w, st, tf);
+    void *gone;
+    sp__ctx_switch(&gone, w->sched_sp);
+    __builtin_unreachable();
+}
+
 void sp__run_job(sp__worker *w, sp_job *j)
 {
     /* the trace costs one predicted branch per slice when off */
@@ -407,20 +557,8 @@ void sp__run_job(sp__worker *w, sp_job *j)
         __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
     }
     if (!j->stack) {
-        int st = SP_JOB_QUEUED;
-        if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING)) {
-            if (tr)
-                sp__trace_dropped(w, j, tr);
-            sp_job_release(j); /* cancelled while queued: drop the hold */
+        if (!claim_fresh(w, j, tr))
             return;
-        }
-        if (atomic_load(&j->cancel)) { /* cancelled before it ever ran */
-            if (tr)
-                sp__trace_dropped(w, j, tr);
-            sp__job_end(j, SP_JOB_CANCELLED);
-            sp_job_release(j);
-            return;
-        }
         j->stack = stack_get(w, j->pool->stack_size);
         if (!j->stack) {
             sp__job_set_error(j, strdup("out of memory for a job stack"), 1);
@@ -446,8 +584,15 @@ void sp__run_job(sp__worker *w, sp_job *j)
     sp__ctx_switch(&w->sched_sp, j->sp);
     sp__san_back_in_sched(w);
     /* the job that switched back: j, or one that j (or a successor)
-     * handed the worker to directly */
+     * handed the worker to directly; none when a fiber that ran on
+     * ended its last job itself */
     j = atomic_load_explicit(&w->cur, memory_order_relaxed);
+    if (SP__UNLIKELY(!j)) {
+        w->post = SP__POST_NONE;
+        stack_put(w, w->post_stack);
+        w->post_stack = NULL;
+        return;
+    }
     if (SP__UNLIKELY(tr))
         sp__trace_end(w, j, tr);
     /* release only: the fence that pairs with sp__pin_cur is paid in
@@ -469,8 +614,11 @@ static sp_job *pop_own(sp__worker *w)
     if (!atomic_load_explicit(&w->q.n, memory_order_relaxed) &&
         !atomic_load_explicit(&w->q.inbox, memory_order_relaxed))
         return NULL;
+    pace_wait(w);
     sp__spin *l = sp__runq_lock_own(&w->q);
+    int was_empty = !w->q.bitmap;
     sp_job *j = sp__runq_pop(&w->q);
+    pace_after(w, was_empty);
     sp__spin_unlock(l);
     return j;
 }
@@ -583,10 +731,18 @@ static int park_done(void *arg)
 static void park(sp__worker *w)
 {
     sp_pool *p = w->pool;
-    for (int i = 0; i < SP__SPIN; i++) {
+    /* the gaps between looks double (to 32 pauses): each look reads the
+     * line a pushing thread writes for every job, and a worker that
+     * looked after every pause took that line away from the pusher once
+     * per job, while a worker that looks less often finds several jobs
+     * and drains them at once */
+    for (int i = 0, gap = 1; i < SP__SPIN; i += gap) {
         if (work_visible(w) || atomic_load(&p->stopping))
             return;
-        __builtin_ia32_pause();
+        for (int k = 0; k < gap; k++)
+            __builtin_ia32_pause();
+        if (gap < 32)
+            gap *= 2;
     }
     if (atomic_load_explicit(&p->spin_us, memory_order_relaxed)) {
         /* sp_pool_set_spin_us, sp_pool_set_poll_hook */

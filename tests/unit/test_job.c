@@ -692,6 +692,129 @@ START_TEST(test_stack_overflow_seen_by_waiter)
 }
 END_TEST
 
+/* ---- run on: a returning job's fiber goes on with the next fresh job
+ * of its worker's queue (worker.c, sp__run_on) ----
+ * A gate holds the only worker (no preemption: it cannot be moved) while
+ * a mixed queue builds up; then every kind of job runs in one chain: some
+ * suspend (a yield, a join on a job behind them), some were cancelled
+ * while queued, some fail, some have end hooks, one overflows its stack,
+ * and the rest return. */
+typedef struct {
+    int i;
+    _Atomic int *gate, *ran, *ends;
+    sp_job *later;
+} ro_t;
+
+static void *ro_gate(void *arg)
+{
+    _Atomic int *gate = arg;
+    while (!atomic_load(gate))
+        __builtin_ia32_pause();
+    return NULL;
+}
+
+static void *ro_job(void *arg)
+{
+    ro_t *t = arg;
+    atomic_fetch_add(&t->ran[t->i], 1);
+    switch (t->i % 10) {
+    case 3:
+        sp_yield();
+        break;
+    case 5:
+        sp_job_join(t->later, NULL); /* queued behind us */
+        break;
+    case 6:
+        if (t->i % 20 == 6)
+            return (void *)(intptr_t)recurse(NULL, 0);
+        break;
+    case 8:
+        sp_job_fail("bad %d", t->i);
+        return NULL;
+    }
+    return (void *)(intptr_t)(3 * t->i);
+}
+
+static void ro_end(sp_job *j, void *ud)
+{
+    (void)j;
+    atomic_fetch_add((_Atomic int *)ud, 1);
+}
+
+START_TEST(test_run_on)
+{
+    enum { N = 400 };
+    sp_pool_opts o;
+    sp_pool_opts_init(&o);
+    o.nworkers = 1;
+    o.stack_size = 64 * 1024;
+    o.flags = SP_POOL_NOPREEMPT;
+    sp_pool *p = sp_pool_create_opts(&o);
+    static _Atomic int ran[N];
+    _Atomic int gate = 0, ends = 0;
+    static ro_t t[N];
+    sp_job *j[N];
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&gate, 0);
+        atomic_store(&ends, 0);
+        for (int i = 0; i < N; i++) {
+            atomic_store(&ran[i], 0);
+            t[i] = (ro_t){.i = i, .gate = &gate, .ran = ran, .ends = &ends};
+            j[i] = sp_job_create(ro_job, &t[i]);
+        }
+        for (int i = 0; i + 1 < N; i++)
+            t[i].later = j[i + 1];
+        sp_job *g = sp_job_create(ro_gate, &gate);
+        ck_assert_int_eq(sp_job_start(p, 0, g), 0);
+        for (int i = 0; i < N; i++) {
+            if (i % 10 == 9)
+                ck_assert_int_eq(sp_job_on_end(j[i], ro_end, &ends), 0);
+            ck_assert_int_eq(sp_job_start(p, 0, j[i]), 0);
+        }
+        int cancelled = 0;
+        for (int i = 7; i < N; i += 10)
+            if (sp_job_cancel(j[i]) == 0)
+                cancelled++;
+        ck_assert_int_eq(cancelled, N / 10); /* all still queued */
+        atomic_store(&gate, 1);
+        for (int i = 0; i < N; i++) {
+            void *r = NULL;
+            int rc = sp_job_join(j[i], &r);
+            switch (i % 10) {
+            case 7:
+                ck_assert_int_eq(rc, SP_ECANCELED);
+                ck_assert_int_eq(ran[i], 0);
+                break;
+            case 8:
+                ck_assert_int_eq(rc, SP_EFAILED);
+                char want[32];
+                snprintf(want, sizeof want, "bad %d", i);
+                ck_assert_str_eq(sp_job_error(j[i]), want);
+                break;
+            case 6:
+                if (i % 20 == 6) {
+                    ck_assert_int_eq(rc, SP_EFAILED);
+                    ck_assert_str_eq(sp_job_error(j[i]), "stack overflow");
+                    break;
+                }
+                /* fall through */
+            default:
+                ck_assert_int_eq(rc, 0);
+                ck_assert_ptr_eq(r, (void *)(intptr_t)(3 * i));
+            }
+            if (i % 10 != 7)
+                ck_assert_int_eq(ran[i], 1);
+        }
+        ck_assert_int_eq(sp_job_join(g, NULL), 0);
+        ck_assert_int_eq(ends, N / 10);
+        for (int i = 0; i < N; i++)
+            sp_job_release(j[i]);
+        sp_job_release(g);
+    }
+    sp_pool_close(p, 1);
+}
+END_TEST
+
 /* ---- slab stacks (past the guarded-stack budget) ---- */
 
 static void *touch_below(void *arg)
@@ -1417,6 +1540,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_close_with_jobs_in_flight);
     tcase_add_test(tc, test_closed_pool_refuses);
     tcase_add_test(tc, test_slab_stacks);
+    tcase_add_test(tc, test_run_on);
     tcase_add_test(tc, test_poll_flag_stable);
     tcase_add_test(tc, test_deferred_cancel_in_wait);
     tcase_add_test(tc, test_job_priority);

@@ -93,6 +93,56 @@ END_TEST
 START_TEST(test_slice_async) { slice_case(SP_JOB_ASYNC, spin_pure); }
 END_TEST
 
+/* A spinner that starts on the stack of the job before it (run on,
+ * worker.c): the slice's signal still switches it out there, and the
+ * job after it runs on a fiber of its own meanwhile. */
+static void *nothing(void *arg) { return arg; }
+
+static void *gate_job(void *arg)
+{
+    while (!atomic_load((_Atomic int *)arg))
+        __builtin_ia32_pause();
+    return NULL;
+}
+
+static void slice_run_on_case(unsigned flags, sp_job_fn spinner)
+{
+    sp_pool *p = pool_1(2000);
+    _Atomic int done = 0;
+    _Atomic int open;
+    sp_job *js[4];
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&stop_all, 0);
+        atomic_store(&done, 0);
+        atomic_store(&open, 0);
+        /* the worker waits until all four are queued (microseconds) */
+        sp_job *g = start(p, 0, gate_job, &open, 0);
+        js[0] = start(p, 0, nothing, NULL, 0);
+        js[1] = start(p, 0, spinner, NULL, flags);
+        js[2] = start(p, 0, nothing, NULL, 0);
+        js[3] = start(p, 0, mark, &done, 0);
+        atomic_store(&open, 1);
+        sp_job_wait(js[3]);
+        sp_job_release(g);
+        ck_assert_int_eq(done, 1);
+        ck_assert_int_eq(sp_job_finished(js[1]), 0);
+        atomic_store(&stop_all, 1);
+        for (int i = 0; i < 4; i++) {
+            ck_assert_int_eq(sp_job_join(js[i], NULL), 0);
+            sp_job_release(js[i]);
+        }
+    }
+    sp_stats st;
+    sp_pool_stats(p, &st);
+    ck_assert_uint_gt(st.preempt_slice, 0);
+    sp_pool_close(p, 1);
+}
+
+START_TEST(test_slice_run_on_polling) { slice_run_on_case(0, spin_polling); }
+END_TEST
+START_TEST(test_slice_run_on_async) { slice_run_on_case(SP_JOB_ASYNC, spin_pure); }
+END_TEST
+
 /* ---- priority ---- */
 
 static void prio_case(unsigned flags, sp_job_fn spinner)
@@ -362,8 +412,11 @@ static Suite *suite(void)
     TCase *tc = tcase_create("slice_prio");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_slice_polling);
-    if (ASYNC_TESTS)
+    tcase_add_test(tc, test_slice_run_on_polling);
+    if (ASYNC_TESTS) {
         tcase_add_test(tc, test_slice_async);
+        tcase_add_test(tc, test_slice_run_on_async);
+    }
     tcase_add_test(tc, test_prio_polling);
     if (ASYNC_TESTS)
         tcase_add_test(tc, test_prio_async);
