@@ -852,6 +852,8 @@ void sp__switch_out(sp_job *j, int post, sp__lockp lock);
 int sp__yield_direct(sp_job *j, int post);
 int sp__wait_direct(sp_job *j, sp__lockp lock); /* 1: switched, resumed */
 void sp__job_ready(sp_job *j);
+/* The same, self being sp__self() (the caller read it already). */
+void sp__job_ready_by(sp_job *j, sp__worker *self);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
 int sp__pseudo_run_any(_Atomic int *stop); /* 1 if it ran anything */
@@ -915,11 +917,13 @@ long sp__pool_active(sp_pool *p);
 /* Count a job started / ended on p, by the calling thread. */
 void sp__count_start(sp_pool *p);
 void sp__count_end(sp_pool *p, int state);
+void sp__count_start_by(sp_pool *p, sp__worker *self); /* self: sp__self() */
 /* A job's reference to its pool: on a worker of the pool, from and to a
  * cache of references the worker took in batches (flushed when its
  * thread leaves: before the creator's reference can go, since close
  * joins the workers first). */
 void sp__pool_retain_job(sp_pool *p);
+void sp__pool_retain_job_by(sp_pool *p, sp__worker *self);
 void sp__pool_release_job(sp_pool *p);
 void sp__pool_refs_flush(sp__worker *w);
 int sp__pool_stop(sp_pool *pool, int wait);

@@ -152,12 +152,39 @@ static sp_job *next_free(void)
     return j;
 }
 
+/* Copy n job pointers from the ring src (smask + 1 entries, from index
+ * s on) to the ring dst (dmask + 1 entries, from d on), a memcpy per
+ * stretch between wraps: moving 64 jobs one at a time, with the masks,
+ * was a tenth of a batch's instructions on the making thread. */
+static void ring_copy(sp_job **dst, size_t dmask, size_t d,
+                      sp_job *const *src, size_t smask, size_t s, size_t n)
+{
+    while (n) {
+        size_t di = d & dmask, si = s & smask, k = n;
+        if (k > dmask + 1 - di)
+            k = dmask + 1 - di;
+        if (k > smask + 1 - si)
+            k = smask + 1 - si;
+        memcpy(dst + di, src + si, k * sizeof *dst);
+        d += k;
+        s += k;
+        n -= k;
+    }
+}
+
 /* Move up to SP__JMOVE free jobs into the thread's ring (global lock
- * held). */
+ * held): from the global ring in one copy, else one by one. */
 static void refill(jcache_t *c)
 {
+    size_t m = SP__JMOVE < SP__JRING - c->n ? SP__JMOVE : SP__JRING - c->n;
+    if (m > g_jn)
+        m = g_jn;
+    ring_copy(c->r, SP__JRING - 1, c->h + c->n, g_jdepot, g_jcap - 1, g_jh, m);
+    g_jh = (g_jh + m) & (g_jcap ? g_jcap - 1 : 0);
+    g_jn -= m;
+    c->n += (unsigned)m;
     sp_job *j;
-    for (int k = 0; k < SP__JMOVE && (j = next_free()); k++)
+    while (c->n < SP__JMOVE && (j = next_free()))
         c->r[(c->h + c->n++) & (SP__JRING - 1)] = j;
 }
 
@@ -165,32 +192,34 @@ static void refill(jcache_t *c)
  * left. */
 static void give_back(jcache_t *c, unsigned keep)
 {
+    size_t m = c->n - keep;
     pthread_mutex_lock(&g_jlock);
-    size_t need = g_jn + (c->n - keep);
-    if (need > g_jcap) {
+    if (g_jn + m > g_jcap) {
         size_t cap = g_jcap ? 2 * g_jcap : 1024;
-        while (cap < need)
+        while (cap < g_jn + m)
             cap *= 2;
         sp_job **d = malloc(cap * sizeof *d);
         if (d) { /* unwrapped into the new ring */
-            for (size_t i = 0; i < g_jn; i++)
-                d[i] = g_jdepot[(g_jh + i) & (g_jcap - 1)];
+            ring_copy(d, cap - 1, 0, g_jdepot, g_jcap - 1, g_jh, g_jn);
             free(g_jdepot);
             g_jdepot = d;
             g_jcap = cap;
             g_jh = 0;
         }
     }
-    while (c->n > keep) {
+    if (g_jn + m <= g_jcap) {
+        ring_copy(g_jdepot, g_jcap - 1, g_jh + g_jn, c->r, SP__JRING - 1,
+                  c->h, m);
+        g_jn += m;
+        c->h = (c->h + (unsigned)m) & (SP__JRING - 1);
+        c->n = keep;
+    }
+    while (c->n > keep) { /* no memory for a bigger ring */
         sp_job *j = c->r[c->h];
         c->h = (c->h + 1) & (SP__JRING - 1);
         c->n--;
-        if (g_jn < g_jcap) {
-            g_jdepot[(g_jh + g_jn++) & (g_jcap - 1)] = j;
-        } else {
-            j->next = g_jfree;
-            g_jfree = j;
-        }
+        j->next = g_jfree;
+        g_jfree = j;
     }
     pthread_mutex_unlock(&g_jlock);
 }
@@ -335,14 +364,19 @@ void sp__rt_leave_quiet(void)
         j->in_rt--;
 }
 
-void sp__rt_leave(void)
+/* sp__rt_leave for the current job j (NULL: a plain thread) */
+static inline void rt_leave_job(sp_job *j)
 {
-    sp_job *j = sp__current();
     if (j) {
         j->in_rt--;
         if (SP__UNLIKELY(__atomic_load_n(&j->poll, __ATOMIC_RELAXED)) && j->in_rt == 0)
             sp__safepoint(j);
     }
+}
+
+void sp__rt_leave(void)
+{
+    rt_leave_job(sp__current());
 }
 
 sp_job *sp_job_create(sp_job_fn fn, void *arg)
@@ -529,28 +563,34 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
         prio = SP_PRIO_MIN;
     if (prio > SP_PRIO_MAX)
         prio = SP_PRIO_MAX;
-    sp__rt_enter();
+    /* the thread's worker record read once (no switch can happen in
+     * here: the job we may run on is in the runtime) */
+    sp__worker *self = sp__self();
+    sp_job *cur = self ? atomic_load_explicit(&self->cur,
+                                              memory_order_relaxed) : NULL;
+    if (cur)
+        cur->in_rt++;
     sp__lk_lock(&j->lock);
     int st = SP_JOB_CREATED;
     if (j->pool || atomic_load(&j->state) != st ||
         (j->scheduled && !scheduled)) {
         sp__lk_unlock(&j->lock);
-        sp__rt_leave();
+        rt_leave_job(cur);
         return SP_EBUSY;
     }
     j->pool = p;
     j->prio = prio;
-    sp__pool_retain_job(p);
+    sp__pool_retain_job_by(p, self);
     atomic_fetch_add(&j->refs, 1); /* the hold */
-    sp__count_start(p);
+    sp__count_start_by(p, self);
     /* release, not seq_cst: under the lock, and the unlock's xchg is a
      * full barrier anyway (one locked instruction less per job) */
     atomic_store_explicit(&j->state, SP_JOB_QUEUED, memory_order_release);
     if (p->nworkers == 0) /* threads already waiting must run the pool */
         sp__wake_all(&j->waiters);
     sp__lk_unlock(&j->lock);
-    sp__job_ready(j);
-    sp__rt_leave();
+    sp__job_ready_by(j, self);
+    rt_leave_job(cur);
     return 0;
 }
 

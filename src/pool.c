@@ -248,15 +248,24 @@ static void nap_us(long us)
 
 /* ---- job counts (see sp__jcount) ---- */
 
+static inline sp__worker *own_of(sp_pool *p, sp__worker *w)
+{
+    return w && w->pool == p && !w->is_runner ? w : NULL;
+}
+
 static sp__worker *own_worker(sp_pool *p)
 {
-    sp__worker *w = sp__self();
-    return w && w->pool == p && !w->is_runner ? w : NULL;
+    return own_of(p, sp__self());
 }
 
 void sp__count_start(sp_pool *p)
 {
-    sp__worker *w = own_worker(p);
+    sp__count_start_by(p, sp__self());
+}
+
+void sp__count_start_by(sp_pool *p, sp__worker *self)
+{
+    sp__worker *w = own_of(p, self);
     if (w) {
         SP__OWN_INC(w->jc.started);
         return;
@@ -286,7 +295,12 @@ void sp__count_end(sp_pool *p, int state)
 
 void sp__pool_retain_job(sp_pool *p)
 {
-    sp__worker *w = own_worker(p);
+    sp__pool_retain_job_by(p, sp__self());
+}
+
+void sp__pool_retain_job_by(sp_pool *p, sp__worker *self)
+{
+    sp__worker *w = own_of(p, self);
     if (!w) {
         sp_pool_retain(p);
         return;

@@ -962,12 +962,17 @@ static void pseudo_push(sp_pool *p, sp_job *j)
 
 void sp__job_ready(sp_job *j)
 {
+    sp__job_ready_by(j, sp__self());
+}
+
+void sp__job_ready_by(sp_job *j, sp__worker *self)
+{
     sp_pool *p = j->pool;
     if (p->nworkers == 0) {
         pseudo_push(p, j);
         return;
     }
-    sp__worker *w, *self = sp__self();
+    sp__worker *w;
     /* read before the push: then a worker may run j, and end it */
     int n, defer = !self && !j->stack && lendable(p, j);
     int prio = j->prio;
