@@ -21,7 +21,8 @@ bench_spindle = \
 	scripts/bench/bin/sp_chain \
 	scripts/bench/bin/sp_cancel_dfs \
 	scripts/bench/bin/sp_trace \
-	scripts/bench/bin/sp_startwait
+	scripts/bench/bin/sp_startwait \
+	scripts/bench/bin/sp_handoff
 # the language's own pieces, against lang/sl.h
 bench_lang = scripts/bench/bin/sl_codec
 EXTRA_PROGRAMS = $(bench_baselines) $(bench_spindle) $(bench_lang)
@@ -68,6 +69,9 @@ scripts_bench_bin_sp_trace_LDFLAGS = $(bench_sp_ldflags)
 scripts_bench_bin_sp_startwait_SOURCES = scripts/bench/c/sp_startwait.c scripts/bench/c/bench.h
 scripts_bench_bin_sp_startwait_LDADD = $(bench_sp_ldadd)
 scripts_bench_bin_sp_startwait_LDFLAGS = $(bench_sp_ldflags)
+scripts_bench_bin_sp_handoff_SOURCES = scripts/bench/c/sp_handoff.c scripts/bench/c/bench.h
+scripts_bench_bin_sp_handoff_LDADD = $(bench_sp_ldadd)
+scripts_bench_bin_sp_handoff_LDFLAGS = $(bench_sp_ldflags)
 
 # the cluster figures' baseline: Open MPI's own ping-pong
 if HAVE_MPI

@@ -732,10 +732,9 @@ static void park(sp__worker *w)
 {
     sp_pool *p = w->pool;
     /* the gaps between looks double (to 32 pauses): each look reads the
-     * line a pushing thread writes for every job, and a worker that
-     * looked after every pause took that line away from the pusher once
-     * per job, while a worker that looks less often finds several jobs
-     * and drains them at once */
+     * inbox's line, which a thread starting a batch writes for every
+     * job; fewer looks leave it there longer, and a worker that looks
+     * less often finds more jobs per drain */
     for (int i = 0, gap = 1; i < SP__SPIN; i += gap) {
         if (work_visible(w) || atomic_load(&p->stopping))
             return;
