@@ -491,6 +491,13 @@ static inline void pace_after(sp__worker *w, int was_empty)
  * retired worker, a preemption for a job queued elsewhere, a poll hook,
  * a stand-in or pseudo-pool runner, the trace (which records every
  * slice at the scheduler), a slab stack's canary.
+ *
+ * Only a job without a side part ends here: its end runs no hooks and
+ * its free no cleanup, so what runs on the job's stack (which may be
+ * small) is a few frames deep. A job with hooks, a cleanup, an argument
+ * list or an error message ends in the scheduler, on the thread's own
+ * stack, as before: an interpreter's cleanup that frees a deeply nested
+ * result recurses as deep as the value.
  */
 static int run_on_ok(sp__worker *w, sp_job *j)
 {
@@ -501,6 +508,7 @@ static int run_on_ok(sp__worker *w, sp_job *j)
            !atomic_load_explicit(&w->want_best, memory_order_relaxed) &&
            !atomic_load_explicit(&p->stopping, memory_order_relaxed) &&
            !atomic_load_explicit(&w->retired, memory_order_relaxed) &&
+           !sp__jside_peek(j) &&
            j->stack->size == p->stack_size && sp__stack_canary_ok(j->stack);
 }
 

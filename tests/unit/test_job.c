@@ -815,6 +815,59 @@ START_TEST(test_run_on)
 }
 END_TEST
 
+/* A job's cleanup and end hooks run where the scheduler runs, on the
+ * worker thread's own stack (256 KiB), even when jobs around it run on:
+ * a 64 KiB job stack would not hold this cleanup's 120 KiB of frames.
+ * Fire and forget jobs, so the runtime's hold is the last reference and
+ * the cleanup runs on the worker. */
+static int __attribute__((noinline)) deep(volatile char *prev, int depth)
+{
+    volatile char buf[1024];
+    buf[0] = (char)depth;
+    if (prev)
+        buf[1] = prev[0];
+    if (depth == 0)
+        return buf[0];
+    return deep(buf, depth - 1) + buf[1];
+}
+
+static void deep_cleanup(void *arg, void *result, sp_state st, void *ud)
+{
+    (void)arg;
+    (void)result;
+    (void)st;
+    deep(NULL, 120); /* about 120 KiB */
+    atomic_fetch_add((_Atomic int *)ud, 1);
+}
+
+START_TEST(test_run_on_deep_cleanup)
+{
+    enum { N = 60 };
+    sp_pool_opts o;
+    sp_pool_opts_init(&o);
+    o.nworkers = 1;
+    o.stack_size = 64 * 1024;
+    o.flags = SP_POOL_NOPREEMPT;
+    sp_pool *p = sp_pool_create_opts(&o);
+    _Atomic int gate = 0, cleaned = 0;
+    _Atomic long ran = 0;
+    sp_job *g = sp_job_create(ro_gate, &gate);
+    ck_assert_int_eq(sp_job_start(p, 0, g), 0);
+    for (int i = 0; i < N; i++) {
+        sp_job *j = sp_job_create(add_one, &ran);
+        if (i % 3 == 1)
+            ck_assert_int_eq(sp_job_set_cleanup(j, deep_cleanup, &cleaned), 0);
+        ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+        sp_job_release(j); /* fire and forget: the hold frees it */
+    }
+    atomic_store(&gate, 1);
+    sp_job_release(g);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    ck_assert_int_eq(ran, N);
+    ck_assert_int_eq(cleaned, N / 3);
+}
+END_TEST
+
 /* ---- slab stacks (past the guarded-stack budget) ---- */
 
 static void *touch_below(void *arg)
@@ -1541,6 +1594,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_closed_pool_refuses);
     tcase_add_test(tc, test_slab_stacks);
     tcase_add_test(tc, test_run_on);
+    tcase_add_test(tc, test_run_on_deep_cleanup);
     tcase_add_test(tc, test_poll_flag_stable);
     tcase_add_test(tc, test_deferred_cancel_in_wait);
     tcase_add_test(tc, test_job_priority);
