@@ -24,6 +24,9 @@ typedef struct comp {
   const char *pkg;    /* package of the code (proc P::f), NULL for Top */
   const char *self;   /* the proc's own name without its package */
   const char *libpkg; /* a library's package (Foo of foo.lib): its procs are Foo::f too */
+  int *gix; int gix_cap; /* once code->g is long: slot -> its first index
+                          * (open addressing, -1 empty), so a script that
+                          * declares 100,000 names compiles in linear time */
 } comp;
 
 static const int op_delta[OP_NOPS] = {
@@ -78,17 +81,68 @@ static int add_const(comp *cp, sl_value v) {
   return c->nk++;
 }
 
-static int global_ref(comp *cp, const char *name) {
+/* ---- the code's table of global slots (code->g) ---- */
+static unsigned slot_hash(const void *p) {
+  uint64_t x = (uint64_t)(uintptr_t)p;
+  x ^= x >> 17;
+  x *= 0x9E3779B97F4A7C15ull;
+  return (unsigned)(x >> 32);
+}
+
+/* record g[i] in the index unless an earlier entry holds its slot */
+static void gix_put(comp *cp, int i) {
+  sl_slot *s = cp->code->g[i];
+  unsigned m = (unsigned)cp->gix_cap - 1;
+  for (unsigned h = slot_hash(s) & m;; h = (h + 1) & m) {
+    int k = cp->gix[h];
+    if (k < 0) { cp->gix[h] = i; return; }
+    if (cp->code->g[k] == s) return;
+  }
+}
+
+static void gix_build(comp *cp, int cap) {
+  free(cp->gix);
+  cp->gix = malloc((size_t)cap * sizeof *cp->gix);
+  if (!cp->gix) sl_oom();
+  cp->gix_cap = cap;
+  for (int h = 0; h < cap; h++) cp->gix[h] = -1;
+  for (int i = 0; i < cp->code->ng; i++) gix_put(cp, i);
+}
+
+/* the first entry of g holding s, or -1 */
+static int g_find(comp *cp, sl_slot *s) {
   sl_code *c = cp->code;
-  sl_slot *s = sl_global_slot(cp->C->W, name);
-  for (int i = 0; i < c->ng; i++)
-    if (c->g[i] == s) return i;
+  if (!cp->gix) {
+    for (int i = 0; i < c->ng; i++)
+      if (c->g[i] == s) return i;
+    return -1;
+  }
+  unsigned m = (unsigned)cp->gix_cap - 1;
+  for (unsigned h = slot_hash(s) & m;; h = (h + 1) & m) {
+    int k = cp->gix[h];
+    if (k < 0) return -1;
+    if (c->g[k] == s) return k;
+  }
+}
+
+static void g_append(comp *cp, sl_slot *s) {
+  sl_code *c = cp->code;
   if (c->ng == cp->cap_g) {
     cp->cap_g = cp->cap_g ? cp->cap_g * 2 : 8;
     c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
+    if (!c->g) sl_oom();
   }
-  c->g[c->ng] = s;
-  return c->ng++;
+  c->g[c->ng++] = s;
+  if (cp->gix && 2 * c->ng <= cp->gix_cap) gix_put(cp, c->ng - 1);
+  else if (c->ng > 32) gix_build(cp, cp->gix_cap ? 2 * cp->gix_cap : 256);
+}
+
+static int global_ref(comp *cp, const char *name) {
+  sl_slot *s = sl_global_slot(cp->C->W, name);
+  int i = g_find(cp, s);
+  if (i >= 0) return i;
+  g_append(cp, s);
+  return cp->code->ng - 1;
 }
 
 static local *find_local(comp *cp, const char *name) {
@@ -146,16 +200,6 @@ static int gref(comp *cp, const char *name) {
 
 /* two adjacent entries of g: P::x, then x (the VM takes the first that is
  * defined) */
-static void g_append(comp *cp, sl_slot *s) {
-  sl_code *c = cp->code;
-  if (c->ng == cp->cap_g) {
-    cp->cap_g = cp->cap_g ? cp->cap_g * 2 : 8;
-    c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
-    if (!c->g) sl_oom();
-  }
-  c->g[c->ng++] = s;
-}
-
 static int gref_pair(comp *cp, const char *a, const char *b) {
   sl_code *c = cp->code;
   sl_slot *sa = sl_global_slot(cp->C->W, a), *sb = sl_global_slot(cp->C->W, b);
@@ -737,6 +781,8 @@ static sl_code *new_code_text(const char *name, const char *file, int line, sl_c
 #define new_code(name, file, line) new_code_text(name, file, line, cp->code)
 
 static void comp_free(comp *cp) {
+  free(cp->gix);
+  cp->gix = NULL;
   for (int i = 0; i < cp->nloc; i++) free(cp->loc[i].name);
   free(cp->loc);
   free(cp->loops);
