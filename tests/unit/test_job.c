@@ -735,21 +735,28 @@ static void *ro_job(void *arg)
     return (void *)(intptr_t)(3 * t->i);
 }
 
-static void ro_end(sp_job *j, void *ud)
+static void count_end(sp_job *j, void *ud)
 {
     (void)j;
     atomic_fetch_add((_Atomic int *)ud, 1);
 }
 
-START_TEST(test_run_on)
+/* one worker with 64 KiB stacks, never preempted: a gate job that spins
+ * holds it while a queue builds up */
+static sp_pool *gated_pool(void)
 {
-    enum { N = 400 };
     sp_pool_opts o;
     sp_pool_opts_init(&o);
     o.nworkers = 1;
     o.stack_size = 64 * 1024;
     o.flags = SP_POOL_NOPREEMPT;
-    sp_pool *p = sp_pool_create_opts(&o);
+    return sp_pool_create_opts(&o);
+}
+
+START_TEST(test_run_on)
+{
+    enum { N = 400 };
+    sp_pool *p = gated_pool();
     static _Atomic int ran[N];
     _Atomic int gate = 0, ends = 0;
     static ro_t t[N];
@@ -768,7 +775,7 @@ START_TEST(test_run_on)
         ck_assert_int_eq(sp_job_start(p, 0, g), 0);
         for (int i = 0; i < N; i++) {
             if (i % 10 == 9)
-                ck_assert_int_eq(sp_job_on_end(j[i], ro_end, &ends), 0);
+                ck_assert_int_eq(sp_job_on_end(j[i], count_end, &ends), 0);
             ck_assert_int_eq(sp_job_start(p, 0, j[i]), 0);
         }
         int cancelled = 0;
@@ -843,12 +850,7 @@ static void deep_cleanup(void *arg, void *result, sp_state st, void *ud)
 START_TEST(test_run_on_deep_cleanup)
 {
     enum { N = 60 };
-    sp_pool_opts o;
-    sp_pool_opts_init(&o);
-    o.nworkers = 1;
-    o.stack_size = 64 * 1024;
-    o.flags = SP_POOL_NOPREEMPT;
-    sp_pool *p = sp_pool_create_opts(&o);
+    sp_pool *p = gated_pool();
     _Atomic int gate = 0, cleaned = 0;
     _Atomic long ran = 0;
     sp_job *g = sp_job_create(ro_gate, &gate);
@@ -1375,12 +1377,6 @@ END_TEST
 
 /* sp_job_on_end: once, at the end, in any state; sp_job_promise: a
  * dependency on a job its owner starts later */
-static void count_end(sp_job *j, void *ud)
-{
-    (void)j;
-    atomic_fetch_add((_Atomic int *)ud, 1);
-}
-
 static void *add_two(void *arg, size_t argc, void *const *argv)
 {
     (void)arg;
