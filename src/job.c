@@ -373,11 +373,16 @@ void sp__job_cache_flush(void)
 #endif
 }
 
-void sp__rt_enter(void)
+/* sp__rt_enter for the current job j (NULL: a plain thread) */
+static inline void rt_enter_job(sp_job *j)
 {
-    sp_job *j = sp__current();
     if (j)
         j->in_rt++;
+}
+
+void sp__rt_enter(void)
+{
+    rt_enter_job(sp__current());
 }
 
 /* Leave without honouring a pending request here (it stays pending for
@@ -594,8 +599,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     sp__worker *self = sp__self();
     sp_job *cur = self ? atomic_load_explicit(&self->cur,
                                               memory_order_relaxed) : NULL;
-    if (cur)
-        cur->in_rt++;
+    rt_enter_job(cur);
     sp__lk_lock(&j->lock);
     int st = SP_JOB_CREATED;
     if (j->pool || atomic_load(&j->state) != st ||

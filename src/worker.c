@@ -499,6 +499,22 @@ static inline void pace_after(sp__worker *w, int was_empty)
  * stack, as before: an interpreter's cleanup that frees a deeply nested
  * result recurses as deep as the value.
  */
+/* The owner's pop of w's own queue, paced; fresh: only a job that never
+ * ran (sp__runq_pop_fresh), and none from a retired worker's queue. */
+static sp_job *pop_paced(sp__worker *w, int fresh)
+{
+    pace_wait(w);
+    sp__spin *l = sp__runq_lock_own(&w->q);
+    int was_empty = !w->q.bitmap;
+    sp_job *j = !fresh ? sp__runq_pop(&w->q)
+                : atomic_load_explicit(&w->retired, memory_order_relaxed)
+                    ? NULL
+                    : sp__runq_pop_fresh(&w->q);
+    pace_after(w, was_empty);
+    sp__spin_unlock(l);
+    return j;
+}
+
 static int run_on_ok(sp__worker *w, sp_job *j)
 {
     sp_pool *p = w->pool;
@@ -522,19 +538,12 @@ sp_job *sp__run_on(sp_job *j)
     j->stack = NULL;
     atomic_store_explicit(&w->cur_prio, -1, memory_order_relaxed);
     atomic_store_explicit(&w->cur, NULL, memory_order_release);
-    end_job(w, j, sp__job_err(j) ? SP_JOB_FAILED : SP_JOB_DONE, NULL);
+    end_job(w, j, SP_JOB_DONE, NULL); /* no side part: no error */
     for (;;) {
         sp_job *n = NULL;
         if (!atomic_load_explicit(&w->want_best, memory_order_relaxed) &&
-            !atomic_load_explicit(&w->pool->stopping, memory_order_relaxed)) {
-            pace_wait(w);
-            sp__spin *l = sp__runq_lock_own(&w->q);
-            int was_empty = !w->q.bitmap;
-            if (!atomic_load_explicit(&w->retired, memory_order_relaxed))
-                n = sp__runq_pop_fresh(&w->q);
-            pace_after(w, was_empty);
-            sp__spin_unlock(l);
-        }
+            !atomic_load_explicit(&w->pool->stopping, memory_order_relaxed))
+            n = pop_paced(w, 1);
         if (!n)
             break;
         if (!claim_fresh(w, n, NULL))
@@ -622,13 +631,7 @@ static sp_job *pop_own(sp__worker *w)
     if (!atomic_load_explicit(&w->q.n, memory_order_relaxed) &&
         !atomic_load_explicit(&w->q.inbox, memory_order_relaxed))
         return NULL;
-    pace_wait(w);
-    sp__spin *l = sp__runq_lock_own(&w->q);
-    int was_empty = !w->q.bitmap;
-    sp_job *j = sp__runq_pop(&w->q);
-    pace_after(w, was_empty);
-    sp__spin_unlock(l);
-    return j;
+    return pop_paced(w, 0);
 }
 
 static sp_job *steal(sp__worker *w)
