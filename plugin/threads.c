@@ -755,30 +755,29 @@ static void wg_cancel_waiting(int wait);
 static void wg_cancel_at_exit(void) { wg_cancel_waiting(1); }
 
 /* cancel every job in a script's wait; with wait, wait for each to end
- * and count it in its pool's closing message */
+ * and count it in its pool's closing message. Every job found unended in
+ * a wait counts, however it ends then: cancelling one job may end another's wait
+ * before that one's own cancel lands (a job waiting for the first), and
+ * it may then return or fail instead of ending CANCELLED, which made
+ * the count depend on timing (stalled.sing: 1 job instead of 2). */
 static void wg_cancel_waiting(int wait) {
   pthread_mutex_lock(&wg_mu);
   size_t n = 0;
   for (th_wait *w = wg_waits; w; w = w->next) n++;
-  struct { sp_job *sj; th_pool *p; int hit; } *all = n ? malloc(n * sizeof *all) : NULL;
+  struct { sp_job *sj; th_pool *p; int live; } *all = n ? malloc(n * sizeof *all) : NULL;
   n = 0;
   for (th_wait *w = wg_waits; w && all; w = w->next) {
     sp_job_retain(w->sj);
     all[n].sj = w->sj;
+    all[n].live = !sp_job_finished(w->sj);   /* before any cancel below */
     all[n++].p = w->t ? w->t->pool : NULL;   /* a task's: its pool closes without a word */
   }
   pthread_mutex_unlock(&wg_mu);
-  for (size_t i = 0; i < n; i++) all[i].hit = sp_job_cancel(all[i].sj) >= 0;   /* not ended before */
+  for (size_t i = 0; i < n; i++) sp_job_cancel(all[i].sj);
   for (size_t i = 0; i < n; i++) {
     if (wait) {
       sp_job_join(all[i].sj, NULL);
-      /* FAILED too, when the cancel found it unended: a job whose wait
-       * ended because the job it waited for was cancelled here first may
-       * fail before its own cancel lands (a waitJob on a cancelled job is
-       * an error) */
-      sp_state st = sp_job_state(all[i].sj);
-      if (all[i].hit && (st == SP_JOB_CANCELLED || st == SP_JOB_FAILED) && all[i].p)
-        all[i].p->exit_cancelled++;
+      if (all[i].live && all[i].p) all[i].p->exit_cancelled++;
     }
     sp_job_release(all[i].sj);
   }
