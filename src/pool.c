@@ -298,11 +298,76 @@ void sp__pool_retain_job(sp_pool *p)
     sp__pool_retain_job_by(p, sp__self());
 }
 
+/*
+ * A plain thread's references, in batches too. A thread that starts a
+ * batch of jobs took and later dropped a reference to the pool per job:
+ * two locked instructions on the pool's line for every job (issue 19).
+ * It now takes SP__PREF_BATCH at a time, for the last pool it started a
+ * job on, and keeps up to twice that from the jobs it frees. What it
+ * holds goes back when it turns to another pool, when it closes this one
+ * (sp_pool_close), and when the thread exits; until then a pool closed by
+ * another thread keeps its memory (not its threads, which close joins).
+ * Only threads that are no worker (self NULL) do this: a job can be
+ * freed in a worker's signal handler, between any two steps here.
+ */
+typedef struct sp__tref { sp_pool *p; long n; } sp__tref;
+static __thread sp__tref tls_tref __attribute__((tls_model("initial-exec")));
+static pthread_key_t g_trkey;
+static pthread_once_t g_tronce = PTHREAD_ONCE_INIT;
+
+/* Give back what the record holds (a pool it holds nothing of may be
+ * gone: t->p is then only compared) */
+static void tref_flush(sp__tref *t)
+{
+    long n = t->n;
+    t->n = 0;
+    if (n > 0 && atomic_fetch_sub_explicit(&t->p->refs, (int)n,
+                                           memory_order_acq_rel) == n)
+        sp__pool_free(t->p);
+}
+
+static void tref_exit(void *v)
+{
+    tref_flush(v);
+}
+
+static void tref_key(void)
+{
+    pthread_key_create(&g_trkey, tref_exit);
+}
+
+static __attribute__((noinline)) void tref_refill(sp__tref *t, sp_pool *p)
+{
+    if (t->p != p)
+        tref_flush(t);
+    pthread_once(&g_tronce, tref_key);
+    pthread_setspecific(g_trkey, t);
+    atomic_fetch_add_explicit(&p->refs, SP__PREF_BATCH, memory_order_relaxed);
+    t->p = p;
+    t->n = SP__PREF_BATCH - 1;
+}
+
+/* The calling thread gives back what it holds of p (sp_pool_close). */
+static void pool_tref_flush(sp_pool *p)
+{
+    sp__tref *t = &tls_tref;
+    if (t->p == p)
+        tref_flush(t);
+}
+
 void sp__pool_retain_job_by(sp_pool *p, sp__worker *self)
 {
     sp__worker *w = own_of(p, self);
     if (!w) {
-        sp_pool_retain(p);
+        if (self) {
+            sp_pool_retain(p);
+            return;
+        }
+        sp__tref *t = &tls_tref;
+        if (SP__LIKELY(t->p == p && t->n > 0))
+            t->n--;
+        else
+            tref_refill(t, p);
         return;
     }
     /* relaxed RMWs on the worker's own line: a job may be freed in the
@@ -318,8 +383,19 @@ void sp__pool_retain_job_by(sp_pool *p, sp__worker *self)
 
 void sp__pool_release_job(sp_pool *p)
 {
-    sp__worker *w = own_worker(p);
+    sp__worker *self = sp__self();
+    sp__worker *w = own_of(p, self);
     if (!w) {
+        sp__tref *t = &tls_tref;
+        if (!self && t->n < 2 * SP__PREF_BATCH && (t->p == p || !t->n)) {
+            /* kept: it is a reference to p, as the record's are */
+            t->p = p;
+            if (!t->n++) {
+                pthread_once(&g_tronce, tref_key);
+                pthread_setspecific(g_trkey, t);
+            }
+            return;
+        }
         sp_pool_release(p);
         return;
     }
@@ -493,6 +569,7 @@ int sp_pool_close(sp_pool *p, int wait)
     if (cur && cur->pool == p)
         return SP_ESTATE;
     int left = sp__pool_stop(p, wait);
+    pool_tref_flush(p);
     sp_pool_release(p);
     return left;
 }
