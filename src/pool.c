@@ -50,6 +50,17 @@ static void reg_add(sp_pool *p)
     pthread_mutex_unlock(&g_reg);
 }
 
+/* Pools not freed yet (tests) */
+long sp__pool_live_count(void)
+{
+    long n = 0;
+    pthread_mutex_lock(&g_reg);
+    for (sp_pool *p = g_head; p; p = p->reg_next)
+        n++;
+    pthread_mutex_unlock(&g_reg);
+    return n;
+}
+
 static void reg_del(sp_pool *p)
 {
     pthread_mutex_lock(&g_reg);
@@ -387,16 +398,27 @@ void sp__pool_release_job(sp_pool *p)
     sp__worker *w = own_of(p, self);
     if (!w) {
         sp__tref *t = &tls_tref;
-        if (!self && t->n < 2 * SP__PREF_BATCH && (t->p == p || !t->n)) {
-            /* kept: it is a reference to p, as the record's are */
-            t->p = p;
-            if (!t->n++) {
-                pthread_once(&g_tronce, tref_key);
-                pthread_setspecific(g_trkey, t);
-            }
+        if (self || (t->p != p && t->n) ||
+            atomic_load_explicit(&p->closed, memory_order_relaxed)) {
+            /* nothing is kept of a closed pool: the last job's release
+             * frees it, as it did before */
+            if (!self && t->p == p)
+                tref_flush(t);
+            sp_pool_release(p);
             return;
         }
-        sp_pool_release(p);
+        /* kept: it is a reference to p, as the record's are; past twice
+         * a batch, a batch goes back (the record keeps more than a
+         * batch: not 0) */
+        t->p = p;
+        if (!t->n++) {
+            pthread_once(&g_tronce, tref_key);
+            pthread_setspecific(g_trkey, t);
+        } else if (t->n > 2 * SP__PREF_BATCH) {
+            t->n -= SP__PREF_BATCH;
+            atomic_fetch_sub_explicit(&p->refs, SP__PREF_BATCH,
+                                      memory_order_release);
+        }
         return;
     }
     /* p->refs keeps the batches this worker holds, and the creator's

@@ -317,7 +317,7 @@ static void end_job(sp__worker *w, sp_job *j, int state, const char *err)
         stack_put(w, j->stack);
     j->stack = NULL;
     sp__job_end(j, state);
-    sp__pins_drain();
+    sp__pins_drain_after_end(); /* w->cur was cleared before */
     sp_job_release(j); /* the hold */
 }
 

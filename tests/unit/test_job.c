@@ -1054,6 +1054,164 @@ START_TEST(test_refcounts_and_cleanup)
 }
 END_TEST
 
+/* A job is made with its hold counted: one never started goes with its
+ * creator's last reference, whether it was never started, refused by a
+ * closed pool, or cancelled first; one shared goes with the last. */
+static _Atomic int freed_n;
+static void count_free(void *arg, void *result, sp_state st, void *ud)
+{
+    (void)arg;
+    (void)result;
+    (void)st;
+    (void)ud;
+    atomic_fetch_add(&freed_n, 1);
+}
+
+static sp_job *counted_job(void)
+{
+    sp_job *j = sp_job_create(ident, NULL);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(sp_job_set_cleanup(j, count_free, NULL), 0);
+    return j;
+}
+
+START_TEST(test_unstarted_hold)
+{
+    atomic_store(&freed_n, 0);
+    sp_job *a = counted_job(); /* never started */
+    sp_job_release(a);
+    ck_assert_int_eq(atomic_load(&freed_n), 1);
+    sp_job *b = counted_job(); /* shared, then each lets go */
+    sp_job_retain(b);
+    sp_job_release(b);
+    ck_assert_int_eq(atomic_load(&freed_n), 1);
+    sp_job_release(b);
+    ck_assert_int_eq(atomic_load(&freed_n), 2);
+    sp_job *c = counted_job(); /* cancelled before it was started */
+    ck_assert_int_eq(sp_job_cancel(c), 0);
+    ck_assert_int_eq(sp_job_state(c), SP_JOB_CANCELLED);
+    sp_job_release(c);
+    ck_assert_int_eq(atomic_load(&freed_n), 3);
+    sp_pool *p = sp_pool_create(1); /* refused by a closed pool */
+    sp_pool_retain(p);
+    sp_pool_close(p, 1);
+    sp_job *d = counted_job();
+    ck_assert_int_eq(sp_job_start(p, 0, d), SP_ECLOSED);
+    sp_job_release(d);
+    ck_assert_int_eq(atomic_load(&freed_n), 4);
+    sp_pool_release(p);
+    sp_pool *q = sp_pool_create(1); /* started: the hold goes after its end */
+    sp_job *e = counted_job();
+    sp_job_retain(e);
+    ck_assert_int_eq(sp_job_start(q, 0, e), 0);
+    ck_assert_int_eq(sp_job_start(q, 0, e), SP_EBUSY);
+    sp_job_wait(e);
+    sp_job_release(e);
+    sp_job_release(e);
+    sp_pool_close(q, 1);
+    ck_assert_int_eq(atomic_load(&freed_n), 5);
+}
+END_TEST
+
+/* A plain thread takes its references to a pool in batches: what it
+ * holds goes back when it closes the pool, turns to another one or
+ * exits, and nothing is kept of a closed pool. */
+static void *start_some(void *arg)
+{
+    sp_pool *p = arg;
+    sp_job *j[200];
+    for (int i = 0; i < 200; i++) {
+        j[i] = sp_job_create(ident, (void *)(intptr_t)i);
+        ck_assert_int_eq(sp_job_start(p, 0, j[i]), 0);
+    }
+    for (int i = 0; i < 200; i++) {
+        ck_assert_ptr_eq(sp_job_wait(j[i]), (void *)(intptr_t)i);
+        sp_job_release(j[i]);
+    }
+    return NULL;
+}
+
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
+static int park_step;
+
+static void park_until(int step)
+{
+    pthread_mutex_lock(&park_mu);
+    while (park_step < step)
+        pthread_cond_wait(&park_cv, &park_mu);
+    pthread_mutex_unlock(&park_mu);
+}
+
+static void park_go(int step)
+{
+    pthread_mutex_lock(&park_mu);
+    park_step = step;
+    pthread_cond_broadcast(&park_cv);
+    pthread_mutex_unlock(&park_mu);
+}
+
+static sp_pool *other_pool;
+
+static void *start_park_switch(void *arg)
+{
+    start_some(arg);
+    park_go(1);     /* it holds references to arg now */
+    park_until(2);  /* arg closed by main meanwhile */
+    start_some(other_pool); /* turning to another pool gives them back */
+    park_go(3);
+    park_until(4);
+    return NULL;
+}
+
+START_TEST(test_plain_thread_pool_refs)
+{
+    long base = sp__pool_live_count();
+    /* the closing thread gives its references back in the close */
+    sp_pool *p = sp_pool_create(1);
+    start_some(p);
+    sp_pool_close(p, 1);
+    ck_assert_int_eq(sp__pool_live_count(), base);
+    /* jobs released after the close: the last one frees the pool */
+    p = sp_pool_create(1);
+    sp_job *j[100];
+    for (int i = 0; i < 100; i++) {
+        j[i] = sp_job_create(ident, NULL);
+        ck_assert_int_eq(sp_job_start(p, 0, j[i]), 0);
+    }
+    for (int i = 0; i < 100; i++)
+        sp_job_wait(j[i]);
+    sp_pool_close(p, 1);
+    ck_assert_int_eq(sp__pool_live_count(), base + 1);
+    for (int i = 0; i < 100; i++)
+        sp_job_release(j[i]);
+    ck_assert_int_eq(sp__pool_live_count(), base);
+    /* another thread's references go back when it exits */
+    p = sp_pool_create(2);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, start_some, p), 0);
+    pthread_join(t, NULL);
+    sp_pool_close(p, 1);
+    ck_assert_int_eq(sp__pool_live_count(), base);
+    /* ... or when it turns to another pool: until then the pool closed
+     * by main keeps its memory */
+    p = sp_pool_create(1);
+    other_pool = sp_pool_create(1);
+    park_step = 0;
+    ck_assert_int_eq(pthread_create(&t, NULL, start_park_switch, p), 0);
+    park_until(1);
+    sp_pool_close(p, 1);
+    ck_assert_int_eq(sp__pool_live_count(), base + 2);
+    park_go(2);
+    park_until(3);
+    ck_assert_int_eq(sp__pool_live_count(), base + 1);
+    park_go(4);
+    pthread_join(t, NULL);
+    sp_pool_close(other_pool, 1);
+    ck_assert_int_eq(sp__pool_live_count(), base);
+}
+END_TEST
+
 /* ---- completion hooks and wait queues (for the coordination layer) ---- */
 
 static void hook(sp_job *j, void *ud)
@@ -1565,6 +1723,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_many_jobs);
     tcase_add_test(tc, test_fire_and_forget);
     tcase_add_test(tc, test_refcounts_and_cleanup);
+    tcase_add_test(tc, test_unstarted_hold);
+    tcase_add_test(tc, test_plain_thread_pool_refs);
     tcase_add_test(tc, test_end_hooks);
     tcase_add_test(tc, test_waitq_fibers_and_threads);
     suite_add_tcase(s, tc);
