@@ -4,8 +4,7 @@
  * References: the creator holds one; a started job is also held by its
  * pool ("the hold") from sp_job_start until the runtime is done with it
  * as a queue entry (after it ended, or when a cancelled queued entry is
- * dropped). The hold is counted from the job's creation on (see
- * sp_job_release). State changes CREATED -> QUEUED -> RUNNING are compare-and-
+ * dropped). State changes CREATED -> QUEUED -> RUNNING are compare-and-
  * swaps, so a cancel racing with a worker picking the job has one winner.
  */
 #include "internal.h"
@@ -421,8 +420,7 @@ sp_job *sp_job_create(sp_job_fn fn, void *arg)
     j->fn = fn;
     j->arg = arg;
     j->in_rt = 1;
-    /* the creator's reference and the hold (see sp_job_release) */
-    atomic_init(&j->refs, 2);
+    atomic_init(&j->refs, 1);
     atomic_init(&j->state, SP_JOB_CREATED);
     return j; /* lock, side, waiters: zero from job_alloc */
 }
@@ -505,22 +503,9 @@ static void job_free(sp_job *j)
     sp__blk_free(j);
 }
 
-/* A job is made with the hold already counted, so that its start takes
- * no reference (one locked instruction less per job). Until then the
- * hold is nobody's: when the last other reference goes (2 -> 1) and the
- * job never got a pool (never started: not started yet, refused, or
- * cancelled before it was), nobody can start it any more, and it goes
- * too. j->pool is written under the job lock by the start, before any
- * reference of the starting thread can be dropped: the acq_rel RMW of
- * the last drop shows it. */
 void sp_job_release(sp_job *j)
 {
-    if (!j)
-        return;
-    int old = atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel);
-    if (old == 1 ||
-        (old == 2 && !j->pool &&
-         atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) == 1))
+    if (j && atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) == 1)
         job_free(j);
 }
 
@@ -626,7 +611,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     j->pool = p;
     j->prio = prio;
     sp__pool_retain_job_by(p, self);
-    /* the hold: counted when j was made (sp_job_release) */
+    atomic_fetch_add(&j->refs, 1); /* the hold */
     sp__count_start_by(p, self);
     /* release, not seq_cst: under the lock, and the unlock's xchg is a
      * full barrier anyway (one locked instruction less per job) */

@@ -1054,9 +1054,9 @@ START_TEST(test_refcounts_and_cleanup)
 }
 END_TEST
 
-/* A job is made with its hold counted: one never started goes with its
- * creator's last reference, whether it was never started, refused by a
- * closed pool, or cancelled first; one shared goes with the last. */
+/* A job goes with its last reference: never started, refused by a
+ * closed pool, cancelled before it was started, or started (after its
+ * end: the runtime's hold goes then). */
 static _Atomic int freed_n;
 static void count_free(void *arg, void *result, sp_state st, void *ud)
 {
