@@ -766,6 +766,35 @@ static int job_ended_p(void *arg)
                                 memory_order_acquire) >= SP_JOB_DONE;
 }
 
+/*
+ * A plain thread that waits for a job of a real pool first watches its
+ * state for up to SP__JOIN_WATCH_NS, reading only. A batch waited for in
+ * order catches up with the worker that runs it (the wait and release
+ * of an ended job is 11 ns, the worker's job 30-50): each wait then
+ * registered on the job, the worker's end took the job lock against it
+ * and woke it, and either side could sleep on a futex, per job -- on the
+ * worker, which is the batch's bottleneck then (issue 19). 1 if j ended.
+ */
+#define SP__JOIN_WATCH_NS 4000u
+
+static int join_watch(sp_job *j)
+{
+    uint64_t end = 0;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&j->state, memory_order_acquire) >=
+            SP_JOB_DONE)
+            return 1;
+        __builtin_ia32_pause();
+        if ((i & 31) == 0) {
+            uint64_t now = sp__now_ns();
+            if (!end)
+                end = now + SP__JOIN_WATCH_NS;
+            else if (now >= end)
+                return 0;
+        }
+    }
+}
+
 int sp_job_join(sp_job *j, void **result)
 {
     if (result)
@@ -800,6 +829,8 @@ int sp_job_join(sp_job *j, void **result)
     if (jp && atomic_load_explicit(&jp->spin_us, memory_order_relaxed) &&
         !sp__wait_intr_on())
         sp__pool_poll(jp, job_ended_p, j);
+    else if (jp && jp->nworkers > 0 && join_watch(j))
+        return outcome(j, result);
     sp__rt_enter();
     sp__lk_lock(&j->lock);
     int rc = 0;

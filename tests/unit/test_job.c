@@ -1212,6 +1212,101 @@ START_TEST(test_plain_thread_pool_refs)
 }
 END_TEST
 
+/* A plain thread's join first watches the job's state (sp_job_join):
+ * what it returns is the same whether the job ends during the watch
+ * (short jobs, a batch waited for in order), after it (the thread then
+ * sleeps until woken), by failing or by a cancel. */
+static void *spin_us_job(void *arg)
+{
+    uint64_t end = sp__now_ns() + (uint64_t)(intptr_t)arg * 1000u;
+    while (sp__now_ns() < end)
+        sp_checkpoint();
+    return arg;
+}
+
+static _Atomic int watch_go;
+
+static void *gated_spin(void *arg)
+{
+    while (!atomic_load(&watch_go))
+        sp_checkpoint();
+    return spin_us_job(arg);
+}
+
+static void *gated_fail(void *arg)
+{
+    gated_spin(arg);
+    sp_job_fail("late %d", 7);
+    return NULL;
+}
+
+struct cancel_after { sp_job *j; long us; int rc; };
+
+static void *cancel_after_fn(void *arg)
+{
+    struct cancel_after *c = arg;
+    struct timespec ts = {0, c->us * 1000};
+    nanosleep(&ts, NULL);
+    c->rc = sp_job_cancel(c->j);
+    return NULL;
+}
+
+START_TEST(test_join_watch)
+{
+    sp_pool *p = sp_pool_create(1);
+    enum { N = 20000 };
+    sp_job **j = malloc(N * sizeof *j);
+    for (int i = 0; i < N; i++) {
+        j[i] = sp_job_create(ident, (void *)(intptr_t)(i + 1));
+        ck_assert_int_eq(sp_job_start(p, 0, j[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        void *r = NULL;
+        ck_assert_int_eq(sp_job_join(j[i], &r), 0);
+        ck_assert_ptr_eq(r, (void *)(intptr_t)(i + 1));
+        sp_job_release(j[i]);
+    }
+    free(j);
+    /* running when the join begins; ends during the watch (2 us) or
+     * after it (20 ms), returning or failing */
+    long us[] = {2, 20000};
+    for (int k = 0; k < 4; k++) {
+        atomic_store(&watch_go, 0);
+        sp_job *a = sp_job_create(k < 2 ? gated_spin : gated_fail,
+                                  (void *)(intptr_t)us[k % 2]);
+        ck_assert_int_eq(sp_job_start(p, 0, a), 0);
+        while (sp_job_state(a) != SP_JOB_RUNNING)
+            sched_yield();
+        atomic_store(&watch_go, 1);
+        void *r = (void *)1;
+        if (k < 2) {
+            ck_assert_int_eq(sp_job_join(a, &r), 0);
+            ck_assert_ptr_eq(r, (void *)(intptr_t)us[k]);
+        } else {
+            ck_assert_int_eq(sp_job_join(a, &r), SP_EFAILED);
+            ck_assert_ptr_null(r);
+            ck_assert_str_eq(sp_job_error(a), "late 7");
+        }
+        sp_job_release(a);
+    }
+    /* cancelled while the joiner watches or sleeps */
+    for (int k = 0; k < 2; k++) {
+        sp_job *c = sp_job_create(spin_us_job, (void *)(intptr_t)5000000);
+        ck_assert_int_eq(sp_job_start(p, 0, c), 0);
+        while (sp_job_state(c) != SP_JOB_RUNNING)
+            sched_yield();
+        pthread_t t;
+        struct cancel_after ca = {c, k ? 20000 : 1, 0};
+        ck_assert_int_eq(pthread_create(&t, NULL, cancel_after_fn, &ca), 0);
+        ck_assert_int_eq(sp_job_join(c, NULL), SP_ECANCELED);
+        pthread_join(t, NULL);
+        ck_assert_int_eq(ca.rc, 1);
+        sp_job_release(c);
+    }
+    sp_pool_close(p, 1);
+}
+END_TEST
+
 /* ---- completion hooks and wait queues (for the coordination layer) ---- */
 
 static void hook(sp_job *j, void *ud)
@@ -1725,6 +1820,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_refcounts_and_cleanup);
     tcase_add_test(tc, test_unstarted_hold);
     tcase_add_test(tc, test_plain_thread_pool_refs);
+    tcase_add_test(tc, test_join_watch);
     tcase_add_test(tc, test_end_hooks);
     tcase_add_test(tc, test_waitq_fibers_and_threads);
     suite_add_tcase(s, tc);
