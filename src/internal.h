@@ -1016,6 +1016,12 @@ void sp__worker_hand_over(sp__worker *w);
  * the Nth job allocation from then on fails as if memory ran out (0: off).
  * Always compiled in; it costs one relaxed load per job creation. */
 extern _Atomic long sp__fault_alloc;
+
+/* Tests: a join pauses this long between its read of the job's state
+ * and the link of its node (sched.c), which widens the window in which
+ * a job's end without the job lock (sp__job_end) must not go unseen
+ * (test_end_races_join). 0 but in that test. */
+extern _Atomic unsigned sp__test_join_gap_ns;
 /* Zeroed blocks of sizeof(sp_job) from the job memory (job.c): a job's
  * side part and argument list header */
 void *sp__blk_alloc(void);

@@ -277,6 +277,7 @@ static __attribute__((noinline)) int jcache_init(jcache_t *c)
 #endif
 
 _Atomic long sp__fault_alloc;
+_Atomic unsigned sp__test_join_gap_ns;
 
 /* A zeroed block of a job's size from the job memory: a job, and the other
  * parts of a job that one thread makes and another frees (the side part,
@@ -648,11 +649,33 @@ void sp__job_end(sp_job *j, int state)
     if (p) { /* counters first: a woken waiter may read them at once */
         sp__count_end(p, state);
     }
-    /* hooks run before the waiters wake (a joiner sees their effects);
-     * hooks added meanwhile are taken with the final state */
     sp__hook *h = NULL;
     sp__jside *s = sp__jside_peek(j);
-    if (s && __atomic_load_n(&s->hooks, __ATOMIC_ACQUIRE)) {
+    if (!s) {
+        /* No side part, so no hooks: the state stored without the job
+         * lock (one locked instruction instead of the lock's two), and
+         * the lock taken only for a waiter, or for a hook linked since
+         * (link_hook makes the side part before it reads the state). A
+         * joiner links its node, then reads the state (join_ended in
+         * sched.c): it sees the end, or the end sees its node. */
+        atomic_exchange_explicit(&j->state, state, memory_order_seq_cst);
+        if (__atomic_load_n(&j->waiters.head, __ATOMIC_SEQ_CST) ||
+            sp__jside_peek(j)) {
+            sp__lk_lock(&j->lock);
+            s = sp__jside_peek(j);
+            if (s) {
+                h = s->hooks;
+                s->hooks = NULL;
+            }
+            sp__wake_all(&j->waiters);
+            sp__lk_unlock(&j->lock);
+            run_hooks(j, h);
+        }
+        goto ended;
+    }
+    /* hooks run before the waiters wake (a joiner sees their effects);
+     * hooks added meanwhile are taken with the final state */
+    if (__atomic_load_n(&s->hooks, __ATOMIC_ACQUIRE)) {
         sp__lk_lock(&j->lock);
         h = s->hooks;
         s->hooks = NULL;
@@ -669,6 +692,7 @@ void sp__job_end(sp_job *j, int state)
     sp__wake_all(&j->waiters);
     sp__lk_unlock(&j->lock);
     run_hooks(j, h);
+ended:
     if (p && p->nworkers == 0) {
         atomic_fetch_add(&p->seq, 1);
         sp__futex_wake(&p->seq, 0x7fffffff);

@@ -359,14 +359,47 @@ sp_job *sp__runq_pop_unpinned(sp__runq *q)
 
 /* ---- wait queues ---- */
 
+/* head is read without the lock by a job's end (sp__job_end): written
+ * atomically (a plain store on x86) */
+static inline void wq_set_head(sp__waitq *q, sp__waiter *n)
+{
+    __atomic_store_n(&q->head, n, __ATOMIC_RELAXED);
+}
+
 static void wq_append(sp__waitq *q, sp__waiter *n)
 {
     n->next = NULL;
     if (q->tail)
         q->tail->next = n;
     else
-        q->head = n;
+        wq_set_head(q, n);
     q->tail = n;
+}
+
+static int wq_unlink(sp__waitq *q, sp__waiter *n);
+
+static void join_gap(void) /* tests: sp__test_join_gap_ns */
+{
+    unsigned gap = atomic_load_explicit(&sp__test_join_gap_ns,
+                                        memory_order_relaxed);
+    if (SP__UNLIKELY(gap))
+        for (uint64_t t = sp__now_ns(); sp__now_ns() - t < gap;)
+            __builtin_ia32_pause();
+}
+
+/* A joiner's node is linked (lock held): its job may have ended without
+ * the lock, having seen no waiter (sp__job_end). The Dekker pair: the
+ * node stored, a full barrier, the state read here; the state stored
+ * with a full barrier, the head read there. 1 if the job has ended: the
+ * node is unlinked again, and the wait returns 0 with the lock held. */
+static int join_ended(sp__waitq *q, sp__waiter *n)
+{
+    sp_job *t = (sp_job *)((char *)q - offsetof(sp_job, waiters));
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&t->state, memory_order_acquire) < SP_JOB_DONE)
+        return 0;
+    wq_unlink(q, n);
+    return 1;
 }
 
 static int wq_unlink(sp__waitq *q, sp__waiter *n)
@@ -378,7 +411,7 @@ static int wq_unlink(sp__waitq *q, sp__waiter *n)
         if (prev)
             prev->next = c->next;
         else
-            q->head = c->next;
+            wq_set_head(q, c->next);
         if (q->tail == c)
             q->tail = prev;
         return 1;
@@ -408,6 +441,8 @@ static int wait_fiber(sp_job *j, sp__waitq *q, sp__lockp lock, int flags)
     sp__waiter node = {.job = j, .q = q, .lock = lock};
     if (atomic_load(&j->cancel))
         return cancelled_in_wait(j, lock, flags);
+    if (flags & SP__WAIT_JOIN)
+        join_gap();
     wq_append(q, &node);
     /* No job lock here: a canceller reads waitnode under the job lock and
      * then needs our queue lock, which we hold until we are off the
@@ -419,6 +454,10 @@ static int wait_fiber(sp_job *j, sp__waitq *q, sp__lockp lock, int flags)
         wq_unlink(q, &node);
         set_waiting(j, NULL);
         return cancelled_in_wait(j, lock, flags);
+    }
+    if ((flags & SP__WAIT_JOIN) && join_ended(q, &node)) {
+        set_waiting(j, NULL);
+        return 0;
     }
     j->in_rt++;
     if (!sp__wait_direct(j, lock))
@@ -533,7 +572,11 @@ static int wait_thread(sp__waitq *q, sp__lockp lock, int flags)
     node.pseudo = atomic_load(&sp__npseudo) > 0;
     if (sp__wait_intr_pending())
         return SP_EINTR;
+    if (join)
+        join_gap();
     wq_append(q, &node);
+    if (join && join_ended(q, &node))
+        return 0;
     if (node.pseudo)
         return wait_running_pseudo(&node, q, lock, join);
     unsigned naps = 0;
@@ -591,7 +634,7 @@ int sp__wake_one(sp__waitq *q)
     sp__waiter *n = q->head;
     if (!n)
         return 0;
-    q->head = n->next;
+    wq_set_head(q, n->next);
     if (!q->head)
         q->tail = NULL;
     wake_node(n);

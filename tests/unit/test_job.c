@@ -1307,6 +1307,62 @@ START_TEST(test_join_watch)
 }
 END_TEST
 
+/* A job without a side part ends without the job lock when nobody waits
+ * (sp__job_end); a joiner that links its node just then must still see
+ * the end (join_ended in sched.c), or it would sleep for good. Jobs that
+ * end about when their joiner, a plain thread past its watch or a job on
+ * the other worker, registers. */
+static void *spin_rand(void *arg)
+{
+    long ns = (long)(intptr_t)arg;
+    uint64_t end = sp__now_ns() + (uint64_t)ns;
+    while (sp__now_ns() < end)
+        __builtin_ia32_pause();
+    return arg;
+}
+
+static sp_pool *child_pool; /* another pool: the child runs on another thread */
+
+static void *join_child(void *arg)
+{
+    sp_pool *p = child_pool;
+    long ns = (long)(intptr_t)arg;
+    sp_job *c = sp_job_create(spin_rand, (void *)(intptr_t)ns);
+    if (!c || sp_job_start(p, 0, c) != 0)
+        return NULL;
+    void *r = NULL;
+    int rc = sp_job_join(c, &r);
+    sp_job_release(c);
+    return rc == 0 && r == (void *)(intptr_t)ns ? arg : NULL;
+}
+
+START_TEST(test_end_races_join)
+{
+    sp_pool *p = sp_pool_create(1);
+    child_pool = sp_pool_create(1);
+    unsigned seed = 12345;
+    atomic_store(&sp__test_join_gap_ns, 3000);
+    for (int i = 0; i < 2000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        /* around the plain thread's watch (4 us), or short for a fiber */
+        long ns = i & 1 ? 3000 + (long)(seed >> 16) % 3000
+                        : 1 + (long)(seed >> 16) % 2000;
+        sp_job *j = sp_job_create(i & 1 ? spin_rand : join_child,
+                                  (void *)(intptr_t)ns);
+        /* not run by the joining thread itself (standing in) */
+        ck_assert_int_eq(sp_job_set_flags(j, SP_JOB_ASYNC), 0);
+        ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+        void *r = NULL;
+        ck_assert_int_eq(sp_job_join(j, &r), 0);
+        ck_assert_ptr_eq(r, (void *)(intptr_t)ns);
+        sp_job_release(j);
+    }
+    atomic_store(&sp__test_join_gap_ns, 0);
+    sp_pool_close(p, 1);
+    sp_pool_close(child_pool, 1);
+}
+END_TEST
+
 /* ---- completion hooks and wait queues (for the coordination layer) ---- */
 
 static void hook(sp_job *j, void *ud)
@@ -1821,6 +1877,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_unstarted_hold);
     tcase_add_test(tc, test_plain_thread_pool_refs);
     tcase_add_test(tc, test_join_watch);
+    tcase_add_test(tc, test_end_races_join);
     tcase_add_test(tc, test_end_hooks);
     tcase_add_test(tc, test_waitq_fibers_and_threads);
     suite_add_tcase(s, tc);
