@@ -834,8 +834,9 @@ static inline void sp__pins_drain(void)
         __builtin_ia32_pause();
 }
 
-/* The same after sp__job_end, whose job lock's locked instructions came
- * after cur stopped naming the job: on x86 each is a full barrier, the
+/* The same after sp__job_end, whose locked instructions (the state's
+ * exchange, or the job lock's) came after cur stopped naming the job:
+ * on x86 each is a full barrier, the
  * fence above (a locked instruction of its own, a tenth of a worker's
  * time per job in a batch of short jobs) adds nothing. The signal fence
  * keeps the compiler from moving the read up. */
