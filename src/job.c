@@ -651,7 +651,8 @@ void sp__job_end(sp_job *j, int state)
     }
     sp__hook *h = NULL;
     sp__jside *s = sp__jside_peek(j);
-    if (!s) {
+    int stored = !s;
+    if (stored) {
         /* No side part, so no hooks: the state stored without the job
          * lock (one locked instruction instead of the lock's two), and
          * the lock taken only for a waiter, or for a hook linked since
@@ -659,23 +660,13 @@ void sp__job_end(sp_job *j, int state)
          * joiner links its node, then reads the state (join_ended in
          * sched.c): it sees the end, or the end sees its node. */
         atomic_exchange_explicit(&j->state, state, memory_order_seq_cst);
-        if (__atomic_load_n(&j->waiters.head, __ATOMIC_SEQ_CST) ||
-            sp__jside_peek(j)) {
-            sp__lk_lock(&j->lock);
-            s = sp__jside_peek(j);
-            if (s) {
-                h = s->hooks;
-                s->hooks = NULL;
-            }
-            sp__wake_all(&j->waiters);
-            sp__lk_unlock(&j->lock);
-            run_hooks(j, h);
-        }
-        goto ended;
-    }
-    /* hooks run before the waiters wake (a joiner sees their effects);
-     * hooks added meanwhile are taken with the final state */
-    if (__atomic_load_n(&s->hooks, __ATOMIC_ACQUIRE)) {
+        if (!__atomic_load_n(&j->waiters.head, __ATOMIC_SEQ_CST) &&
+            !sp__jside_peek(j))
+            goto ended;
+    } else if (__atomic_load_n(&s->hooks, __ATOMIC_ACQUIRE)) {
+        /* hooks run before the waiters wake (a joiner sees their
+         * effects); hooks added meanwhile are taken with the final
+         * state */
         sp__lk_lock(&j->lock);
         h = s->hooks;
         s->hooks = NULL;
@@ -683,8 +674,10 @@ void sp__job_end(sp_job *j, int state)
         run_hooks(j, h);
     }
     sp__lk_lock(&j->lock);
-    atomic_store_explicit(&j->state, state, memory_order_release); /* as in start */
+    if (!stored) /* release, as in start */
+        atomic_store_explicit(&j->state, state, memory_order_release);
     s = sp__jside_peek(j); /* under the lock: link_hook's is current */
+    h = NULL;
     if (s) {
         h = s->hooks;
         s->hooks = NULL;

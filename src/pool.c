@@ -347,12 +347,18 @@ static void tref_key(void)
     pthread_key_create(&g_trkey, tref_exit);
 }
 
+/* The thread's exit gives back what t holds. */
+static void tref_register(sp__tref *t)
+{
+    pthread_once(&g_tronce, tref_key);
+    pthread_setspecific(g_trkey, t);
+}
+
 static __attribute__((noinline)) void tref_refill(sp__tref *t, sp_pool *p)
 {
     if (t->p != p)
         tref_flush(t);
-    pthread_once(&g_tronce, tref_key);
-    pthread_setspecific(g_trkey, t);
+    tref_register(t);
     atomic_fetch_add_explicit(&p->refs, SP__PREF_BATCH, memory_order_relaxed);
     t->p = p;
     t->n = SP__PREF_BATCH - 1;
@@ -412,8 +418,7 @@ void sp__pool_release_job(sp_pool *p)
          * batch: not 0) */
         t->p = p;
         if (!t->n++) {
-            pthread_once(&g_tronce, tref_key);
-            pthread_setspecific(g_trkey, t);
+            tref_register(t);
         } else if (t->n > 2 * SP__PREF_BATCH) {
             t->n -= SP__PREF_BATCH;
             atomic_fetch_sub_explicit(&p->refs, SP__PREF_BATCH,
