@@ -16,9 +16,20 @@ sl_limits_t sl_limits = {1ull << 30, (size_t)1 << 30, 100000000};
 void sl_oom(void) { fputs("spindle: out of memory\n", stderr); abort(); }
 #define oom sl_oom
 
+#ifdef SL_COUNT_OBJS
+/* objects alive (a build for the fuzzers only, tests/fuzz/fuzz_exec.c):
+ * a count that does not come back after a world is freed is a leak that
+ * LSan, which keeps anything a stale word still points at, may not see */
+_Atomic long sl_live_objs;
+#define COUNT_OBJ(d) atomic_fetch_add_explicit(&sl_live_objs, (d), memory_order_relaxed)
+#else
+#define COUNT_OBJ(d) ((void)0)
+#endif
+
 void *sl_alloc_obj(size_t size, int type) {
   sl_obj *o = malloc(size);
   if (!o) oom();
+  COUNT_OBJ(1);
   atomic_init(&o->rc, 1);
   o->type = (uint16_t)type;
   o->flags = 0;
@@ -160,6 +171,7 @@ static void free_one(sl_obj *o, free_stack *fs) {
       sl_utypes[o->type]->d.release(((sl_user *)o)->ptr);
     break;
   }
+  COUNT_OBJ(-1);
   free(o);
 }
 

@@ -36,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sl_limits.str_len = 1u << 16;
     sl_limits.elems = 1u << 16;
   }
+  long objs = fuzz_objs_before();
   round_trip(C, data, size);
   uint8_t *h = malloc(size + 4);
   if (!h) abort();
@@ -43,5 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size) memcpy(h + 4, data, size);
   round_trip(C, h, size + 4);
   free(h);
+  fuzz_objs_after(objs, "fuzz_codec");
   return 0;
 }

@@ -44,6 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *off[] = {"system", "native", "load", "sleep", "LIB",
                               "write", "read", "open", "dump", "getdump"};
   char *src = fuzz_text(data, size);
+  long objs = fuzz_objs_before();
   sl_world *W = sl_world_new();
   for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) sl_def_builtin(W, off[i], b_disabled);
   sl_ctx *C = sl_ctx_new(W);
@@ -59,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fflush(stdout);
   sl_ctx_free(C);
   sl_world_free(W);
+  fuzz_objs_after(objs, "fuzz_exec");
   free(src);
   return 0;
 }

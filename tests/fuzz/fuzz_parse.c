@@ -12,9 +12,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static sl_ctx *C;
   if (!W) { W = sl_world_new(); C = sl_ctx_new(W); }
   char *src = fuzz_text(data, size);
+  long objs = fuzz_objs_before();
   sl_code *code = sl_compile(C, src, size, "fuzz", 1);
   if (code) sl_code_release(code);
   sl_clear_error(C);
+  fuzz_objs_after(objs, "fuzz_parse");
   free(src);
   return 0;
 }
