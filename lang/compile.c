@@ -661,7 +661,9 @@ static int cassign(comp *cp, sl_node *n) {
     /* "j = i++;": Singular increments i, warns and leaves j alone */
     sl_node *inc = n->kids2.v[0];
     if (copassign(cp, inc->a, 0, NULL, inc->op) < 0) return -1;
-    emit(cp, INS_A(OP_WARN, add_const(cp, sl_str("right side is not a datum, assignment ignored"))));
+    int w = add_const(cp, sl_str("right side is not a datum, assignment ignored"));
+    if (w > 0xffff) return cerr(cp, n->line, "too many constants%s", ""), -1;
+    emit(cp, INS_AB(OP_WARN, SL_WARN_LINE, w));
     return 0;
   }
   if (cexprlist(cp, &n->kids2, k > 1) < 0) return -1;
@@ -825,6 +827,7 @@ static int cprocdef(comp *cp, sl_node *n) {
   sub.code->nparams = np;
   sub.code->ptypes = calloc((size_t)np + 1, 1);
   sub.code->pnames = calloc((size_t)np + 1, sizeof(char *));
+  sl_buf redef = {0};   /* a name given to two parameters: Singular's warning */
   for (int i = 0; i < np; i++) {
     sl_node *p = n->kids.v[i];
     if (!strcmp(p->str, "#")) {
@@ -834,9 +837,32 @@ static int cprocdef(comp *cp, sl_node *n) {
     }
     sub.code->ptypes[i] = (uint8_t)p->op;
     sub.code->pnames[i] = strdup(p->str);
+    /* slot i holds argument i (enter_proc, the VM's fast call and OP_CONV
+     * rely on it): a name given twice gets a slot of its own and the last
+     * one wins, as in Singular; the earlier slot keeps its argument,
+     * nameless (sharing it left an argument above the frame, uncounted) */
+    local *prev = find_local(&sub, p->str);
+    if (prev) {
+      free(prev->name);
+      prev->name = strdup("");
+      if (!redef.len) sl_buf_printf(&redef, "redefining %s (", p->str);
+    }
     local *l = new_local(&sub, p->str, p->op);
     if (p->a) l->utk = add_const(&sub, sl_str(p->a->str));
   }
+  if (redef.len && !sub.err) {
+    /* at each call, as Singular says it: "// ** redefining a (parameter
+     * def a; parameter def a; ) ::f:0" */
+    for (int i = 0; i < np; i++) {
+      sl_node *p = n->kids.v[i];
+      sl_buf_printf(&redef, "parameter %s %s; ", p->a ? p->a->str : sl_type_name(p->op), p->str);
+    }
+    sl_buf_printf(&redef, ") ::%s:0", sep ? sep + 2 : n->a->str);
+    int k = add_const(&sub, sl_str(redef.s));
+    if (k > 0xffff) cerr(&sub, n->line, "too many constants%s", "");
+    else emit(&sub, INS_AB(OP_WARN, SL_WARN_PLAIN, k));
+  }
+  sl_buf_free(&redef);
   if (!sub.err) {
     for (int i = 0; i < n->b->kids.n && !sub.err; i++) cstmt(&sub, n->b->kids.v[i]);
     emit(&sub, INS_A(OP_RET0, 0));

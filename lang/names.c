@@ -83,7 +83,7 @@ static int b_package(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (sl_slot_peek(s, NULL) != SL_T_UNDEF) {
     char msg[300];
     snprintf(msg, sizeof msg, "redefining %s", name);
-    sl_warn(C, msg, 2);
+    sl_warn(C, msg, SL_WARN_AT);
   }
   sl_slot_set(s, sl_package_new(name), SL_T_DEF);
   return 0;
@@ -145,7 +145,7 @@ static int export_one(sl_ctx *C, sl_value pkg, const char *name, sl_value v, int
   if (old != SL_T_UNDEF) {
     char msg[300];
     snprintf(msg, sizeof msg, "redefining %s", shortn);
-    sl_warn(C, msg, 3);
+    sl_warn(C, msg, SL_WARN_TEXT);
   }
   sl_buf_free(&to);
   return 0;

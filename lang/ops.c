@@ -88,7 +88,7 @@ static int int_arith(sl_ctx *C, int op, int64_t x, int64_t y, sl_value *out) {
   case SL_DIV: case SL_IDIV: case SL_MOD:
     if (y == 0) return sl_error(C, "division by 0");
     if (x == INT64_MIN && y == -1) goto big;
-    if (op == SL_DIV) sl_warn(C, "int division with `/`: use `div` instead", 0);
+    if (op == SL_DIV) sl_warn(C, "int division with `/`: use `div` instead", SL_WARN_INLINE);
     r = op == SL_MOD ? x % y : x / y;
     break;
   case SL_POW: return int_pow(C, x, y, out);

@@ -397,9 +397,14 @@ int sl_run_string(sl_ctx *C, const char *src, const char *file);
 int sl_run_file(sl_ctx *C, const char *path);
 void sl_print_stmt(sl_ctx *C, sl_value v);
 void sl_print_out(sl_ctx *C, sl_value v, int stmt);
-/* Singular-style warnings quoting the current source line:
- * how 0: "// ** MSG in line >>TEXT<<"; 1: MSG, then "// ** in line >>TEXT<<";
- * 2: "// ** MSG (TEXT) FILE:LINE" */
+/* Singular-style warnings, most quoting the current source line (TEXT) */
+enum {
+  SL_WARN_INLINE,   /* "// ** MSG in line >>TEXT<<" */
+  SL_WARN_LINE,     /* "// ** MSG", then "// ** in line >>TEXT<<" */
+  SL_WARN_AT,       /* "// ** MSG (TEXT) FILE:LINE" */
+  SL_WARN_TEXT,     /* "// ** MSG (TEXT)" */
+  SL_WARN_PLAIN,    /* "// ** MSG" */
+};
 void sl_warn(sl_ctx *C, const char *msg, int how);
 
 /* builtins and their helpers */

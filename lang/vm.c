@@ -269,9 +269,10 @@ void sl_warn(sl_ctx *C, const char *msg, int how) {
     src_line(c, line, &t);
   }
   const char *text = t.s ? t.s : "";
-  if (how == 0) sl_buf_printf(&b, "// ** %s in line >>%s<<\n", msg, text);
-  else if (how == 1) sl_buf_printf(&b, "// ** %s\n// ** in line >>%s<<\n", msg, text);
-  else if (how == 3) sl_buf_printf(&b, "// ** %s (%s)\n", msg, text);
+  if (how == SL_WARN_INLINE) sl_buf_printf(&b, "// ** %s in line >>%s<<\n", msg, text);
+  else if (how == SL_WARN_LINE) sl_buf_printf(&b, "// ** %s\n// ** in line >>%s<<\n", msg, text);
+  else if (how == SL_WARN_TEXT) sl_buf_printf(&b, "// ** %s (%s)\n", msg, text);
+  else if (how == SL_WARN_PLAIN) sl_buf_printf(&b, "// ** %s\n", msg);
   else sl_buf_printf(&b, "// ** %s (%s) %s:%d\n", msg, text, c ? c->file : "", line);
   fflush(stdout);
   fputs(b.s, stderr);
@@ -474,7 +475,7 @@ L_DECLG: {
     char msg[200];
     snprintf(msg, sizeof msg, "redefining %s", s->name);
     SAVE();
-    sl_warn(C, msg, 2);
+    sl_warn(C, msg, SL_WARN_AT);
   }
   DISPATCH();
 }
@@ -507,7 +508,7 @@ L_CHECKU: {
   DISPATCH();
 }
 L_INITU: SAVE(); if (sl_utype_init(C, sl_sv(k[GET_A(ins)])->s, &sp[-1]) < 0) goto error; DISPATCH();
-L_WARN: SAVE(); sl_warn(C, sl_sv(k[GET_A(ins)])->s, 1); DISPATCH();
+L_WARN: SAVE(); sl_warn(C, sl_sv(k[GET_A16(ins)])->s, (int)GET_B8(ins)); DISPATCH();
 L_POP: sp--; sl_release(*sp); DISPATCH();
 
 #define ARITH_SLOW(op) do { SAVE(); rc = sl_arith(C, op, sp[-2], sp[-1], &r); \
