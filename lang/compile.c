@@ -614,6 +614,18 @@ static int cdecl_intmat(comp *cp, sl_node *n) {
   return 0;
 }
 
+static int copassign(comp *cp, sl_node *target, int op, sl_node *rhs, int64_t imm);
+
+/* "j = i++;" and "int j = i++;": Singular increments i, warns, and
+ * assigns nothing (a declared j keeps its type's default) */
+static int incdec_rhs(comp *cp, sl_node *inc) {
+  if (copassign(cp, inc->a, 0, NULL, inc->op) < 0) return -1;
+  int w = add_const(cp, sl_str("right side is not a datum, assignment ignored"));
+  if (w > 0xffff) return cerr(cp, inc->line, "too many constants%s", ""), -1;
+  emit(cp, INS_AB(OP_WARN, SL_WARN_LINE, w));
+  return 0;
+}
+
 static int cdecl(comp *cp, sl_node *n) {
   if (n->str && !strcmp(n->str, "package")) return cpackage(cp, n);
   if (expand_decl_names(cp, n) < 0) return -1;
@@ -625,7 +637,9 @@ static int cdecl(comp *cp, sl_node *n) {
   int k = n->kids.n, tk = -1;
   if (n->op == SL_T_INTMAT) return cdecl_intmat(cp, n);
   if (n->str) tk = add_const(cp, sl_str(n->str));   /* plugin type name */
-  if (n->kids2.n == 0) {
+  int incdec = n->kids2.n == 1 && n->kids2.v[0]->kind == N_INCDEC;
+  if (incdec && incdec_rhs(cp, n->kids2.v[0]) < 0) return -1;
+  if (n->kids2.n == 0 || incdec) {
     for (int i = 0; i < k; i++) {
       emit(cp, INS_A(OP_DEFAULT, n->op));
       if (tk >= 0) emit(cp, INS_A(OP_INITU, tk));
@@ -653,19 +667,10 @@ static int cdecl(comp *cp, sl_node *n) {
   return 0;
 }
 
-static int copassign(comp *cp, sl_node *target, int op, sl_node *rhs, int64_t imm);
-
 static int cassign(comp *cp, sl_node *n) {
   int k = n->kids.n;
-  if (n->kids2.n == 1 && n->kids2.v[0]->kind == N_INCDEC) {
-    /* "j = i++;": Singular increments i, warns and leaves j alone */
-    sl_node *inc = n->kids2.v[0];
-    if (copassign(cp, inc->a, 0, NULL, inc->op) < 0) return -1;
-    int w = add_const(cp, sl_str("right side is not a datum, assignment ignored"));
-    if (w > 0xffff) return cerr(cp, n->line, "too many constants%s", ""), -1;
-    emit(cp, INS_AB(OP_WARN, SL_WARN_LINE, w));
-    return 0;
-  }
+  if (n->kids2.n == 1 && n->kids2.v[0]->kind == N_INCDEC)
+    return incdec_rhs(cp, n->kids2.v[0]);   /* "j = i++;": j is left alone */
   if (cexprlist(cp, &n->kids2, k > 1) < 0) return -1;
   if (k > 1) emit(cp, INS_A(OP_UNPACK, k));
   for (int i = k - 1; i >= 0; i--)
