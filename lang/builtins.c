@@ -40,7 +40,7 @@ static void cur_loc(sl_ctx *C, const char **file, int *line) {
   *line = idx >= 0 && idx < f->code->nins ? (int)f->code->lines[idx] : 1;
 }
 
-static int b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "print";
   ARGC(1, "1 argument");
   if (argv[0].type == SL_T_INTVEC) {   /* Singular prints a column */
@@ -489,7 +489,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"print", b_print}, {"string", b_string}, {"int", b_int},
+    {"print", sl_b_print}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

@@ -409,6 +409,8 @@ void sl_warn(sl_ctx *C, const char *msg, int how);
 
 /* builtins and their helpers */
 void sl_builtins_init(sl_world *W);
+/* print's builtin (dbprint calls it, whatever a script named print) */
+int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret);
 void sl_link_init(sl_world *W);   /* link.c: links, read/write, dump */
 void sl_os_init(sl_world *W);     /* os.c: random, datetime, getenv */
 /* system("sh", cmd): the wait status, as Singular gives it (os.c) */
