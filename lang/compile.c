@@ -30,7 +30,7 @@ typedef struct comp {
 } comp;
 
 static const int op_delta[OP_NOPS] = {
-  [OP_NONE] = 1, [OP_INT] = 1, [OP_CONST] = 1, [OP_LOADL] = 1, [OP_STOREL] = -1,
+  [OP_NONE] = 1, [OP_CONVDEF] = 0, [OP_INT] = 1, [OP_CONST] = 1, [OP_LOADL] = 1, [OP_STOREL] = -1,
   [OP_LOADG] = 1, [OP_STOREG] = -1, [OP_DECLG] = -1, [OP_POP] = -1,
   [OP_ADD] = -1, [OP_SUB] = -1, [OP_MUL] = -1, [OP_DIV] = -1, [OP_IDIV] = -1,
   [OP_MOD] = -1, [OP_POW] = -1, [OP_EQ] = -1, [OP_NE] = -1, [OP_LT] = -1,
@@ -471,6 +471,7 @@ static int store_name(comp *cp, sl_node *t) {
   if (!l && reserved(cp, t->str, "assigned", t->line) < 0) return -1;
   if (l) {
     if (l->type != SL_T_DEF) emit(cp, INS_AB(OP_CONV, l->type, l->slot));
+    else if (l->utk < 0) emit(cp, INS_A(OP_CONVDEF, l->slot));
     if (l->utk >= 0) emit(cp, INS_A(OP_CHECKU, l->utk));
     emit(cp, INS_A(OP_STOREL, l->slot));
   } else {

@@ -469,6 +469,19 @@ int sl_convert(sl_ctx *C, int type, sl_value *v, const char *what) {
   return conv_err(C, type, *v, what);
 }
 
+/* v, to be assigned to a def variable that holds cur, converted to cur's
+ * type: a def takes the type of its first value, as in Singular (`def d
+ * = 5; d = "s";` is an error, `def l = list(1); l = 3;` makes a list).
+ * A def holding nothing takes any value; none may always be assigned. */
+int sl_def_assign(sl_ctx *C, sl_value cur, sl_value *v, const char *what) {
+  int t = (int)cur.type, vt = (int)v->type;
+  if (t == SL_T_NONE || t == SL_T_UNDEF || vt == SL_T_NONE || vt == t) return 0;
+  if (t == SL_T_MULTI) t = SL_T_LIST;
+  if ((t == SL_T_PROC || t == SL_T_BUILTIN) && (vt == SL_T_PROC || vt == SL_T_BUILTIN)) return 0;
+  if (t == SL_T_INTMAT) return sl_intmat_assign(C, cur, v, what);   /* fills cur's shape */
+  return sl_convert(C, t, v, what);
+}
+
 const char *sl_proc_name(sl_value fn) {
   if (fn.type == SL_T_PROC) return ((sl_proc *)fn.u.p)->code->name;
   if (fn.type == SL_T_BUILTIN) return ((sl_builtin *)fn.u.p)->name;

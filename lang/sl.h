@@ -424,6 +424,7 @@ void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn);
 int sl_argc_err(sl_ctx *C, const char *fn, int argc, const char *want);
 int sl_arg_err(sl_ctx *C, const char *fn, int i, const char *want, sl_value got);
 int sl_convert(sl_ctx *C, int type, sl_value *v, const char *what);
+int sl_def_assign(sl_ctx *C, sl_value cur, sl_value *v, const char *what);
 int sl_euclid(int64_t x, int64_t n, int mod, int64_t *out);   /* intvec/intmat div and % */
 int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out);
 int sl_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out);

@@ -313,6 +313,10 @@ static int assign_global(sl_ctx *C, sl_slot *s, int decl, uint32_t cur, sl_value
     sl_release(m);
   } else if (decl != SL_T_DEF && v.type != (uint32_t)decl) {
     rc = sl_convert(C, decl, &v, s->name);
+  } else if (decl == SL_T_DEF && v.type != cur && cur != SL_T_NONE && !sl_utype_ext((int)cur)->assign) {
+    sl_value c = sl_slot_get(s);   /* an intmat is filled in its shape */
+    rc = sl_def_assign(C, c, &v, s->name);
+    sl_release(c);
   } else if (v.type != cur && sl_utype_ext((int)cur)->assign) {
     /* a global holding a plugin value whose type converts assignments
      * (`task t; t = "f", list(1);`) */
@@ -491,6 +495,16 @@ L_CONV: {
     const char *nm = "";
     for (int i = 0; i < c->nparams; i++) if ((int)GET_A16(ins) == i) nm = c->pnames[i];
     if (sl_convert(C, t, &sp[-1], *nm ? nm : "variable") < 0) goto error;
+  }
+  DISPATCH();
+}
+L_CONVDEF: {   /* x = v for a def local x: v takes x's type (sl_def_assign) */
+  sl_value cur = base[GET_A(ins)];
+  if (cur.type != sp[-1].type && cur.type != SL_T_NONE) {
+    SAVE();
+    sl_code *c = f->code;
+    const char *nm = c->lnames && c->lnames[GET_A(ins)] ? c->lnames[GET_A(ins)] : "variable";
+    if (sl_def_assign(C, cur, &sp[-1], nm) < 0) goto error;
   }
   DISPATCH();
 }
