@@ -617,14 +617,20 @@ static int cdecl_intmat(comp *cp, sl_node *n) {
 
 static int copassign(comp *cp, sl_node *target, int op, sl_node *rhs, int64_t imm);
 
+/* a warning at run time: OP_WARN carries the mode (SL_WARN_*) and a
+ * 16-bit constant index */
+static int emit_warn(comp *cp, int line, int how, const char *msg) {
+  int k = add_const(cp, sl_str(msg));
+  if (k > 0xffff) return cerr(cp, line, "too many constants%s", ""), -1;
+  emit(cp, INS_AB(OP_WARN, how, k));
+  return 0;
+}
+
 /* "j = i++;" and "int j = i++;": Singular increments i, warns, and
  * assigns nothing (a declared j keeps its type's default) */
 static int incdec_rhs(comp *cp, sl_node *inc) {
   if (copassign(cp, inc->a, 0, NULL, inc->op) < 0) return -1;
-  int w = add_const(cp, sl_str("right side is not a datum, assignment ignored"));
-  if (w > 0xffff) return cerr(cp, inc->line, "too many constants%s", ""), -1;
-  emit(cp, INS_AB(OP_WARN, SL_WARN_LINE, w));
-  return 0;
+  return emit_warn(cp, inc->line, SL_WARN_LINE, "right side is not a datum, assignment ignored");
 }
 
 static int cdecl(comp *cp, sl_node *n) {
@@ -864,9 +870,7 @@ static int cprocdef(comp *cp, sl_node *n) {
       sl_buf_printf(&redef, "parameter %s %s; ", p->a ? p->a->str : sl_type_name(p->op), p->str);
     }
     sl_buf_printf(&redef, ") ::%s:0", sep ? sep + 2 : n->a->str);
-    int k = add_const(&sub, sl_str(redef.s));
-    if (k > 0xffff) cerr(&sub, n->line, "too many constants%s", "");
-    else emit(&sub, INS_AB(OP_WARN, SL_WARN_PLAIN, k));
+    emit_warn(&sub, n->line, SL_WARN_PLAIN, redef.s);   /* an error is sub.err */
   }
   sl_buf_free(&redef);
   if (!sub.err) {
