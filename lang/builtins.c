@@ -13,7 +13,7 @@
 void sl_def_builtin(sl_world *W, const char *name, sl_cfn fn) {
   sl_builtin *b = sl_alloc_obj(sizeof *b, SL_T_BUILTIN);
   memset((char *)b + sizeof(sl_obj), 0, sizeof *b - sizeof(sl_obj));
-  b->name = strdup(name);
+  b->name = sl_xstrdup(name);
   b->fn = fn;
   sl_slot_set(sl_global_slot(W, name), SL_OBJ(SL_T_BUILTIN, b), SL_T_DEF);
 }

@@ -55,8 +55,8 @@ static int emit(comp *cp, uint32_t ins) {
   sl_code *c = cp->code;
   if (c->nins == cp->cap_ins) {
     cp->cap_ins = cp->cap_ins ? cp->cap_ins * 2 : 64;
-    c->ins = realloc(c->ins, (size_t)cp->cap_ins * sizeof *c->ins);
-    c->lines = realloc(c->lines, (size_t)cp->cap_ins * sizeof *c->lines);
+    c->ins = sl_xrealloc(c->ins, (size_t)cp->cap_ins * sizeof *c->ins);
+    c->lines = sl_xrealloc(c->lines, (size_t)cp->cap_ins * sizeof *c->lines);
   }
   int op = GET_OP(ins);
   int d = op_delta[op];
@@ -75,7 +75,7 @@ static int add_const(comp *cp, sl_value v) {
   sl_code *c = cp->code;
   if (c->nk == cp->cap_k) {
     cp->cap_k = cp->cap_k ? cp->cap_k * 2 : 8;
-    c->k = realloc(c->k, (size_t)cp->cap_k * sizeof *c->k);
+    c->k = sl_xrealloc(c->k, (size_t)cp->cap_k * sizeof *c->k);
   }
   c->k[c->nk] = v;
   return c->nk++;
@@ -154,7 +154,7 @@ static local *find_local(comp *cp, const char *name) {
 static void add_node(sl_nodes *l, sl_node *n) {
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 4;
-    l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
+    l->v = sl_xrealloc(l->v, (size_t)l->cap * sizeof *l->v);
   }
   l->v[l->n++] = n;
 }
@@ -183,7 +183,7 @@ static char *gname(comp *cp, const char *name, char **alt) {
   if (!strcmp(name, "Current")) return strdup(cp->pkg);
   char *q = cat3(cp->pkg, "::", name);
   if (cp->self && !strcmp(name, cp->self)) return q;
-  if (alt) { *alt = strdup(name); return q; }
+  if (alt) { *alt = sl_xstrdup(name); return q; }
   sl_slot *s = sl_global_find(cp->C->W, q);
   if (s && sl_slot_peek(s, NULL) != SL_T_UNDEF) return q;
   free(q);
@@ -225,10 +225,10 @@ static local *new_local(comp *cp, const char *name, int type) {
   if (l) { l->type = type; l->utk = -1; return l; }
   if (cp->nloc == cp->caploc) {
     cp->caploc = cp->caploc ? cp->caploc * 2 : 8;
-    cp->loc = realloc(cp->loc, (size_t)cp->caploc * sizeof *cp->loc);
+    cp->loc = sl_xrealloc(cp->loc, (size_t)cp->caploc * sizeof *cp->loc);
   }
   l = &cp->loc[cp->nloc++];
-  l->name = strdup(name);
+  l->name = sl_xstrdup(name);
   l->slot = cp->code->nlocals++;
   l->type = type;
   l->utk = -1;
@@ -699,7 +699,7 @@ static int copassign(comp *cp, sl_node *target, int op, sl_node *rhs, int64_t im
 
 /* ---- control flow ------------------------------------------------------ */
 static void addjump(int **v, int *n, int at) {
-  *v = realloc(*v, (size_t)(*n + 1) * sizeof **v);
+  *v = sl_xrealloc(*v, (size_t)(*n + 1) * sizeof **v);
   (*v)[(*n)++] = at;
 }
 
@@ -710,7 +710,7 @@ static void drop_loop(loop *lp) {
 }
 
 static int cloop_body(comp *cp, sl_node *body, loop *lp) {
-  cp->loops = realloc(cp->loops, (size_t)(cp->nloops + 1) * sizeof *cp->loops);
+  cp->loops = sl_xrealloc(cp->loops, (size_t)(cp->nloops + 1) * sizeof *cp->loops);
   cp->loops[cp->nloops++] = *lp;
   int rc = cstmt(cp, body);
   *lp = cp->loops[--cp->nloops];
@@ -779,14 +779,14 @@ static int cbreak(comp *cp, sl_node *n) {
 }
 
 static sl_code *new_code_text(const char *name, const char *file, int line, sl_code *from) {
-  sl_code *c = calloc(1, sizeof *c);
+  sl_code *c = sl_xcalloc(1, sizeof *c);
   if (from && from->text) {
     c->text = from->text;
     c->text_line0 = from->text_line0;
     sl_retain(SL_OBJ(SL_T_STRING, c->text));
   }
-  c->name = strdup(name);
-  c->file = strdup(file);
+  c->name = sl_xstrdup(name);
+  c->file = sl_xstrdup(file);
   c->line = line;
   atomic_init(&c->rc, 1);
   return c;
@@ -814,7 +814,7 @@ static sl_code *finish(comp *cp, comp *parent) {
     c->lnames = calloc((size_t)c->nlocals, sizeof *c->lnames);
     if (!c->lnames) sl_oom();
     for (int i = 0; i < cp->nloc; i++)
-      if (cp->loc[i].name[0] && !c->lnames[cp->loc[i].slot]) c->lnames[cp->loc[i].slot] = strdup(cp->loc[i].name);
+      if (cp->loc[i].name[0] && !c->lnames[cp->loc[i].slot]) c->lnames[cp->loc[i].slot] = sl_xstrdup(cp->loc[i].name);
   }
   comp_free(cp);
   cp->code->maxstack += 4;
@@ -827,18 +827,18 @@ static int cprocdef(comp *cp, sl_node *n) {
   char *pkg = NULL;
   const char *sep = strstr(n->a->str, "::");
   if (sep && strncmp(n->a->str, "Top::", 5)) {   /* proc P::f: P's names first */
-    pkg = strndup(n->a->str, (size_t)(sep - n->a->str));
+    pkg = sl_xstrndup(n->a->str, (size_t)(sep - n->a->str));
     sub.pkg = pkg;
     sub.self = sep + 2;
   }
   sub.code = new_code(sep && !pkg ? sep + 2 : n->a->str, cp->code->file, n->line);
   sub.code->pkg = pkg;
-  sub.code->src = strdup(n->str);
+  sub.code->src = sl_xstrdup(n->str);
   sub.code->src_line = n->b->line;
   int np = n->kids.n;
   sub.code->nparams = np;
-  sub.code->ptypes = calloc((size_t)np + 1, 1);
-  sub.code->pnames = calloc((size_t)np + 1, sizeof(char *));
+  sub.code->ptypes = sl_xcalloc((size_t)np + 1, 1);
+  sub.code->pnames = sl_xcalloc((size_t)np + 1, sizeof(char *));
   sl_buf redef = {0};   /* a name given to two parameters: Singular's warning */
   for (int i = 0; i < np; i++) {
     sl_node *p = n->kids.v[i];
@@ -848,7 +848,7 @@ static int cprocdef(comp *cp, sl_node *n) {
       p->op = SL_T_LIST;
     }
     sub.code->ptypes[i] = (uint8_t)p->op;
-    sub.code->pnames[i] = strdup(p->str);
+    sub.code->pnames[i] = sl_xstrdup(p->str);
     /* slot i holds argument i (enter_proc, the VM's fast call and OP_CONV
      * rely on it): a name given twice gets a slot of its own and the last
      * one wins, as in Singular; the earlier slot keeps its argument,
@@ -931,7 +931,7 @@ static int ckill(comp *cp, sl_node *n) {
     if (l) {
       emit(cp, INS_A(OP_KILLL, l->slot));
       free(l->name);
-      l->name = strdup("");   /* name gone; the slot stays allocated */
+      l->name = sl_xstrdup("");   /* name gone; the slot stays allocated */
     } else {
       if (strcmp(name, "Top") && strcmp(name, "Current") && reserved(cp, name, "killed", n->line) < 0) return -1;
       emit(cp, INS_A(OP_KILLG, gref(cp, name)));
@@ -1102,7 +1102,7 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
   if (pkg) { if (cexpr(cp, pkg) < 0) return -1; }
   else emit(cp, INS_A(OP_LOADG, global_ref(cp, "Top")));
   int argc = 1, nkill = 0;
-  int *kill = calloc((size_t)names->n + 1, sizeof *kill);
+  int *kill = sl_xcalloc((size_t)names->n + 1, sizeof *kill);
   for (int i = from; i < names->n && !cp->err; i++) {
     sl_node *x = names->v[i];
     cp->line = x->line;
@@ -1120,7 +1120,7 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
           emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(name))));
           cint(cp, 1);
           emit(cp, INS_A(OP_LOADL, l->slot));
-          kill = realloc(kill, (size_t)(nkill + 1) * sizeof *kill);
+          kill = sl_xrealloc(kill, (size_t)(nkill + 1) * sizeof *kill);
           kill[nkill++] = (int)(l - cp->loc);
         } else {
           char *g = gname(cp, name, NULL);
@@ -1152,7 +1152,7 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
     if (!l->name[0]) continue;
     emit(cp, INS_A(OP_KILLL, l->slot));
     free(l->name);
-    l->name = strdup("");
+    l->name = sl_xstrdup("");
   }
   free(kill);
   return 0;

@@ -475,7 +475,7 @@ static int j_request(jp *J, request *r) {
       if (rc == 0 && dst && !r->bad) r->bad = !strcmp(k, "type") ? "type" : !strcmp(k, "code") ? "code" : "file";
       if (rc == 0 && !strcmp(k, "id")) {
         free(r->id);
-        r->id = strndup(v, (size_t)(J->p - v));
+        r->id = sl_xstrndup(v, (size_t)(J->p - v));
       }
       if (rc == 0 && !strcmp(k, "cursor_pos")) {
         char *e;

@@ -45,7 +45,7 @@ typedef struct lexer {
 static sl_token *push(lexer *L, int kind, const char *start) {
   if (L->out->n == L->cap) {
     L->cap = L->cap ? L->cap * 2 : 64;
-    L->out->t = realloc(L->out->t, (size_t)L->cap * sizeof(sl_token));
+    L->out->t = sl_xrealloc(L->out->t, (size_t)L->cap * sizeof(sl_token));
   }
   sl_token *t = &L->out->t[L->out->n++];
   memset(t, 0, sizeof *t);
@@ -59,7 +59,7 @@ static sl_token *push(lexer *L, int kind, const char *start) {
 static int fail(lexer *L, const char *msg) {
   char buf[160];
   snprintf(buf, sizeof buf, "%s", msg);
-  L->out->err = strdup(buf);
+  L->out->err = sl_xstrdup(buf);
   push(L, T_ERROR, L->p);
   return -1;
 }
@@ -121,7 +121,7 @@ static void lex_number(lexer *L) {
       big = 1;
   sl_token *t = push(L, big ? T_BIGNUM : T_INT, start);
   t->ival = v;
-  if (big) t->str = strndup(start, n);
+  if (big) t->str = sl_xstrndup(start, n);
 }
 
 static int is_name_char(int c) { return isalnum(c) || c == '_' || c == '#'; }
@@ -137,7 +137,7 @@ static void lex_name(lexer *L) {
       return;
     }
   sl_token *t = push(L, T_NAME, start);
-  t->str = strndup(start, n);
+  t->str = sl_xstrndup(start, n);
 }
 
 static const struct { const char *s; int kind; } ops[] = {

@@ -190,7 +190,7 @@ static void add_builtin(sl_slot *s, void *ud) {
     l->v = nv;
   }
   sl_value v = sl_slot_get(s);
-  l->v[l->n++] = strdup(((sl_builtin *)v.u.p)->name);
+  l->v[l->n++] = sl_xstrdup(((sl_builtin *)v.u.p)->name);
   sl_release(v);
 }
 

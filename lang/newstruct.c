@@ -92,7 +92,7 @@ static sl_nsdesc *parse_spec(sl_ctx *C, const char *tname, const char *spec) {
       sl_error(C, "newstruct: member %d of `%s` (\"%.*s\") is not \"type name\"", k, tname, (int)(e - a), a);
       goto bad;
     }
-    char *ty = strndup(a, (size_t)(sp - a)), *name = strndup(nm, (size_t)(e - nm));
+    char *ty = sl_xstrndup(a, (size_t)(sp - a)), *name = sl_xstrndup(nm, (size_t)(e - nm));
     int t = member_type(ty);
     int dup = 0;
     for (int i = 0; i < d->n; i++) dup |= !strcmp(d->names[i], name);
@@ -129,7 +129,7 @@ int sl_struct_define(sl_ctx *C, const char *name, const char *spec, int *type, i
   if (!d) return SL_ERR;
   sl_utype *u = calloc(1, sizeof *u);
   if (!u) sl_oom();
-  u->name = strdup(name);
+  u->name = sl_xstrdup(name);
   u->d.name = u->name;
   u->ns = d;
   int dup = -1, t = sl_utype_register(u, &dup);

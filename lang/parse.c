@@ -49,7 +49,7 @@ static int expect(parser *P, int k, const char *what) {
 }
 
 static sl_node *mk(int kind, int line) {
-  sl_node *n = calloc(1, sizeof *n);
+  sl_node *n = sl_xcalloc(1, sizeof *n);
   n->kind = kind;
   n->line = line;
   return n;
@@ -58,7 +58,7 @@ static sl_node *mk(int kind, int line) {
 static void add(sl_nodes *l, sl_node *n) {
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 4;
-    l->v = realloc(l->v, (size_t)l->cap * sizeof *l->v);
+    l->v = sl_xrealloc(l->v, (size_t)l->cap * sizeof *l->v);
   }
   l->v[l->n++] = n;
 }
@@ -112,7 +112,7 @@ static sl_node *call_args(parser *P, sl_node *callee) {
 
 static sl_node *name_node(const char *s, int line) {
   sl_node *n = mk(N_NAME, line);
-  n->str = strdup(s);
+  n->str = sl_xstrdup(s);
   return n;
 }
 
@@ -122,7 +122,7 @@ static sl_node *qualified_name(parser *P, sl_token *pkg) {
   sl_token *t = next(P);
   sl_node *n = mk(N_NAME, pkg->line);
   size_t a = strlen(pkg->str), b = strlen(t->str);
-  n->str = malloc(a + b + 3);
+  n->str = sl_xmalloc(a + b + 3);
   memcpy(n->str, pkg->str, a);
   memcpy(n->str + a, "::", 2);
   memcpy(n->str + a + 2, t->str, b + 1);
@@ -148,7 +148,7 @@ static sl_node *listvar_arg(parser *P) {
   if (!s) return NULL;
   next(P);
   sl_node *n = mk(N_STRING, t->line);
-  n->str = strdup(s);
+  n->str = sl_xstrdup(s);
   n->ival = (int64_t)strlen(s);
   return n;
 }
@@ -164,7 +164,7 @@ static sl_node *quote_expr(parser *P, int line) {
   if (!expect(P, T_RPAREN, "expected `)`")) { sl_node_free(e); return NULL; }
   sl_node *n = mk(N_QUOTE, line);
   n->a = e;
-  n->str = strndup(s, (size_t)(end - s));
+  n->str = sl_xstrndup(s, (size_t)(end - s));
   return n;
 }
 
@@ -174,7 +174,7 @@ static sl_node *defined_expr(parser *P, int line) {
   sl_token *t = peek(P);
   if (t->kind == T_NAME && peek2(P)->kind == T_RPAREN) {
     sl_node *n = mk(N_DEFINED, line);
-    n->str = strdup(t->str);
+    n->str = sl_xstrdup(t->str);
     next(P);
     next(P);
     return n;
@@ -191,11 +191,11 @@ static sl_node *primary(parser *P) {
   sl_node *n;
   switch (t->kind) {
   case T_INT: next(P); n = mk(N_INT, t->line); n->ival = t->ival; return n;
-  case T_BIGNUM: next(P); n = mk(N_BIGNUM, t->line); n->str = strdup(t->str); return n;
+  case T_BIGNUM: next(P); n = mk(N_BIGNUM, t->line); n->str = sl_xstrdup(t->str); return n;
   case T_STRING:
     next(P);
     n = mk(N_STRING, t->line);
-    n->str = malloc(t->len + 1);
+    n->str = sl_xmalloc(t->len + 1);
     memcpy(n->str, t->str, t->len + 1);
     n->ival = (int64_t)t->len;
     return n;
@@ -254,7 +254,7 @@ static sl_node *postfix(parser *P) {
       if (!at(P, T_NAME)) { sl_node_free(e); return perr(P, "expected a member name after `.`"); }
       sl_node *n = mk(N_MEMBER, line);
       n->a = e;
-      n->str = strdup(next(P)->str);
+      n->str = sl_xstrdup(next(P)->str);
       e = n;
     } else if (at(P, T_INC) || at(P, T_DEC)) {
       sl_node *n = mk(N_INCDEC, line);
@@ -501,7 +501,7 @@ static sl_node *proc_def(parser *P, int line) {
   const char *s = peek(P)->start;
   if (!(n->b = block(P))) goto bad;
   const char *e = P->lx.t[P->i - 1].start + 1;
-  n->str = strndup(s, (size_t)(e - s));
+  n->str = sl_xstrndup(s, (size_t)(e - s));
   return n;
 bad:
   sl_node_free(n);
@@ -550,7 +550,7 @@ static sl_node *simple_stmt(parser *P) {
   if (t->kind == T_NAME && peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n) {
     int k3 = P->lx.t[P->i + 2].kind;   /* "counter c = ...": a plugin type */
     if (k3 == T_ASSIGN || k3 == T_SEMI || k3 == T_COMMA) {
-      char *tname = strdup(t->str);
+      char *tname = sl_xstrdup(t->str);
       sl_node *n = decl(P);
       if (n) { n->op = SL_T_DEF; n->str = tname; } else free(tname);
       return n;

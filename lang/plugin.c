@@ -40,7 +40,7 @@ static int is_loaded(const char *key) {
 
 static void mark_loaded(const char *key) {
   pthread_mutex_lock(&reg_mu);
-  if (nloaded < 64) loaded[nloaded++] = strdup(key);
+  if (nloaded < 64) loaded[nloaded++] = sl_xstrdup(key);
   pthread_mutex_unlock(&reg_mu);
 }
 
@@ -170,8 +170,8 @@ static void sig_free(sl_ffisig *g) {
 static sl_ffisig *sig_parse(const char *sig, char *err, size_t errsz) {
   const char *lp = strchr(sig, '('), *rp = strrchr(sig, ')');
   if (!lp || !rp || rp < lp) { snprintf(err, errsz, "bad signature \"%s\": expected ret(args)", sig); return NULL; }
-  sl_ffisig *g = calloc(1, sizeof *g);
-  g->text = strdup(sig);
+  sl_ffisig *g = sl_xcalloc(1, sizeof *g);
+  g->text = sl_xstrdup(sig);
   if (parse_type(sig, (size_t)(lp - sig), &g->ret, &g->rtype_code) < 0) goto bad;
   const char *p = lp + 1;
   int cap = 0;
@@ -183,15 +183,15 @@ static sl_ffisig *sig_parse(const char *sig, char *err, size_t errsz) {
     if (blank && e == rp && g->nargs == 0) break;
     if (g->nargs == cap) {
       cap = cap ? cap * 2 : 4;
-      g->args = realloc(g->args, (size_t)cap * sizeof(int));
-      g->atype_code = realloc(g->atype_code, (size_t)cap * sizeof(int));
+      g->args = sl_xrealloc(g->args, (size_t)cap * sizeof(int));
+      g->atype_code = sl_xrealloc(g->atype_code, (size_t)cap * sizeof(int));
     }
     if (parse_type(p, (size_t)(e - p), &g->args[g->nargs], &g->atype_code[g->nargs]) < 0 ||
         g->args[g->nargs] == F_VOID) goto bad;
     g->nargs++;
     p = e < rp ? e + 1 : e;
   }
-  g->atypes = calloc((size_t)g->nargs + 1, sizeof(ffi_type *));
+  g->atypes = sl_xcalloc((size_t)g->nargs + 1, sizeof(ffi_type *));
   for (int i = 0; i < g->nargs; i++) g->atypes[i] = ffi_of(g->args[i]);
   if (ffi_prep_cif(&g->cif, FFI_DEFAULT_ABI, (unsigned)g->nargs, ffi_of(g->ret), g->atypes) != FFI_OK) goto bad;
   return g;
@@ -289,7 +289,7 @@ int sl_ffi_call(sl_ctx *C, sl_builtin *b, int argc, sl_value *argv, sl_value *re
 static sl_builtin *new_ffi_builtin(const char *name, sl_ffisig *g, void *fn) {
   sl_builtin *b = sl_alloc_obj(sizeof *b, SL_T_BUILTIN);
   memset((char *)b + sizeof(sl_obj), 0, sizeof *b - sizeof(sl_obj));
-  b->name = strdup(name);
+  b->name = sl_xstrdup(name);
   b->ffi = g;
   b->fnptr = fn;
   return b;
@@ -336,9 +336,9 @@ static int api_def_type(spindle_reg *r, const spindle_type_desc *d) {
   int t = find_utype(d->name);
   if (t < 0 && next_type < SL_T_MAX) {
     t = next_type++;
-    sl_utype *u = calloc(1, sizeof *u);
+    sl_utype *u = sl_xcalloc(1, sizeof *u);
     u->d = *d;
-    u->name = strdup(d->name);
+    u->name = sl_xstrdup(d->name);
     u->d.name = u->name;
     sl_utypes[t] = u;
   }
@@ -402,7 +402,7 @@ static int api_def_system(spindle_reg *r, const char *what, spindle_rawfn fn) {
   int i = 0;
   while (i < nsys_handlers && strcmp(sys_handlers[i].what, what)) i++;
   int ok = i < (int)(sizeof sys_handlers / sizeof *sys_handlers);
-  if (ok && i == nsys_handlers) sys_handlers[nsys_handlers++].what = strdup(what);
+  if (ok && i == nsys_handlers) sys_handlers[nsys_handlers++].what = sl_xstrdup(what);
   if (ok) sys_handlers[i].fn = (sl_cfn)fn;
   pthread_mutex_unlock(&reg_mu);
   return ok ? 0 : -1;
@@ -575,13 +575,13 @@ static char *api_to_string(sl_value v) {
   return b.s ? b.s : strdup("");
 }
 static char *api_bigint_str(sl_value v) {
-  if (v.type == SL_T_INT) { char *s = malloc(24); snprintf(s, 24, "%lld", (long long)v.u.i); return s; }
+  if (v.type == SL_T_INT) { char *s = sl_xmalloc(24); snprintf(s, 24, "%lld", (long long)v.u.i); return s; }
   if (v.type != SL_T_BIGINT) return NULL;
   return mpz_get_str(NULL, 10, sl_bv(v)->z);
 }
 static int api_is_quote_of(sl_value v, char **src) {
   if (v.type != SL_T_QUOTE) return 0;
-  if (src) *src = strdup(((sl_quote *)v.u.p)->src->s);
+  if (src) *src = sl_xstrdup(((sl_quote *)v.u.p)->src->s);
   return 1;
 }
 
@@ -689,13 +689,13 @@ const struct spindle_api sl_api = {
 /* tries dir/name for each dir of a colon-separated list */
 static int try_dirs(const char *dirs, const char *name, char **out, sl_buf *seen) {
   if (!dirs || !*dirs) return 0;
-  char *copy = strdup(dirs), *save = NULL;
+  char *copy = sl_xstrdup(dirs), *save = NULL;
   for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", d, name);
     if (seen->len) sl_buf_puts(seen, ":");
     sl_buf_puts(seen, d);
-    if (access(path, R_OK) == 0) { *out = strdup(path); free(copy); return 1; }
+    if (access(path, R_OK) == 0) { *out = sl_xstrdup(path); free(copy); return 1; }
   }
   free(copy);
   return 0;
@@ -704,7 +704,7 @@ static int try_dirs(const char *dirs, const char *name, char **out, sl_buf *seen
 static int find_in(const char *name, const char *env, const char *sub, const char *installed,
                    int cwd, char **out, sl_buf *seen) {
   if (strchr(name, '/')) {
-    if (access(name, R_OK) == 0) { *out = strdup(name); return 1; }
+    if (access(name, R_OK) == 0) { *out = sl_xstrdup(name); return 1; }
     sl_buf_puts(seen, "(a path)");
     return 0;
   }
@@ -731,7 +731,7 @@ static char *plugin_file(const char *name) {
   if (!strncmp(base, "systhreads", 10)) return strdup("threads.so");
   size_t n = strlen(name);
   if (strstr(base, ".so")) return strdup(name);
-  char *s = malloc(n + 4);
+  char *s = sl_xmalloc(n + 4);
   snprintf(s, n + 4, "%s.so", name);
   return s;
 }

@@ -186,6 +186,14 @@ void sl_buf_add(sl_buf *b, const char *s, size_t n);
  * caller writes them and adds n to b->len */
 char *sl_buf_reserve(sl_buf *b, size_t n);
 void sl_oom(void) __attribute__((noreturn));   /* "out of memory", abort */
+/* malloc, calloc, realloc, strdup and strndup that never return NULL: on
+ * failure they report "out of memory" and abort (sl_oom), where a NULL
+ * would otherwise be dereferenced; a size of 0 asks for 1 byte */
+void *sl_xmalloc(size_t n) __attribute__((malloc, returns_nonnull));
+void *sl_xcalloc(size_t n, size_t size) __attribute__((malloc, returns_nonnull));
+void *sl_xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
+char *sl_xstrdup(const char *s) __attribute__((malloc, returns_nonnull));
+char *sl_xstrndup(const char *s, size_t n) __attribute__((malloc, returns_nonnull));
 void sl_buf_puts(sl_buf *b, const char *s);
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sl_buf_free(sl_buf *b);

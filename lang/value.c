@@ -14,6 +14,36 @@ sl_limits_t sl_limits = {1ull << 30, (size_t)1 << 30, 100000000};
 #define SL_MAX_NEST 1000
 
 void sl_oom(void) { fputs("spindle: out of memory\n", stderr); abort(); }
+
+void *sl_xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) sl_oom();
+  return p;
+}
+
+void *sl_xcalloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) sl_oom();
+  return p;
+}
+
+void *sl_xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) sl_oom();
+  return q;
+}
+
+char *sl_xstrdup(const char *s) {
+  char *d = strdup(s);
+  if (!d) sl_oom();
+  return d;
+}
+
+char *sl_xstrndup(const char *s, size_t n) {
+  char *d = strndup(s, n);
+  if (!d) sl_oom();
+  return d;
+}
 #define oom sl_oom
 
 #ifdef SL_COUNT_OBJS

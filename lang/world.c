@@ -31,12 +31,12 @@ static size_t hash(const char *s) {
 }
 
 sl_world *sl_world_new(void) {
-  sl_world *W = calloc(1, sizeof *W);
+  sl_world *W = sl_xcalloc(1, sizeof *W);
   pthread_mutex_init(&W->mu, NULL);
   pthread_mutex_init(&W->immortal_mu, NULL);
   pthread_mutex_init(&W->dirty_mu, NULL);
   W->nbuckets = 512;
-  W->buckets = calloc(W->nbuckets, sizeof *W->buckets);
+  W->buckets = sl_xcalloc(W->nbuckets, sizeof *W->buckets);
   sl_builtins_init(W);
   return W;
 }
@@ -67,7 +67,7 @@ void sl_world_free(sl_world *W) {
 
 static void grow(sl_world *W) {
   size_t n = W->nbuckets * 2;
-  sl_slot **b = calloc(n, sizeof *b);
+  sl_slot **b = sl_xcalloc(n, sizeof *b);
   for (size_t i = 0; i < W->nbuckets; i++) {
     sl_slot *s = W->buckets[i];
     while (s) {
@@ -101,8 +101,8 @@ sl_slot *sl_global_slot(sl_world *W, const char *name) {
   sl_slot *s = find_locked(W, name);
   if (!s) {
     if (W->count >= W->nbuckets) grow(W);
-    s = calloc(1, sizeof *s);
-    s->name = strdup(name);
+    s = sl_xcalloc(1, sizeof *s);
+    s->name = sl_xstrdup(name);
     s->val.type = SL_T_UNDEF;
     s->decl = SL_T_DEF;
     s->W = W;
@@ -257,7 +257,7 @@ uint32_t sl_slot_declare(sl_slot *s, sl_value v, int decl) {
 void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud) {
   pthread_mutex_lock(&W->mu);
   size_t n = W->count, k = 0;
-  sl_slot **all = malloc((n + 1) * sizeof *all);
+  sl_slot **all = sl_xmalloc((n + 1) * sizeof *all);
   for (size_t i = 0; i < W->nbuckets; i++)
     for (sl_slot *s = W->buckets[i]; s; s = s->next) all[k++] = s;
   pthread_mutex_unlock(&W->mu);

@@ -47,6 +47,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 #include "cluster.h"
+#include "xalloc.h"
 #include "spindle.h"
 
 static const struct spindle_api *api;
@@ -243,7 +244,7 @@ static int flush_out(void) {
     }
     if (nsends == cap_sends) {
       cap_sends = cap_sends ? 2 * cap_sends : 16;
-      sends = realloc(sends, cap_sends * sizeof *sends);
+      sends = th_xrealloc(sends, cap_sends * sizeof *sends);
     }
     pending *s = &sends[nsends++];
     s->buf = take[r].p;
@@ -392,9 +393,9 @@ static void *comm_main(void *arg) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_size(MPI_COMM_WORLD, &nranks);
     MPI_Comm_rank(MPI_COMM_WORLD, &myrank);
-    rank_cores = calloc((size_t)nranks, sizeof *rank_cores);
-    outq = calloc((size_t)nranks, sizeof *outq);
-    outq_taken = calloc((size_t)nranks, sizeof *outq_taken);
+    rank_cores = th_xcalloc((size_t)nranks, sizeof *rank_cores);
+    outq = th_xcalloc((size_t)nranks, sizeof *outq);
+    outq_taken = th_xcalloc((size_t)nranks, sizeof *outq_taken);
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     int mine = c < 1 ? 1 : (int)c;
     MPI_CHECK(MPI_Allgather(&mine, 1, MPI_INT, rank_cores, 1, MPI_INT, MPI_COMM_WORLD));
@@ -769,11 +770,11 @@ static cl_pool *cl_pool_new(const int *w, unsigned slice_us, char *err, size_t e
   cl_pool *cp = calloc(1, sizeof *cp);
   if (!cp) { snprintf(err, errlen, "out of memory"); return NULL; }
   pthread_mutex_init(&cp->mu, NULL);
-  cp->w = calloc((size_t)nranks, sizeof *cp->w);
-  cp->pf = calloc((size_t)nranks, sizeof *cp->pf);
-  cp->used = calloc((size_t)nranks, sizeof *cp->used);
-  cp->avg_us = calloc((size_t)nranks, sizeof *cp->avg_us);
-  cp->st = calloc((size_t)nranks, sizeof *cp->st);
+  cp->w = th_xcalloc((size_t)nranks, sizeof *cp->w);
+  cp->pf = th_xcalloc((size_t)nranks, sizeof *cp->pf);
+  cp->used = th_xcalloc((size_t)nranks, sizeof *cp->used);
+  cp->avg_us = th_xcalloc((size_t)nranks, sizeof *cp->avg_us);
+  cp->st = th_xcalloc((size_t)nranks, sizeof *cp->st);
   for (int r = 0; r < nranks; r++) { cp->w[r] = w[r]; cp->avg_us[r] = -1; }
   pthread_mutex_lock(&pools_mu);
   cp->id = ++npools;
@@ -901,8 +902,8 @@ static gent *gent_for(const char *name) {
   size_t h = hash_name(name);
   for (gent *e = g_hash[h]; e; e = e->hnext)
     if (!strcmp(e->name, name)) return e;
-  gent *e = calloc(1, sizeof *e);
-  e->name = strdup(name);
+  gent *e = th_xcalloc(1, sizeof *e);
+  e->name = th_xstrdup(name);
   e->hnext = g_hash[h];
   g_hash[h] = e;
   return e;
@@ -1078,7 +1079,7 @@ static void send_cancel(int rank, uint64_t id) {
 static void *cl_prepare(cl_pool *cp, spindle_ctx *C, const char *name, spindle_value fn, int argc,
                         const spindle_value *argv) {
   (void)cp;
-  prepared *m = calloc(1, sizeof *m);
+  prepared *m = th_xcalloc(1, sizeof *m);
   wbuf *b = &m->body;
   wb_str(b, name ? name : "");
   const char *pn = api->proc_name(fn);
@@ -1110,7 +1111,7 @@ static void *cl_prepare(cl_pool *cp, spindle_ctx *C, const char *name, spindle_v
     char *bytes;
     size_t len;
     if (api->encode(C, argv[i], &bytes, &len) < 0) {
-      char *why = strdup(api->errmsg(C));
+      char *why = th_xstrdup(api->errmsg(C));
       api->clear_error(C);
       api->error(C, "argument %d (%s) cannot cross to another rank of a cluster pool: %s", i + 1,
                  api->type_name(argv[i]), why ? why : "?");
@@ -1314,7 +1315,7 @@ static void got_result(int src, rbuf *r) {
     req_unref(q);
     return;
   }
-  wbuf *b = calloc(1, sizeof *b);
+  wbuf *b = th_xcalloc(1, sizeof *b);
   wb_put(b, body, start);
   sp_syncvar_write(q->sv, b);
   sp_waker_remove();
@@ -1515,7 +1516,7 @@ static void serve_frame(int type, rbuf *r) {
   case F_POOL: {
     uint32_t id = rb_u32(r), w = rb_u32(r), slice = rb_u32(r);
     if (id != nspools + 1) break;   /* ids come in order */
-    spools = realloc(spools, (size_t)id * sizeof *spools);
+    spools = th_xrealloc(spools, (size_t)id * sizeof *spools);
     spool *s = &spools[id - 1];
     nspools = id;
     s->id = id;
@@ -1555,7 +1556,7 @@ static void serve_frame(int type, rbuf *r) {
     break;
   }
   case F_JOB: {
-    sjob *j = calloc(1, sizeof *j);
+    sjob *j = th_xcalloc(1, sizeof *j);
     j->link.id = rb_u64(r);
     j->pool = rb_u32(r);
     j->prio = (int)rb_u32(r);
@@ -1741,7 +1742,7 @@ int spindle_plugin_init(spindle_reg *reg) {
     pthread_join(comm_thread, NULL);
     return api->fail(reg, "MPI_Init_thread failed");
   }
-  synced = calloc((size_t)nranks, sizeof *synced);
+  synced = th_xcalloc((size_t)nranks, sizeof *synced);
   if (myrank == 0) {
     the_iface = iface;
     the_iface.size = nranks;

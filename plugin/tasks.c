@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "threads.h"
+#include "xalloc.h"
 
 /* wakers for the deadlock check (src/spindle.h); absent from older runtimes */
 #pragma weak sp_waker_add
@@ -252,7 +253,7 @@ static tk_task *task_arg(spindle_value v) { return api->user_ptr(v, tk_type); }
 tk_task *tk_task_create(const char *cmd, spindle_value args) {
   tk_task *t = task_new();
   if (!t) return NULL;
-  t->cmd = strdup(cmd);
+  t->cmd = th_xstrdup(cmd);
   t->args = args;
   api->retain(args);
   t->state = TS_CREATED;
@@ -388,7 +389,7 @@ int tk_task_start(spindle_ctx *C, const char *who, int pos, const char *posname,
     pthread_mutex_unlock(&t->mu);
     return rc;
   }
-  char *cmd = strdup(t->cmd);
+  char *cmd = th_xstrdup(t->cmd);
   spindle_value args = t->args;
   api->retain(args);
   t->state = TS_STARTED;
@@ -666,7 +667,7 @@ static int wait_collect(tk_waitset *w, int i, tk_each_fn each, void *ud, int *st
   pthread_mutex_unlock(&r->mu);
   if (end == R_RUNNING) { pthread_mutex_unlock(&t->mu); return 0; }
   if (end != R_DONE) {
-    char *cmd = strdup(t->cmd);
+    char *cmd = th_xstrdup(t->cmd);
     pthread_mutex_unlock(&t->mu);
     int rc = end == R_FAILED
                  ? api->error(w->C, "%s: task no. %d (\"%s\") failed: %s", w->who, i + 1, cmd, r->err)

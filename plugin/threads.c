@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "threads.h"
+#include "xalloc.h"
 #include "cluster.h"
 
 const struct spindle_api *th_api;
@@ -276,7 +277,7 @@ static th_pool *cluster_pool_new(const int *w, unsigned slice_us, int noslice, i
 th_pool *th_pool_new_all(int nworkers, int quiet) {
   const spindle_cluster *c = cluster();
   if (!c) return th_pool_new(nworkers, quiet);
-  int *w = malloc((size_t)c->size * sizeof *w);
+  int *w = th_xmalloc((size_t)c->size * sizeof *w);
   th_spread(nworkers, w);
   char err[200];
   th_pool *p = cluster_pool_new(w, 0, 0, quiet, err, sizeof err);
@@ -408,7 +409,7 @@ static int check_arg(spindle_ctx *C, const char *who, const char *job, int i, sp
   char *b;
   size_t n;
   if (api->encode(C, v, &b, &n) == 0) { free(b); return 0; }
-  char *why = strdup(api->errmsg(C));
+  char *why = th_xstrdup(api->errmsg(C));
   api->clear_error(C);
   int rc = api->error(C, "%s: job \"%s\": argument %d (%s) cannot cross to another rank of a cluster pool: %s", who, job,
                       i, api->type_name(v), why ? why : "?");
@@ -915,10 +916,11 @@ static th_job *job_new(spindle_ctx *C, const char *who, spindle_value fn, int ki
                        int argc, const spindle_value *argv) {
   if (!sp_job_createv) { api->error(C, "%s: %s", who, NO_ARGLISTS); return NULL; }
   th_job *t = calloc(1, sizeof *t);
+  if (!t) { api->error(C, "%s: out of memory", who); return NULL; }
   t->fn = fn;
   api->retain(fn);
   t->kind = kind;
-  void *small[8], **b = argc <= 8 ? small : malloc((size_t)argc * sizeof *b);
+  void *small[8], **b = argc <= 8 ? small : th_xmalloc((size_t)argc * sizeof *b);
   for (int i = 0; i < argc; i++) { api->retain(argv[i]); b[i] = th_box_new(argv[i]); }
   t->sj = sp_job_createv(job_run, t, &th_vops, (size_t)argc, b);
   for (int i = 0; i < argc; i++) th_box_release(b[i]);
@@ -932,7 +934,7 @@ static th_job *job_new(spindle_ctx *C, const char *who, spindle_value fn, int ki
 
 static int add_args(spindle_ctx *C, const char *who, th_job *t, int argc, const spindle_value *argv) {
   if (argc == 0) return 0;
-  void *small[8], **b = argc <= 8 ? small : malloc((size_t)argc * sizeof *b);
+  void *small[8], **b = argc <= 8 ? small : th_xmalloc((size_t)argc * sizeof *b);
   for (int i = 0; i < argc; i++) { api->retain(argv[i]); b[i] = th_box_new(argv[i]); }
   int rc = sp_job_add_args(t->sj, (size_t)argc, b);
   for (int i = 0; i < argc; i++) th_box_release(b[i]);
@@ -950,7 +952,7 @@ static th_job *job_from(spindle_ctx *C, const char *who, int pos, spindle_value 
     if (!sp_job_argc) { api->error(C, "%s: %s", who, NO_ARGLISTS); return NULL; }
     size_t n = sp_job_argc(src->sj);
     void *const *v = sp_job_argv(src->sj);
-    spindle_value *all = malloc((n + (size_t)argc + 1) * sizeof *all);
+    spindle_value *all = th_xmalloc((n + (size_t)argc + 1) * sizeof *all);
     for (size_t i = 0; i < n; i++) all[i] = v[i] ? ((th_box *)v[i])->v : api->none();
     for (int i = 0; i < argc; i++) all[n + (size_t)i] = argv[i];
     th_job *t = job_new(C, who, src->fn, src->kind, sp_job_name(src->sj), (int)n + argc, all);
@@ -1001,7 +1003,7 @@ static int f_createNativeJob(spindle_ctx *C, int argc, spindle_value *argv, spin
     if (argv[i].type != SPINDLE_T_STRING) return th_argerr(C, "createNativeJob", i + 1, "string", argv[i]);
   spindle_value fn;
   if (api->call_name(C, "native", 3, argv, &fn) < 0) {
-    char *m = strdup(api->errmsg(C));
+    char *m = th_xstrdup(api->errmsg(C));
     api->clear_error(C);
     api->error(C, "createNativeJob: %s", m);
     free(m);
@@ -1189,7 +1191,7 @@ static int collect_deps(spindle_ctx *C, const char *who, int pos, spindle_value 
   }
   if (*n == *cap) {
     *cap = *cap ? 2 * *cap : 8;
-    *d = realloc(*d, *cap * sizeof **d);
+    *d = th_xrealloc(*d, *cap * sizeof **d);
   }
   (*d)[(*n)++] = dep;
   return 0;
@@ -1206,7 +1208,7 @@ static void collect_tjobs(spindle_value v, th_job ***tj, size_t *n, size_t *cap)
   if (!t) return;
   if (*n == *cap) {
     *cap = *cap ? 2 * *cap : 8;
-    *tj = realloc(*tj, *cap * sizeof **tj);
+    *tj = th_xrealloc(*tj, *cap * sizeof **tj);
   }
   (*tj)[(*n)++] = t;
 }
@@ -1470,7 +1472,7 @@ static int f_setSharedName(spindle_ctx *C, int argc, spindle_value *argv, spindl
     th_obj *o = api->user_ptr(argv[0], (int)argv[0].type);
     char *old = o->name;   /* names are set rarely; the old one is kept */
     (void)old;
-    o->name = strdup(s);
+    o->name = th_xstrdup(s);
   } else {
     return th_argerr(C, "setSharedName", 1, "job, trigger, channel, syncvar or atomic table/list", argv[0]);
   }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "threads.h"
+#include "xalloc.h"
 
 #pragma weak sp_trigger_create
 #pragma weak sp_trigger_release
@@ -31,7 +32,7 @@
 /* ---- shared objects -------------------------------------------------------- */
 
 th_obj *th_obj_new(int type, void *p, const char *name) {
-  th_obj *o = calloc(1, sizeof *o);
+  th_obj *o = th_xcalloc(1, sizeof *o);
   atomic_init(&o->rc, 1);
   o->type = type;
   o->p = p;
@@ -404,7 +405,7 @@ static int f_updateSyncVar(spindle_ctx *C, int argc, spindle_value *argv, spindl
   int rc = sp_syncvar_read(o->p, &base);
   th_wait_end(&w);
   if (rc < 0) { api->release(fn); return rc == SP_ECANCELED ? api->error(C, "cancelled") : th_rterr(C, "updateSyncVar", rc); }
-  spindle_value *a = malloc((size_t)argc * sizeof *a);
+  spindle_value *a = th_xmalloc((size_t)argc * sizeof *a);
   for (int i = 2; i < argc; i++) a[i - 1] = argv[i];
   for (;;) {
     pthread_mutex_lock(&o->mu);
@@ -455,8 +456,8 @@ static void grow(th_obj *o, size_t need, int keys) {
   if (need <= o->cap) return;
   size_t cap = o->cap ? o->cap : 8;
   while (cap < need) cap *= 2;
-  o->vals = realloc(o->vals, cap * sizeof *o->vals);
-  if (keys) o->keys = realloc(o->keys, cap * sizeof *o->keys);
+  o->vals = th_xrealloc(o->vals, cap * sizeof *o->vals);
+  if (keys) o->keys = th_xrealloc(o->keys, cap * sizeof *o->keys);
   for (size_t i = o->cap; i < cap; i++) o->vals[i] = NULL;
   o->cap = cap;
 }
@@ -486,7 +487,7 @@ static int f_putTable(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
   pthread_mutex_lock(&o->mu);
   long i = table_find(o, key);
   if (i >= 0) { old = o->vals[i]; o->vals[i] = b; }
-  else { grow(o, o->len + 1, 1); o->keys[o->len] = strdup(key); o->vals[o->len++] = b; }
+  else { grow(o, o->len + 1, 1); o->keys[o->len] = th_xstrdup(key); o->vals[o->len++] = b; }
   pthread_mutex_unlock(&o->mu);
   th_box_release(old);
   *ret = api->none();

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "threads.h"
+#include "xalloc.h"
 
 int th_region_t, th_rlock_t, th_stable_t, th_slist_t;
 
@@ -66,7 +67,7 @@ static void names_add(th_names *ns, const char *name, th_obj *o) {
     ns->objs = realloc(ns->objs, ns->cap * sizeof *ns->objs);
     if (!ns->names || !ns->objs) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
   }
-  ns->names[ns->n] = strdup(name);
+  ns->names[ns->n] = th_xstrdup(name);
   ns->objs[ns->n++] = o;
 }
 

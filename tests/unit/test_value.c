@@ -3,6 +3,7 @@
 #include <check.h>
 #include "check_main.h"
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sl.h"
@@ -365,6 +366,34 @@ START_TEST(test_mirror_globals) {
 }
 END_TEST
 
+/* the checked allocators: what they return, and that a failure ends in
+ * "out of memory" and abort() (sl_oom), not in a NULL used later */
+START_TEST(test_xalloc) {
+  char *p = sl_xmalloc(0);            /* a size of 0 is 1 byte, never NULL */
+  ck_assert_ptr_nonnull(p);
+  p = sl_xrealloc(p, 4);
+  memcpy(p, "abc", 4);
+  p = sl_xrealloc(p, 1 << 20);        /* the contents move with it */
+  ck_assert_str_eq(p, "abc");
+  free(p);
+  int *z = sl_xcalloc(16, sizeof *z);
+  for (int i = 0; i < 16; i++) ck_assert_int_eq(z[i], 0);
+  free(z);
+  char *d = sl_xstrdup("spindle"), *n = sl_xstrndup("spindle", 4);
+  ck_assert_str_eq(d, "spindle");
+  ck_assert_str_eq(n, "spin");
+  free(d);
+  free(n);
+}
+END_TEST
+
+START_TEST(test_xalloc_fails) {
+  size_t huge = (size_t)-1 / 2;       /* no system gives that much */
+  void *volatile p = sl_xmalloc(huge);
+  (void)p;                            /* not reached: aborted */
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("value");
   TCase *tc = tcase_create("value");
@@ -380,6 +409,13 @@ int main(void) {
   tcase_add_test(tc, test_run_in_two_contexts);
   tcase_add_test(tc, test_threads_share_globals);
   tcase_add_test(tc, test_mirror_globals);
+  tcase_add_test(tc, test_xalloc);
+  /* ASan and TSan answer an impossible malloc with their own report, not
+   * NULL (allocator_may_return_null=0): the failure path is checked in
+   * the plain build */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  tcase_add_test_raise_signal(tc, test_xalloc_fails, SIGABRT);
+#endif
   suite_add_tcase(s, tc);
   return check_run(s);
 }
