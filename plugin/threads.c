@@ -216,7 +216,7 @@ static th_pool *pool_new_cl(const sp_pool_opts *o, int quiet, cl_pool *cl) {
   pthread_mutex_lock(&pools_mu);
   if (npools == cap_pools) {
     cap_pools = cap_pools ? 2 * cap_pools : 16;
-    pools = realloc(pools, (size_t)cap_pools * sizeof *pools);
+    pools = th_xrealloc(pools, (size_t)cap_pools * sizeof *pools);
   }
   pools[npools++] = p;
   if (!cur_pool && !quiet) cur_pool = p;
