@@ -655,6 +655,12 @@ static int cdecl(comp *cp, sl_node *n) {
     }
     return 0;
   }
+  /* Singular's algebra types: the type is the error, not what the right
+   * side says (`ring r = 0,(x,y),dp;` is not "`x` is undefined"). Only
+   * for those names: the check looks the type up under the registry's
+   * lock, which a declaration of a plugin type (`job j = ...;`) in a
+   * loop of every worker must not pay. */
+  if (tk >= 0 && sl_singular_algebra_type(n->str)) emit(cp, INS_A(OP_HASU, tk));
   if (!cp->in_proc) {
     /* a global exists (with its type's default) before the right side
      * runs, as in Singular: "int i = i + 1;" redefines i as 1 */

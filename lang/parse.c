@@ -555,6 +555,14 @@ static sl_node *simple_stmt(parser *P) {
       if (n) { n->op = SL_T_DEF; n->str = tname; } else free(tname);
       return n;
     }
+    if (sl_singular_algebra_type(t->str) && !P->err) {   /* `matrix m[2][2];` */
+      sl_buf b = {0};
+      sl_buf_printf(&b, "unknown type `%s`: Singular's algebra (rings, polynomials, ideals, "
+                        "modules, matrices, numbers, maps) is not part of spindle", t->str);
+      P->err = b.s;
+      P->errline = t->line;
+      return NULL;
+    }
   }
   sl_node *n = mk(N_EXPRS, t->line);
   if (!exprlist(P, &n->kids)) { sl_node_free(n); return NULL; }

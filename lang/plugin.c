@@ -84,9 +84,27 @@ int sl_utype_find(const char *name) {
   return t;
 }
 
+int sl_singular_algebra_type(const char *name) {
+  static const char *const algebra[] = {
+    "ring", "qring", "cring", "poly", "ideal", "module", "vector", "matrix",
+    "smatrix", "bigintmat", "number", "map", "resolution", "cone", "fan",
+    "polytope", "pyobject", NULL,
+  };
+  for (int i = 0; algebra[i]; i++)
+    if (!strcmp(name, algebra[i])) return 1;
+  return 0;
+}
+
+int sl_unknown_type(sl_ctx *C, const char *tname) {
+  if (sl_singular_algebra_type(tname))
+    return sl_error(C, "unknown type `%s`: Singular's algebra (rings, polynomials, ideals, "
+                       "modules, matrices, numbers, maps) is not part of spindle", tname);
+  return sl_error(C, "unknown type `%s` (is its plugin loaded?)", tname);
+}
+
 int sl_utype_init(sl_ctx *C, const char *tname, sl_value *v) {
   int t = sl_utype_find(tname);
-  if (t < 0) return sl_error(C, "unknown type `%s` (is its plugin loaded?)", tname);
+  if (t < 0) return sl_unknown_type(C, tname);
   if (sl_is_struct(t)) {   /* `point p;`: a newstruct with its members' defaults */
     sl_value r;
     if (sl_struct_default(C, t, &r) < 0) return -1;

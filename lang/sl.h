@@ -228,6 +228,11 @@ typedef struct sl_utype {
 int sl_utype_register(sl_utype *u, int *dup);
 extern sl_utype *sl_utypes[SL_T_MAX];
 int sl_utype_find(const char *name);   /* type code, or -1 */
+/* One of Singular's algebra types (ring, poly, ideal, matrix, ...), which
+ * spindle does not have: its "unknown type" error says so. */
+int sl_singular_algebra_type(const char *name);
+/* The error for a declaration of type tname, which no plugin defines. */
+int sl_unknown_type(struct sl_ctx *C, const char *tname);
 /* the declaration hooks of type t (all zero for a type without any) */
 static inline const spindle_type_ext *sl_utype_ext(int t) {
   static const spindle_type_ext none;

@@ -513,7 +513,7 @@ L_CHECKU: {
   const char *want = sl_sv(k[GET_A(ins)])->s;
   if (strcmp(sl_type_name((int)sp[-1].type), want)) {
     int t = sl_utype_find(want);
-    if (t < 0) FAIL("unknown type `%s` (is its plugin loaded?)", want);
+    if (t < 0) { SAVE(); sl_unknown_type(C, want); goto error; }
     SAVE();
     rc = sl_utype_assign(C, t, &sp[-1]);
     if (rc < 0) goto error;
@@ -521,6 +521,9 @@ L_CHECKU: {
   }
   DISPATCH();
 }
+L_HASU:   /* `ring r = ...;`: the type is checked before the right side runs */
+  if (sl_utype_find(sl_sv(k[GET_A(ins)])->s) < 0) { SAVE(); sl_unknown_type(C, sl_sv(k[GET_A(ins)])->s); goto error; }
+  DISPATCH();
 L_INITU: SAVE(); if (sl_utype_init(C, sl_sv(k[GET_A(ins)])->s, &sp[-1]) < 0) goto error; DISPATCH();
 L_WARN: SAVE(); sl_warn(C, sl_sv(k[GET_A16(ins)])->s, (int)GET_B8(ins)); DISPATCH();
 L_POP: sp--; sl_release(*sp); DISPATCH();
