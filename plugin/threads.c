@@ -228,8 +228,8 @@ static int f_createThreadPool(spindle_ctx *C, int argc, spindle_value *argv, spi
   if (argc != 1 && argc != 2)
     return th_counterr(C, "createThreadPool", argc, "1 or 2 arguments (int workers[, int slice_us])");
   if (argv[0].type != SPINDLE_T_INT) return th_argerr(C, "createThreadPool", 1, "int", argv[0]);
-  if (argv[0].u.i < 0 || argv[0].u.i > 1024)
-    return api->error(C, "createThreadPool: %lld workers: expected 0..1024", (long long)argv[0].u.i);
+  if (argv[0].u.i < 0 || argv[0].u.i > SP_MAX_WORKERS)
+    return api->error(C, "createThreadPool: %lld workers: expected 0..%d", (long long)argv[0].u.i, SP_MAX_WORKERS);
   if (argc == 2 && argv[1].type != SPINDLE_T_INT) return th_argerr(C, "createThreadPool", 2, "int", argv[1]);
   if (argc == 2 && (argv[1].u.i < 0 || argv[1].u.i > 100000000))
     return api->error(C, "createThreadPool: time slice %lld us: expected 0 (no slicing) .. 100000000", (long long)argv[1].u.i);
@@ -310,8 +310,8 @@ static int f_createClusterPool(spindle_ctx *C, int argc, spindle_value *argv, sp
   if (!w) return api->error(C, "%s: out of memory", who);
   int rc = 0;
   if (argv[0].type == SPINDLE_T_INT) {
-    if (argv[0].u.i < 1 || argv[0].u.i > 1024)
-      rc = api->error(C, "%s: %lld workers per rank: expected 1..1024", who, (long long)argv[0].u.i);
+    if (argv[0].u.i < 1 || argv[0].u.i > SP_MAX_WORKERS)
+      rc = api->error(C, "%s: %lld workers per rank: expected 1..%d", who, (long long)argv[0].u.i, SP_MAX_WORKERS);
     for (int r = 0; r < size; r++) w[r] = (int)argv[0].u.i;
   } else if (argv[0].type == SPINDLE_T_INTVEC) {
     size_t n = api->length(argv[0]);
@@ -321,7 +321,8 @@ static int f_createClusterPool(spindle_ctx *C, int argc, spindle_value *argv, sp
                       size, size == 1 ? "" : "s");
     for (size_t r = 0; r < n && rc == 0; r++) {
       int64_t k = api->intvec_get(argv[0], r);
-      if (k < 0 || k > 1024) rc = api->error(C, "%s: %lld workers on rank %zu: expected 0..1024", who, (long long)k, r);
+      if (k < 0 || k > SP_MAX_WORKERS)
+        rc = api->error(C, "%s: %lld workers on rank %zu: expected 0..%d", who, (long long)k, r, SP_MAX_WORKERS);
       else w[r] = (int)k, sum += k;
     }
     if (rc == 0 && sum == 0) rc = api->error(C, "%s: no workers on any rank", who);
@@ -475,7 +476,8 @@ static int set_workers(spindle_ctx *C, const char *who, int argc, spindle_value 
   long long n = argv[1].u.i;
   if (p->n == 0 && n != 0)
     return api->error(C, "%s: a threadpool of 0 workers (run by whoever waits on it) cannot get workers", who);
-  if (p->n > 0 && (n < 1 || n > 128)) return api->error(C, "%s: %lld workers: expected 1..128", who, n);
+  if (p->n > 0 && (n < 1 || n > SP_MAX_WORKERS))
+    return api->error(C, "%s: %lld workers: expected 1..%d", who, n, SP_MAX_WORKERS);
   int rc = th_pool_set_workers(p, (int)n);
   if (rc == SP_ECLOSED) return api->error(C, "%s: the threadpool is closed", who);
   if (rc == SP_ENOMEM) return api->error(C, "%s: cannot start %lld workers (the threadpool has %d)", who, n, p->n);

@@ -744,7 +744,7 @@ static inline void sp__san_lock_out(sp__lockp l) { (void)l; }
 static inline void sp__san_lock_in(sp__lockp l) { (void)l; }
 #endif
 
-#define SP__MAX_WORKERS 256
+#define SP__MAX_WORKERS (2 * SP_MAX_WORKERS) /* slots: workers and retiring threads */
 
 /* Fields written once per job sit on lines of their own (_Alignas):
  * the thread that starts jobs and the worker that ends them would

@@ -120,7 +120,7 @@ static sp_pool *pool_alloc(const sp_pool_opts *o)
 
 sp_pool *sp_pool_create_opts(const sp_pool_opts *o)
 {
-    if (!o || o->nworkers < 0 || o->nworkers > SP__MAX_WORKERS / 2)
+    if (!o || o->nworkers < 0 || o->nworkers > SP_MAX_WORKERS)
         return NULL;
     if (atomic_load(&sp__shutdown_flag))
         return NULL;

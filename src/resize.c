@@ -194,7 +194,7 @@ int sp_pool_set_workers(sp_pool *p, int n)
         return SP_EINVAL;
     if (p->nworkers == 0) /* a pseudo pool stays one */
         return n == 0 ? 0 : SP_ESTATE;
-    if (n < 1 || n > SP__MAX_WORKERS / 2)
+    if (n < 1 || n > SP_MAX_WORKERS)
         return SP_EINVAL;
     int rc = lock_pool(p);
     if (rc < 0)

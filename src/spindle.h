@@ -97,11 +97,16 @@ typedef struct sp_pool_opts {
 /* Fill *opts with the defaults (nworkers = 1). */
 SP_API void sp_pool_opts_init(sp_pool_opts *opts);
 
+/* The most workers a pool may have (sp_pool_create, sp_pool_set_workers):
+ * a pool keeps twice as many slots, for the threads of retired workers
+ * that have not exited yet. */
+#define SP_MAX_WORKERS 128
+
 /*
- * A pool of nworkers worker threads (0: a pseudo pool, whose jobs are run
- * by whichever plain thread waits on one of them, or by sp_pool_close
- * with wait). Returns NULL on bad arguments, out of memory, or while the
- * process is shutting down.
+ * A pool of nworkers worker threads, 0..SP_MAX_WORKERS (0: a pseudo pool,
+ * whose jobs are run by whichever plain thread waits on one of them, or
+ * by sp_pool_close with wait). Returns NULL on bad arguments, out of
+ * memory, or while the process is shutting down.
  */
 SP_API sp_pool *sp_pool_create(int nworkers);
 SP_API sp_pool *sp_pool_create_opts(const sp_pool_opts *opts);
