@@ -100,7 +100,7 @@ SP_API void sp_pool_opts_init(sp_pool_opts *opts);
 /* The most workers a pool may have (sp_pool_create, sp_pool_set_workers):
  * a pool keeps twice as many slots, for the threads of retired workers
  * that have not exited yet. */
-#define SP_MAX_WORKERS 128
+#define SP_MAX_WORKERS 1024
 
 /*
  * A pool of nworkers worker threads, 0..SP_MAX_WORKERS (0: a pseudo pool,
@@ -178,11 +178,12 @@ SP_API int sp_pool_set_poll_hook(sp_pool *pool, int (*fn)(void *ud, int stop),
  * retired worker (sp_job_start_on) move like the others.
  * A pseudo pool stays one: n == 0 is a no-op there, anything else
  * SP_ESTATE; a pool with workers keeps at least one.
- * Errors: SP_EINVAL (NULL pool; n outside 1..128 for a pool with
- * workers); SP_ESTATE (pseudo pool, n != 0); SP_ECLOSED (closed or being
- * closed: a resize racing with sp_pool_close either completes before the
- * close starts or fails); SP_ENOMEM (a thread could not be started, or
- * 256 threads exist already: the pool keeps the workers started so far,
+ * Errors: SP_EINVAL (NULL pool; n outside 1..SP_MAX_WORKERS for a pool
+ * with workers); SP_ESTATE (pseudo pool, n != 0); SP_ECLOSED (closed or
+ * being closed: a resize racing with sp_pool_close either completes
+ * before the close starts or fails); SP_ENOMEM (a thread could not be
+ * started, or 2 * SP_MAX_WORKERS threads exist already: the pool keeps
+ * the workers started so far,
  * see sp_pool_nworkers).
  */
 SP_API int sp_pool_set_workers(sp_pool *pool, int n);

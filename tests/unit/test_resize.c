@@ -95,6 +95,46 @@ static void *where(void *arg)
 
 /* ---- argument checks ---- */
 
+/* A pool past the 128 workers that were once the limit: created at 200,
+ * grown to 300, shrunk to 2, a job bound to its last worker, and every
+ * job run once; SP_MAX_WORKERS itself is the limit of both calls. */
+static void *count_one(void *arg)
+{
+    atomic_fetch_add((_Atomic int *)arg, 1);
+    return NULL;
+}
+
+START_TEST(test_many_workers)
+{
+    ck_assert_ptr_null(sp_pool_create(SP_MAX_WORKERS + 1));
+    sp_pool *p = sp_pool_create(200);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sp_pool_nworkers(p), 200);
+    _Atomic int ran = 0;
+    sp_job *js[1000];
+    for (int i = 0; i < 1000; i++) {
+        js[i] = sp_job_create(count_one, &ran);
+        ck_assert_int_eq(sp_job_start(p, 0, js[i]), 0);
+        if (i == 500)
+            ck_assert_int_eq(sp_pool_set_workers(p, 300), 0);
+    }
+    for (int i = 0; i < 1000; i++) {
+        sp_job_wait(js[i]);
+        ck_assert_int_eq(sp_job_state(js[i]), SP_JOB_DONE);
+        sp_job_release(js[i]);
+    }
+    ck_assert_int_eq(atomic_load(&ran), 1000);
+    ck_assert_int_eq(sp_pool_nworkers(p), 300);
+    sp_job *b = sp_job_create(where, NULL);
+    ck_assert_int_eq(sp_job_start_on(p, 299, 0, b), 0);
+    ck_assert_ptr_eq(sp_job_wait(b), (void *)(intptr_t)399);
+    sp_job_release(b);
+    ck_assert_int_eq(sp_pool_set_workers(p, 2), 0);
+    ck_assert_int_eq(sp_pool_nworkers(p), 2);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 START_TEST(test_resize_args)
 {
     ck_assert_int_eq(sp_pool_set_workers(NULL, 1), SP_EINVAL);
@@ -112,8 +152,7 @@ START_TEST(test_resize_args)
     sp_pool *p = pool_noslice(2);
     ck_assert_int_eq(sp_pool_set_workers(p, 0), SP_EINVAL);
     ck_assert_int_eq(sp_pool_set_workers(p, -1), SP_EINVAL);
-    ck_assert_int_eq(sp_pool_set_workers(p, SP__MAX_WORKERS / 2 + 1),
-                     SP_EINVAL);
+    ck_assert_int_eq(sp_pool_set_workers(p, SP_MAX_WORKERS + 1), SP_EINVAL);
     ck_assert_int_eq(sp_pool_nworkers(p), 2);
     ck_assert_int_eq(sp_pool_set_workers(p, 2), 0);
     ck_assert_int_eq(sp_worker_index(), -1); /* not in a job */
@@ -548,6 +587,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("resize");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_resize_args);
+    tcase_add_test(tc, test_many_workers);
     tcase_add_test(tc, test_grow_under_load);
     tcase_add_test(tc, test_shrink_under_load);
     tcase_add_test(tc, test_shrink_keeps_priorities);
