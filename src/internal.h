@@ -830,8 +830,12 @@ extern _Atomic long sp__npins;
 static inline void sp__pins_drain(void)
 {
     atomic_thread_fence(memory_order_seq_cst); /* cur = NULL, then pins */
-    while (atomic_load(&sp__npins))
-        __builtin_ia32_pause();
+    /* a pause, then the CPU given away: with more workers than cores the
+     * pinner (the monitor, a resize) may be descheduled, and workers that
+     * only paused kept it off the CPU for their whole time slices (a pool
+     * of 160 workers on 2 cores took seconds a job) */
+    for (int round = 0; atomic_load(&sp__npins); round++)
+        sp__spin_backoff(round);
 }
 
 /* The same after sp__job_end, whose locked instructions (the state's
@@ -844,8 +848,9 @@ static inline void sp__pins_drain_after_end(void)
 {
 #if defined(__x86_64__) && !defined(SP_TSAN)
     atomic_signal_fence(memory_order_seq_cst);
-    while (atomic_load_explicit(&sp__npins, memory_order_relaxed))
-        __builtin_ia32_pause();
+    for (int round = 0;
+         atomic_load_explicit(&sp__npins, memory_order_relaxed); round++)
+        sp__spin_backoff(round); /* as in sp__pins_drain */
 #else
     sp__pins_drain();
 #endif
