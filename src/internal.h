@@ -832,8 +832,8 @@ static inline void sp__pins_drain(void)
     atomic_thread_fence(memory_order_seq_cst); /* cur = NULL, then pins */
     /* a pause, then the CPU given away: with more workers than cores the
      * pinner (the monitor, a resize) may be descheduled, and workers that
-     * only paused kept it off the CPU for their whole time slices (a pool
-     * of 160 workers on 2 cores took seconds a job) */
+     * only paused kept it off the CPU for their whole time slices (under
+     * TSan, a pool grown to 160 workers on 2 cores stalled for minutes) */
     for (int round = 0; atomic_load(&sp__npins); round++)
         sp__spin_backoff(round);
 }
