@@ -511,11 +511,25 @@ START_TEST(test_inbox_not_starved)
 }
 END_TEST
 
-static void *spin_hog(void *arg)
+/* spins until *arg is set (no safe point) */
+static void *ro_gate(void *arg)
 {
-    while (!atomic_load((_Atomic int *)arg))
+    _Atomic int *gate = arg;
+    while (!atomic_load(gate))
         __builtin_ia32_pause();
     return NULL;
+}
+
+/* one worker with 64 KiB stacks, never preempted: a gate job that spins
+ * holds it while a queue builds up */
+static sp_pool *gated_pool(void)
+{
+    sp_pool_opts o;
+    sp_pool_opts_init(&o);
+    o.nworkers = 1;
+    o.stack_size = 64 * 1024;
+    o.flags = SP_POOL_NOPREEMPT;
+    return sp_pool_create_opts(&o);
 }
 
 /* Queued jobs cancelled: the last 25 while the only worker is surely
@@ -526,14 +540,10 @@ static void *spin_hog(void *arg)
  * either ran or was cancelled, never both, never neither. */
 START_TEST(test_cancel_queued_surely)
 {
-    sp_pool_opts o;
-    sp_pool_opts_init(&o);
-    o.nworkers = 1;
-    o.flags = SP_POOL_NOPREEMPT;
-    sp_pool *p = sp_pool_create_opts(&o);
+    sp_pool *p = gated_pool();
     ck_assert_ptr_nonnull(p);
     _Atomic int stop = 0;
-    sp_job *h = sp_job_create(spin_hog, &stop);
+    sp_job *h = sp_job_create(ro_gate, &stop);
     ck_assert_int_eq(sp_job_start(p, 0, h), 0);
     _Atomic long count = 0;
     sp_job *q[50];
@@ -734,14 +744,6 @@ typedef struct {
     sp_job *later;
 } ro_t;
 
-static void *ro_gate(void *arg)
-{
-    _Atomic int *gate = arg;
-    while (!atomic_load(gate))
-        __builtin_ia32_pause();
-    return NULL;
-}
-
 static void *ro_job(void *arg)
 {
     ro_t *t = arg;
@@ -768,18 +770,6 @@ static void count_end(sp_job *j, void *ud)
 {
     (void)j;
     atomic_fetch_add((_Atomic int *)ud, 1);
-}
-
-/* one worker with 64 KiB stacks, never preempted: a gate job that spins
- * holds it while a queue builds up */
-static sp_pool *gated_pool(void)
-{
-    sp_pool_opts o;
-    sp_pool_opts_init(&o);
-    o.nworkers = 1;
-    o.stack_size = 64 * 1024;
-    o.flags = SP_POOL_NOPREEMPT;
-    return sp_pool_create_opts(&o);
 }
 
 START_TEST(test_run_on)
