@@ -556,10 +556,7 @@ static sl_node *simple_stmt(parser *P) {
       return n;
     }
     if (sl_singular_algebra_type(t->str) && !P->err) {   /* `matrix m[2][2];` */
-      sl_buf b = {0};
-      sl_buf_printf(&b, "unknown type `%s`: Singular's algebra (rings, polynomials, ideals, "
-                        "modules, matrices, numbers, maps) is not part of spindle", t->str);
-      P->err = b.s;
+      P->err = sl_unknown_type_msg(t->str);
       P->errline = t->line;
       return NULL;
     }

@@ -95,11 +95,21 @@ int sl_singular_algebra_type(const char *name) {
   return 0;
 }
 
-int sl_unknown_type(sl_ctx *C, const char *tname) {
+char *sl_unknown_type_msg(const char *tname) {
+  sl_buf b = {0};
   if (sl_singular_algebra_type(tname))
-    return sl_error(C, "unknown type `%s`: Singular's algebra (rings, polynomials, ideals, "
-                       "modules, matrices, numbers, maps) is not part of spindle", tname);
-  return sl_error(C, "unknown type `%s` (is its plugin loaded?)", tname);
+    sl_buf_printf(&b, "unknown type `%s`: Singular's algebra (rings, polynomials, ideals, "
+                      "modules, matrices, numbers, maps) is not part of spindle", tname);
+  else
+    sl_buf_printf(&b, "unknown type `%s` (is its plugin loaded?)", tname);
+  return b.s;
+}
+
+int sl_unknown_type(sl_ctx *C, const char *tname) {
+  char *m = sl_unknown_type_msg(tname);
+  int rc = sl_error(C, "%s", m);
+  free(m);
+  return rc;
 }
 
 int sl_utype_init(sl_ctx *C, const char *tname, sl_value *v) {

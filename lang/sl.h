@@ -231,8 +231,10 @@ int sl_utype_find(const char *name);   /* type code, or -1 */
 /* One of Singular's algebra types (ring, poly, ideal, matrix, ...), which
  * spindle does not have: its "unknown type" error says so. */
 int sl_singular_algebra_type(const char *name);
-/* The error for a declaration of type tname, which no plugin defines. */
+/* The error for a declaration of type tname, which no plugin defines,
+ * and its message alone (malloc'ed; the parser's). */
 int sl_unknown_type(struct sl_ctx *C, const char *tname);
+char *sl_unknown_type_msg(const char *tname);
 /* the declaration hooks of type t (all zero for a type without any) */
 static inline const spindle_type_ext *sl_utype_ext(int t) {
   static const spindle_type_ext none;
