@@ -115,8 +115,7 @@ static void put_bigint(sl_buf *b, mpz_srcptr z) {
   put_byte(b, T_BIGINT);
   put_byte(b, mpz_sgn(z) < 0);
   if (mpz_sgn(z) == 0) { put_u(b, 0); return; }
-  unsigned char *m = malloc(n);
-  if (!m) sl_oom();
+  unsigned char *m = sl_xmalloc(n);
   size_t count = 0;
   mpz_export(m, &count, 1, 1, 1, 0, z);
   put_u(b, count);
@@ -170,8 +169,7 @@ static void number(encoder *e, const void *o) {
 static void open_frame(encoder *e, enc_frame f) {
   if (e->depth == e->cap) {
     e->cap = e->cap ? 2 * e->cap : 16;
-    e->st = realloc(e->st, e->cap * sizeof *e->st);
-    if (!e->st) sl_oom();
+    e->st = sl_xrealloc(e->st, e->cap * sizeof *e->st);
   }
   e->st[e->depth++] = f;
 }
@@ -330,8 +328,7 @@ static int get_count(decoder *d, size_t limit, const char *what, size_t *n) {
 static void note_obj(decoder *d, sl_value v) {
   if (d->nobjs == d->capobjs) {
     d->capobjs = d->capobjs ? 2 * d->capobjs : 64;
-    d->objs = realloc(d->objs, d->capobjs * sizeof *d->objs);
-    if (!d->objs) sl_oom();
+    d->objs = sl_xrealloc(d->objs, d->capobjs * sizeof *d->objs);
   }
   d->objs[d->nobjs++] = v;
 }
@@ -352,8 +349,7 @@ static int dec_bigint(decoder *d, sl_value *v) {
 static void open_frame_d(decoder *d, sl_value obj, size_t want) {
   if (d->depth == d->cap) {
     d->cap = d->cap ? 2 * d->cap : 16;
-    d->st = realloc(d->st, d->cap * sizeof *d->st);
-    if (!d->st) sl_oom();
+    d->st = sl_xrealloc(d->st, d->cap * sizeof *d->st);
   }
   d->st[d->depth++] = (dec_frame){obj, want, 0};
 }
@@ -399,8 +395,7 @@ static int dec_typedef(decoder *d) {
   free(name);
   free(spec);
   if (rc < 0) return -1;
-  d->types = realloc(d->types, (d->ntypes + 1) * sizeof *d->types);
-  if (!d->types) sl_oom();
+  d->types = sl_xrealloc(d->types, (d->ntypes + 1) * sizeof *d->types);
   d->types[d->ntypes++] = t;
   return 0;
 }

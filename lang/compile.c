@@ -102,8 +102,7 @@ static void gix_put(comp *cp, int i) {
 
 static void gix_build(comp *cp, int cap) {
   free(cp->gix);
-  cp->gix = malloc((size_t)cap * sizeof *cp->gix);
-  if (!cp->gix) sl_oom();
+  cp->gix = sl_xmalloc((size_t)cap * sizeof *cp->gix);
   cp->gix_cap = cap;
   for (int h = 0; h < cap; h++) cp->gix[h] = -1;
   for (int i = 0; i < cp->code->ng; i++) gix_put(cp, i);
@@ -129,8 +128,7 @@ static void g_append(comp *cp, sl_slot *s) {
   sl_code *c = cp->code;
   if (c->ng == cp->cap_g) {
     cp->cap_g = cp->cap_g ? cp->cap_g * 2 : 8;
-    c->g = realloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
-    if (!c->g) sl_oom();
+    c->g = sl_xrealloc(c->g, (size_t)cp->cap_g * sizeof *c->g);
   }
   c->g[c->ng++] = s;
   if (cp->gix && 2 * c->ng <= cp->gix_cap) gix_put(cp, c->ng - 1);
@@ -162,8 +160,7 @@ static void add_node(sl_nodes *l, sl_node *n) {
 /* ---- global names and packages ----------------------------------------- */
 static char *cat3(const char *a, const char *b, const char *c) {
   size_t x = strlen(a), y = strlen(b), z = strlen(c);
-  char *s = malloc(x + y + z + 1);
-  if (!s) sl_oom();
+  char *s = sl_xmalloc(x + y + z + 1);
   memcpy(s, a, x);
   memcpy(s + x, b, y);
   memcpy(s + x + y, c, z + 1);
@@ -817,8 +814,7 @@ static sl_code *finish(comp *cp, comp *parent) {
   }
   sl_code *c = cp->code;
   if (c->nlocals) {
-    c->lnames = calloc((size_t)c->nlocals, sizeof *c->lnames);
-    if (!c->lnames) sl_oom();
+    c->lnames = sl_xcalloc((size_t)c->nlocals, sizeof *c->lnames);
     for (int i = 0; i < cp->nloc; i++)
       if (cp->loc[i].name[0] && !c->lnames[cp->loc[i].slot]) c->lnames[cp->loc[i].slot] = sl_xstrdup(cp->loc[i].name);
   }
@@ -1030,8 +1026,7 @@ static int indexed_names(comp *cp, sl_node *n, char ***out) {
     return cerr(cp, n->line, "%s", msg), -1;
   }
   int k = (int)span + 1;
-  char **v = malloc((size_t)k * sizeof *v);
-  if (!v) sl_oom();
+  char **v = sl_xmalloc((size_t)k * sizeof *v);
   for (int i = 0; i < k; i++) {
     char num[32];
     snprintf(num, sizeof num, "(%lld)", (long long)(a <= b ? a + i : a - i));
@@ -1064,8 +1059,7 @@ static int expand_decl_names(comp *cp, sl_node *n) {
       return -1;
     }
     for (int j = 0; j < k; j++) {
-      sl_node *m = calloc(1, sizeof *m);
-      if (!m) sl_oom();
+      sl_node *m = sl_xcalloc(1, sizeof *m);
       m->kind = N_NAME;
       m->line = x->line;
       m->str = nm[j];

@@ -300,8 +300,7 @@ int sl_intmat_setindex2(sl_ctx *C, sl_value *t, sl_value i, sl_value j, sl_value
   for (size_t a = 0; a < ni; a++)
     for (size_t b = 0; b < nj; b++)
       if (in_range(C, m, pi[a], pj[b]) < 0) { sl_release(x); return SL_ERR; }
-  int64_t *vals = malloc(nx * sizeof *vals);
-  if (!vals) sl_oom();
+  int64_t *vals = sl_xmalloc(nx * sizeof *vals);
   for (size_t k = 0; k < nx; k++)
     if (entry_of(C, x.type == SL_T_MULTI ? sl_lv(x)->v[k] : x, &vals[k]) < 0) {
       free(vals);

@@ -601,8 +601,7 @@ static void complete(sl_ctx *C, request *r) {
   size_t end = r->cursor < 0 || (size_t)r->cursor > r->code.len ? r->code.len : (size_t)r->cursor;
   size_t start = end;
   while (start > 0 && is_name_char((unsigned char)r->code.s[start - 1])) start--;
-  char *prefix = strndup(r->code.s + start, end - start);
-  if (!prefix) sl_oom();
+  char *prefix = sl_xstrndup(r->code.s + start, end - start);
   size_t n = 0;
   char **m = sl_complete_names(C->W, prefix, &n);
   free(prefix);

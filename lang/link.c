@@ -53,8 +53,7 @@ static const char *errstr(int e, char *buf, size_t n) { return strerror_r(e, buf
 
 /* ---- the value --------------------------------------------------------- */
 static sl_link *lk_new(int kind, const char *mode, size_t ml, const char *name) {
-  sl_link *l = calloc(1, sizeof *l);
-  if (!l) sl_oom();
+  sl_link *l = sl_xcalloc(1, sizeof *l);
   pthread_mutex_init(&l->mu, NULL);
   l->kind = kind;
   l->mode = strndup(mode, ml);
@@ -360,8 +359,7 @@ static int lk_open_ascii(sl_ctx *C, const char *fn, sl_link *l, int want) {
       return sl_error(C, "%s: cannot %s `%s`: %s", fn, want == LK_R ? "read from" : "write to", path,
                       errstr(errno, eb, sizeof eb));
   }
-  char *nm = strdup(m);
-  if (!nm) sl_oom();
+  char *nm = sl_xstrdup(m);
   free(l->mode);
   l->mode = nm;
   l->fd = fd;
@@ -574,8 +572,7 @@ static void dump_collect(sl_slot *s, void *ud) {
     return;
   if (a->n == a->cap) {
     a->cap = a->cap ? 2 * a->cap : 64;
-    a->v = realloc(a->v, a->cap * sizeof *a->v);
-    if (!a->v) sl_oom();
+    a->v = sl_xrealloc(a->v, a->cap * sizeof *a->v);
   }
   a->v[a->n++] = s;
 }

@@ -48,8 +48,7 @@ typedef struct pkg_names { const char *prefix; size_t plen; sl_slot **v; size_t 
 static void collect_prefixed(sl_slot *s, void *ud) {
   pkg_names *a = ud;
   if (strncmp(s->name, a->prefix, a->plen) || sl_slot_peek(s, NULL) == SL_T_UNDEF) return;
-  a->v = realloc(a->v, (a->n + 1) * sizeof *a->v);
-  if (!a->v) sl_oom();
+  a->v = sl_xrealloc(a->v, (a->n + 1) * sizeof *a->v);
   a->v[a->n++] = s;
 }
 
@@ -59,8 +58,7 @@ int sl_kill_package(sl_ctx *C, sl_slot *s) {
   if (p.type != SL_T_PACKAGE) { sl_release(p); return sl_error(C, "kill: `%s` is not a package", s->name); }
   if (is_top(p)) { sl_release(p); return sl_error(C, "kill: cannot kill the package `Top`"); }
   size_t n = strlen(sl_sv(p)->s);
-  char *prefix = malloc(n + 3);
-  if (!prefix) sl_oom();
+  char *prefix = sl_xmalloc(n + 3);
   memcpy(prefix, sl_sv(p)->s, n);
   memcpy(prefix + n, "::", 3);
   sl_release(p);
@@ -254,8 +252,7 @@ static void lv_all(sl_slot *s, void *ud) {
   if (t == SL_T_UNDEF || t == SL_T_BUILTIN || !strcmp(s->name, "ARGV") || !strcmp(s->name, "printlevel") ||
       !strcmp(s->name, "Current"))
     return;
-  a->v = realloc(a->v, (a->n + 1) * sizeof *a->v);
-  if (!a->v) sl_oom();
+  a->v = sl_xrealloc(a->v, (a->n + 1) * sizeof *a->v);
   a->v[a->n++] = s;
 }
 

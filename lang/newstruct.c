@@ -127,8 +127,7 @@ int sl_struct_define(sl_ctx *C, const char *name, const char *spec, int *type, i
     if (!strcmp(builtin_types[i].name, name)) return sl_error(C, "newstruct: `%s` is a built-in type", name);
   sl_nsdesc *d = parse_spec(C, name, spec);
   if (!d) return SL_ERR;
-  sl_utype *u = calloc(1, sizeof *u);
-  if (!u) sl_oom();
+  sl_utype *u = sl_xcalloc(1, sizeof *u);
   u->name = sl_xstrdup(name);
   u->d.name = u->name;
   u->ns = d;

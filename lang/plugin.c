@@ -823,8 +823,7 @@ static char *lib_package(sl_ctx *C, const char *lib) {
   const char *base = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
   size_t n = strlen(base);
   if (n > 4 && !strcmp(base + n - 4, ".lib")) n -= 4;
-  char *name = strndup(base, n);
-  if (!name) sl_oom();
+  char *name = sl_xstrndup(base, n);
   name[0] = (char)toupper((unsigned char)name[0]);
   sl_slot *s = sl_global_slot(C->W, name);
   if (sl_slot_peek(s, NULL) == SL_T_UNDEF) sl_slot_set(s, sl_package_lib(name, base), SL_T_DEF);

@@ -68,8 +68,7 @@ static void add_cand(names *nm, const char *s) {
   if (strncmp(s, nm->prefix, nm->len)) return;
   if (nm->n == nm->cap) {
     nm->cap = nm->cap ? 2 * nm->cap : 64;
-    char **nv = realloc(nm->v, nm->cap * sizeof *nv);
-    if (!nv) sl_oom();
+    char **nv = sl_xrealloc(nm->v, nm->cap * sizeof *nv);
     nm->v = nv;
   }
   if (!(nm->v[nm->n] = strdup(s))) sl_oom();

@@ -909,8 +909,7 @@ int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out) {
       }
     if (c->pkg && !strstr(name, "::")) {
       size_t n = strlen(c->pkg) + strlen(name) + 3;
-      char *q = malloc(n);
-      if (!q) sl_oom();
+      char *q = sl_xmalloc(n);
       snprintf(q, n, "%s::%s", c->pkg, name);
       sl_slot *s = sl_global_find(C->W, q);
       free(q);

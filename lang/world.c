@@ -173,8 +173,7 @@ static void mark_dirty(sl_slot *s) {
   if (!atomic_exchange_explicit(&s->dirty, 1, memory_order_relaxed)) {
     if (W->ndirty == W->cap_dirty) {
       size_t cap = W->cap_dirty ? 2 * W->cap_dirty : 64;
-      sl_slot **v = realloc(W->dirty, cap * sizeof *v);
-      if (!v) sl_oom();
+      sl_slot **v = sl_xrealloc(W->dirty, cap * sizeof *v);
       W->dirty = v;
       W->cap_dirty = cap;
     }
