@@ -63,9 +63,8 @@ static th_obj *names_find(th_names *ns, const char *name) {
 static void names_add(th_names *ns, const char *name, th_obj *o) {
   if (ns->n == ns->cap) {
     ns->cap = ns->cap ? 2 * ns->cap : 16;
-    ns->names = realloc(ns->names, ns->cap * sizeof *ns->names);
-    ns->objs = realloc(ns->objs, ns->cap * sizeof *ns->objs);
-    if (!ns->names || !ns->objs) { fprintf(stderr, "spindle: out of memory\n"); abort(); }
+    ns->names = th_xrealloc(ns->names, ns->cap * sizeof *ns->names);
+    ns->objs = th_xrealloc(ns->objs, ns->cap * sizeof *ns->objs);
   }
   ns->names[ns->n] = th_xstrdup(name);
   ns->objs[ns->n++] = o;
