@@ -52,6 +52,7 @@ TESTS += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_DEMO_TESTS)
 EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/manual/ERROR.spindle.out tests/singular/manual/ERROR.spindle.rc \
 	tests/singular/manual/bigint_expressions.spindle.out \
+	tests/singular/manual/link_declarations.spindle.out tests/singular/manual/link_declarations.spindle.rc \
 	tests/singular/manual/package_declarations.spindle.out tests/singular/manual/package_declarations.spindle.rc \
 	tests/singular/manual/typeof.spindle.out \
 	$(SINGULAR_DEMO_TESTS) $(SINGULAR_DEMO_TESTS:.sg=.out) \
