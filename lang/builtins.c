@@ -2,7 +2,9 @@
  * and types and reports "name: argument i must be T, not U" on a mistake. */
 #include <errno.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -281,6 +283,29 @@ static int b_msec(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* memory(n), as Singular's (a bigint of bytes): 0 what the allocator
+ * holds for live objects, 1 what the process took from the system for
+ * them, 2 the process's peak resident size */
+static int b_memory(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "memory";
+  ARGC(1, "1 argument");
+  ARG(0, SL_T_INT, "int");
+  int64_t n = argv[0].u.i, bytes;
+  if (n == 0 || n == 1) {
+    struct mallinfo2 mi = mallinfo2();
+    bytes = (int64_t)((n == 0 ? mi.uordblks : mi.arena) + mi.hblkhd);
+  } else if (n == 2) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    bytes = (int64_t)ru.ru_maxrss * 1024;
+  } else {
+    return sl_error(C, "memory: argument 1 must be 0 (in use), 1 (taken from the system) or 2 (peak resident), not %lld",
+                    (long long)n);
+  }
+  *ret = sl_bigint_from_i64(bytes);
+  return 0;
+}
+
 static int b_load(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "load";
   if (argc != 1 && argc != 2) return sl_argc_err(C, fname, argc, "1 or 2 arguments");
@@ -498,7 +523,7 @@ void sl_builtins_init(sl_world *W) {
     {"load", b_load}, {"find", b_find}, {"sprintf", b_sprintf},
     {"printf", b_printf}, {"gcd", b_gcd}, {"prime", b_prime},
     {"primefactors", b_primefactors}, {"native", b_native},
-    {"nameof", b_nameof}, {"system", b_system},
+    {"nameof", b_nameof}, {"system", b_system}, {"memory", b_memory},
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) sl_def_builtin(W, tab[i].name, tab[i].fn);
   sl_names_init(W);   /* listvar, packages, dbprint, voice, type (names.c) */

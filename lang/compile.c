@@ -39,7 +39,7 @@ static const int op_delta[OP_NOPS] = {
   [OP_SETINDEXG] = -2, [OP_RANGE] = -1, [OP_PRINT] = -1, [OP_DEFINEDG] = 1,
   [OP_LAST] = 1, [OP_QUIT] = -1, [OP_LIB] = 0, [OP_DEFAULT] = 1,
   [OP_LOADGP] = 1, [OP_STOREGP] = -1, [OP_LOADGC] = 1, [OP_LOADGCP] = 1,
-  [OP_NAMEVAL] = 0, [OP_STORENAME] = -2,
+  [OP_NAMEVAL] = 0, [OP_STORENAME] = -2, [OP_KILLNAME] = -1, [OP_DEFINEDNAME] = 0,
 };
 
 static void *cerr(comp *cp, int line, const char *fmt, const char *arg) {
@@ -428,6 +428,12 @@ static int cexpr(comp *cp, sl_node *n) {
       emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->a->str)));
       return 0;
     }
+    if (n->a && n->a->kind == N_BACKQ) {   /* defined(`s`): by name at run time */
+      if (cexpr(cp, n->a->a) < 0) return -1;
+      cp->line = n->line;
+      emit(cp, INS_A(OP_DEFINEDNAME, 0));
+      return 0;
+    }
     if (n->a) return cerr(cp, n->line, "defined: expected a name%s", ""), -1;
     if (cp->in_proc && find_local(cp, n->str)) return cint(cp, 1);
     emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->str)));
@@ -451,9 +457,11 @@ static int cexpr(comp *cp, sl_node *n) {
 }
 
 /* system names: voice is never a variable, printlevel always Top's int,
- * Top and Current name packages. what: "assigned", "declared", "killed" */
+ * newline Top's string "\n", Top and Current name packages. what:
+ * "assigned", "declared", "killed" */
 static int reserved(comp *cp, const char *name, const char *what, int line) {
   int bad = !strcmp(name, "voice") || !strcmp(name, "Top") || !strcmp(name, "Current") ||
+            !strcmp(name, "newline") ||
             (!strcmp(name, "printlevel") && strcmp(what, "assigned"));
   if (!bad) return 0;
   char msg[200];
@@ -926,6 +934,12 @@ static int ckill(comp *cp, sl_node *n) {
       }
       free_names(nm, k);
       if (rc < 0) return -1;
+      continue;
+    }
+    if (n->kids.v[i]->kind == N_BACKQ) {   /* kill `"x" + "1"`: by name at run time */
+      if (cexpr(cp, n->kids.v[i]->a) < 0) return -1;
+      cp->line = n->line;
+      emit(cp, INS_A(OP_KILLNAME, 0));
       continue;
     }
     const char *name = n->kids.v[i]->str;

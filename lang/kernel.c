@@ -594,7 +594,7 @@ static int execute(sl_ctx *C, request *r, int *quit_code) {
 }
 
 static int is_name_char(unsigned char c) {
-  return c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  return c == '_' || c == '@' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 static void complete(sl_ctx *C, request *r) {

@@ -124,7 +124,9 @@ static void lex_number(lexer *L) {
   if (big) t->str = sl_xstrndup(start, n);
 }
 
-static int is_name_char(int c) { return isalnum(c) || c == '_' || c == '#'; }
+/* Singular's names may hold and begin with @ (libraries name their helpers
+ * @i, @marie); # is the varargs list */
+static int is_name_char(int c) { return isalnum(c) || c == '_' || c == '#' || c == '@'; }
 
 static void lex_name(lexer *L) {
   const char *start = L->p;
@@ -179,7 +181,7 @@ int sl_lex(const char *src, size_t len, int line0, sl_lexed *out) {
     int rc = 0;
     if (c == '"') rc = lex_string(&L);
     else if (isdigit(c)) lex_number(&L);
-    else if (isalpha(c) || c == '_' || c == '#') lex_name(&L);
+    else if (isalpha(c) || c == '_' || c == '#' || c == '@') lex_name(&L);
     else rc = lex_op(&L);
     if (rc < 0) return -1;
   }

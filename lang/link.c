@@ -565,9 +565,10 @@ typedef struct dump_acc { sl_slot **v; size_t n, cap; } dump_acc;
 
 static void dump_collect(sl_slot *s, void *ud) {
   dump_acc *a = ud;
-  /* ARGV is the run's own, printlevel a system variable, P::x a member
-   * of a package (names.c): as in Singular, none is dumped */
+  /* ARGV is the run's own, printlevel and newline system variables, P::x
+   * a member of a package (names.c): as in Singular, none is dumped */
   if (sl_slot_peek(s, NULL) == SL_T_UNDEF || !strcmp(s->name, "ARGV") || !strcmp(s->name, "printlevel") ||
+      !strcmp(s->name, "newline") ||
       strstr(s->name, "::"))
     return;
   if (a->n == a->cap) {

@@ -250,7 +250,7 @@ static void lv_all(sl_slot *s, void *ud) {
   lv_acc *a = ud;
   uint32_t t = sl_slot_peek(s, NULL);
   if (t == SL_T_UNDEF || t == SL_T_BUILTIN || !strcmp(s->name, "ARGV") || !strcmp(s->name, "printlevel") ||
-      !strcmp(s->name, "Current"))
+      !strcmp(s->name, "newline") || !strcmp(s->name, "Current"))
     return;
   a->v = sl_xrealloc(a->v, (a->n + 1) * sizeof *a->v);
   a->v[a->n++] = s;
@@ -442,4 +442,5 @@ void sl_names_init(sl_world *W) {
   sl_slot_set(sl_global_slot(W, "Top"), sl_package_new("Top"), SL_T_DEF);
   sl_slot_set(sl_global_slot(W, "Current"), sl_package_new("Top"), SL_T_DEF);
   sl_slot_set(sl_global_slot(W, "printlevel"), SL_INT(0), SL_T_INT);
+  sl_slot_set(sl_global_slot(W, "newline"), sl_str_new("\n", 1), SL_T_STRING);
 }

@@ -585,6 +585,12 @@ static sl_node *return_stmt(parser *P, int line) {
 static sl_node *kill_stmt(parser *P, int line) {
   sl_node *n = mk(N_KILL, line);
   do {
+    if (at(P, T_BACKQ)) {   /* kill `s`: the name s holds */
+      sl_node *x = backquote(P);
+      if (!x) { sl_node_free(n); return NULL; }
+      add(&n->kids, x);
+      continue;
+    }
     if (!at(P, T_NAME)) { perr(P, "expected a name after kill"); sl_node_free(n); return NULL; }
     sl_token *t = next(P);
     sl_node *x = at(P, T_COLON2) && peek2(P)->kind == T_NAME ? qualified_name(P, t) : name_node(t->str, line);

@@ -173,6 +173,8 @@ int sl_repl(sl_ctx *C, int quiet) {
   rl_catch_signals = 0;
   rl_readline_name = "spindle";
   rl_attempted_completion_function = complete;
+  /* a name is letters, digits, _ and @: every other character ends one */
+  rl_completer_word_break_characters = (char *)" \t\n\"\\'`$><=;|&{}()[],.:+-*/^%!~";
   const char *h = getenv("SPINDLE_HISTORY"), *home = getenv("HOME");
   if (h) snprintf(histfile, sizeof histfile, "%s", h);
   else snprintf(histfile, sizeof histfile, "%s/.spindle_history", home ? home : ".");

@@ -117,10 +117,39 @@ static int default_value(int type, sl_value *v) {
 
 /* Sets up a frame for a script proc whose callee and argc arguments are
  * the top of the stack at sp. Returns the new frame, or NULL on error. */
+/* f(v[1..3]) passes 3 arguments, as in Singular: the expression lists
+ * among the argc values below sp spread in place; the new sp, or NULL
+ * (error set) when the stack has no room */
+static sl_value *spread_args(sl_ctx *C, sl_value *sp, int *argc) {
+  int n = *argc;
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += sp[i - n].type == SL_T_MULTI ? sl_lv(sp[i - n])->n : 1;
+  if (sp - n + total >= C->stack_end) { sl_error(C, "stack overflow in a call's arguments"); return NULL; }
+  sl_value *args = sl_xmalloc((size_t)n * sizeof *args);
+  memcpy(args, sp - n, (size_t)n * sizeof *args);
+  sl_value *out = sp - n;
+  for (int i = 0; i < n; i++) {
+    if (args[i].type != SL_T_MULTI) { *out++ = args[i]; continue; }
+    sl_list *l = sl_lv(args[i]);
+    for (size_t j = 0; j < l->n; j++) { *out = l->v[j]; sl_retain(*out); out++; }
+    sl_release(args[i]);
+  }
+  free(args);
+  *argc = (int)total;
+  return out;
+}
+
 static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
   sl_value fn = sp[-argc - 1];
   sl_code *code = ((sl_proc *)fn.u.p)->code;
   int np = code->nparams;
+  for (int i = 0; i < argc; i++)
+    if (sp[i - argc].type == SL_T_MULTI) {
+      sl_value *nsp = spread_args(C, sp, &argc);
+      if (!nsp) { C->sp = sp; return NULL; }
+      sp = nsp;
+      break;
+    }
   /* one list for `#` is `#` itself (Singular: g(list(1, 2)) has size(#) 2) */
   int whole = code->varargs && argc == np && sp[-1].type == SL_T_LIST;
   if (code->varargs && argc >= np - 1 && !whole) {
@@ -338,6 +367,28 @@ static int store_global(sl_ctx *C, sl_slot *s, sl_value v) {
 }
 
 /* `expr`: the value of the variable the string names */
+/* The global a name given at run time means in code c: P::name in the
+ * package P of a library proc, if defined, else the name itself ("Top::x"
+ * is x); NULL if neither exists. */
+static sl_slot *named_global(sl_ctx *C, const sl_code *c, const char *name) {
+  if (c && c->pkg && !strstr(name, "::")) {
+    size_t n = strlen(c->pkg) + strlen(name) + 3;
+    char *q = sl_xmalloc(n);
+    snprintf(q, n, "%s::%s", c->pkg, name);
+    sl_slot *s = sl_global_find(C->W, q);
+    free(q);
+    if (s && sl_slot_peek(s, NULL) != SL_T_UNDEF) return s;
+  }
+  return sl_global_find(C->W, !strncmp(name, "Top::", 5) ? name + 5 : name);
+}
+
+/* the local of code c named name, or -1 */
+static int named_local(const sl_code *c, const char *name) {
+  for (int i = 0; c->lnames && i < c->nlocals; i++)
+    if (c->lnames[i] && !strcmp(c->lnames[i], name)) return i;
+  return -1;
+}
+
 static int name_value(sl_ctx *C, sl_value name, sl_value *out) {
   if (name.type != SL_T_STRING)
     return sl_error(C, "`...`: a name must be a string, not %s", sl_type_name((int)name.type));
@@ -352,24 +403,34 @@ static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
     return sl_error(C, "`...`: a name must be a string, not %s", sl_type_name((int)name.type));
   }
   const char *n = sl_sv(name)->s;
-  sl_code *c = f->code;
-  for (int i = 0; c->lnames && i < c->nlocals; i++)
-    if (c->lnames[i] && !strcmp(c->lnames[i], n)) {
-      if (v.type == SL_T_MULTI && sl_convert(C, SL_T_LIST, &v, n) < 0) { sl_release(v); return SL_ERR; }
-      sl_release(f->base[i]);
-      f->base[i] = v;
-      return 0;
-    }
-  sl_slot *s = NULL;
-  if (c->pkg) {
-    char q[512];
-    snprintf(q, sizeof q, "%s::%s", c->pkg, n);
-    s = sl_global_find(C->W, q);
-    if (s && sl_slot_peek(s, NULL) == SL_T_UNDEF) s = NULL;
+  int i = named_local(f->code, n);
+  if (i >= 0) {
+    if (v.type == SL_T_MULTI && sl_convert(C, SL_T_LIST, &v, n) < 0) { sl_release(v); return SL_ERR; }
+    sl_release(f->base[i]);
+    f->base[i] = v;
+    return 0;
   }
-  if (!s) s = sl_global_find(C->W, n);
+  sl_slot *s = named_global(C, f->code, n);
   if (!s) { sl_release(v); return sl_error(C, "`%s` is undefined", n); }
   return store_global(C, s, v);
+}
+
+/* kill `expr`: the global of that name (the proc's package first, as
+ * store_name). Not a local: the compiler forgets a local's name where
+ * `kill x` stands, which a name known only at run time cannot do. */
+static int kill_name(sl_ctx *C, sl_frame *f, sl_value name) {
+  if (name.type != SL_T_STRING)
+    return sl_error(C, "kill `...`: a name must be a string, not %s", sl_type_name((int)name.type));
+  const char *n = sl_sv(name)->s;
+  if (named_local(f->code, n) >= 0)
+    return sl_error(C, "kill `...`: `%s` is a local of %s: kill `...` kills globals; write kill %s", n,
+                    f->code->name ? f->code->name : "this proc", n);
+  sl_slot *s = named_global(C, f->code, n);
+  uint32_t t = s ? sl_slot_peek(s, NULL) : SL_T_UNDEF;
+  if (t == SL_T_UNDEF) return sl_error(C, "kill: `%s` is undefined", n);
+  if (t == SL_T_PACKAGE) return sl_kill_package(C, s);
+  sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
+  return 0;
 }
 
 static int execute(sl_ctx *C) {
@@ -634,7 +695,7 @@ L_CALL: {
         nb + code->nlocals + code->maxstack < C->stack_end) {
       int ok = 1;
       for (int i = 0; i < argc; i++)
-        ok &= code->ptypes[i] == SL_T_DEF || nb[i].type == code->ptypes[i];
+        ok &= (code->ptypes[i] == SL_T_DEF && nb[i].type != SL_T_MULTI) || nb[i].type == code->ptypes[i];
       if (__builtin_expect(ok, 1)) {
         for (int i = argc; i < code->nlocals; i++) nb[i] = SL_NONE;
         f->pc = pc;
@@ -846,6 +907,22 @@ L_DEFINEDG: {
   DISPATCH();
 }
 L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
+L_DEFINEDNAME:
+  SAVE();
+  rc = sp[-1].type == SL_T_STRING ? sl_lookup_name(C, sl_sv(sp[-1])->s, &r) : -2;
+  if (rc == 0) sl_release(r);
+  if (rc == -2) sl_error(C, "defined(`...`): a name must be a string, not %s", sl_type_name((int)sp[-1].type));
+  sl_release(sp[-1]);
+  sp[-1] = SL_INT(rc == 0);
+  if (rc == -2) goto error;
+  DISPATCH();
+L_KILLNAME:
+  SAVE();
+  rc = kill_name(C, f, sp[-1]);
+  sl_release(sp[-1]);
+  sp--;
+  if (rc < 0) goto error;
+  DISPATCH();
 L_KILLG: {
   sl_slot *s = g[GET_A(ins)];
   uint32_t t = sl_slot_peek(s, NULL);
@@ -898,29 +975,18 @@ int sl_voice(sl_ctx *C) {
 }
 
 int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out) {
+  const sl_code *c = NULL;
   if (C->nframes) {
     sl_frame *f = &C->frames[C->nframes - 1];
-    sl_code *c = f->code;
-    for (int i = 0; c->lnames && i < c->nlocals; i++)
-      if (c->lnames[i] && !strcmp(c->lnames[i], name)) {
-        *out = f->base[i];
-        sl_retain(*out);
-        return 0;
-      }
-    if (c->pkg && !strstr(name, "::")) {
-      size_t n = strlen(c->pkg) + strlen(name) + 3;
-      char *q = sl_xmalloc(n);
-      snprintf(q, n, "%s::%s", c->pkg, name);
-      sl_slot *s = sl_global_find(C->W, q);
-      free(q);
-      if (s) {
-        *out = sl_slot_get(s);
-        if (out->type != SL_T_UNDEF) return 0;
-      }
+    c = f->code;
+    int i = named_local(c, name);
+    if (i >= 0) {
+      *out = f->base[i];
+      sl_retain(*out);
+      return 0;
     }
   }
-  const char *n = !strncmp(name, "Top::", 5) ? name + 5 : name;
-  sl_slot *s = sl_global_find(C->W, n);
+  sl_slot *s = named_global(C, c, name);
   if (!s) return -1;
   *out = sl_slot_get(s);
   return out->type == SL_T_UNDEF ? -1 : 0;

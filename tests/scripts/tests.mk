@@ -38,6 +38,9 @@ SING_TESTS = \
 	tests/scripts/dbprint_errors.sing \
 	tests/scripts/names.sing \
 	tests/scripts/names_errors.sing \
+	tests/scripts/general_lib.sing \
+	tests/scripts/general_lib_more.sing \
+	tests/scripts/general_lib_errors.sing \
 	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib
