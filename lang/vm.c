@@ -115,8 +115,6 @@ static int default_value(int type, sl_value *v) {
   }
 }
 
-/* Sets up a frame for a script proc whose callee and argc arguments are
- * the top of the stack at sp. Returns the new frame, or NULL on error. */
 /* f(v[1..3]) passes 3 arguments, as in Singular: the expression lists
  * among the argc values below sp spread in place; the new sp, or NULL
  * (error set) when the stack has no room */
@@ -139,6 +137,8 @@ static sl_value *spread_args(sl_ctx *C, sl_value *sp, int *argc) {
   return out;
 }
 
+/* Sets up a frame for a script proc whose callee and argc arguments are
+ * the top of the stack at sp. Returns the new frame, or NULL on error. */
 static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
   sl_value fn = sp[-argc - 1];
   sl_code *code = ((sl_proc *)fn.u.p)->code;
@@ -366,7 +366,6 @@ static int store_global(sl_ctx *C, sl_slot *s, sl_value v) {
   return assign_global(C, s, decl, cur, v);
 }
 
-/* `expr`: the value of the variable the string names */
 /* The global a name given at run time means in code c: P::name in the
  * package P of a library proc, if defined, else the name itself ("Top::x"
  * is x); NULL if neither exists. */
@@ -389,6 +388,7 @@ static int named_local(const sl_code *c, const char *name) {
   return -1;
 }
 
+/* `expr`: the value of the variable the string names */
 static int name_value(sl_ctx *C, sl_value name, sl_value *out) {
   if (name.type != SL_T_STRING)
     return sl_error(C, "`...`: a name must be a string, not %s", sl_type_name((int)name.type));
