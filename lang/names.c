@@ -370,6 +370,40 @@ static int b_listvar(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* names(): the running proc's locals (at top level, Top's names);
+ * names(P): the names of package P, names(Top) Top's (the last is Top
+ * itself); each list newest first, as Singular's */
+static int b_names(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "names";
+  if (argc > 1) return sl_argc_err(C, fname, argc, "at most 1 argument");
+  if (argc == 1 && argv[0].type != SL_T_PACKAGE) return sl_arg_err(C, fname, 1, "a package", argv[0]);
+  const char *pkg = argc ? sl_sv(argv[0])->s : NULL;
+  sl_value l = sl_list_new(0);
+  if (!argc && C->nframes && C->frames[C->nframes - 1].code->src) {   /* a proc's locals */
+    sl_frame *fr = &C->frames[C->nframes - 1];
+    sl_code *c = fr->code;
+    for (int i = c->nlocals - 1; c->lnames && i >= 0; i--)
+      if (c->lnames[i] && c->lnames[i][0] && (fr->base[i].type != SL_T_NONE || i < c->nparams))
+        sl_list_push(&l, sl_str_new(c->lnames[i], strlen(c->lnames[i])));
+    *ret = l;
+    return 0;
+  }
+  int top = !pkg || !strcmp(pkg, "Top");
+  size_t n = top ? 0 : strlen(pkg);
+  lv_acc a = {0};
+  sl_global_names(C->W, lv_all, &a);
+  if (a.n) qsort(a.v, a.n, sizeof *a.v, lv_cmp);
+  for (size_t i = 0; i < a.n; i++) {
+    const char *nm = a.v[i]->name, *sep = strstr(nm, "::");
+    if (top ? sep != NULL : !(sep && (size_t)(sep - nm) == n && !strncmp(nm, pkg, n))) continue;
+    if (sep) nm = sep + 2;
+    sl_list_push(&l, sl_str_new(nm, strlen(nm)));
+  }
+  free(a.v);
+  *ret = l;
+  return 0;
+}
+
 /* ---- debug output -------------------------------------------------------- */
 static int b_voice(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   (void)argv;
@@ -434,6 +468,7 @@ static int b_type(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_names_init(sl_world *W) {
   sl_def_builtin(W, "listvar", b_listvar);
+  sl_def_builtin(W, "names", b_names);
   sl_def_builtin(W, "voice", b_voice);
   sl_def_builtin(W, "dbprint", b_dbprint);
   sl_def_builtin(W, "(type)", b_type);
