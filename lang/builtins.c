@@ -285,7 +285,8 @@ static int b_msec(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 /* memory(n), as Singular's (a bigint of bytes): 0 what the allocator
  * holds for live objects, 1 what the process took from the system for
- * them (both the resident size under an allocator that is not glibc's),
+ * them (under an allocator that is not glibc's: the resident and the
+ * virtual size),
  * 2 the process's peak resident size */
 static int b_memory(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "memory";
@@ -295,15 +296,14 @@ static int b_memory(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (n == 0 || n == 1) {
     struct mallinfo2 mi = mallinfo2();
     bytes = (int64_t)((n == 0 ? mi.uordblks : mi.arena) + mi.hblkhd);
-    if (bytes == 0) {   /* not glibc's allocator (a sanitizer's): the resident size */
-      long pages = 0;
+    if (bytes == 0) {   /* not glibc's allocator (a sanitizer's): the process's sizes */
+      long total = 0, resident = 0;
       FILE *f = fopen("/proc/self/statm", "r");
       if (f) {
-        long total;
-        if (fscanf(f, "%ld %ld", &total, &pages) != 2) pages = 0;
+        if (fscanf(f, "%ld %ld", &total, &resident) != 2) total = resident = 0;
         fclose(f);
       }
-      bytes = (int64_t)pages * sysconf(_SC_PAGESIZE);
+      bytes = (int64_t)(n == 0 ? resident : total) * sysconf(_SC_PAGESIZE);
     }
   } else if (n == 2) {
     struct rusage ru;
