@@ -858,6 +858,7 @@ static int cprocdef(comp *cp, sl_node *n) {
       p->op = SL_T_LIST;
     }
     sub.code->ptypes[i] = (uint8_t)p->op;
+    sub.code->defparams += p->op == SL_T_DEF;
     sub.code->pnames[i] = sl_xstrdup(p->str);
     /* slot i holds argument i (enter_proc, the VM's fast call and OP_CONV
      * rely on it): a name given twice gets a slot of its own and the last

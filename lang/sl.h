@@ -261,6 +261,7 @@ typedef struct sl_code {
   sl_slot **g; int ng;                 /* global slots used by this code */
   int nparams, nlocals, maxstack;
   uint8_t *ptypes;                     /* declared parameter types */
+  int defparams;                       /* how many of them are def */
   char **pnames;                       /* parameter names */
   int varargs;                         /* last param is "list #" */
   int line;                            /* line of definition */

@@ -695,7 +695,10 @@ L_CALL: {
         nb + code->nlocals + code->maxstack < C->stack_end) {
       int ok = 1;
       for (int i = 0; i < argc; i++)
-        ok &= (code->ptypes[i] == SL_T_DEF && nb[i].type != SL_T_MULTI) || nb[i].type == code->ptypes[i];
+        ok &= code->ptypes[i] == SL_T_DEF || nb[i].type == code->ptypes[i];
+      /* an expression list for a def parameter: spread (enter_proc) */
+      if (__builtin_expect(code->defparams != 0, 0))
+        for (int i = 0; i < argc; i++) ok &= nb[i].type != SL_T_MULTI;
       if (__builtin_expect(ok, 1)) {
         for (int i = argc; i < code->nlocals; i++) nb[i] = SL_NONE;
         f->pc = pc;
