@@ -366,6 +366,22 @@ static int store_global(sl_ctx *C, sl_slot *s, sl_value v) {
   return assign_global(C, s, decl, cur, v);
 }
 
+/* a name given at run time (`...` in what) must be a string */
+static int need_name(sl_ctx *C, sl_value name, const char *what) {
+  if (name.type == SL_T_STRING) return 0;
+  return sl_error(C, "%s: a name must be a string, not %s", what, sl_type_name((int)name.type));
+}
+
+/* kill of the global s (NULL: none is named so): a package's names go
+ * with it */
+static int kill_global(sl_ctx *C, sl_slot *s, const char *name) {
+  uint32_t t = s ? sl_slot_peek(s, NULL) : SL_T_UNDEF;
+  if (t == SL_T_UNDEF) return sl_error(C, "kill: `%s` is undefined", name);
+  if (t == SL_T_PACKAGE) return sl_kill_package(C, s);
+  sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
+  return 0;
+}
+
 /* The global a name given at run time means in code c: P::name in the
  * package P of a library proc, if defined, else the name itself ("Top::x"
  * is x); NULL if neither exists. */
@@ -390,18 +406,14 @@ static int named_local(const sl_code *c, const char *name) {
 
 /* `expr`: the value of the variable the string names */
 static int name_value(sl_ctx *C, sl_value name, sl_value *out) {
-  if (name.type != SL_T_STRING)
-    return sl_error(C, "`...`: a name must be a string, not %s", sl_type_name((int)name.type));
+  if (need_name(C, name, "`...`") < 0) return SL_ERR;
   if (sl_lookup_name(C, sl_sv(name)->s, out) < 0) return sl_error(C, "`%s` is undefined", sl_sv(name)->s);
   return 0;
 }
 
 /* `expr` = v: a local of frame f, else a defined global (v taken) */
 static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
-  if (name.type != SL_T_STRING) {
-    sl_release(v);
-    return sl_error(C, "`...`: a name must be a string, not %s", sl_type_name((int)name.type));
-  }
+  if (need_name(C, name, "`...`") < 0) { sl_release(v); return SL_ERR; }
   const char *n = sl_sv(name)->s;
   int i = named_local(f->code, n);
   if (i >= 0) {
@@ -419,18 +431,12 @@ static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
  * store_name). Not a local: the compiler forgets a local's name where
  * `kill x` stands, which a name known only at run time cannot do. */
 static int kill_name(sl_ctx *C, sl_frame *f, sl_value name) {
-  if (name.type != SL_T_STRING)
-    return sl_error(C, "kill `...`: a name must be a string, not %s", sl_type_name((int)name.type));
+  if (need_name(C, name, "kill `...`") < 0) return SL_ERR;
   const char *n = sl_sv(name)->s;
   if (named_local(f->code, n) >= 0)
     return sl_error(C, "kill `...`: `%s` is a local of %s: kill `...` kills globals; write kill %s", n,
                     f->code->name ? f->code->name : "this proc", n);
-  sl_slot *s = named_global(C, f->code, n);
-  uint32_t t = s ? sl_slot_peek(s, NULL) : SL_T_UNDEF;
-  if (t == SL_T_UNDEF) return sl_error(C, "kill: `%s` is undefined", n);
-  if (t == SL_T_PACKAGE) return sl_kill_package(C, s);
-  sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
-  return 0;
+  return kill_global(C, named_global(C, f->code, n), n);
 }
 
 static int execute(sl_ctx *C) {
@@ -910,15 +916,16 @@ L_DEFINEDG: {
   DISPATCH();
 }
 L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
-L_DEFINEDNAME:
+L_DEFINEDNAME: {
   SAVE();
-  rc = sp[-1].type == SL_T_STRING ? sl_lookup_name(C, sl_sv(sp[-1])->s, &r) : -2;
-  if (rc == 0) sl_release(r);
-  if (rc == -2) sl_error(C, "defined(`...`): a name must be a string, not %s", sl_type_name((int)sp[-1].type));
+  rc = need_name(C, sp[-1], "defined(`...`)");
+  int found = rc == 0 && sl_lookup_name(C, sl_sv(sp[-1])->s, &r) == 0;
+  if (found) sl_release(r);
   sl_release(sp[-1]);
-  sp[-1] = SL_INT(rc == 0);
-  if (rc == -2) goto error;
+  sp[-1] = SL_INT(found);
+  if (rc < 0) goto error;
   DISPATCH();
+}
 L_KILLNAME:
   SAVE();
   rc = kill_name(C, f, sp[-1]);
@@ -926,18 +933,10 @@ L_KILLNAME:
   sp--;
   if (rc < 0) goto error;
   DISPATCH();
-L_KILLG: {
-  sl_slot *s = g[GET_A(ins)];
-  uint32_t t = sl_slot_peek(s, NULL);
-  if (t == SL_T_UNDEF) FAIL("kill: `%s` is undefined", s->name);
-  if (t == SL_T_PACKAGE) {   /* its names go with it */
-    SAVE();
-    if (sl_kill_package(C, s) < 0) goto error;
-    DISPATCH();
-  }
-  sl_slot_set(s, (sl_value){.type = SL_T_UNDEF}, SL_T_DEF);
+L_KILLG:
+  SAVE();
+  if (kill_global(C, g[GET_A(ins)], g[GET_A(ins)]->name) < 0) goto error;
   DISPATCH();
-}
 L_LAST: *sp = C->last; sl_retain(*sp); sp++; DISPATCH();
 L_QUIT:
   a = *--sp;
