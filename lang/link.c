@@ -567,9 +567,7 @@ static void dump_collect(sl_slot *s, void *ud) {
   dump_acc *a = ud;
   /* ARGV is the run's own, printlevel and newline system variables, P::x
    * a member of a package (names.c): as in Singular, none is dumped */
-  if (sl_slot_peek(s, NULL) == SL_T_UNDEF || !strcmp(s->name, "ARGV") || !strcmp(s->name, "printlevel") ||
-      !strcmp(s->name, "newline") ||
-      strstr(s->name, "::"))
+  if (sl_slot_peek(s, NULL) == SL_T_UNDEF || sl_system_global(s->name) || strstr(s->name, "::"))
     return;
   if (a->n == a->cap) {
     a->cap = a->cap ? 2 * a->cap : 64;

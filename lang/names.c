@@ -246,11 +246,14 @@ int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *r
 /* ---- listvar ------------------------------------------------------------- */
 typedef struct lv_acc { sl_slot **v; size_t n; } lv_acc;
 
+int sl_system_global(const char *name) {
+  return !strcmp(name, "ARGV") || !strcmp(name, "printlevel") || !strcmp(name, "newline");
+}
+
 static void lv_all(sl_slot *s, void *ud) {
   lv_acc *a = ud;
   uint32_t t = sl_slot_peek(s, NULL);
-  if (t == SL_T_UNDEF || t == SL_T_BUILTIN || !strcmp(s->name, "ARGV") || !strcmp(s->name, "printlevel") ||
-      !strcmp(s->name, "newline") || !strcmp(s->name, "Current"))
+  if (t == SL_T_UNDEF || t == SL_T_BUILTIN || sl_system_global(s->name) || !strcmp(s->name, "Current"))
     return;
   a->v = sl_xrealloc(a->v, (a->n + 1) * sizeof *a->v);
   a->v[a->n++] = s;
@@ -299,16 +302,27 @@ typedef struct lv_filter {
   const char *pkg;       /* listvar(P): the names P::x (NULL: Top's names) */
 } lv_filter;
 
+/* the name x of a global "P::x" of package pkg, else NULL */
+static const char *member_of(const char *name, const char *pkg) {
+  const char *sep = strstr(name, "::");
+  size_t n = strlen(pkg);
+  return sep && (size_t)(sep - name) == n && !strncmp(name, pkg, n) ? sep + 2 : NULL;
+}
+
 static int lv_wants(const lv_filter *f, sl_slot *s, sl_value v) {
   const char *sep = strstr(s->name, "::");
   if (f->type && !strcmp(f->type, "package")) return v.type == SL_T_PACKAGE;
-  if (f->pkg) {
-    size_t n = strlen(f->pkg);
-    return sep && (size_t)(sep - s->name) == n && !strncmp(s->name, f->pkg, n);
-  }
+  if (f->pkg) return member_of(s->name, f->pkg) != NULL;
   if (sep || v.type == SL_T_PACKAGE) return 0;
   if (f->type) return !strcmp(f->type, v.type == SL_T_NONE ? "def" : T(v));
   return v.type != SL_T_PROC;
+}
+
+/* local i of frame fr has a name and is declared (a parameter, or
+ * given a value) */
+static int local_shown(const sl_frame *fr, int i) {
+  const sl_code *c = fr->code;
+  return c->lnames[i] && c->lnames[i][0] && (fr->base[i].type != SL_T_NONE || i < c->nparams);
 }
 
 /* the locals of the running proc, newest first, at level voice - 1 */
@@ -320,7 +334,7 @@ static void lv_locals(sl_ctx *C, const lv_filter *f) {
   int level = sl_voice(C) - 1;
   for (int i = c->nlocals - 1; i >= 0; i--) {
     sl_value v = fr->base[i];
-    if (!c->lnames[i] || (v.type == SL_T_NONE && i >= c->nparams)) continue;
+    if (!local_shown(fr, i)) continue;
     if (f->type ? strcmp(f->type, v.type == SL_T_NONE ? "def" : T(v)) : v.type == SL_T_PROC) continue;
     lv_line(c->lnames[i], level, v);
   }
@@ -383,21 +397,17 @@ static int b_names(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_frame *fr = &C->frames[C->nframes - 1];
     sl_code *c = fr->code;
     for (int i = c->nlocals - 1; c->lnames && i >= 0; i--)
-      if (c->lnames[i] && c->lnames[i][0] && (fr->base[i].type != SL_T_NONE || i < c->nparams))
-        sl_list_push(&l, sl_str_new(c->lnames[i], strlen(c->lnames[i])));
+      if (local_shown(fr, i)) sl_list_push(&l, sl_str_new(c->lnames[i], strlen(c->lnames[i])));
     *ret = l;
     return 0;
   }
   int top = !pkg || !strcmp(pkg, "Top");
-  size_t n = top ? 0 : strlen(pkg);
   lv_acc a = {0};
   sl_global_names(C->W, lv_all, &a);
   if (a.n) qsort(a.v, a.n, sizeof *a.v, lv_cmp);
   for (size_t i = 0; i < a.n; i++) {
-    const char *nm = a.v[i]->name, *sep = strstr(nm, "::");
-    if (top ? sep != NULL : !(sep && (size_t)(sep - nm) == n && !strncmp(nm, pkg, n))) continue;
-    if (sep) nm = sep + 2;
-    sl_list_push(&l, sl_str_new(nm, strlen(nm)));
+    const char *nm = top ? (strstr(a.v[i]->name, "::") ? NULL : a.v[i]->name) : member_of(a.v[i]->name, pkg);
+    if (nm) sl_list_push(&l, sl_str_new(nm, strlen(nm)));
   }
   free(a.v);
   *ret = l;

@@ -473,6 +473,9 @@ void sl_package_show(sl_buf *b, sl_value pkg);
 /* the package made by LIB "foo.lib" (Foo), kept with its file name */
 sl_value sl_package_lib(const char *name, const char *file);
 int sl_kill_package(sl_ctx *C, sl_slot *s);
+/* the globals of the system, not of the script (ARGV, printlevel,
+ * newline): listvar, names and dump leave them out */
+int sl_system_global(const char *name);
 void sl_names_init(sl_world *W);   /* the builtins and globals of names.c */
 /* foo(i) where the global foo (slot) cannot be called: the variable
  * "foo(i)" (an intvec index: the expression list of them) */
