@@ -817,32 +817,15 @@ static char *read_file(const char *path, size_t *len) {
   return b.s ? b.s : strdup("");
 }
 
-/* the package LIB "foo.lib" makes: Foo (malloc'ed) */
-static char *lib_package_name(const char *lib) {
+/* LIB "foo.lib" makes the package Foo (as Singular does; its procs are
+ * both f and Foo::f): its name, malloc'ed; *base: the file's name */
+static char *lib_package_name(const char *lib, const char **basep) {
   const char *base = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+  *basep = base;
   size_t n = strlen(base);
   if (n > 4 && !strcmp(base + n - 4, ".lib")) n -= 4;
   char *name = sl_xstrndup(base, n);
   name[0] = (char)toupper((unsigned char)name[0]);
-  return name;
-}
-
-/* a library loaded before whose package was killed since (killall("proc")
- * kills them) is loaded again */
-static int lib_package_alive(sl_ctx *C, const char *lib) {
-  char *name = lib_package_name(lib);
-  sl_slot *s = sl_global_find(C->W, name);
-  free(name);
-  return s && sl_slot_peek(s, NULL) == SL_T_PACKAGE;
-}
-
-/* LIB "foo.lib" makes the package Foo (as Singular does; its procs are
- * both f and Foo::f): its name, malloc'ed */
-static char *lib_package(sl_ctx *C, const char *lib) {
-  const char *base = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
-  char *name = lib_package_name(lib);
-  sl_slot *s = sl_global_slot(C->W, name);
-  if (sl_slot_peek(s, NULL) == SL_T_UNDEF) sl_slot_set(s, sl_package_lib(name, base), SL_T_DEF);
   return name;
 }
 
@@ -854,13 +837,19 @@ int sl_lib(sl_ctx *C, sl_value name) {
   if (len > 3 && !strcmp(n + len - 3, ".so")) return sl_load_plugin(C, n);
   char *path;
   if (sl_find_lib(C, n, &path) < 0) return SL_ERR;
+  /* loaded once; again when its package was killed since (killall("proc")
+   * kills them) */
+  const char *base;
+  char *pkg = lib_package_name(n, &base);
+  sl_slot *ps = sl_global_slot(C->W, pkg);
   int again = is_loaded(path);
-  if (again && lib_package_alive(C, n)) { free(path); return 0; }
+  if (again && sl_slot_peek(ps, NULL) == SL_T_PACKAGE) { free(pkg); free(path); return 0; }
   size_t sz;
   char *src = read_file(path, &sz);
-  if (!src) { free(path); return sl_error(C, "LIB: cannot read \"%s\"", n); }
+  if (!src) { free(pkg); free(path); return sl_error(C, "LIB: cannot read \"%s\"", n); }
   if (!again) mark_loaded(path);
-  char *pkg = lib_package(C, n);
+  if (sl_slot_peek(ps, NULL) == SL_T_UNDEF)
+    sl_slot_set(ps, sl_package_lib(pkg, base), SL_T_DEF);
   sl_code *code = sl_compile_lib(C, src, sz, path, pkg);
   free(pkg);
   free(src);
