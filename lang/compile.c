@@ -1110,7 +1110,9 @@ static int cpackage(comp *cp, sl_node *n) {
  * from = 0). The builtin (exportto) gets the package, then for each name
  * its source name, how it is held and its value: 0 a global (none), 1 a
  * local (its value: the local is gone afterwards, as in Singular, so the
- * name means the global from then on), 2 indexed globals (the index). */
+ * name means the global from then on), 2 indexed globals (the index), 3 a
+ * global named by `export` at top level (none; quiet when it is already
+ * there, as in Singular). */
 static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line) {
   if (from && names->n < 2) return cerr(cp, line, "exportto: expected a package and at least one name%s", ""), -1;
   emit(cp, INS_A(OP_LOADG, global_ref(cp, "(exportto)")));
@@ -1141,7 +1143,7 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
           char *g = gname(cp, name, NULL);
           emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(g))));
           free(g);
-          cint(cp, 0);
+          cint(cp, from || cp->in_proc ? 0 : 3);
           emit(cp, INS_A(OP_NONE, 0));
         }
         argc += 3;

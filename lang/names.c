@@ -149,8 +149,9 @@ static int export_one(sl_ctx *C, sl_value pkg, const char *name, sl_value v, int
   return 0;
 }
 
-/* the global named name goes to package pkg */
-static int export_global(sl_ctx *C, sl_value pkg, const char *fname, const char *name) {
+/* the global named name goes to package pkg (quiet: no warning when it is
+ * there already) */
+static int export_global(sl_ctx *C, sl_value pkg, const char *fname, const char *name, int quiet) {
   sl_slot *s = sl_global_find(C->W, name);
   int decl = SL_T_DEF;
   if (!s || sl_slot_peek(s, &decl) == SL_T_UNDEF) return sl_error(C, "%s: `%s` is undefined", fname, name);
@@ -158,6 +159,7 @@ static int export_global(sl_ctx *C, sl_value pkg, const char *fname, const char 
   int same = is_top(pkg) ? !strstr(name, "::")
                          : !strncmp(name, sl_sv(pkg)->s, strlen(sl_sv(pkg)->s)) && !strncmp(name + strlen(sl_sv(pkg)->s), "::", 2);
   if (same) {
+    if (quiet) return 0;
     char msg[300];
     snprintf(msg, sizeof msg, "`%s` is already %s", short_name(name), is_top(pkg) ? "global" : "in that package");
     fflush(stdout);
@@ -185,8 +187,8 @@ static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     if (kind == 1) {   /* a local */
       sl_retain(v);
       if (export_one(C, pkg, name, v, SL_T_DEF) < 0) return SL_ERR;
-    } else if (kind == 0) {
-      if (export_global(C, pkg, fname, name) < 0) return SL_ERR;
+    } else if (kind == 0 || kind == 3) {
+      if (export_global(C, pkg, fname, name, kind == 3) < 0) return SL_ERR;
     } else {           /* foo(i): the globals foo(i) for each i of an int or intvec */
       int64_t one;
       const int64_t *ix = &one;
@@ -197,7 +199,7 @@ static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
       for (size_t j = 0; j < n; j++) {
         char nm[512];
         snprintf(nm, sizeof nm, "%s(%lld)", name, (long long)ix[j]);
-        if (export_global(C, pkg, fname, nm) < 0) return SL_ERR;
+        if (export_global(C, pkg, fname, nm, 0) < 0) return SL_ERR;
       }
     }
   }

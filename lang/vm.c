@@ -168,7 +168,9 @@ static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
     C->sp = sp;
   }
   if (argc != np) {
-    sl_error(C, "%s: expected %d argument%s, got %d", code->name, np, np == 1 ? "" : "s", argc);
+    int need = code->varargs ? np - 1 : np;   /* `#` may be empty */
+    sl_error(C, "%s: expected %s%d argument%s, got %d", code->name, code->varargs ? "at least " : "",
+             need, need == 1 ? "" : "s", argc);
     return NULL;
   }
   sl_value *base = sp - argc;
