@@ -24,5 +24,5 @@ EXTRA_DIST += lang/README.md
 # libraries written in the language, installed in $(pkgdatadir)/lib
 spindlelibdir = $(pkgdatadir)/lib
 dist_spindlelib_DATA = scripts/lib/systhreads.lib scripts/lib/tasks.lib scripts/lib/parallel.lib \
-	scripts/lib/resources.lib scripts/lib/general.lib
+	scripts/lib/resources.lib scripts/lib/general.lib scripts/lib/inout.lib
 EXTRA_DIST += scripts/lib/README.md scripts/examples/hello.sing scripts/examples/README.md

@@ -41,6 +41,9 @@ SING_TESTS = \
 	tests/scripts/general_lib.sing \
 	tests/scripts/general_lib_more.sing \
 	tests/scripts/general_lib_errors.sing \
+	tests/scripts/inout_lib.sing \
+	tests/scripts/inout_lib_more.sing \
+	tests/scripts/inout_lib_errors.sing \
 	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib

@@ -40,7 +40,14 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/printlevel.sing \
 	tests/singular/manual/type.sing \
 	tests/singular/manual/typeof.sing \
-	tests/singular/manual/voice.sing
+	tests/singular/manual/voice.sing \
+	tests/singular/manual/ASCII.sing \
+	tests/singular/manual/deleteSublist.sing \
+	tests/singular/manual/factorial.sing \
+	tests/singular/manual/fibonacci.sing \
+	tests/singular/manual/pause.sing \
+	tests/singular/manual/primes.sing \
+	tests/singular/manual/tab.sing
 
 # demo/: Singular's own systhreads demo programs, run unchanged on the
 # threads plugin (4 workers).
@@ -55,6 +62,7 @@ EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/manual/link_declarations.spindle.out tests/singular/manual/link_declarations.spindle.rc \
 	tests/singular/manual/package_declarations.spindle.out tests/singular/manual/package_declarations.spindle.rc \
 	tests/singular/manual/typeof.spindle.out \
+	tests/singular/manual/ASCII.spindle.out \
 	$(SINGULAR_DEMO_TESTS) $(SINGULAR_DEMO_TESTS:.sg=.out) \
 	tests/singular/README.md tests/singular/NOTES.md tests/singular/classification.tsv \
 	tests/singular/select-examples.py tests/singular/check-notes.py \
