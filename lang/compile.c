@@ -456,13 +456,14 @@ static int cexpr(comp *cp, sl_node *n) {
   }
 }
 
-/* system names: voice is never a variable, printlevel always Top's int,
+/* system names: voice is never a variable, printlevel and TRACE always
+ * Top's ints,
  * newline Top's string "\n", Top and Current name packages. what:
  * "assigned", "declared", "killed" */
 static int reserved(comp *cp, const char *name, const char *what, int line) {
   int bad = !strcmp(name, "voice") || !strcmp(name, "Top") || !strcmp(name, "Current") ||
             !strcmp(name, "newline") ||
-            (!strcmp(name, "printlevel") && strcmp(what, "assigned"));
+            ((!strcmp(name, "printlevel") || !strcmp(name, "TRACE")) && strcmp(what, "assigned"));
   if (!bad) return 0;
   char msg[200];
   snprintf(msg, sizeof msg, "`%s` is a system name: it cannot be %s", name, what);
@@ -481,6 +482,11 @@ static int store_name(comp *cp, sl_node *t) {
     emit(cp, INS_A(OP_STOREL, l->slot));
   } else {
     emit_global(cp, OP_STOREG, OP_STOREGP, t->str);
+    if (!strcmp(t->str, "TRACE")) {   /* the VM's copy of it: (trace)() */
+      emit(cp, INS_A(OP_LOADG, global_ref(cp, "(trace)")));
+      emit(cp, INS_A(OP_CALL, 0));
+      emit(cp, INS_A(OP_POP, 0));
+    }
   }
   return 0;
 }

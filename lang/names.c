@@ -249,7 +249,8 @@ int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *r
 typedef struct lv_acc { sl_slot **v; size_t n; } lv_acc;
 
 int sl_system_global(const char *name) {
-  return !strcmp(name, "ARGV") || !strcmp(name, "printlevel") || !strcmp(name, "newline");
+  return !strcmp(name, "ARGV") || !strcmp(name, "printlevel") || !strcmp(name, "newline") ||
+         !strcmp(name, "TRACE");
 }
 
 static void lv_all(sl_slot *s, void *ud) {
@@ -478,6 +479,27 @@ static int b_type(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* ---- TRACE ---------------------------------------------------------------- */
+void sl_trace_sync(sl_world *W) {
+  sl_slot *s = sl_global_find(W, "TRACE");
+  sl_value v = s ? sl_slot_get(s) : SL_INT(0);
+  sl_trace_set(v.type == SL_T_INT ? (int)(v.u.i & 1) : 0);
+  sl_release(v);
+}
+
+/* (trace)(): after a store to TRACE */
+static int b_trace_sync(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argc; (void)argv;
+  sl_trace_sync(C->W);
+  sl_slot *s = sl_global_find(C->W, "TRACE");
+  sl_value v = s ? sl_slot_get(s) : SL_INT(0);
+  if (v.type == SL_T_INT && (v.u.i & ~(int64_t)1))
+    sl_warn(C, "TRACE: only 1 (procedure calls) is traced here; Singular's line numbers (2) and stepping (4) are not", SL_WARN_TEXT);
+  sl_release(v);
+  *ret = SL_NONE;
+  return SL_OK;
+}
+
 void sl_names_init(sl_world *W) {
   sl_def_builtin(W, "listvar", b_listvar);
   sl_def_builtin(W, "names", b_names);
@@ -489,5 +511,8 @@ void sl_names_init(sl_world *W) {
   sl_slot_set(sl_global_slot(W, "Top"), sl_package_new("Top"), SL_T_DEF);
   sl_slot_set(sl_global_slot(W, "Current"), sl_package_new("Top"), SL_T_DEF);
   sl_slot_set(sl_global_slot(W, "printlevel"), SL_INT(0), SL_T_INT);
+  sl_slot_set(sl_global_slot(W, "TRACE"), SL_INT(0), SL_T_INT);
+  sl_def_builtin(W, "(trace)", b_trace_sync);
+  sl_trace_sync(W);
   sl_slot_set(sl_global_slot(W, "newline"), sl_str_new("\n", 1), SL_T_STRING);
 }

@@ -346,7 +346,8 @@ typedef struct sl_frame {
   uint32_t *pc;
   sl_value *base;
   int entry;     /* returning from this frame returns to C */
-  int own;       /* frame holds a reference to code (execute, LIB) */
+  int own;       /* SL_FRAME_OWN: frame holds a reference to code (execute,
+                  * LIB); SL_FRAME_TRACED: TRACE said "entering" for it */
   int argc;
 } sl_frame;
 
@@ -485,6 +486,14 @@ int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *r
 char *sl_proc_text(sl_code *c, const char *name);
 /* voice: 1 at top level, 1 more for each proc frame */
 int sl_voice(sl_ctx *C);
+
+/* TRACE (Singular's system int): bit 1 traces proc calls ("entering f
+ * (level 0)", "leaving  f (level 0)"). Stores to TRACE refresh the VM's
+ * copy (sl_trace_sync, from the slot; sl_trace_set, from a value), which
+ * switches the VM's call instruction to one that traces. */
+enum { SL_FRAME_OWN = 1, SL_FRAME_TRACED = 2 };
+void sl_trace_sync(sl_world *W);
+void sl_trace_set(int on);
 /* a variable by its name at run time (`name`, foo(1)): a local of the
  * running frame, else a global; 0 with *out retained, -1 if none */
 int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out);

@@ -98,7 +98,7 @@ static void unwind(sl_ctx *C, sl_value *sp) {
   sl_value *bottom = C->frames[e].base - 1;
   while (sp > bottom) sl_release(*--sp);
   for (int i = e; i < C->nframes; i++)
-    if (C->frames[i].own) sl_code_release(C->frames[i].code);
+    if (C->frames[i].own & SL_FRAME_OWN) sl_code_release(C->frames[i].code);
   C->sp = bottom;
   C->nframes = e;
 }
@@ -135,6 +135,18 @@ static sl_value *spread_args(sl_ctx *C, sl_value *sp, int *argc) {
   free(args);
   *argc = (int)total;
   return out;
+}
+
+static int sl_trace_calls;   /* TRACE's bit 1, as sl_trace_set left it */
+static int execute(sl_ctx *C);
+
+/* TRACE: "entering f (level 0)" for frame f (the innermost), or "leaving "
+ * on its return, indented by its level as Singular does */
+static void trace_call(sl_ctx *C, sl_frame *f, const char *what) {
+  const char *name = f->code->name ? f->code->name : "?", *p;
+  while ((p = strstr(name, "::"))) name = p + 2;
+  int level = sl_voice(C) - 2;
+  printf("%s %*s%s (level %d)\n", what, 2 * (level > 0 ? level : 0), "", name, level);
 }
 
 /* Sets up a frame for a script proc whose callee and argc arguments are
@@ -199,6 +211,10 @@ static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
   f->own = 0;
   f->argc = argc;
   C->sp = base + code->nlocals;
+  if (__atomic_load_n(&sl_trace_calls, __ATOMIC_RELAXED)) {
+    f->own = SL_FRAME_TRACED;
+    trace_call(C, f, "entering");
+  }
   return f;
 }
 
@@ -220,7 +236,7 @@ static sl_frame *enter_code(sl_ctx *C, sl_code *code, int entry, int own) {
   f->pc = code->ins;
   f->base = C->sp;
   f->entry = entry;
-  f->own = own;
+  f->own = own ? SL_FRAME_OWN : 0;
   f->argc = 0;
   for (int i = 0; i < code->nlocals; i++) *C->sp++ = SL_NONE;
   return f;
@@ -426,7 +442,9 @@ static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
   }
   sl_slot *s = named_global(C, f->code, n);
   if (!s) { sl_release(v); return sl_error(C, "`%s` is undefined", n); }
-  return store_global(C, s, v);
+  int rc = store_global(C, s, v);
+  if (rc == 0 && !strcmp(s->name, "TRACE")) sl_trace_sync(C->W);
+  return rc;
 }
 
 /* kill `expr`: the global of that name (the proc's package first, as
@@ -441,12 +459,31 @@ static int kill_name(sl_ctx *C, sl_frame *f, sl_value name) {
   return kill_global(C, named_global(C, f->code, n), n);
 }
 
+/* TRACE switches the CALL entry of execute's dispatch table between the
+ * call with its fast path and one that always takes enter_proc (which
+ * traces), as LuaJIT switches its dispatch table for debug hooks: an
+ * untraced call pays nothing for the feature. The table is process-wide,
+ * as TRACE is; execute(NULL) publishes it. Past the opcodes it holds the
+ * two calls: [OP_NOPS] the plain one, [OP_NOPS + 1] the traced one. */
+static void **dispatch;
+
+void sl_trace_set(int on) {
+  if (!dispatch) execute(NULL);
+  __atomic_store_n(&sl_trace_calls, on, __ATOMIC_RELAXED);
+  __atomic_store_n(&dispatch[OP_CALL], dispatch[OP_NOPS + (on != 0)], __ATOMIC_RELAXED);
+}
+
 static int execute(sl_ctx *C) {
   static void *labels[] = {
 #define X(n) &&L_##n,
     OPCODES(X)
 #undef X
+    &&L_CALL, &&L_CALL_TRACED
   };
+  if (__builtin_expect(!C, 0)) {
+    dispatch = labels;
+    return 0;
+  }
   sl_frame *f = &C->frames[C->nframes - 1];
   uint32_t *pc = f->pc;
   sl_value *base = f->base, *sp = C->sp;
@@ -457,7 +494,9 @@ static int execute(sl_ctx *C) {
   sl_value a, b, r;
   int rc, argc;
 
-#define DISPATCH() do { ins = *pc++; goto *labels[ins & 0xff]; } while (0)
+/* the table's load is atomic (relaxed: a plain load on x86) because
+ * sl_trace_set may switch an entry while other threads run */
+#define DISPATCH() do { ins = *pc++; goto *__atomic_load_n(&labels[ins & 0xff], __ATOMIC_RELAXED); } while (0)
 #define SAVE() (f->pc = pc, C->sp = sp)
 #define LOAD_FRAME() (pc = f->pc, base = f->base, k = f->code->k, g = f->code->g)
 #define FAIL(...) do { SAVE(); sl_error(C, __VA_ARGS__); goto error; } while (0)
@@ -724,6 +763,7 @@ L_CALL: {
         DISPATCH();
       }
     }
+  call_proc:
     f->pc = pc;
     sl_frame *nf = enter_proc(C, sp, argc, 0);
     if (!nf) { sp = C->sp; goto error; }
@@ -732,6 +772,7 @@ L_CALL: {
     LOAD_FRAME();
     DISPATCH();
   }
+call_other:
   if (a.type == SL_T_UNDEF) {   /* foo(1): the variable named so (LOADGC) */
     SAVE();
     rc = sl_call_indexed(C, a.u.p, argc, sp - argc, &r);
@@ -769,6 +810,12 @@ L_CALL: {
   if (rc == SL_QUIT) goto quit;
   goto error;
 }
+L_CALL_TRACED:   /* TRACE on: every proc call through enter_proc */
+  argc = (int)GET_A(ins);
+  POLL();
+  a = sp[-argc - 1];
+  if (a.type == SL_T_PROC) goto call_proc;
+  goto call_other;
 L_RET:
   r = *--sp;
   goto do_return;
@@ -778,7 +825,10 @@ do_return:
   while (sp > base) sl_release(*--sp);
   sl_release(base[-1]);
   base[-1] = r;
-  if (f->own) sl_code_release(f->code);
+  if (f->own) {
+    if (f->own & SL_FRAME_TRACED) trace_call(C, f, "leaving ");
+    if (f->own & SL_FRAME_OWN) sl_code_release(f->code);
+  }
   C->nframes--;
   if (f->entry) { C->sp = sp; return SL_OK; }
   f--;

@@ -44,6 +44,8 @@ SING_TESTS = \
 	tests/scripts/inout_lib.sing \
 	tests/scripts/inout_lib_more.sing \
 	tests/scripts/inout_lib_errors.sing \
+	tests/scripts/proc_trace.sing \
+	tests/scripts/proc_trace_errors.sing \
 	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib
