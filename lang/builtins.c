@@ -42,9 +42,122 @@ static void cur_loc(sl_ctx *C, const char **file, int *line) {
   *line = idx >= 0 && idx < f->code->nins ? (int)f->code->lines[idx] : 1;
 }
 
+/* ---- print(x, fmt), sprintf, printf, fprintf --------------------------- */
+/* %l: the expression that makes v, as Singular's print(v, "%l") writes it */
+static void lform(sl_buf *b, sl_value v, int depth) {
+  switch (v.type) {
+  case SL_T_INT: sl_buf_printf(b, "int(%lld)", (long long)v.u.i); return;
+  case SL_T_BIGINT: sl_buf_puts(b, "bigint("); sl_string_value(b, v); sl_buf_puts(b, ")"); return;
+  case SL_T_INTVEC: sl_buf_puts(b, "intvec("); sl_string_value(b, v); sl_buf_puts(b, ")"); return;
+  case SL_T_INTMAT: {
+    sl_intmat *m = sl_imv(v);
+    sl_buf_puts(b, "intmat(intvec(");
+    for (size_t i = 0; i < m->r * m->c; i++) sl_buf_printf(b, "%s%lld", i ? "," : "", (long long)m->v[i]);
+    sl_buf_printf(b, " ),%zu,%zu)", m->r, m->c);
+    return;
+  }
+  case SL_T_STRING: {
+    sl_string *s = sl_sv(v);
+    sl_buf_add(b, "\"", 1);
+    sl_buf_add(b, s->s, s->len);
+    sl_buf_add(b, "\"", 1);
+    return;
+  }
+  case SL_T_LIST: case SL_T_MULTI: {
+    sl_list *l = sl_lv(v);
+    sl_buf_puts(b, "list(");
+    for (size_t i = 0; i < l->n; i++) {
+      if (i) sl_buf_add(b, ",", 1);
+      if (depth < 1000) lform(b, l->v[i], depth + 1);
+    }
+    sl_buf_puts(b, ")");
+    return;
+  }
+  default: sl_string_value(b, v); return;
+  }
+}
+
+static void chop_nl(sl_buf *b, size_t from) {
+  if (b->len > from && b->s[b->len - 1] == '\n') b->s[--b->len] = 0;
+}
+
+/* print(v, fmt)'s text, as Singular's: %s string(v), %l the expression
+ * that makes v, %t its type line (as `type`, named _), %; its display and
+ * a newline, %p what print(v) prints; %2s, %2l, ... add a newline; any
+ * other format (%b: Betti numbers, the algebra) is %s */
+static void fmt_value(sl_buf *b, sl_value v, const char *fmt) {
+  size_t at = b->len;
+  int nl = fmt[0] == '%' && fmt[1] == '2';
+  char c = fmt[0] == '%' ? fmt[1 + nl] : 0;
+  if (c == 'l') lform(b, v, 0);
+  else if (c == 't') {
+    sl_type_text(b, "_", v);
+    chop_nl(b, at);
+  } else if (c == ';') {
+    sl_print_value(b, v, 0);
+    chop_nl(b, at);
+    sl_buf_add(b, "\n", 1);
+  } else if (c == 'p') {
+    if (v.type == SL_T_INTVEC) {   /* a column */
+      sl_intvec *iv = sl_iv(v);
+      for (size_t i = 0; i < iv->n; i++)
+        sl_buf_printf(b, "%lld%s", (long long)iv->v[i], i + 1 < iv->n ? ",\n" : " ");
+    } else if (v.type == SL_T_INTMAT) sl_intmat_table(b, v);
+    else sl_print_value(b, v, 0);
+    chop_nl(b, at);
+  } else sl_string_value(b, v);
+  if (nl) sl_buf_add(b, "\n", 1);
+}
+
+/* the values after sprintf's format: an expression list is its values,
+ * and one list is its entries (Singular's `list #`) */
+static size_t fmt_args(int argc, sl_value *argv, sl_value **out) {
+  if (argc == 1 && (argv[0].type == SL_T_LIST || argv[0].type == SL_T_MULTI)) {
+    *out = sl_lv(argv[0])->v;
+    return sl_lv(argv[0])->n;
+  }
+  *out = argv;
+  return (size_t)argc;
+}
+
+/* Singular's sprintf: the text of fmt, each conversion of fmt (%s, %l, %t,
+ * %;, %p, %b, %2s, %2l: see fmt_value) replaced by the next value, and %n
+ * or %2 by a newline, while values are left; the rest of fmt then stays
+ * as it is (%% and unknown conversions too) */
+int sl_format(sl_ctx *C, const char *fname, int argc, sl_value *argv, sl_buf *b) {
+  static const char *const conv[] = {"%l", "%s", "%2l", "%2s", "%t", "%;", "%p", "%b", "%n", "%2"};
+  if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
+  ARG(0, SL_T_STRING, "string");
+  const char *f = sl_sv(argv[0])->s;
+  sl_value *vals;
+  size_t n = fmt_args(argc - 1, argv + 1, &vals), next = 0;
+  while (next < n) {
+    const char *p = f, *hit = NULL;
+    size_t k = 0;
+    for (; (p = strchr(p, '%')) && !hit; p++)
+      for (k = 0; k < sizeof conv / sizeof conv[0]; k++)
+        if (!strncmp(p, conv[k], strlen(conv[k]))) { hit = p; break; }
+    if (!hit) break;
+    sl_buf_add(b, f, (size_t)(hit - f));
+    if (conv[k][1] == 'n' || !strcmp(conv[k], "%2")) sl_buf_add(b, "\n", 1);
+    else fmt_value(b, vals[next++], conv[k]);
+    f = hit + strlen(conv[k]);
+  }
+  sl_buf_puts(b, f);
+  return 0;
+}
+
 int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "print";
-  ARGC(1, "1 argument");
+  if (argc == 2) {   /* print(v, fmt): the text, as a string */
+    ARG(1, SL_T_STRING, "string (a format such as \"%s\", \"%l\", \"%p\")");
+    sl_buf b = {0};
+    fmt_value(&b, argv[0], sl_sv(argv[1])->s);
+    *ret = sl_str_new(b.s ? b.s : "", b.len);
+    sl_buf_free(&b);
+    return 0;
+  }
+  ARGC(1, "1 or 2 arguments");
   if (argv[0].type == SL_T_INTVEC) {   /* Singular prints a column */
     sl_intvec *v = sl_iv(argv[0]);
     for (size_t i = 0; i < v->n; i++) printf("%lld%s\n", (long long)v->v[i], i + 1 < v->n ? "," : " ");
@@ -340,27 +453,9 @@ static int b_find(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
-/* Singular's sprintf: each %s takes the next argument as string(x); a %s
- * with no argument left, %% and other directives stay as they are */
-static int format(sl_ctx *C, const char *fname, int argc, sl_value *argv, sl_buf *b) {
-  if (argc < 1) return sl_argc_err(C, fname, argc, "at least 1 argument");
-  ARG(0, SL_T_STRING, "string");
-  const char *f = sl_sv(argv[0])->s;
-  int next = 1;
-  for (; *f; f++) {
-    if (f[0] == '%' && f[1] == 's' && next < argc) {
-      sl_string_value(b, argv[next++]);
-      f++;
-    } else {
-      sl_buf_add(b, f, 1);
-    }
-  }
-  return 0;
-}
-
 static int b_sprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   sl_buf b = {0};
-  if (format(C, "sprintf", argc, argv, &b) < 0) { sl_buf_free(&b); return SL_ERR; }
+  if (sl_format(C, "sprintf", argc, argv, &b) < 0) { sl_buf_free(&b); return SL_ERR; }
   *ret = sl_str_new(b.s ? b.s : "", b.len);
   sl_buf_free(&b);
   return 0;
@@ -368,7 +463,7 @@ static int b_sprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 static int b_printf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   sl_buf b = {0};
-  if (format(C, "printf", argc, argv, &b) < 0) { sl_buf_free(&b); return SL_ERR; }
+  if (sl_format(C, "printf", argc, argv, &b) < 0) { sl_buf_free(&b); return SL_ERR; }
   sl_buf_add(&b, "\n", 1);
   fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);
@@ -398,6 +493,117 @@ static int b_gcd(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (!rc) { mpz_gcd(a, a, b); num_ret(argv, 2, a, ret); }
   mpz_clear(a); mpz_clear(b);
   return rc;
+}
+
+/* min(x, ...) and max(x, ...): the first least (greatest) value, by < (>)
+ * as the language compares (Singular's standard.lib procs); an int result
+ * after a bigint first is a bigint, as Singular's (its result variable
+ * takes the first value's type), and a bigint after an int first stays a
+ * bigint (Singular's cannot assign it) */
+static int minmax(sl_ctx *C, const char *fname, int op, int argc, sl_value *argv, sl_value *ret) {
+  sl_value *v;
+  size_t n = fmt_args(argc, argv, &v);
+  if (argc == 1 && argv[0].type == SL_T_LIST) { v = argv; n = 1; }   /* max(L) is L */
+  if (n == 0) return sl_argc_err(C, fname, argc, "at least 1 argument");
+  size_t best = 0;
+  for (size_t i = 1; i < n; i++) {
+    int c;
+    if (sl_compare(C, op, v[i], v[best], &c) < 0) {
+      sl_clear_error(C);
+      return sl_error(C, "%s: cannot compare %s with %s", fname, T(v[i]), T(v[best]));
+    }
+    if (c) best = i;
+  }
+  *ret = v[best];
+  sl_retain(*ret);
+  if (v[0].type == SL_T_BIGINT && ret->type == SL_T_INT) *ret = sl_bigint_from_i64(ret->u.i);
+  return 0;
+}
+
+static int b_min(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  return minmax(C, "min", SL_LT, argc, argv, ret);
+}
+
+static int b_max(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  return minmax(C, "max", SL_GT, argc, argv, ret);
+}
+
+/* extgcd(a, b): list(g, s, t) with g = gcd(a, b) = s*a + t*b. Ints take
+ * Singular's loop (its s and t), a bigint GMP's mpz_gcdext (as Singular's
+ * bigints do); the result is bigints if either argument is one */
+static int b_extgcd(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "extgcd";
+  ARGC(2, "2 arguments");
+  mpz_t a, b, g, s, t;
+  mpz_inits(a, b, g, s, t, NULL);
+  int rc = num_arg(C, fname, argv, 0, a) < 0 || num_arg(C, fname, argv, 1, b) < 0 ? SL_ERR : 0;
+  int ints = argv[0].type == SL_T_INT && argv[1].type == SL_T_INT;
+  if (!rc && ints && argv[0].u.i != INT64_MIN && argv[1].u.i != INT64_MIN) {
+    int64_t p0 = llabs(argv[0].u.i), p1 = llabs(argv[1].u.i), f0 = 1, f1 = 0, g0 = 0, g1 = 1, q, r;
+    while (p1) {
+      q = p0 / p1;
+      r = p0 % p1; p0 = p1; p1 = r;
+      r = g0 - g1 * q; g0 = g1; g1 = r;
+      r = f0 - f1 * q; f0 = f1; f1 = r;
+    }
+    mpz_set_si(g, p0);
+    mpz_set_si(s, argv[0].u.i < 0 ? -f0 : f0);
+    mpz_set_si(t, argv[1].u.i < 0 ? -g0 : g0);
+  } else if (!rc) {
+    mpz_gcdext(g, s, t, a, b);
+  }
+  if (!rc) {
+    *ret = sl_list_new(3);
+    mpz_t *z[] = {&g, &s, &t};
+    for (int i = 0; i < 3; i++) {
+      sl_value x;
+      num_ret(argv, 2, *z[i], &x);
+      sl_list_push(ret, x);
+    }
+  }
+  mpz_clears(a, b, g, s, t, NULL);
+  return rc;
+}
+
+/* det(m) of a square intmat: exact (Bareiss' fraction-free elimination
+ * on GMP integers); an int when it fits, else a bigint */
+static int b_det(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "det";
+  ARGC(1, "1 argument");
+  ARG(0, SL_T_INTMAT, "intmat (matrices of polynomials are Singular's algebra, not part of spindle)");
+  sl_intmat *m = sl_imv(argv[0]);
+  if (m->r != m->c) return sl_error(C, "det: the intmat must be square, not %zu x %zu", m->r, m->c);
+  size_t n = m->r;
+  mpz_t *a = sl_xcalloc(n * n + 1, sizeof *a), prev, d;
+  for (size_t i = 0; i < n * n; i++) mpz_init_set_si(a[i], (long)m->v[i]);
+  mpz_init_set_ui(prev, 1);
+  mpz_init_set_ui(d, 1);
+  int sign = 1, zero = 0;
+  for (size_t k = 0; k + 1 < n && !zero; k++) {
+    if (!mpz_sgn(a[k * n + k])) {   /* a nonzero pivot from below, or det 0 */
+      size_t p = k + 1;
+      while (p < n && !mpz_sgn(a[p * n + k])) p++;
+      if (p == n) { zero = 1; break; }
+      for (size_t j = 0; j < n; j++) mpz_swap(a[k * n + j], a[p * n + j]);
+      sign = -sign;
+    }
+    for (size_t i = k + 1; i < n; i++)
+      for (size_t j = k + 1; j < n; j++) {
+        /* a[i][j] = (a[i][j] a[k][k] - a[i][k] a[k][j]) / prev, exact */
+        mpz_mul(a[i * n + j], a[i * n + j], a[k * n + k]);
+        mpz_submul(a[i * n + j], a[i * n + k], a[k * n + j]);
+        mpz_divexact(a[i * n + j], a[i * n + j], prev);
+      }
+    mpz_set(prev, a[k * n + k]);
+  }
+  if (zero) mpz_set_ui(d, 0);
+  else if (n) mpz_mul_si(d, a[n * n - 1], sign);
+  for (size_t i = 0; i < n * n; i++) mpz_clear(a[i]);
+  free(a);
+  if (mpz_fits_slong_p(d)) *ret = SL_INT(mpz_get_si(d));
+  else *ret = sl_bigint_from_mpz(d);
+  mpz_clears(prev, d, NULL);
+  return 0;
 }
 
 static int b_prime(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -533,6 +739,7 @@ void sl_builtins_init(sl_world *W) {
     {"rtimer", b_rtimer}, {"msec", b_msec},
     {"load", b_load}, {"find", b_find}, {"sprintf", b_sprintf},
     {"printf", b_printf}, {"gcd", b_gcd}, {"prime", b_prime},
+    {"min", b_min}, {"max", b_max}, {"extgcd", b_extgcd}, {"det", b_det},
     {"primefactors", b_primefactors}, {"native", b_native},
     {"nameof", b_nameof}, {"system", b_system}, {"memory", b_memory},
   };

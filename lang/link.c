@@ -434,6 +434,25 @@ static int b_write(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return rc;
 }
 
+/* fprintf(l, fmt, ...): write(l, sprintf(fmt, ...)), as Singular's */
+static int b_fprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)ret;
+  if (argc < 2) return sl_argc_err(C, "fprintf", argc, "at least 2 arguments");
+  int tmp;
+  if (argv[1].type != SL_T_STRING) return sl_arg_err(C, "fprintf", 2, "string (the format)", argv[1]);
+  sl_link *l = link_arg(C, "fprintf", argv, 0, &tmp);
+  if (!l) return -1;
+  sl_buf b = {0};
+  int rc = sl_format(C, "fprintf", argc - 1, argv + 1, &b);
+  if (!rc) {
+    sl_buf_add(&b, "\n", 1);
+    rc = lk_write_text(C, "fprintf", l, &b);
+  }
+  sl_buf_free(&b);
+  if (tmp) lk_free(l);
+  return rc;
+}
+
 /* a line from stdin (an ASCII link with no name), after the prompt */
 static int read_stdin(sl_ctx *C, const char *prompt, sl_value *ret) {
   fputs(prompt, stdout);
@@ -646,7 +665,7 @@ static pthread_once_t lk_once = PTHREAD_ONCE_INIT;
 void sl_link_init(sl_world *W) {
   pthread_once(&lk_once, lk_register);
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"write", b_write}, {"read", b_read}, {"open", b_open}, {"close", b_close},
+    {"write", b_write}, {"fprintf", b_fprintf}, {"read", b_read}, {"open", b_open}, {"close", b_close},
     {"status", b_status}, {"dump", b_dump}, {"getdump", b_getdump},
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) sl_def_builtin(W, tab[i].name, tab[i].fn);

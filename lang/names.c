@@ -453,6 +453,15 @@ static int b_dbprint(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 /* type x; (the compiler passes the name, "_" for an expression, and for
  * foo(1) that name too: shown when it names a variable) */
+void sl_type_text(sl_buf *b, const char *name, sl_value v) {
+  sl_value first = v.type == SL_T_MULTI && sl_lv(v)->n ? sl_lv(v)->v[0] : v;
+  sl_buf_printf(b, "// %s %s ", name, first.type == SL_T_NONE ? "none" : T(first));
+  if (v.type == SL_T_LIST) sl_buf_printf(b, ", size %zu\n", sl_lv(v)->n);
+  else if (v.type == SL_T_PROC) sl_buf_puts(b, "\n");
+  else if (v.type == SL_T_INTMAT) sl_buf_printf(b, " %zu x %zu\n", sl_imv(v)->r, sl_imv(v)->c);
+  sl_print_value(b, v, 0);
+}
+
 static int b_type(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc < 2 || argc > 3 || argv[0].type != SL_T_STRING || (argc == 3 && argv[2].type != SL_T_STRING))
     return sl_error(C, "type: expected a name and a value");
@@ -463,17 +472,14 @@ static int b_type(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     name = sl_sv(argv[2])->s;
     sl_release(var);
   }
-  sl_value first = v.type == SL_T_MULTI && sl_lv(v)->n ? sl_lv(v)->v[0] : v;
   sl_buf b = {0};
   if (v.type == SL_T_NONE && strcmp(name, "_")) {   /* def d; type d; */
     printf("// %s def `%s`\n", name, name);
     return 0;
   }
-  sl_buf_printf(&b, "// %s %s ", name, first.type == SL_T_NONE ? "none" : T(first));
-  if (v.type == SL_T_LIST) sl_buf_printf(&b, ", size %zu\n", sl_lv(v)->n);
-  else if (v.type == SL_T_PROC) sl_buf_puts(&b, "\n");
-  sl_print_value(&b, v, 0);
-  if (!b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
+  sl_type_text(&b, name, v);
+  /* an intmat's display never ends in a newline (an empty one is "") */
+  if (v.type == SL_T_INTMAT || !b.len || b.s[b.len - 1] != '\n') sl_buf_add(&b, "\n", 1);
   fwrite(b.s, 1, b.len, stdout);
   sl_buf_free(&b);
   return 0;

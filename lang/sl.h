@@ -201,6 +201,10 @@ void sl_buf_free(sl_buf *b);
 /* Singular's display: lists as "[1]:" blocks, intvecs "1,2,3". */
 void sl_print_value(sl_buf *b, sl_value v, int indent);
 void sl_string_value(sl_buf *b, sl_value v);   /* string(v) */
+/* what `type name;` prints for v: "// name TYPE ..." and its display (the
+ * display's own last newline, if any, is left as it is) */
+void sl_type_text(sl_buf *b, const char *name, sl_value v);
+
 const char *sl_type_name(int type);
 
 /* ---- value codec (codec.c) --------------------------------------------- */
@@ -445,6 +449,8 @@ int sl_def_assign(sl_ctx *C, sl_value cur, sl_value *v, const char *what);
 int sl_euclid(int64_t x, int64_t n, int mod, int64_t *out);   /* intvec/intmat div and % */
 int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out);
 int sl_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out);
+/* Singular's sprintf of argv[0] (the format) with argv[1..] into b */
+int sl_format(sl_ctx *C, const char *fname, int argc, sl_value *argv, sl_buf *b);
 int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out);
 int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out);
 int sl_setindex(sl_ctx *C, sl_value *a, sl_value i, sl_value x);

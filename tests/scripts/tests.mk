@@ -46,6 +46,10 @@ SING_TESTS = \
 	tests/scripts/inout_lib_errors.sing \
 	tests/scripts/proc_trace.sing \
 	tests/scripts/proc_trace_errors.sing \
+	tests/scripts/formats.sing \
+	tests/scripts/formats_errors.sing \
+	tests/scripts/minmax_det.sing \
+	tests/scripts/det_exact.sing \
 	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib
