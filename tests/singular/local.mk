@@ -47,7 +47,9 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/fibonacci.sing \
 	tests/singular/manual/pause.sing \
 	tests/singular/manual/primes.sing \
-	tests/singular/manual/tab.sing
+	tests/singular/manual/tab.sing \
+	tests/singular/manual/TRACE.sing \
+	tests/singular/manual/Tracing_of_procedures.sing
 
 # demo/: Singular's own systhreads demo programs, run unchanged on the
 # threads plugin (4 workers).
@@ -63,6 +65,8 @@ EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/manual/package_declarations.spindle.out tests/singular/manual/package_declarations.spindle.rc \
 	tests/singular/manual/typeof.spindle.out \
 	tests/singular/manual/ASCII.spindle.out \
+	tests/singular/manual/TRACE.spindle.out \
+	tests/singular/manual/Tracing_of_procedures.spindle.out \
 	$(SINGULAR_DEMO_TESTS) $(SINGULAR_DEMO_TESTS:.sg=.out) \
 	tests/singular/README.md tests/singular/NOTES.md tests/singular/classification.tsv \
 	tests/singular/select-examples.py tests/singular/check-notes.py \

@@ -49,7 +49,9 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             # issue 24: files and pipes (ASCII links and "|:" pipes)
             "open", "close", "read", "write", "status", "dump",
             # later: the clock, chance, memory and the names in use
-            "datetime", "random", "memory", "names", "newline"}
+            "datetime", "random", "memory", "names", "newline",
+            # formatted output, numbers, tracing
+            "fprintf", "min", "max", "extgcd", "det", "TRACE"}
 
 # Libraries spindle ships (scripts/lib): an example may load these, and the
 # procedures they define count as spindle's, but for the ones that only say
