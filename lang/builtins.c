@@ -435,7 +435,13 @@ static int b_load(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc != 1 && argc != 2) return sl_argc_err(C, fname, argc, "1 or 2 arguments");
   ARG(0, SL_T_STRING, "string");
   if (argc == 2) ARG(1, SL_T_STRING, "string");
-  return sl_load_plugin(C, sl_sv(argv[0])->s);
+  const char *n = sl_sv(argv[0])->s;
+  size_t len = strlen(n);
+  if (len > 4 && !strcmp(n + len - 4, ".lib")) {   /* load("x.lib"): as LIB */
+    int rc = sl_lib(C, fname, argv[0]);
+    return rc < 0 ? rc : C->push_code ? SL_PUSH : 0;
+  }
+  return sl_load_plugin(C, n);
 }
 
 static int b_find(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {

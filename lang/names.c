@@ -485,6 +485,100 @@ static int b_type(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* ---- option ------------------------------------------------------------------ */
+/* Singular's two option words, with its names and bits (the first steers
+ * its Groebner bases, which spindle has not: kept and shown only; of the
+ * second, redefine and loadLib act here). Process-wide, as Singular's. */
+typedef struct { const char *name; int bit; } opt_name;
+static const opt_name test_opts[] = {
+  {"prot", 0}, {"redSB", 1}, {"notBuckets", 2}, {"notSugar", 3}, {"interrupt", 4},
+  {"sugarCrit", 5}, {"teach", 6}, {"notSyzMinim", 8}, {"returnSB", 9}, {"fastHC", 10},
+  {"staircaseBound", 22}, {"multBound", 23}, {"degBound", 24}, {"redTailSyz", 21},
+  {"redTail", 25}, {"redThrough", 7}, {"lazy", 20}, {"intStrategy", 26},
+  {"infRedTail", 28}, {"notRegularity", 30}, {"weightM", 31}};
+static const opt_name verbose_opts[] = {
+  {"assign_none", 27}, {"mem", 2}, {"yacc", 3}, {"redefine", SL_OPT_REDEFINE}, {"reading", 5},
+  {"loadLib", SL_OPT_LOADLIB}, {"debugLib", 7}, {"loadProc", 8}, {"defRes", 9}, {"usage", 11},
+  {"Imap", 12}, {"prompt", 13}, {"length", 22}, {"notWarnSB", 14}, {"contentSB", 15},
+  {"cancelunit", 16}, {"modpsolve", 17}, {"geometricSB", 18}, {"findMonomials", 19},
+  {"coefStrat", 20}, {"qringNF", 1}, {"warn", 24}, {"intersectSyz", 26},
+  {"intersectElim", 25}, {"not_tricks", 28}};
+#define NOPTS(t) (sizeof t / sizeof t[0])
+/* multBound and degBound (23, 24) take their bound from a ring */
+static const uint32_t valid_test = ~((1u << 23) | (1u << 24));
+static uint32_t opt_test, opt_verbose = (1u << SL_OPT_REDEFINE) | (1u << 11) | (1u << 13);
+
+int sl_option(int bit) {
+  return (__atomic_load_n(&opt_verbose, __ATOMIC_RELAXED) >> bit) & 1;
+}
+
+static void show_word(sl_buf *b, uint32_t w, const opt_name *t, size_t n, int first, int add) {
+  for (size_t i = 0; i < n; i++)
+    if (w & (1u << t[i].bit)) { sl_buf_printf(b, " %s", t[i].name); w &= ~(1u << t[i].bit); }
+  for (int i = first; i < 32; i++)
+    if (w & (1u << i)) sl_buf_printf(b, " %d", i + add);
+}
+
+static const opt_name *find_opt(const opt_name *t, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(t[i].name, name)) return &t[i];
+  return NULL;
+}
+
+/* option(): prints the options set; option(name, ...) sets each, option(noname)
+ * clears it; option(none); option(get) is intvec(word 1, word 2) and
+ * option(set, v) puts such an intvec back */
+static int b_option(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "option";
+  uint32_t t = __atomic_load_n(&opt_test, __ATOMIC_RELAXED), v = __atomic_load_n(&opt_verbose, __ATOMIC_RELAXED);
+  if (argc == 0) {
+    sl_buf b = {0};
+    sl_buf_puts(&b, "//options:");
+    if (!t && !v) sl_buf_puts(&b, " none");
+    show_word(&b, t, test_opts, NOPTS(test_opts), 0, 0);
+    show_word(&b, v, verbose_opts, NOPTS(verbose_opts), 1, 32);
+    printf("%s\n", b.s);
+    sl_buf_free(&b);
+    return 0;
+  }
+  for (int i = 0; i < argc; i++) {
+    if (argv[i].type != SL_T_STRING) return sl_arg_err(C, fname, i + 1, "an option name", argv[i]);
+    const char *n = sl_sv(argv[i])->s;
+    const opt_name *o;
+    int no = !strncmp(n, "no", 2);
+    if (!strcmp(n, "get")) {
+      if (argc != 1) return sl_error(C, "option: get takes no other argument");
+      *ret = sl_intvec_new(2);
+      sl_iv(*ret)->v[0] = (int32_t)t;
+      sl_iv(*ret)->v[1] = (int32_t)v;
+      return 0;
+    } else if (!strcmp(n, "set")) {
+      if (i + 1 >= argc || argv[i + 1].type != SL_T_INTVEC || sl_iv(argv[i + 1])->n != 2)
+        return sl_error(C, "option: set needs the intvec of option(get) (2 entries)");
+      t = (uint32_t)sl_iv(argv[i + 1])->v[0];
+      v = (uint32_t)sl_iv(argv[i + 1])->v[1];
+      i++;
+    } else if (!strcmp(n, "none")) {
+      t = v = 0;
+    } else if ((o = find_opt(test_opts, NOPTS(test_opts), n))) {
+      if (!((valid_test >> o->bit) & 1))
+        return sl_error(C, "option: %s needs a ring (Singular's algebra, not part of spindle)", n);
+      t = (t | (1u << o->bit)) & (o->bit == 20 ? ~(1u << 7) : ~0u);   /* lazy: not redThrough */
+    } else if (no && (o = find_opt(test_opts, NOPTS(test_opts), n + 2))) {
+      if ((valid_test >> o->bit) & 1) t &= ~(1u << o->bit);
+    } else if ((o = find_opt(verbose_opts, NOPTS(verbose_opts), n))) {
+      v |= 1u << o->bit;
+    } else if (no && (o = find_opt(verbose_opts, NOPTS(verbose_opts), n + 2))) {
+      v &= ~(1u << o->bit);
+    } else {
+      return sl_error(C, "option: unknown option `%s`", n);
+    }
+  }
+  __atomic_store_n(&opt_test, t, __ATOMIC_RELAXED);
+  __atomic_store_n(&opt_verbose, v, __ATOMIC_RELAXED);
+  return 0;
+}
+
 /* ---- TRACE ---------------------------------------------------------------- */
 void sl_trace_sync(sl_world *W) {
   sl_slot *s = sl_global_find(W, "TRACE");
@@ -519,6 +613,7 @@ void sl_names_init(sl_world *W) {
   sl_slot_set(sl_global_slot(W, "printlevel"), SL_INT(0), SL_T_INT);
   sl_slot_set(sl_global_slot(W, "TRACE"), SL_INT(0), SL_T_INT);
   sl_def_builtin(W, "(trace)", b_trace_sync);
+  sl_def_builtin(W, "option", b_option);
   sl_trace_sync(W);
   sl_slot_set(sl_global_slot(W, "newline"), sl_str_new("\n", 1), SL_T_STRING);
 }

@@ -93,6 +93,26 @@ static sl_node *listvar_arg(parser *P);
 static sl_node *call_args(parser *P, sl_node *callee) {
   sl_node *n = mk(N_CALL, callee->line);
   n->a = callee;
+  if (callee->kind == N_NAME && !strcmp(callee->str, "option")) {
+    /* option(redSB, noprot): option names as strings; option(set, v)
+     * takes an expression after `set` */
+    for (int set = 0; !set && peek(P)->kind == T_NAME &&
+                      (peek2(P)->kind == T_COMMA || peek2(P)->kind == T_RPAREN);) {
+      sl_token *t = next(P);
+      sl_node *x = mk(N_STRING, t->line);
+      x->str = sl_xstrdup(t->str);
+      x->ival = (int64_t)strlen(t->str);
+      add(&n->kids, x);
+      set = !strcmp(t->str, "set");
+      if (at(P, T_RPAREN)) { next(P); return n; }
+      next(P);   /* the comma */
+    }
+    if (n->kids.n && !exprlist(P, &n->kids)) { sl_node_free(n); return NULL; }
+    if (n->kids.n) {
+      if (!expect(P, T_RPAREN, "expected `)`")) { sl_node_free(n); return NULL; }
+      return n;
+    }
+  }
   if (callee->kind == N_NAME && !strcmp(callee->str, "listvar")) {
     sl_node *x;
     while ((x = listvar_arg(P))) {

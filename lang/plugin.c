@@ -746,10 +746,10 @@ static int find_in(const char *name, const char *env, const char *sub, const cha
   return try_dirs(installed, name, out, seen);
 }
 
-int sl_find_lib(sl_ctx *C, const char *name, char **path) {
+int sl_find_lib(sl_ctx *C, const char *fn, const char *name, char **path) {
   sl_buf seen = {0};
   int ok = find_in(name, "SPINDLE_PATH", "scripts/lib", SL_PKGDATADIR "/lib", 1, path, &seen);
-  if (!ok) sl_error(C, "LIB: library \"%s\" not found (looked in the current directory, SPINDLE_PATH and the library directory)", name);
+  if (!ok) sl_error(C, "%s: library \"%s\" not found (looked in the current directory, SPINDLE_PATH and the library directory)", fn, name);
   sl_buf_free(&seen);
   return ok ? 0 : SL_ERR;
 }
@@ -830,13 +830,13 @@ static char *lib_package_name(const char *lib, const char **basep) {
 }
 
 /* LIB "x.lib": a library in the language (run once), or a plugin */
-int sl_lib(sl_ctx *C, sl_value name) {
-  if (name.type != SL_T_STRING) return sl_error(C, "LIB: expected a string, not %s", sl_type_name((int)name.type));
+int sl_lib(sl_ctx *C, const char *fn, sl_value name) {
+  if (name.type != SL_T_STRING) return sl_error(C, "%s: expected a string, not %s", fn, sl_type_name((int)name.type));
   const char *n = sl_sv(name)->s;
   size_t len = strlen(n);
   if (len > 3 && !strcmp(n + len - 3, ".so")) return sl_load_plugin(C, n);
   char *path;
-  if (sl_find_lib(C, n, &path) < 0) return SL_ERR;
+  if (sl_find_lib(C, fn, n, &path) < 0) return SL_ERR;
   /* loaded once; again when its package was killed since (killall("proc")
    * kills them) */
   const char *base;
@@ -846,8 +846,12 @@ int sl_lib(sl_ctx *C, sl_value name) {
   if (again && sl_slot_peek(ps, NULL) == SL_T_PACKAGE) { free(pkg); free(path); return 0; }
   size_t sz;
   char *src = read_file(path, &sz);
-  if (!src) { free(pkg); free(path); return sl_error(C, "LIB: cannot read \"%s\"", n); }
+  if (!src) { free(pkg); free(path); return sl_error(C, "%s: cannot read \"%s\"", fn, n); }
   if (!again) mark_loaded(path);
+  if (sl_option(SL_OPT_LOADLIB)) {   /* option(loadLib), as Singular says it */
+    printf("// ** loaded %s\n", path);
+    fflush(stdout);
+  }
   if (sl_slot_peek(ps, NULL) == SL_T_UNDEF)
     sl_slot_set(ps, sl_package_lib(pkg, base), SL_T_DEF);
   sl_code *code = sl_compile_lib(C, src, sz, path, pkg);

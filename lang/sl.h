@@ -464,8 +464,8 @@ extern const volatile int *sl_session_interrupt;
 
 /* plugins, libraries, paths */
 int sl_load_plugin(sl_ctx *C, const char *name);
-int sl_find_lib(sl_ctx *C, const char *name, char **path);
-int sl_lib(sl_ctx *C, sl_value name);
+int sl_find_lib(sl_ctx *C, const char *fn, const char *name, char **path);   /* fn: who asks, for errors */
+int sl_lib(sl_ctx *C, const char *fn, sl_value name);
 extern const char *sl_srcdir;
 int sl_native(sl_ctx *C, const char *lib, const char *sym, const char *sig, sl_value *ret);
 int sl_ffi_call(sl_ctx *C, sl_builtin *b, int argc, sl_value *argv, sl_value *ret);
@@ -498,6 +498,11 @@ int sl_voice(sl_ctx *C);
  * copy (sl_trace_sync, from the slot; sl_trace_set, from a value), which
  * switches the VM's call instruction to one that traces. */
 enum { SL_FRAME_OWN = 1, SL_FRAME_TRACED = 2 };
+
+/* Singular's option(...) (names.c): whether a bit of its second word is
+ * set; these two act here (redefinition warnings, "// ** loaded" lines) */
+enum { SL_OPT_REDEFINE = 4, SL_OPT_LOADLIB = 6 };
+int sl_option(int bit);
 void sl_trace_sync(sl_world *W);
 void sl_trace_set(int on);
 /* a variable by its name at run time (`name`, foo(1)): a local of the

@@ -305,6 +305,8 @@ static void src_line(sl_code *c, int line, sl_buf *b) {
 }
 
 void sl_warn(sl_ctx *C, const char *msg, int how) {
+  /* every "redefining x" warning passes here: option(noredefine) */
+  if (!strncmp(msg, "redefining ", 11) && !sl_option(SL_OPT_REDEFINE)) return;
   sl_buf b = {0}, t = {0};
   int line = 0;
   sl_code *c = NULL;
@@ -999,7 +1001,7 @@ L_LIB:
   a = *--sp;
   SAVE();
   C->push_code = NULL;
-  rc = sl_lib(C, a);
+  rc = sl_lib(C, "LIB", a);
   sl_release(a);
   *sp++ = SL_NONE;
   if (rc < 0) goto error;

@@ -50,6 +50,8 @@ SING_TESTS = \
 	tests/scripts/formats_errors.sing \
 	tests/scripts/minmax_det.sing \
 	tests/scripts/det_exact.sing \
+	tests/scripts/option.sing \
+	tests/scripts/option_errors.sing \
 	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib

@@ -49,7 +49,11 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/primes.sing \
 	tests/singular/manual/tab.sing \
 	tests/singular/manual/TRACE.sing \
-	tests/singular/manual/Tracing_of_procedures.sing
+	tests/singular/manual/Tracing_of_procedures.sing \
+	tests/singular/manual/LIB.sing \
+	tests/singular/manual/load.sing \
+	tests/singular/manual/load_1.sing \
+	tests/singular/manual/Loading_a_library.sing
 
 # demo/: Singular's own systhreads demo programs, run unchanged on the
 # threads plugin (4 workers).
@@ -67,6 +71,8 @@ EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/manual/ASCII.spindle.out \
 	tests/singular/manual/TRACE.spindle.out \
 	tests/singular/manual/Tracing_of_procedures.spindle.out \
+	tests/singular/manual/load.spindle.out \
+	tests/singular/manual/Loading_a_library.spindle.out \
 	$(SINGULAR_DEMO_TESTS) $(SINGULAR_DEMO_TESTS:.sg=.out) \
 	tests/singular/README.md tests/singular/NOTES.md tests/singular/classification.tsv \
 	tests/singular/select-examples.py tests/singular/check-notes.py \

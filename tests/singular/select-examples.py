@@ -51,7 +51,18 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             # later: the clock, chance, memory and the names in use
             "datetime", "random", "memory", "names", "newline",
             # formatted output, numbers, tracing
-            "fprintf", "min", "max", "extgcd", "det", "TRACE"}
+            "fprintf", "min", "max", "extgcd", "det", "TRACE", "option"}
+# option(...)'s names are names of options, not of variables
+_OPTS = ["prot", "redSB", "notBuckets", "notSugar", "interrupt", "sugarCrit",
+         "teach", "notSyzMinim", "returnSB", "fastHC", "staircaseBound",
+         "multBound", "degBound", "redTailSyz", "redTail", "redThrough", "lazy",
+         "intStrategy", "infRedTail", "notRegularity", "weightM",
+         "assign_none", "mem", "yacc", "redefine", "reading", "loadLib",
+         "debugLib", "loadProc", "defRes", "usage", "Imap", "prompt", "length",
+         "notWarnSB", "contentSB", "cancelunit", "modpsolve", "geometricSB",
+         "findMonomials", "coefStrat", "qringNF", "warn", "intersectSyz",
+         "intersectElim", "not_tricks"]
+OPTION_NAMES = set(_OPTS) | {"no" + o for o in _OPTS} | {"none", "get", "set"}
 
 # Libraries spindle ships (scripts/lib): an example may load these, and the
 # procedures they define count as spindle's, but for the ones that only say
@@ -210,7 +221,7 @@ def classify(script):
     if foreign:
         reasons.append("link types outside spindle: " + ",".join(foreign))
     known = TYPES | KEYWORDS | BUILTINS | declared_names(toks + inner) \
-        | {"LIB", "_"} | lib_procs
+        | {"LIB", "_"} | lib_procs | OPTION_NAMES
     other = sorted(set(idents) - known - ALGEBRA - {"system"})
     if other:
         reasons.append("outside spindle: " + ",".join(other[:8])
