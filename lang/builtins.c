@@ -545,16 +545,17 @@ static int b_extgcd(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int rc = num_arg(C, fname, argv, 0, a) < 0 || num_arg(C, fname, argv, 1, b) < 0 ? SL_ERR : 0;
   int ints = argv[0].type == SL_T_INT && argv[1].type == SL_T_INT;
   if (!rc && ints && argv[0].u.i != INT64_MIN && argv[1].u.i != INT64_MIN) {
-    int64_t p0 = llabs(argv[0].u.i), p1 = llabs(argv[1].u.i), f0 = 1, f1 = 0, g0 = 0, g1 = 1, q, r;
+    /* 128 bits: the cofactors stay below 2^63, a product on the way may not */
+    __int128 p0 = llabs(argv[0].u.i), p1 = llabs(argv[1].u.i), f0 = 1, f1 = 0, g0 = 0, g1 = 1, q, r;
     while (p1) {
       q = p0 / p1;
       r = p0 % p1; p0 = p1; p1 = r;
       r = g0 - g1 * q; g0 = g1; g1 = r;
       r = f0 - f1 * q; f0 = f1; f1 = r;
     }
-    mpz_set_si(g, p0);
-    mpz_set_si(s, argv[0].u.i < 0 ? -f0 : f0);
-    mpz_set_si(t, argv[1].u.i < 0 ? -g0 : g0);
+    mpz_set_si(g, (long)p0);
+    mpz_set_si(s, (long)(argv[0].u.i < 0 ? -f0 : f0));
+    mpz_set_si(t, (long)(argv[1].u.i < 0 ? -g0 : g0));
   } else if (!rc) {
     mpz_gcdext(g, s, t, a, b);
   }
