@@ -1,12 +1,16 @@
 /* os.c: what scripts get from the operating system: random numbers
  * (random, system("random")), the time (datetime), the environment
- * (system("getenv")) and the shell (system("sh")). */
+ * (system("getenv"), system("setenv")), the shell (system("sh")), the
+ * machine (system("cpu"), system("uname"), system("Singular")) and a CPU
+ * time limit (system("alarm")). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,12 +80,81 @@ static int b_datetime(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* getenv and setenv are not safe against each other across threads: the
+ * two requests take this lock (jobs may call them at once) */
+static pthread_rwlock_t env_lock = PTHREAD_RWLOCK_INITIALIZER;
+
 /* system("getenv", name): the variable's value, "" when it is not set */
 static int sys_getenv(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc != 1 || argv[0].type != SL_T_STRING)
     return sl_error(C, "system: \"getenv\" needs a string (the variable's name)");
+  pthread_rwlock_rdlock(&env_lock);
   const char *v = getenv(sl_sv(argv[0])->s);
   *ret = sl_str(v ? v : "");
+  pthread_rwlock_unlock(&env_lock);
+  return 0;
+}
+
+/* system("setenv", name, value): sets it for this process and what it
+ * starts; gives the value, as Singular */
+static int sys_setenv(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 2 || argv[0].type != SL_T_STRING || argv[1].type != SL_T_STRING)
+    return sl_error(C, "system: \"setenv\" needs two strings (the variable's name and its value)");
+  const char *name = sl_sv(argv[0])->s;
+  if (!*name || strchr(name, '='))
+    return sl_error(C, "system: \"setenv\": `%s` is not a variable name", name);
+  pthread_rwlock_wrlock(&env_lock);
+  int rc = setenv(name, sl_sv(argv[1])->s, 1);
+  pthread_rwlock_unlock(&env_lock);
+  if (rc < 0) return sl_error(C, "system: \"setenv\": %s", strerror(errno));
+  *ret = argv[1];
+  sl_retain(*ret);
+  return 0;
+}
+
+/* system("cpu"): the processors online, as system("--cpus") */
+static int sys_cpu(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_error(C, "system: \"cpu\" takes no argument");
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  *ret = SL_INT(n > 0 ? n : 1);
+  return 0;
+}
+
+/* system("uname"): the machine and the system, as Singular writes them
+ * ("x86_64-Linux") */
+static int sys_uname(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_error(C, "system: \"uname\" takes no argument");
+  struct utsname u;
+  if (uname(&u) < 0) return sl_error(C, "system: \"uname\": %s", strerror(errno));
+  char s[2 * sizeof u.machine + 2];
+  snprintf(s, sizeof s, "%s-%s", u.machine, u.sysname);
+  *ret = sl_str(s);
+  return 0;
+}
+
+/* system("Singular"): the path of the running program (this spindle) */
+static int sys_self(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_error(C, "system: \"Singular\" takes no argument");
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n < 0) return sl_error(C, "system: \"Singular\": %s", strerror(errno));
+  path[n] = 0;
+  *ret = sl_str(path);
+  return 0;
+}
+
+/* system("alarm", n): after n seconds of CPU time the process ends, killed
+ * by SIGVTALRM, as Singular's (0 takes the alarm back) */
+static int sys_alarm(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)ret;
+  if (argc != 1 || argv[0].type != SL_T_INT || argv[0].u.i < 0 || argv[0].u.i > 100000000)
+    return sl_error(C, "system: \"alarm\" needs an int of seconds (0 to 100000000)");
+  struct itimerval t = {.it_value = {.tv_sec = (time_t)argv[0].u.i}};
+  signal(SIGVTALRM, SIG_DFL);
+  if (setitimer(ITIMER_VIRTUAL, &t, NULL) < 0) return sl_error(C, "system: \"alarm\": %s", strerror(errno));
   return 0;
 }
 
@@ -148,6 +221,11 @@ static void os_register(void) {
   tzset();
   sl_api.def_system(NULL, "random", sys_random);
   sl_api.def_system(NULL, "getenv", sys_getenv);
+  sl_api.def_system(NULL, "setenv", sys_setenv);
+  sl_api.def_system(NULL, "cpu", sys_cpu);
+  sl_api.def_system(NULL, "uname", sys_uname);
+  sl_api.def_system(NULL, "Singular", sys_self);
+  sl_api.def_system(NULL, "alarm", sys_alarm);
 }
 
 void sl_os_init(sl_world *W) {

@@ -52,6 +52,7 @@ SING_TESTS = \
 	tests/scripts/det_exact.sing \
 	tests/scripts/option.sing \
 	tests/scripts/option_errors.sing \
+	tests/scripts/system_os.sing \
 	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib
