@@ -585,8 +585,9 @@ static int b_det(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   for (size_t i = 0; i < n * n; i++) mpz_init_set_si(a[i], (long)m->v[i]);
   mpz_init_set_ui(prev, 1);
   mpz_init_set_ui(d, 1);
-  int sign = 1, zero = 0;
+  int sign = 1, zero = 0, rc = 0;
   for (size_t k = 0; k + 1 < n && !zero; k++) {
+    if ((rc = sl_poll(C)) < 0) break;   /* n^3 steps: cancel and Ctrl-C reach it */
     if (!mpz_sgn(a[k * n + k])) {   /* a nonzero pivot from below, or det 0 */
       size_t p = k + 1;
       while (p < n && !mpz_sgn(a[p * n + k])) p++;
@@ -603,14 +604,13 @@ static int b_det(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
       }
     mpz_set(prev, a[k * n + k]);
   }
-  if (zero) mpz_set_ui(d, 0);
+  if (rc < 0 || zero) mpz_set_ui(d, 0);
   else if (n) mpz_mul_si(d, a[n * n - 1], sign);
   for (size_t i = 0; i < n * n; i++) mpz_clear(a[i]);
   free(a);
-  if (mpz_fits_slong_p(d)) *ret = SL_INT(mpz_get_si(d));
-  else *ret = sl_bigint_from_mpz(d);
+  if (!rc) *ret = mpz_fits_slong_p(d) ? SL_INT(mpz_get_si(d)) : sl_bigint_from_mpz(d);
   mpz_clears(prev, d, NULL);
-  return 0;
+  return rc;
 }
 
 static int b_prime(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {

@@ -506,7 +506,8 @@ static const opt_name verbose_opts[] = {
 #define NOPTS(t) (sizeof t / sizeof t[0])
 /* multBound and degBound (23, 24) take their bound from a ring */
 static const uint32_t valid_test = ~((1u << 23) | (1u << 24));
-static uint32_t opt_test, opt_verbose = (1u << SL_OPT_REDEFINE) | (1u << 11) | (1u << 13);
+#define OPT_VERBOSE_START ((1u << SL_OPT_REDEFINE) | (1u << 11) | (1u << 13))   /* redefine usage prompt */
+static uint32_t opt_test, opt_verbose = OPT_VERBOSE_START;
 
 int sl_option(int bit) {
   return (__atomic_load_n(&opt_verbose, __ATOMIC_RELAXED) >> bit) & 1;
@@ -614,6 +615,9 @@ void sl_names_init(sl_world *W) {
   sl_slot_set(sl_global_slot(W, "TRACE"), SL_INT(0), SL_T_INT);
   sl_def_builtin(W, "(trace)", b_trace_sync);
   sl_def_builtin(W, "option", b_option);
+  /* a new world starts with Singular's options (redefine usage prompt) */
+  __atomic_store_n(&opt_test, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&opt_verbose, OPT_VERBOSE_START, __ATOMIC_RELAXED);
   sl_trace_sync(W);
   sl_slot_set(sl_global_slot(W, "newline"), sl_str_new("\n", 1), SL_T_STRING);
 }

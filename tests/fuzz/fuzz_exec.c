@@ -7,7 +7,7 @@
  * primefactors, sleep) poll the same hook through sl_poll, so their
  * iterations count as steps too.
  * Builtins that reach outside the process or only wait (system, native,
- * load, sleep; write, read, open, dump and getdump, which touch files and
+ * load, sleep; write, fprintf, read, open, dump and getdump, which touch files and
  * start commands) are replaced by a builtin that fails; output goes to
  * /dev/null. Built by scripts/fuzz. */
 #include "fuzz_common.h"
@@ -42,7 +42,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char *off[] = {"system", "native", "load", "sleep", "LIB",
-                              "write", "read", "open", "dump", "getdump"};
+                              "write", "fprintf", "read", "open", "dump", "getdump"};
   char *src = fuzz_text(data, size);
   long objs = fuzz_objs_before();
   sl_world *W = sl_world_new();
