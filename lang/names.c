@@ -172,6 +172,41 @@ static int export_global(sl_ctx *C, sl_value pkg, const char *fname, const char 
   return export_one(C, pkg, name, v, decl);
 }
 
+/* importfrom(P, name) (the parser passes the name as a string): Top's
+ * `name` becomes a copy of P::name, as Singular's; the same proc for a
+ * proc, whose free names are still P's first */
+static int b_importfrom(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "importfrom";
+  (void)ret;
+  if (argc != 2) return sl_argc_err(C, fname, argc, "2 arguments");
+  if (argv[0].type != SL_T_PACKAGE) return sl_arg_err(C, fname, 1, "a package", argv[0]);
+  if (argv[1].type != SL_T_STRING) return sl_arg_err(C, fname, 2, "a name", argv[1]);
+  const char *p = sl_sv(argv[0])->s, *name = sl_sv(argv[1])->s;
+  if (is_top(argv[0])) {
+    fflush(stdout);
+    fputs("// ** source and destination packages are identical\n", stderr);
+    return 0;
+  }
+  sl_buf full = {0};
+  sl_buf_printf(&full, "%s::%s", p, name);
+  sl_slot *s = sl_global_find(C->W, full.s);
+  sl_buf_free(&full);
+  int decl = SL_T_DEF;
+  if (!s || sl_slot_peek(s, &decl) == SL_T_UNDEF) return sl_error(C, "importfrom: `%s` not found in `%s`", name, p);
+  sl_value v = sl_slot_get(s);
+  sl_slot *t = sl_global_slot(C->W, name);
+  if (sl_slot_peek(t, NULL) == SL_T_BUILTIN) {
+    sl_release(v);
+    return sl_error(C, "importfrom: `%s` is a builtin, not a variable", name);
+  }
+  if (sl_slot_declare(t, v, decl) != SL_T_UNDEF) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "redefining %s", name);
+    sl_warn(C, msg, SL_WARN_TEXT);
+  }
+  return 0;
+}
+
 /* (exportto)(P, then name, kind, value for each name): see cexportto */
 static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "exportto";
@@ -609,6 +644,7 @@ void sl_names_init(sl_world *W) {
   sl_def_builtin(W, "(type)", b_type);
   sl_def_builtin(W, "(package)", b_package);
   sl_def_builtin(W, "(exportto)", b_exportto);
+  sl_def_builtin(W, "importfrom", b_importfrom);
   sl_slot_set(sl_global_slot(W, "Top"), sl_package_new("Top"), SL_T_DEF);
   sl_slot_set(sl_global_slot(W, "Current"), sl_package_new("Top"), SL_T_DEF);
   sl_slot_set(sl_global_slot(W, "printlevel"), SL_INT(0), SL_T_INT);

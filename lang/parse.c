@@ -93,6 +93,30 @@ static sl_node *listvar_arg(parser *P);
 static sl_node *call_args(parser *P, sl_node *callee) {
   sl_node *n = mk(N_CALL, callee->line);
   n->a = callee;
+  if (callee->kind == N_NAME && !strcmp(callee->str, "importfrom")) {
+    /* importfrom(P, name): the name is passed as a string */
+    if (at(P, T_RPAREN)) {
+      expect(P, T_NAME, "importfrom: expected a package, then the name to import");
+      sl_node_free(n);
+      return NULL;
+    }
+    sl_node *pkg = expr(P);
+    if (!pkg) { sl_node_free(n); return NULL; }
+    add(&n->kids, pkg);
+    if (!expect(P, T_COMMA, "importfrom: expected a package, then the name to import") ||
+        peek(P)->kind != T_NAME) {
+      if (!P->err) expect(P, T_NAME, "importfrom: expected the name to import");
+      sl_node_free(n);
+      return NULL;
+    }
+    sl_token *t = next(P);
+    sl_node *x = mk(N_STRING, t->line);
+    x->str = sl_xstrdup(t->str);
+    x->ival = (int64_t)strlen(t->str);
+    add(&n->kids, x);
+    if (!expect(P, T_RPAREN, "importfrom: expected `)` after the name (one name a call)")) { sl_node_free(n); return NULL; }
+    return n;
+  }
   if (callee->kind == N_NAME && !strcmp(callee->str, "option")) {
     /* option(redSB, noprot): option names as strings; option(set, v)
      * takes an expression after `set` */

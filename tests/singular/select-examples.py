@@ -51,7 +51,8 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             # later: the clock, chance, memory and the names in use
             "datetime", "random", "memory", "names", "newline",
             # formatted output, numbers, tracing
-            "fprintf", "min", "max", "extgcd", "det", "TRACE", "option"}
+            "fprintf", "min", "max", "extgcd", "det", "TRACE", "option",
+            "importfrom"}
 # option(...)'s names are names of options, not of variables
 _OPTS = ["prot", "redSB", "notBuckets", "notSugar", "interrupt", "sugarCrit",
          "teach", "notSyzMinim", "returnSB", "fastHC", "staircaseBound",
