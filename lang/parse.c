@@ -90,6 +90,15 @@ static int exprlist(parser *P, sl_nodes *out) {
 
 static sl_node *listvar_arg(parser *P);
 
+/* a string literal node holding s: a name passed as a string (listvar's
+ * types, option's and importfrom's names) */
+static sl_node *string_node(const char *s, int line) {
+  sl_node *n = mk(N_STRING, line);
+  n->str = sl_xstrdup(s);
+  n->ival = (int64_t)strlen(s);
+  return n;
+}
+
 static sl_node *call_args(parser *P, sl_node *callee) {
   sl_node *n = mk(N_CALL, callee->line);
   n->a = callee;
@@ -110,10 +119,7 @@ static sl_node *call_args(parser *P, sl_node *callee) {
       return NULL;
     }
     sl_token *t = next(P);
-    sl_node *x = mk(N_STRING, t->line);
-    x->str = sl_xstrdup(t->str);
-    x->ival = (int64_t)strlen(t->str);
-    add(&n->kids, x);
+    add(&n->kids, string_node(t->str, t->line));
     if (!expect(P, T_RPAREN, "importfrom: expected `)` after the name (one name a call)")) { sl_node_free(n); return NULL; }
     return n;
   }
@@ -123,10 +129,7 @@ static sl_node *call_args(parser *P, sl_node *callee) {
     for (int set = 0; !set && peek(P)->kind == T_NAME &&
                       (peek2(P)->kind == T_COMMA || peek2(P)->kind == T_RPAREN);) {
       sl_token *t = next(P);
-      sl_node *x = mk(N_STRING, t->line);
-      x->str = sl_xstrdup(t->str);
-      x->ival = (int64_t)strlen(t->str);
-      add(&n->kids, x);
+      add(&n->kids, string_node(t->str, t->line));
       set = !strcmp(t->str, "set");
       if (at(P, T_RPAREN)) { next(P); return n; }
       next(P);   /* the comma */
@@ -191,10 +194,7 @@ static sl_node *listvar_arg(parser *P) {
   else if (t->kind == T_NAME && (!strcmp(t->str, "all") || !strcmp(t->str, "package"))) s = t->str;
   if (!s) return NULL;
   next(P);
-  sl_node *n = mk(N_STRING, t->line);
-  n->str = sl_xstrdup(s);
-  n->ival = (int64_t)strlen(s);
-  return n;
+  return string_node(s, t->line);
 }
 
 /* quote(expr) keeps its expression unevaluated, with its text */
