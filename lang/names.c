@@ -130,6 +130,16 @@ static int rehome_proc(sl_ctx *C, sl_value *v, const char *pkg, const char *name
   return 0;
 }
 
+/* the global slot t takes v (taken), declared decl; a name that held
+ * something already is redefined, with Singular's warning */
+static void declare_warn(sl_ctx *C, sl_slot *t, sl_value v, int decl, const char *shortn) {
+  if (sl_slot_declare(t, v, decl) != SL_T_UNDEF) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "redefining %s", shortn);
+    sl_warn(C, msg, SL_WARN_TEXT);
+  }
+}
+
 /* moves the value v (taken) to name in package pkg */
 static int export_one(sl_ctx *C, sl_value pkg, const char *name, sl_value v, int decl) {
   const char *p = sl_sv(pkg)->s, *shortn = short_name(name);
@@ -138,13 +148,7 @@ static int export_one(sl_ctx *C, sl_value pkg, const char *name, sl_value v, int
   sl_buf to = {0};
   if (top) sl_buf_puts(&to, shortn);
   else sl_buf_printf(&to, "%s::%s", p, shortn);
-  sl_slot *t = sl_global_slot(C->W, to.s);
-  uint32_t old = sl_slot_declare(t, v, decl);
-  if (old != SL_T_UNDEF) {
-    char msg[300];
-    snprintf(msg, sizeof msg, "redefining %s", shortn);
-    sl_warn(C, msg, SL_WARN_TEXT);
-  }
+  declare_warn(C, sl_global_slot(C->W, to.s), v, decl, shortn);
   sl_buf_free(&to);
   return 0;
 }
@@ -199,11 +203,7 @@ static int b_importfrom(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_release(v);
     return sl_error(C, "importfrom: `%s` is a builtin, not a variable", name);
   }
-  if (sl_slot_declare(t, v, decl) != SL_T_UNDEF) {
-    char msg[300];
-    snprintf(msg, sizeof msg, "redefining %s", name);
-    sl_warn(C, msg, SL_WARN_TEXT);
-  }
+  declare_warn(C, t, v, decl, name);
   return 0;
 }
 
@@ -616,22 +616,26 @@ static int b_option(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 }
 
 /* ---- TRACE ---------------------------------------------------------------- */
-void sl_trace_sync(sl_world *W) {
+/* TRACE's value as the slot holds it (0 when it is not an int) */
+static int64_t trace_value(sl_world *W) {
   sl_slot *s = sl_global_find(W, "TRACE");
   sl_value v = s ? sl_slot_get(s) : SL_INT(0);
-  sl_trace_set(v.type == SL_T_INT ? (int)(v.u.i & 1) : 0);
+  int64_t t = v.type == SL_T_INT ? v.u.i : 0;
   sl_release(v);
+  return t;
 }
 
-/* (trace)(): after a store to TRACE */
+void sl_trace_stored(sl_ctx *C) {
+  int64_t t = trace_value(C->W);
+  sl_trace_set((int)(t & 1));
+  if (t & ~(int64_t)1)
+    sl_warn(C, "TRACE: only 1 (procedure calls) is traced here; Singular's line numbers (2) and stepping (4) are not", SL_WARN_TEXT);
+}
+
+/* (trace)(): after a compiled store to TRACE */
 static int b_trace_sync(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   (void)argc; (void)argv;
-  sl_trace_sync(C->W);
-  sl_slot *s = sl_global_find(C->W, "TRACE");
-  sl_value v = s ? sl_slot_get(s) : SL_INT(0);
-  if (v.type == SL_T_INT && (v.u.i & ~(int64_t)1))
-    sl_warn(C, "TRACE: only 1 (procedure calls) is traced here; Singular's line numbers (2) and stepping (4) are not", SL_WARN_TEXT);
-  sl_release(v);
+  sl_trace_stored(C);
   *ret = SL_NONE;
   return SL_OK;
 }
@@ -654,6 +658,6 @@ void sl_names_init(sl_world *W) {
   /* a new world starts with Singular's options (redefine usage prompt) */
   __atomic_store_n(&opt_test, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&opt_verbose, OPT_VERBOSE_START, __ATOMIC_RELAXED);
-  sl_trace_sync(W);
+  sl_trace_set((int)(trace_value(W) & 1));
   sl_slot_set(sl_global_slot(W, "newline"), sl_str_new("\n", 1), SL_T_STRING);
 }

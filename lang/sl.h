@@ -495,7 +495,8 @@ int sl_voice(sl_ctx *C);
 
 /* TRACE (Singular's system int): bit 1 traces proc calls ("entering f
  * (level 0)", "leaving  f (level 0)"). Stores to TRACE refresh the VM's
- * copy (sl_trace_sync, from the slot; sl_trace_set, from a value), which
+ * copy (sl_trace_stored, from the slot, warning of bits beyond 1;
+ * sl_trace_set, from a value), which
  * switches the VM's call instruction to one that traces. */
 enum { SL_FRAME_OWN = 1, SL_FRAME_TRACED = 2 };
 
@@ -503,7 +504,7 @@ enum { SL_FRAME_OWN = 1, SL_FRAME_TRACED = 2 };
  * set; these two act here (redefinition warnings, "// ** loaded" lines) */
 enum { SL_OPT_REDEFINE = 4, SL_OPT_LOADLIB = 6 };
 int sl_option(int bit);
-void sl_trace_sync(sl_world *W);
+void sl_trace_stored(sl_ctx *C);
 void sl_trace_set(int on);
 /* a variable by its name at run time (`name`, foo(1)): a local of the
  * running frame, else a global; 0 with *out retained, -1 if none */

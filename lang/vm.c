@@ -445,7 +445,7 @@ static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
   sl_slot *s = named_global(C, f->code, n);
   if (!s) { sl_release(v); return sl_error(C, "`%s` is undefined", n); }
   int rc = store_global(C, s, v);
-  if (rc == 0 && !strcmp(s->name, "TRACE")) sl_trace_sync(C->W);
+  if (rc == 0 && !strcmp(s->name, "TRACE")) sl_trace_stored(C);
   return rc;
 }
 
