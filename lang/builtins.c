@@ -719,11 +719,6 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return sl_shell(C, sl_sv(argv[1])->s, ret);
   }
   if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
-  if (!strcmp(what, "--cpus") && argc == 1) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    *ret = SL_INT(n > 0 ? n : 1);
-    return 0;
-  }
   sl_cfn h = sl_system_handler(what);
   if (h) return h(C, argc - 1, argv + 1, ret);
   if (!strcmp(what, "--ticks-per-sec")) {

@@ -112,13 +112,22 @@ static int sys_setenv(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
-/* system("cpu"): the processors online, as system("--cpus") */
-static int sys_cpu(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  (void)argv;
-  if (argc) return sl_error(C, "system: \"cpu\" takes no argument");
+/* system("cpu") and system("--cpus"): the processors online */
+static int cpus(sl_ctx *C, const char *req, int argc, sl_value *ret) {
+  if (argc) return sl_error(C, "system: \"%s\" takes no argument", req);
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   *ret = SL_INT(n > 0 ? n : 1);
   return 0;
+}
+
+static int sys_cpu(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  return cpus(C, "cpu", argc, ret);
+}
+
+static int sys_cpus(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  return cpus(C, "--cpus", argc, ret);
 }
 
 /* system("uname"): the machine and the system, as Singular writes them
@@ -223,6 +232,7 @@ static void os_register(void) {
   sl_api.def_system(NULL, "getenv", sys_getenv);
   sl_api.def_system(NULL, "setenv", sys_setenv);
   sl_api.def_system(NULL, "cpu", sys_cpu);
+  sl_api.def_system(NULL, "--cpus", sys_cpus);
   sl_api.def_system(NULL, "uname", sys_uname);
   sl_api.def_system(NULL, "Singular", sys_self);
   sl_api.def_system(NULL, "alarm", sys_alarm);
