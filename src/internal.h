@@ -875,7 +875,9 @@ int sp__yield_direct(sp_job *j, int post);
 int sp__wait_direct(sp_job *j, sp__lockp lock); /* 1: switched, resumed */
 void sp__job_ready(sp_job *j);
 /* The same, self being sp__self() (the caller read it already). */
-void sp__job_ready_by(sp_job *j, sp__worker *self);
+/* may_defer: a plain thread may owe the wake of a parked worker (it may
+ * wait for j next and run it itself); 0 when nobody can wait for j */
+void sp__job_ready_by(sp_job *j, sp__worker *self, int may_defer);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
 int sp__pseudo_run_any(_Atomic int *stop); /* 1 if it ran anything */

@@ -576,6 +576,48 @@ const char *sp_job_name(const sp_job *j)
     return n ? n : "";
 }
 
+/* Create and start in one: the job is the caller's alone until the push
+ * publishes it (a release on the inbox, or the queue's lock), so its
+ * fields are plain stores, the count starts at the caller's reference
+ * plus the hold, and nobody can cancel, schedule or start it meanwhile:
+ * no job lock. */
+int sp_job_spawn(sp_pool *p, int prio, sp_job_fn fn, void *arg, sp_job **out)
+{
+    if (out)
+        *out = NULL;
+    if (!p || !fn)
+        return SP_EINVAL;
+    if (atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
+        return SP_ECLOSED;
+    if (prio < SP_PRIO_MIN)
+        prio = SP_PRIO_MIN;
+    if (prio > SP_PRIO_MAX)
+        prio = SP_PRIO_MAX;
+    sp__worker *self = sp__self();
+    sp_job *cur = self ? atomic_load_explicit(&self->cur,
+                                              memory_order_relaxed) : NULL;
+    rt_enter_job(cur);
+    sp_job *j = job_alloc();
+    if (!j) {
+        rt_leave_job(cur);
+        return SP_ENOMEM;
+    }
+    j->fn = fn;
+    j->arg = arg;
+    j->in_rt = 1;
+    j->pool = p;
+    j->prio = prio;
+    atomic_init(&j->refs, out ? 2 : 1); /* the caller's, the hold */
+    atomic_init(&j->state, SP_JOB_QUEUED);
+    sp__pool_retain_job_by(p, self);
+    sp__count_start_by(p, self);
+    if (out)
+        *out = j; /* before the push: from there on j may end and go */
+    sp__job_ready_by(j, self, out != NULL);
+    rt_leave_job(cur);
+    return 0;
+}
+
 int sp_job_start(sp_pool *p, int prio, sp_job *j)
 {
     return sp__job_start(p, prio, j, 0);
@@ -620,7 +662,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     if (p->nworkers == 0) /* threads already waiting must run the pool */
         sp__wake_all(&j->waiters);
     sp__lk_unlock(&j->lock);
-    sp__job_ready_by(j, self);
+    sp__job_ready_by(j, self, 1);
     rt_leave_job(cur);
     return 0;
 }

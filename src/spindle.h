@@ -275,6 +275,22 @@ SP_API const char *sp_job_name(const sp_job *job); /* "" when unset */
 SP_API int sp_job_start(sp_pool *pool, int prio, sp_job *job);
 
 /*
+ * Create a job running fn(arg) and queue it on the pool with priority
+ * prio, in one call: sp_job_create and sp_job_start together, cheaper
+ * (nobody else can see the job before it is queued, so the start takes
+ * neither the job's lock nor a locked add for the pool's hold).
+ * With out != NULL, *out is the job, with one reference for the caller
+ * (wait for it, release it); with out == NULL nobody holds the job but
+ * the pool, which frees it when it ends (fire and forget: a parked
+ * worker is woken at once, since no waiter will run it).
+ * Returns 0, SP_EINVAL (no pool or no fn), SP_ECLOSED (the pool is
+ * closed or the process is shutting down) or SP_ENOMEM; *out is NULL
+ * then. For flags, a name or a cleanup, use sp_job_create.
+ */
+SP_API int sp_job_spawn(sp_pool *pool, int prio, sp_job_fn fn, void *arg,
+                        sp_job **out);
+
+/*
  * Wait for the job to end. Inside a job this suspends the calling fiber
  * (its worker runs other jobs meanwhile); in a plain thread it blocks the
  * thread, and for a job of a pseudo pool the thread runs that pool's

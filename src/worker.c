@@ -972,10 +972,10 @@ static void pseudo_push(sp_pool *p, sp_job *j)
 
 void sp__job_ready(sp_job *j)
 {
-    sp__job_ready_by(j, sp__self());
+    sp__job_ready_by(j, sp__self(), 1);
 }
 
-void sp__job_ready_by(sp_job *j, sp__worker *self)
+void sp__job_ready_by(sp_job *j, sp__worker *self, int may_defer)
 {
     sp_pool *p = j->pool;
     if (p->nworkers == 0) {
@@ -984,7 +984,7 @@ void sp__job_ready_by(sp_job *j, sp__worker *self)
     }
     sp__worker *w;
     /* read before the push: then a worker may run j, and end it */
-    int n, defer = !self && !j->stack && lendable(p, j);
+    int n, defer = may_defer && !self && !j->stack && lendable(p, j);
     int prio = j->prio;
     for (;;) {
         w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);

@@ -42,6 +42,28 @@ START_TEST(test_oom_job_create)
 }
 END_TEST
 
+/* sp_job_spawn when the job's memory cannot be had: SP_ENOMEM, nothing
+ * started or held (the pool closes), and the next spawn works */
+START_TEST(test_oom_job_spawn)
+{
+    sp_pool *p = sp_pool_create(_i);
+    ck_assert_ptr_nonnull(p);
+    sp_job *j = (sp_job *)0x1;
+    atomic_store(&sp__fault_alloc, 1);
+    ck_assert_int_eq(sp_job_spawn(p, 0, ident, (void *)7, &j), SP_ENOMEM);
+    ck_assert_ptr_null(j);
+    atomic_store(&sp__fault_alloc, 1);
+    ck_assert_int_eq(sp_job_spawn(p, 0, ident, (void *)7, NULL), SP_ENOMEM);
+    sp_stats st;
+    ck_assert_int_eq(sp_pool_stats(p, &st), 0);
+    ck_assert_uint_eq(st.jobs_started, 0);
+    ck_assert_int_eq(sp_job_spawn(p, 0, ident, (void *)8, &j), 0);
+    ck_assert_ptr_eq(sp_job_wait(j), (void *)8);
+    sp_job_release(j);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* a job whose child job cannot be created fails with a message; the pool
  * and its other jobs go on */
 static void *spawner(void *arg)
@@ -201,6 +223,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("faults");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_oom_job_create, 0, 3);   /* 0, 1, 2 workers */
+    tcase_add_loop_test(tc, test_oom_job_spawn, 0, 3);
     tcase_add_loop_test(tc, test_oom_in_job, 0, 3);
     tcase_add_loop_test(tc, test_sigurg_storm, 1, 5);     /* 1..4 workers */
     tcase_add_test(tc, test_sigint_storm);

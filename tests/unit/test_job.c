@@ -175,6 +175,139 @@ START_TEST(test_fire_and_forget)
 }
 END_TEST
 
+/* ---- sp_job_spawn: create and start in one call ---- */
+
+START_TEST(test_spawn)
+{
+    sp_pool *p = sp_pool_create(2);
+    sp_job *j = (sp_job *)0x1;
+    ck_assert_int_eq(sp_job_spawn(p, 0, ident, (void *)0x4321, &j), 0);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(sp_job_start(p, 0, j), SP_EBUSY);   /* started already */
+    ck_assert_int_eq(sp_job_set_flags(j, SP_JOB_DEFER_CANCEL), SP_EBUSY);
+    ck_assert_ptr_eq(sp_job_wait(j), (void *)0x4321);
+    ck_assert_int_eq(sp_job_state(j), SP_JOB_DONE);
+    sp_job_release(j);
+    /* priorities are clamped as sp_job_start clamps them */
+    sp_job *hi, *lo;
+    ck_assert_int_eq(sp_job_spawn(p, 1000, ident, NULL, &hi), 0);
+    ck_assert_int_eq(sp_job_spawn(p, -1000, ident, NULL, &lo), 0);
+    ck_assert_int_eq(sp_job_priority(hi), SP_PRIO_MAX);
+    ck_assert_int_eq(sp_job_priority(lo), SP_PRIO_MIN);
+    sp_job_wait(hi);
+    sp_job_wait(lo);
+    sp_job_release(hi);
+    sp_job_release(lo);
+    /* fire and forget: nobody holds the jobs; close waits for them */
+    _Atomic long count = 0;
+    for (int i = 0; i < 1000; i++)
+        ck_assert_int_eq(sp_job_spawn(p, i % 3, add_one, &count, NULL), 0);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    ck_assert_int_eq(count, 1000);
+}
+END_TEST
+
+START_TEST(test_spawn_bad_arguments)
+{
+    sp_job *j = (sp_job *)0x1;
+    ck_assert_int_eq(sp_job_spawn(NULL, 0, ident, NULL, &j), SP_EINVAL);
+    ck_assert_ptr_null(j);
+    sp_pool *p = sp_pool_create(1);
+    j = (sp_job *)0x1;
+    ck_assert_int_eq(sp_job_spawn(p, 0, NULL, NULL, &j), SP_EINVAL);
+    ck_assert_ptr_null(j);
+    ck_assert_int_eq(sp_job_spawn(p, 0, NULL, NULL, NULL), SP_EINVAL);
+    sp_pool_retain(p);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+    j = (sp_job *)0x1;
+    ck_assert_int_eq(sp_job_spawn(p, 0, ident, NULL, &j), SP_ECLOSED);
+    ck_assert_ptr_null(j);
+    ck_assert_int_eq(sp_job_spawn(p, 0, ident, NULL, NULL), SP_ECLOSED);
+    sp_stats st;
+    ck_assert_int_eq(sp_pool_stats(p, &st), 0);
+    ck_assert_uint_eq(st.jobs_started, 0);   /* nothing counted, nothing held */
+    sp_pool_release(p);
+}
+END_TEST
+
+/* the counts of a pool: spawned jobs are started jobs */
+START_TEST(test_spawn_counted)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp_job *js[100];
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(sp_job_spawn(p, 0, ident, (void *)(intptr_t)i, &js[i]), 0);
+    for (int i = 0; i < 100; i++) {
+        ck_assert_ptr_eq(sp_job_wait(js[i]), (void *)(intptr_t)i);
+        sp_job_release(js[i]);
+    }
+    sp_stats st;
+    ck_assert_int_eq(sp_pool_stats(p, &st), 0);
+    ck_assert_uint_eq(st.jobs_started, 100);
+    ck_assert_uint_eq(st.jobs_finished, 100);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+/* from inside a job: children spawned on the job's own pool, waited for
+ * (the one worker runs them while the parent waits), and one spawned
+ * fire-and-forget */
+static void *spawn_children(void *arg)
+{
+    _Atomic long *count = arg;
+    sp_job *c[8];
+    for (int i = 0; i < 8; i++)
+        if (sp_job_spawn(sp_pool_current(), 0, ident, (void *)(intptr_t)(i + 1), &c[i]) != 0)
+            return NULL;
+    long sum = 0;
+    for (int i = 0; i < 8; i++) {
+        sum += (long)(intptr_t)sp_job_wait(c[i]);
+        sp_job_release(c[i]);
+    }
+    if (sp_job_spawn(sp_pool_current(), 0, add_one, count, NULL) != 0)
+        return NULL;
+    return (void *)(intptr_t)sum;
+}
+
+START_TEST(test_spawn_in_job)
+{
+    for (int nw = 0; nw <= 2; nw++) {   /* 0: a pseudo pool, run by the waiter */
+        sp_pool *p = sp_pool_create(nw);
+        _Atomic long count = 0;
+        sp_job *j;
+        ck_assert_int_eq(sp_job_spawn(p, 0, spawn_children, &count, &j), 0);
+        ck_assert_ptr_eq(sp_job_wait(j), (void *)(intptr_t)36);
+        sp_job_release(j);
+        ck_assert_int_eq(sp_pool_close(p, 1), 0);
+        ck_assert_int_eq(count, 1);
+    }
+}
+END_TEST
+
+/* A fire-and-forget job on a parked worker wakes it at once (nobody can
+ * wait for it and run it), where a job the thread holds may owe the
+ * wake (test_flush_wakes) */
+START_TEST(test_spawn_forget_wakes)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp__worker *w = p->workers[0];
+    _Atomic long count = 0;
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        ck_assert_int_eq(sp_job_spawn(p, 0, add_one, &count, NULL), 0);
+        ck_assert_int_ne(atomic_load(&w->idle), SP__W_OWED);
+        while (atomic_load(&count) != round + 1) {
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* ---- waiting inside jobs ---- */
 
 static void *wait_other(void *arg)
@@ -579,6 +712,57 @@ START_TEST(test_cancel_queued_surely)
     sp_job_wait(h);
     sp_job_release(h);
     sp_pool_close(p, 1);
+}
+END_TEST
+
+/* Spawned jobs cancelled: queued behind a gate that holds the only
+ * worker (cancel 0, they never run), and running (cancel 1: a job that
+ * polls until cancelled ends CANCELLED at its next safe point) */
+static void *poll_forever(void *arg)
+{
+    atomic_store((_Atomic int *)arg, 1);
+    for (;;)
+        sp_checkpoint();
+    return NULL;
+}
+
+START_TEST(test_spawn_cancel)
+{
+    sp_pool *p = gated_pool();
+    ck_assert_ptr_nonnull(p);
+    _Atomic int stop = 0;
+    sp_job *h;
+    ck_assert_int_eq(sp_job_spawn(p, 0, ro_gate, &stop, &h), 0);
+    _Atomic long count = 0;
+    sp_job *q[10];
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(sp_job_spawn(p, 0, add_one, &count, &q[i]), 0);
+    for (int i = 9; i >= 5; i--)   /* the last ones: surely still queued */
+        ck_assert_int_eq(sp_job_cancel(q[i]), 0);
+    atomic_store(&stop, 1);
+    int ran = 0;
+    for (int i = 0; i < 10; i++) {
+        int rc = sp_job_join(q[i], NULL);
+        ck_assert(i < 5 ? rc == 0 : rc == SP_ECANCELED);
+        ran += rc == 0;
+        sp_job_release(q[i]);
+    }
+    ck_assert_int_eq(count, ran);
+    sp_job_wait(h);
+    sp_job_release(h);
+    sp_pool_close(p, 1);
+
+    p = sp_pool_create(1);
+    _Atomic int running = 0;
+    sp_job *r;
+    ck_assert_int_eq(sp_job_spawn(p, 0, poll_forever, (void *)&running, &r), 0);
+    while (!atomic_load(&running))
+        sched_yield();
+    ck_assert_int_eq(sp_job_cancel(r), 1);
+    ck_assert_int_eq(sp_job_join(r, NULL), SP_ECANCELED);
+    ck_assert_int_eq(sp_job_state(r), SP_JOB_CANCELLED);
+    sp_job_release(r);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
 }
 END_TEST
 
@@ -1902,6 +2086,10 @@ static Suite *suite(void)
     tcase_add_test(tc, test_inbox_not_starved);
     tcase_add_test(tc, test_many_jobs);
     tcase_add_test(tc, test_fire_and_forget);
+    tcase_add_test(tc, test_spawn);
+    tcase_add_test(tc, test_spawn_bad_arguments);
+    tcase_add_test(tc, test_spawn_counted);
+    tcase_add_test(tc, test_spawn_forget_wakes);
     tcase_add_test(tc, test_refcounts_and_cleanup);
     tcase_add_test(tc, test_unstarted_hold);
     tcase_add_test(tc, test_plain_thread_pool_refs);
@@ -1917,6 +2105,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_fib_2_workers);
     tcase_add_test(tc, test_owner_bias_contended);
     tcase_add_test(tc, test_fib_pseudo);
+    tcase_add_test(tc, test_spawn_in_job);
     tcase_add_test(tc, test_pseudo_pool);
     tcase_add_test(tc, test_pseudo_wait_before_start);
     tcase_add_test(tc, test_100k_suspended);
@@ -1925,6 +2114,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_cancel_queued);
     tcase_add_test(tc, test_cancel_queued_surely);
+    tcase_add_test(tc, test_spawn_cancel);
     tcase_add_test(tc, test_cancel_waiting_job);
     tcase_add_test(tc, test_fail_seen_by_waiter);
     tcase_add_test(tc, test_stack_overflow_seen_by_waiter);

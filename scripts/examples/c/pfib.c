@@ -16,16 +16,22 @@ static void *fib_job(void *arg)
     long n = (long)(intptr_t)arg;
     if (n < 20)
         return (void *)(intptr_t)fib_seq(n);
-    sp_job *a = sp_job_create(fib_job, (void *)(intptr_t)(n - 1));
-    sp_job *b = sp_job_create(fib_job, (void *)(intptr_t)(n - 2));
-    if (!a || !b || sp_job_start(sp_pool_current(), 0, a) < 0 ||
-        sp_job_start(sp_pool_current(), 0, b) < 0) {
-        sp_job_fail("out of memory");
-        return NULL;
-    }
-    long r = (long)(intptr_t)sp_job_wait(a) + (long)(intptr_t)sp_job_wait(b);
+    /* create and start in one call (sp_job_create + sp_job_start) */
+    sp_job *a, *b = NULL;
+    int rc = sp_job_spawn(sp_pool_current(), 0, fib_job, (void *)(intptr_t)(n - 1), &a);
+    if (rc == 0)
+        rc = sp_job_spawn(sp_pool_current(), 0, fib_job, (void *)(intptr_t)(n - 2), &b);
+    long r = 0;
+    if (a)
+        r += (long)(intptr_t)sp_job_wait(a);
+    if (b)
+        r += (long)(intptr_t)sp_job_wait(b);
     sp_job_release(a);
     sp_job_release(b);
+    if (rc < 0) {
+        sp_job_fail("cannot start a job: %s", sp_strerror(rc));
+        return NULL;
+    }
     return (void *)(intptr_t)r;
 }
 
