@@ -14,7 +14,10 @@
  *     some out of range); a job scheduled on it; a job cancelled on it;
  *   - syncvar: 1-2 writer jobs race to write it, 1-4 reader jobs read it;
  *   - first of N: 2-4 racing jobs chained to a COUNT(1) trigger that
- *     cancels them all; a collector job scheduled on it.
+ *     cancels them all; a collector job scheduled on it;
+ *   - spawn: jobs made by sp_job_spawn, some cancelled, each spawning
+ *     0-3 fire-and-forget jobs on its own pool; fire-and-forget jobs
+ *     spawned by the main thread.
  * Checked invariants:
  *   - every job ends exactly once, in one final state (its cleanup runs
  *     once, with DONE, CANCELLED or FAILED, never with a live state);
@@ -35,7 +38,10 @@
  *     every reader that ends DONE read the winner's value;
  *   - first of N: once the trigger fired and its waiters woke, every
  *     racer ends DONE or CANCELLED and at least one DONE; the collector
- *     runs only after a racer finished.
+ *     runs only after a racer finished;
+ *   - spawn: a spawned job ends DONE with its own value or CANCELLED;
+ *     no more fire-and-forget jobs run than were spawned, and after a
+ *     close that waits, every one of them ran.
  * Exit status 0 when every round holds every invariant. */
 #include "spindle.h"
 
@@ -547,6 +553,78 @@ static void check_patterns(void)
             fail("syncvar: a reader got another value than the one written", i);
 }
 
+/* ---- sp_job_spawn: create and start in one call ---- */
+enum { MAXS = 16 };
+static sp_job *sj[MAXS];
+static long sj_arg[MAXS];
+static int nsj;
+/* spawned is counted before each spawn (and uncounted when it fails):
+ * a fire-and-forget job may run before its spawn returns */
+static _Atomic long forgot_spawned, forgot_ran;
+
+static void *forgot_fn(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&forgot_ran, 1);
+    return NULL;
+}
+
+static int spawn_forgot(sp_pool *p, int prio)
+{
+    atomic_fetch_add(&forgot_spawned, 1);
+    int rc = sp_job_spawn(p, prio, forgot_fn, NULL, NULL);
+    if (rc != 0)
+        atomic_fetch_sub(&forgot_spawned, 1);
+    return rc;
+}
+
+/* spawns arg % 4 fire-and-forget jobs on its own pool (a cancel may end
+ * it at a spawn's return: a safe point), returns arg */
+static void *spawner_fn(void *arg)
+{
+    long k = (long)(intptr_t)arg % 4;
+    for (long q = 0; q < k; q++) {
+        int rc = spawn_forgot(sp_pool_current(), (int)q);
+        if (rc != 0 && rc != SP_ECLOSED)
+            fail("spawn inside a job", -1);
+    }
+    return arg;
+}
+
+static void spawn_some(sp_pool *p)
+{
+    nsj = (int)rnd(MAXS + 1);
+    for (int k = 0; k < nsj; k++) {
+        sj_arg[k] = 1000 + k * 4 + (long)rnd(4);
+        if (sp_job_spawn(p, (int)rnd(4), spawner_fn, (void *)(intptr_t)sj_arg[k], &sj[k]) != 0 || !sj[k]) {
+            fail("spawn", -1);
+            nsj = k;
+            return;
+        }
+        if (rnd(5) == 0)
+            sp_job_cancel(sj[k]);
+    }
+    for (unsigned k = rnd(8); k > 0; k--)
+        if (spawn_forgot(p, (int)rnd(4)) != 0)
+            fail("spawn fire-and-forget", -1);
+}
+
+static void check_spawned(int waited)
+{
+    for (int k = 0; k < nsj; k++) {
+        void *r = NULL;
+        int rc = sp_job_join(sj[k], &r);
+        if (rc == 0 ? (long)(intptr_t)r != sj_arg[k] : rc != SP_ECANCELED)
+            fail("spawn: neither its own value nor cancelled", -1);
+        sp_job_release(sj[k]);
+    }
+    long ran = atomic_load(&forgot_ran), spawned = atomic_load(&forgot_spawned);
+    if (ran > spawned || (waited && ran != spawned)) {
+        fprintf(stderr, "fire-and-forget: %ld spawned, %ld ran\n", spawned, ran);
+        fail("spawn: fire-and-forget jobs lost or run twice", -1);
+    }
+}
+
 static void release_patterns(void)
 {
     for (int g = 0; g < ngrp; g++) {
@@ -623,6 +701,9 @@ static int one_round(uint64_t seed)
     }
     nt = nj;
     add_patterns();
+    atomic_store(&forgot_spawned, 0);
+    atomic_store(&forgot_ran, 0);
+    spawn_some(p);
     /* feed the consumers: every consumer can finish whatever the producers do */
     for (int i = 0; i < consumed; i++) {
         val *v = val_new(1);
@@ -667,6 +748,7 @@ static int one_round(uint64_t seed)
         }
     }
     check_patterns();
+    check_spawned(wait);
     for (int i = 0; i < nt; i++) sp_job_release(js[i]);
     for (int i = 0; i < ntrig; i++) sp_trigger_release(trig[i]);
     release_patterns();
