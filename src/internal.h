@@ -462,6 +462,10 @@ static inline int sp__runq_push_inbox(sp__runq *q, sp_job *j)
 }
 
 void sp__runq_drain_slow(sp__runq *q);
+/* Put a chain taken from the inbox with a compare-and-swap (newest
+ * first) into the levels where a drain at that moment would have put
+ * it (lock held; then drain what was pushed since). */
+void sp__runq_put_back(sp__runq *q, sp_job *l);
 /* Spread w's queued jobs over the pool's live workers (resize.c): what a
  * retire does, and what a push does that finds its target retired. */
 struct sp_pool;
@@ -639,7 +643,9 @@ typedef struct sp__jcount {
  * (worker.c, "standing in"); and a plain thread that queues a fresh job
  * on a parked worker may put its wake off (OWED): it is likely to wait
  * for that job next, and then runs it without any wake at all. nidle
- * counts the PARKED and OWED workers. */
+ * counts the workers asleep: PARKED, OWED, LENT and WANTED (a lent one
+ * stays counted, so a lend costs no add on the pool's line; the scans
+ * that read nidle wake only PARKED and OWED ones). */
 enum {
     SP__W_RUN = 0,      /* running or looking for work */
     SP__W_PARKED = 1,   /* asleep on the futex */

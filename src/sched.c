@@ -172,6 +172,8 @@ sp_job *sp__runq_steal(sp__runq *q)
     return j;
 }
 
+static void append_chain(sp__runq *q, sp_job *l, int n0);
+
 void sp__runq_drain_slow(sp__runq *q)
 {
     /* Between taking the inbox and counting its jobs into n, they are in
@@ -187,6 +189,18 @@ void sp__runq_drain_slow(sp__runq *q)
         atomic_store_explicit(&q->n, n0, memory_order_relaxed);
         return;
     }
+    append_chain(q, l, n0);
+}
+
+void sp__runq_put_back(sp__runq *q, sp_job *l)
+{
+    append_chain(q, l, atomic_load_explicit(&q->n, memory_order_relaxed));
+}
+
+/* Append a chain taken from the inbox (newest first) to the lowest
+ * level in arrival order; n0: the count before it (lock held). */
+static void append_chain(sp__runq *q, sp_job *l, int n0)
+{
     /* newest first: reverse into arrival order, then append the chain */
     sp_job *first = NULL, *last = l;
     int k = 0;
@@ -281,7 +295,11 @@ int sp__runq_remove(sp__runq *q, sp_job *j)
             __atomic_store_n(&q->bitmap, q->bitmap & ~(1u << p),
                              __ATOMIC_RELAXED);
         c->next = NULL;
-        atomic_store(&q->n, atomic_load(&q->n) - 1);
+        /* under the lock; fewer jobs need no fence (a seq_cst store was
+         * a locked exchange): a lockless reader that still sees j
+         * counted takes the lock and finds it gone */
+        atomic_store_explicit(&q->n, atomic_load_explicit(&q->n,
+                              memory_order_relaxed) - 1, memory_order_release);
         return 1;
     }
     return 0;

@@ -1219,14 +1219,18 @@ static plain_t *plain_get(void)
 }
 
 /* w is PARKED now (given back, or its wake no longer owed): wake it if
- * it has something to do. Against a pusher: it pushes, fences, reads
- * idle; we store idle, fence, read the queue: one of us sees the other. */
+ * it has something to do. Against a pusher: it pushes (a seq_cst RMW, or
+ * a store and a seq_cst fence), reads idle; we store idle with a seq_cst
+ * RMW (every caller) and read the queue with seq_cst loads: one of us
+ * sees the other, with no fence here (on x86 the RMW's locked
+ * instruction orders them; a fence was one more). */
 static void wake_if_work(sp__worker *w)
 {
     sp_pool *p = w->pool;
-    atomic_thread_fence(memory_order_seq_cst);
-    if (sp__runq_has(&w->q) || atomic_load(&p->stopping) ||
-        atomic_load(&w->retired) || atomic_load(&w->want_best))
+    if (atomic_load_explicit(&w->q.inbox, memory_order_seq_cst) ||
+        atomic_load_explicit(&w->q.n, memory_order_seq_cst) > 0 ||
+        atomic_load(&p->stopping) || atomic_load(&w->retired) ||
+        atomic_load(&w->want_best))
         sp__worker_wake(w, 0);
 }
 
@@ -1264,10 +1268,12 @@ static int put_off_wake(sp__worker *w, int v)
     if (t->owed == w)
         return v == SP__W_OWED ||
                atomic_compare_exchange_strong(&w->idle, &v, SP__W_OWED);
-    sp_pool_retain(w->pool); /* the owed pointer must stay valid */
+    /* the owed pointer must stay valid: a reference to the pool, from
+     * the thread's batch of them (pool.c: no locked instruction) */
+    sp__pool_retain_job_by(w->pool, NULL);
     if (v != SP__W_OWED &&
         !atomic_compare_exchange_strong(&w->idle, &v, SP__W_OWED)) {
-        sp_pool_release(w->pool);
+        sp__pool_release_job(w->pool);
         return 0;
     }
     flush_owed(t); /* one owed wake per thread */
@@ -1299,7 +1305,7 @@ static void lent_entered(sp__worker *w, sp_job *j)
  * work (a job that yielded or suspended meanwhile may be queued there). */
 static void give_back(sp__worker *w)
 {
-    atomic_fetch_add(&w->pool->nidle, 1);
+    /* nidle counted w while lent (it is asleep): nothing to add */
     int v = atomic_exchange(&w->idle, SP__W_PARKED);
     if (v == SP__W_WANTED)
         sp__worker_wake(w, 0);
@@ -1343,9 +1349,33 @@ static int borrow(sp__worker *w, sp_job *j)
     if ((v != SP__W_PARKED && v != SP__W_OWED) ||
         !atomic_compare_exchange_strong(&w->idle, &v, SP__W_LENT))
         return 0;
-    atomic_fetch_sub(&w->pool->nidle, 1);
+    /* nidle keeps counting w: a lent worker sleeps, and the scans that
+     * read nidle wake nobody that is LENT (want 0) */
     int found = 0;
-    if (!atomic_load(&w->retired)) {
+    if (atomic_load(&w->retired))
+        ;
+    else if (atomic_load_explicit(&w->q.n, memory_order_relaxed) == 0 &&
+             atomic_load_explicit(&w->q.inbox, memory_order_relaxed) == j) {
+        /* j on top of the inbox (a fresh job this thread just started):
+         * the inbox taken with one compare-and-swap, no lock and no
+         * drain. The CAS fails for a push on top of j, a drain or a
+         * retire that took the inbox; once it succeeds, the chain under
+         * j is ours (j is QUEUED: pushed once, it cannot come back), so
+         * its next is read without a race. Alone: found. Else (older
+         * jobs under j, pushed by others just before it) the chain goes
+         * back where a drain would have put it, ahead of anything pushed
+         * since, and the worker is given back with work. */
+        sp_job *head = j;
+        if (atomic_compare_exchange_strong(&w->q.inbox, &head, NULL)) {
+            if (!j->next) {
+                found = 1;
+            } else {
+                sp__spin *l = sp__runq_lock(&w->q);
+                sp__runq_put_back(&w->q, j);
+                sp__spin_unlock(l);
+            }
+        }
+    } else {
         sp__spin *l = sp__runq_lock(&w->q);
         sp__runq_drain(&w->q);
         found = atomic_load_explicit(&w->q.n, memory_order_relaxed) == 1 &&
@@ -1375,7 +1405,7 @@ int sp__lend_run(sp_job *j)
         give_back(w);
         if (t->owed == w) { /* paid: the give-back woke it if needed */
             t->owed = NULL;
-            sp_pool_release(p);
+            sp__pool_release_job(p); /* into the thread's batch */
         }
         return 1;
     }

@@ -173,6 +173,37 @@ START_TEST(test_runq_priorities)
 }
 END_TEST
 
+/* The inbox taken whole with a compare-and-swap (a stand-in's borrow)
+ * and put back: its jobs land where a drain would have put them, in
+ * arrival order, after the jobs already in the level and before those
+ * pushed since (worker.c, borrow; sched.c, sp__runq_put_back) */
+START_TEST(test_runq_put_back)
+{
+    sp__runq q;
+    sp__runq_init(&q);
+    sp_job j[5];
+    memset(j, 0, sizeof j);
+    for (int i = 0; i < 5; i++)
+        j[i].prio = SP_PRIO_MIN;
+    sp__runq_push_inbox(&q, &j[0]);
+    sp__runq_drain(&q);                  /* j0: in the level already */
+    sp__runq_push_inbox(&q, &j[1]);
+    sp__runq_push_inbox(&q, &j[2]);
+    sp__runq_push_inbox(&q, &j[3]);      /* the inbox: j3 -> j2 -> j1 */
+    sp_job *head = &j[3];
+    ck_assert(atomic_compare_exchange_strong(&q.inbox, &head, NULL));
+    ck_assert_ptr_eq(j[3].next, &j[2]);  /* not alone: put back */
+    sp__runq_push_inbox(&q, &j[4]);      /* pushed meanwhile */
+    sp__runq_put_back(&q, &j[3]);
+    ck_assert_int_eq(atomic_load(&q.n), 4);
+    for (int i = 0; i < 5; i++)
+        ck_assert_ptr_eq(sp__runq_pop(&q), &j[i]);
+    ck_assert_ptr_null(sp__runq_pop(&q));
+    ck_assert_int_eq(atomic_load(&q.n), 0);
+    sp__runq_destroy(&q);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("fiber");
@@ -188,6 +219,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_stack_slab_when_over_budget);
     tcase_add_test(tc, test_stack_budget_from_max_map_count);
     tcase_add_test(tc, test_runq_priorities);
+    tcase_add_test(tc, test_runq_put_back);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1703,6 +1703,60 @@ START_TEST(test_flush_wakes)
 }
 END_TEST
 
+/* A plain thread starts two jobs on a parked worker and waits for the
+ * second: not alone in the inbox, it is run by the worker, after the
+ * first (arrival order); alone, it is run by the waiting thread, standing
+ * in, with no wake of the worker (worker.c, borrow). The rarer case, a
+ * job found not alone only after the stand-in took the inbox, is
+ * test_runq_put_back in test_fiber.c. */
+static _Atomic int lend_order;
+static void *note_order(void *arg)
+{
+    *(int *)arg = atomic_fetch_add(&lend_order, 1) + 1;
+    return arg;
+}
+
+START_TEST(test_lend_not_alone)
+{
+    sp_pool *p = sp_pool_create(1);
+    sp__worker *w = p->workers[0];
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        ck_assert_int_eq(atomic_load(&w->idle), SP__W_PARKED);
+        atomic_store(&lend_order, 0);
+        int oa = 0, oj = 0;
+        sp_job *a = sp_job_create(note_order, &oa);
+        sp_job *j = sp_job_create(note_order, &oj);
+        ck_assert_int_eq(sp_job_start(p, 0, a), 0);
+        ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+        ck_assert_ptr_eq(sp_job_wait(j), &oj);
+        ck_assert_ptr_eq(sp_job_wait(a), &oa);
+        ck_assert_int_eq(oa, 1);   /* arrival order kept */
+        ck_assert_int_eq(oj, 2);
+        sp_job_release(a);
+        sp_job_release(j);
+    }
+    /* alone, it runs on this thread (the worker is not woken) */
+    sp_stats before, after;
+    for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    sp_pool_stats(p, &before);
+    int o = 0;
+    sp_job *j = sp_job_create(note_order, &o);
+    ck_assert_int_eq(sp_job_start(p, 0, j), 0);
+    ck_assert_ptr_eq(sp_job_wait(j), &o);
+    sp_job_release(j);
+    sp_pool_stats(p, &after);
+    ck_assert_uint_eq(after.wakes, before.wakes);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* ---- jobs completed from outside (sp_job_detach, sp_job_complete) ---- */
 
 typedef struct {
@@ -2127,6 +2181,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_deferred_cancel_in_wait);
     tcase_add_test(tc, test_job_priority);
     tcase_add_test(tc, test_flush_wakes);
+    tcase_add_test(tc, test_lend_not_alone);
     tcase_add_test(tc, test_rename_running);
     tcase_add_test(tc, test_wait_interruptible);
     tcase_add_test(tc, test_detach_complete);
