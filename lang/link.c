@@ -453,6 +453,8 @@ static int b_fprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return rc;
 }
 
+long sl_stdin_lines;
+
 /* a line from stdin (an ASCII link with no name), after the prompt */
 static int read_stdin(sl_ctx *C, const char *prompt, sl_value *ret) {
   fputs(prompt, stdout);
@@ -460,6 +462,7 @@ static int read_stdin(sl_ctx *C, const char *prompt, sl_value *ret) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t n = getline(&line, &cap, stdin);
+  if (n > 0) __atomic_fetch_add(&sl_stdin_lines, 1, __ATOMIC_RELAXED);
   *ret = sl_str_new(line && n > 0 ? line : "", n > 0 ? (size_t)n : 0);
   free(line);
   (void)C;

@@ -1,6 +1,7 @@
 /* main.c: the spindle program -- runs a file, a -e string, piped stdin,
  * or the REPL on a terminal. File and -e runs print only what the script
  * prints; an uncaught error ends the run with status 1. */
+#include <ctype.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -33,7 +34,8 @@ static void usage(FILE *f) {
         "              info, shutdown), replies and the session's output as JSON\n"
         "              lines on stdout; SIGINT interrupts the running request\n"
         "              (protocol: lang/README.md, \"The kernel protocol\")\n"
-        "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script.\n"
+        "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script,\n"
+        "  each statement as soon as its last line has come.\n"
         "Exit status: 0, 1 after an error, 128+N after signal N (SIGINT: 130, SIGTERM: 143).\n"
         "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load),\n"
         "  SPINDLE_TRACE (trace file, read by the runtime when a pool is created),\n"
@@ -209,12 +211,72 @@ static int list_builtins(sl_ctx *C, int argc, char **argv) {
   return 0;
 }
 
+/* Piped stdin runs as Singular reads it: statement by statement, each
+ * as soon as its last line has come (brackets, strings and comments
+ * closed, ending with `;` or `}`), so a program can drive spindle through
+ * a pipe, and read("") and pause() read the lines that follow the
+ * statement calling them. A top-level `if` block waits for the next
+ * line that is not blank (an `else` may follow). Line numbers count from
+ * the first line of stdin; the first error ends the run (exit status 1),
+ * as in a script file. */
+/* runs b's text, its first line line0, and empties b; *line0 moves past
+ * its lines and past those that read("") took meanwhile */
+static int run_chunk(sl_ctx *C, sl_buf *b, int *line0, int *lines) {
+  int first = *line0;
+  *line0 += *lines;
+  *lines = 0;
+  if (!b->len) return 0;
+  long taken = __atomic_load_n(&sl_stdin_lines, __ATOMIC_RELAXED);
+  sl_code *code = sl_compile(C, b->s, b->len, "(stdin)", first);
+  b->len = 0;
+  b->s[0] = 0;
+  if (!code) return SL_ERR;
+  sl_value r;
+  int rc = sl_run(C, code, &r);
+  sl_release(r);
+  sl_code_release(code);
+  fflush(stdout);
+  *line0 += (int)(__atomic_load_n(&sl_stdin_lines, __ATOMIC_RELAXED) - taken);
+  return rc;
+}
+
+static int blank_line(const char *s) {
+  while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
+  return !*s || (s[0] == '/' && s[1] == '/');
+}
+
+static int starts_with_else(const char *s) {
+  while (*s == ' ' || *s == '\t' || *s == '\r') s++;
+  return !strncmp(s, "else", 4) && !(isalnum((unsigned char)s[4]) || s[4] == '_');
+}
+
 static int run_stdin(sl_ctx *C) {
   sl_buf b = {0};
-  char tmp[65536];
-  size_t n;
-  while ((n = fread(tmp, 1, sizeof tmp, stdin)) > 0) sl_buf_add(&b, tmp, n);
-  int rc = sl_run_string(C, b.s ? b.s : "", "(stdin)");
+  sl_buf_puts(&b, "");
+  sl_scan sc = {0};
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int rc = 0, line0 = 1, lines = 0, await_else = 0;
+  while (rc >= 0 && rc != SL_QUIT && (n = getline(&line, &cap, stdin)) >= 0) {
+    if (await_else && !blank_line(line)) {
+      await_else = 0;
+      if (!starts_with_else(line)) {        /* the if stands alone: run it */
+        rc = run_chunk(C, &b, &line0, &lines);
+        memset(&sc, 0, sizeof sc);
+        if (rc < 0 || rc == SL_QUIT) break;
+      }
+    }
+    sl_buf_add(&b, line, (size_t)n);
+    lines++;
+    sl_scan_feed(&sc, line, (size_t)n);
+    if (await_else || !sl_scan_complete(&sc)) continue;
+    if (sc.after_if) { await_else = 1; continue; }
+    rc = run_chunk(C, &b, &line0, &lines);
+    memset(&sc, 0, sizeof sc);
+  }
+  if (rc >= 0 && rc != SL_QUIT) rc = run_chunk(C, &b, &line0, &lines);   /* what is left: an if, or incomplete */
+  free(line);
   sl_buf_free(&b);
   return finish(C, rc);
 }

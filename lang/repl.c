@@ -29,29 +29,87 @@ static int repl_poll(void *ud) {
   return 1;
 }
 
-int sl_source_complete(const char *s) {
-  int depth = 0, instr = 0;
-  char last = 0;
-  for (const char *p = s; *p; p++) {
-    if (instr) {
-      if (*p == '\\' && p[1]) p++;
-      else if (*p == '"') instr = 0;
-      continue;
+/* The scanner behind sl_source_complete, fed a piece at a time (piped
+ * stdin feeds it a line at a time: no rescan of what came before). It
+ * follows strings, comments and bracket depth, the last significant
+ * character, and whether the statement that a top-level `}` just ended
+ * began with `if` or `else if` (an `else` may then follow on a later
+ * line). */
+static int word_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* one character of code (not in a string or comment) */
+static void scan_code(sl_scan *sc, char c) {
+  if (c == ' ' || c == '\t' || c == '\n' || c == '\r') { sc->inword = 0; return; }
+  sc->last = c;
+  sc->after_if = 0;                          /* set again below by a block's '}' */
+  if (sc->depth == 0 && word_char(c)) {      /* a top-level statement's first words */
+    if (!sc->inword) {
+      if (sc->nwords < 2) { sc->words[sc->nwords] = 0; sc->wlen = 0; }
+      sc->nwords++;
     }
-    if (*p == '/' && p[1] == '/') { while (*p && *p != '\n') p++; if (!*p) break; continue; }
-    if (*p == '/' && p[1] == '*') {
-      const char *e = strstr(p + 2, "*/");
-      if (!e) return 0;
-      p = e + 1;
-      continue;
+    sc->inword = 1;
+    if (sc->nwords <= 2) {                   /* packed, up to 4 letters; longer: no keyword */
+      int k = sc->nwords - 1;
+      sc->words[k] = sc->wlen < 4 ? sc->words[k] * 256u + (unsigned char)c : 0xffffffffu;
+      if (sc->wlen < 5) sc->wlen++;
     }
-    if (*p == '"') instr = 1;
-    else if (*p == '{' || *p == '(' || *p == '[') depth++;
-    else if (*p == '}' || *p == ')' || *p == ']') depth--;
-    if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') last = *p;
+    return;
   }
-  if (instr || depth > 0) return 0;
-  return last == 0 || last == ';' || last == '}' || depth < 0;
+  sc->inword = 0;
+  if (sc->depth == 0 && sc->nwords == 0) sc->nwords = 3;   /* starts with no word */
+  if (c == '"') { sc->state = 1; return; }
+  if (c == '{' || c == '(' || c == '[') sc->depth++;
+  else if (c == '}' || c == ')' || c == ']') {
+    sc->depth--;
+    if (c == '}' && sc->depth == 0) {        /* a block at top level ended */
+      unsigned w_if = 'i' * 256u + 'f', w_else = (('e' * 256u + 'l') * 256u + 's') * 256u + 'e';
+      sc->after_if = (sc->nwords >= 1 && sc->words[0] == w_if) ||
+                     (sc->nwords >= 2 && sc->words[0] == w_else && sc->words[1] == w_if);
+      sc->nwords = 0;
+    }
+  }
+  if (c == ';' && sc->depth == 0) sc->nwords = 0;
+}
+
+void sl_scan_feed(sl_scan *sc, const char *p, size_t n) {
+  for (const char *e = p + n; p < e; p++) {
+    char c = *p;
+    switch (sc->state) {
+    case 1:                                  /* in a string */
+      if (sc->esc) sc->esc = 0;
+      else if (c == '\\') sc->esc = 1;
+      else if (c == '"') sc->state = 0;
+      continue;
+    case 2:                                  /* a // comment, to the line's end */
+      if (c == '\n') sc->state = 0;
+      continue;
+    case 3:                                  /* a block comment */
+      if (c == '/' && sc->star) sc->state = 0;
+      sc->star = c == '*';
+      continue;
+    }
+    if (sc->slash) {                         /* the '/' before: a comment, or code */
+      sc->slash = 0;
+      if (c == '/' || c == '*') { sc->state = c == '/' ? 2 : 3; sc->star = 0; continue; }
+      scan_code(sc, '/');
+    }
+    if (c == '/') { sc->slash = 1; continue; }   /* decided by the next character */
+    scan_code(sc, c);
+  }
+}
+
+int sl_scan_complete(const sl_scan *sc) {
+  if (sc->state == 1 || sc->state == 3 || sc->depth > 0) return 0;
+  char last = sc->slash ? '/' : sc->last;   /* a '/' that ended the text so far */
+  return last == 0 || last == ';' || last == '}' || sc->depth < 0;
+}
+
+int sl_source_complete(const char *s) {
+  sl_scan sc = {0};
+  sl_scan_feed(&sc, s, strlen(s));
+  return sl_scan_complete(&sc);
 }
 
 /* ---- completion -------------------------------------------------------- */

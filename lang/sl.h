@@ -513,6 +513,24 @@ int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out);
 /* REPL */
 int sl_repl(sl_ctx *C, int quiet);
 int sl_source_complete(const char *src);  /* 0 while braces/strings open */
+/* The same, fed a piece at a time (zero-initialised): complete once
+ * strings, comments and brackets are closed and the text ends with `;` or
+ * `}`; after_if: the last thing was the block of an `if` or `else if` at
+ * top level (an `else` may follow). */
+typedef struct {
+  int depth;
+  int state;            /* 0 code, 1 string, 2 // comment, 3 block comment */
+  int esc, star, slash; /* after a '\\' in a string; a piece ended with '*' in a comment, with '/' */
+  char last;            /* the last significant character */
+  int inword, nwords, wlen;
+  unsigned words[2];    /* the current top-level statement's first two words (packed, <= 4 letters) */
+  int after_if;
+} sl_scan;
+void sl_scan_feed(sl_scan *sc, const char *p, size_t n);
+/* lines of stdin read by read("") and pause() (link.c; atomic access):
+ * a script piped on stdin counts its line numbers past them */
+extern long sl_stdin_lines;
+int sl_scan_complete(const sl_scan *sc);
 /* Tab completion: keywords and defined globals starting with prefix,
  * sorted, each once; a malloc'ed array of *n malloc'ed names */
 char **sl_complete_names(sl_world *W, const char *prefix, size_t *n);

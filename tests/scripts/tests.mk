@@ -4,6 +4,7 @@ SING_TESTS = \
 	tests/scripts/builtins.sing \
 	tests/scripts/builtins_walk.sing \
 	tests/scripts/cli.sing \
+	tests/scripts/stdin_stream.sing \
 	tests/scripts/compat.sing \
 	tests/scripts/control.sing \
 	tests/scripts/cstack.sing \
