@@ -2,6 +2,7 @@
  * or the REPL on a terminal. File and -e runs print only what the script
  * prints; an uncaught error ends the run with status 1. */
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,11 +37,21 @@ static void usage(FILE *f) {
         "              (protocol: lang/README.md, \"The kernel protocol\")\n"
         "With no FILE and no -e: a REPL on a terminal, else stdin runs as a script,\n"
         "  each statement as soon as its last line has come.\n"
+        "Singular's options (its command lines run spindle unchanged):\n"
+        "  -c, --execute=CODE  run CODE first, then go on (with FILE, the REPL or stdin)\n"
+        "  --quiet (-q), -v (--version), -r/--random=SEED (system(\"random\", SEED)),\n"
+        "  --ticks-per-sec=N (rtimer's unit), --cpus=N (system(\"--cpus\") and the\n"
+        "  tasks' cores; the same as SPINDLE_CPUS=N), -u/--user-option=S\n"
+        "  (system(\"--user-option\")), --no-warn (no \"// **\" warnings), --no-out (no\n"
+        "  output on stdout); accepted, doing nothing here: -t/--no-tty, --no-rc,\n"
+        "  --no-stdlib, --emacs, --allow-net, --browser=, --cntrlc, --min-time=,\n"
+        "  --threads=, --flint-threads=. Singular's -e is --echo; spindle's -e runs CODE.\n"
         "Exit status: 0, 1 after an error, 128+N after signal N (SIGINT: 130, SIGTERM: 143).\n"
         "Environment: SPINDLE_PATH (libraries for LIB), SPINDLE_PLUGIN_PATH (plugins for load),\n"
         "  SPINDLE_TRACE (trace file, read by the runtime when a pool is created),\n"
         "  SPINDLE_NO_DEADLOCK_CHECK=1 (a wait that could never end waits instead of failing),\n"
-        "  SPINDLE_NO_CLUSTER=1 (under mpirun, every rank runs the script on its own).\n",
+        "  SPINDLE_NO_CLUSTER=1 (under mpirun, every rank runs the script on its own),\n"
+        "  SPINDLE_CPUS=N (the cores a script is told it has: system(\"--cpus\"), getcores()).\n",
         f);
 }
 
@@ -304,14 +315,115 @@ static int start_cluster(sl_ctx *C) {
   return 1;
 }
 
+/* ---- Singular's options -------------------------------------------------
+ * So that the command lines Singular users have run spindle: those that
+ * mean something here do what Singular's do; those about things spindle
+ * does not have (a terminal setup, start-up files, standard.lib, the help
+ * browser, flint) are accepted and do nothing; those of Singular features
+ * spindle lacks (batch mode over ssi links, the source debugger,
+ * profiling, input logs, echo) are refused, saying so. */
+
+/* an option's value: "--name=V", or the next argument for a short form
+ * ("-r V") or a long one without '=' ("--name V"); NULL (and a message)
+ * when it is missing */
+static const char *opt_value(int argc, char **argv, int *i, const char *name) {
+  const char *a = argv[*i], *eq = strchr(a, '=');
+  if (eq && a[1] == '-') return eq + 1;
+  if (*i + 1 < argc) return argv[++*i];
+  fprintf(stderr, "spindle: %s needs a value\n", name);
+  return NULL;
+}
+
+static int long_opt(const char *a, const char *name) {   /* "--name" or "--name=..." */
+  size_t n = strlen(name);
+  return !strncmp(a, name, n) && (a[n] == 0 || a[n] == '=');
+}
+
+/* a positive int option value: 0 and a message if it is not one */
+static long opt_positive(const char *name, const char *v) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end || n < 1) {
+    fprintf(stderr, "spindle: %s needs a positive integer, not \"%s\"\n", name, v);
+    return 0;
+  }
+  return n;
+}
+
 int main(int argc, char **argv) {
-  const char *code = NULL;
+  const char *code = NULL, *first = NULL;
   int quiet = 0, list = 0, kernel = 0, i = 1;
+  sl_buf setup = {0};   /* what Singular's options ask for, run before all */
   for (; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
-    if (!strcmp(argv[i], "--version")) { printf("spindle %s\n", PACKAGE_VERSION); return 0; }
-    if (!strcmp(argv[i], "-q")) { quiet = 1; continue; }
-    if (!strcmp(argv[i], "--list-builtins")) { list = 1; continue; }
+    const char *a = argv[i], *v;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+    if (!strcmp(a, "--version") || !strcmp(a, "-v") || !strcmp(a, "--dump-versiontuple")) {
+      printf(!strcmp(a, "--dump-versiontuple") ? "%s\n" : "spindle %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+    if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) { quiet = 1; continue; }
+    if (!strcmp(a, "-c") || long_opt(a, "--execute")) {
+      if (!(first = opt_value(argc, argv, &i, "-c/--execute"))) return 2;
+      continue;
+    }
+    if (!strcmp(a, "-r") || long_opt(a, "--random")) {
+      if (!(v = opt_value(argc, argv, &i, "-r/--random"))) return 2;
+      char *end;
+      errno = 0;
+      long long seed = strtoll(v, &end, 10);
+      if (errno || end == v || *end) {
+        fprintf(stderr, "spindle: -r/--random needs an integer seed, not \"%s\"\n", v);
+        return 2;
+      }
+      sl_buf_printf(&setup, "system(\"random\", %lld);\n", seed);
+      continue;
+    }
+    if (long_opt(a, "--ticks-per-sec")) {
+      long n;
+      if (!(v = opt_value(argc, argv, &i, "--ticks-per-sec")) || !(n = opt_positive("--ticks-per-sec", v))) return 2;
+      sl_buf_printf(&setup, "system(\"--ticks-per-sec\", %ld);\n", n);
+      continue;
+    }
+    if (long_opt(a, "--cpus")) {
+      if (!(v = opt_value(argc, argv, &i, "--cpus")) || !opt_positive("--cpus", v)) return 2;
+      setenv("SPINDLE_CPUS", v, 1);   /* read by system("--cpus") and by the tasks' pool */
+      continue;
+    }
+    if (!strcmp(a, "-u") || long_opt(a, "--user-option")) {
+      if (!(v = opt_value(argc, argv, &i, "-u/--user-option"))) return 2;
+      sl_user_option = v;
+      continue;
+    }
+    if (!strcmp(a, "--no-warn")) { sl_no_warnings = 1; continue; }
+    if (!strcmp(a, "--no-out")) {
+      if (!freopen("/dev/null", "w", stdout)) { perror("spindle: --no-out"); return 2; }
+      continue;
+    }
+    if (!strcmp(a, "-t") || !strcmp(a, "--no-tty") || !strcmp(a, "--no-rc") ||
+        !strcmp(a, "--no-stdlib") || !strcmp(a, "--emacs") || !strcmp(a, "--allow-net") ||
+        long_opt(a, "--cntrlc"))
+      continue;
+    if (long_opt(a, "--browser") || long_opt(a, "--min-time") || long_opt(a, "--threads") ||
+        long_opt(a, "--flint-threads")) {
+      if (!strchr(a, '=') && !opt_value(argc, argv, &i, a)) return 2;
+      continue;
+    }
+    static const struct { const char *opt, *what; } lacking[] = {
+      {"-b", "batch mode over ssi links"}, {"--batch", "batch mode over ssi links"},
+      {"--link", "batch mode over ssi links"}, {"--MPhost", "batch mode over ssi links"},
+      {"--MPport", "batch mode over ssi links"}, {"-d", "the source code debugger"},
+      {"--sdb", "the source code debugger"}, {"-p", "profiling into smon.out"},
+      {"--profile", "profiling into smon.out"}, {"--log", "input logs"},
+      {"--echo", "echo; spindle's -e runs CODE"}, {"--no-shell", "a restricted mode"},
+    };
+    for (size_t k = 0; k < sizeof lacking / sizeof *lacking; k++)
+      if (a[1] == '-' ? long_opt(a, lacking[k].opt) : !strcmp(a, lacking[k].opt)) {
+        fprintf(stderr, "spindle: %s is Singular's option for something spindle does not have (%s)\n",
+                a, lacking[k].what);
+        return 2;
+      }
+    if (!strcmp(a, "--list-builtins")) { list = 1; continue; }
     if (!strcmp(argv[i], "--kernel")) { kernel = 1; continue; }
     if (!strcmp(argv[i], "-e")) {
       if (i + 1 >= argc) { fputs("spindle: -e needs an argument\n", stderr); return 2; }
@@ -335,8 +447,8 @@ int main(int argc, char **argv) {
     }
     break;
   }
-  if (kernel && (list || code || i < argc)) {
-    fputs("spindle: --kernel takes no script, -e or --list-builtins\n", stderr);
+  if (kernel && (list || code || first || i < argc)) {
+    fputs("spindle: --kernel takes no script, -e, -c or --list-builtins\n", stderr);
     return 2;
   }
   find_build_tree();
@@ -348,6 +460,13 @@ int main(int argc, char **argv) {
   int repl = !list && !kernel && !code && i >= argc && isatty(0) && isatty(1);
   if (!list && !kernel && !repl) signals_for_script(C);
   if (!list && !kernel && (rc = start_cluster(C)) != 0) return rc;
+  /* Singular's options, then its -c CODE, before the rest */
+  if (!list && (setup.len || first)) {
+    rc = setup.len ? sl_run_string(C, setup.s, "(options)") : 0;
+    if (rc >= 0 && rc != SL_QUIT && first) rc = sl_run_string(C, first, "-c");
+    sl_buf_free(&setup);
+    if (rc < 0 || rc == SL_QUIT) return finish(C, rc);
+  }
   if (kernel) rc = sl_kernel(C);
   else if (list) rc = list_builtins(C, argc - i, argv + i);
   else if (code) rc = finish(C, sl_run_string(C, code, "-e"));

@@ -112,11 +112,30 @@ static int sys_setenv(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
-/* system("cpu") and system("--cpus"): the processors online */
+/* system("cpu"): the processors online; system("--cpus"): the cores the
+ * script may use, the same unless spindle --cpus=N (or SPINDLE_CPUS=N)
+ * said otherwise, as Singular's --cpus */
 static int cpus(sl_ctx *C, const char *req, int argc, sl_value *ret) {
   if (argc) return sl_error(C, "system: \"%s\" takes no argument", req);
   long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (req[0] == '-') {   /* getenv under the lock that system("setenv") takes */
+    pthread_rwlock_rdlock(&env_lock);
+    const char *lim = getenv("SPINDLE_CPUS");
+    long k = lim ? atol(lim) : 0;
+    pthread_rwlock_unlock(&env_lock);
+    if (k > 0) n = k;
+  }
   *ret = SL_INT(n > 0 ? n : 1);
+  return 0;
+}
+
+const char *sl_user_option = "";
+
+/* system("--user-option"): spindle -u/--user-option's string, as Singular's */
+static int sys_user_option(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_error(C, "system: \"--user-option\" takes no argument");
+  *ret = sl_str_new(sl_user_option, strlen(sl_user_option));
   return 0;
 }
 
@@ -233,6 +252,7 @@ static void os_register(void) {
   sl_api.def_system(NULL, "setenv", sys_setenv);
   sl_api.def_system(NULL, "cpu", sys_cpu);
   sl_api.def_system(NULL, "--cpus", sys_cpus);
+  sl_api.def_system(NULL, "--user-option", sys_user_option);
   sl_api.def_system(NULL, "uname", sys_uname);
   sl_api.def_system(NULL, "Singular", sys_self);
   sl_api.def_system(NULL, "alarm", sys_alarm);

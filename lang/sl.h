@@ -530,6 +530,10 @@ void sl_scan_feed(sl_scan *sc, const char *p, size_t n);
 /* lines of stdin read by read("") and pause() (link.c; atomic access):
  * a script piped on stdin counts its line numbers past them */
 extern long sl_stdin_lines;
+/* Singular's command-line options (main.c): --no-warn silences sl_warn;
+ * -u/--user-option's string, what system("--user-option") returns */
+extern int sl_no_warnings;
+extern const char *sl_user_option;
 int sl_scan_complete(const sl_scan *sc);
 /* Tab completion: keywords and defined globals starting with prefix,
  * sorted, each once; a malloc'ed array of *n malloc'ed names */

@@ -293,11 +293,16 @@ void th_spread(int n, int *w) {
   for (int r = 0; r < size; r++) w[r] = n / size + (r < n % size);
 }
 
+/* spindle --cpus=N (Singular's option) sets SPINDLE_CPUS: the cores the
+ * script is told it has (getcores(), the tasks' pool). Read once, at the
+ * plugin's init (a script's system("setenv") may run in a job later) */
+static long cpus_limit;
+
 int th_cores(void) {
   const spindle_cluster *c = cluster();
   if (c) return c->cores(-1);
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : (int)n;
+  long n = cpus_limit > 0 ? cpus_limit : sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 4096 ? 4096 : (int)n;
 }
 
 static int f_createClusterPool(spindle_ctx *C, int argc, spindle_value *argv, spindle_value *ret) {
@@ -1516,6 +1521,8 @@ int spindle_plugin_abi = SPINDLE_PLUGIN_ABI;
 
 int spindle_plugin_init(spindle_reg *reg) {
   SPINDLE_PLUGIN_CHECK(reg);
+  const char *lim = getenv("SPINDLE_CPUS");
+  cpus_limit = lim ? atol(lim) : 0;
   th_api = reg->api;
   main_ctx = reg->ctx;
   static const spindle_type_desc pool_d = {"threadpool", pool_print, NULL, NULL, NULL};

@@ -5,6 +5,7 @@ SING_TESTS = \
 	tests/scripts/builtins_walk.sing \
 	tests/scripts/cli.sing \
 	tests/scripts/stdin_stream.sing \
+	tests/scripts/cli_singular.sing \
 	tests/scripts/compat.sing \
 	tests/scripts/control.sing \
 	tests/scripts/cstack.sing \
