@@ -82,16 +82,17 @@ static void chop_nl(sl_buf *b, size_t from) {
 }
 
 /* print(v, fmt)'s text, as Singular's: %s string(v), %l the expression
- * that makes v, %t its type line (as `type`, named _), %; its display and
+ * that makes v, %t its type line (as `type`, named after the variable
+ * print was given, else _), %; its display and
  * a newline, %p what print(v) prints; %2s, %2l, ... add a newline; any
  * other format (%b: Betti numbers, the algebra) is %s */
-static void fmt_value(sl_buf *b, sl_value v, const char *fmt) {
+static void fmt_value(sl_buf *b, sl_value v, const char *fmt, const char *name) {
   size_t at = b->len;
   int nl = fmt[0] == '%' && fmt[1] == '2';
   char c = fmt[0] == '%' ? fmt[1 + nl] : 0;
   if (c == 'l') lform(b, v, 0);
   else if (c == 't') {
-    sl_type_text(b, "_", v);
+    sl_type_text(b, name, v);
     chop_nl(b, at);
   } else if (c == ';') {
     sl_print_value(b, v, 0);
@@ -140,23 +141,34 @@ int sl_format(sl_ctx *C, const char *fname, int argc, sl_value *argv, sl_buf *b)
     if (!hit) break;
     sl_buf_add(b, f, (size_t)(hit - f));
     if (conv[k][1] == 'n' || !strcmp(conv[k], "%2")) sl_buf_add(b, "\n", 1);
-    else fmt_value(b, vals[next++], conv[k]);
+    else fmt_value(b, vals[next++], conv[k], "_");
     f = hit + strlen(conv[k]);
   }
   sl_buf_puts(b, f);
   return 0;
 }
 
+/* print(v, fmt): the text, as a string; name: v's variable, or "_" */
+static int print_fmt(sl_ctx *C, sl_value *argv, const char *name, sl_value *ret) {
+  const char *fname = "print";
+  ARG(1, SL_T_STRING, "string (a format such as \"%s\", \"%l\", \"%p\")");
+  sl_buf b = {0};
+  fmt_value(&b, argv[0], sl_sv(argv[1])->s, name);
+  *ret = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_free(&b);
+  return 0;
+}
+
+/* "(print named)"(name, v, fmt): print(x, fmt) of a variable x, as the
+ * compiler calls it (so that %t names x, as Singular's) */
+static int b_print_named(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 3 || argv[0].type != SL_T_STRING) return sl_error(C, "(print named): internal call");
+  return print_fmt(C, argv + 1, sl_sv(argv[0])->s, ret);
+}
+
 int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "print";
-  if (argc == 2) {   /* print(v, fmt): the text, as a string */
-    ARG(1, SL_T_STRING, "string (a format such as \"%s\", \"%l\", \"%p\")");
-    sl_buf b = {0};
-    fmt_value(&b, argv[0], sl_sv(argv[1])->s);
-    *ret = sl_str_new(b.s ? b.s : "", b.len);
-    sl_buf_free(&b);
-    return 0;
-  }
+  if (argc == 2) return print_fmt(C, argv, "_", ret);
   ARGC(1, "1 or 2 arguments");
   if (argv[0].type == SL_T_INTVEC) {   /* Singular prints a column */
     sl_intvec *v = sl_iv(argv[0]);
@@ -733,7 +745,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"print", sl_b_print}, {"string", b_string}, {"int", b_int},
+    {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

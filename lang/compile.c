@@ -344,6 +344,15 @@ static int ccall(comp *cp, sl_node *n) {
                strcmp(n->a->str, "timer") && strcmp(n->a->str, "rtimer") && strcmp(n->a->str, "voice");
   if (byname && !strcmp(n->a->str, "exportto"))
     return cexportto(cp, n->kids.n ? n->kids.v[0] : NULL, &n->kids, 1, n->line);
+  if (byname && !strcmp(n->a->str, "print") && n->kids.n == 2 && n->kids.v[0]->kind == N_NAME) {
+    /* print(x, fmt) of a variable: "%t" names x, as Singular's */
+    emit(cp, INS_A(OP_LOADG, global_ref(cp, "(print named)")));
+    emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(n->kids.v[0]->str))));
+    if (cexpr(cp, n->kids.v[0]) < 0 || cexpr(cp, n->kids.v[1]) < 0) return -1;
+    cp->line = n->line;
+    emit(cp, INS_A(OP_CALL, 3));
+    return 0;
+  }
   if (byname) {
     int r = ccall_name(cp, n);
     if (r) return r < 0 ? -1 : 0;
