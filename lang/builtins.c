@@ -584,6 +584,93 @@ static int b_extgcd(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return rc;
 }
 
+/* entry i of a chinrem argument (a list or an intvec) as an integer */
+static int chin_entry(sl_ctx *C, sl_value v, size_t i, const char *what, mpz_t z) {
+  if (v.type == SL_T_INTVEC) { mpz_set_si(z, (long)sl_iv(v)->v[i]); return 0; }
+  sl_value e = sl_lv(v)->v[i];
+  if (e.type == SL_T_INT) { mpz_set_si(z, (long)e.u.i); return 0; }
+  if (e.type == SL_T_BIGINT) { mpz_set(z, sl_bv(e)->z); return 0; }
+  return sl_error(C, "chinrem: %s %zu must be an int or bigint, not %s", what, i + 1, sl_type_name((int)e.type));
+}
+
+static size_t chin_size(sl_value v) {
+  return v.type == SL_T_INTVEC ? sl_iv(v)->n : sl_lv(v)->n;
+}
+
+/* chinrem(r, m): the x with x = r[i] mod m[i] for every i, as Singular's
+ * (a bigint in the symmetric range: -M/2 < x <= M/2, M the product of
+ * the moduli), for lists of ints and bigints or two intvecs; a list of
+ * such lists gives the list of their results. Moduli must be positive;
+ * moduli that share factors are allowed when the residues agree (M is
+ * then their lcm), and residues that contradict each other are an error
+ * (Singular returns a number that solves nothing). */
+static int b_chinrem(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "chinrem";
+  ARGC(2, "2 arguments (the residues and the moduli: lists, or intvecs)");
+  sl_value r = argv[0], m = argv[1];
+  if (r.type != SL_T_LIST && r.type != SL_T_INTVEC) return sl_arg_err(C, fname, 1, "list or intvec", r);
+  if (m.type != SL_T_LIST && m.type != SL_T_INTVEC) return sl_arg_err(C, fname, 2, "list or intvec", m);
+  size_t n = chin_size(r);
+  if (r.type == SL_T_LIST && n && sl_lv(r)->v[0].type == SL_T_LIST) {   /* a list of residue lists */
+    sl_value out = sl_list_new(n);
+    for (size_t i = 0; i < n; i++) {
+      sl_value a[2] = {sl_lv(r)->v[i], m}, x;
+      if (a[0].type != SL_T_LIST) { sl_release(out); return sl_error(C, "chinrem: entry %zu of the residues must be a list, as the first one, not %s", i + 1, sl_type_name((int)a[0].type)); }
+      if (b_chinrem(C, 2, a, &x) < 0) { sl_release(out); return SL_ERR; }
+      sl_list_push(&out, x);
+    }
+    *ret = out;
+    return 0;
+  }
+  if ((r.type == SL_T_INTVEC) != (m.type == SL_T_INTVEC))
+    return sl_error(C, "chinrem: the residues and the moduli must both be lists or both intvecs, not %s and %s",
+                    sl_type_name((int)r.type), sl_type_name((int)m.type));
+  if (n == 0) return sl_error(C, "chinrem: no residues");
+  if (chin_size(m) != n)
+    return sl_error(C, "chinrem: %zu residue%s but %zu modul%s", n, n == 1 ? "" : "s", chin_size(m),
+                    chin_size(m) == 1 ? "us" : "i");
+  mpz_t x, M, a, q, g, s, t;
+  mpz_inits(x, M, a, q, g, s, t, NULL);
+  int rc = 0;
+  mpz_set_ui(x, 0);
+  mpz_set_ui(M, 1);
+  for (size_t i = 0; i < n && !rc; i++) {
+    if (chin_entry(C, r, i, "residue", a) < 0 || chin_entry(C, m, i, "modulus", q) < 0) { rc = SL_ERR; break; }
+    if (mpz_sgn(q) <= 0) {
+      char *qs = mpz_get_str(NULL, 10, q);
+      rc = sl_error(C, "chinrem: modulus %zu must be positive, not %s", i + 1, qs);
+      free(qs);
+      break;
+    }
+    /* x' = x + M k with x + M k = a mod q: M k = a - x mod q, solvable iff
+     * g = gcd(M, q) divides a - x; then k = s (a - x) / g mod q / g */
+    mpz_gcdext(g, s, t, M, q);
+    mpz_sub(a, a, x);
+    if (!mpz_divisible_p(a, g)) {
+      char *gs = mpz_get_str(NULL, 10, g);
+      rc = sl_error(C, "chinrem: no solution: residue %zu contradicts the ones before it modulo %s (the moduli share that factor)", i + 1, gs);
+      free(gs);
+      break;
+    }
+    mpz_divexact(a, a, g);
+    mpz_divexact(q, q, g);   /* q / g */
+    mpz_mul(a, a, s);
+    mpz_mod(a, a, q);        /* k */
+    mpz_mul(a, a, M);
+    mpz_add(x, x, a);
+    mpz_mul(M, M, q);        /* lcm */
+    mpz_mod(x, x, M);
+    if ((rc = sl_poll(C)) < 0) break;   /* long lists: cancel and Ctrl-C reach it */
+  }
+  if (!rc) {
+    mpz_fdiv_q_2exp(a, M, 1);   /* M div 2: above it, the negative representative */
+    if (mpz_cmp(x, a) > 0) mpz_sub(x, x, M);
+    *ret = sl_bigint_from_mpz(x);
+  }
+  mpz_clears(x, M, a, q, g, s, t, NULL);
+  return rc;
+}
+
 /* det(m) of a square intmat: exact (Bareiss' fraction-free elimination
  * on GMP integers); an int when it fits, else a bigint */
 static int b_det(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -745,7 +832,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
+    {"chinrem", b_chinrem}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

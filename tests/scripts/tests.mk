@@ -6,6 +6,8 @@ SING_TESTS = \
 	tests/scripts/cli.sing \
 	tests/scripts/stdin_stream.sing \
 	tests/scripts/cli_singular.sing \
+	tests/scripts/chinrem.sing \
+	tests/scripts/chinrem_errors.sing \
 	tests/scripts/compat.sing \
 	tests/scripts/control.sing \
 	tests/scripts/cstack.sing \
