@@ -51,7 +51,7 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             # later: the clock, chance, memory and the names in use
             "datetime", "random", "memory", "names", "newline",
             # formatted output, numbers, tracing
-            "fprintf", "min", "max", "extgcd", "det", "TRACE", "option",
+            "fprintf", "min", "max", "extgcd", "det", "TRACE", "option", "chinrem",
             "importfrom"}
 # option(...)'s names are names of options, not of variables
 _OPTS = ["prot", "redSB", "notBuckets", "notSugar", "interrupt", "sugarCrit",
