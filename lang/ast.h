@@ -12,7 +12,9 @@ enum sl_node_kind {
   N_CONTINUE, N_RETURN, N_BLOCK, N_PROCDEF, N_QUIT, N_KILL, N_LIB, N_EMPTY,
   /* `expr` (a name computed at run time); export a, b; type x; */
   N_BACKQ, N_EXPORT, N_TYPE,
-  N_MEMBER     /* a.str: a member of a newstruct value */
+  N_MEMBER,    /* a.str: a member of a newstruct value */
+  N_ELSE       /* else a; with no if before it in the same text: Singular's
+                * else of the last top-level if (the REPL, piped stdin) */
 };
 
 typedef struct sl_node sl_node;

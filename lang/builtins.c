@@ -159,6 +159,29 @@ static int print_fmt(sl_ctx *C, sl_value *argv, const char *name, sl_value *ret)
   return 0;
 }
 
+/* "(if)"(cond), at an if that ends a top-level text: notes whether cond
+ * held, for an else that begins the next text; "(if)"(), at the start of
+ * a text that does not begin with else: forgets it (compile.c, celse) */
+static int b_if_note(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc == 0) { C->else_state = 0; *ret = SL_NONE; return 0; }
+  C->else_state = argv[0].type == SL_T_INT && argv[0].u.i == 0 ? 2 : 1;
+  *ret = argv[0];
+  sl_retain(*ret);
+  return 0;
+}
+
+/* "(else)"(): 1 if the else that begins this text is to run (the if
+ * that ended the text before did not hold); an else with no such if is
+ * skipped with a warning, as in Singular */
+static int b_else_take(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argc; (void)argv;
+  int st = C->else_state;
+  if (st == 0) sl_warn(C, "`else` without `if` in level 0", SL_WARN_PLAIN);   /* Singular's words */
+  C->else_state = st == 1 ? 1 : 0;   /* a chain after a taken branch skips on */
+  *ret = SL_INT(st == 2);
+  return 0;
+}
+
 /* "(print named)"(name, v, fmt): print(x, fmt) of a variable x, as the
  * compiler calls it (so that %t names x, as Singular's) */
 static int b_print_named(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -832,7 +855,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

@@ -24,6 +24,12 @@ typedef struct comp {
   const char *pkg;    /* package of the code (proc P::f), NULL for Top */
   const char *self;   /* the proc's own name without its package */
   const char *libpkg; /* a library's package (Foo of foo.lib): its procs are Foo::f too */
+  sl_node *top;      /* the top-level statement being compiled, and */
+  int top_first;     /* whether it is the text's first statement */
+  int top_last;      /* whether it is the text's last: an if there with no
+                      * else records its condition for an else that comes
+                      * as the next text's first statement (Singular's
+                      * else on a later line of the REPL or piped stdin) */
   int *gix; int gix_cap; /* once code->g is long: slot -> its first index
                           * (open addressing, -1 empty), so a script that
                           * declares 100,000 names compiles in linear time */
@@ -785,7 +791,10 @@ static int cfor(comp *cp, sl_node *n) {
 }
 
 static int cif(comp *cp, sl_node *n) {
+  int top = n == cp->top && cp->top_last && !cp->in_proc && !n->c;
+  if (top) emit(cp, INS_A(OP_LOADG, global_ref(cp, "(if)")));   /* notes the condition */
   if (cexpr(cp, n->a) < 0) return -1;
+  if (top) emit(cp, INS_A(OP_CALL, 1));
   int jf = emit(cp, INS_A(OP_JF, 0));
   if (cstmt(cp, n->b) < 0) return -1;
   if (!n->c) { patch(cp, jf, cp->code->nins); return 0; }
@@ -793,6 +802,23 @@ static int cif(comp *cp, sl_node *n) {
   patch(cp, jf, cp->code->nins);
   if (cstmt(cp, n->c) < 0) return -1;
   patch(cp, j, cp->code->nins);
+  return 0;
+}
+
+/* else body; with no if before it in this text: as the text's first
+ * statement, the else of an if that ended the text run before (the REPL
+ * and piped stdin run a text a statement; Singular's else too is a
+ * statement of its own); an else-if's if may end this text in turn */
+static int celse(comp *cp, sl_node *n) {
+  if (n != cp->top || cp->top_first == 0 || cp->in_proc)
+    return cerr(cp, n->line, "`else` without `if`%s", ""), -1;
+  emit(cp, INS_A(OP_LOADG, global_ref(cp, "(else)")));
+  emit(cp, INS_A(OP_CALL, 0));
+  int jf = emit(cp, INS_A(OP_JF, 0));
+  cp->top = n->a;   /* an else if: that if may end the text */
+  cp->top_first = 0;
+  if (cstmt(cp, n->a) < 0) return -1;
+  patch(cp, jf, cp->code->nins);
   return 0;
 }
 
@@ -992,6 +1018,7 @@ static int cstmt(comp *cp, sl_node *n) {
   case N_ASSIGN: return cassign(cp, n);
   case N_OPASSIGN: return copassign(cp, n->kids.v[0], n->op, n->a, 0);
   case N_IF: return cif(cp, n);
+  case N_ELSE: return celse(cp, n);
   case N_WHILE: return cwhile(cp, n);
   case N_FOR: return cfor(cp, n);
   case N_BREAK: case N_CONTINUE: return cbreak(cp, n);
@@ -1233,7 +1260,20 @@ static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file
   sl_value text = sl_str_new(src, len);
   cp.code->text = sl_sv(text);
   cp.code->text_line0 = line0;
-  cstmt(&cp, pr.root);
+  /* top-level statements: an if that ends the text notes its condition
+   * for an else that begins the next one; any other text forgets it */
+  sl_nodes *k = &pr.root->kids;
+  if (k->n && k->v[0]->kind != N_ELSE) {
+    emit(&cp, INS_A(OP_LOADG, global_ref(&cp, "(if)")));
+    emit(&cp, INS_A(OP_CALL, 0));
+    emit(&cp, INS_A(OP_POP, 0));
+  }
+  for (int i = 0; i < k->n && !cp.err; i++) {
+    cp.top = k->v[i];
+    cp.top_first = i == 0;
+    cp.top_last = i == k->n - 1;
+    cstmt(&cp, cp.top);
+  }
   if (!cp.err) emit(&cp, INS_A(OP_RET0, 0));
   sl_node_free(pr.root);
   if (cp.err) {

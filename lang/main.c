@@ -226,10 +226,10 @@ static int list_builtins(sl_ctx *C, int argc, char **argv) {
  * as soon as its last line has come (brackets, strings and comments
  * closed, ending with `;` or `}`), so a program can drive spindle through
  * a pipe, and read("") and pause() read the lines that follow the
- * statement calling them. A top-level `if` block waits for the next
- * line that is not blank (an `else` may follow). Line numbers count from
- * the first line of stdin; the first error ends the run (exit status 1),
- * as in a script file. */
+ * statement calling them. An `else` on a later line than its `if` is a
+ * statement of its own, as in Singular (compile.c, celse). Line numbers
+ * count from the first line of stdin; the first error ends the run (exit
+ * status 1), as in a script file. */
 /* runs b's text, its first line line0, and empties b; *line0 moves past
  * its lines and past those that read("") took meanwhile */
 static int run_chunk(sl_ctx *C, sl_buf *b, int *line0, int *lines) {
@@ -251,16 +251,6 @@ static int run_chunk(sl_ctx *C, sl_buf *b, int *line0, int *lines) {
   return rc;
 }
 
-static int blank_line(const char *s) {
-  while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
-  return !*s || (s[0] == '/' && s[1] == '/');
-}
-
-static int starts_with_else(const char *s) {
-  while (*s == ' ' || *s == '\t' || *s == '\r') s++;
-  return !strncmp(s, "else", 4) && !(isalnum((unsigned char)s[4]) || s[4] == '_');
-}
-
 static int run_stdin(sl_ctx *C) {
   sl_buf b = {0};
   sl_buf_puts(&b, "");
@@ -268,25 +258,18 @@ static int run_stdin(sl_ctx *C) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
-  int rc = 0, line0 = 1, lines = 0, await_else = 0;
+  int rc = 0, line0 = 1, lines = 0;
   while (rc >= 0 && rc != SL_QUIT && (n = getline(&line, &cap, stdin)) >= 0) {
-    if (await_else && !blank_line(line)) {
-      await_else = 0;
-      if (!starts_with_else(line)) {        /* the if stands alone: run it */
-        rc = run_chunk(C, &b, &line0, &lines);
-        memset(&sc, 0, sizeof sc);
-        if (rc < 0 || rc == SL_QUIT) break;
-      }
-    }
     sl_buf_add(&b, line, (size_t)n);
     lines++;
     sl_scan_feed(&sc, line, (size_t)n);
-    if (await_else || !sl_scan_complete(&sc)) continue;
-    if (sc.after_if) { await_else = 1; continue; }
+    /* complete, and not only blank lines and comments (those wait for
+     * what follows them, so that the line numbers stay right) */
+    if (!sc.last || !sl_scan_complete(&sc)) continue;
     rc = run_chunk(C, &b, &line0, &lines);
     memset(&sc, 0, sizeof sc);
   }
-  if (rc >= 0 && rc != SL_QUIT) rc = run_chunk(C, &b, &line0, &lines);   /* what is left: an if, or incomplete */
+  if (rc >= 0 && rc != SL_QUIT && sc.last) rc = run_chunk(C, &b, &line0, &lines);   /* incomplete */
   free(line);
   sl_buf_free(&b);
   return finish(C, rc);

@@ -689,6 +689,12 @@ static sl_node *statement(parser *P) {
   case T_SEMI: next(P); return mk(N_EMPTY, line);
   case T_LBRACE: return block(P);
   case T_IF: next(P); return if_stmt(P, line);
+  case T_ELSE: {   /* an else of its own: the compiler decides (top level only) */
+    next(P);
+    sl_node *n = mk(N_ELSE, line);
+    if (!(n->a = body(P))) { sl_node_free(n); return NULL; }
+    return n;
+  }
   case T_WHILE: next(P); return while_stmt(P, line);
   case T_FOR: next(P); return for_stmt(P, line);
   case T_BREAK: next(P); return end_stmt(P, mk(N_BREAK, line));
@@ -758,7 +764,8 @@ static const char *kindname[] = {
   "int", "bignum", "str", "name", "op", "and", "or", "not", "neg", "call",
   "index", "range", "quote", "defined", "_", "incdec", "exprs", "decl",
   "assign", "opassign", "if", "while", "for", "break", "continue", "return",
-  "block", "proc", "quit", "kill", "LIB", "empty", "backquote", "export", "type", "member"};
+  "block", "proc", "quit", "kill", "LIB", "empty", "backquote", "export", "type", "member",
+  "else"};
 
 static void dump(sl_buf *b, const sl_node *n) {
   if (!n) { sl_buf_puts(b, "nil"); return; }

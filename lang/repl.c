@@ -31,46 +31,16 @@ static int repl_poll(void *ud) {
 
 /* The scanner behind sl_source_complete, fed a piece at a time (piped
  * stdin feeds it a line at a time: no rescan of what came before). It
- * follows strings, comments and bracket depth, the last significant
- * character, and whether the statement that a top-level `}` just ended
- * began with `if` or `else if` (an `else` may then follow on a later
- * line). */
-static int word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-}
+ * follows strings, comments and bracket depth, and the last significant
+ * character. */
 
 /* one character of code (not in a string or comment) */
 static void scan_code(sl_scan *sc, char c) {
-  if (c == ' ' || c == '\t' || c == '\n' || c == '\r') { sc->inword = 0; return; }
+  if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return;
   sc->last = c;
-  sc->after_if = 0;                          /* set again below by a block's '}' */
-  if (sc->depth == 0 && word_char(c)) {      /* a top-level statement's first words */
-    if (!sc->inword) {
-      if (sc->nwords < 2) { sc->words[sc->nwords] = 0; sc->wlen = 0; }
-      sc->nwords++;
-    }
-    sc->inword = 1;
-    if (sc->nwords <= 2) {                   /* packed, up to 4 letters; longer: no keyword */
-      int k = sc->nwords - 1;
-      sc->words[k] = sc->wlen < 4 ? sc->words[k] * 256u + (unsigned char)c : 0xffffffffu;
-      if (sc->wlen < 5) sc->wlen++;
-    }
-    return;
-  }
-  sc->inword = 0;
-  if (sc->depth == 0 && sc->nwords == 0) sc->nwords = 3;   /* starts with no word */
-  if (c == '"') { sc->state = 1; return; }
-  if (c == '{' || c == '(' || c == '[') sc->depth++;
-  else if (c == '}' || c == ')' || c == ']') {
-    sc->depth--;
-    if (c == '}' && sc->depth == 0) {        /* a block at top level ended */
-      unsigned w_if = 'i' * 256u + 'f', w_else = (('e' * 256u + 'l') * 256u + 's') * 256u + 'e';
-      sc->after_if = (sc->nwords >= 1 && sc->words[0] == w_if) ||
-                     (sc->nwords >= 2 && sc->words[0] == w_else && sc->words[1] == w_if);
-      sc->nwords = 0;
-    }
-  }
-  if (c == ';' && sc->depth == 0) sc->nwords = 0;
+  if (c == '"') sc->state = 1;
+  else if (c == '{' || c == '(' || c == '[') sc->depth++;
+  else if (c == '}' || c == ')' || c == ']') sc->depth--;
 }
 
 void sl_scan_feed(sl_scan *sc, const char *p, size_t n) {

@@ -374,6 +374,9 @@ struct sl_ctx {
   /* where `x;` displays go instead of stdout (the kernel: its protocol's
    * display messages); NULL for stdout. Not inherited by new contexts. */
   void (*display)(struct sl_ctx *C, const char *text, size_t len);
+  /* an if that ended the text run last, for an else that begins the
+   * next (compile.c, celse): 0 none, 1 its condition held, 2 it did not */
+  int else_state;
 };
 typedef struct sl_ctx sl_ctx;
 
@@ -515,16 +518,12 @@ int sl_repl(sl_ctx *C, int quiet);
 int sl_source_complete(const char *src);  /* 0 while braces/strings open */
 /* The same, fed a piece at a time (zero-initialised): complete once
  * strings, comments and brackets are closed and the text ends with `;` or
- * `}`; after_if: the last thing was the block of an `if` or `else if` at
- * top level (an `else` may follow). */
+ * `}`. */
 typedef struct {
   int depth;
   int state;            /* 0 code, 1 string, 2 // comment, 3 block comment */
   int esc, star, slash; /* after a '\\' in a string; a piece ended with '*' in a comment, with '/' */
-  char last;            /* the last significant character */
-  int inword, nwords, wlen;
-  unsigned words[2];    /* the current top-level statement's first two words (packed, <= 4 letters) */
-  int after_if;
+  char last;            /* the last significant character (0: none yet) */
 } sl_scan;
 void sl_scan_feed(sl_scan *sc, const char *p, size_t n);
 /* lines of stdin read by read("") and pause() (link.c; atomic access):
