@@ -163,8 +163,9 @@ static int print_fmt(sl_ctx *C, sl_value *argv, const char *name, sl_value *ret)
  * held, for an else that begins the next text; "(if)"(), at the start of
  * a text that does not begin with else: forgets it (compile.c, celse) */
 static int b_if_note(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  if (argc == 0) { C->else_state = 0; *ret = SL_NONE; return 0; }
-  C->else_state = argv[0].type == SL_T_INT && argv[0].u.i == 0 ? 2 : 1;
+  int outer = C->nframes <= 1;   /* not a text run by execute() or a proc */
+  if (argc == 0) { if (outer) C->else_state = 0; *ret = SL_NONE; return 0; }
+  if (outer) C->else_state = argv[0].type == SL_T_INT && argv[0].u.i == 0 ? 2 : 1;
   *ret = argv[0];
   sl_retain(*ret);
   return 0;
@@ -175,7 +176,7 @@ static int b_if_note(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
  * skipped with a warning, as in Singular */
 static int b_else_take(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   (void)argc; (void)argv;
-  int st = C->else_state;
+  int st = C->nframes <= 1 ? C->else_state : 0;   /* execute("else ...") has no if */
   if (st == 0) sl_warn(C, "`else` without `if` in level 0", SL_WARN_PLAIN);   /* Singular's words */
   C->else_state = st == 1 ? 1 : 0;   /* a chain after a taken branch skips on */
   *ret = SL_INT(st == 2);
