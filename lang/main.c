@@ -1,7 +1,6 @@
 /* main.c: the spindle program -- runs a file, a -e string, piped stdin,
  * or the REPL on a terminal. File and -e runs print only what the script
  * prints; an uncaught error ends the run with status 1. */
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -222,14 +221,6 @@ static int list_builtins(sl_ctx *C, int argc, char **argv) {
   return 0;
 }
 
-/* Piped stdin runs as Singular reads it: statement by statement, each
- * as soon as its last line has come (brackets, strings and comments
- * closed, ending with `;` or `}`), so a program can drive spindle through
- * a pipe, and read("") and pause() read the lines that follow the
- * statement calling them. An `else` on a later line than its `if` is a
- * statement of its own, as in Singular (compile.c, celse). Line numbers
- * count from the first line of stdin; the first error ends the run (exit
- * status 1), as in a script file. */
 /* runs b's text, its first line line0, and empties b; *line0 moves past
  * its lines and past those that read("") took meanwhile */
 static int run_chunk(sl_ctx *C, sl_buf *b, int *line0, int *lines) {
@@ -251,6 +242,14 @@ static int run_chunk(sl_ctx *C, sl_buf *b, int *line0, int *lines) {
   return rc;
 }
 
+/* Piped stdin runs as Singular reads it: statement by statement, each
+ * as soon as its last line has come (brackets, strings and comments
+ * closed, ending with `;` or `}`), so a program can drive spindle through
+ * a pipe, and read("") and pause() read the lines that follow the
+ * statement calling them. An `else` on a later line than its `if` is a
+ * statement of its own, as in Singular (compile.c, celse). Line numbers
+ * count from the first line of stdin; the first error ends the run (exit
+ * status 1), as in a script file. */
 static int run_stdin(sl_ctx *C) {
   sl_buf b = {0};
   sl_buf_puts(&b, "");
