@@ -131,6 +131,37 @@ static int cpus(sl_ctx *C, const char *req, int argc, sl_value *ret) {
 
 const char *sl_user_option = "";
 
+/* system("version"): the version of Singular whose language spindle
+ * follows and whose output it matches (Debian's 4.3.1, which says 4313),
+ * for scripts that test it before using a feature */
+static int sys_version(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_error(C, "system: \"version\" takes no argument");
+  *ret = SL_INT(4313);
+  return 0;
+}
+
+/* system("--no-warn"): 1 when warnings are off (spindle --no-warn);
+ * system("--no-warn", 0 or 1) turns them on or off, as Singular's */
+static int sys_no_warn(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc == 0) { *ret = SL_INT(__atomic_load_n(&sl_no_warnings, __ATOMIC_RELAXED)); return 0; }
+  if (argc != 1 || argv[0].type != SL_T_INT)
+    return sl_error(C, "system: \"--no-warn\" needs an int (1: no warnings, 0: warnings), or nothing to ask");
+  __atomic_store_n(&sl_no_warnings, argv[0].u.i != 0, __ATOMIC_RELAXED);
+  return 0;
+}
+
+/* system("SingularLib"): where LIB looks for libraries, colon-separated */
+static int sys_lib_dirs(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argv;
+  if (argc) return sl_error(C, "system: \"SingularLib\" takes no argument");
+  sl_buf b = {0};
+  sl_lib_dirs(&b);
+  *ret = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_free(&b);
+  return 0;
+}
+
 /* system("--user-option"): spindle -u/--user-option's string, as Singular's */
 static int sys_user_option(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   (void)argv;
@@ -253,6 +284,10 @@ static void os_register(void) {
   sl_api.def_system(NULL, "cpu", sys_cpu);
   sl_api.def_system(NULL, "--cpus", sys_cpus);
   sl_api.def_system(NULL, "--user-option", sys_user_option);
+  sl_api.def_system(NULL, "--random", sys_random);   /* Singular's option name for the seed */
+  sl_api.def_system(NULL, "--no-warn", sys_no_warn);
+  sl_api.def_system(NULL, "version", sys_version);
+  sl_api.def_system(NULL, "SingularLib", sys_lib_dirs);
   sl_api.def_system(NULL, "uname", sys_uname);
   sl_api.def_system(NULL, "Singular", sys_self);
   sl_api.def_system(NULL, "alarm", sys_alarm);

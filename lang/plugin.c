@@ -746,6 +746,15 @@ static int find_in(const char *name, const char *env, const char *sub, const cha
   return try_dirs(installed, name, out, seen);
 }
 
+/* the directories LIB searches after the current one, colon-separated
+ * (system("SingularLib")) */
+void sl_lib_dirs(sl_buf *b) {
+  const char *env = getenv("SPINDLE_PATH");
+  if (env && *env) sl_buf_puts(b, env);
+  if (sl_builddir) sl_buf_printf(b, "%s%s/scripts/lib", b->len ? ":" : "", sl_srcdir ? sl_srcdir : sl_builddir);
+  sl_buf_printf(b, "%s%s", b->len ? ":" : "", SL_PKGDATADIR "/lib");
+}
+
 int sl_find_lib(sl_ctx *C, const char *fn, const char *name, char **path) {
   sl_buf seen = {0};
   int ok = find_in(name, "SPINDLE_PATH", "scripts/lib", SL_PKGDATADIR "/lib", 1, path, &seen);

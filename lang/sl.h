@@ -533,6 +533,8 @@ extern long sl_stdin_lines;
  * -u/--user-option's string, what system("--user-option") returns */
 extern int sl_no_warnings;
 extern const char *sl_user_option;
+/* the directories LIB searches after the current one (plugin.c) */
+void sl_lib_dirs(sl_buf *b);
 int sl_scan_complete(const sl_scan *sc);
 /* Tab completion: keywords and defined globals starting with prefix,
  * sorted, each once; a malloc'ed array of *n malloc'ed names */

@@ -307,7 +307,7 @@ static void src_line(sl_code *c, int line, sl_buf *b) {
 int sl_no_warnings;
 
 void sl_warn(sl_ctx *C, const char *msg, int how) {
-  if (sl_no_warnings) return;   /* spindle --no-warn, as Singular's */
+  if (__atomic_load_n(&sl_no_warnings, __ATOMIC_RELAXED)) return;   /* --no-warn, as Singular's */
   /* every "redefining x" warning passes here: option(noredefine) */
   if (!strncmp(msg, "redefining ", 11) && !sl_option(SL_OPT_REDEFINE)) return;
   sl_buf b = {0}, t = {0};
