@@ -1757,6 +1757,58 @@ START_TEST(test_lend_not_alone)
 }
 END_TEST
 
+/* Plain threads that start and wait for jobs one at a time (each may
+ * stand in for a parked worker, taking its job from the inbox with a
+ * compare-and-swap) while another thread pushes fire-and-forget jobs on
+ * the same workers and the workers steal from each other: every job
+ * runs once, every wait gets its own result. */
+typedef struct { sp_pool *p; int n; _Atomic long *bad; } lend_arg;
+static _Atomic long lend_forgot;
+
+static void *lend_waiter(void *arg)
+{
+    lend_arg *a = arg;
+    for (int i = 0; i < a->n; i++) {
+        sp_job *j = sp_job_create(ident, (void *)(intptr_t)(i + 1));
+        void *r = NULL;
+        if (!j || sp_job_start(a->p, 0, j) != 0 || sp_job_join(j, &r) != 0 ||
+            r != (void *)(intptr_t)(i + 1))
+            atomic_fetch_add(a->bad, 1);
+        sp_job_release(j);
+    }
+    return NULL;
+}
+
+static void *lend_pusher(void *arg)
+{
+    lend_arg *a = arg;
+    for (int i = 0; i < a->n; i++)
+        if (sp_job_spawn(a->p, 0, add_one, &lend_forgot, NULL) != 0)
+            atomic_fetch_add(a->bad, 1);
+    return NULL;
+}
+
+START_TEST(test_lend_races)
+{
+    for (int nw = 1; nw <= 2; nw++) {
+        sp_pool *p = sp_pool_create(nw);
+        _Atomic long bad = 0;
+        atomic_store(&lend_forgot, 0);
+        enum { W = 3, N = 3000 };
+        lend_arg a = {p, N, &bad};
+        pthread_t t[W + 1];
+        for (int k = 0; k < W; k++)
+            ck_assert_int_eq(pthread_create(&t[k], NULL, lend_waiter, &a), 0);
+        ck_assert_int_eq(pthread_create(&t[W], NULL, lend_pusher, &a), 0);
+        for (int k = 0; k <= W; k++)
+            pthread_join(t[k], NULL);
+        ck_assert_int_eq(sp_pool_close(p, 1), 0);
+        ck_assert_int_eq(bad, 0);
+        ck_assert_int_eq(lend_forgot, N);
+    }
+}
+END_TEST
+
 /* ---- jobs completed from outside (sp_job_detach, sp_job_complete) ---- */
 
 typedef struct {
@@ -2182,6 +2234,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_job_priority);
     tcase_add_test(tc, test_flush_wakes);
     tcase_add_test(tc, test_lend_not_alone);
+    tcase_add_test(tc, test_lend_races);
     tcase_add_test(tc, test_rename_running);
     tcase_add_test(tc, test_wait_interruptible);
     tcase_add_test(tc, test_detach_complete);
