@@ -276,9 +276,10 @@ SP_API int sp_job_start(sp_pool *pool, int prio, sp_job *job);
 
 /*
  * Create a job running fn(arg) and queue it on the pool with priority
- * prio, in one call: sp_job_create and sp_job_start together, cheaper
- * (nobody else can see the job before it is queued, so the start takes
- * neither the job's lock nor a locked add for the pool's hold).
+ * prio, in one call: sp_job_create and sp_job_start together, with
+ * three locked instructions less (nobody else can see the job before it
+ * is queued, so the start takes neither the job's lock nor a locked add
+ * for the pool's hold).
  * With out != NULL, *out is the job, with one reference for the caller
  * (wait for it, release it); with out == NULL nobody holds the job but
  * the pool, which frees it when it ends (fire and forget: a parked
