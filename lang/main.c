@@ -336,7 +336,9 @@ static long opt_positive(const char *name, const char *v) {
 int main(int argc, char **argv) {
   const char *code = NULL, *first = NULL;
   int quiet = 0, list = 0, kernel = 0, i = 1;
-  sl_buf setup = {0};   /* what Singular's options ask for, run before all */
+  static sl_buf setup;  /* what Singular's options ask for, run before all
+                         * (static: an option error's early exit leaves it
+                         * reachable, not leaked) */
   for (; i < argc; i++) {
     const char *a = argv[i], *v;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -443,13 +445,14 @@ int main(int argc, char **argv) {
   if (!list && !kernel && !repl) signals_for_script(C);
   if (!list && !kernel && (rc = start_cluster(C)) != 0) return rc;
   /* Singular's options, then its -c CODE, before the rest */
+  int pre = 0;
   if (!list && (setup.len || first)) {
-    rc = setup.len ? sl_run_string(C, setup.s, "(options)") : 0;
-    if (rc >= 0 && rc != SL_QUIT && first) rc = sl_run_string(C, first, "-c");
-    sl_buf_free(&setup);
-    if (rc < 0 || rc == SL_QUIT) return finish(C, rc);
+    pre = setup.len ? sl_run_string(C, setup.s, "(options)") : 0;
+    if (pre >= 0 && pre != SL_QUIT && first) pre = sl_run_string(C, first, "-c");
   }
-  if (kernel) rc = sl_kernel(C);
+  sl_buf_free(&setup);
+  if (pre < 0 || pre == SL_QUIT) rc = finish(C, pre);   /* the rest does not run */
+  else if (kernel) rc = sl_kernel(C);
   else if (list) rc = list_builtins(C, argc - i, argv + i);
   else if (code) rc = finish(C, sl_run_string(C, code, "-e"));
   else if (i < argc && strcmp(argv[i], "-")) rc = finish(C, sl_run_file(C, argv[i]));
