@@ -268,7 +268,9 @@ static int run_stdin(sl_ctx *C) {
     rc = run_chunk(C, &b, &line0, &lines);
     memset(&sc, 0, sizeof sc);
   }
-  if (rc >= 0 && rc != SL_QUIT && sc.last) rc = run_chunk(C, &b, &line0, &lines);   /* incomplete */
+  /* what is left: incomplete, or a comment never closed (the compiler
+   * says which) */
+  if (rc >= 0 && rc != SL_QUIT && (sc.last || sc.state == 3)) rc = run_chunk(C, &b, &line0, &lines);
   free(line);
   sl_buf_free(&b);
   return finish(C, rc);
