@@ -411,19 +411,37 @@ void sp__rt_leave(void)
     rt_leave_job(sp__current());
 }
 
-sp_job *sp_job_create(sp_job_fn fn, void *arg)
+/* A job of fn(arg) with refs references, in state (CREATED, or QUEUED
+ * for sp_job_spawn); lock, side, waiters: zero from job_alloc */
+static sp_job *job_make(sp_job_fn fn, void *arg, int refs, int state)
 {
-    if (!fn)
-        return NULL;
     sp_job *j = job_alloc();
     if (!j)
         return NULL;
     j->fn = fn;
     j->arg = arg;
     j->in_rt = 1;
-    atomic_init(&j->refs, 1);
-    atomic_init(&j->state, SP_JOB_CREATED);
-    return j; /* lock, side, waiters: zero from job_alloc */
+    atomic_init(&j->refs, refs);
+    atomic_init(&j->state, state);
+    return j;
+}
+
+sp_job *sp_job_create(sp_job_fn fn, void *arg)
+{
+    return fn ? job_make(fn, arg, 1, SP_JOB_CREATED) : NULL;
+}
+
+static inline int clamp_prio(int prio)
+{
+    return prio < SP_PRIO_MIN ? SP_PRIO_MIN : prio > SP_PRIO_MAX ? SP_PRIO_MAX : prio;
+}
+
+/* the job the calling thread runs, given its worker record (NULL on a
+ * plain thread); read once: no switch can happen while the caller is in
+ * the runtime */
+static inline sp_job *running_job(sp__worker *self)
+{
+    return self ? atomic_load_explicit(&self->cur, memory_order_relaxed) : NULL;
 }
 
 sp__jside *sp__jside_get(sp_job *j)
@@ -589,26 +607,17 @@ int sp_job_spawn(sp_pool *p, int prio, sp_job_fn fn, void *arg, sp_job **out)
         return SP_EINVAL;
     if (atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
         return SP_ECLOSED;
-    if (prio < SP_PRIO_MIN)
-        prio = SP_PRIO_MIN;
-    if (prio > SP_PRIO_MAX)
-        prio = SP_PRIO_MAX;
     sp__worker *self = sp__self();
-    sp_job *cur = self ? atomic_load_explicit(&self->cur,
-                                              memory_order_relaxed) : NULL;
+    sp_job *cur = running_job(self);
     rt_enter_job(cur);
-    sp_job *j = job_alloc();
+    /* the caller's reference (when out) and the hold */
+    sp_job *j = job_make(fn, arg, out ? 2 : 1, SP_JOB_QUEUED);
     if (!j) {
         rt_leave_job(cur);
         return SP_ENOMEM;
     }
-    j->fn = fn;
-    j->arg = arg;
-    j->in_rt = 1;
     j->pool = p;
-    j->prio = prio;
-    atomic_init(&j->refs, out ? 2 : 1); /* the caller's, the hold */
-    atomic_init(&j->state, SP_JOB_QUEUED);
+    j->prio = clamp_prio(prio);
     sp__pool_retain_job_by(p, self);
     sp__count_start_by(p, self);
     if (out)
@@ -633,15 +642,8 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     if (scheduled ? atomic_load(&p->stopping)
                   : atomic_load(&p->closed) || atomic_load(&sp__shutdown_flag))
         return SP_ECLOSED;
-    if (prio < SP_PRIO_MIN)
-        prio = SP_PRIO_MIN;
-    if (prio > SP_PRIO_MAX)
-        prio = SP_PRIO_MAX;
-    /* the thread's worker record read once (no switch can happen in
-     * here: the job we may run on is in the runtime) */
     sp__worker *self = sp__self();
-    sp_job *cur = self ? atomic_load_explicit(&self->cur,
-                                              memory_order_relaxed) : NULL;
+    sp_job *cur = running_job(self);
     rt_enter_job(cur);
     sp__lk_lock(&j->lock);
     int st = SP_JOB_CREATED;
@@ -652,7 +654,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
         return SP_EBUSY;
     }
     j->pool = p;
-    j->prio = prio;
+    j->prio = clamp_prio(prio);
     sp__pool_retain_job_by(p, self);
     atomic_fetch_add(&j->refs, 1); /* the hold */
     sp__count_start_by(p, self);

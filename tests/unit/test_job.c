@@ -12,6 +12,15 @@
 
 static void *ident(void *arg) { return arg; }
 
+/* waits up to 2 s for w to park (its thread asleep on the futex) */
+static void await_parked(sp__worker *w)
+{
+    for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 START_TEST(test_create_start_wait)
 {
     sp_pool *p = sp_pool_create(2);
@@ -293,10 +302,7 @@ START_TEST(test_spawn_forget_wakes)
     sp__worker *w = p->workers[0];
     _Atomic long count = 0;
     for (int round = 0; round < 20; round++) {
-        for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
+        await_parked(w);
         ck_assert_int_eq(sp_job_spawn(p, 0, add_one, &count, NULL), 0);
         ck_assert_int_ne(atomic_load(&w->idle), SP__W_OWED);
         while (atomic_load(&count) != round + 1) {
@@ -1678,10 +1684,7 @@ START_TEST(test_flush_wakes)
     sp__worker *w = p->workers[0];
     int seen_owed = 0;
     for (int round = 0; round < 50 && !seen_owed; round++) {
-        for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
+        await_parked(w);
         ck_assert_int_eq(atomic_load(&w->idle), SP__W_PARKED);
         sp_job *j = sp_job_create(ident, (void *)0x77);
         ck_assert_int_eq(sp_job_start(p, 0, j), 0);
@@ -1721,10 +1724,7 @@ START_TEST(test_lend_not_alone)
     sp_pool *p = sp_pool_create(1);
     sp__worker *w = p->workers[0];
     for (int round = 0; round < 20; round++) {
-        for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
+        await_parked(w);
         ck_assert_int_eq(atomic_load(&w->idle), SP__W_PARKED);
         atomic_store(&lend_order, 0);
         int oa = 0, oj = 0;
@@ -1741,10 +1741,7 @@ START_TEST(test_lend_not_alone)
     }
     /* alone, it runs on this thread (the worker is not woken) */
     sp_stats before, after;
-    for (int i = 0; i < 2000 && atomic_load(&w->idle) != SP__W_PARKED; i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
+    await_parked(w);
     sp_pool_stats(p, &before);
     int o = 0;
     sp_job *j = sp_job_create(note_order, &o);
