@@ -229,14 +229,9 @@ static int run_chunk(sl_ctx *C, sl_buf *b, int *line0, int *lines) {
   *lines = 0;
   if (!b->len) return 0;
   long taken = __atomic_load_n(&sl_stdin_lines, __ATOMIC_RELAXED);
-  sl_code *code = sl_compile(C, b->s, b->len, "(stdin)", first);
+  int rc = sl_run_text(C, b->s, b->len, "(stdin)", first);
   b->len = 0;
   b->s[0] = 0;
-  if (!code) return SL_ERR;
-  sl_value r;
-  int rc = sl_run(C, code, &r);
-  sl_release(r);
-  sl_code_release(code);
   fflush(stdout);
   *line0 += (int)(__atomic_load_n(&sl_stdin_lines, __ATOMIC_RELAXED) - taken);
   return rc;

@@ -872,8 +872,8 @@ int sl_lib(sl_ctx *C, const char *fn, sl_value name) {
   return 0;
 }
 
-int sl_run_string(sl_ctx *C, const char *src, const char *file) {
-  sl_code *code = sl_compile(C, src, strlen(src), file, 1);
+int sl_run_text(sl_ctx *C, const char *src, size_t len, const char *file, int line0) {
+  sl_code *code = sl_compile(C, src, len, file, line0);
   if (!code) return SL_ERR;
   sl_value r;
   int rc = sl_run(C, code, &r);
@@ -882,16 +882,15 @@ int sl_run_string(sl_ctx *C, const char *src, const char *file) {
   return rc;
 }
 
+int sl_run_string(sl_ctx *C, const char *src, const char *file) {
+  return sl_run_text(C, src, strlen(src), file, 1);
+}
+
 int sl_run_file(sl_ctx *C, const char *path) {
   size_t n;
   char *src = read_file(path, &n);
   if (!src) return sl_error(C, "cannot open \"%s\": %s", path, strerror(errno));
-  sl_code *code = sl_compile(C, src, n, path, 1);
+  int rc = sl_run_text(C, src, n, path, 1);
   free(src);
-  if (!code) return SL_ERR;
-  sl_value r;
-  int rc = sl_run(C, code, &r);
-  sl_release(r);
-  sl_code_release(code);
   return rc;
 }

@@ -418,6 +418,8 @@ sl_code *sl_compile_lib(struct sl_ctx *C, const char *src, size_t len, const cha
 int sl_run(sl_ctx *C, sl_code *code, sl_value *ret);
 int sl_call_value(sl_ctx *C, sl_value fn, int argc, const sl_value *argv, sl_value *ret);
 int sl_run_string(sl_ctx *C, const char *src, const char *file);
+/* len bytes of src, its first line numbered line0 */
+int sl_run_text(sl_ctx *C, const char *src, size_t len, const char *file, int line0);
 int sl_run_file(sl_ctx *C, const char *path);
 void sl_print_stmt(sl_ctx *C, sl_value v);
 void sl_print_out(sl_ctx *C, sl_value v, int stmt);
