@@ -1072,7 +1072,7 @@ static int f_startJob(spindle_ctx *C, int argc, spindle_value *argv, spindle_val
     return 0;
   }
   int rc = sp_job_start(p->p, prio, t->sj);
-  if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
+  if (rc == SP_ECANCELED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {
     atomic_store(&t->started, 0);
     rc = start_err(C, "startJob", t, rc);
@@ -1250,7 +1250,7 @@ static int schedule_one(spindle_ctx *C, const char *who, int pos, th_pool *p, in
   }
   atomic_store(&t->started, 1);
   int rc = sp_job_schedule(p->p, prio, t->sj, ndeps, deps);
-  if (rc == SP_EBUSY && sp_job_state(t->sj) == SP_JOB_CANCELLED) rc = 0;  /* cancelled first: never runs */
+  if (rc == SP_ECANCELED) rc = 0;  /* cancelled first: never runs */
   if (rc < 0) {
     if (t->wl.fn) {
       pthread_mutex_lock(&wg_mu);

@@ -340,7 +340,9 @@ static void end_unstarted(sp_job *j, int state, char *msg)
     if (ok) {
         sp__job_set_error(j, msg, 0);
         msg = NULL;
-        atomic_store(&j->state, SP_JOB_FAILED);
+        /* claimed as a worker would: FAILED is stored by sp__job_end
+         * once the end hooks ran */
+        atomic_store(&j->state, SP_JOB_RUNNING);
     }
     sp__lk_unlock(&j->lock);
     if (ok)
@@ -505,10 +507,13 @@ static int mark_scheduled(sp_job *job)
     sp__lk_lock(&job->lock);
     int ok = !job->pool && !job->scheduled &&
              atomic_load(&job->state) == SP_JOB_CREATED;
+    int rc = 0;
     if (ok)
         job->scheduled = 1;
+    else
+        rc = sp__start_refused(job);
     sp__lk_unlock(&job->lock);
-    return ok ? 0 : SP_EBUSY;
+    return rc;
 }
 
 static void listen_dep(pend *p, size_t i)

@@ -905,6 +905,10 @@ void sp__altstack_off(sp__worker *w);
 /* job.c */
 void sp__job_cache_flush(void);
 int sp__job_start(sp_pool *pool, int prio, sp_job *job, int scheduled);
+/* Why a start (or schedule) of job is refused once it left CREATED or
+ * was started: SP_ECANCELED if it was cancelled before it was started,
+ * else SP_EBUSY. */
+int sp__start_refused(sp_job *job);
 void sp__cancel_point(void); /* after SP__WAIT_RETCANCEL: end if cancelled */
 void sp__job_end(sp_job *j, int state);
 void sp__job_cancel_queued(sp_job *j);

@@ -632,6 +632,13 @@ int sp_job_start(sp_pool *p, int prio, sp_job *j)
     return sp__job_start(p, prio, j, 0);
 }
 
+int sp__start_refused(sp_job *j)
+{
+    /* the cancel's flag is stored before its claim of the job (seq_cst),
+     * and a job cancelled unstarted never gets a pool */
+    return !j->pool && atomic_load(&j->cancel) ? SP_ECANCELED : SP_EBUSY;
+}
+
 /* scheduled: the dependencies of a job taken by sp_job_schedule are
  * done. Such a job was accepted before any close, so only a stopping
  * pool refuses it. */
@@ -649,9 +656,10 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     int st = SP_JOB_CREATED;
     if (j->pool || atomic_load(&j->state) != st ||
         (j->scheduled && !scheduled)) {
+        int rc = sp__start_refused(j);
         sp__lk_unlock(&j->lock);
         rt_leave_job(cur);
-        return SP_EBUSY;
+        return rc;
     }
     j->pool = p;
     j->prio = clamp_prio(prio);
@@ -920,12 +928,15 @@ void *sp_job_wait(sp_job *j)
     return r;
 }
 
-/* Cancel a job that has not run yet; 1 if this call ended it. */
+/* Cancel a job that has not run yet; 1 if this call ended it. The call
+ * claims the job as a worker would (CREATED or QUEUED -> RUNNING) and
+ * ends it: the end state is stored only after the end hooks ran, so a
+ * joiner that sees CANCELLED sees their effects (sp__job_end). */
 static int cancel_unstarted(sp_job *j)
 {
     int st = SP_JOB_CREATED;
     sp__lk_lock(&j->lock);
-    int ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_CANCELLED);
+    int ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING);
     sp__lk_unlock(&j->lock);
     if (ok) { /* never started: no pool, nobody holds it */
         sp__job_end(j, SP_JOB_CANCELLED);
@@ -933,9 +944,9 @@ static int cancel_unstarted(sp_job *j)
     }
     if (st != SP_JOB_QUEUED)
         return 0;
-    /* queued: the entry stays linked; the worker that pops it sees the
-     * state, drops it and the hold. */
-    if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_CANCELLED))
+    /* queued: the entry stays linked; the worker that pops it finds it
+     * claimed and drops it and the hold (claim_fresh). */
+    if (!atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING))
         return 0;
     sp__job_end(j, SP_JOB_CANCELLED);
     return 1;
@@ -955,12 +966,12 @@ int sp_job_cancel(sp_job *j)
     if (!j)
         return SP_EINVAL;
     sp__rt_enter();
-    /* A queued or unstarted job reads CANCELLED from the CAS in
-     * cancel_unstarted on, before sp__job_end below has run: a joiner
-     * may return then and drop the caller's reference, and the worker
-     * that pops the entry drops the hold, freeing j while sp__job_end
-     * still uses it (found by TSan, test_sigint_custom_policy). Keep j
-     * alive for the call. */
+    /* A queued or unstarted job reads CANCELLED from sp__job_end's
+     * store on, before that function has returned: a joiner may return
+     * then and drop the caller's reference, and the worker that pops the
+     * entry drops the hold, freeing j while sp__job_end still uses it
+     * (found by TSan, test_sigint_custom_policy). Keep j alive for the
+     * call. */
     sp_job_retain(j);
     /* ended before the request: SP_EBUSY. A job that ends once the flag
      * is set (a worker starting it sees the flag and ends it CANCELLED

@@ -532,7 +532,7 @@ static void drain(sp__runq *q)
             return;
         int st = SP_JOB_QUEUED;
         if (j->stack || atomic_compare_exchange_strong(&j->state, &st,
-                                                       SP_JOB_CANCELLED)) {
+                                                       SP_JOB_RUNNING)) {
             if (j->stack)
                 sp__stack_free(j->stack);
             j->stack = NULL;

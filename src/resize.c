@@ -264,9 +264,10 @@ int sp_job_start_on(sp_pool *p, int worker, int prio, sp_job *j)
     int free_to_start = !j->pool && !j->scheduled &&
                         atomic_load(&j->state) == SP_JOB_CREATED &&
                         !(j->flags & SP__JOB_BOUND);
+    int refused = free_to_start ? 0 : sp__start_refused(j);
     sp__lk_unlock(&j->lock);
-    if (!free_to_start)
-        return SP_EBUSY;
+    if (refused)
+        return refused;
     sp_pool_retain(p); /* for bound_ended, which may run at the job's free */
     if (sp__job_on_end(j, bound_ended, p) != 0) {
         sp_pool_release(p);

@@ -223,7 +223,10 @@ typedef void *(*sp_job_fn)(void *arg);
 typedef enum sp_state {
     SP_JOB_CREATED = 0,  /* created, not started */
     SP_JOB_QUEUED,       /* started, waiting for a worker */
-    SP_JOB_RUNNING,      /* on a worker, or suspended mid-run (waiting) */
+    SP_JOB_RUNNING,      /* on a worker, or suspended mid-run (waiting);
+                          * also, for a moment, a job ended without
+                          * running (cancelled, a dependency failed)
+                          * while its end hooks run */
     SP_JOB_DONE,         /* fn returned; sp_job_wait gives its result */
     SP_JOB_CANCELLED,    /* cancelled before or while running */
     SP_JOB_FAILED        /* sp_job_fail was called, or stack overflow */
@@ -270,7 +273,9 @@ SP_API const char *sp_job_name(const sp_job *job); /* "" when unset */
 /*
  * Queue the job on the pool with priority prio (higher runs first,
  * clamped to [SP_PRIO_MIN, SP_PRIO_MAX]). SP_EBUSY if already started,
- * SP_ECLOSED if the pool is closed or the process is shutting down.
+ * SP_ECANCELED if it was cancelled before it was started (it never
+ * runs), SP_ECLOSED if the pool is closed or the process is shutting
+ * down.
  */
 SP_API int sp_job_start(sp_pool *pool, int prio, sp_job *job);
 
@@ -527,7 +532,8 @@ typedef struct sp_dep {
  * If a dependency job ends CANCELLED, job ends CANCELLED without running;
  * if one ends FAILED, job ends FAILED with "dependency <name> failed:
  * <message>". Its waiters wake either way.
- * Errors: SP_EBUSY job already started or scheduled; SP_ESTATE a
+ * Errors: SP_EBUSY job already started or scheduled; SP_ECANCELED job
+ * cancelled before it was started or scheduled; SP_ESTATE a
  * dependency job that is still CREATED (so no cycle can be formed);
  * SP_EINVAL a malformed sp_dep; SP_ECLOSED pool closed. The job holds a
  * reference to each dependency until it ends.

@@ -559,7 +559,10 @@ START_TEST(test_cancel_queued)
     sp_job *c = sp_job_create(add_one, &count);
     ck_assert_int_eq(sp_job_cancel(c), 0); /* never started */
     ck_assert_int_eq(sp_job_state(c), SP_JOB_CANCELLED);
-    ck_assert_int_eq(sp_job_start(p, 0, c), SP_EBUSY);
+    /* cancelled first: refused as such, by every way to start it */
+    ck_assert_int_eq(sp_job_start(p, 0, c), SP_ECANCELED);
+    ck_assert_int_eq(sp_job_start_on(p, 0, 0, c), SP_ECANCELED);
+    ck_assert_int_eq(sp_job_schedule(p, 0, c, 0, NULL), SP_ECANCELED);
     sp_job_start(p, 0, q);
     /* the worker is free once b waits: q may be queued (0), running (1:
      * it ends at its next safe point, or DONE if it returns first) or
@@ -2046,6 +2049,88 @@ START_TEST(test_on_end_promise)
 }
 END_TEST
 
+/* A job that ends without running -- cancelled before it was started,
+ * cancelled while queued, failed for a failed dependency -- has run its
+ * end hooks before a joiner sees it ended: the hook below dawdles while
+ * the main thread joins (it returned in between when the end state was
+ * stored before the hooks ran). */
+typedef struct {
+    _Atomic int entered, left;
+} slow_end_t;
+
+static void slow_end(sp_job *j, void *ud)
+{
+    (void)j;
+    slow_end_t *s = ud;
+    atomic_store(&s->entered, 1);
+    nap_ms(30);
+    atomic_store(&s->left, 1);
+}
+
+static void *cancel_thread(void *arg)
+{
+    sp_job_cancel(arg);
+    return NULL;
+}
+
+/* join j once its hook has begun: the join sees the hook ended */
+static void join_after_hook(sp_job *j, slow_end_t *s, int want)
+{
+    ck_assert(wait_for(&s->entered, 1));
+    ck_assert_int_eq(sp_job_join(j, NULL), want);
+    ck_assert_int_eq(atomic_load(&s->left), 1);
+    ck_assert(sp_job_finished(j));
+}
+
+START_TEST(test_end_hooks_before_join)
+{
+    /* never started, cancelled from another thread */
+    slow_end_t s1 = {0};
+    sp_job *a = sp_job_create(ident, NULL);
+    ck_assert_int_eq(sp_job_on_end(a, slow_end, &s1), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, cancel_thread, a), 0);
+    join_after_hook(a, &s1, SP_ECANCELED);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(sp_job_state(a), SP_JOB_CANCELLED);
+    sp_job_release(a);
+
+    /* queued behind a job that holds the only worker */
+    sp_pool *p = gated_pool();
+    ck_assert_ptr_nonnull(p);
+    _Atomic int stop = 0;
+    sp_job *h = sp_job_create(ro_gate, &stop);
+    ck_assert_int_eq(sp_job_start(p, 0, h), 0);
+    slow_end_t s2 = {0};
+    sp_job *q = sp_job_create(ident, NULL);
+    ck_assert_int_eq(sp_job_on_end(q, slow_end, &s2), 0);
+    ck_assert_int_eq(sp_job_start(p, 0, q), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, cancel_thread, q), 0);
+    join_after_hook(q, &s2, SP_ECANCELED);
+    pthread_join(t, NULL);
+    atomic_store(&stop, 1);
+    ck_assert_ptr_null(sp_job_wait(h));
+
+    /* scheduled on a dependency that fails: ended by the worker */
+    slow_end_t s3 = {0};
+    sp_job *dep = sp_job_create(failing, (void *)3);
+    ck_assert_int_eq(sp_job_promise(dep), 0);
+    sp_job *b = sp_job_createv(add_two, NULL, NULL, 0, NULL);
+    ck_assert_int_eq(sp_job_on_end(b, slow_end, &s3), 0);
+    sp_dep d = {dep, NULL};
+    ck_assert_int_eq(sp_job_schedule(p, 0, b, 1, &d), 0);
+    ck_assert_int_eq(sp_job_start(p, 0, dep), 0);
+    join_after_hook(b, &s3, SP_EFAILED);
+    ck_assert_int_eq(sp_job_state(b), SP_JOB_FAILED);
+    ck_assert_ptr_nonnull(strstr(sp_job_error(b), "bad value 3"));
+    sp_job_release(h);
+    sp_job_release(q);
+    sp_job_release(dep);
+    sp_job_release(b);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* a pool fed by its own idle workers (sp_pool_set_spin_us,
  * sp_pool_set_poll_hook): the hook "receives" work from an outside
  * counter and starts jobs; a plain thread waiting for a detached job
@@ -2238,6 +2323,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_detach_cancel);
     tcase_add_test(tc, test_detach_waker);
     tcase_add_test(tc, test_on_end_promise);
+    tcase_add_test(tc, test_end_hooks_before_join);
     tcase_add_test(tc, test_poll_hook);
     suite_add_tcase(s, tc);
     return s;
