@@ -227,15 +227,6 @@ int sl_intmat_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
   return type_err(C, op, a, b);
 }
 
-/* == and != (Singular: intmats of other sizes cannot be compared) */
-int sl_intmat_equal(sl_ctx *C, sl_value a, sl_value b, int *out) {
-  sl_intmat *x = sl_imv(a), *y = sl_imv(b);
-  if (x->r != y->r || x->c != y->c)
-    return sl_error(C, "`==`: intmat sizes not compatible (%zu x %zu and %zu x %zu)", x->r, x->c, y->r, y->c);
-  *out = !memcmp(x->v, y->v, x->r * x->c * sizeof(int64_t));
-  return 0;
-}
-
 /* ---- indexing ---------------------------------------------------------- */
 
 /* an index (int or intvec) as a list of positions (one: room for an int) */

@@ -190,39 +190,85 @@ int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
   return type_err(C, op, a, b);
 }
 
-static int iv_cmp(sl_value a, sl_value b) {
-  sl_intvec *x = sl_iv(a), *y = sl_iv(b);
-  for (size_t i = 0; i < x->n && i < y->n; i++)
-    if (x->v[i] != y->v[i]) return x->v[i] < y->v[i] ? -1 : 1;
-  return (x->n > y->n) - (x->n < y->n);
+/* Singular's intvec::compare of two intvecs or intmats (r x c entries
+ * each; an intvec is n x 1): entries in order, the shorter padded with
+ * zeros ([1,2] == [1,2,0], [1,2] > [1,2,-3]); an intmat of more than one
+ * column only against one of the same shape, else -2 */
+static int iv_cmp(const int64_t *x, size_t xr, size_t xc, const int64_t *y, size_t yr, size_t yc) {
+  if ((xc != 1 || yc != 1) && (xc != yc || xr != yr)) return -2;
+  size_t nx = xr * xc, ny = yr * yc, i;
+  for (i = 0; i < nx && i < ny; i++)
+    if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+  for (; i < nx; i++)
+    if (x[i]) return x[i] > 0 ? 1 : -1;
+  for (; i < ny; i++)
+    if (y[i]) return y[i] < 0 ? 1 : -1;
+  return 0;
+}
+
+/* an intvec, intmat or int (one entry) as r x c entries */
+static int iv_shape(sl_value v, int64_t *one, const int64_t **p, size_t *r, size_t *c) {
+  switch (v.type) {
+  case SL_T_INTVEC: *p = sl_iv(v)->v; *r = sl_iv(v)->n; *c = 1; return 1;
+  case SL_T_INTMAT: *p = sl_imv(v)->v; *r = sl_imv(v)->r; *c = sl_imv(v)->c; return 1;
+  case SL_T_INT: *one = v.u.i; *p = one; *r = 1; *c = 1; return 1;
+  default: return 0;
+  }
+}
+
+/* Comparisons with an intvec or intmat, as Singular's: an intvec with an
+ * int on its right (==, <, <=, >, >=) looks at the first entry that
+ * differs from the int (1,1 == 1; 1,2 > 1); anything else -- intvecs,
+ * an int on the left, != with an int (Singular turns the int into an
+ * intvec of one entry there: both 1,1 == 1 and 1,1 != 1 hold), intmats
+ * (== and != only) -- compares entries in order (iv_cmp). 1 when done,
+ * 0 when a and b are not such a pair. */
+static int iv_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *c) {
+  int av = a.type == SL_T_INTVEC, am = a.type == SL_T_INTMAT;
+  int bv = b.type == SL_T_INTVEC, bm = b.type == SL_T_INTMAT;
+  if (!av && !am && !bv && !bm) return 0;
+  int64_t one_a, one_b;
+  const int64_t *x, *y;
+  size_t xr, xc, yr, yc;
+  if (!iv_shape(a, &one_a, &x, &xr, &xc) || !iv_shape(b, &one_b, &y, &yr, &yc) ||
+      ((am || bm) && ((op != SL_EQ && op != SL_NE) || a.type == SL_T_INT || b.type == SL_T_INT)))
+    return type_err(C, op, a, b);
+  if (av && b.type == SL_T_INT && op != SL_NE) {
+    *c = 0;
+    for (size_t i = 0; i < xr && !*c; i++)
+      *c = (x[i] > b.u.i) - (x[i] < b.u.i);
+    return 1;
+  }
+  *c = iv_cmp(x, xr, xc, y, yr, yc);
+  if (*c == -2)
+    return sl_error(C, "`%s`: sizes not compatible (%zu x %zu and %zu x %zu)", opsym[op], xr, xc, yr, yc);
+  return 1;
 }
 
 int sl_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out) {
-  int c;
-  if ((op == SL_EQ || op == SL_NE) && a.type == SL_T_INTMAT && b.type == SL_T_INTMAT) {
-    if (sl_intmat_equal(C, a, b, &c) < 0) return SL_ERR;
-    *out = op == SL_EQ ? c : !c;
-    return 0;
-  }
-  if (op == SL_EQ || op == SL_NE) {
-    int e = sl_equal(a, b);
-    *out = op == SL_EQ ? e : !e;
-    return 0;
-  }
-  if (isnum(a) && isnum(b)) {
-    mpz_t x, y;
-    mpz_init(x); mpz_init(y);
-    to_mpz(x, a); to_mpz(y, b);
-    c = mpz_cmp(x, y);
-    mpz_clear(x); mpz_clear(y);
-  } else if (a.type == SL_T_STRING && b.type == SL_T_STRING) {
-    c = strcmp(sl_sv(a)->s, sl_sv(b)->s);
-  } else if (a.type == SL_T_INTVEC && b.type == SL_T_INTVEC) {
-    c = iv_cmp(a, b);
-  } else {
-    return type_err(C, op, a, b);
+  int c, rc = iv_compare(C, op, a, b, &c);
+  if (rc < 0) return SL_ERR;
+  if (rc == 0) {
+    if (op == SL_EQ || op == SL_NE) {
+      int e = sl_equal(a, b);
+      *out = op == SL_EQ ? e : !e;
+      return 0;
+    }
+    if (isnum(a) && isnum(b)) {
+      mpz_t x, y;
+      mpz_init(x); mpz_init(y);
+      to_mpz(x, a); to_mpz(y, b);
+      c = mpz_cmp(x, y);
+      mpz_clear(x); mpz_clear(y);
+    } else if (a.type == SL_T_STRING && b.type == SL_T_STRING) {
+      c = strcmp(sl_sv(a)->s, sl_sv(b)->s);
+    } else {
+      return type_err(C, op, a, b);
+    }
   }
   switch (op) {
+  case SL_EQ: *out = c == 0; break;
+  case SL_NE: *out = c != 0; break;
   case SL_LT: *out = c < 0; break;
   case SL_LE: *out = c <= 0; break;
   case SL_GT: *out = c > 0; break;

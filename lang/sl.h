@@ -74,7 +74,6 @@ typedef struct sl_intmat { sl_obj h; size_t r, c; int64_t v[]; } sl_intmat;
 static inline sl_intmat *sl_imv(sl_value v) { return (sl_intmat *)v.u.p; }
 sl_value sl_intmat_new(size_t r, size_t c);   /* zeros; r*c within limits */
 int sl_intmat_arith(struct sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out);
-int sl_intmat_equal(struct sl_ctx *C, sl_value a, sl_value b, int *out);
 int sl_intmat_index2(struct sl_ctx *C, sl_value m, sl_value i, sl_value j, sl_value *out);
 int sl_intmat_setindex2(struct sl_ctx *C, sl_value *m, sl_value i, sl_value j, sl_value x);
 /* *v (taken) made an intmat; old: the variable's value before (an intmat
