@@ -239,11 +239,13 @@ static int b_int(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return 0;
   }
   if (v.type == SL_T_STRING) {
-    char *end;
+    /* Singular's atoi: blanks, a sign and the digits that follow; the
+     * rest is ignored, no digits is 0 (int(read(f)) of "42\n" is 42).
+     * Past the 64-bit range an error (Singular wraps to 32 bits). */
     errno = 0;
-    long long x = strtoll(sl_sv(v)->s, &end, 10);
-    if (errno || end == sl_sv(v)->s || *end)
-      return sl_error(C, "int: cannot convert \"%s\" to int", sl_sv(v)->s);
+    long long x = strtoll(sl_sv(v)->s, NULL, 10);
+    if (errno == ERANGE)
+      return sl_error(C, "int: \"%s\" is out of the int range (bigint converts it)", sl_sv(v)->s);
     *ret = SL_INT(x);
     return 0;
   }
