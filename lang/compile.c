@@ -506,8 +506,10 @@ static int store_name(comp *cp, sl_node *t) {
   return 0;
 }
 
-/* a target with a member (p.x, s.b.x, l[2].x) or an intmat entry (m[i, j]) */
+/* a target with a member (p.x, s.b.x, l[2].x), an intmat entry (m[i, j])
+ * or an entry of an entry (l[1][2], l[1][2][3]) */
 static int is_path(sl_node *t) {
+  if (t->kind == N_INDEX && t->a->kind == N_INDEX) return 1;
   for (; t->kind == N_INDEX || t->kind == N_MEMBER; t = t->a)
     if (t->kind == N_MEMBER || t->c) return 1;
   return 0;
@@ -580,8 +582,6 @@ static int store_target(comp *cp, sl_node *t) {
     else emit(cp, INS_A(OP_SETINDEXG, gref(cp, t->a->str)));
     return 0;
   }
-  if (t->kind == N_INDEX && t->a->kind == N_INDEX)
-    return cerr(cp, t->line, "nested index assignment is not supported: assign to a variable first%s", ""), -1;
   return cerr(cp, t->line, "cannot assign to this expression%s", ""), -1;
 }
 
