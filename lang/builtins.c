@@ -183,6 +183,23 @@ static int b_else_take(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* "(:)"(a, n): Singular's a:n, an intvec of n entries a (the parser
+ * makes a:b this call, at the precedence of + and -) */
+static int b_repeat(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 2) return sl_error(C, "(:): internal call");
+  if (argv[0].type != SL_T_INT || argv[1].type != SL_T_INT)
+    return sl_error(C, "`:` takes int : int (an entry, then how many), not %s : %s",
+                    sl_type_name((int)argv[0].type), sl_type_name((int)argv[1].type));
+  int64_t n = argv[1].u.i;
+  if (n < 0) return sl_error(C, "`:`: the count must be 0 or more, not %lld", (long long)n);
+  if ((uint64_t)n > sl_limits.elems)
+    return sl_error(C, "`:`: %lld entries are too many (the limit is %zu)", (long long)n, sl_limits.elems);
+  sl_value r = sl_intvec_new((size_t)n);
+  for (int64_t i = 0; i < n; i++) sl_iv(r)->v[i] = argv[0].u.i;
+  *ret = r;
+  return 0;
+}
+
 /* "(print named)"(name, v, fmt): print(x, fmt) of a variable x, as the
  * compiler calls it (so that %t names x, as Singular's) */
 static int b_print_named(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -858,7 +875,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

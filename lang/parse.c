@@ -376,12 +376,23 @@ static sl_node *term(parser *P) {
   return a;
 }
 
+/* + and -, and Singular's a:n (an intvec of n entries a) at their
+ * precedence, left to right: 1:2+1 is (1:2)+1 */
 static sl_node *sum(parser *P) {
   sl_node *a = term(P);
-  while (a && (at(P, T_PLUS) || at(P, T_MINUS))) {
+  while (a && (at(P, T_PLUS) || at(P, T_MINUS) || at(P, T_COLON))) {
     sl_token *t = next(P);
     sl_node *b = term(P);
     if (!b) { sl_node_free(a); return NULL; }
+    if (t->kind == T_COLON) {
+      sl_node *c = mk(N_CALL, t->line);
+      c->a = mk(N_NAME, t->line);
+      c->a->str = sl_xstrdup("(:)");
+      add(&c->kids, a);
+      add(&c->kids, b);
+      a = c;
+      continue;
+    }
     a = binop(t->kind == T_PLUS ? SL_ADD : SL_SUB, a, b, t->line);
   }
   return a;
