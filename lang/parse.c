@@ -551,6 +551,13 @@ static sl_node *proc_def(parser *P, int line) {
       p->str = strdup(next(P)->str);
     } while (accept(P, T_COMMA));
     if (!expect(P, T_RPAREN, "expected `)`")) goto bad;
+  } else if (!n->kids.n && P->lx.t[P->i - 1].kind != T_RPAREN) {
+    /* proc f { ... } with no parameter list: its arguments are `#`, as
+     * Singular's (proc f() { ... } takes none) */
+    sl_node *p = mk(N_DECL, line);
+    p->op = SL_T_DEF;
+    p->str = strdup("#");
+    add(&n->kids, p);
   }
   if (at(P, T_STRING)) next(P);           /* help text */
   const char *s = peek(P)->start;

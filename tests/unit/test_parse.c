@@ -100,7 +100,8 @@ END_TEST
 
 START_TEST(test_procs) {
   PARSES("proc f(int n, m) { return(n); }", "(proc f (block (return n)) (decl int n) (decl def m))");
-  PARSES("proc g { 1; }", "(proc g (block (exprs 1)))");
+  /* no parameter list: the arguments are `#` (proc h() takes none) */
+  PARSES("proc g { 1; }", "(proc g (block (exprs 1)) (decl def #))");
   PARSES("proc h() \"help text\" { }", "(proc h (block))");
   PARSES("proc v(list #) { }", "(proc v (block) (decl list #))");
   PARSES("static proc s() { }", "(proc s (block))");
