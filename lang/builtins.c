@@ -173,9 +173,17 @@ static int b_if_note(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 /* "(else)"(): 1 if the else that begins this text is to run (the if
  * that ended the text before did not hold); an else with no such if is
- * skipped with a warning, as in Singular */
+ * skipped with a warning, as in Singular; "(else)"(1): an else after
+ * another statement or in a proc, which never has one */
 static int b_else_take(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  (void)argc; (void)argv;
+  (void)argv;
+  if (argc == 1) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "`else` without `if` in level %d", sl_voice(C) - 1);
+    sl_warn(C, msg, SL_WARN_PLAIN);
+    *ret = SL_INT(0);
+    return 0;
+  }
   int st = C->nframes <= 1 ? C->else_state : 0;   /* execute("else ...") has no if */
   if (st == 0) sl_warn(C, "`else` without `if` in level 0", SL_WARN_PLAIN);   /* Singular's words */
   C->else_state = st == 1 ? 1 : 0;   /* a chain after a taken branch skips on */

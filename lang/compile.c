@@ -810,13 +810,17 @@ static int cif(comp *cp, sl_node *n) {
  * and piped stdin run a text a statement; Singular's else too is a
  * statement of its own); an else-if's if may end this text in turn */
 static int celse(comp *cp, sl_node *n) {
-  if (n != cp->top || cp->top_first == 0 || cp->in_proc)
-    return cerr(cp, n->line, "`else` without `if`%s", ""), -1;
+  /* anywhere else (after another statement, in a proc) it has no if:
+   * Singular warns "`else` without `if` in level N" and skips it */
+  int stray = n != cp->top || cp->top_first == 0 || cp->in_proc;
   emit(cp, INS_A(OP_LOADG, global_ref(cp, "(else)")));
-  emit(cp, INS_A(OP_CALL, 0));
+  if (stray) emit(cp, INS_A(OP_CONST, add_const(cp, SL_INT(1))));
+  emit(cp, INS_A(OP_CALL, stray));
   int jf = emit(cp, INS_A(OP_JF, 0));
-  cp->top = n->a;   /* an else if: that if may end the text */
-  cp->top_first = 0;
+  if (!stray) {
+    cp->top = n->a;   /* an else if: that if may end the text */
+    cp->top_first = 0;
+  }
   if (cstmt(cp, n->a) < 0) return -1;
   patch(cp, jf, cp->code->nins);
   return 0;
