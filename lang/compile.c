@@ -350,6 +350,14 @@ static int ccall(comp *cp, sl_node *n) {
                strcmp(n->a->str, "timer") && strcmp(n->a->str, "rtimer") && strcmp(n->a->str, "voice");
   if (byname && !strcmp(n->a->str, "exportto"))
     return cexportto(cp, n->kids.n ? n->kids.v[0] : NULL, &n->kids, 1, n->line);
+  if (byname && !strcmp(n->a->str, "nameof") && n->kids.n == 1 && n->kids.v[0]->kind == N_NAME &&
+      !strchr(n->kids.v[0]->str, ':') && strcmp(n->kids.v[0]->str, "Current")) {
+    /* nameof(x) of a name is the name, as Singular's (a variable, a
+     * parameter, a def, a proc, a package; defined or not); nameof of
+     * anything else asks the value (a proc's name, Current's package) */
+    emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(n->kids.v[0]->str))));
+    return 0;
+  }
   if (byname && !strcmp(n->a->str, "print") && n->kids.n == 2 && n->kids.v[0]->kind == N_NAME) {
     /* print(x, fmt) of a variable: "%t" names x, as Singular's */
     emit(cp, INS_A(OP_LOADG, global_ref(cp, "(print named)")));
