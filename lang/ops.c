@@ -369,7 +369,8 @@ int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
   if (i.type == SL_T_INTVEC) return setindex_many(C, t, i, x);
   if (i.type != SL_T_INT) { sl_release(x); return sl_error(C, "an index to assign must be int, not %s", sl_type_name((int)i.type)); }
   int64_t k = i.u.i;
-  if (k < 1 || (uint64_t)k > sl_limits.elems) { sl_release(x); return sl_error(C, "index %lld out of range", (long long)k); }
+  if (k < 1) { sl_release(x); return sl_error(C, "index %lld out of range: indices start at 1", (long long)k); }
+  if ((uint64_t)k > sl_limits.elems) { sl_release(x); return sl_error(C, "index %lld is past the limit of %zu entries", (long long)k, sl_limits.elems); }
   if (t->type == SL_T_LIST) {
     if (!sl_unique(*t)) { sl_value c = sl_list_copy(*t); sl_release(*t); *t = c; }
     while (sl_lv(*t)->n < (size_t)k) sl_list_push(t, SL_NONE);
@@ -403,7 +404,8 @@ int sl_setindex(sl_ctx *C, sl_value *t, sl_value i, sl_value x) {
     return 0;
   }
   sl_release(x);
-  return sl_error(C, "a value of type %s cannot be indexed", sl_type_name((int)t->type));
+  return sl_error(C, "cannot assign to an entry of %s (only of a list, an intvec, a string or an intmat)",
+                  sl_type_name((int)t->type));
 }
 
 int sl_flatten(sl_ctx *C, int n, sl_value *v, sl_value *out) {
