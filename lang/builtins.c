@@ -394,6 +394,25 @@ static int b_execute(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return SL_PUSH;
 }
 
+/* "(source)"(file): `< "file";`, Singular's way to run a file in the
+ * current session: its statements run as the caller's (globals are the
+ * same), its errors name the file and its lines */
+static int b_source(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)ret;
+  if (argc != 1 || argv[0].type != SL_T_STRING)
+    return sl_error(C, "`<` runs a file: `< \"name\";` takes a string, not %s",
+                    argc == 1 ? sl_type_name((int)argv[0].type) : "this");
+  const char *path = sl_sv(argv[0])->s;
+  size_t n;
+  char *src = sl_read_file(path, &n);
+  if (!src) return sl_error(C, "<: cannot open `%s`: %s", path, strerror(errno));
+  sl_code *code = sl_compile(C, src, n, path, 1);
+  free(src);
+  if (!code) return SL_ERR;
+  C->push_code = code;
+  return SL_PUSH;
+}
+
 static int b_eval(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "eval";
   ARGC(1, "1 argument");
@@ -883,7 +902,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

@@ -739,6 +739,17 @@ static sl_node *statement(parser *P) {
     return end_stmt(P, n);
   }
   case T_KILL: next(P); return end_stmt(P, kill_stmt(P, line));
+  case T_LT: {   /* < "file"; runs a file, as Singular's: "(source)"(file) */
+    next(P);
+    sl_node *arg = expr(P);
+    if (!arg) return NULL;
+    sl_node *c = mk(N_CALL, line);
+    c->a = name_node("(source)", line);
+    add(&c->kids, arg);
+    sl_node *n = mk(N_EXPRS, line);
+    add(&n->kids, c);
+    return end_stmt(P, n);
+  }
   case T_LIB: {
     next(P);
     sl_node *n = mk(N_LIB, line);

@@ -886,6 +886,10 @@ int sl_run_string(sl_ctx *C, const char *src, const char *file) {
   return sl_run_text(C, src, strlen(src), file, 1);
 }
 
+char *sl_read_file(const char *path, size_t *len) {
+  return read_file(path, len);
+}
+
 int sl_run_file(sl_ctx *C, const char *path) {
   size_t n;
   char *src = read_file(path, &n);

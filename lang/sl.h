@@ -420,6 +420,8 @@ int sl_run_string(sl_ctx *C, const char *src, const char *file);
 /* len bytes of src, its first line numbered line0 */
 int sl_run_text(sl_ctx *C, const char *src, size_t len, const char *file, int line0);
 int sl_run_file(sl_ctx *C, const char *path);
+/* the whole file, NUL-terminated (malloc'ed), or NULL with errno set */
+char *sl_read_file(const char *path, size_t *len);
 void sl_print_stmt(sl_ctx *C, sl_value v);
 void sl_print_out(sl_ctx *C, sl_value v, int stmt);
 /* Singular-style warnings, most quoting the current source line (TEXT) */
