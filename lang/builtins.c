@@ -347,12 +347,22 @@ static int b_insert(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int64_t pos = 0;
   if (argc == 3) { ARG(2, SL_T_INT, "int"); pos = argv[2].u.i; }
   size_t n = sl_lv(argv[0])->n;
-  if (pos < 0 || (size_t)pos > n)
-    return sl_error(C, "insert: position %lld out of range 0..%zu", (long long)pos, n);
-  sl_value r = sl_list_new(n + 1);
-  for (size_t i = 0; i <= n; i++) {
+  if (pos < 0)
+    return sl_error(C, "insert: the position must be 0 or more (after which entry), not %lld", (long long)pos);
+  if ((uint64_t)pos >= sl_limits.elems)
+    return sl_error(C, "insert: position %lld is past the limit of %zu entries", (long long)pos, sl_limits.elems);
+  /* past the end: the entry goes at pos + 1, those between stay empty
+   * (Singular's) */
+  sl_value r = sl_list_new((size_t)pos > n ? (size_t)pos + 1 : n + 1);
+  for (size_t i = 0; i < n; i++) {
     if (i == (size_t)pos) { sl_retain(argv[1]); sl_list_push(&r, argv[1]); }
-    if (i < n) { sl_retain(sl_lv(argv[0])->v[i]); sl_list_push(&r, sl_lv(argv[0])->v[i]); }
+    sl_retain(sl_lv(argv[0])->v[i]);
+    sl_list_push(&r, sl_lv(argv[0])->v[i]);
+  }
+  if ((size_t)pos >= n) {
+    for (size_t i = n; i < (size_t)pos; i++) sl_list_push(&r, SL_NONE);
+    sl_retain(argv[1]);
+    sl_list_push(&r, argv[1]);
   }
   *ret = r;
   return 0;
