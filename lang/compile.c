@@ -777,6 +777,9 @@ static int cwhile(comp *cp, sl_node *n) {
   return 0;
 }
 
+/* for (init; test; step) body: `continue` jumps to the test without the
+ * step, as Singular's (its libraries write `i++; continue;`: a step run
+ * there too would skip an entry) */
 static int cfor(comp *cp, sl_node *n) {
   if (n->a && cstmt(cp, n->a) < 0) return -1;
   int top = cp->code->nins, jf = -1;
@@ -786,7 +789,6 @@ static int cfor(comp *cp, sl_node *n) {
   }
   loop lp = {0};
   if (cloop_body(cp, n->d, &lp) < 0) return -1;
-  int cont = cp->code->nins;
   if (n->c && cstmt(cp, n->c) < 0) {
     drop_loop(&lp);
     return -1;
@@ -794,7 +796,7 @@ static int cfor(comp *cp, sl_node *n) {
   int back = emit(cp, INS_A(OP_LOOP, 0));
   patch(cp, back, top);
   if (jf >= 0) patch(cp, jf, cp->code->nins);
-  close_loop(cp, &lp, cont, cp->code->nins);
+  close_loop(cp, &lp, top, cp->code->nins);
   return 0;
 }
 
