@@ -23,7 +23,8 @@ typedef struct sl_nodes { sl_node **v; int n, cap; } sl_nodes;
 struct sl_node {
   int kind;
   int line;
-  int op;          /* N_BINOP: SL_ADD..; N_DECL: type; N_INCDEC: +1/-1 */
+  int op;          /* N_BINOP: SL_ADD..; N_DECL: type; N_INCDEC: +1/-1;
+                    * N_PROCDEF: 1 for a static proc */
   int64_t ival;
   char *str;       /* names, string literals, big numbers, proc source */
   sl_node *a, *b, *c, *d;
@@ -38,6 +39,10 @@ typedef struct sl_parsed {
 } sl_parsed;
 
 int sl_parse(const char *src, size_t len, int line0, sl_parsed *out);
+/* A library's text: a proc whose body cannot be parsed stays, with the
+ * error in its d (a string node) and an empty body; example blocks after
+ * procs are skipped. */
+int sl_parse_lib(const char *src, size_t len, int line0, sl_parsed *out);
 void sl_node_free(sl_node *n);
 /* a compact s-expression of the tree, for tests: (+ 1 (* 2 3)) */
 char *sl_node_dump(const sl_node *n);

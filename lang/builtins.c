@@ -423,6 +423,14 @@ static int b_source(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return SL_PUSH;
 }
 
+/* "(cannot run)"(why): the body of a library proc spindle could not
+ * compile (compile.c, stub_proc) */
+static int b_cannot_run(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)ret;
+  if (argc != 1 || argv[0].type != SL_T_STRING) return sl_error(C, "(cannot run): internal call");
+  return sl_error(C, "%s", sl_sv(argv[0])->s);
+}
+
 static int b_eval(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "eval";
   ARGC(1, "1 argument");
@@ -912,7 +920,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

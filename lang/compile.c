@@ -24,6 +24,10 @@ typedef struct comp {
   const char *pkg;    /* package of the code (proc P::f), NULL for Top */
   const char *self;   /* the proc's own name without its package */
   const char *libpkg; /* a library's package (Foo of foo.lib): its procs are Foo::f too */
+  char **statics; int nstatics; /* a library's static procs: Foo::f only, and
+                                 * f in the library's code means Foo::f
+                                 * (shared by its procs' comps) */
+  const char *stpkg;  /* the package of statics (the library's) */
   sl_node *top;      /* the top-level statement being compiled, and */
   int top_first;     /* whether it is the text's first statement */
   int top_last;      /* whether it is the text's last: an if there with no
@@ -180,6 +184,8 @@ static char *cat3(const char *a, const char *b, const char *c) {
  * proc's own name and Current are P's. Without alt the choice is made now. */
 static char *gname(comp *cp, const char *name, char **alt) {
   if (alt) *alt = NULL;
+  for (int i = 0; i < cp->nstatics; i++)   /* a static proc of this library */
+    if (!strcmp(cp->statics[i], name)) return cat3(cp->stpkg, "::", name);
   if (!strncmp(name, "Top::", 5)) return strdup(name + 5);
   if (!strncmp(name, "Current::", 9)) return cp->pkg ? cat3(cp->pkg, "::", name + 9) : strdup(name + 9);
   if (!cp->pkg || strstr(name, "::")) return strdup(name);
@@ -886,9 +892,41 @@ static sl_code *finish(comp *cp, comp *parent) {
   return cp->code;
 }
 
+/* A library proc spindle cannot compile (Singular's algebra, mostly; the
+ * parser's message in n->d, or the compiler's in why): a proc that takes
+ * any arguments and whose call is the error saying why. Singular reads a
+ * proc's body only when it is called, so such a library loads and its
+ * other procs run. */
+static sl_code *stub_proc(comp *cp, sl_node *n, const char *name, char *pkg, const char *why, int why_line) {
+  comp sub = {.C = cp->C, .in_proc = 1, .line = n->line, .statics = cp->statics,
+              .nstatics = cp->nstatics, .stpkg = cp->stpkg};
+  sub.code = new_code(name, cp->code->file, n->line);
+  sub.code->pkg = pkg;   /* taken */
+  sub.code->src = sl_xstrdup(n->str);
+  sub.code->src_line = n->b->line;
+  sub.code->nparams = 1;
+  sub.code->varargs = 1;
+  sub.code->ptypes = sl_xcalloc(2, 1);
+  sub.code->ptypes[0] = SL_T_LIST;
+  sub.code->pnames = sl_xcalloc(2, sizeof(char *));
+  sub.code->pnames[0] = sl_xstrdup("#");
+  new_local(&sub, "#", SL_T_LIST);
+  sl_buf b = {0};
+  const char *file = cp->code->file ? cp->code->file : "";
+  const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+  sl_buf_printf(&b, "cannot run in spindle: %s:%d: %s", base, why_line, why);
+  emit(&sub, INS_A(OP_LOADG, global_ref(&sub, "(cannot run)")));
+  emit(&sub, INS_A(OP_CONST, add_const(&sub, sl_str(b.s))));
+  sl_buf_free(&b);
+  emit(&sub, INS_A(OP_CALL, 1));
+  emit(&sub, INS_A(OP_RET0, 0));
+  return finish(&sub, cp);
+}
+
 static int cprocdef(comp *cp, sl_node *n) {
   if (reserved(cp, n->a->str, "defined as a proc", n->line) < 0) return -1;
-  comp sub = {.C = cp->C, .in_proc = 1, .line = n->line};
+  comp sub = {.C = cp->C, .in_proc = 1, .line = n->line, .statics = cp->statics,
+              .nstatics = cp->nstatics, .stpkg = cp->stpkg};
   char *pkg = NULL;
   const char *sep = strstr(n->a->str, "::");
   if (sep && strncmp(n->a->str, "Top::", 5)) {   /* proc P::f: P's names first */
@@ -925,6 +963,17 @@ static int cprocdef(comp *cp, sl_node *n) {
       prev->name = strdup("");
       if (!redef.len) sl_buf_printf(&redef, "redefining %s (", p->str);
     }
+    if (p->a && sl_singular_algebra_type(p->a->str) && !sub.err) {
+      /* a parameter of Singular's algebra: the proc cannot run here (in a
+       * library it loads and a call says so: stub_proc) */
+      char *m = sl_unknown_type_msg(p->a->str);
+      cerr(&sub, p->line, "parameter %s", p->str);
+      free(sub.err);
+      sl_buf b = {0};
+      sl_buf_printf(&b, "parameter %s: %s", p->str, m);
+      sub.err = b.s;
+      free(m);
+    }
     local *l = new_local(&sub, p->str, p->op);
     if (p->a) l->utk = add_const(&sub, sl_str(p->a->str));
   }
@@ -943,7 +992,22 @@ static int cprocdef(comp *cp, sl_node *n) {
     for (int i = 0; i < n->b->kids.n && !sub.err; i++) cstmt(&sub, n->b->kids.v[i]);
     emit(&sub, INS_A(OP_RET0, 0));
   }
-  sl_code *code = finish(&sub, cp);
+  sl_code *code;
+  if (cp->libpkg && !cp->in_proc && (n->d || sub.err)) {
+    char *why = n->d ? sl_xstrdup(n->d->str) : sub.err;
+    int why_line = n->d ? n->d->line : sub.errline;
+    if (n->d) free(sub.err);   /* the parser's error is the first */
+    char *name = sl_xstrdup(sep && !pkg ? sep + 2 : n->a->str);
+    pkg = pkg ? sl_xstrdup(pkg) : NULL;   /* sub.code's goes with it */
+    sub.err = NULL;
+    sl_code_release(sub.code);
+    comp_free(&sub);
+    code = stub_proc(cp, n, name, pkg, why, why_line);
+    free(name);
+    free(why);
+  } else {
+    code = finish(&sub, cp);
+  }
   if (!code) return -1;
   sl_proc *p = sl_alloc_obj(sizeof *p, SL_T_PROC);
   p->code = code;
@@ -952,7 +1016,7 @@ static int cprocdef(comp *cp, sl_node *n) {
   int g = pkg ? global_ref(cp, n->a->str) : gref(cp, n->a->str);
   if (g > 0xffff) return cerr(cp, n->line, "too many global names%s", ""), -1;
   emit(cp, INS_AB(OP_DECLG, SL_T_PROC, g));
-  if (cp->libpkg && !cp->in_proc && !sep) {   /* LIB "foo.lib": f is also Foo::f */
+  if (cp->libpkg && !cp->in_proc && !sep && !n->op) {   /* LIB "foo.lib": f is also Foo::f */
     char *q = cat3(cp->libpkg, "::", n->a->str);
     g = global_ref(cp, q);
     free(q);
@@ -964,7 +1028,8 @@ static int cprocdef(comp *cp, sl_node *n) {
 }
 
 sl_code *sl_compile_quote(comp *cp, sl_node *e) {
-  comp sub = {.C = cp->C, .line = e->line};
+  comp sub = {.C = cp->C, .line = e->line, .statics = cp->statics, .nstatics = cp->nstatics,
+              .stpkg = cp->stpkg};
   sub.code = new_code("quote", cp->code->file, e->line);
   if (cexpr(&sub, e) == 0) emit(&sub, INS_A(OP_RET, 0));
   return finish(&sub, cp);
@@ -1263,20 +1328,27 @@ sl_code *sl_compile_lib(sl_ctx *C, const char *src, size_t len, const char *file
 
 static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0, const char *libpkg) {
   sl_parsed pr;
-  if (sl_parse(src, len, line0, &pr) < 0) {
+  if ((libpkg ? sl_parse_lib : sl_parse)(src, len, line0, &pr) < 0) {
     sl_error(C, "%s:%d: %s", file, pr.errline, pr.err);
     C->errline = pr.errline;
     free(pr.err);
     return NULL;
   }
-  comp cp = {.C = C, .line = line0, .libpkg = libpkg};
+  comp cp = {.C = C, .line = line0, .libpkg = libpkg, .stpkg = libpkg};
   cp.code = new_code_text("(top)", file, line0, NULL);
   sl_value text = sl_str_new(src, len);
   cp.code->text = sl_sv(text);
   cp.code->text_line0 = line0;
+  sl_nodes *k = &pr.root->kids;
+  /* a library's static procs are its own (Foo::f, and f in its code): two
+   * libraries' helpers of one name do not replace each other */
+  for (int i = 0; libpkg && i < k->n; i++)
+    if (k->v[i]->kind == N_PROCDEF && k->v[i]->op && !strstr(k->v[i]->a->str, "::")) {
+      cp.statics = sl_xrealloc(cp.statics, (size_t)(cp.nstatics + 1) * sizeof *cp.statics);
+      cp.statics[cp.nstatics++] = k->v[i]->a->str;
+    }
   /* top-level statements: an if that ends the text notes its condition
    * for an else that begins the next one; any other text forgets it */
-  sl_nodes *k = &pr.root->kids;
   if (k->n && k->v[0]->kind != N_ELSE) {
     emit(&cp, INS_A(OP_LOADG, global_ref(&cp, "(if)")));
     emit(&cp, INS_A(OP_CALL, 0));
@@ -1289,6 +1361,9 @@ static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file
     cstmt(&cp, cp.top);
   }
   if (!cp.err) emit(&cp, INS_A(OP_RET0, 0));
+  free(cp.statics);   /* the names were the tree's */
+  cp.statics = NULL;
+  cp.nstatics = 0;
   sl_node_free(pr.root);
   if (cp.err) {
     sl_error(C, "%s:%d: %s", file, cp.errline, cp.err);

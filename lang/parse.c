@@ -12,6 +12,8 @@ typedef struct parser {
   char *err;
   int errline;
   const char *src;
+  int lib;   /* a library's text: proc bodies it cannot read become stubs,
+              * example blocks are skipped (sl_parse_lib) */
 } parser;
 
 static sl_token *peek(parser *P) { return &P->lx.t[P->i]; }
@@ -29,6 +31,8 @@ static int accept(parser *P, int k) {
   next(P);
   return 1;
 }
+
+static int is_word(sl_token *t, const char *w) { return t->kind == T_NAME && !strcmp(t->str, w); }
 
 static void *perr(parser *P, const char *what) {
   if (P->err) return NULL;
@@ -540,6 +544,11 @@ static sl_node *proc_def(parser *P, int line) {
       sl_node *p = mk(N_DECL, peek(P)->line);
       p->op = SL_T_DEF;
       add(&n->kids, p);
+      /* Singular's `alias int a`: the argument is not copied; values are
+       * shared here anyway (changed only as copies), so it is a plain one */
+      if (is_word(peek(P), "alias") && (peek2(P)->kind == T_TYPE || peek2(P)->kind == T_NAME ||
+                                        peek2(P)->kind == T_PROC))
+        next(P);
       if (at(P, T_TYPE) || at(P, T_PROC)) {
         sl_token *t = next(P);
         p->op = t->kind == T_PROC ? SL_T_PROC : (int)t->ival;
@@ -663,7 +672,6 @@ static sl_node *kill_stmt(parser *P, int line) {
 }
 
 /* export a, b;  export(a);  type x;  type(x): statements, as in Singular */
-static int is_word(sl_token *t, const char *w) { return t->kind == T_NAME && !strcmp(t->str, w); }
 
 static sl_node *export_stmt(parser *P, int line) {
   sl_node *n = mk(N_EXPORT, line);
@@ -721,7 +729,11 @@ static sl_node *statement(parser *P) {
   case T_STATIC:
     next(P);
     if (!at(P, T_PROC)) return perr(P, "expected `proc` after `static`");
-    return statement(P);
+    {
+      sl_node *n = statement(P);
+      if (n && n->kind == N_PROCDEF) n->op = 1;   /* static: its library's own */
+      return n;
+    }
   case T_PROC:
     if (peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n &&
         P->lx.t[P->i + 2].kind != T_ASSIGN && P->lx.t[P->i + 2].kind != T_SEMI &&
@@ -754,6 +766,8 @@ static sl_node *statement(parser *P) {
     next(P);
     sl_node *n = mk(N_LIB, line);
     if (!(n->a = expr(P))) { sl_node_free(n); return NULL; }
+    /* Singular's libraries also end a LIB line without `;` (central.lib) */
+    if (P->lib && !at(P, T_SEMI) && peek(P)->line > P->lx.t[P->i - 1].line) return n;
     return end_stmt(P, n);
   }
   default: break;
@@ -761,15 +775,30 @@ static sl_node *statement(parser *P) {
   return end_stmt(P, simple_stmt(P));
 }
 
-int sl_parse(const char *src, size_t len, int line0, sl_parsed *out) {
+static int parse(const char *src, size_t len, int line0, int lib, sl_parsed *out) {
   parser P;
   memset(&P, 0, sizeof P);
   memset(out, 0, sizeof *out);
   P.src = src;
+  P.lib = lib;
   sl_lex(src, len, line0, &P.lx);
   sl_node *root = mk(N_BLOCK, line0);
   while (!at(&P, T_EOF)) {
     if (at(&P, T_ERROR)) { perr(&P, ""); break; }
+    /* a Singular library's head, version="..."; category="..."; info="...";
+     * is what Singular's help shows: read and dropped (no variables) */
+    sl_token *t = peek(&P);
+    int head = lib && (peek2(&P)->kind == T_ASSIGN || peek2(&P)->kind == T_EQ) &&   /* == : classifyci.lib */
+               (is_word(t, "version") || is_word(t, "category") || is_word(t, "info"));
+    if (head) {   /* its `;` may be missing too (groups.lib) */
+      next(&P);
+      next(&P);
+      sl_node *e = expr(&P);
+      if (!e) break;
+      sl_node_free(e);
+      accept(&P, T_SEMI);
+      continue;
+    }
     sl_node *s = statement(&P);
     if (!s) break;
     add(&root->kids, s);
@@ -783,6 +812,255 @@ int sl_parse(const char *src, size_t len, int line0, sl_parsed *out) {
   }
   out->root = root;
   sl_lex_free(&P.lx);
+  return 0;
+}
+
+int sl_parse(const char *src, size_t len, int line0, sl_parsed *out) {
+  return parse(src, len, line0, 0, out);
+}
+
+/* the end of the string literal that starts at s[i] (its closing quote),
+ * or len */
+static size_t string_end(const char *s, size_t i, size_t len) {
+  for (i++; i < len && s[i] != '"'; i++)
+    if (s[i] == '\\' && i + 1 < len) i++;
+  return i;
+}
+
+static int ident_char(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+/* Singular's libraries also write a proc's help the old way: a quote
+ * that is not closed before the body's `{`, or no quote at all (even a
+ * `;` and comments: Singular's libparse reads whatever comes between a
+ * proc's head and the first `{` as its help). In a copy of the text,
+ * such help is blanked (newlines kept, so lines still count); help
+ * closed properly stays, for the parser to skip. */
+static char *old_help_blanked(const char *src, size_t len) {
+  char *s = sl_xmalloc(len + 1);
+  memcpy(s, src, len);
+  s[len] = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] == '/' && i + 1 < len && s[i + 1] == '/') {
+      while (i < len && s[i] != '\n') i++;
+    } else if (s[i] == '/' && i + 1 < len && s[i + 1] == '*') {
+      for (i += 2; i + 1 < len && !(s[i] == '*' && s[i + 1] == '/'); i++) {}
+      i++;
+    } else if (s[i] == '"') {
+      i = string_end(s, i, len);
+    } else if (!strncmp(s + i, "proc", 4) && (i == 0 || !ident_char(s[i - 1])) && i + 4 < len &&
+               (s[i + 4] == ' ' || s[i + 4] == '\t')) {
+      size_t j = i + 4;
+      while (j < len && (s[j] == ' ' || s[j] == '\t')) j++;
+      if (j >= len || !ident_char(s[j])) continue;   /* proc p = f; and such */
+      while (j < len && (ident_char(s[j]) || s[j] == ':')) j++;
+      while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+      if (j < len && s[j] == '(') {
+        int depth = 0;
+        for (; j < len; j++) {
+          if (s[j] == '(') depth++;
+          else if (s[j] == ')' && --depth == 0) { j++; break; }
+        }
+      }
+      while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+      i = j - 1;
+      if (j >= len || s[j] == '{' || s[j] == '=') continue;
+      if (s[j] == '"') {
+        size_t e = string_end(s, j, len), k = e + 1;
+        while (k < len && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r')) k++;
+        if (e < len && k < len && s[k] == '{') { i = e; continue; }   /* help closed properly */
+      }
+      size_t b = j;
+      while (b < len && s[b] != '{') b++;
+      for (size_t m = j; m < b; m++)
+        if (s[m] != '\n') s[m] = ' ';
+      i = b - 1;
+    }
+  }
+  return s;
+}
+
+/* ---- Singular's libraries ---------------------------------------------
+ * Singular reads a library proc's body only when the proc is called, so a
+ * library whose procs use its algebra loads there, and its other procs
+ * run. Here the text is cut into its procs (each with the example block
+ * after it, skipped) and what lies between them; each proc is parsed on
+ * its own, and one whose body cannot be parsed (or lexed: 'x is
+ * Singular's) stays a proc with the error in d, which the compiler makes
+ * a proc whose call says why (compile.c, stub_proc). */
+
+/* the next character past blanks and comments from i (len at the end;
+ * i may be len + 1 after an unclosed string) */
+static size_t skip_blank(const char *s, size_t i, size_t len) {
+  if (i > len) i = len;
+  for (;;) {
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    if (i + 1 < len && s[i] == '/' && s[i + 1] == '/') {
+      while (i < len && s[i] != '\n') i++;
+    } else if (i + 1 < len && s[i] == '/' && s[i + 1] == '*') {
+      for (i += 2; i + 1 < len && !(s[i] == '*' && s[i + 1] == '/'); i++) {}
+      i = i + 2 < len ? i + 2 : len;
+    } else {
+      return i;
+    }
+  }
+}
+
+/* a word w at i, standing alone */
+static int word_at(const char *s, size_t i, size_t len, const char *w) {
+  size_t n = strlen(w);
+  return i + n <= len && !strncmp(s + i, w, n) && (i == 0 || !ident_char(s[i - 1])) &&
+         (i + n == len || !ident_char(s[i + n]));
+}
+
+/* from a `{` at i: just past its `}` (strings and comments skipped), or
+ * len when it is never closed */
+static size_t past_brace(const char *s, size_t i, size_t len) {
+  int depth = 0;
+  for (; i < len; i++) {
+    if (s[i] == '"') i = string_end(s, i, len);
+    else if (s[i] == '/' && i + 1 < len && (s[i + 1] == '/' || s[i + 1] == '*')) i = skip_blank(s, i, len) - 1;
+    else if (s[i] == '{') depth++;
+    else if (s[i] == '}' && --depth == 0) return i + 1;
+  }
+  return len;
+}
+
+/* a proc's body: the first `{` after its head (a help string skipped) */
+static size_t body_open(const char *s, size_t i, size_t len) {
+  for (; i < len && s[i] != '{'; i++)
+    if (s[i] == '"') i = string_end(s, i, len);
+  return i < len ? i : len;
+}
+
+/* the line of s[pos], counted on from the last question (the chunker
+ * asks in order: a library of 10,000 lines is read once, not per proc) */
+typedef struct { const char *s; size_t pos; int line; } line_cursor;
+
+static int line_of(line_cursor *c, size_t pos) {
+  if (pos < c->pos) { c->pos = 0; c->line = 0; }
+  for (; c->pos < pos; c->pos++) c->line += c->s[c->pos] == '\n';
+  return c->line;
+}
+
+/* parse s[from, to) (starting at line) and add its statements to root;
+ * -1 with out's error set on a syntax error */
+static int parse_part(const char *s, size_t from, size_t to, int line, sl_node *root, sl_parsed *out) {
+  sl_parsed pr;
+  if (parse(s + from, to - from, line, 1, &pr) < 0) {
+    *out = pr;
+    return -1;
+  }
+  for (int k = 0; k < pr.root->kids.n; k++) add(&root->kids, pr.root->kids.v[k]);
+  pr.root->kids.n = 0;
+  sl_node_free(pr.root);
+  return 0;
+}
+
+/* a proc that cannot be parsed: its head alone, with the error */
+static int broken_proc(const char *s, size_t from, size_t open, size_t to, int line, sl_parsed *err,
+                       sl_node *root, sl_parsed *out) {
+  size_t n = open - from;
+  char *head = sl_xmalloc(n + 3);
+  memcpy(head, s + from, n);
+  memcpy(head + n, "{}", 3);
+  sl_parsed pr;
+  int rc = parse(head, n + 2, line, 1, &pr);
+  free(head);
+  if (rc < 0 || pr.root->kids.n != 1 || pr.root->kids.v[0]->kind != N_PROCDEF) {
+    /* the head is broken too (parameters of Singular's algebra types):
+     * the proc by its name alone */
+    if (rc == 0) sl_node_free(pr.root);
+    else free(pr.err);
+    size_t i = from;
+    if (word_at(s, i, open, "static")) i = skip_blank(s, i + 6, open);
+    i = skip_blank(s, i + 4, open);
+    size_t k = i;
+    while (k < open && (ident_char(s[k]) || s[k] == ':')) k++;
+    char *nm = sl_xmalloc(k - i + 16);
+    snprintf(nm, k - i + 16, "proc %.*s {}", (int)(k - i), s + i);
+    rc = k > i ? parse(nm, strlen(nm), line, 1, &pr) : -1;
+    free(nm);
+    if (rc < 0 || pr.root->kids.n != 1 || pr.root->kids.v[0]->kind != N_PROCDEF) {
+      if (rc == 0) sl_node_free(pr.root);
+      else if (k > i) free(pr.err);
+      *out = *err;   /* not even a name: the body's error stands */
+      return -1;
+    }
+  }
+  sl_node *p = pr.root->kids.v[0];
+  pr.root->kids.n = 0;
+  sl_node_free(pr.root);
+  p->d = string_node(err->err, err->errline);
+  free(err->err);
+  free(p->str);
+  p->str = sl_xstrndup(s + open, to - open);
+  add(&root->kids, p);
+  return 0;
+}
+
+int sl_parse_lib(const char *src, size_t len, int line0, sl_parsed *out) {
+  char *s = old_help_blanked(src, len);
+  sl_node *root = mk(N_BLOCK, line0);
+  memset(out, 0, sizeof *out);
+  size_t part = 0, i = 0;   /* the text before the next proc starts at part */
+  int rc = 0;
+  line_cursor lc = {s, 0, 0};
+  while (rc == 0) {
+    i = skip_blank(s, i, len);
+    size_t start = i;
+    if (word_at(s, i, len, "static")) i = skip_blank(s, i + 6, len);
+    int is_proc = word_at(s, i, len, "proc");
+    if (is_proc) {   /* proc name..., not proc p = f; */
+      size_t j = skip_blank(s, i + 4, len), k = j;
+      while (k < len && (ident_char(s[k]) || s[k] == ':')) k++;
+      k = skip_blank(s, k, len);
+      is_proc = k > j && k < len && s[k] != '=' && s[k] != ';' && s[k] != ',';
+    }
+    if (i >= len || is_proc) {
+      if (start > part &&
+          parse_part(s, part, start, line0 + line_of(&lc, part), root, out) < 0) { rc = -1; break; }
+      if (i >= len) break;
+      size_t open = body_open(s, i, len), end = past_brace(s, open, len);
+      int line = line0 + line_of(&lc, start);
+      sl_parsed pr;
+      if (parse(s + start, end - start, line, 1, &pr) == 0) {
+        for (int k = 0; k < pr.root->kids.n; k++) add(&root->kids, pr.root->kids.v[k]);
+        pr.root->kids.n = 0;
+        sl_node_free(pr.root);
+      } else if (broken_proc(s, start, open, end, line, &pr, root, out) < 0) {
+        rc = -1;
+        break;
+      }
+      i = skip_blank(s, end, len);
+      if (i < len && s[i] == ';') i = skip_blank(s, i + 1, len);   /* `};` (grobcov.lib) */
+      /* example blocks, shown by `example f;` only: skipped (two in a row
+       * in mprimdec.lib, `example;` in dmodapp.lib, `examples` in
+       * arnoldclassify.lib) */
+      while (word_at(s, i, len, "example") || word_at(s, i, len, "examples")) {
+        size_t b = skip_blank(s, i + (s[i + 7] == 's' ? 8 : 7), len);
+        if (b < len && s[b] == ';') b = skip_blank(s, b + 1, len);
+        if (b >= len || s[b] != '{') break;
+        i = skip_blank(s, past_brace(s, b, len), len);
+      }
+      part = i;
+      continue;
+    }
+    /* anything else: a statement, up to its `;` or the next proc (a LIB
+     * line may lack its `;`) */
+    for (; i < len; i++) {
+      if (i > start && (word_at(s, i, len, "proc") || word_at(s, i, len, "static"))) break;
+      if (s[i] == '"') i = string_end(s, i, len);
+      else if (s[i] == '/' && i + 1 < len && (s[i + 1] == '/' || s[i + 1] == '*')) i = skip_blank(s, i, len) - 1;
+      else if (s[i] == '{') i = past_brace(s, i, len) - 1;
+      else if (s[i] == ';') { i++; break; }
+    }
+  }
+  free(s);
+  if (rc < 0) {
+    sl_node_free(root);
+    return -1;
+  }
+  out->root = root;
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include "config.h"
 #include "sl.h"
 
 #ifndef SL_PKGLIBDIR
@@ -23,8 +24,8 @@ const char *sl_builddir;   /* set by main when the program runs uninstalled */
 const char *sl_srcdir;
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static char *loaded[64];   /* plugins and libraries already loaded */
-static int nloaded;
+static char **loaded;      /* plugins and libraries already loaded */
+static int nloaded, caploaded;
 static int next_type = SL_T_FIRST_USER;
 typedef struct hook { void (*created)(sl_ctx *); void (*destroyed)(sl_ctx *); } hook;
 static hook hooks[16];
@@ -40,7 +41,13 @@ static int is_loaded(const char *key) {
 
 static void mark_loaded(const char *key) {
   pthread_mutex_lock(&reg_mu);
-  if (nloaded < 64) loaded[nloaded++] = sl_xstrdup(key);
+  /* no limit: past a fixed 64, libraries were loaded again at every LIB,
+   * and Singular's, which load each other, without end (all.lib) */
+  if (nloaded == caploaded) {
+    caploaded = caploaded ? 2 * caploaded : 64;
+    loaded = sl_xrealloc(loaded, (size_t)caploaded * sizeof *loaded);
+  }
+  loaded[nloaded++] = sl_xstrdup(key);
   pthread_mutex_unlock(&reg_mu);
 }
 
@@ -746,6 +753,13 @@ static int find_in(const char *name, const char *env, const char *sub, const cha
   return try_dirs(installed, name, out, seen);
 }
 
+/* Singular's own library directory, searched last: SPINDLE_SINGULAR_LIB
+ * when set (empty: none), else the one configure was given */
+static const char *singular_libdir(void) {
+  const char *env = getenv("SPINDLE_SINGULAR_LIB");
+  return env ? env : SL_SINGULAR_LIBDIR;
+}
+
 /* the directories LIB searches after the current one, colon-separated
  * (system("SingularLib")) */
 void sl_lib_dirs(sl_buf *b) {
@@ -753,12 +767,16 @@ void sl_lib_dirs(sl_buf *b) {
   if (env && *env) sl_buf_puts(b, env);
   if (sl_builddir) sl_buf_printf(b, "%s%s/scripts/lib", b->len ? ":" : "", sl_srcdir ? sl_srcdir : sl_builddir);
   sl_buf_printf(b, "%s%s", b->len ? ":" : "", SL_PKGDATADIR "/lib");
+  if (*singular_libdir()) sl_buf_printf(b, ":%s", singular_libdir());
 }
 
 int sl_find_lib(sl_ctx *C, const char *fn, const char *name, char **path) {
   sl_buf seen = {0};
-  int ok = find_in(name, "SPINDLE_PATH", "scripts/lib", SL_PKGDATADIR "/lib", 1, path, &seen);
-  if (!ok) sl_error(C, "%s: library \"%s\" not found (looked in the current directory, SPINDLE_PATH and the library directory)", fn, name);
+  int ok = find_in(name, "SPINDLE_PATH", "scripts/lib", SL_PKGDATADIR "/lib", 1, path, &seen) ||
+           (!strchr(name, '/') && try_dirs(singular_libdir(), name, path, &seen));
+  if (!ok)   /* system("SingularLib") lists the directories */
+    sl_error(C, "%s: library \"%s\" not found (looked in the current directory, SPINDLE_PATH, spindle's "
+             "library directory and Singular's)", fn, name);
   sl_buf_free(&seen);
   return ok ? 0 : SL_ERR;
 }

@@ -28,5 +28,7 @@ AM_TESTS_ENVIRONMENT += SPINDLE='$(abs_top_builddir)/spindle'; \
 TESTS += $(SING_TESTS)
 EXTRA_DIST += tests/README.md
 EXTRA_DIST += $(SING_TESTS) $(SING_TESTS:.sing=.out) tests/scripts/run-test \
-	tests/scripts/README.md tests/scripts/tests.mk
+	tests/scripts/README.md tests/scripts/tests.mk \
+	tests/scripts/singlib/fmt.lib tests/scripts/singlib/general.lib \
+	tests/scripts/singlib/helpa.lib tests/scripts/singlib/helpb.lib
 CLEANFILES += tests/scripts/*.tmp

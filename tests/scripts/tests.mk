@@ -6,6 +6,7 @@ SING_TESTS = \
 	tests/scripts/cli.sing \
 	tests/scripts/stdin_stream.sing \
 	tests/scripts/source_file.sing \
+	tests/scripts/singular_lib.sing \
 	tests/scripts/cli_singular.sing \
 	tests/scripts/chinrem.sing \
 	tests/scripts/chinrem_errors.sing \
