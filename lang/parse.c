@@ -725,7 +725,12 @@ static sl_node *statement(parser *P) {
   case T_FOR: next(P); return for_stmt(P, line);
   case T_BREAK: next(P); return end_stmt(P, mk(N_BREAK, line));
   case T_CONTINUE: next(P); return end_stmt(P, mk(N_CONTINUE, line));
-  case T_RETURN: next(P); return end_stmt(P, return_stmt(P, line));
+  case T_RETURN: {   /* Singular returns at once: `return(d) }` lacks nothing there (aksaka.lib) */
+    next(P);
+    sl_node *n = return_stmt(P, line);
+    if (n && at(P, T_RBRACE)) return n;
+    return end_stmt(P, n);
+  }
   case T_STATIC:
     next(P);
     if (!at(P, T_PROC)) return perr(P, "expected `proc` after `static`");
