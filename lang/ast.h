@@ -24,7 +24,8 @@ struct sl_node {
   int kind;
   int line;
   int op;          /* N_BINOP: SL_ADD..; N_DECL: type; N_INCDEC: +1/-1;
-                    * N_PROCDEF: 1 for a static proc */
+                    * N_PROCDEF: 1 for a static proc (and its c: the
+                    * example block of a library proc, a string node) */
   int64_t ival;
   char *str;       /* names, string literals, big numbers, proc source */
   sl_node *a, *b, *c, *d;

@@ -1,5 +1,6 @@
 /* builtins.c: the core builtin functions. Each checks its argument count
  * and types and reports "name: argument i must be T, not U" on a mistake. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <malloc.h>
@@ -420,6 +421,111 @@ static int b_source(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   free(src);
   if (!code) return SL_ERR;
   C->push_code = code;
+  return SL_PUSH;
+}
+
+/* a string literal of s[0, n) into b */
+static void put_literal(sl_buf *b, const char *s, size_t n) {
+  sl_buf_puts(b, "print(\"");
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '"' || s[i] == '\\') sl_buf_add(b, "\\", 1);
+    sl_buf_add(b, s + i, 1);
+  }
+  sl_buf_puts(b, "\");\n");
+}
+
+/* "(example)"(name): `example f;`, Singular's way to show a library
+ * proc at work: "// proc f from lib x.lib", then its example block run,
+ * each statement echoed as Singular's echo = 2 shows it (its lines as
+ * written, before what it prints), then an empty line. The block is
+ * rewritten to print each statement's lines before the statement. */
+static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)ret;
+  if (argc != 1 || argv[0].type != SL_T_STRING) return sl_error(C, "(example): internal call");
+  const char *name = sl_sv(argv[0])->s;
+  sl_value v;
+  if (sl_lookup_name(C, name, &v) < 0) { sl_clear_error(C); return sl_error(C, "no example for %s", name); }
+  const sl_code *code = v.type == SL_T_PROC ? ((sl_proc *)v.u.p)->code : NULL;
+  if (!code) { sl_release(v); return sl_error(C, "no example for %s", name); }   /* Singular's words */
+  const char *ex = code->example;
+  const char *file = code->file ? code->file : "";
+  const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
+  size_t bl = strlen(base);
+  int fromlib = bl > 4 && !strcmp(base + bl - 4, ".lib");
+  if (!ex) {   /* Singular: a library proc's name only; a script's proc, nothing */
+    if (fromlib) printf("// proc %s from lib %s\n", name, base);
+    sl_release(v);
+    *ret = SL_NONE;
+    return 0;
+  }
+  sl_buf b = {0};
+  /* up to `echo = N;`: run as it is (the `{` line: "EXAMPLE:"; echo = 2;) */
+  const char *p = ex, *e = ex + strlen(ex), *on = NULL;
+  for (const char *q = strstr(p, "echo"); q && !on; q = strstr(q + 4, "echo")) {
+    const char *r = q + 4;
+    while (*r == ' ' || *r == '\t') r++;
+    if (*r != '=' || r[1] == '=' || (q > ex && (isalnum((unsigned char)q[-1]) || q[-1] == '_'))) continue;
+    for (r++; *r == ' ' || *r == '\t' || isdigit((unsigned char)*r); r++) {}
+    if (*r == ';') on = r + 1;
+    if (on) {
+      sl_buf_add(&b, p, (size_t)(q - p));   /* the echo assignment itself is dropped */
+      p = on;
+    }
+  }
+  /* the rest of that line, then a statement at a time, echoed */
+  const char *nl = strchr(p, '\n');
+  if (on && nl) { sl_buf_add(&b, p, (size_t)(nl + 1 - p)); p = nl + 1; }
+  if (!on) { sl_buf_add(&b, p, (size_t)(e - p)); p = e; }
+  /* the statements, by lines: [g0, g1), [g1, g2), ... */
+  size_t ng = 0, cap = 16;
+  const char **g = sl_xmalloc(cap * sizeof *g);
+  g[ng++] = p;
+  sl_buf pend = {0};
+  while (p < e) {
+    const char *end = strchr(p, '\n');
+    end = end ? end + 1 : e;
+    sl_buf_add(&pend, p, (size_t)(end - p));
+    p = end;
+    int blank = 1;
+    for (size_t i = 0; i < pend.len && blank; i++) blank = isspace((unsigned char)pend.s[i]);
+    if (!blank && !sl_source_complete(pend.s) && p < e) continue;
+    sl_buf_free(&pend);
+    if (blank) { g[ng - 1] = p; continue; }
+    /* an else goes with its if: one statement here (Singular echoes its
+     * lines after the if has run) */
+    const char *q = g[ng - 1];
+    while (q < p && isspace((unsigned char)*q)) q++;
+    if (ng > 1 && !strncmp(q, "else", 4) && !(isalnum((unsigned char)q[4]) || q[4] == '_')) g[ng - 1] = p;
+    else {
+      if (ng == cap) g = sl_xrealloc(g, (cap *= 2) * sizeof *g);
+      g[ng++] = p;
+    }
+  }
+  sl_buf_free(&pend);
+  for (size_t k = 0; k + 1 < ng; k++) {
+    /* its lines as written, but a line that only closes a block (`}`),
+     * which Singular's echo does not show */
+    for (const char *l = g[k]; l < g[k + 1];) {
+      const char *le = memchr(l, '\n', (size_t)(g[k + 1] - l));
+      if (!le) le = g[k + 1];
+      const char *t = l, *te = le;
+      while (t < te && isspace((unsigned char)*t)) t++;
+      while (te > t && isspace((unsigned char)te[-1])) te--;
+      if (t < te && !(te - t == 1 && *t == '}')) put_literal(&b, l, (size_t)(le - l));
+      l = le + 1;
+    }
+    sl_buf_add(&b, g[k], (size_t)(g[k + 1] - g[k]));
+  }
+  free(g);
+  sl_buf_puts(&b, "\nprint(\"\");\n");
+  char label[160];
+  snprintf(label, sizeof label, "example %s", name);
+  sl_code *run = sl_compile(C, b.s ? b.s : "", b.len, label, 1);
+  sl_buf_free(&b);
+  if (!run) { sl_release(v); return SL_ERR; }
+  printf("// proc %s from lib %s\n", name, base);
+  sl_release(v);
+  C->push_code = run;
   return SL_PUSH;
 }
 
@@ -920,7 +1026,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

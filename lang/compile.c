@@ -673,6 +673,16 @@ static int incdec_rhs(comp *cp, sl_node *inc) {
   return emit_warn(cp, inc->line, SL_WARN_LINE, "right side is not a datum, assignment ignored");
 }
 
+/* does the tree n read the name nm (a plain name)? */
+static int mentions(const sl_node *n, const char *nm) {
+  if (!n) return 0;
+  if (n->kind == N_NAME && n->str && !strcmp(n->str, nm)) return 1;
+  if (mentions(n->a, nm) || mentions(n->b, nm) || mentions(n->c, nm) || mentions(n->d, nm)) return 1;
+  for (int i = 0; i < n->kids.n; i++) if (mentions(n->kids.v[i], nm)) return 1;
+  for (int i = 0; i < n->kids2.n; i++) if (mentions(n->kids2.v[i], nm)) return 1;
+  return 0;
+}
+
 static int cdecl(comp *cp, sl_node *n) {
   if (n->str && !strcmp(n->str, "package")) return cpackage(cp, n);
   if (expand_decl_names(cp, n) < 0) return -1;
@@ -701,9 +711,13 @@ static int cdecl(comp *cp, sl_node *n) {
    * lock, which a declaration of a plugin type (`job j = ...;`) in a
    * loop of every worker must not pay. */
   if (tk >= 0 && sl_singular_algebra_type(n->str)) emit(cp, INS_A(OP_HASU, tk));
-  if (!cp->in_proc) {
-    /* a global exists (with its type's default) before the right side
-     * runs, as in Singular: "int i = i + 1;" redefines i as 1 */
+  /* a global exists (with its type's default) before the right side
+   * runs, as in Singular: "int i = i + 1;" redefines i as 1; so does a
+   * local the right side reads (crypto.lib: list l = insert(l, 1);) */
+  int pre = !cp->in_proc;
+  for (int i = 0; i < k && !pre; i++)
+    for (int j = 0; j < n->kids2.n && !pre; j++) pre = mentions(n->kids2.v[j], n->kids.v[i]->str);
+  if (pre) {
     for (int i = 0; i < k; i++) {
       emit(cp, INS_A(OP_DEFAULT, n->op));
       if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
@@ -713,7 +727,7 @@ static int cdecl(comp *cp, sl_node *n) {
   if (k > 1) emit(cp, INS_A(OP_UNPACK, k));
   for (int i = k - 1; i >= 0; i--) {
     if (tk >= 0) emit(cp, INS_A(OP_CHECKU, tk));
-    if (!cp->in_proc) store_name(cp, n->kids.v[i]);
+    if (pre) store_name(cp, n->kids.v[i]);
     else if (declare(cp, n->kids.v[i], n->op) < 0) return -1;
     mark_utype(cp, n->kids.v[i], tk);
   }
@@ -1009,6 +1023,7 @@ static int cprocdef(comp *cp, sl_node *n) {
     code = finish(&sub, cp);
   }
   if (!code) return -1;
+  if (n->c) code->example = sl_xstrdup(n->c->str);   /* a library's example block */
   sl_proc *p = sl_alloc_obj(sizeof *p, SL_T_PROC);
   p->code = code;
   cp->line = n->line;
@@ -1312,6 +1327,7 @@ void sl_code_release(sl_code *c) {
   free(c->name);
   free(c->file);
   free(c->src);
+  free(c->example);
   if (c->text) sl_release(SL_OBJ(SL_T_STRING, c->text));
   free(c);
 }

@@ -756,6 +756,18 @@ static sl_node *statement(parser *P) {
     return end_stmt(P, n);
   }
   case T_KILL: next(P); return end_stmt(P, kill_stmt(P, line));
+  case T_NAME:   /* example f; runs a library proc's example: "(example)"("f") */
+    if (is_word(t, "example") && peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n &&
+        P->lx.t[P->i + 2].kind == T_SEMI) {
+      next(P);
+      sl_node *c = mk(N_CALL, line);
+      c->a = name_node("(example)", line);
+      add(&c->kids, string_node(next(P)->str, line));
+      sl_node *n = mk(N_EXPRS, line);
+      add(&n->kids, c);
+      return end_stmt(P, n);
+    }
+    break;
   case T_LT: {   /* < "file"; runs a file, as Singular's: "(source)"(file) */
     next(P);
     sl_node *arg = expr(P);
@@ -1038,14 +1050,22 @@ int sl_parse_lib(const char *src, size_t len, int line0, sl_parsed *out) {
       }
       i = skip_blank(s, end, len);
       if (i < len && s[i] == ';') i = skip_blank(s, i + 1, len);   /* `};` (grobcov.lib) */
-      /* example blocks, shown by `example f;` only: skipped (two in a row
-       * in mprimdec.lib, `example;` in dmodapp.lib, `examples` in
-       * arnoldclassify.lib) */
+      /* example blocks, run by `example f;` only (two in a row in
+       * mprimdec.lib, `example;` in dmodapp.lib, `examples` in
+       * arnoldclassify.lib): the first is kept with the proc */
+      sl_node *last = root->kids.n ? root->kids.v[root->kids.n - 1] : NULL;
       while (word_at(s, i, len, "example") || word_at(s, i, len, "examples")) {
         size_t b = skip_blank(s, i + (s[i + 7] == 's' ? 8 : 7), len);
         if (b < len && s[b] == ';') b = skip_blank(s, b + 1, len);
         if (b >= len || s[b] != '{') break;
-        i = skip_blank(s, past_brace(s, b, len), len);
+        size_t e = past_brace(s, b, len);
+        if (last && last->kind == N_PROCDEF && !last->c && e > b + 1 && s[e - 1] == '}') {
+          /* from the `{`'s line on (its own text included), without the braces */
+          char *t = sl_xstrndup(src + b + 1, e - b - 2);
+          last->c = string_node(t, line0 + line_of(&lc, b));
+          free(t);
+        }
+        i = skip_blank(s, e, len);
       }
       part = i;
       continue;

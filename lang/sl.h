@@ -274,6 +274,8 @@ typedef struct sl_code {
   int text_line0;                      /* line number of text's first line */
   char **lnames;                       /* names of the locals (nlocals), for `name` */
   char *pkg;                           /* package whose names come first, or NULL (Top) */
+  char *example;                       /* a library proc's example block (its text
+                                        * between the braces), or NULL */
   _Atomic int32_t rc;
 } sl_code;
 void sl_code_release(sl_code *c);
