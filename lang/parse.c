@@ -900,7 +900,7 @@ static char *old_help_blanked(const char *src, size_t len) {
  * Singular reads a library proc's body only when the proc is called, so a
  * library whose procs use its algebra loads there, and its other procs
  * run. Here the text is cut into its procs (each with the example block
- * after it, skipped) and what lies between them; each proc is parsed on
+ * after it, kept for `example f;`) and what lies between them; each proc is parsed on
  * its own, and one whose body cannot be parsed (or lexed: 'x is
  * Singular's) stays a proc with the error in d, which the compiler makes
  * a proc whose call says why (compile.c, stub_proc). */
