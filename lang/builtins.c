@@ -253,6 +253,17 @@ static int b_string(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* proc(x): x, which must be a proc (Singular's cast: proc(l[1])(2)
+ * calls the proc in a list) */
+static int b_proc(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fname = "proc";
+  ARGC(1, "1 argument");
+  if (argv[0].type != SL_T_PROC && argv[0].type != SL_T_BUILTIN) return sl_arg_err(C, fname, 1, "proc", argv[0]);
+  *ret = argv[0];
+  sl_retain(*ret);
+  return 0;
+}
+
 static int b_int(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "int";
   ARGC(1, "1 argument");
@@ -1026,7 +1037,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int}, {"proc", b_proc},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},
