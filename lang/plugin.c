@@ -862,6 +862,13 @@ int sl_lib(sl_ctx *C, const char *fn, sl_value name) {
   const char *n = sl_sv(name)->s;
   size_t len = strlen(n);
   if (len > 3 && !strcmp(n + len - 3, ".so")) return sl_load_plugin(C, n);
+  /* Singular loads standard.lib at its start, and spindle's builtins are
+   * its procs (printf, sprintf, min, max, datetime, ...): LIB of it, which
+   * Singular's libraries write too (groups.lib), has nothing to load.
+   * Singular's own copy, found in its directory, would replace them with
+   * procs that need Singular's insides. */
+  const char *slash = strrchr(n, '/');
+  if (!strcmp(slash ? slash + 1 : n, "standard.lib")) return 0;
   char *path;
   if (sl_find_lib(C, fn, n, &path) < 0) return SL_ERR;
   /* loaded once; again when its package was killed since (killall("proc")
