@@ -41,8 +41,8 @@ typedef struct sl_parsed {
 
 int sl_parse(const char *src, size_t len, int line0, sl_parsed *out);
 /* A library's text: a proc whose body cannot be parsed stays, with the
- * error in its d (a string node) and an empty body; example blocks after
- * procs are skipped. */
+ * error in its d (a string node) and an empty body; a proc's example
+ * block is kept in its c (a string node). */
 int sl_parse_lib(const char *src, size_t len, int line0, sl_parsed *out);
 void sl_node_free(sl_node *n);
 /* a compact s-expression of the tree, for tests: (+ 1 (* 2 3)) */

@@ -458,13 +458,9 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (sl_lookup_name(C, name, &v) < 0) { sl_clear_error(C); return sl_error(C, "no example for %s", name); }
   const sl_code *code = v.type == SL_T_PROC ? ((sl_proc *)v.u.p)->code : NULL;
   if (!code) { sl_release(v); return sl_error(C, "no example for %s", name); }   /* Singular's words */
-  const char *ex = code->example;
-  const char *file = code->file ? code->file : "";
-  const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
-  size_t bl = strlen(base);
-  int fromlib = bl > 4 && !strcmp(base + bl - 4, ".lib");
+  const char *ex = code->example, *lib = sl_code_lib(code);
   if (!ex) {   /* Singular: a library proc's name only; a script's proc, nothing */
-    if (fromlib) printf("// proc %s from lib %s\n", name, base);
+    if (lib) printf("// proc %s from lib %s\n", name, lib);
     sl_release(v);
     *ret = SL_NONE;
     return 0;
@@ -534,7 +530,7 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   sl_code *run = sl_compile(C, b.s ? b.s : "", b.len, label, 1);
   sl_buf_free(&b);
   if (!run) { sl_release(v); return SL_ERR; }
-  printf("// proc %s from lib %s\n", name, base);
+  printf("// proc %s from lib %s\n", name, lib ? lib : sl_path_base(code->file ? code->file : ""));
   sl_release(v);
   C->push_code = run;
   return SL_PUSH;

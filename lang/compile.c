@@ -23,11 +23,11 @@ typedef struct comp {
   char *err; int errline;
   const char *pkg;    /* package of the code (proc P::f), NULL for Top */
   const char *self;   /* the proc's own name without its package */
-  const char *libpkg; /* a library's package (Foo of foo.lib): its procs are Foo::f too */
+  const char *libpkg; /* a library's package (Foo of foo.lib): its procs are Foo::f too
+                       * (inherited by the comps of its procs and quotes) */
   char **statics; int nstatics; /* a library's static procs: Foo::f only, and
                                  * f in the library's code means Foo::f
                                  * (shared by its procs' comps) */
-  const char *stpkg;  /* the package of statics (the library's) */
   sl_node *top;      /* the top-level statement being compiled, and */
   int top_first;     /* whether it is the text's first statement */
   int top_last;      /* whether it is the text's last: an if there with no
@@ -185,7 +185,7 @@ static char *cat3(const char *a, const char *b, const char *c) {
 static char *gname(comp *cp, const char *name, char **alt) {
   if (alt) *alt = NULL;
   for (int i = 0; i < cp->nstatics; i++)   /* a static proc of this library */
-    if (!strcmp(cp->statics[i], name)) return cat3(cp->stpkg, "::", name);
+    if (!strcmp(cp->statics[i], name)) return cat3(cp->libpkg, "::", name);
   if (!strncmp(name, "Top::", 5)) return strdup(name + 5);
   if (!strncmp(name, "Current::", 9)) return cp->pkg ? cat3(cp->pkg, "::", name + 9) : strdup(name + 9);
   if (!cp->pkg || strstr(name, "::")) return strdup(name);
@@ -906,14 +906,20 @@ static sl_code *finish(comp *cp, comp *parent) {
   return cp->code;
 }
 
+/* a comp for code nested in cp's (a proc's body, a quote): a library's
+ * package and static procs go with it */
+static comp nested_comp(const comp *cp, int in_proc, int line) {
+  return (comp){.C = cp->C, .in_proc = in_proc, .line = line, .libpkg = cp->libpkg,
+                .statics = cp->statics, .nstatics = cp->nstatics};
+}
+
 /* A library proc spindle cannot compile (Singular's algebra, mostly; the
  * parser's message in n->d, or the compiler's in why): a proc that takes
  * any arguments and whose call is the error saying why. Singular reads a
  * proc's body only when it is called, so such a library loads and its
  * other procs run. */
 static sl_code *stub_proc(comp *cp, sl_node *n, const char *name, char *pkg, const char *why, int why_line) {
-  comp sub = {.C = cp->C, .in_proc = 1, .line = n->line, .statics = cp->statics,
-              .nstatics = cp->nstatics, .stpkg = cp->stpkg};
+  comp sub = nested_comp(cp, 1, n->line);
   sub.code = new_code(name, cp->code->file, n->line);
   sub.code->pkg = pkg;   /* taken */
   sub.code->src = sl_xstrdup(n->str);
@@ -926,9 +932,8 @@ static sl_code *stub_proc(comp *cp, sl_node *n, const char *name, char *pkg, con
   sub.code->pnames[0] = sl_xstrdup("#");
   new_local(&sub, "#", SL_T_LIST);
   sl_buf b = {0};
-  const char *file = cp->code->file ? cp->code->file : "";
-  const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
-  sl_buf_printf(&b, "cannot run in spindle: %s:%d: %s", base, why_line, why);
+  sl_buf_printf(&b, "cannot run in spindle: %s:%d: %s", sl_path_base(cp->code->file ? cp->code->file : ""),
+                why_line, why);
   emit(&sub, INS_A(OP_LOADG, global_ref(&sub, "(cannot run)")));
   emit(&sub, INS_A(OP_CONST, add_const(&sub, sl_str(b.s))));
   sl_buf_free(&b);
@@ -939,8 +944,7 @@ static sl_code *stub_proc(comp *cp, sl_node *n, const char *name, char *pkg, con
 
 static int cprocdef(comp *cp, sl_node *n) {
   if (reserved(cp, n->a->str, "defined as a proc", n->line) < 0) return -1;
-  comp sub = {.C = cp->C, .in_proc = 1, .line = n->line, .statics = cp->statics,
-              .nstatics = cp->nstatics, .stpkg = cp->stpkg};
+  comp sub = nested_comp(cp, 1, n->line);
   char *pkg = NULL;
   const char *sep = strstr(n->a->str, "::");
   if (sep && strncmp(n->a->str, "Top::", 5)) {   /* proc P::f: P's names first */
@@ -981,11 +985,10 @@ static int cprocdef(comp *cp, sl_node *n) {
       /* a parameter of Singular's algebra: the proc cannot run here (in a
        * library it loads and a call says so: stub_proc) */
       char *m = sl_unknown_type_msg(p->a->str);
-      cerr(&sub, p->line, "parameter %s", p->str);
-      free(sub.err);
       sl_buf b = {0};
       sl_buf_printf(&b, "parameter %s: %s", p->str, m);
-      sub.err = b.s;
+      cerr(&sub, p->line, "%s", b.s);
+      sl_buf_free(&b);
       free(m);
     }
     local *l = new_local(&sub, p->str, p->op);
@@ -1043,8 +1046,7 @@ static int cprocdef(comp *cp, sl_node *n) {
 }
 
 sl_code *sl_compile_quote(comp *cp, sl_node *e) {
-  comp sub = {.C = cp->C, .line = e->line, .statics = cp->statics, .nstatics = cp->nstatics,
-              .stpkg = cp->stpkg};
+  comp sub = nested_comp(cp, 0, e->line);
   sub.code = new_code("quote", cp->code->file, e->line);
   if (cexpr(&sub, e) == 0) emit(&sub, INS_A(OP_RET, 0));
   return finish(&sub, cp);
@@ -1332,6 +1334,12 @@ void sl_code_release(sl_code *c) {
   free(c);
 }
 
+const char *sl_code_lib(const sl_code *c) {
+  const char *base = sl_path_base(c->file ? c->file : "");
+  size_t n = strlen(base);
+  return n > 4 && !strcmp(base + n - 4, ".lib") ? base : NULL;
+}
+
 static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0, const char *libpkg);
 
 sl_code *sl_compile(sl_ctx *C, const char *src, size_t len, const char *file, int line0) {
@@ -1350,7 +1358,7 @@ static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file
     free(pr.err);
     return NULL;
   }
-  comp cp = {.C = C, .line = line0, .libpkg = libpkg, .stpkg = libpkg};
+  comp cp = {.C = C, .line = line0, .libpkg = libpkg};
   cp.code = new_code_text("(top)", file, line0, NULL);
   sl_value text = sl_str_new(src, len);
   cp.code->text = sl_sv(text);
@@ -1378,8 +1386,6 @@ static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file
   }
   if (!cp.err) emit(&cp, INS_A(OP_RET0, 0));
   free(cp.statics);   /* the names were the tree's */
-  cp.statics = NULL;
-  cp.nstatics = 0;
   sl_node_free(pr.root);
   if (cp.err) {
     sl_error(C, "%s:%d: %s", file, cp.errline, cp.err);

@@ -322,9 +322,8 @@ static void lv_line(const char *name, int level, sl_value v) {
     break;
   }
   case SL_T_PROC: {
-    const char *f = ((sl_proc *)v.u.p)->code->file;
-    size_t n = strlen(f);
-    if (n > 4 && !strcmp(f + n - 4, ".lib")) sl_buf_printf(&b, " from %s", strrchr(f, '/') ? strrchr(f, '/') + 1 : f);
+    const char *lib = sl_code_lib(((sl_proc *)v.u.p)->code);
+    if (lib) sl_buf_printf(&b, " from %s", lib);
     break;
   }
   case SL_T_PACKAGE: sl_package_show(&b, v); break;

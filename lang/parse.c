@@ -12,8 +12,8 @@ typedef struct parser {
   char *err;
   int errline;
   const char *src;
-  int lib;   /* a library's text: proc bodies it cannot read become stubs,
-              * example blocks are skipped (sl_parse_lib) */
+  int lib;   /* a part of a library's text (sl_parse_lib): a LIB line may
+              * lack its `;`, the head (version=...) is dropped */
 } parser;
 
 static sl_token *peek(parser *P) { return &P->lx.t[P->i]; }
@@ -167,6 +167,21 @@ static sl_node *name_node(const char *s, int line) {
   return n;
 }
 
+/* a call of one of the language's internal builtins ("(:)", "(source)",
+ * "(example)": names no script can write) */
+static sl_node *internal_call(const char *name, int line) {
+  sl_node *c = mk(N_CALL, line);
+  c->a = name_node(name, line);
+  return c;
+}
+
+/* the statement `e;` */
+static sl_node *expr_stmt(sl_node *e, int line) {
+  sl_node *n = mk(N_EXPRS, line);
+  add(&n->kids, e);
+  return n;
+}
+
 /* P::x after the name P (already taken): the node "P::x" */
 static sl_node *qualified_name(parser *P, sl_token *pkg) {
   next(P);
@@ -267,8 +282,7 @@ static sl_node *primary(parser *P) {
     next(P);
     sl_node *e = expr(P);
     if (e && at(P, T_COMMA)) {   /* (a, b): an expression list */
-      n = mk(N_CALL, e->line);
-      n->a = name_node("(list)", e->line);
+      n = internal_call("(list)", e->line);
       add(&n->kids, e);
       while (accept(P, T_COMMA)) {
         sl_node *x = expr(P);
@@ -389,9 +403,7 @@ static sl_node *sum(parser *P) {
     sl_node *b = term(P);
     if (!b) { sl_node_free(a); return NULL; }
     if (t->kind == T_COLON) {
-      sl_node *c = mk(N_CALL, t->line);
-      c->a = mk(N_NAME, t->line);
-      c->a->str = sl_xstrdup("(:)");
+      sl_node *c = internal_call("(:)", t->line);
       add(&c->kids, a);
       add(&c->kids, b);
       a = c;
@@ -760,24 +772,18 @@ static sl_node *statement(parser *P) {
     if (is_word(t, "example") && peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n &&
         P->lx.t[P->i + 2].kind == T_SEMI) {
       next(P);
-      sl_node *c = mk(N_CALL, line);
-      c->a = name_node("(example)", line);
+      sl_node *c = internal_call("(example)", line);
       add(&c->kids, string_node(next(P)->str, line));
-      sl_node *n = mk(N_EXPRS, line);
-      add(&n->kids, c);
-      return end_stmt(P, n);
+      return end_stmt(P, expr_stmt(c, line));
     }
     break;
   case T_LT: {   /* < "file"; runs a file, as Singular's: "(source)"(file) */
     next(P);
     sl_node *arg = expr(P);
     if (!arg) return NULL;
-    sl_node *c = mk(N_CALL, line);
-    c->a = name_node("(source)", line);
+    sl_node *c = internal_call("(source)", line);
     add(&c->kids, arg);
-    sl_node *n = mk(N_EXPRS, line);
-    add(&n->kids, c);
-    return end_stmt(P, n);
+    return end_stmt(P, expr_stmt(c, line));
   }
   case T_LIB: {
     next(P);
@@ -846,6 +852,12 @@ static size_t string_end(const char *s, size_t i, size_t len) {
 
 static int ident_char(char c) { return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
+/* the next character past blanks (spaces, tabs, line ends) from i */
+static size_t skip_ws(const char *s, size_t i, size_t len) {
+  while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+  return i;
+}
+
 /* Singular's libraries also write a proc's help the old way: a quote
  * that is not closed before the body's `{`, or no quote at all (even a
  * `;` and comments: Singular's libparse reads whatever comes between a
@@ -870,7 +882,7 @@ static char *old_help_blanked(const char *src, size_t len) {
       while (j < len && (s[j] == ' ' || s[j] == '\t')) j++;
       if (j >= len || !ident_char(s[j])) continue;   /* proc p = f; and such */
       while (j < len && (ident_char(s[j]) || s[j] == ':')) j++;
-      while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+      j = skip_ws(s, j, len);
       if (j < len && s[j] == '(') {
         int depth = 0;
         for (; j < len; j++) {
@@ -878,12 +890,11 @@ static char *old_help_blanked(const char *src, size_t len) {
           else if (s[j] == ')' && --depth == 0) { j++; break; }
         }
       }
-      while (j < len && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r')) j++;
+      j = skip_ws(s, j, len);
       i = j - 1;
       if (j >= len || s[j] == '{' || s[j] == '=') continue;
       if (s[j] == '"') {
-        size_t e = string_end(s, j, len), k = e + 1;
-        while (k < len && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r')) k++;
+        size_t e = string_end(s, j, len), k = skip_ws(s, e + 1, len);
         if (e < len && k < len && s[k] == '{') { i = e; continue; }   /* help closed properly */
       }
       size_t b = j;
@@ -910,7 +921,7 @@ static char *old_help_blanked(const char *src, size_t len) {
 static size_t skip_blank(const char *s, size_t i, size_t len) {
   if (i > len) i = len;
   for (;;) {
-    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    i = skip_ws(s, i, len);
     if (i + 1 < len && s[i] == '/' && s[i + 1] == '/') {
       while (i < len && s[i] != '\n') i++;
     } else if (i + 1 < len && s[i] == '/' && s[i + 1] == '*') {
@@ -959,6 +970,15 @@ static int line_of(line_cursor *c, size_t pos) {
   return c->line;
 }
 
+/* the name after the word proc at s[i]: its start; its end in *end
+ * (start == end: no name) */
+static size_t proc_name(const char *s, size_t i, size_t len, size_t *end) {
+  size_t j = skip_blank(s, i + 4, len), k = j;
+  while (k < len && (ident_char(s[k]) || s[k] == ':')) k++;
+  *end = k;
+  return j;
+}
+
 /* parse s[from, to) (starting at line) and add its statements to root;
  * -1 with out's error set on a syntax error */
 static int parse_part(const char *s, size_t from, size_t to, int line, sl_node *root, sl_parsed *out) {
@@ -973,9 +993,10 @@ static int parse_part(const char *s, size_t from, size_t to, int line, sl_node *
   return 0;
 }
 
-/* a proc that cannot be parsed: its head alone, with the error */
-static int broken_proc(const char *s, size_t from, size_t open, size_t to, int line, sl_parsed *err,
-                       sl_node *root, sl_parsed *out) {
+/* a proc that cannot be parsed (its text s[from, to), the word proc at
+ * at, its body's `{` at open): its head alone, with the error */
+static int broken_proc(const char *s, size_t from, size_t at, size_t open, size_t to, int line,
+                       sl_parsed *err, sl_node *root, sl_parsed *out) {
   size_t n = open - from;
   char *head = sl_xmalloc(n + 3);
   memcpy(head, s + from, n);
@@ -988,11 +1009,7 @@ static int broken_proc(const char *s, size_t from, size_t open, size_t to, int l
      * the proc by its name alone */
     if (rc == 0) sl_node_free(pr.root);
     else free(pr.err);
-    size_t i = from;
-    if (word_at(s, i, open, "static")) i = skip_blank(s, i + 6, open);
-    i = skip_blank(s, i + 4, open);
-    size_t k = i;
-    while (k < open && (ident_char(s[k]) || s[k] == ':')) k++;
+    size_t k, i = proc_name(s, at, open, &k);
     char *nm = sl_xmalloc(k - i + 16);
     snprintf(nm, k - i + 16, "proc %.*s {}", (int)(k - i), s + i);
     rc = k > i ? parse(nm, strlen(nm), line, 1, &pr) : -1;
@@ -1028,8 +1045,7 @@ int sl_parse_lib(const char *src, size_t len, int line0, sl_parsed *out) {
     if (word_at(s, i, len, "static")) i = skip_blank(s, i + 6, len);
     int is_proc = word_at(s, i, len, "proc");
     if (is_proc) {   /* proc name..., not proc p = f; */
-      size_t j = skip_blank(s, i + 4, len), k = j;
-      while (k < len && (ident_char(s[k]) || s[k] == ':')) k++;
+      size_t k, j = proc_name(s, i, len, &k);
       k = skip_blank(s, k, len);
       is_proc = k > j && k < len && s[k] != '=' && s[k] != ';' && s[k] != ',';
     }
@@ -1040,11 +1056,8 @@ int sl_parse_lib(const char *src, size_t len, int line0, sl_parsed *out) {
       size_t open = body_open(s, i, len), end = past_brace(s, open, len);
       int line = line0 + line_of(&lc, start);
       sl_parsed pr;
-      if (parse(s + start, end - start, line, 1, &pr) == 0) {
-        for (int k = 0; k < pr.root->kids.n; k++) add(&root->kids, pr.root->kids.v[k]);
-        pr.root->kids.n = 0;
-        sl_node_free(pr.root);
-      } else if (broken_proc(s, start, open, end, line, &pr, root, out) < 0) {
+      if (parse_part(s, start, end, line, root, &pr) < 0 &&
+          broken_proc(s, start, i, open, end, line, &pr, root, out) < 0) {
         rc = -1;
         break;
       }

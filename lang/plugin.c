@@ -782,7 +782,7 @@ int sl_find_lib(sl_ctx *C, const char *fn, const char *name, char **path) {
 }
 
 static char *plugin_file(const char *name) {
-  const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+  const char *base = sl_path_base(name);
   if (!strncmp(base, "systhreads", 10)) return strdup("threads.so");
   size_t n = strlen(name);
   if (strstr(base, ".so")) return strdup(name);
@@ -832,7 +832,7 @@ int sl_load_plugin(sl_ctx *C, const char *name) {
   return rc;
 }
 
-static char *read_file(const char *path, size_t *len) {
+char *sl_read_file(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   sl_buf b = {0};
@@ -847,7 +847,7 @@ static char *read_file(const char *path, size_t *len) {
 /* LIB "foo.lib" makes the package Foo (as Singular does; its procs are
  * both f and Foo::f): its name, malloc'ed; *base: the file's name */
 static char *lib_package_name(const char *lib, const char **basep) {
-  const char *base = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+  const char *base = sl_path_base(lib);
   *basep = base;
   size_t n = strlen(base);
   if (n > 4 && !strcmp(base + n - 4, ".lib")) n -= 4;
@@ -867,8 +867,7 @@ int sl_lib(sl_ctx *C, const char *fn, sl_value name) {
    * Singular's libraries write too (groups.lib), has nothing to load.
    * Singular's own copy, found in its directory, would replace them with
    * procs that need Singular's insides. */
-  const char *slash = strrchr(n, '/');
-  if (!strcmp(slash ? slash + 1 : n, "standard.lib")) return 0;
+  if (!strcmp(sl_path_base(n), "standard.lib")) return 0;
   char *path;
   if (sl_find_lib(C, fn, n, &path) < 0) return SL_ERR;
   /* loaded once; again when its package was killed since (killall("proc")
@@ -879,7 +878,7 @@ int sl_lib(sl_ctx *C, const char *fn, sl_value name) {
   int again = is_loaded(path);
   if (again && sl_slot_peek(ps, NULL) == SL_T_PACKAGE) { free(pkg); free(path); return 0; }
   size_t sz;
-  char *src = read_file(path, &sz);
+  char *src = sl_read_file(path, &sz);
   if (!src) { free(pkg); free(path); return sl_error(C, "%s: cannot read \"%s\"", fn, n); }
   if (!again) mark_loaded(path);
   if (sl_option(SL_OPT_LOADLIB)) {   /* option(loadLib), as Singular says it */
@@ -911,13 +910,9 @@ int sl_run_string(sl_ctx *C, const char *src, const char *file) {
   return sl_run_text(C, src, strlen(src), file, 1);
 }
 
-char *sl_read_file(const char *path, size_t *len) {
-  return read_file(path, len);
-}
-
 int sl_run_file(sl_ctx *C, const char *path) {
   size_t n;
-  char *src = read_file(path, &n);
+  char *src = sl_read_file(path, &n);
   if (!src) return sl_error(C, "cannot open \"%s\": %s", path, strerror(errno));
   int rc = sl_run_text(C, src, n, path, 1);
   free(src);

@@ -193,6 +193,8 @@ void *sl_xcalloc(size_t n, size_t size) __attribute__((malloc, returns_nonnull))
 void *sl_xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
 char *sl_xstrdup(const char *s) __attribute__((malloc, returns_nonnull));
 char *sl_xstrndup(const char *s, size_t n) __attribute__((malloc, returns_nonnull));
+/* the file's name at the end of a path */
+const char *sl_path_base(const char *path);
 void sl_buf_puts(sl_buf *b, const char *s);
 void sl_buf_printf(sl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sl_buf_free(sl_buf *b);
@@ -279,6 +281,8 @@ typedef struct sl_code {
   _Atomic int32_t rc;
 } sl_code;
 void sl_code_release(sl_code *c);
+/* the library c was loaded from (its file's name, "x.lib"), or NULL */
+const char *sl_code_lib(const sl_code *c);
 static inline void sl_code_retain(sl_code *c) { atomic_fetch_add(&c->rc, 1); }
 
 /* ---- globals: one table shared by every context ----------------------- */

@@ -44,6 +44,11 @@ char *sl_xstrndup(const char *s, size_t n) {
   if (!d) sl_oom();
   return d;
 }
+
+const char *sl_path_base(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? slash + 1 : path;
+}
 #define oom sl_oom
 
 #ifdef SL_COUNT_OBJS
