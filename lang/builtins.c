@@ -544,6 +544,25 @@ static int b_cannot_run(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return sl_error(C, "%s", sl_sv(argv[0])->s);
 }
 
+/* "(mod_init)"(proc, "x.lib"), at the end of a library that defines
+ * mod_init: Singular runs it once the library is read (it exports what
+ * the library's procs share, makes newstruct types). One that fails here
+ * (mostly: a type or value of Singular's algebra) leaves the library
+ * loaded, as its procs that need the algebra are, and says why on stderr;
+ * a cancel or quit goes on as it is. */
+static int b_mod_init(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)ret;
+  if (argc != 2 || argv[1].type != SL_T_STRING) return sl_error(C, "(mod_init): internal call");
+  sl_value r;
+  int rc = sl_call_value(C, argv[0], 0, NULL, &r);
+  if (rc == SL_OK) { sl_release(r); return 0; }
+  if (rc != SL_ERR || !C->err || !strcmp(C->err, "cancelled") || sl_interrupted) return rc;
+  fflush(stdout);
+  fprintf(stderr, "// ** %s: its mod_init failed, the library is loaded without it: %s\n", sl_sv(argv[1])->s, C->err);
+  sl_clear_error(C);
+  return 0;
+}
+
 static int b_eval(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "eval";
   ARGC(1, "1 argument");
@@ -1033,7 +1052,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int}, {"proc", b_proc},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(mod_init)", b_mod_init}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int}, {"proc", b_proc},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

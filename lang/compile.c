@@ -28,6 +28,7 @@ typedef struct comp {
   char **statics; int nstatics; /* a library's static procs: Foo::f only, and
                                  * f in the library's code means Foo::f
                                  * (shared by its procs' comps) */
+  char **procs; int nprocs;     /* every proc the library defines (shared) */
   sl_node *top;      /* the top-level statement being compiled, and */
   int top_first;     /* whether it is the text's first statement */
   int top_last;      /* whether it is the text's last: an if there with no
@@ -177,6 +178,17 @@ static char *cat3(const char *a, const char *b, const char *c) {
   return s;
 }
 
+/* name is a builtin (size, print, ...) that the library being compiled
+ * does not define as a proc of its own: code in a package calls it
+ * without looking for P::name first */
+static int is_builtin(comp *cp, const char *name) {
+  sl_slot *s = sl_global_find(cp->C->W, name);
+  if (!s || sl_slot_peek(s, NULL) != SL_T_BUILTIN) return 0;
+  for (int i = 0; i < cp->nprocs; i++)
+    if (!strcmp(cp->procs[i], name)) return 0;
+  return 1;
+}
+
 /* The slot name for a global name of the source (malloc'ed): Top::x is x,
  * Current::x is x of the package being compiled, P::x stays. In the code
  * of a package P an unqualified x is P::x when that is defined, else x:
@@ -190,6 +202,7 @@ static char *gname(comp *cp, const char *name, char **alt) {
   if (!strncmp(name, "Current::", 9)) return cp->pkg ? cat3(cp->pkg, "::", name + 9) : strdup(name + 9);
   if (!cp->pkg || strstr(name, "::")) return strdup(name);
   if (!strcmp(name, "Current")) return strdup(cp->pkg);
+  if (is_builtin(cp, name)) return strdup(name);   /* no package has its own */
   char *q = cat3(cp->pkg, "::", name);
   if (cp->self && !strcmp(name, cp->self)) return q;
   if (alt) { *alt = sl_xstrdup(name); return q; }
@@ -910,7 +923,7 @@ static sl_code *finish(comp *cp, comp *parent) {
  * package and static procs go with it */
 static comp nested_comp(const comp *cp, int in_proc, int line) {
   return (comp){.C = cp->C, .in_proc = in_proc, .line = line, .libpkg = cp->libpkg,
-                .statics = cp->statics, .nstatics = cp->nstatics};
+                .statics = cp->statics, .nstatics = cp->nstatics, .procs = cp->procs, .nprocs = cp->nprocs};
 }
 
 /* A library proc spindle cannot compile (Singular's algebra, mostly; the
@@ -951,9 +964,15 @@ static int cprocdef(comp *cp, sl_node *n) {
     pkg = sl_xstrndup(n->a->str, (size_t)(sep - n->a->str));
     sub.pkg = pkg;
     sub.self = sep + 2;
+  } else if (!sep && cp->libpkg && !cp->in_proc) {
+    /* a library's proc f is Foo::f: in its code x is Foo::x when that is
+     * defined (what its mod_init or its procs export), else x, as in
+     * Singular, where a library proc runs in its package */
+    sub.pkg = cp->libpkg;
+    sub.self = n->a->str;
   }
   sub.code = new_code(sep && !pkg ? sep + 2 : n->a->str, cp->code->file, n->line);
-  sub.code->pkg = pkg;
+  sub.code->pkg = pkg ? pkg : sub.pkg ? sl_xstrdup(sub.pkg) : NULL;
   sub.code->src = sl_xstrdup(n->str);
   sub.code->src_line = n->b->line;
   int np = n->kids.n;
@@ -1255,7 +1274,7 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
   if (from && names->n < 2) return cerr(cp, line, "exportto: expected a package and at least one name%s", ""), -1;
   emit(cp, INS_A(OP_LOADG, global_ref(cp, "(exportto)")));
   if (pkg) { if (cexpr(cp, pkg) < 0) return -1; }
-  else emit(cp, INS_A(OP_LOADG, global_ref(cp, "Top")));
+  else emit(cp, INS_A(OP_LOADG, global_ref(cp, cp->pkg ? cp->pkg : "Top")));   /* export: Current */
   int argc = 1, nkill = 0;
   int *kill = sl_xcalloc((size_t)names->n + 1, sizeof *kill);
   for (int i = from; i < names->n && !cp->err; i++) {
@@ -1366,11 +1385,17 @@ static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file
   sl_nodes *k = &pr.root->kids;
   /* a library's static procs are its own (Foo::f, and f in its code): two
    * libraries' helpers of one name do not replace each other */
-  for (int i = 0; libpkg && i < k->n; i++)
-    if (k->v[i]->kind == N_PROCDEF && k->v[i]->op && !strstr(k->v[i]->a->str, "::")) {
-      cp.statics = sl_xrealloc(cp.statics, (size_t)(cp.nstatics + 1) * sizeof *cp.statics);
-      cp.statics[cp.nstatics++] = k->v[i]->a->str;
-    }
+  sl_node *mod_init = NULL;
+  for (int i = 0; libpkg && i < k->n; i++) {
+    sl_node *d = k->v[i];
+    if (d->kind != N_PROCDEF || strstr(d->a->str, "::")) continue;
+    cp.procs = sl_xrealloc(cp.procs, (size_t)(cp.nprocs + 1) * sizeof *cp.procs);
+    cp.procs[cp.nprocs++] = d->a->str;
+    if (!strcmp(d->a->str, "mod_init")) mod_init = d;
+    if (!d->op) continue;
+    cp.statics = sl_xrealloc(cp.statics, (size_t)(cp.nstatics + 1) * sizeof *cp.statics);
+    cp.statics[cp.nstatics++] = d->a->str;
+  }
   /* top-level statements: an if that ends the text notes its condition
    * for an else that begins the next one; any other text forgets it */
   if (k->n && k->v[0]->kind != N_ELSE) {
@@ -1384,8 +1409,21 @@ static sl_code *compile(sl_ctx *C, const char *src, size_t len, const char *file
     cp.top_last = i == k->n - 1;
     cstmt(&cp, cp.top);
   }
+  if (mod_init && !cp.err) {
+    /* Singular runs a library's mod_init once it is read: it sets up what
+     * the library's procs share (globals it exports, newstruct types) */
+    char *q = cat3(libpkg, "::", "mod_init");
+    cp.line = mod_init->line;
+    emit(&cp, INS_A(OP_LOADG, global_ref(&cp, "(mod_init)")));
+    emit(&cp, INS_A(OP_LOADG, global_ref(&cp, q)));
+    emit(&cp, INS_A(OP_CONST, add_const(&cp, sl_str(sl_path_base(file)))));
+    emit(&cp, INS_A(OP_CALL, 2));
+    emit(&cp, INS_A(OP_POP, 0));
+    free(q);
+  }
   if (!cp.err) emit(&cp, INS_A(OP_RET0, 0));
   free(cp.statics);   /* the names were the tree's */
+  free(cp.procs);
   sl_node_free(pr.root);
   if (cp.err) {
     sl_error(C, "%s:%d: %s", file, cp.errline, cp.err);

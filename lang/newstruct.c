@@ -94,6 +94,9 @@ static sl_nsdesc *parse_spec(sl_ctx *C, const char *tname, const char *spec) {
     }
     char *ty = sl_xstrndup(a, (size_t)(sp - a)), *name = sl_xstrndup(nm, (size_t)(e - nm));
     int t = member_type(ty);
+    /* a member of Singular's algebra (ideal, ring, ...; libraries' mod_init
+     * make such types): accepted, it holds nothing here */
+    if (t < 0 && sl_singular_algebra_type(ty)) t = SL_T_UNDEF;
     int dup = 0;
     for (int i = 0; i < d->n; i++) dup |= !strcmp(d->names[i], name);
     if (t < 0) sl_error(C, "newstruct: unknown type `%s` of member `%s` in `%s`", ty, name, tname);
@@ -160,7 +163,7 @@ int sl_struct_default(sl_ctx *C, int type, sl_value *out) {
     case SL_T_LIST: *m = sl_list_new(0); break;
     case SL_T_INTVEC: *m = sl_intvec_new(1); break;
     case SL_T_INTMAT: *m = sl_intmat_new(1, 1); break;
-    case SL_T_DEF: break;
+    case SL_T_DEF: case SL_T_UNDEF: break;
     default:
       if (sl_struct_default(C, d->types[i], m) < 0) { sl_release(r); return SL_ERR; }
       break;
@@ -218,6 +221,9 @@ static int member_value(sl_ctx *C, sl_value s, int k, sl_value *x) {
   char what[160];
   snprintf(what, sizeof what, "%s.%s", sl_type_name((int)s.type), d->names[k]);
   if (t == SL_T_DEF) return sl_convert(C, SL_T_DEF, x, what);
+  if (t == SL_T_UNDEF)
+    return sl_error(C, "cannot assign %s to member `%s` of %s: its type is of Singular's algebra, which is "
+                    "not part of spindle", sl_type_name(xt), d->names[k], sl_type_name((int)s.type));
   if (xt == t) return 0;
   if (t == SL_T_INTMAT && (xt == SL_T_INT || xt == SL_T_INTVEC || xt == SL_T_MULTI))
     return sl_intmat_assign(C, sl_stv(s)->v[k], x, what);

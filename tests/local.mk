@@ -31,5 +31,6 @@ EXTRA_DIST += $(SING_TESTS) $(SING_TESTS:.sing=.out) tests/scripts/run-test \
 	tests/scripts/README.md tests/scripts/tests.mk \
 	tests/scripts/singlib/fmt.lib tests/scripts/singlib/general.lib \
 	tests/scripts/singlib/helpa.lib tests/scripts/singlib/helpb.lib \
-	tests/scripts/singlib/standard.lib
+	tests/scripts/singlib/standard.lib tests/scripts/singlib/shared.lib \
+	tests/scripts/singlib/badinit.lib
 CLEANFILES += tests/scripts/*.tmp
