@@ -238,8 +238,7 @@ int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_retain(C->last);
     return 0;
   }
-  sl_print_out(C, argv[0], 0);
-  return 0;
+  return sl_print_out(C, argv[0], 0);
 }
 
 static int b_string(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -524,7 +523,7 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_buf_add(&b, g[k], (size_t)(g[k + 1] - g[k]));
   }
   free(g);
-  sl_buf_puts(&b, "\nprint(\"\");\n");
+  sl_buf_puts(&b, on ? "\nprint(\"\");\n" : "\n");   /* Singular's echo ends with an empty line */
   char label[160];
   snprintf(label, sizeof label, "example %s", name);
   sl_code *run = sl_compile(C, b.s ? b.s : "", b.len, label, 1);
@@ -560,6 +559,48 @@ static int b_mod_init(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   fflush(stdout);
   fprintf(stderr, "// ** %s: its mod_init failed, the library is loaded without it: %s\n", sl_sv(argv[1])->s, C->err);
   sl_clear_error(C);
+  return 0;
+}
+
+/* "(branchTo)"(args, "type", ..., p): see cbranchto (compile.c). 1 when
+ * the types match and p ran (its result kept for "(branch result)"),
+ * else 0 */
+static int b_branch_to(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc < 2 || argv[0].type != SL_T_LIST) return sl_error(C, "(branchTo): internal call");
+  sl_value p = argv[argc - 1];
+  if (p.type != SL_T_PROC) return sl_error(C, "branchTo: the last argument must be a proc, not %s", T(p));
+  for (int i = 1; i < argc - 1; i++)
+    if (argv[i].type != SL_T_STRING) return sl_error(C, "branchTo: argument %d must be a type name (string), not %s", i, T(argv[i]));
+  const sl_list *a = sl_lv(argv[0]);
+  *ret = SL_INT(0);
+  if ((int)a->n != argc - 2) return 0;
+  for (size_t i = 0; i < a->n; i++)   /* the types exactly (Singular's "def" matches none) */
+    if (strcmp(sl_sv(argv[i + 1])->s, T(a->v[i]))) return 0;
+  sl_value r;
+  int rc = sl_call_value(C, p, (int)a->n, a->v, &r);
+  if (rc < 0) return rc;
+  sl_release(C->branch_result);
+  C->branch_result = r;
+  *ret = SL_INT(1);
+  return 0;
+}
+
+/* "(branch none)"(args): the end of a proc using branchTo, reached with
+ * arguments no branch took */
+static int b_branch_none(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)ret;
+  if (argc == 1 && argv[0].type == SL_T_LIST && sl_lv(argv[0])->n) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "too many arguments for %s", C->nframes ? C->frames[C->nframes - 1].code->name : "?");
+    sl_warn(C, msg, SL_WARN_PLAIN);
+  }
+  return 0;
+}
+
+static int b_branch_result(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  (void)argc, (void)argv;
+  *ret = C->branch_result;
+  C->branch_result = SL_NONE;
   return 0;
 }
 
@@ -1038,6 +1079,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return sl_shell(C, sl_sv(argv[1])->s, ret);
   }
   if (!strcmp(what, "pid")) { *ret = SL_INT(getpid()); return 0; }
+  if (!strcmp(what, "install")) return sl_struct_install(C, argc - 1, argv + 1);
   sl_cfn h = sl_system_handler(what);
   if (h) return h(C, argc - 1, argv + 1, ret);
   if (!strcmp(what, "--ticks-per-sec")) {
@@ -1052,7 +1094,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(mod_init)", b_mod_init}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int}, {"proc", b_proc},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(mod_init)", b_mod_init}, {"(branchTo)", b_branch_to}, {"(branch result)", b_branch_result}, {"(branch none)", b_branch_none}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int}, {"proc", b_proc},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

@@ -363,12 +363,43 @@ static int ccall_name(comp *cp, sl_node *n) {
   return 0;
 }
 
+/* branchTo("type", ..., p) in a proc (Singular's, which methods.lib's
+ * installMethod writes): when the proc's arguments are of those types
+ * (typeof; "def" is any), the proc returns p's result on them at once;
+ * else nothing happens. The arguments are the proc's `#`, or the hidden
+ * "(args)" a proc without parameters keeps for it (cprocdef) */
+static int cbranchto(comp *cp, sl_node *n) {
+  local *args = find_local(cp, "(args)");
+  if (!args && cp->code->varargs) args = find_local(cp, "#");
+  if (!args) return cerr(cp, n->line, "branchTo: only in a proc without parameters, or with `#`%s", ""), -1;
+  if (n->kids.n < 1) return cerr(cp, n->line, "branchTo: expected type names and a proc%s", ""), -1;
+  emit(cp, INS_A(OP_LOADG, global_ref(cp, "(branchTo)")));
+  emit(cp, INS_A(OP_LOADL, args->slot));
+  for (int i = 0; i < n->kids.n; i++)
+    if (cexpr(cp, n->kids.v[i]) < 0) return -1;
+  cp->line = n->line;
+  emit(cp, INS_A(OP_CALL, n->kids.n + 1));
+  int j = emit(cp, INS_A(OP_JF, 0));
+  emit(cp, INS_A(OP_LOADG, global_ref(cp, "(branch result)")));
+  emit(cp, INS_A(OP_CALL, 0));
+  emit(cp, INS_A(OP_RET, 0));
+  cp->depth++;   /* RET took the result; the other path goes on with none */
+  patch(cp, j, cp->code->nins);
+  emit(cp, INS_A(OP_NONE, 0));
+  cp->depth--;
+  return 0;
+}
+
 static int ccall(comp *cp, sl_node *n) {
   int multi = n->a->kind == N_NAME && !strcmp(n->a->str, "(list)");
   int byname = !multi && n->a->kind == N_NAME && !(cp->in_proc && find_local(cp, n->a->str)) &&
                strcmp(n->a->str, "timer") && strcmp(n->a->str, "rtimer") && strcmp(n->a->str, "voice");
   if (byname && !strcmp(n->a->str, "exportto"))
     return cexportto(cp, n->kids.n ? n->kids.v[0] : NULL, &n->kids, 1, n->line);
+  if (byname && !strcmp(n->a->str, "branchTo")) {
+    if (!cp->in_proc) return cerr(cp, n->line, "branchTo can only occur in a proc%s", ""), -1;
+    return cbranchto(cp, n);
+  }
   if (byname && !strcmp(n->a->str, "nameof") && n->kids.n == 1 && n->kids.v[0]->kind == N_NAME &&
       !strchr(n->kids.v[0]->str, ':') && strcmp(n->kids.v[0]->str, "Current")) {
     /* nameof(x) of a name is the name, as Singular's (a variable, a
@@ -478,7 +509,20 @@ static int cexpr(comp *cp, sl_node *n) {
     }
     if (n->a) return cerr(cp, n->line, "defined: expected a name%s", ""), -1;
     if (cp->in_proc && find_local(cp, n->str)) return cint(cp, 1);
-    emit(cp, INS_A(OP_DEFINEDG, gref(cp, n->str)));
+    {
+      char *alt, *q = gname(cp, n->str, &alt);
+      if (alt) {   /* in package P's code: P::x or x, whichever exists then */
+        emit(cp, INS_A(OP_DEFINEDG, global_ref(cp, q)));
+        emit(cp, INS_A(OP_DEFINEDG, global_ref(cp, alt)));
+        emit(cp, INS_A(OP_ADD, 0));
+        cint(cp, 0);
+        emit(cp, INS_A(OP_GT, 0));
+      } else {
+        emit(cp, INS_A(OP_DEFINEDG, global_ref(cp, q)));
+      }
+      free(q);
+      free(alt);
+    }
     return 0;
   case N_LAST: emit(cp, INS_A(OP_LAST, 0)); return 0;
   case N_BACKQ:
@@ -976,13 +1020,17 @@ static int cprocdef(comp *cp, sl_node *n) {
   sub.code->src = sl_xstrdup(n->str);
   sub.code->src_line = n->b->line;
   int np = n->kids.n;
+  /* a proc without parameters that uses branchTo keeps its arguments */
+  int keep_args = np == 0 && n->str && strstr(n->str, "branchTo");
   sub.code->nparams = np;
   sub.code->ptypes = sl_xcalloc((size_t)np + 1, 1);
   sub.code->pnames = sl_xcalloc((size_t)np + 1, sizeof(char *));
   sl_buf redef = {0};   /* a name given to two parameters: Singular's warning */
   for (int i = 0; i < np; i++) {
     sl_node *p = n->kids.v[i];
-    if (!strcmp(p->str, "#")) {
+    if (!strcmp(p->str, "#") && !p->a && (p->op == SL_T_LIST || p->op == SL_T_DEF)) {
+      /* `#` (list #): the arguments left; with another type (methods.lib's
+       * `HashTable #`) it is a parameter of that name, as in Singular */
       if (i != np - 1) { cerr(&sub, p->line, "`#` must be the last parameter%s", ""); break; }
       sub.code->varargs = 1;
       p->op = SL_T_LIST;
@@ -1013,6 +1061,17 @@ static int cprocdef(comp *cp, sl_node *n) {
     local *l = new_local(&sub, p->str, p->op);
     if (p->a) l->utk = add_const(&sub, sl_str(p->a->str));
   }
+  if (keep_args) {
+    sub.code->nparams = 1;
+    sub.code->varargs = 2;
+    free(sub.code->ptypes);
+    free(sub.code->pnames);
+    sub.code->ptypes = sl_xcalloc(2, 1);
+    sub.code->ptypes[0] = SL_T_LIST;
+    sub.code->pnames = sl_xcalloc(2, sizeof(char *));
+    sub.code->pnames[0] = sl_xstrdup("(args)");
+    new_local(&sub, "(args)", SL_T_LIST);
+  }
   if (redef.len && !sub.err) {
     /* at each call, as Singular says it: "// ** redefining a (parameter
      * def a; parameter def a; ) ::f:0" */
@@ -1026,6 +1085,12 @@ static int cprocdef(comp *cp, sl_node *n) {
   sl_buf_free(&redef);
   if (!sub.err) {
     for (int i = 0; i < n->b->kids.n && !sub.err; i++) cstmt(&sub, n->b->kids.v[i]);
+    if (keep_args) {   /* no branch taken: Singular warns of the arguments left */
+      emit(&sub, INS_A(OP_LOADG, global_ref(&sub, "(branch none)")));
+      emit(&sub, INS_A(OP_LOADL, find_local(&sub, "(args)")->slot));
+      emit(&sub, INS_A(OP_CALL, 1));
+      emit(&sub, INS_A(OP_POP, 0));
+    }
     emit(&sub, INS_A(OP_RET0, 0));
   }
   sl_code *code;

@@ -91,7 +91,7 @@ static int b_package(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 char *sl_proc_text(sl_code *c, const char *name) {
   sl_buf b = {0};
   sl_buf_printf(&b, "proc %s(", name);
-  for (int i = 0; i < c->nparams; i++) {
+  for (int i = 0; i < c->nparams && c->varargs != 2; i++) {   /* "(args)": compiled again so */
     int t = c->ptypes[i];
     const char *tn = c->varargs && i == c->nparams - 1 ? "list" : t == SL_T_PROC ? "proc" : sl_type_name(t);
     sl_buf_printf(&b, "%s%s %s", i ? ", " : "", tn, c->pnames[i]);
@@ -207,6 +207,16 @@ static int b_importfrom(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return 0;
 }
 
+/* the running code is what execute (or LIB) runs inside a proc: the
+ * names it defines are globals here, where Singular's are that proc's
+ * locals, which exportto moves without a word (methods.lib's
+ * installMethod: execute("proc f() ..."), then exportto(Top, f)) */
+static int in_proc_execute(sl_ctx *C) {
+  int n = C->nframes;
+  return n >= 2 && (C->frames[n - 1].own & SL_FRAME_OWN) &&
+         strcmp(C->frames[n - 2].code->name, "(top)");
+}
+
 /* (exportto)(P, then name, kind, value for each name): see cexportto */
 static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "exportto";
@@ -223,7 +233,7 @@ static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
       sl_retain(v);
       if (export_one(C, pkg, name, v, SL_T_DEF) < 0) return SL_ERR;
     } else if (kind == 0 || kind == 3) {
-      if (export_global(C, pkg, fname, name, kind == 3) < 0) return SL_ERR;
+      if (export_global(C, pkg, fname, name, kind == 3 || in_proc_execute(C)) < 0) return SL_ERR;
     } else {           /* foo(i): the globals foo(i) for each i of an int or intvec */
       int64_t one;
       const int64_t *ix = &one;

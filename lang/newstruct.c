@@ -293,3 +293,80 @@ static int b_newstruct(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 }
 
 void sl_struct_builtins(sl_world *W) { sl_def_builtin(W, "newstruct", b_newstruct); }
+
+/* ---- installed operations (Singular's system("install", ...)) -------- */
+
+/* Singular's names of what may be installed: operators and kernel
+ * commands; a name the language has as a builtin is accepted too */
+static const char *const install_ops[] = {
+  "+", "-", "*", "/", "^", "div", "mod", "%", "==", "!=", "<>", "<", "<=", ">", ">=",
+  "[", "=", "print", "string", "size", "(", "++", "--", "and", "or", "not", NULL};
+
+static int install_op_ok(sl_ctx *C, const char *op) {
+  for (int i = 0; install_ops[i]; i++)
+    if (!strcmp(install_ops[i], op)) return 1;
+  sl_value v;
+  if (sl_lookup_name(C, op, &v) < 0) { sl_clear_error(C); return 0; }
+  int ok = v.type == SL_T_BUILTIN;
+  sl_release(v);
+  return ok || sl_singular_algebra_type(op);
+}
+
+int sl_struct_install(sl_ctx *C, int argc, sl_value *argv) {
+  const char *fname = "system(\"install\")";
+  if (argc != 4) return sl_error(C, "%s: expected a type, an operation, a proc and a number of arguments", fname);
+  if (argv[0].type != SL_T_STRING) return sl_arg_err(C, fname, 2, "a string (the type)", argv[0]);
+  if (argv[1].type != SL_T_STRING) return sl_arg_err(C, fname, 3, "a string (the operation)", argv[1]);
+  if (argv[2].type != SL_T_PROC) return sl_arg_err(C, fname, 4, "a proc", argv[2]);
+  if (argv[3].type != SL_T_INT) return sl_arg_err(C, fname, 5, "an int (the number of arguments)", argv[3]);
+  const char *tname = sl_sv(argv[0])->s, *op = sl_sv(argv[1])->s;
+  int t = sl_utype_find(tname);
+  if (t < 0 || !sl_is_struct(t)) return sl_error(C, "%s: `%s` is not a newstruct type", fname, tname);
+  if (!install_op_ok(C, op)) return sl_error(C, "%s: `%s` is not an operation or command", fname, op);
+  int64_t n = argv[3].u.i;
+  if (n < 1 || n > 4) return sl_error(C, "%s: the number of arguments must be 1, 2, 3 or 4 (any), not %lld", fname, (long long)n);
+  if (!strcmp(op, "<>")) op = "!=";
+  sl_nsdesc *d = (sl_nsdesc *)sl_struct_desc(t);
+  sl_nsop *o = sl_xcalloc(1, sizeof *o);
+  o->op = sl_xstrdup(op);
+  o->nargs = (int)n;
+  o->proc = argv[2];
+  sl_retain(o->proc);
+  sl_nsop *head = atomic_load_explicit(&d->ops, memory_order_relaxed);
+  do o->next = head;
+  while (!atomic_compare_exchange_weak_explicit(&d->ops, &head, o, memory_order_release, memory_order_relaxed));
+  return 0;
+}
+
+const sl_value *sl_struct_type_op(int t, const char *op, int argc) {
+  if (t < SL_T_FIRST_USER || !sl_is_struct(t)) return NULL;
+  sl_nsdesc *d = sl_utypes[t]->ns;
+  for (const sl_nsop *o = atomic_load_explicit(&d->ops, memory_order_acquire); o; o = o->next)
+    if ((o->nargs == argc || o->nargs == 4) && !strcmp(o->op, op)) return &o->proc;
+  return NULL;
+}
+
+const sl_value *sl_struct_op(sl_value v, const char *op, int argc) {
+  return sl_struct_type_op((int)v.type, op, argc);
+}
+
+int sl_struct_apply(sl_ctx *C, const char *op, int argc, const sl_value *argv, sl_value *ret) {
+  const sl_value *p = NULL;
+  for (int i = 0; i < argc && !p; i++) p = sl_struct_op(argv[i], op, argc);
+  if (!p) return 0;
+  int rc = sl_call_value(C, *p, argc, argv, ret);
+  return rc < 0 ? rc : 1;
+}
+
+int sl_struct_call(sl_ctx *C, const char *name, int argc, sl_value *argv, sl_value *ret) {
+  int rc = sl_struct_apply(C, name, argc, argv, ret);
+  if (rc < 0) return rc;
+  if (!strcmp(name, "print") && ret->type != SL_T_NONE) {   /* Singular's newstruct_Print */
+    char msg[96];
+    snprintf(msg, sizeof msg, "ignoring return value (%s)", sl_type_name((int)ret->type));
+    sl_warn(C, msg, SL_WARN_PLAIN);
+    sl_release(*ret);
+    *ret = SL_NONE;
+  }
+  return 0;
+}

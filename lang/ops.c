@@ -187,7 +187,30 @@ int sl_arith(sl_ctx *C, int op, sl_value a, sl_value b, sl_value *out) {
   if ((a.type == SL_T_INTVEC && (b.type == SL_T_INT || b.type == SL_T_INTVEC)) ||
       (b.type == SL_T_INTVEC && a.type == SL_T_INT && op != SL_DIV && op != SL_IDIV && op != SL_MOD))
     return intvec_arith(C, op, a, b, out);
+  if ((int)a.type >= SL_T_FIRST_USER || (int)b.type >= SL_T_FIRST_USER) {   /* installed for a newstruct */
+    sl_value ab[2] = {a, b};
+    int rc = sl_struct_apply(C, opsym[op], 2, ab, out);
+    if (rc) return rc < 0 ? rc : 0;
+  }
   return type_err(C, op, a, b);
+}
+
+/* a comparison installed for a newstruct (its proc's result is the
+ * truth): 1 when done, 0 when none is installed, < 0 on error; != falls
+ * back to the negation of an installed == */
+static int struct_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out) {
+  sl_value ab[2] = {a, b}, r;
+  int neg = 0, rc = sl_struct_apply(C, opsym[op], 2, ab, &r);
+  if (rc == 0 && op == SL_NE) { neg = 1; rc = sl_struct_apply(C, "==", 2, ab, &r); }
+  if (rc <= 0) return rc;
+  if (r.type != SL_T_INT) {
+    sl_error(C, "`%s`: the proc installed for %s returned %s, not int", opsym[op],
+             sl_type_name((int)((int)a.type >= SL_T_FIRST_USER ? a.type : b.type)), sl_type_name((int)r.type));
+    sl_release(r);
+    return SL_ERR;
+  }
+  *out = neg ? !r.u.i : r.u.i != 0;
+  return 1;
 }
 
 /* Singular's intvec::compare of two intvecs or intmats (r x c entries
@@ -246,6 +269,10 @@ static int iv_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *c) {
 }
 
 int sl_compare(sl_ctx *C, int op, sl_value a, sl_value b, int *out) {
+  if ((int)a.type >= SL_T_FIRST_USER || (int)b.type >= SL_T_FIRST_USER) {
+    int done = struct_compare(C, op, a, b, out);
+    if (done) return done < 0 ? done : 0;
+  }
   int c, rc = iv_compare(C, op, a, b, &c);
   if (rc < 0) return SL_ERR;
   if (rc == 0) {
@@ -305,6 +332,11 @@ static int index1(sl_ctx *C, sl_value a, int64_t i, sl_value *out) {
 }
 
 int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out) {
+  if ((int)a.type >= SL_T_FIRST_USER) {   /* x[i] installed for a newstruct */
+    sl_value ai[2] = {a, i};
+    int rc = sl_struct_apply(C, "[", 2, ai, out);
+    if (rc) return rc < 0 ? rc : 0;
+  }
   if (a.type == SL_T_INTMAT) return sl_error(C, "an intmat entry needs two indices: m[i, j]");
   if (i.type == SL_T_INT) return index1(C, a, i.u.i, out);
   if (i.type == SL_T_INTVEC) {
@@ -324,6 +356,11 @@ int sl_index(sl_ctx *C, sl_value a, sl_value i, sl_value *out) {
 
 /* s[i, n]: n characters from i, padded with blanks past the end */
 int sl_index2(sl_ctx *C, sl_value a, sl_value i, sl_value n, sl_value *out) {
+  if ((int)a.type >= SL_T_FIRST_USER) {   /* x[i, j] installed for a newstruct */
+    sl_value ain[3] = {a, i, n};
+    int rc = sl_struct_apply(C, "[", 3, ain, out);
+    if (rc) return rc < 0 ? rc : 0;
+  }
   if (a.type == SL_T_INTMAT) return sl_intmat_index2(C, a, i, n, out);
   if (a.type != SL_T_STRING)
     return sl_error(C, "`[i, n]` needs a string, not %s", sl_type_name((int)a.type));
@@ -512,7 +549,10 @@ int sl_convert(sl_ctx *C, int type, sl_value *v, const char *what) {
       return 0;
     }
     break;
-  default: break;
+  default:
+    if (type >= SL_T_FIRST_USER && sl_struct_type_op(type, "=", 1))   /* `=` installed for a newstruct */
+      return sl_utype_assign(C, type, v) < 0 ? SL_ERR : 0;
+    break;
   }
   return conv_err(C, type, *v, what);
 }

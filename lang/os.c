@@ -34,22 +34,42 @@ static uint64_t rnd_next(void) {
   return z ^ (z >> 31);
 }
 
-/* random(a, b): an int of a..b, each as likely (no modulo bias) */
-static int b_random(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  const char *fn = "random";
-  if (argc != 2) return sl_argc_err(C, fn, argc, "2 arguments");
-  for (int i = 0; i < 2; i++)
-    if (argv[i].type != SL_T_INT) return sl_arg_err(C, fn, i + 1, "int", argv[i]);
-  int64_t a = argv[0].u.i, b = argv[1].u.i;
-  if (a > b) return sl_error(C, "random: invalid range %lld..%lld (the first bound must not exceed the second)",
-                             (long long)a, (long long)b);
+/* an int of a..b (a <= b), each as likely (no modulo bias) */
+static int64_t rnd_range(int64_t a, int64_t b) {
   uint64_t span = (uint64_t)b - (uint64_t)a + 1, r = rnd_next();
   if (span) {   /* span 0: all 2^64 values */
     uint64_t low = -span % span;   /* 2^64 mod span: draws below it would favour small results */
     while (r < low) r = rnd_next();
     r %= span;
   }
-  *ret = SL_INT((int64_t)((uint64_t)a + r));
+  return (int64_t)((uint64_t)a + r);
+}
+
+/* random(a, b): an int of a..b; random(i, r, c): an r x c intmat of
+ * entries in -|i|..|i| (Singular's; all 0 for i = 0) */
+static int b_random(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  const char *fn = "random";
+  if (argc != 2 && argc != 3) return sl_argc_err(C, fn, argc, "2 arguments (a range) or 3 (an intmat)");
+  for (int i = 0; i < argc; i++)
+    if (argv[i].type != SL_T_INT) return sl_arg_err(C, fn, i + 1, "int", argv[i]);
+  int64_t a = argv[0].u.i, b = argv[1].u.i;
+  if (argc == 3) {
+    int64_t c = argv[2].u.i;
+    if (b < 1 || c < 1)
+      return sl_error(C, "random: an intmat needs at least 1 row and 1 column, not %lld x %lld", (long long)b, (long long)c);
+    if ((uint64_t)b > sl_limits.elems / (uint64_t)c)
+      return sl_error(C, "random: %lld x %lld entries are too many (the limit is %zu)", (long long)b, (long long)c,
+                      sl_limits.elems);
+    if (a == INT64_MIN) a++;
+    if (a < 0) a = -a;
+    sl_value m = sl_intmat_new((size_t)b, (size_t)c);
+    for (size_t k = 0; a && k < (size_t)(b * c); k++) sl_imv(m)->v[k] = rnd_range(-a, a);
+    *ret = m;
+    return 0;
+  }
+  if (a > b) return sl_error(C, "random: invalid range %lld..%lld (the first bound must not exceed the second)",
+                             (long long)a, (long long)b);
+  *ret = SL_INT(rnd_range(a, b));
   return 0;
 }
 

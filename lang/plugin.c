@@ -139,6 +139,20 @@ int sl_utype_init(sl_ctx *C, const char *tname, sl_value *v) {
 }
 
 int sl_utype_assign(sl_ctx *C, int t, sl_value *v) {
+  const sl_value *conv = sl_struct_type_op(t, "=", 1);
+  if (conv) {   /* Singular's `=` installed for a newstruct: its proc converts */
+    sl_value r;
+    if (sl_call_value(C, *conv, 1, v, &r) < 0) return -1;
+    if ((int)r.type != t) {
+      sl_error(C, "cannot assign %s to a variable of type %s: the proc installed for `=` returned %s",
+               sl_type_name((int)v->type), sl_utypes[t]->name, sl_type_name((int)r.type));
+      sl_release(r);
+      return -1;
+    }
+    sl_release(*v);
+    *v = r;
+    return 0;
+  }
   const spindle_type_ext *x = sl_utype_ext(t);
   if (!x->assign) return 1;
   sl_value one[1] = {*v}, *argv = one, r = SL_NONE;

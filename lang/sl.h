@@ -86,11 +86,23 @@ void sl_intmat_builtins(struct sl_world *W);
 /* newstruct types (newstruct.c): a type code from SL_T_FIRST_USER up
  * whose sl_utype has ns set; a value is an sl_struct of ns->n members in
  * declaration order, copy-on-write as lists */
+/* an operation installed for a newstruct type (Singular's
+ * system("install", type, op, proc, nargs)): op is "+", "==", "[",
+ * "print", "string", "size", "=", ... */
+typedef struct sl_nsop {
+  struct sl_nsop *next;
+  char *op;
+  int nargs;           /* 1, 2, 3, or 4 for any number */
+  sl_value proc;
+} sl_nsop;
 typedef struct sl_nsdesc {
   int n;
   char **names;
-  int *types;          /* SL_T_* of each member (SL_T_DEF: any), or a newstruct code */
+  int *types;          /* SL_T_* of each member (SL_T_DEF: any), or a newstruct code;
+                        * SL_T_UNDEF: a type of Singular's algebra (holds nothing) */
   char *spec;          /* normalized: "int x, int y" */
+  sl_nsop *_Atomic ops;/* installed operations, newest first (never freed:
+                        * readers take no lock) */
 } sl_nsdesc;
 typedef struct sl_struct { sl_obj h; size_t n; sl_value v[]; } sl_struct;
 static inline sl_struct *sl_stv(sl_value v) { return (sl_struct *)v.u.p; }
@@ -107,6 +119,20 @@ int sl_member(struct sl_ctx *C, sl_value v, const char *name, sl_value *out);
 enum { SL_PATH_INDEX = 0, SL_PATH_INDEX2 = 1, SL_PATH_MEMBER = 2 };
 int sl_setpath(struct sl_ctx *C, sl_value *t, int nel, const int *kinds, sl_value *keys, sl_value x);
 void sl_struct_builtins(struct sl_world *W);
+/* system("install", type, op, proc, nargs) */
+int sl_struct_install(struct sl_ctx *C, int argc, sl_value *argv);
+/* the proc installed for op on the newstruct type of v taking argc
+ * arguments, or NULL (cheap for any other value) */
+const sl_value *sl_struct_op(sl_value v, const char *op, int argc);
+const sl_value *sl_struct_type_op(int type, const char *op, int argc);
+/* builtin name (print, string, size, ...) called on a newstruct with an
+ * installed proc for it: the proc's result (print's is dropped, with
+ * Singular's warning when it is not none) */
+int sl_struct_call(struct sl_ctx *C, const char *name, int argc, sl_value *argv, sl_value *ret);
+/* op applied by its installed proc to the argc values argv: 1 (done, *ret
+ * set), 0 (none installed for the newstructs among them), or < 0 (the
+ * proc's error or quit) */
+int sl_struct_apply(struct sl_ctx *C, const char *op, int argc, const sl_value *argv, sl_value *ret);
 
 #define SL_INT(x) ((sl_value){.type = SL_T_INT, .u.i = (x)})
 #define SL_NONE ((sl_value){.type = SL_T_NONE})
@@ -268,7 +294,9 @@ typedef struct sl_code {
   uint8_t *ptypes;                     /* declared parameter types */
   int defparams;                       /* how many of them are def */
   char **pnames;                       /* parameter names */
-  int varargs;                         /* last param is "list #" */
+  int varargs;                         /* last param is "list #"; 2: the hidden
+                                        * "(args)" of a proc using branchTo
+                                        * (one list argument is not all of them) */
   int line;                            /* line of definition */
   char *src;                           /* proc body text, for printing */
   int src_line;                        /* line of the body's `{` */
@@ -382,6 +410,7 @@ struct sl_ctx {
   /* an if that ended the text run last, for an else that begins the
    * next (compile.c, celse): 0 none, 1 its condition held, 2 it did not */
   int else_state;
+  sl_value branch_result;     /* what "(branchTo)" called returned, for "(branch result)" */
 };
 typedef struct sl_ctx sl_ctx;
 
@@ -428,8 +457,8 @@ int sl_run_text(sl_ctx *C, const char *src, size_t len, const char *file, int li
 int sl_run_file(sl_ctx *C, const char *path);
 /* the whole file, NUL-terminated (malloc'ed), or NULL with errno set */
 char *sl_read_file(const char *path, size_t *len);
-void sl_print_stmt(sl_ctx *C, sl_value v);
-void sl_print_out(sl_ctx *C, sl_value v, int stmt);
+int sl_print_stmt(sl_ctx *C, sl_value v);
+int sl_print_out(sl_ctx *C, sl_value v, int stmt);
 /* Singular-style warnings, most quoting the current source line (TEXT) */
 enum {
   SL_WARN_INLINE,   /* "// ** MSG in line >>TEXT<<" */

@@ -163,7 +163,7 @@ static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
       break;
     }
   /* one list for `#` is `#` itself (Singular: g(list(1, 2)) has size(#) 2) */
-  int whole = code->varargs && argc == np && sp[-1].type == SL_T_LIST;
+  int whole = code->varargs == 1 && argc == np && sp[-1].type == SL_T_LIST;
   if (code->varargs && argc >= np - 1 && !whole) {
     sl_value rest = sl_list_new((size_t)(argc - np + 1));
     for (int i = np - 1; i < argc; i++) sl_list_push(&rest, sp[i - argc]);
@@ -242,7 +242,7 @@ static sl_frame *enter_code(sl_ctx *C, sl_code *code, int entry, int own) {
   return f;
 }
 
-void sl_print_stmt(sl_ctx *C, sl_value v) { sl_print_out(C, v, 1); }
+int sl_print_stmt(sl_ctx *C, sl_value v) { return sl_print_out(C, v, 1); }
 
 /* a value whose display ends with a plugin value that wants an empty line
  * after it (Singular's newstruct types with a print procedure), itself or
@@ -275,9 +275,84 @@ static int ends_in_string_nl(sl_value v) {
   return 0;
 }
 
-void sl_print_out(sl_ctx *C, sl_value v, int stmt) {
-  if (v.type == SL_T_NONE) return;
+/* v is a newstruct with an installed print or string proc, or a list
+ * that holds one */
+static int has_struct_show(sl_value v, int depth) {
+  if ((int)v.type >= SL_T_FIRST_USER) return sl_struct_op(v, "print", 1) || sl_struct_op(v, "string", 1);
+  if (v.type != SL_T_LIST || depth > 1000) return 0;   /* as deep as value.c prints */
+  for (size_t i = 0; i < sl_lv(v)->n; i++)
+    if (has_struct_show(sl_lv(v)->v[i], depth + 1)) return 1;
+  return 0;
+}
+
+static void flush_buf(sl_buf *b) {
+  if (b->len) fwrite(b->s, 1, b->len, stdout);
+  b->len = 0;
+  fflush(stdout);
+}
+
+/* The display of v at indent ind into b, in Singular's layout, where v is
+ * or holds newstructs with installed procs: a print proc prints (b is
+ * written out first, then the proc runs, then an empty line follows, as
+ * Singular's), a string proc gives the text. *bol: whether the output is
+ * at the start of a line. */
+static int show_value(sl_ctx *C, sl_value v, int ind, sl_buf *b, int *bol) {
+  const sl_value *p;
+  for (int i = 0; i < ind; i++) sl_buf_add(b, " ", 1);
+  if ((p = sl_struct_op(v, "print", 1))) {
+    flush_buf(b);
+    sl_value r;
+    int rc = sl_struct_call(C, "print", 1, &v, &r);
+    if (rc < 0) return rc;
+    sl_release(r);
+    sl_buf_add(b, "\n", 1);
+    *bol = 1;
+    return 0;
+  }
+  if ((p = sl_struct_op(v, "string", 1))) {
+    sl_value r;
+    int rc = sl_call_value(C, *p, 1, &v, &r);
+    if (rc < 0) return rc;
+    if (r.type == SL_T_STRING) sl_buf_add(b, sl_sv(r)->s, sl_sv(r)->len);
+    else sl_print_value(b, v, 0);
+    sl_release(r);
+  } else if (v.type == SL_T_LIST && has_struct_show(v, 0)) {
+    sl_list *l = sl_lv(v);
+    b->len -= (size_t)ind;   /* each entry indents itself */
+    for (size_t i = 0; i < l->n; i++) {
+      if (l->v[i].type == SL_T_NONE) continue;
+      if (!*bol) sl_buf_add(b, "\n", 1);
+      for (int j = 0; j < ind; j++) sl_buf_add(b, " ", 1);
+      sl_buf_printf(b, "[%zu]:\n", i + 1);
+      *bol = 1;
+      int rc = show_value(C, l->v[i], ind + 3, b, bol);
+      if (rc < 0) return rc;
+    }
+    return 0;
+  } else {
+    b->len -= (size_t)ind;
+    sl_print_value(b, v, ind);
+  }
+  *bol = b->len && b->s[b->len - 1] == '\n';
+  return 0;
+}
+
+int sl_print_out(sl_ctx *C, sl_value v, int stmt) {
+  if (v.type == SL_T_NONE) return 0;
   sl_buf b = {0};
+  if (has_struct_show(v, 0)) {   /* installed print or string procs of newstructs */
+    int bol = 1, rc = show_value(C, v, 0, &b, &bol);
+    if (rc == 0 && !bol) sl_buf_add(&b, "\n", 1);
+    if (rc == 0 && !stmt && b.len > 1 && (int)v.type >= SL_T_FIRST_USER && sl_struct_op(v, "print", 1))
+      b.len--;   /* print(x): no empty line after the proc's output */
+    flush_buf(&b);
+    sl_buf_free(&b);
+    if (rc < 0) return rc;
+    sl_release(C->last);
+    C->last = v;
+    sl_retain(v);
+    return 0;
+  }
   sl_print_value(&b, v, 0);
   if (!b.len || b.s[b.len - 1] != '\n' || ends_in_string_nl(v)) sl_buf_add(&b, "\n", 1);
   if (stmt && ends_blank(v)) sl_buf_add(&b, "\n", 1);
@@ -289,6 +364,7 @@ void sl_print_out(sl_ctx *C, sl_value v, int stmt) {
   if (v.type == SL_T_MULTI) v = sl_lv(v)->n ? sl_lv(v)->v[0] : SL_NONE;
   C->last = v;
   sl_retain(v);
+  return 0;
 }
 
 
@@ -716,6 +792,12 @@ L_NEI: CMPI(!=, SL_NE)
 
 L_NEG:
   if (sp[-1].type == SL_T_INT && sp[-1].u.i != INT64_MIN) { sp[-1].u.i = -sp[-1].u.i; DISPATCH(); }
+  if ((int)sp[-1].type >= SL_T_FIRST_USER) {   /* -x installed for a newstruct */
+    SAVE();
+    rc = sl_struct_apply(C, "-", 1, &sp[-1], &r);
+    if (rc < 0) goto error;
+    if (rc) { sl_release(sp[-1]); sp[-1] = r; DISPATCH(); }
+  }
   a = sp[-1]; sp[-1] = SL_INT(0); sp[0] = a; sp++;
   ARITH_SLOW(SL_SUB); DISPATCH();
 L_NOT: {
@@ -801,6 +883,10 @@ call_other:
   SAVE();
   r = SL_NONE;
   C->push_code = NULL;
+  if (__builtin_expect(argc && (int)sp[-argc].type >= SL_T_FIRST_USER, 0) && sl_struct_op(sp[-argc], bi->name, argc)) {
+    /* size(x), print(x), string(x), ... installed for x's newstruct type */
+    rc = sl_struct_call(C, bi->name, argc, sp - argc, &r);
+  } else
   rc = bi->ffi ? sl_ffi_call(C, bi, argc, sp - argc, &r) : bi->fn(C, argc, sp - argc, &r);
   pf = C->poll_flag;
   for (int i = 0; i <= argc; i++) sl_release(sp[-1 - i]);
@@ -973,8 +1059,9 @@ L_UNPACK: {
 L_PRINT:
   a = *--sp;
   SAVE();
-  sl_print_stmt(C, a);
+  rc = sl_print_stmt(C, a);
   sl_release(a);
+  if (rc < 0) goto error;
   DISPATCH();
 L_DEFINEDG: {
   sl_slot *s = g[GET_A(ins)];

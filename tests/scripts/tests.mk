@@ -25,6 +25,8 @@ SING_TESTS = \
 	tests/scripts/intmat_errors.sing \
 	tests/scripts/newstruct.sing \
 	tests/scripts/newstruct_errors.sing \
+	tests/scripts/newstruct_install.sing \
+	tests/scripts/newstruct_install_errors.sing \
 	tests/scripts/lib.sing \
 	tests/scripts/lists.sing \
 	tests/scripts/misc.sing \
