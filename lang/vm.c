@@ -149,6 +149,26 @@ static void trace_call(sl_ctx *C, sl_frame *f, const char *what) {
   printf("%s %*s%s (level %d)\n", what, 2 * (level > 0 ? level : 0), "", name, level);
 }
 
+/* a builtin called with a value of a plugin or newstruct type first:
+ * size(x), print(x), string(x), ... installed for x's newstruct type run
+ * that proc (out of the VM's loop: it is rare) */
+static __attribute__((noinline, cold)) int call_builtin_user(sl_ctx *C, sl_builtin *bi, int argc, sl_value *argv,
+                                                             sl_value *r) {
+  if (sl_struct_op(argv[0], bi->name, argc)) return sl_struct_call(C, bi->name, argc, argv, r);
+  return bi->ffi ? sl_ffi_call(C, bi, argc, argv, r) : bi->fn(C, argc, argv, r);
+}
+
+/* -x by the proc installed for x's newstruct type: 1 (x replaced), 0
+ * (none installed), < 0 */
+static __attribute__((noinline, cold)) int neg_user(sl_ctx *C, sl_value *x) {
+  sl_value r;
+  int rc = sl_struct_apply(C, "-", 1, x, &r);
+  if (rc <= 0) return rc;
+  sl_release(*x);
+  *x = r;
+  return 1;
+}
+
 /* Sets up a frame for a script proc whose callee and argc arguments are
  * the top of the stack at sp. Returns the new frame, or NULL on error. */
 static sl_frame *enter_proc(sl_ctx *C, sl_value *sp, int argc, int entry) {
@@ -792,11 +812,11 @@ L_NEI: CMPI(!=, SL_NE)
 
 L_NEG:
   if (sp[-1].type == SL_T_INT && sp[-1].u.i != INT64_MIN) { sp[-1].u.i = -sp[-1].u.i; DISPATCH(); }
-  if ((int)sp[-1].type >= SL_T_FIRST_USER) {   /* -x installed for a newstruct */
+  if (__builtin_expect((int)sp[-1].type >= SL_T_FIRST_USER, 0)) {   /* -x installed for a newstruct */
     SAVE();
-    rc = sl_struct_apply(C, "-", 1, &sp[-1], &r);
+    rc = neg_user(C, &sp[-1]);
     if (rc < 0) goto error;
-    if (rc) { sl_release(sp[-1]); sp[-1] = r; DISPATCH(); }
+    if (rc) DISPATCH();
   }
   a = sp[-1]; sp[-1] = SL_INT(0); sp[0] = a; sp++;
   ARITH_SLOW(SL_SUB); DISPATCH();
@@ -883,11 +903,8 @@ call_other:
   SAVE();
   r = SL_NONE;
   C->push_code = NULL;
-  if (__builtin_expect(argc && (int)sp[-argc].type >= SL_T_FIRST_USER, 0) && sl_struct_op(sp[-argc], bi->name, argc)) {
-    /* size(x), print(x), string(x), ... installed for x's newstruct type */
-    rc = sl_struct_call(C, bi->name, argc, sp - argc, &r);
-  } else
-  rc = bi->ffi ? sl_ffi_call(C, bi, argc, sp - argc, &r) : bi->fn(C, argc, sp - argc, &r);
+  if (__builtin_expect(argc && (int)sp[-argc].type >= SL_T_FIRST_USER, 0)) rc = call_builtin_user(C, bi, argc, sp - argc, &r);
+  else rc = bi->ffi ? sl_ffi_call(C, bi, argc, sp - argc, &r) : bi->fn(C, argc, sp - argc, &r);
   pf = C->poll_flag;
   for (int i = 0; i <= argc; i++) sl_release(sp[-1 - i]);
   sp -= argc + 1;
