@@ -35,6 +35,9 @@ typedef struct comp {
                       * else records its condition for an else that comes
                       * as the next text's first statement (Singular's
                       * else on a later line of the REPL or piped stdin) */
+  struct dfix { int at; char *name; } *dfix; int ndfix; /* defined(x) in a proc
+                          * before any local x: DEFINEDG at `at`, which
+                          * becomes DEFINEDL if the proc declares x later */
   int *gix; int gix_cap; /* once code->g is long: slot -> its first index
                           * (open addressing, -1 empty), so a script that
                           * declares 100,000 names compiles in linear time */
@@ -47,7 +50,7 @@ static const int op_delta[OP_NOPS] = {
   [OP_MOD] = -1, [OP_POW] = -1, [OP_EQ] = -1, [OP_NE] = -1, [OP_LT] = -1,
   [OP_LE] = -1, [OP_GT] = -1, [OP_GE] = -1, [OP_JF] = -1, [OP_JT] = -1,
   [OP_RET] = -1, [OP_INDEX] = -1, [OP_INDEXL] = 0, [OP_INDEX2] = -2, [OP_SETINDEXL] = -2,
-  [OP_SETINDEXG] = -2, [OP_RANGE] = -1, [OP_PRINT] = -1, [OP_DEFINEDG] = 1,
+  [OP_SETINDEXG] = -2, [OP_RANGE] = -1, [OP_PRINT] = -1, [OP_DEFINEDG] = 1, [OP_DEFINEDL] = 1,
   [OP_LAST] = 1, [OP_QUIT] = -1, [OP_LIB] = 0, [OP_DEFAULT] = 1,
   [OP_LOADGP] = 1, [OP_STOREGP] = -1, [OP_LOADGC] = 1, [OP_LOADGCP] = 1,
   [OP_NAMEVAL] = 0, [OP_STORENAME] = -2, [OP_KILLNAME] = -1, [OP_DEFINEDNAME] = 0,
@@ -242,9 +245,12 @@ static void emit_global(comp *cp, int op, int opp, const char *name) {
   free(alt);
 }
 
+static void fix_defined(comp *cp, const char *name, int slot);
+
 static local *new_local(comp *cp, const char *name, int type) {
   local *l = find_local(cp, name);
   if (l) { l->type = type; l->utk = -1; return l; }
+  if (cp->ndfix) fix_defined(cp, name, cp->code->nlocals);
   if (cp->nloc == cp->caploc) {
     cp->caploc = cp->caploc ? cp->caploc * 2 : 8;
     cp->loc = sl_xrealloc(cp->loc, (size_t)cp->caploc * sizeof *cp->loc);
@@ -509,6 +515,10 @@ static int cexpr(comp *cp, sl_node *n) {
     }
     if (n->a) return cerr(cp, n->line, "defined: expected a name%s", ""), -1;
     if (cp->in_proc && find_local(cp, n->str)) return cint(cp, 1);
+    if (cp->in_proc) {   /* Singular's locals come into being where declared: see fix_defined */
+      cp->dfix = sl_xrealloc(cp->dfix, (size_t)(cp->ndfix + 1) * sizeof *cp->dfix);
+      cp->dfix[cp->ndfix++] = (struct dfix){cp->code->nins, sl_xstrdup(n->str)};
+    }
     {
       char *alt, *q = gname(cp, n->str, &alt);
       if (alt) {   /* in package P's code: P::x or x, whichever exists then */
@@ -940,9 +950,29 @@ static sl_code *new_code_text(const char *name, const char *file, int line, sl_c
 static void comp_free(comp *cp) {
   free(cp->gix);
   cp->gix = NULL;
+  for (int i = 0; i < cp->ndfix; i++) free(cp->dfix[i].name);
+  free(cp->dfix);
+  cp->dfix = NULL;
+  cp->ndfix = 0;
   for (int i = 0; i < cp->nloc; i++) free(cp->loc[i].name);
   free(cp->loc);
   free(cp->loops);
+}
+
+/* defined(x) in a proc, compiled before a local x was declared
+ * (`while (!defined(end)) { ... int end; }`, cisimplicial.lib): when the
+ * proc declares x (in slot) after it, the check becomes DEFINEDL, which
+ * asks that local first (set: defined; none yet, or killed: the global,
+ * as before) */
+static void fix_defined(comp *cp, const char *name, int slot) {
+  for (int i = 0; i < cp->ndfix; i++) {
+    if (!cp->dfix[i].name || strcmp(cp->dfix[i].name, name)) continue;
+    uint32_t *ins = &cp->code->ins[cp->dfix[i].at];
+    if (slot <= 0xff && GET_OP(*ins) == OP_DEFINEDG && GET_A(*ins) <= 0xffff)
+      *ins = INS_AB(OP_DEFINEDL, (uint32_t)slot, GET_A(*ins));
+    free(cp->dfix[i].name);
+    cp->dfix[i].name = NULL;
+  }
 }
 
 static sl_code *finish(comp *cp, comp *parent) {

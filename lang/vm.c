@@ -1080,6 +1080,9 @@ L_PRINT:
   sl_release(a);
   if (rc < 0) goto error;
   DISPATCH();
+L_DEFINEDL:   /* defined(x): local x (B) if it holds a value, else global (A16) */
+  *sp++ = SL_INT(base[GET_B8(ins)].type != SL_T_NONE || sl_slot_peek(g[GET_A16(ins)], NULL) != SL_T_UNDEF);
+  DISPATCH();
 L_DEFINEDG: {
   sl_slot *s = g[GET_A(ins)];
   *sp++ = SL_INT(sl_slot_peek(s, NULL) != SL_T_UNDEF);
