@@ -7,6 +7,7 @@ SING_TESTS = \
 	tests/scripts/stdin_stream.sing \
 	tests/scripts/source_file.sing \
 	tests/scripts/singular_lib.sing \
+	tests/scripts/singular_lib_examples.sing \
 	tests/scripts/cli_singular.sing \
 	tests/scripts/chinrem.sing \
 	tests/scripts/chinrem_errors.sing \
