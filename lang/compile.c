@@ -1364,7 +1364,9 @@ static int cpackage(comp *cp, sl_node *n) {
  * local (its value: the local is gone afterwards, as in Singular, so the
  * name means the global from then on), 2 indexed globals (the index), 3 a
  * global named by `export` at top level (none; quiet when it is already
- * there, as in Singular). */
+ * there, as in Singular), 4 a static proc of the library (Foo::f, or f
+ * when Foo::f has moved away: pfd.lib's mod_init exports its statics to
+ * Tasks, imports them to Top, and exports them back). */
 static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line) {
   if (from && names->n < 2) return cerr(cp, line, "exportto: expected a package and at least one name%s", ""), -1;
   emit(cp, INS_A(OP_LOADG, global_ref(cp, "(exportto)")));
@@ -1393,9 +1395,11 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
           kill[nkill++] = (int)(l - cp->loc);
         } else {
           char *g = gname(cp, name, NULL);
+          int is_static = 0;
+          for (int si = 0; si < cp->nstatics; si++) is_static |= !strcmp(cp->statics[si], name);
           emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(g))));
           free(g);
-          cint(cp, from || cp->in_proc ? 0 : 3);
+          cint(cp, is_static ? 4 : from || cp->in_proc ? 0 : 3);
           emit(cp, INS_A(OP_NONE, 0));
         }
         argc += 3;

@@ -232,7 +232,11 @@ static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     if (kind == 1) {   /* a local */
       sl_retain(v);
       if (export_one(C, pkg, name, v, SL_T_DEF) < 0) return SL_ERR;
-    } else if (kind == 0 || kind == 3) {
+    } else if (kind == 0 || kind == 3 || kind == 4) {
+      if (kind == 4) {   /* a library's static f: Foo::f, else (moved away) the f a script sees */
+        sl_slot *st = sl_global_find(C->W, name);
+        if ((!st || sl_slot_peek(st, NULL) == SL_T_UNDEF) && strstr(name, "::")) name = strstr(name, "::") + 2;
+      }
       if (export_global(C, pkg, fname, name, kind == 3 || in_proc_execute(C)) < 0) return SL_ERR;
     } else {           /* foo(i): the globals foo(i) for each i of an int or intvec */
       int64_t one;

@@ -391,7 +391,8 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
   if (v.type == SL_T_PROC) {
     sl_code *c = ((sl_proc *)v.u.p)->code;
     indent_to(b, ind);
-    sl_buf_printf(b, "// libname  : \n");
+    const char *lib = sl_code_lib(c);
+    sl_buf_printf(b, "// libname  : %s\n", lib ? lib : "");
     indent_to(b, ind);
     sl_buf_printf(b, "// procname : %s\n", strstr(c->name, "::") ? strstr(c->name, "::") + 2 : c->name);
     indent_to(b, ind);
