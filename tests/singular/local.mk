@@ -75,7 +75,7 @@ EXTRA_DIST += $(SINGULAR_MANUAL_TESTS) $(SINGULAR_MANUAL_TESTS:.sing=.out) \
 	tests/singular/manual/Loading_a_library.spindle.out \
 	$(SINGULAR_DEMO_TESTS) $(SINGULAR_DEMO_TESTS:.sg=.out) \
 	tests/singular/README.md tests/singular/NOTES.md tests/singular/classification.tsv \
-	tests/singular/select-examples.py tests/singular/check-notes.py \
+	tests/singular/select-examples.py tests/singular/check-notes.py tests/singular/sweep.py \
 	tests/singular/demo/make-expected.sh
 
 # written by the manual example link_declarations (run inside manual/)
