@@ -496,7 +496,11 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     for (size_t i = 0; i < pend.len && blank; i++) blank = isspace((unsigned char)pend.s[i]);
     if (!blank && !sl_source_complete(pend.s) && p < e) continue;
     sl_buf_free(&pend);
-    if (blank) { g[ng - 1] = p; continue; }
+    if (blank) {   /* empty lines between statements: a group that echoes them */
+      if (ng == cap) g = sl_xrealloc(g, (cap *= 2) * sizeof *g);
+      g[ng++] = p;
+      continue;
+    }
     /* an else goes with its if: one statement here (Singular echoes its
      * lines after the if has run) */
     const char *q = g[ng - 1];
@@ -510,7 +514,10 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   sl_buf_free(&pend);
   for (size_t k = 0; k + 1 < ng; k++) {
     /* its lines as written, but a line that only closes a block (`}`),
-     * which Singular's echo does not show */
+     * which Singular's echo does not show; empty lines between statements
+     * are shown */
+    int all_blank = 1;
+    for (const char *q = g[k]; q < g[k + 1] && all_blank; q++) all_blank = isspace((unsigned char)*q);
     for (const char *l = g[k]; l < g[k + 1];) {
       const char *le = memchr(l, '\n', (size_t)(g[k + 1] - l));
       if (!le) le = g[k + 1];
@@ -518,6 +525,7 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
       while (t < te && isspace((unsigned char)*t)) t++;
       while (te > t && isspace((unsigned char)te[-1])) te--;
       if (t < te && !(te - t == 1 && *t == '}')) put_literal(&b, l, (size_t)(le - l));
+      else if (all_blank && le < g[k + 1]) put_literal(&b, "", 0);
       l = le + 1;
     }
     sl_buf_add(&b, g[k], (size_t)(g[k + 1] - g[k]));

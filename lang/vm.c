@@ -279,7 +279,6 @@ static int ends_blank(sl_value v) {
   }
 }
 
-/* stmt: `x;` (a plugin type may want an empty line after it), else print(x) */
 /* whether v's display ends with a string's own newline (read("file")
  * gives one): Singular still ends the display with a newline of its own */
 static int ends_in_string_nl(sl_value v) {
@@ -318,8 +317,8 @@ static void flush_buf(sl_buf *b) {
  * at the start of a line. */
 static int show_value(sl_ctx *C, sl_value v, int ind, sl_buf *b, int *bol) {
   const sl_value *p;
-  for (int i = 0; i < ind; i++) sl_buf_add(b, " ", 1);
   if ((p = sl_struct_op(v, "print", 1))) {
+    for (int i = 0; i < ind; i++) sl_buf_add(b, " ", 1);
     flush_buf(b);
     sl_value r;
     int rc = sl_struct_call(C, "print", 1, &v, &r);
@@ -333,12 +332,15 @@ static int show_value(sl_ctx *C, sl_value v, int ind, sl_buf *b, int *bol) {
     sl_value r;
     int rc = sl_call_value(C, *p, 1, &v, &r);
     if (rc < 0) return rc;
-    if (r.type == SL_T_STRING) sl_buf_add(b, sl_sv(r)->s, sl_sv(r)->len);
-    else sl_print_value(b, v, 0);
+    if (r.type == SL_T_STRING) {
+      for (int i = 0; i < ind; i++) sl_buf_add(b, " ", 1);
+      sl_buf_add(b, sl_sv(r)->s, sl_sv(r)->len);
+    } else {
+      sl_print_value(b, v, ind);
+    }
     sl_release(r);
   } else if (v.type == SL_T_LIST && has_struct_show(v, 0)) {
     sl_list *l = sl_lv(v);
-    b->len -= (size_t)ind;   /* each entry indents itself */
     for (size_t i = 0; i < l->n; i++) {
       if (l->v[i].type == SL_T_NONE) continue;
       if (!*bol) sl_buf_add(b, "\n", 1);
@@ -350,21 +352,22 @@ static int show_value(sl_ctx *C, sl_value v, int ind, sl_buf *b, int *bol) {
     }
     return 0;
   } else {
-    b->len -= (size_t)ind;
-    sl_print_value(b, v, ind);
+    sl_print_value(b, v, ind);   /* indents itself */
   }
   *bol = b->len && b->s[b->len - 1] == '\n';
   return 0;
 }
 
+/* x; (stmt; a plugin type may want an empty line after it) and print(x)
+ * (stmt 0): the display of v, written out, and `_` set. A newstruct with
+ * an installed print proc shows through it (print(x) of one calls it as
+ * the builtin print's installed proc, call_builtin_user) */
 int sl_print_out(sl_ctx *C, sl_value v, int stmt) {
   if (v.type == SL_T_NONE) return 0;
   sl_buf b = {0};
   if (has_struct_show(v, 0)) {   /* installed print or string procs of newstructs */
     int bol = 1, rc = show_value(C, v, 0, &b, &bol);
     if (rc == 0 && !bol) sl_buf_add(&b, "\n", 1);
-    if (rc == 0 && !stmt && b.len > 1 && (int)v.type >= SL_T_FIRST_USER && sl_struct_op(v, "print", 1))
-      b.len--;   /* print(x): no empty line after the proc's output */
     flush_buf(&b);
     sl_buf_free(&b);
     if (rc < 0) return rc;
