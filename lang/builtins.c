@@ -458,6 +458,8 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const sl_code *code = v.type == SL_T_PROC ? ((sl_proc *)v.u.p)->code : NULL;
   if (!code) { sl_release(v); return sl_error(C, "no example for %s", name); }   /* Singular's words */
   const char *ex = code->example, *lib = sl_code_lib(code);
+  char *theirs = NULL;   /* spindle's general.lib has none: Singular's general.lib's */
+  if (!ex && lib && code->file && !strstr(code->file, "/singular/")) ex = theirs = sl_singular_example(lib, name);
   if (!ex) {   /* Singular: a library proc's name only; a script's proc, nothing */
     if (lib) printf("// proc %s from lib %s\n", name, lib);
     sl_release(v);
@@ -531,6 +533,7 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_buf_add(&b, g[k], (size_t)(g[k + 1] - g[k]));
   }
   free(g);
+  free(theirs);
   sl_buf_puts(&b, on ? "\nprint(\"\");\n" : "\n");   /* Singular's echo ends with an empty line */
   char label[160];
   snprintf(label, sizeof label, "example %s", name);

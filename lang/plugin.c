@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "sl.h"
+#include "ast.h"
 
 #ifndef SL_PKGLIBDIR
 #define SL_PKGLIBDIR "/usr/local/lib/spindle"
@@ -856,6 +857,32 @@ char *sl_read_file(const char *path, size_t *len) {
   fclose(f);
   *len = b.len;
   return b.s ? b.s : strdup("");
+}
+
+/* The example block of proc name in Singular's own copy of library lib
+ * (malloc'ed), or NULL: `example f;` of a proc of spindle's general.lib
+ * or inout.lib, which reimplement Singular's, shows Singular's example */
+char *sl_singular_example(const char *lib, const char *name) {
+  if (!*singular_libdir() || strchr(lib, '/')) return NULL;
+  sl_buf path = {0};
+  sl_buf_printf(&path, "%s/%s", singular_libdir(), lib);
+  size_t n;
+  char *src = sl_read_file(path.s, &n);
+  sl_buf_free(&path);
+  if (!src) return NULL;
+  sl_parsed pr;
+  char *ex = NULL;
+  if (sl_parse_lib(src, n, 1, &pr) == 0) {
+    for (int i = 0; i < pr.root->kids.n && !ex; i++) {
+      sl_node *d = pr.root->kids.v[i];
+      if (d->kind == N_PROCDEF && d->c && !strcmp(d->a->str, name)) ex = sl_xstrdup(d->c->str);
+    }
+    sl_node_free(pr.root);
+  } else {
+    free(pr.err);
+  }
+  free(src);
+  return ex;
 }
 
 /* LIB "foo.lib" makes the package Foo (as Singular does; its procs are
