@@ -467,6 +467,7 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return 0;
   }
   sl_buf b = {0};
+  sl_buf_puts(&b, "proc example() {");   /* on the block's first line: its lines keep their numbers */
   /* up to `echo = N;`: run as it is (the `{` line: "EXAMPLE:"; echo = 2;) */
   const char *p = ex, *e = ex + strlen(ex), *on = NULL;
   for (const char *q = strstr(p, "echo"); q && !on; q = strstr(q + 4, "echo")) {
@@ -480,7 +481,10 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
       p = on;
     }
   }
-  /* the rest of that line, then a statement at a time, echoed */
+  /* the rest of that line, then a statement at a time, echoed; Singular
+   * echoes only what runs at the first level (echo = 2 shows voice 1): an
+   * example run from an example or a proc shows no statements */
+  if (C->nframes > 1) on = NULL;
   const char *nl = strchr(p, '\n');
   if (on && nl) { sl_buf_add(&b, p, (size_t)(nl + 1 - p)); p = nl + 1; }
   if (!on) { sl_buf_add(&b, p, (size_t)(e - p)); p = e; }
@@ -535,15 +539,26 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   free(g);
   free(theirs);
   sl_buf_puts(&b, on ? "\nprint(\"\");\n" : "\n");   /* Singular's echo ends with an empty line */
+  sl_buf_puts(&b, "}\n");
+  /* the block runs as a proc, as Singular's: what it declares is its own
+   * (a script's L is not replaced by the example's) */
   char label[160];
   snprintf(label, sizeof label, "example %s", name);
-  sl_code *run = sl_compile(C, b.s ? b.s : "", b.len, label, 1);
+  sl_code *run = sl_compile(C, b.s, b.len, label, 1);
   sl_buf_free(&b);
-  if (!run) { sl_release(v); return SL_ERR; }
+  sl_value body = SL_NONE;
+  for (int i = 0; run && i < run->nk; i++)
+    if (run->k[i].type == SL_T_PROC) { body = run->k[i]; sl_retain(body); break; }
+  if (run) sl_code_release(run);
+  if (body.type != SL_T_PROC) { sl_release(v); return SL_ERR; }
   printf("// proc %s from lib %s\n", name, lib ? lib : sl_path_base(code->file ? code->file : ""));
   sl_release(v);
-  C->push_code = run;
-  return SL_PUSH;
+  sl_value r;
+  int rc = sl_call_value(C, body, 0, NULL, &r);
+  sl_release(body);
+  if (rc < 0) return rc;
+  sl_release(r);
+  return 0;
 }
 
 /* "(cannot run)"(why): the body of a library proc spindle could not
