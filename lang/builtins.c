@@ -459,7 +459,7 @@ static int b_example(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (!code) { sl_release(v); return sl_error(C, "no example for %s", name); }   /* Singular's words */
   const char *ex = code->example, *lib = sl_code_lib(code);
   char *theirs = NULL;   /* spindle's general.lib has none: Singular's general.lib's */
-  if (!ex && lib && code->file && !strstr(code->file, "/singular/")) ex = theirs = sl_singular_example(lib, name);
+  if (!ex && lib && code->file) ex = theirs = sl_singular_example(code->file, name);
   if (!ex) {   /* Singular: a library proc's name only; a script's proc, nothing */
     if (lib) printf("// proc %s from lib %s\n", name, lib);
     sl_release(v);

@@ -197,10 +197,15 @@ static int is_builtin(comp *cp, const char *name) {
  * of a package P an unqualified x is P::x when that is defined, else x:
  * *alt gets "x" and the caller decides at run time (a pair of slots); the
  * proc's own name and Current are P's. Without alt the choice is made now. */
+static int lib_static(const comp *cp, const char *name) {   /* a static proc of this library */
+  for (int i = 0; i < cp->nstatics; i++)
+    if (!strcmp(cp->statics[i], name)) return 1;
+  return 0;
+}
+
 static char *gname(comp *cp, const char *name, char **alt) {
   if (alt) *alt = NULL;
-  for (int i = 0; i < cp->nstatics; i++)   /* a static proc of this library */
-    if (!strcmp(cp->statics[i], name)) return cat3(cp->libpkg, "::", name);
+  if (lib_static(cp, name)) return cat3(cp->libpkg, "::", name);
   if (!strncmp(name, "Top::", 5)) return strdup(name + 5);
   if (!strncmp(name, "Current::", 9)) return cp->pkg ? cat3(cp->pkg, "::", name + 9) : strdup(name + 9);
   if (!cp->pkg || strstr(name, "::")) return strdup(name);
@@ -1395,11 +1400,9 @@ static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line
           kill[nkill++] = (int)(l - cp->loc);
         } else {
           char *g = gname(cp, name, NULL);
-          int is_static = 0;
-          for (int si = 0; si < cp->nstatics; si++) is_static |= !strcmp(cp->statics[si], name);
           emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(g))));
           free(g);
-          cint(cp, is_static ? 4 : from || cp->in_proc ? 0 : 3);
+          cint(cp, lib_static(cp, name) ? 4 : from || cp->in_proc ? 0 : 3);
           emit(cp, INS_A(OP_NONE, 0));
         }
         argc += 3;

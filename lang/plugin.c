@@ -859,15 +859,16 @@ char *sl_read_file(const char *path, size_t *len) {
   return b.s ? b.s : strdup("");
 }
 
-/* The example block of proc name in Singular's own copy of library lib
- * (malloc'ed), or NULL: `example f;` of a proc of spindle's general.lib
- * or inout.lib, which reimplement Singular's, shows Singular's example */
-char *sl_singular_example(const char *lib, const char *name) {
-  if (!*singular_libdir() || strchr(lib, '/')) return NULL;
+/* The example block of proc name in Singular's own copy of the library
+ * file (malloc'ed), or NULL (none, or file is that copy): `example f;` of
+ * a proc of spindle's general.lib or inout.lib, which reimplement
+ * Singular's, shows Singular's example */
+char *sl_singular_example(const char *file, const char *name) {
+  if (!*singular_libdir()) return NULL;
   sl_buf path = {0};
-  sl_buf_printf(&path, "%s/%s", singular_libdir(), lib);
+  sl_buf_printf(&path, "%s/%s", singular_libdir(), sl_path_base(file));
   size_t n;
-  char *src = sl_read_file(path.s, &n);
+  char *src = strcmp(path.s, file) ? sl_read_file(path.s, &n) : NULL;
   sl_buf_free(&path);
   if (!src) return NULL;
   sl_parsed pr;

@@ -505,7 +505,7 @@ extern const volatile int *sl_session_interrupt;
 
 /* plugins, libraries, paths */
 int sl_load_plugin(sl_ctx *C, const char *name);
-char *sl_singular_example(const char *lib, const char *name);   /* plugin.c */
+char *sl_singular_example(const char *file, const char *name);   /* plugin.c */
 int sl_find_lib(sl_ctx *C, const char *fn, const char *name, char **path);   /* fn: who asks, for errors */
 int sl_lib(sl_ctx *C, const char *fn, sl_value name);
 extern const char *sl_srcdir;
