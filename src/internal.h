@@ -787,6 +787,8 @@ struct sp_pool {
     _Atomic uint64_t c_wakes;  /* wakes (from any thread) */
     _Alignas(64) sp__runq q;   /* pseudo pool queue */
     _Atomic int seq;           /* pseudo pool: bumped on every change */
+    _Atomic long nready;       /* pseudo pool: jobs queued or being run by
+                                * a runner (read by a close with wait) */
     sp_pool *reg_next, *reg_prev; /* registry, creation order */
     sp__wstats dead;           /* stats of runner threads that left */
     sp__jcount dead_jc;        /* jc of workers whose slot was reused */
@@ -886,6 +888,12 @@ void sp__job_ready(sp_job *j);
 void sp__job_ready_by(sp_job *j, sp__worker *self, int may_defer);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
+/* A job that has run (it has a stack), made ready once its pool stops:
+ * 1 when the orphans' thread takes it (and its hold) to resume it with
+ * its cancel set, so that it ends at its own safe point; 0 when it must
+ * be ended where it stands (shutdown, no such thread). worker.c. */
+int sp__orphan(sp_job *j);
+void sp__orphans_start(void); /* once, by the first pool stop */
 int sp__pseudo_run_any(_Atomic int *stop); /* 1 if it ran anything */
 void sp__pool_wake_all(sp_pool *pool);
 /* Wake w if it sleeps (PARKED or OWED: 1); a LENT one is marked WANTED

@@ -992,7 +992,7 @@ int sp_job_cancel(sp_job *j)
             /* real workers live as long as the pool (which j holds);
              * a pseudo pool's runner may be gone: the flag must do */
             sp__worker *w = j->pool && j->pool->nworkers > 0
-                                ? __atomic_load_n(&j->worker, __ATOMIC_RELAXED)
+                                ? __atomic_load_n(&j->worker, __ATOMIC_ACQUIRE)
                                 : NULL;
             if (w && atomic_load(&w->cur) == j)
                 sp__request_preempt(w, j, SP__PC_CANCEL, 1);

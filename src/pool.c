@@ -470,22 +470,47 @@ long sp__pool_active(sp_pool *p)
     return JC_SUM(p, active, started) - e;
 }
 
-static uint64_t jc_done_failed(sp_pool *p)
+/* Every live worker of p asleep: 1, with the sum of their park counts. */
+static int pool_asleep(sp_pool *p, uint64_t *parks)
 {
-    return (uint64_t)(JC_SUM(p, c_done, done) + JC_SUM(p, c_failed, failed));
-}
-
-/* No job queued or on a worker (suspended jobs may remain). A sample:
- * a job between two queues (a steal, a resize moving it) is missed, so
- * run_what_can_run wants three in a row, 0.5 ms apart, with no job
- * ending in between. (An exact count of suspended jobs cost two locked
- * instructions per wait and wake: 10% of a channel message.) */
-static int quiet(sp_pool *p)
-{
+    uint64_t sum = 0;
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++) {
         sp__worker *w = p->workers[k];
-        if (w && (sp__runq_has(&w->q) || atomic_load(&w->cur)))
+        if (!w || atomic_load(&w->exited))
+            continue;
+        if (atomic_load(&w->idle) != SP__W_PARKED)
+            return 0;
+        sum += atomic_load_explicit(&w->st.parks, memory_order_relaxed);
+    }
+    *parks = sum;
+    return 1;
+}
+
+/*
+ * Nothing of p can run (jobs suspended in waits may remain, which only
+ * something outside the pool can wake). Exact, not sampled: a sample of
+ * the queues and of the workers' current jobs missed a job between two
+ * places (popped by a thief, not entered yet), and under load a thread
+ * can stay there for milliseconds, so a close with wait then cancelled
+ * a job that could run (tests/stress, under TSan on a busy machine).
+ * A worker pool is quiet when every worker sleeps, seen twice with the
+ * same sum of park counts (none woke in between, as in sp__stalled; a
+ * worker with a job in hand is awake), and its queues, read after that,
+ * are empty. A pseudo pool's jobs are counted from before their push to
+ * after a runner is done with them (nready).
+ */
+static int quiet(sp_pool *p)
+{
+    if (p->nworkers == 0)
+        return atomic_load(&p->nready) == 0;
+    uint64_t a, b;
+    if (!pool_asleep(p, &a) || !pool_asleep(p, &b) || a != b)
+        return 0;
+    int n = atomic_load(&p->nw);
+    for (int k = 0; k < n; k++) {
+        sp__worker *w = p->workers[k];
+        if (w && !atomic_load(&w->exited) && sp__runq_has(&w->q))
             return 0;
     }
     return atomic_load(&p->q.n) == 0;
@@ -494,14 +519,12 @@ static int quiet(sp_pool *p)
 /* Run (or let the workers run) everything that can still run. */
 static void run_what_can_run(sp_pool *p)
 {
-    int calm = 0;
-    while (sp__pool_active(p) > 0 && calm < 3) {
+    while (sp__pool_active(p) > 0) {
         if (p->nworkers == 0)
             sp__pseudo_run(p, NULL);
-        uint64_t before = jc_done_failed(p);
+        if (quiet(p))
+            return;
         nap_us(500);
-        uint64_t after = jc_done_failed(p);
-        calm = quiet(p) && before == after ? calm + 1 : 0;
     }
 }
 
@@ -531,6 +554,8 @@ static void drain(sp__runq *q)
         if (!j)
             return;
         int st = SP_JOB_QUEUED;
+        if (j->stack && sp__orphan(j))
+            continue; /* it has run: it ends at its own safe point */
         if (j->stack || atomic_compare_exchange_strong(&j->state, &st,
                                                        SP_JOB_RUNNING)) {
             if (j->stack)
@@ -565,6 +590,7 @@ int sp__pool_stop(sp_pool *p, int wait)
         pthread_mutex_unlock(&p->lock);
         return p->left;
     }
+    sp__orphans_start(); /* before anything can be orphaned */
     atomic_store(&p->closed, 1);
     if (wait)
         run_what_can_run(p);

@@ -118,7 +118,11 @@ SP_API sp_pool *sp_pool_create_opts(const sp_pool_opts *opts);
  * are cancelled, running ones are asked to cancel and the workers stop.
  * Returns the number of jobs that did not complete normally (cancelled
  * while queued, or left suspended); never loses a job silently: each such
- * job ends CANCELLED and its waiters wake. Drops the creator's reference.
+ * job ends CANCELLED and its waiters wake. A job left suspended that is
+ * woken later (a send to its channel, a write of its syncvar) is resumed
+ * by a thread of the runtime with its cancel set, so it ends at its next
+ * safe point as a cancelled job does and drops nothing it holds (an item
+ * handed to it). Drops the creator's reference.
  * Must not be called from inside a job of the same pool (SP_ESTATE).
  */
 SP_API int sp_pool_close(sp_pool *pool, int wait);

@@ -170,8 +170,10 @@ static inline void enter(sp__worker *w, sp_job *j)
         if (atomic_load(&j->cancel))
             __atomic_store_n(&j->poll, 1, __ATOMIC_RELAXED);
     }
-    /* read by sp_job_cancel on any thread (checked against w->cur) */
-    __atomic_store_n(&j->worker, w, __ATOMIC_RELAXED);
+    /* read by sp_job_cancel on any thread (checked against w->cur);
+     * release (a plain store on x86-64): w may be a spare the monitor
+     * has just made, whose fields the canceller then reads */
+    __atomic_store_n(&j->worker, w, __ATOMIC_RELEASE);
     atomic_store_explicit(&w->cur_prio, j->prio, memory_order_relaxed);
     atomic_store_explicit(&w->cur, j, memory_order_release);
     if (SP__UNLIKELY(w->lent))
@@ -960,6 +962,14 @@ static int lendable(sp_pool *p, sp_job *j)
 
 static void pseudo_push(sp_pool *p, sp_job *j)
 {
+    /* a job that has run, made ready once the pool stops: nobody may
+     * come back to run the queue (see orphans below) */
+    if (SP__UNLIKELY(atomic_load_explicit(&p->stopping, memory_order_relaxed)) &&
+        j->stack && sp__orphan(j))
+        return;
+    /* counted before the push, uncounted once a runner is done with it:
+     * a close with wait reads "nothing runnable" from it (pool.c) */
+    atomic_fetch_add(&p->nready, 1);
     sp__spin_lock(&p->q.lock);
     sp__runq_push(&p->q, j);
     sp__spin_unlock(&p->q.lock);
@@ -989,7 +999,11 @@ void sp__job_ready_by(sp_job *j, sp__worker *self, int may_defer)
     for (;;) {
         w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
         if (!w) {
-            /* the pool is gone: the job can never run again */
+            /* the pool is gone: the job can never run on it again (one
+             * that has run resumes on the orphans' thread, to end at the
+             * safe point it resumes in) */
+            if (j->stack && sp__orphan(j))
+                return;
             if (j->stack)
                 sp__stack_free(j->stack);
             j->stack = NULL;
@@ -1107,6 +1121,7 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
         sp__spin_unlock(&p->q.lock);
         if (j) {
             sp__run_job(w, j);
+            atomic_fetch_sub(&p->nready, 1);
             continue;
         }
         if (!target)
@@ -1121,6 +1136,105 @@ static int pseudo_loop(sp_pool *p, sp_job *target, _Atomic int *stop)
     runner_stats(p, w);
     free(w);
     return rc;
+}
+
+/* ---- orphans: jobs that have run, made ready after their pool stopped ----
+ *
+ * Such a job can never run on its pool's workers again, and ending it
+ * where it stands (as for a job that never ran) would drop what its
+ * frames hold: an item a channel handed to it as a waiting receiver (it
+ * gives the item back when its wait is cancelled), an interpreter's
+ * frames. So one thread of the runtime, started at the first stop of a
+ * pool, resumes each one as a runner (as a plain thread runs a pseudo
+ * pool): sp__run_job sets the cancel of a stopping pool's job, so it ends
+ * at the safe point it resumes in, or, SP_JOB_DEFER_CANCEL, its wait
+ * returns SP_ECANCELED and it unwinds and returns. A job that yields or
+ * waits again comes back here. Once the process shuts down (sp_shutdown)
+ * jobs are ended where they stand, as before: nothing runs after exit. */
+
+static pthread_mutex_t g_orph_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_orph_cond = PTHREAD_COND_INITIALIZER;
+static sp_job **g_orph;           /* a stack of jobs, each with its hold */
+static size_t g_norph, g_corph;
+static _Atomic int g_orph_state;  /* 1 once the thread runs */
+
+static void *orphans_main(void *arg)
+{
+    sp__worker *w = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    sp__altstack_on(w);
+    sp__set_self(w);
+    pthread_mutex_lock(&g_orph_lock);
+    for (;;) {
+        while (g_norph == 0)
+            pthread_cond_wait(&g_orph_cond, &g_orph_lock);
+        sp_job *j = g_orph[--g_norph];
+        pthread_mutex_unlock(&g_orph_lock);
+        sp_pool *p = j->pool; /* kept alive by j until j is released */
+        sp_pool_retain(p);
+        w->pool = p;
+        sp__run_job(w, j);
+        cache_flush(w); /* stack sizes are per pool */
+        runner_stats(p, w);
+        memset(&w->st, 0, sizeof w->st);
+        w->pool = NULL;
+        sp_pool_release(p);
+        pthread_mutex_lock(&g_orph_lock);
+    }
+    return NULL;
+}
+
+static pthread_once_t g_orph_once = PTHREAD_ONCE_INIT;
+
+static void orphans_init(void)
+{
+    /* one runner for the thread's life: j->worker may point at it after
+     * the job ended (sp_job_cancel reads it); "exited" keeps signals off
+     * it (the thread blocks them all) */
+    sp__worker *w = sp__worker_new();
+    if (!w)
+        return; /* no thread: orphans end where they stand */
+    w->is_runner = 1;
+    atomic_store(&w->exited, 1);
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &a, orphans_main, w) == 0)
+        atomic_store(&g_orph_state, 1);
+    else
+        free(w);
+    pthread_attr_destroy(&a);
+}
+
+/* a stop calls this before it sets stopping: whoever stops a pool
+ * concurrently waits here until the thread runs */
+void sp__orphans_start(void)
+{
+    pthread_once(&g_orph_once, orphans_init);
+}
+
+int sp__orphan(sp_job *j)
+{
+    if (atomic_load(&g_orph_state) != 1 || atomic_load(&sp__shutdown_flag))
+        return 0;
+    pthread_mutex_lock(&g_orph_lock);
+    if (g_norph == g_corph) {
+        size_t c = g_corph ? 2 * g_corph : 16;
+        sp_job **n = realloc(g_orph, c * sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&g_orph_lock);
+            return 0; /* out of memory: ended where it stands */
+        }
+        g_orph = n;
+        g_corph = c;
+    }
+    g_orph[g_norph++] = j;
+    pthread_cond_signal(&g_orph_cond);
+    pthread_mutex_unlock(&g_orph_lock);
+    return 1;
 }
 
 /* ---- a waiting thread stands in for a parked worker ----

@@ -1000,6 +1000,100 @@ START_TEST(test_chan_cancel_race)
 }
 END_TEST
 
+/* A receiver suspended in sp_chan_recv when its pool closed without
+ * waiting is left suspended; a send then hands it an item. The item must
+ * not be lost with the receiver's stack: the runtime resumes the job in
+ * its wait, with its cancel set, so its recv returns the item it was
+ * handed (a cancel is honoured at the next safe point, not where an item
+ * was taken), or, had it not been handed one, gives it back to the
+ * channel and ends CANCELLED. One receiver is a plain job, one
+ * SP_JOB_DEFER_CANCEL (an interpreter's). Either way every item sent is
+ * in a job's result or in the channel, and each job ended. */
+typedef struct {
+    sp_chan *c;
+    _Atomic int in_recv, rc, after;
+} rcv_t;
+
+static void *rcv_fn(void *arg)
+{
+    rcv_t *r = arg;
+    void *it = NULL;
+    atomic_store(&r->in_recv, 1);
+    int rc = sp_chan_recv(r->c, &it);
+    atomic_store(&r->rc, rc);
+    atomic_store(&r->after, 1);
+    return it;
+}
+
+static int workers_parked(sp_pool *p)
+{
+    for (int k = 0; k < atomic_load(&p->nw); k++)
+        if (atomic_load(&p->workers[k]->idle) != SP__W_PARKED)
+            return 0;
+    return 1;
+}
+
+START_TEST(test_chan_handed_after_close)
+{
+    counts_reset();
+    sp_pool *p = sp_pool_create(_i);
+    sp_chan *c = sp_chan_create(&OPS);
+    rcv_t r[2] = {{.c = c}, {.c = c}};
+    sp_job *j[2];
+    for (int k = 0; k < 2; k++) {
+        j[k] = sp_job_create(rcv_fn, &r[k]);
+        if (k == 1)
+            sp_job_set_flags(j[k], SP_JOB_DEFER_CANCEL);
+        ck_assert_int_eq(sp_job_start(p, 0, j[k]), 0);
+    }
+    /* both suspended in their wait: every worker asleep */
+    for (int t = 0; t < 100000 && !(atomic_load(&r[0].in_recv) &&
+                                    atomic_load(&r[1].in_recv) && workers_parked(p));
+         t++)
+        sched_yield();
+    ck_assert(workers_parked(p));
+    ck_assert_int_eq(sp_pool_close(p, 0), 2); /* left suspended */
+    for (int k = 0; k < 2; k++) {
+        val *v = V(k + 1);
+        ck_assert_int_eq(sp_chan_send(c, v), 0); /* handed to a receiver */
+        vdrop(v);
+    }
+    long sum = 0;
+    int items = 0;
+    for (int k = 0; k < 2; k++) {
+        void *res = NULL;
+        int rc = sp_job_join(j[k], &res);
+        if (rc == 0 && atomic_load(&r[k].rc) == 0) {
+            /* its recv returned the item it was handed */
+            ck_assert_ptr_nonnull(res);
+            sum += N(res);
+            items++;
+            vrelease(res);
+        } else if (rc == 0) { /* deferred: its recv said SP_ECANCELED */
+            ck_assert_int_eq(k, 1);
+            ck_assert_int_eq(atomic_load(&r[k].rc), SP_ECANCELED);
+            ck_assert_ptr_null(res);
+        } else {
+            ck_assert_int_eq(rc, SP_ECANCELED);
+        }
+        sp_job_release(j[k]);
+    }
+    /* the deferred one's code went on past its recv in any case */
+    ck_assert_int_eq(atomic_load(&r[1].after), 1);
+    while (sp_chan_count(c) > 0) { /* the rest was given back */
+        void *a = NULL;
+        ck_assert_int_eq(sp_chan_try_recv(c, &a), 0);
+        sum += N(a);
+        items++;
+        vrelease(a);
+    }
+    ck_assert_int_eq(items, 2);
+    ck_assert_int_eq(sum, 3);
+    sp_chan_release(c);
+    counts_check();
+}
+END_TEST
+
 /* ---- syncvars ---- */
 
 static void *sv_read(void *arg)
@@ -1194,6 +1288,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_chan_10000_blocked, 0, 3);
     tcase_add_loop_test(tc, test_chan_plain_thread_recv_runs_pseudo, 0, 3);
     tcase_add_loop_test(tc, test_chan_cancel_race, 0, 3);
+    tcase_add_loop_test(tc, test_chan_handed_after_close, 1, 3);
     tcase_add_loop_test(tc, test_syncvar, 0, 3);
     suite_add_tcase(s, tc);
     tc = tcase_create("deadlocks");
