@@ -44,8 +44,9 @@ static void cur_loc(sl_ctx *C, const char **file, int *line) {
 }
 
 /* ---- print(x, fmt), sprintf, printf, fprintf --------------------------- */
-/* %l: the expression that makes v, as Singular's print(v, "%l") writes it */
-static void lform(sl_buf *b, sl_value v, int depth) {
+/* %l: the expression that makes v, as Singular's print(v, "%l") writes it;
+ * dim 2 (%2l): an intmat's rows and a list's entries end lines */
+static void lform(sl_buf *b, sl_value v, int depth, int dim) {
   switch (v.type) {
   case SL_T_INT: sl_buf_printf(b, "int(%lld)", (long long)v.u.i); return;
   case SL_T_BIGINT: sl_buf_puts(b, "bigint("); sl_string_value(b, v); sl_buf_puts(b, ")"); return;
@@ -53,8 +54,8 @@ static void lform(sl_buf *b, sl_value v, int depth) {
   case SL_T_INTMAT: {
     sl_intmat *m = sl_imv(v);
     sl_buf_puts(b, "intmat(intvec(");
-    for (size_t i = 0; i < m->r * m->c; i++) sl_buf_printf(b, "%s%lld", i ? "," : "", (long long)m->v[i]);
-    sl_buf_printf(b, " ),%zu,%zu)", m->r, m->c);
+    sl_intmat_string(b, v, dim == 2 ? 0 : -1);
+    sl_buf_printf(b, "),%zu,%zu)", m->r, m->c);
     return;
   }
   case SL_T_STRING: {
@@ -68,8 +69,8 @@ static void lform(sl_buf *b, sl_value v, int depth) {
     sl_list *l = sl_lv(v);
     sl_buf_puts(b, "list(");
     for (size_t i = 0; i < l->n; i++) {
-      if (i) sl_buf_add(b, ",", 1);
-      if (depth < 1000) lform(b, l->v[i], depth + 1);
+      if (i) sl_buf_add(b, dim == 2 ? ",\n" : ",", dim == 2 ? 2 : 1);
+      if (depth < 1000) lform(b, l->v[i], depth + 1, dim);
     }
     sl_buf_puts(b, ")");
     return;
@@ -91,7 +92,7 @@ static void fmt_value(sl_buf *b, sl_value v, const char *fmt, const char *name) 
   size_t at = b->len;
   int nl = fmt[0] == '%' && fmt[1] == '2';
   char c = fmt[0] == '%' ? fmt[1 + nl] : 0;
-  if (c == 'l') lform(b, v, 0);
+  if (c == 'l') lform(b, v, 0, nl ? 2 : 1);
   else if (c == 't') {
     sl_type_text(b, name, v);
     chop_nl(b, at);
@@ -107,7 +108,7 @@ static void fmt_value(sl_buf *b, sl_value v, const char *fmt, const char *name) 
     } else if (v.type == SL_T_INTMAT) sl_intmat_table(b, v);
     else sl_print_value(b, v, 0);
     chop_nl(b, at);
-  } else sl_string_value(b, v);
+  } else sl_string_value_dim(b, v, nl ? 2 : 1);
   if (nl) sl_buf_add(b, "\n", 1);
 }
 

@@ -19,30 +19,44 @@
 extern char **environ;
 
 /* ---- random numbers ---------------------------------------------------- */
-/* splitmix64: the state only ever advances by a constant, so one atomic
- * add draws a number for any thread, and the state is the seed
- * system("random", n) sets and system("random") returns: the same seed
- * gives the same sequence. Seeded from the clock and the pid at start, as
- * Singular seeds from the clock. */
-#define RND_GAMMA 0x9e3779b97f4a7c15ull
-static _Atomic uint64_t rnd_state;
+/* Singular's generator (libpolys/misc/sirandom.c): Park and Miller's
+ * "minimal standard" Lehmer generator, x' = 16807 x mod (2^31 - 1) by
+ * Schrage's method, drawn as Singular draws (iparith.cc): random(a, b) is
+ * x % (b - a + 1) + a, an entry of random(i, r, c) is x % (2|i| + 1) - |i|.
+ * system("random", n) seeds it (n as Singular's C int), system("random")
+ * returns the state, so a script that seeds it draws what Singular draws.
+ * The state is one atomic int advanced by a compare-and-swap: jobs draw
+ * from it at once, each number once. Seeded at start from the clock and
+ * the pid, as Singular seeds from the clock. A range wider than Singular's
+ * int (spindle's ints are 64-bit) takes three draws (93 bits) reduced
+ * modulo its width. */
+#define SI_A 16807
+#define SI_M 2147483647
+#define SI_Q 127773   /* M / A */
+#define SI_R 2836     /* M % A */
+static _Atomic int32_t si_seed = 1;
 
-static uint64_t rnd_next(void) {
-  uint64_t z = atomic_fetch_add_explicit(&rnd_state, RND_GAMMA, memory_order_relaxed) + RND_GAMMA;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+/* sirandom.c's siRandNext, its int arithmetic wrapping as it does there
+ * for a negative seed */
+static int32_t si_next(int32_t r) {
+  int64_t t = (int64_t)SI_A * (r % SI_Q) - (int64_t)SI_R * (r / SI_Q);
+  int32_t v = (int32_t)(uint32_t)(uint64_t)t;
+  return v < 0 ? v + SI_M : v;
 }
 
-/* an int of a..b (a <= b), each as likely (no modulo bias) */
+static int32_t si_rand(void) {
+  int32_t s = atomic_load_explicit(&si_seed, memory_order_relaxed), n;
+  do n = si_next(s);
+  while (!atomic_compare_exchange_weak_explicit(&si_seed, &s, n, memory_order_relaxed, memory_order_relaxed));
+  return n;
+}
+
+/* an int of a..b (a <= b): Singular's draw where the width fits its int */
 static int64_t rnd_range(int64_t a, int64_t b) {
-  uint64_t span = (uint64_t)b - (uint64_t)a + 1, r = rnd_next();
-  if (span) {   /* span 0: all 2^64 values */
-    uint64_t low = -span % span;   /* 2^64 mod span: draws below it would favour small results */
-    while (r < low) r = rnd_next();
-    r %= span;
-  }
-  return (int64_t)((uint64_t)a + r);
+  uint64_t span = (uint64_t)b - (uint64_t)a + 1;   /* 0: all 2^64 values */
+  if (span && span <= INT32_MAX) return a + si_rand() % (int64_t)span;
+  uint64_t x = (uint64_t)si_rand() << 62 ^ (uint64_t)si_rand() << 31 ^ (uint64_t)si_rand();
+  return (int64_t)((uint64_t)a + (span ? x % span : x));
 }
 
 /* random(a, b): an int of a..b; random(i, r, c): an r x c intmat of
@@ -74,15 +88,16 @@ static int b_random(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 }
 
 /* system("random", n) seeds; system("random") gives the state, which
- * seeds the rest of the sequence when given back */
+ * seeds the rest of the sequence when given back (as Singular's: its
+ * siSeed; a seed is taken as a C int, as there) */
 static int sys_random(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc == 0) {
-    *ret = SL_INT((int64_t)atomic_load_explicit(&rnd_state, memory_order_relaxed));
+    *ret = SL_INT(atomic_load_explicit(&si_seed, memory_order_relaxed));
     return 0;
   }
   if (argc != 1 || argv[0].type != SL_T_INT)
     return sl_error(C, "system: \"random\" needs an int (the seed), or nothing to get the state");
-  atomic_store_explicit(&rnd_state, (uint64_t)argv[0].u.i, memory_order_relaxed);
+  atomic_store_explicit(&si_seed, (int32_t)(uint32_t)(uint64_t)argv[0].u.i, memory_order_relaxed);
   return 0;
 }
 
@@ -296,7 +311,9 @@ static pthread_once_t os_once = PTHREAD_ONCE_INIT;
 static void os_register(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  atomic_store(&rnd_state, (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32));
+  /* 1..M-1: 0 and M are fixed points of the generator */
+  uint64_t mix = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 20;
+  atomic_store(&si_seed, (int32_t)(1 + mix % (SI_M - 1)));
   tzset();
   sl_api.def_system(NULL, "random", sys_random);
   sl_api.def_system(NULL, "getenv", sys_getenv);

@@ -228,6 +228,7 @@ void sl_buf_free(sl_buf *b);
 /* Singular's display: lists as "[1]:" blocks, intvecs "1,2,3". */
 void sl_print_value(sl_buf *b, sl_value v, int indent);
 void sl_string_value(sl_buf *b, sl_value v);   /* string(v) */
+void sl_string_value_dim(sl_buf *b, sl_value v, int dim);   /* dim 2: print's %2s */
 /* what `type name;` prints for v: "// name TYPE ..." and its display (the
  * display's own last newline, if any, is left as it is) */
 void sl_type_text(sl_buf *b, const char *name, sl_value v);

@@ -431,29 +431,38 @@ void sl_print_value(sl_buf *b, sl_value v, int ind) {
   sl_string_value(b, v);
 }
 
-static void string_value(sl_buf *b, sl_value v, int depth);
+static void string_value(sl_buf *b, sl_value v, int depth, int dim);
 
 /* string(v): the value as text, lists flattened with commas */
-void sl_string_value(sl_buf *b, sl_value v) { string_value(b, v, 0); }
+void sl_string_value(sl_buf *b, sl_value v) { string_value(b, v, 0, 1); }
+/* dim 2 (print's %2s): an intmat's rows and a list's entries end lines */
+void sl_string_value_dim(sl_buf *b, sl_value v, int dim) { string_value(b, v, 0, dim); }
 
-static void string_value(sl_buf *b, sl_value v, int depth) {
+static void string_value(sl_buf *b, sl_value v, int depth, int dim) {
   switch (v.type) {
   case SL_T_NONE: break;
   case SL_T_INT: sl_buf_printf(b, "%lld", (long long)v.u.i); break;
   case SL_T_BIGINT: print_bigint(b, v); break;
   case SL_T_STRING: sl_buf_add(b, sl_sv(v)->s, sl_sv(v)->len); break;
   case SL_T_INTVEC: print_intvec(b, v); break;
-  case SL_T_INTMAT: sl_intmat_string(b, v, -1); break;
+  case SL_T_INTMAT: sl_intmat_string(b, v, dim == 2 ? 0 : -1); break;
   case SL_T_LIST: case SL_T_MULTI: {
+    /* an entry whose text is empty ("", an empty list, none) is left out
+     * with its comma, as Singular's lString does */
     sl_list *l = sl_lv(v);
     int first = 1;
     for (size_t i = 0; i < l->n; i++) {
-      sl_value x = l->v[i];
-      if (x.type == SL_T_NONE || (x.type == SL_T_LIST && !sl_lv(x)->n)) continue;
-      if (!first) sl_buf_add(b, ",", 1);
-      first = 0;
+      size_t mark = b->len;
+      if (!first) sl_buf_add(b, dim == 2 ? ",\n" : ",", dim == 2 ? 2 : 1);
+      size_t at = b->len;
       if (depth > SL_MAX_NEST) { sl_buf_puts(b, "..."); break; }
-      string_value(b, x, depth + 1);
+      string_value(b, l->v[i], depth + 1, dim);
+      if (b->len == at) {   /* nothing: take the comma back */
+        b->len = mark;
+        if (b->s) b->s[mark] = 0;
+        continue;
+      }
+      first = 0;
     }
     break;
   }

@@ -19,6 +19,7 @@ THREADS_TESTS = \
 	tests/threads/packages.sing \
 	tests/threads/files.sing \
 	tests/threads/values.sing \
+	tests/threads/random.sing \
 	tests/threads/repl_interrupt.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
