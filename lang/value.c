@@ -438,6 +438,30 @@ void sl_string_value(sl_buf *b, sl_value v) { string_value(b, v, 0, 1); }
 /* dim 2 (print's %2s): an intmat's rows and a list's entries end lines */
 void sl_string_value_dim(sl_buf *b, sl_value v, int dim) { string_value(b, v, 0, dim); }
 
+/* A list's entries: an entry whose text is empty ("", an empty list,
+ * none) is left out with its comma, as Singular's lString does. Nested
+ * lists recurse here, not through string_value, whose frame is larger:
+ * SL_MAX_NEST levels fit in a job's fiber stack, under ASan too
+ * (tests/scripts/cstack.sing) */
+static void string_list(sl_buf *b, const sl_list *l, int depth, int dim) {
+  int first = 1;
+  for (size_t i = 0; i < l->n; i++) {
+    size_t mark = b->len;
+    if (!first) sl_buf_add(b, dim == 2 ? ",\n" : ",", dim == 2 ? 2 : 1);
+    size_t at = b->len;
+    if (depth > SL_MAX_NEST) { sl_buf_puts(b, "..."); return; }
+    sl_value x = l->v[i];
+    if (x.type == SL_T_LIST || x.type == SL_T_MULTI) string_list(b, sl_lv(x), depth + 1, dim);
+    else string_value(b, x, depth + 1, dim);
+    if (b->len == at) {   /* nothing: take the comma back */
+      b->len = mark;
+      if (b->s) b->s[mark] = 0;
+      continue;
+    }
+    first = 0;
+  }
+}
+
 static void string_value(sl_buf *b, sl_value v, int depth, int dim) {
   switch (v.type) {
   case SL_T_NONE: break;
@@ -446,26 +470,7 @@ static void string_value(sl_buf *b, sl_value v, int depth, int dim) {
   case SL_T_STRING: sl_buf_add(b, sl_sv(v)->s, sl_sv(v)->len); break;
   case SL_T_INTVEC: print_intvec(b, v); break;
   case SL_T_INTMAT: sl_intmat_string(b, v, dim == 2 ? 0 : -1); break;
-  case SL_T_LIST: case SL_T_MULTI: {
-    /* an entry whose text is empty ("", an empty list, none) is left out
-     * with its comma, as Singular's lString does */
-    sl_list *l = sl_lv(v);
-    int first = 1;
-    for (size_t i = 0; i < l->n; i++) {
-      size_t mark = b->len;
-      if (!first) sl_buf_add(b, dim == 2 ? ",\n" : ",", dim == 2 ? 2 : 1);
-      size_t at = b->len;
-      if (depth > SL_MAX_NEST) { sl_buf_puts(b, "..."); break; }
-      string_value(b, l->v[i], depth + 1, dim);
-      if (b->len == at) {   /* nothing: take the comma back */
-        b->len = mark;
-        if (b->s) b->s[mark] = 0;
-        continue;
-      }
-      first = 0;
-    }
-    break;
-  }
+  case SL_T_LIST: case SL_T_MULTI: string_list(b, sl_lv(v), depth, dim); break;
   case SL_T_PROC: sl_buf_puts(b, ((sl_proc *)v.u.p)->code->src ? ((sl_proc *)v.u.p)->code->src : ""); break;
   case SL_T_BUILTIN: sl_buf_printf(b, "<builtin %s>", ((sl_builtin *)v.u.p)->name); break;
   case SL_T_QUOTE: sl_buf_printf(b, "quote(%s)", ((sl_quote *)v.u.p)->src->s); break;
