@@ -217,29 +217,68 @@ static int b_print_named(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return print_fmt(C, argv + 1, sl_sv(argv[0])->s, ret);
 }
 
+/* what print(v) prints, as Singular's jjPRINT: an intvec as a column, an
+ * intmat as a table, anything else as displayed; one newline at the end
+ * taken off */
+static void print_text(sl_buf *b, sl_value v) {
+  if (v.type == SL_T_INTVEC) {
+    sl_intvec *iv = sl_iv(v);
+    for (size_t i = 0; i < iv->n; i++) sl_buf_printf(b, "%lld%s", (long long)iv->v[i], i + 1 < iv->n ? ",\n" : " ");
+  } else if (v.type == SL_T_INTMAT) sl_intmat_table(b, v);
+  else {
+    sl_print_value(b, v, 0);
+    /* a string's own newline at the end stays: Singular's display adds
+     * one after it, which is the one taken off */
+    if (sl_ends_in_string_nl(v)) return;
+  }
+  chop_nl(b, 0);
+}
+
 int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "print";
   if (argc == 2) return print_fmt(C, argv, "_", ret);
   ARGC(1, "1 or 2 arguments");
-  if (argv[0].type == SL_T_INTVEC) {   /* Singular prints a column */
-    sl_intvec *v = sl_iv(argv[0]);
-    for (size_t i = 0; i < v->n; i++) printf("%lld%s\n", (long long)v->v[i], i + 1 < v->n ? "," : " ");
-    sl_release(C->last);
-    C->last = argv[0];
-    sl_retain(C->last);
-    return 0;
+  if (sl_has_struct_show(argv[0])) {
+    /* an installed print proc prints as it runs: its text cannot be
+     * kept (Singular keeps it), so it is printed now */
+    int rc = sl_print_out(C, argv[0], 0);
+    *ret = sl_str("");
+    return rc;
   }
-  if (argv[0].type == SL_T_INTMAT) {   /* a table, as Singular */
-    sl_buf b = {0};
-    sl_intmat_table(&b, argv[0]);
-    if (b.len) fwrite(b.s, 1, b.len, stdout);
-    sl_buf_free(&b);
-    sl_release(C->last);
-    C->last = argv[0];
-    sl_retain(C->last);
-    return 0;
+  sl_buf b = {0};
+  print_text(&b, argv[0]);
+  *ret = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_free(&b);
+  return 0;
+}
+
+int sl_print_direct(sl_ctx *C, sl_value v) {
+  if ((int)v.type >= SL_T_FIRST_USER && sl_struct_op(v, "print", 1)) {
+    /* the installed print proc, as print(x) calls it (vm.c,
+     * call_builtin_user); what it returns is shown */
+    sl_value r = SL_NONE;
+    int rc = sl_struct_call(C, "print", 1, &v, &r);
+    if (rc == 0) rc = sl_print_stmt(C, r);
+    sl_release(r);
+    return rc;
   }
-  return sl_print_out(C, argv[0], 0);
+  if (sl_has_struct_show(v)) return sl_print_out(C, v, 0);
+  sl_buf b = {0};
+  print_text(&b, v);
+  sl_value t = sl_str_new(b.s ? b.s : "", b.len);
+  sl_buf_add(&b, "\n", 1);
+  fwrite(b.s, 1, b.len, stdout);
+  sl_buf_free(&b);
+  sl_release(C->last);
+  C->last = t;   /* `_` is the text, as Singular's */
+  return 0;
+}
+
+/* "(print stmt)"(v): `print(v);` as a whole statement (compile.c) */
+static int b_print_stmt(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 1) return sl_error(C, "(print stmt): internal call");
+  *ret = SL_NONE;
+  return sl_print_direct(C, argv[0]);
 }
 
 static int b_string(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
@@ -1121,7 +1160,7 @@ static int b_system(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 
 void sl_builtins_init(sl_world *W) {
   static const struct { const char *name; sl_cfn fn; } tab[] = {
-    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(mod_init)", b_mod_init}, {"(branchTo)", b_branch_to}, {"(branch result)", b_branch_result}, {"(branch none)", b_branch_none}, {"(example)", b_example}, {"print", sl_b_print}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int}, {"proc", b_proc},
+    {"chinrem", b_chinrem}, {"(if)", b_if_note}, {"(else)", b_else_take}, {"(:)", b_repeat}, {"(source)", b_source}, {"(cannot run)", b_cannot_run}, {"(mod_init)", b_mod_init}, {"(branchTo)", b_branch_to}, {"(branch result)", b_branch_result}, {"(branch none)", b_branch_none}, {"(example)", b_example}, {"print", sl_b_print}, {"(print stmt)", b_print_stmt}, {"(print named)", b_print_named}, {"string", b_string}, {"int", b_int}, {"proc", b_proc},
     {"bigint", b_bigint}, {"intvec", b_intvec}, {"list", b_list},
     {"typeof", b_typeof}, {"size", b_size}, {"insert", b_insert},
     {"delete", b_delete}, {"execute", b_execute}, {"eval", b_eval},

@@ -1213,6 +1213,12 @@ static int ckill(comp *cp, sl_node *n) {
   return 0;
 }
 
+/* a call print(x) of the builtin (not a local named print) */
+static int is_print_stmt(comp *cp, sl_node *e) {
+  return e->kind == N_CALL && e->a && e->a->kind == N_NAME && !strcmp(e->a->str, "print") &&
+         e->kids.n == 1 && !(cp->in_proc && find_local(cp, "print"));
+}
+
 static int cstmt(comp *cp, sl_node *n) {
   if (cp->err) return -1;
   cp->line = n->line;
@@ -1225,6 +1231,16 @@ static int cstmt(comp *cp, sl_node *n) {
   case N_EXPRS:
     if (n->kids.n == 1 && n->kids.v[0]->kind == N_INCDEC)
       return copassign(cp, n->kids.v[0]->a, 0, NULL, n->kids.v[0]->op);
+    if (n->kids.n == 1 && is_print_stmt(cp, n->kids.v[0])) {
+      /* `print(x);`: its text is program output (a stream in the kernel),
+       * not a value displayed; print(x) elsewhere gives the text */
+      emit(cp, INS_A(OP_LOADG, global_ref(cp, "(print stmt)")));
+      if (cexpr(cp, n->kids.v[0]->kids.v[0]) < 0) return -1;
+      cp->line = n->line;
+      emit(cp, INS_A(OP_CALL, 1));
+      emit(cp, INS_A(OP_POP, 0));
+      return 0;
+    }
     if (cexprlist(cp, &n->kids, 0) < 0) return -1;
     cp->line = n->line;
     emit(cp, INS_A(OP_PRINT, 0));

@@ -491,11 +491,7 @@ static int b_dbprint(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   /* print's builtin itself: a script's own `print` (a global may take a
    * builtin's name) is not what dbprint means */
   int rc = 0;
-  for (int i = from; i < argc && rc == 0; i++) {
-    sl_value r = SL_NONE;
-    rc = sl_b_print(C, 1, &argv[i], &r);
-    if (rc == 0) sl_release(r);
-  }
+  for (int i = from; i < argc && rc == 0; i++) rc = sl_print_direct(C, argv[i]);
   return rc;
 }
 

@@ -472,8 +472,16 @@ void sl_warn(sl_ctx *C, const char *msg, int how);
 
 /* builtins and their helpers */
 void sl_builtins_init(sl_world *W);
-/* print's builtin (dbprint calls it, whatever a script named print) */
+/* print's builtin: print(x) gives x's text as a string, as Singular's
+ * (what `print(x);` prints); print(x, fmt) the text in a format */
 int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret);
+/* `print(x);` as a statement (and dbprint): prints that text and a
+ * newline as program output, `_` its text (builtins.c) */
+int sl_print_direct(sl_ctx *C, sl_value v);
+/* a newstruct with an installed print or string proc, or a list of one */
+int sl_has_struct_show(sl_value v);
+/* v's display ends with a string's own newline (vm.c) */
+int sl_ends_in_string_nl(sl_value v);
 void sl_link_init(sl_world *W);   /* link.c: links, read/write, dump */
 void sl_os_init(sl_world *W);     /* os.c: random, datetime, getenv */
 /* system("sh", cmd): the wait status, as Singular gives it (os.c) */

@@ -281,6 +281,9 @@ static int ends_blank(sl_value v) {
 
 /* whether v's display ends with a string's own newline (read("file")
  * gives one): Singular still ends the display with a newline of its own */
+static int ends_in_string_nl(sl_value v);
+int sl_ends_in_string_nl(sl_value v) { return ends_in_string_nl(v); }
+
 static int ends_in_string_nl(sl_value v) {
   for (int depth = 0; depth < 1000; depth++) {
     if (v.type == SL_T_STRING) return sl_sv(v)->len && sl_sv(v)->s[sl_sv(v)->len - 1] == '\n';
@@ -296,6 +299,9 @@ static int ends_in_string_nl(sl_value v) {
 
 /* v is a newstruct with an installed print or string proc, or a list
  * that holds one */
+static int has_struct_show(sl_value v, int depth);
+int sl_has_struct_show(sl_value v) { return has_struct_show(v, 0); }
+
 static int has_struct_show(sl_value v, int depth) {
   if ((int)v.type >= SL_T_FIRST_USER) return sl_struct_op(v, "print", 1) || sl_struct_op(v, "string", 1);
   if (v.type != SL_T_LIST || depth > 1000) return 0;   /* as deep as value.c prints */
