@@ -761,15 +761,10 @@ static int all_asleep(uint64_t *parks)
         }
         if (__atomic_load_n(&p->stopped, __ATOMIC_RELAXED))
             continue;
-        int n = atomic_load(&p->nw);
-        for (int k = 0; k < n; k++) {
-            sp__worker *w = p->workers[k];
-            if (!w || atomic_load(&w->exited))
-                continue;
-            if (atomic_load(&w->idle) != SP__W_PARKED)
-                return 0;
-            sum += atomic_load_explicit(&w->st.parks, memory_order_relaxed);
-        }
+        uint64_t s;
+        if (!pool_asleep(p, &s))
+            return 0;
+        sum += s;
     }
     *parks = sum;
     return 1;
