@@ -888,11 +888,11 @@ void sp__job_ready(sp_job *j);
 void sp__job_ready_by(sp_job *j, sp__worker *self, int may_defer);
 int sp__pseudo_wait(sp_job *target);
 int sp__pseudo_run(sp_pool *pool, sp_job *target);
-/* A job that has run (it has a stack), made ready once its pool stops:
- * 1 when the orphans' thread takes it (and its hold) to resume it with
- * its cancel set, so that it ends at its own safe point; 0 when it must
- * be ended where it stands (shutdown, no such thread). worker.c. */
-int sp__orphan(sp_job *j);
+/* j, with its hold, can never run on its stopped pool: one that has run
+ * (it has a stack) goes to the orphans' thread, which resumes it with its
+ * cancel set so that it ends at its own safe point; any other (and any
+ * after sp_shutdown) ends CANCELLED here. worker.c. */
+void sp__job_abandon(sp_job *j);
 void sp__orphans_start(void); /* once, by the first pool stop */
 int sp__pseudo_run_any(_Atomic int *stop); /* 1 if it ran anything */
 void sp__pool_wake_all(sp_pool *pool);

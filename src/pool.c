@@ -500,20 +500,24 @@ static int pool_asleep(sp_pool *p, uint64_t *parks)
  * are empty. A pseudo pool's jobs are counted from before their push to
  * after a runner is done with them (nready).
  */
-static int quiet(sp_pool *p)
+static int pool_queues_empty(sp_pool *p)
 {
-    if (p->nworkers == 0)
-        return atomic_load(&p->nready) == 0;
-    uint64_t a, b;
-    if (!pool_asleep(p, &a) || !pool_asleep(p, &b) || a != b)
-        return 0;
     int n = atomic_load(&p->nw);
     for (int k = 0; k < n; k++) {
         sp__worker *w = p->workers[k];
         if (w && !atomic_load(&w->exited) && sp__runq_has(&w->q))
             return 0;
     }
-    return atomic_load(&p->q.n) == 0;
+    return 1;
+}
+
+static int quiet(sp_pool *p)
+{
+    if (p->nworkers == 0)
+        return atomic_load(&p->nready) == 0;
+    uint64_t a, b;
+    return pool_asleep(p, &a) && pool_asleep(p, &b) && a == b &&
+           pool_queues_empty(p) && atomic_load(&p->q.n) == 0;
 }
 
 /* Run (or let the workers run) everything that can still run. */
@@ -554,16 +558,11 @@ static void drain(sp__runq *q)
         if (!j)
             return;
         int st = SP_JOB_QUEUED;
-        if (j->stack && sp__orphan(j))
-            continue; /* it has run: it ends at its own safe point */
         if (j->stack || atomic_compare_exchange_strong(&j->state, &st,
-                                                       SP_JOB_RUNNING)) {
-            if (j->stack)
-                sp__stack_free(j->stack);
-            j->stack = NULL;
-            sp__job_end(j, SP_JOB_CANCELLED);
-        }
-        sp_job_release(j);
+                                                       SP_JOB_RUNNING))
+            sp__job_abandon(j);
+        else
+            sp_job_release(j); /* claimed by a cancel: the entry's hold */
     }
 }
 
@@ -775,12 +774,8 @@ static int queues_empty(void)
     for (sp_pool *p = g_head; p; p = p->reg_next) {
         if (p->nworkers == 0 || __atomic_load_n(&p->stopped, __ATOMIC_RELAXED))
             continue;
-        int n = atomic_load(&p->nw);
-        for (int k = 0; k < n; k++) {
-            sp__worker *w = p->workers[k];
-            if (w && !atomic_load(&w->exited) && sp__runq_has(&w->q))
-                return 0;
-        }
+        if (!pool_queues_empty(p))
+            return 0;
     }
     return 1;
 }

@@ -960,12 +960,14 @@ static int lendable(sp_pool *p, sp_job *j)
            !atomic_load_explicit(&p->stopping, memory_order_relaxed);
 }
 
+static int orphan(sp_job *j);
+
 static void pseudo_push(sp_pool *p, sp_job *j)
 {
     /* a job that has run, made ready once the pool stops: nobody may
      * come back to run the queue (see orphans below) */
     if (SP__UNLIKELY(atomic_load_explicit(&p->stopping, memory_order_relaxed)) &&
-        j->stack && sp__orphan(j))
+        j->stack && orphan(j))
         return;
     /* counted before the push, uncounted once a runner is done with it:
      * a close with wait reads "nothing runnable" from it (pool.c) */
@@ -999,16 +1001,7 @@ void sp__job_ready_by(sp_job *j, sp__worker *self, int may_defer)
     for (;;) {
         w = atomic_load(&p->stopping) ? NULL : pick_worker(p, j);
         if (!w) {
-            /* the pool is gone: the job can never run on it again (one
-             * that has run resumes on the orphans' thread, to end at the
-             * safe point it resumes in) */
-            if (j->stack && sp__orphan(j))
-                return;
-            if (j->stack)
-                sp__stack_free(j->stack);
-            j->stack = NULL;
-            sp__job_end(j, SP_JOB_CANCELLED);
-            sp_job_release(j);
+            sp__job_abandon(j); /* the pool is gone */
             return;
         }
         /* fork-join: a job started or woken by a job of w (or by w's
@@ -1216,7 +1209,9 @@ void sp__orphans_start(void)
     pthread_once(&g_orph_once, orphans_init);
 }
 
-int sp__orphan(sp_job *j)
+/* 1 when the orphans' thread takes j (and its hold); 0 when j must end
+ * where it stands (shutdown, no such thread, out of memory) */
+static int orphan(sp_job *j)
 {
     if (atomic_load(&g_orph_state) != 1 || atomic_load(&sp__shutdown_flag))
         return 0;
@@ -1235,6 +1230,17 @@ int sp__orphan(sp_job *j)
     pthread_cond_signal(&g_orph_cond);
     pthread_mutex_unlock(&g_orph_lock);
     return 1;
+}
+
+void sp__job_abandon(sp_job *j)
+{
+    if (j->stack && orphan(j))
+        return; /* it has run: it ends at the safe point it resumes in */
+    if (j->stack)
+        sp__stack_free(j->stack);
+    j->stack = NULL;
+    sp__job_end(j, SP_JOB_CANCELLED);
+    sp_job_release(j);
 }
 
 /* ---- a waiting thread stands in for a parked worker ----
