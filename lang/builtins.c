@@ -83,6 +83,24 @@ static void chop_nl(sl_buf *b, size_t from) {
   if (b->len > from && b->s[b->len - 1] == '\n') b->s[--b->len] = 0;
 }
 
+/* what print(v) prints, as Singular's jjPRINT: an intvec as a column, an
+ * intmat as a table, anything else as displayed; one newline at the end
+ * taken off */
+static void print_text(sl_buf *b, sl_value v) {
+  size_t at = b->len;
+  if (v.type == SL_T_INTVEC) {
+    sl_intvec *iv = sl_iv(v);
+    for (size_t i = 0; i < iv->n; i++) sl_buf_printf(b, "%lld%s", (long long)iv->v[i], i + 1 < iv->n ? ",\n" : " ");
+  } else if (v.type == SL_T_INTMAT) sl_intmat_table(b, v);
+  else {
+    sl_print_value(b, v, 0);
+    /* a string's own newline at the end stays: Singular's display adds
+     * one after it, which is the one taken off */
+    if (sl_ends_in_string_nl(v)) return;
+  }
+  chop_nl(b, at);
+}
+
 /* print(v, fmt)'s text, as Singular's: %s string(v), %l the expression
  * that makes v, %t its type line (as `type`, named after the variable
  * print was given, else _), %; its display and
@@ -100,15 +118,8 @@ static void fmt_value(sl_buf *b, sl_value v, const char *fmt, const char *name) 
     sl_print_value(b, v, 0);
     chop_nl(b, at);
     sl_buf_add(b, "\n", 1);
-  } else if (c == 'p') {
-    if (v.type == SL_T_INTVEC) {   /* a column */
-      sl_intvec *iv = sl_iv(v);
-      for (size_t i = 0; i < iv->n; i++)
-        sl_buf_printf(b, "%lld%s", (long long)iv->v[i], i + 1 < iv->n ? ",\n" : " ");
-    } else if (v.type == SL_T_INTMAT) sl_intmat_table(b, v);
-    else sl_print_value(b, v, 0);
-    chop_nl(b, at);
-  } else sl_string_value_dim(b, v, nl ? 2 : 1);
+  } else if (c == 'p') print_text(b, v);
+  else sl_string_value_dim(b, v, nl ? 2 : 1);
   if (nl) sl_buf_add(b, "\n", 1);
 }
 
@@ -215,23 +226,6 @@ static int b_repeat(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 static int b_print_named(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc != 3 || argv[0].type != SL_T_STRING) return sl_error(C, "(print named): internal call");
   return print_fmt(C, argv + 1, sl_sv(argv[0])->s, ret);
-}
-
-/* what print(v) prints, as Singular's jjPRINT: an intvec as a column, an
- * intmat as a table, anything else as displayed; one newline at the end
- * taken off */
-static void print_text(sl_buf *b, sl_value v) {
-  if (v.type == SL_T_INTVEC) {
-    sl_intvec *iv = sl_iv(v);
-    for (size_t i = 0; i < iv->n; i++) sl_buf_printf(b, "%lld%s", (long long)iv->v[i], i + 1 < iv->n ? ",\n" : " ");
-  } else if (v.type == SL_T_INTMAT) sl_intmat_table(b, v);
-  else {
-    sl_print_value(b, v, 0);
-    /* a string's own newline at the end stays: Singular's display adds
-     * one after it, which is the one taken off */
-    if (sl_ends_in_string_nl(v)) return;
-  }
-  chop_nl(b, 0);
 }
 
 int sl_b_print(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
