@@ -14,6 +14,7 @@
  * them (without the mutex), so cancelJob and Ctrl-C reach it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,7 +29,9 @@
 
 extern char **environ;
 
-enum { LK_NONE, LK_ASCII, LK_PIPE };   /* kind: LK_NONE is `link l;` */
+/* kind: LK_NONE is `link l;`; LK_FORK is "ssi:fork" (the threads plugin's
+ * service "ssi:fork" runs it: spindle_fork_iface in plugin.h) */
+enum { LK_NONE, LK_ASCII, LK_PIPE, LK_FORK };
 enum { LK_R = 1, LK_W = 2 };           /* what a link is open for */
 
 typedef struct sl_link {
@@ -45,6 +48,7 @@ typedef struct sl_link {
   size_t in_pos;
   int eof;
   int was_open;     /* pipe: opened once (a closed one is "not ready", a new one "not open") */
+  void *fork;       /* ssi:fork: the open link's handle (a reference), or NULL */
 } sl_link;
 
 static int link_type = -1;
@@ -93,7 +97,13 @@ static sl_link *lk_parse(sl_ctx *C, const char *fn, const char *s) {
   int kind;
   if (tl == 0 || (tl == 5 && !memcmp(type, "ASCII", 5))) kind = LK_ASCII;
   else if (tl == 1 && type[0] == '|') kind = LK_PIPE;
-  else {
+  else if (tl == 3 && !memcmp(type, "ssi", 3) && ml == 4 && !memcmp(mode, "fork", 4)) {
+    if (*name) {
+      sl_error(C, "%s: an ssi:fork link has no name (\"ssi:fork\", not \"%s\")", fn, s);
+      return NULL;
+    }
+    kind = LK_FORK;
+  } else {
     sl_error(C, "%s: link type \"%.*s\" of \"%s\" is not supported (there are ASCII files and \"|:\" pipes)",
              fn, (int)tl, type, s);
     return NULL;
@@ -127,13 +137,73 @@ static int lk_assign(spindle_ctx *C, int argc, const spindle_value *argv, spindl
 }
 
 static const char *kind_name(const sl_link *l) {
-  return l->kind == LK_ASCII ? "ASCII" : l->kind == LK_PIPE ? "pipe" : "unknown link type";
+  return l->kind == LK_ASCII ? "ASCII" : l->kind == LK_PIPE ? "pipe" : l->kind == LK_FORK ? "ssi" : "unknown link type";
+}
+
+/* ---- ssi:fork: the threads plugin's service ---------------------------- */
+static const spindle_fork_iface *fork_iface(sl_ctx *C, const char *fn) {
+  const spindle_fork_iface *f = sl_api.service("ssi:fork");
+  if (!f) {   /* the plugin is loaded at the first open, as by load("threads.so") */
+    if (sl_load_plugin(C, "threads.so") < 0) {
+      char *why = sl_xstrdup(C->err ? C->err : "");
+      sl_clear_error(C);
+      sl_error(C, "%s: an ssi:fork link runs on the threads plugin, which did not load: %s", fn, why);
+      free(why);
+      return NULL;
+    }
+    f = sl_api.service("ssi:fork");
+    if (!f) { sl_error(C, "%s: the threads plugin loaded has no ssi:fork links (an older plugin?)", fn); return NULL; }
+  }
+  return f;
+}
+
+/* the open link's handle, with a reference for the caller; opened first
+ * if it is not (Singular's write and read open a link); NULL: error set.
+ * The open happens outside l->mu (it may make the links' pool). */
+static void *fork_handle(sl_ctx *C, const char *fn, sl_link *l, const spindle_fork_iface **fi) {
+  const spindle_fork_iface *f = fork_iface(C, fn);
+  if (!f) return NULL;
+  *fi = f;
+  pthread_mutex_lock(&l->mu);
+  void *h = l->fork;
+  if (h) f->retain(h);
+  pthread_mutex_unlock(&l->mu);
+  if (h) return h;
+  void *n = f->open(C);
+  if (!n) return NULL;
+  pthread_mutex_lock(&l->mu);
+  h = l->fork;
+  if (!h) {   /* ours; else another thread opened it first */
+    l->fork = h = n;
+    n = NULL;
+    l->open = LK_R | LK_W;
+    l->was_open = 1;
+  }
+  f->retain(h);
+  pthread_mutex_unlock(&l->mu);
+  if (n) f->close(n);
+  return h;
+}
+
+/* closes an ssi:fork link (l->mu not held: the close cancels a job) */
+static void fork_close(sl_link *l) {
+  pthread_mutex_lock(&l->mu);
+  void *h = l->fork;
+  l->fork = NULL;
+  l->open = 0;
+  pthread_mutex_unlock(&l->mu);
+  if (h) ((const spindle_fork_iface *)sl_api.service("ssi:fork"))->close(h);
 }
 
 /* status(l, "read") and status(l, "write"), as Singular answers them */
 static const char *lk_ready(sl_link *l, int what) {
   if (l->kind == LK_NONE) return "unknown link type";
   if (l->kind == LK_ASCII) return l->open & what ? "ready" : "not ready";
+  if (l->kind == LK_FORK) {
+    if (!l->fork) return "not open";
+    const spindle_fork_iface *f = sl_api.service("ssi:fork");
+    return what == LK_W || f->ready(l->fork) ? "ready" : "not ready";
+  }
   if (!l->open) return l->was_open ? "not ready" : "not open";
   if (what == LK_W) return "ready";
   if (l->in.len > l->in_pos || l->eof) return l->in.len > l->in_pos ? "ready" : "not ready";
@@ -328,6 +398,7 @@ static int lk_read_line(sl_ctx *C, const char *fn, sl_link *l, sl_value *ret) {
 
 /* ---- opening and closing ----------------------------------------------- */
 static void lk_close(sl_link *l) {
+  if (l->kind == LK_FORK) { fork_close(l); return; }   /* l->mu not held */
   if (l->kind == LK_PIPE && l->open) lk_close_pipe(l);
   else if (l->open && l->fd >= 0) close(l->fd);
   l->fd = -1;
@@ -370,6 +441,7 @@ static int lk_open_ascii(sl_ctx *C, const char *fn, sl_link *l, int want) {
 static int lk_open(sl_ctx *C, const char *fn, sl_link *l, int want) {
   if (l->kind == LK_NONE) return sl_error(C, "%s: the link was never given a description (link l = \":w file\";)", fn);
   if (l->kind == LK_PIPE) return l->open ? 0 : lk_open_pipe(C, fn, l);
+  if (l->kind == LK_FORK) return sl_error(C, "%s: internal error: an ssi:fork link opened under its lock", fn);
   return lk_open_ascii(C, fn, l, want);
 }
 
@@ -421,11 +493,39 @@ static int lk_write_text(sl_ctx *C, const char *fn, sl_link *l, const sl_buf *b)
   return rc;
 }
 
+/* each value (an expression list: each of its values) one expression for
+ * the link's job, in order */
+static int fork_write_vals(sl_ctx *C, const spindle_fork_iface *f, void *h, int argc, sl_value *argv) {
+  for (int i = 0; i < argc; i++) {
+    if (argv[i].type == SL_T_MULTI) {
+      if (fork_write_vals(C, f, h, (int)sl_lv(argv[i])->n, sl_lv(argv[i])->v) < 0) return -1;
+      continue;
+    }
+    if (f->write(C, "write", h, argv[i]) < 0) return -1;
+  }
+  return 0;
+}
+
+static int fork_write(sl_ctx *C, sl_link *l, int argc, sl_value *argv) {
+  const spindle_fork_iface *f;
+  void *h = fork_handle(C, "write", l, &f);
+  if (!h) return -1;
+  int rc = fork_write_vals(C, f, h, argc, argv);
+  f->release(h);
+  return rc;
+}
+
 static int b_write(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argc < 2) return sl_argc_err(C, "write", argc, "at least 2 arguments");
   int tmp;
   sl_link *l = link_arg(C, "write", argv, 0, &tmp);
   if (!l) return -1;
+  if (l->kind == LK_FORK) {
+    int rc = tmp ? sl_error(C, "write: an ssi:fork link must be a link variable (link l = \"ssi:fork\";), not a string")
+                 : fork_write(C, l, argc - 1, argv + 1);
+    if (tmp) lk_free(l);
+    return rc;
+  }
   sl_buf b = {0};
   write_text(&b, argc - 1, argv + 1);
   int rc = lk_write_text(C, "write", l, &b);
@@ -442,6 +542,10 @@ static int b_fprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argv[1].type != SL_T_STRING) return sl_arg_err(C, "fprintf", 2, "string (the format)", argv[1]);
   sl_link *l = link_arg(C, "fprintf", argv, 0, &tmp);
   if (!l) return -1;
+  if (l->kind == LK_FORK) {
+    if (tmp) lk_free(l);
+    return sl_error(C, "fprintf: an ssi:fork link takes values (write), not text");
+  }
   sl_buf b = {0};
   int rc = sl_format(C, "fprintf", argc - 1, argv + 1, &b);
   if (!rc) {
@@ -471,6 +575,14 @@ static int read_stdin(sl_ctx *C, const char *prompt, sl_value *ret) {
 
 static int lk_read(sl_ctx *C, const char *fn, sl_link *l, const char *prompt, sl_value *ret) {
   if (l->kind == LK_PIPE) return lk_read_line(C, fn, l, ret);
+  if (l->kind == LK_FORK) {
+    const spindle_fork_iface *f;
+    void *h = fork_handle(C, fn, l, &f);
+    if (!h) return -1;
+    int rc = f->read(C, fn, h, ret);
+    f->release(h);
+    return rc;
+  }
   pthread_mutex_lock(&l->mu);
   int rc = lk_open(C, fn, l, LK_R);
   if (!rc) rc = l->fd < 0 ? read_stdin(C, prompt, ret) : read_file(C, fn, l, ret);
@@ -484,6 +596,10 @@ static int b_read(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int tmp;
   sl_link *l = link_arg(C, "read", argv, 0, &tmp);
   if (!l) return -1;
+  if (tmp && l->kind == LK_FORK) {
+    lk_free(l);
+    return sl_error(C, "read: an ssi:fork link must be a link variable (link l = \"ssi:fork\";), not a string");
+  }
   int rc = lk_read(C, "read", l, argc == 2 ? sl_sv(argv[1])->s : "? ", ret);
   if (tmp) lk_free(l);
   return rc;
@@ -502,6 +618,14 @@ static int b_open(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     printf("// ** %s\n", msg);
     return 0;
   }
+  if (l->kind == LK_FORK) {
+    pthread_mutex_unlock(&l->mu);
+    const spindle_fork_iface *f;
+    void *h = fork_handle(C, "open", l, &f);
+    if (!h) return -1;
+    f->release(h);
+    return 0;
+  }
   rc = lk_open(C, "open", l, l->given == 'r' ? LK_R : LK_W);
   pthread_mutex_unlock(&l->mu);
   return rc;
@@ -510,6 +634,7 @@ static int b_open(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
 static int b_close(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   sl_link *l = link_only(C, "close", argc, argv, 1);
   if (!l) return -1;
+  if (l->kind == LK_FORK) { fork_close(l); return 0; }
   pthread_mutex_lock(&l->mu);
   lk_close(l);
   pthread_mutex_unlock(&l->mu);
@@ -630,6 +755,7 @@ static int b_dump(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (!l) return -1;
   int rc;
   if (l->kind == LK_PIPE) rc = sl_error(C, "dump: a pipe (`%s`) cannot hold a dump; use a file", l->name);
+  else if (l->kind == LK_FORK) rc = sl_error(C, "dump: an ssi:fork link cannot hold a dump; use a file");
   else {
     sl_buf b = {0};
     dump_text(C, &b);
@@ -649,6 +775,7 @@ static int b_getdump(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   sl_value text = SL_NONE;
   int rc;
   if (l->kind == LK_PIPE) rc = sl_error(C, "getdump: a pipe (`%s`) holds no dump; use a file", l->name);
+  else if (l->kind == LK_FORK) rc = sl_error(C, "getdump: an ssi:fork link holds no dump; use a file");
   else if (l->kind == LK_ASCII && !*l->name) rc = sl_error(C, "getdump: cannot get a dump from stdin");
   else rc = lk_read(C, "getdump", l, "", &text);
   sl_code *code = NULL;
@@ -663,13 +790,69 @@ static int b_getdump(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   return SL_PUSH;
 }
 
+/* ---- waitfirst and waitall -------------------------------------------- */
+/* waitfirst(L[, timeout]) and waitall(L[, timeout]) over a list of open
+ * ssi:fork links (entries that hold nothing are skipped, as in Singular):
+ * Singular's answers (waitfirst: the index of a ready link, waitall: 1
+ * when all are ready; 0 when the timeout in milliseconds passed first; -1
+ * for a list without links). A negative timeout, or none, waits without
+ * end: an error where Singular would hang (no link that can become ready
+ * for waitfirst, one such link for waitall). 0 polls. */
+static int wait_links(sl_ctx *C, const char *fn, int all, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 1 && argc != 2) return sl_argc_err(C, fn, argc, "1 or 2 arguments (list of links[, int timeout_ms])");
+  if (argv[0].type != SL_T_LIST) return sl_arg_err(C, fn, 1, "list (of ssi:fork links)", argv[0]);
+  if (argc == 2 && argv[1].type != SL_T_INT) return sl_arg_err(C, fn, 2, "int (milliseconds)", argv[1]);
+  long timeout = argc == 2 ? (argv[1].u.i < 0 ? -1 : argv[1].u.i > LONG_MAX ? LONG_MAX : (long)argv[1].u.i) : -1;
+  sl_list *L = sl_lv(argv[0]);
+  size_t n = L->n;
+  const spindle_fork_iface *f = NULL;
+  for (size_t i = 0; i < n; i++) {
+    sl_value v = L->v[i];
+    if (v.type == SL_T_NONE) continue;
+    if ((int)v.type != link_type)
+      return sl_error(C, "%s: element %zu of the list is %s, not a link", fn, i + 1, sl_type_name((int)v.type));
+    sl_link *l = sl_api.user_ptr(v, link_type);
+    if (l->kind != LK_FORK)
+      return sl_error(C, "%s: element %zu of the list is a%s %s link, not an ssi:fork link", fn, i + 1,
+                      l->kind == LK_ASCII ? "n" : "", kind_name(l));
+    if (!f && !(f = fork_iface(C, fn))) return -1;
+  }
+  void **h = sl_xcalloc(n ? n : 1, sizeof *h);
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    if (L->v[i].type == SL_T_NONE) continue;
+    sl_link *l = sl_api.user_ptr(L->v[i], link_type);
+    pthread_mutex_lock(&l->mu);
+    h[i] = l->fork;
+    if (h[i]) f->retain(h[i]);
+    pthread_mutex_unlock(&l->mu);
+    if (!h[i]) rc = sl_error(C, "%s: the ssi:fork link of element %zu of the list is not open", fn, i + 1);
+  }
+  int r = -1;
+  if (rc == 0 && f) rc = f->wait(C, fn, h, (int)n, all, timeout, &r);
+  for (size_t i = 0; i < n; i++)
+    if (h[i]) f->release(h[i]);
+  free(h);
+  if (rc == 0) *ret = SL_INT(r);
+  return rc;
+}
+
+static int b_waitfirst(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  return wait_links(C, "waitfirst", 0, argc, argv, ret);
+}
+
+static int b_waitall(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  return wait_links(C, "waitall", 1, argc, argv, ret);
+}
+
 static pthread_once_t lk_once = PTHREAD_ONCE_INIT;
 
 void sl_link_init(sl_world *W) {
   pthread_once(&lk_once, lk_register);
   static const struct { const char *name; sl_cfn fn; } tab[] = {
     {"write", b_write}, {"fprintf", b_fprintf}, {"read", b_read}, {"open", b_open}, {"close", b_close},
-    {"status", b_status}, {"dump", b_dump}, {"getdump", b_getdump},
+    {"status", b_status}, {"dump", b_dump}, {"getdump", b_getdump}, {"waitfirst", b_waitfirst},
+    {"waitall", b_waitall},
   };
   for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) sl_def_builtin(W, tab[i].name, tab[i].fn);
 }

@@ -260,6 +260,33 @@ struct spindle_reg {
   void *internal_;
 };
 
+/* The service "ssi:fork" (api->provide; the threads plugin provides it):
+ * Singular's `link l = "ssi:fork";` on jobs instead of a forked process.
+ * The interpreter's link type (lang/link.c) keeps an open link's handle
+ * and calls these; none is called with a pthread mutex of the caller
+ * held (each may reach a safe point). A handle is reference counted:
+ * open returns one reference, close drops it (and ends the link: what
+ * runs is cancelled, unread results dropped, waiters told). */
+typedef struct spindle_fork_iface {
+  size_t size;                                     /* sizeof(spindle_fork_iface) */
+  void *(*open)(spindle_ctx *ctx);                 /* NULL with api->errmsg set */
+  void (*retain)(void *h);
+  void (*release)(void *h);
+  void (*close)(void *h);
+  /* queue v for the link's job: a quote is evaluated there, in order,
+   * any other value comes back as it is */
+  int (*write)(spindle_ctx *ctx, const char *who, void *h, spindle_value v);
+  /* the oldest result not read yet, waiting for it */
+  int (*read)(spindle_ctx *ctx, const char *who, void *h, spindle_value *ret);
+  int (*ready)(void *h);                           /* 1: a read would not wait */
+  /* Singular's waitfirst (all 0) and waitall (all 1) over n handles (NULL
+   * entries skipped): *ret as Singular's (the index of a ready link, 1 when
+   * all are, 0 when timeout_ms passed, -1 for no links); timeout_ms < 0
+   * waits without end (an error when it would never end: a link with
+   * nothing written and unread), 0 polls */
+  int (*wait)(spindle_ctx *ctx, const char *who, void **h, int n, int all, long timeout_ms, int *ret);
+} spindle_fork_iface;
+
 #define SPINDLE_PLUGIN_CHECK(reg)                                            \
   do {                                                                       \
     if ((reg)->abi != SPINDLE_PLUGIN_ABI)                                     \

@@ -75,7 +75,6 @@ static th_pool *tk_pool;          /* made at the first start or setcores */
 static int tk_cores;              /* getcores(); 0 until first asked */
 static pthread_mutex_t tk_mu = PTHREAD_MUTEX_INITIALIZER;   /* tk_pool, tk_cores */
 
-#define TAG_TIMEOUT ((intptr_t)1)
 #define TAG_OF(i) ((intptr_t)(i) + 2)
 
 /* ---- runs ---------------------------------------------------------------- */
@@ -566,7 +565,7 @@ static void *timer_main(void *arg) {
   return NULL;
 }
 
-static tk_timer *timer_add(sp_chan *ch, long ms) {
+tk_timer *tk_timer_add(sp_chan *ch, long ms) {
   tk_timer *e = calloc(1, sizeof *e);
   if (!e) return NULL;
   clock_gettime(CLOCK_MONOTONIC, &e->at);
@@ -604,7 +603,7 @@ static tk_timer *timer_add(sp_chan *ch, long ms) {
   return e;
 }
 
-static void timer_cancel(tk_timer *e) {
+void tk_timer_cancel(tk_timer *e) {
   if (!e) return;
   pthread_mutex_lock(&tm_mu);
   tk_timer **pp = &tm_list;
@@ -748,7 +747,7 @@ int tk_wait(spindle_ctx *C, const char *who, tk_task **T, int n, int need, long 
     got += c;
   }
   tk_timer *tm = NULL;
-  if (timeout_ms > 0 && got < need && !stop) tm = timer_add(w.ch, timeout_ms);
+  if (timeout_ms > 0 && got < need && !stop) tm = tk_timer_add(w.ch, timeout_ms);
   if (timeout_ms > 0 && got < need && !stop && !tm) { rc = api->error(C, "%s: cannot start the timer", who); goto out; }
   while (got < need && !stop) {
     void *item = NULL;
@@ -756,7 +755,7 @@ int tk_wait(spindle_ctx *C, const char *who, tk_task **T, int n, int need, long 
     if (r == SP_ECANCELED) { rc = api->error(C, "cancelled"); break; }
     if (r < 0) { rc = th_rterr(C, who, r); break; }
     intptr_t tag = (intptr_t)item;
-    if (tag == TAG_TIMEOUT) break;
+    if (tag == TAG_TIMEOUT) { tm = NULL; break; }   /* fired: the timer thread freed it */
     int i = (int)(tag - 2);
     if (i < 0 || i >= n) continue;
     w.nodes[i] = NULL;   /* the run's end freed it */
@@ -764,7 +763,7 @@ int tk_wait(spindle_ctx *C, const char *who, tk_task **T, int n, int need, long 
     if (c < 0) { rc = -1; break; }
     got += c;
   }
-  timer_cancel(tm);
+  tk_timer_cancel(tm);
   /* what else has ended by now counts too (Singular: "at the same time") */
   for (int i = 0; i < n && rc == 0 && !stop; i++) {
     int c = wait_collect(&w, i, each, ud, &stop);

@@ -1554,6 +1554,7 @@ int spindle_plugin_init(spindle_reg *reg) {
   th_shared_register(reg);
   th_thread_register(reg);
   th_tasks_register(reg);
+  th_fork_register(reg);
   /* the script's main flow (this thread) reports waits that could never
    * end; the plugin counts its own threads and timers as wakers */
   if (sp_deadlock_check && !getenv("SPINDLE_NO_DEADLOCK_CHECK") && !sp_job_current())

@@ -138,4 +138,15 @@ int tk_get_cores(void);
 int tk_set_cores(int n);                   /* 0 or an SP_E* code */
 void th_tasks_par_register(spindle_reg *reg);   /* tasks_par.c */
 
+/* the timer thread (tasks.c): tk_timer_add sends TAG_TIMEOUT to ch in ms
+ * milliseconds (NULL: no memory or no thread); tk_timer_cancel before it
+ * fired drops it (after, the tag is in ch: the caller drops ch anyway) */
+#define TAG_TIMEOUT ((intptr_t)1)
+typedef struct tk_timer tk_timer;
+tk_timer *tk_timer_add(sp_chan *ch, long ms);
+void tk_timer_cancel(tk_timer *e);
+
+/* Singular's ssi:fork links on jobs (forklink.c): the service "ssi:fork" */
+void th_fork_register(spindle_reg *reg);
+
 #endif

@@ -20,6 +20,8 @@ THREADS_TESTS = \
 	tests/threads/files.sing \
 	tests/threads/values.sing \
 	tests/threads/random.sing \
+	tests/threads/forklink.sing \
+	tests/threads/forklink_errors.sing \
 	tests/threads/repl_interrupt.sing
 # real workloads, each checking its own result
 THREADS_EXAMPLES = \
