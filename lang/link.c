@@ -1,5 +1,7 @@
 /* link.c: Singular's links -- ASCII files (":r file", ":w file", ":a file",
- * "file") and pipes to a shell command ("|: command") -- as a value type
+ * "file"), pipes to a shell command ("|: command") and ssi files
+ * ("ssi:w file", "ssi:a file", "ssi:r file": Singular's own format,
+ * ssi.c) -- as a value type
  * "link", and the builtins over them: write, read, open, close, status,
  * dump, getdump.
  *
@@ -29,9 +31,10 @@
 
 extern char **environ;
 
-/* kind: LK_NONE is `link l;`; LK_FORK is "ssi:fork" (the threads plugin's
- * service "ssi:fork" runs it: spindle_fork_iface in plugin.h) */
-enum { LK_NONE, LK_ASCII, LK_PIPE, LK_FORK };
+/* kind: LK_NONE is `link l;`; LK_SSI an ssi file ("ssi:w file", lang/ssi.c);
+ * LK_FORK is "ssi:fork" (the threads plugin's service "ssi:fork" runs it:
+ * spindle_fork_iface in plugin.h) */
+enum { LK_NONE, LK_ASCII, LK_PIPE, LK_SSI, LK_FORK };
 enum { LK_R = 1, LK_W = 2 };           /* what a link is open for */
 
 typedef struct sl_link {
@@ -44,8 +47,10 @@ typedef struct sl_link {
   int fd;           /* ASCII: the file; -1 for stdin/stdout */
   pid_t pid;        /* pipe: the shell, leader of its own process group */
   int rfd, wfd;     /* pipe: its stdout and stdin */
-  sl_buf in;        /* pipe: output read and not yet returned, from in_pos */
+  sl_buf in;        /* pipe: output read and not yet returned, from in_pos;
+                     * ssi: the file open for reading, its next record at in_pos */
   size_t in_pos;
+  int nread;        /* ssi: records read since it was opened */
   int eof;
   int was_open;     /* pipe: opened once (a closed one is "not ready", a new one "not open") */
   void *fork;       /* ssi:fork: the open link's handle (a reference), or NULL */
@@ -97,6 +102,7 @@ static sl_link *lk_parse(sl_ctx *C, const char *fn, const char *s) {
   int kind;
   if (tl == 0 || (tl == 5 && !memcmp(type, "ASCII", 5))) kind = LK_ASCII;
   else if (tl == 1 && type[0] == '|') kind = LK_PIPE;
+  else if (tl == 3 && !memcmp(type, "ssi", 3) && ml <= 1 && (!ml || strchr("rwa", mode[0]))) kind = LK_SSI;
   else if (tl == 3 && !memcmp(type, "ssi", 3) && ml == 4 && !memcmp(mode, "fork", 4)) {
     if (*name) {
       sl_error(C, "%s: an ssi:fork link has no name (\"ssi:fork\", not \"%s\")", fn, s);
@@ -104,7 +110,7 @@ static sl_link *lk_parse(sl_ctx *C, const char *fn, const char *s) {
     }
     kind = LK_FORK;
   } else {
-    sl_error(C, "%s: link type \"%.*s\" of \"%s\" is not supported (there are ASCII files and \"|:\" pipes)",
+    sl_error(C, "%s: link type \"%.*s\" of \"%s\" is not supported (there are ASCII files, \"|:\" pipes, \"ssi:r\", \"ssi:w\", \"ssi:a\" files and \"ssi:fork\")",
              fn, (int)tl, type, s);
     return NULL;
   }
@@ -112,8 +118,8 @@ static sl_link *lk_parse(sl_ctx *C, const char *fn, const char *s) {
     sl_error(C, "%s: bad mode \"%.*s\" in \"%s\" (an ASCII link's mode is r, w or a)", fn, (int)ml, mode, s);
     return NULL;
   }
-  if (kind == LK_PIPE && !*name) {
-    sl_error(C, "%s: the pipe \"%s\" names no command", fn, s);
+  if ((kind == LK_PIPE || kind == LK_SSI) && !*name) {
+    sl_error(C, kind == LK_PIPE ? "%s: the pipe \"%s\" names no command" : "%s: the ssi link \"%s\" names no file", fn, s);
     return NULL;
   }
   return lk_new(kind, mode, ml, name);
@@ -137,7 +143,7 @@ static int lk_assign(spindle_ctx *C, int argc, const spindle_value *argv, spindl
 }
 
 static const char *kind_name(const sl_link *l) {
-  return l->kind == LK_ASCII ? "ASCII" : l->kind == LK_PIPE ? "pipe" : l->kind == LK_FORK ? "ssi" : "unknown link type";
+  return l->kind == LK_ASCII ? "ASCII" : l->kind == LK_PIPE ? "pipe" : l->kind == LK_SSI || l->kind == LK_FORK ? "ssi" : "unknown link type";
 }
 
 /* ---- ssi:fork: the threads plugin's service ---------------------------- */
@@ -203,6 +209,14 @@ static const char *lk_ready(sl_link *l, int what) {
     if (!l->fork) return "not open";
     const spindle_fork_iface *f = sl_api.service("ssi:fork");
     return what == LK_W || f->ready(l->fork) ? "ready" : "not ready";
+  }
+  if (l->kind == LK_SSI) {   /* Singular's: read is ready once a read has filled its buffer */
+    if (!l->open) return "not open";
+    if (!(l->open & what)) return "not ready";
+    if (what == LK_W) return "ready";
+    for (size_t i = l->in_pos; l->nread && i < l->in.len; i++)
+      if ((unsigned char)l->in.s[i] > ' ') return "ready";
+    return "not ready";
   }
   if (!l->open) return l->was_open ? "not ready" : "not open";
   if (what == LK_W) return "ready";
@@ -401,8 +415,60 @@ static void lk_close(sl_link *l) {
   if (l->kind == LK_FORK) { fork_close(l); return; }   /* l->mu not held */
   if (l->kind == LK_PIPE && l->open) lk_close_pipe(l);
   else if (l->open && l->fd >= 0) close(l->fd);
+  if (l->kind == LK_SSI) {
+    sl_buf_free(&l->in);
+    l->in_pos = 0;
+  }
   l->fd = -1;
   l->open = 0;
+}
+
+/* opens an ssi link for reading (the whole file read into l->in) or
+ * writing (its header written), as Singular's ssiOpen: the mode becomes r,
+ * or w for a "w" link (the file emptied), else a (appended to). A link
+ * given as "ssi:r" is never written; a closed "ssi:w" one may be read (the
+ * manual's example writes, closes and reads). With mu held. */
+static int lk_open_ssi(sl_ctx *C, const char *fn, sl_link *l, int want) {
+  char eb[128];
+  if (l->open & want) return 0;
+  if (want == LK_W && l->given == 'r')
+    return sl_error(C, "%s: cannot write to `%s`: the link is for reading (mode r)", fn, l->name);
+  if (l->open)
+    return sl_error(C, "%s: cannot %s `%s`: the link is open for %s: close it first", fn,
+                    want == LK_R ? "read from" : "write to", l->name, l->open == LK_R ? "reading" : "writing");
+  const char *m = want == LK_R ? "r" : !strcmp(l->mode, "w") ? "w" : "a";
+  int flags = O_CLOEXEC | (*m == 'r' ? O_RDONLY : *m == 'w' ? O_WRONLY | O_CREAT | O_TRUNC : O_WRONLY | O_CREAT | O_APPEND);
+  int fd;
+  do fd = open(l->name, flags, 0666); while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    return sl_error(C, "%s: cannot %s `%s`: %s", fn, want == LK_R ? "read from" : "write to", l->name,
+                    errstr(errno, eb, sizeof eb));
+  l->fd = fd;
+  l->in.len = l->in_pos = 0;
+  l->nread = 0;
+  int e = 0;
+  if (want == LK_R) {
+    for (;;) {
+      if (l->in.len > sl_limits.str_len) { e = EFBIG; break; }
+      ssize_t k = read(fd, sl_buf_reserve(&l->in, 65536), 65536);
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0) { e = errno; break; }
+      if (k == 0) break;
+      l->in.len += (size_t)k;
+    }
+  } else if (write_all(fd, sl_ssi_header, strlen(sl_ssi_header)) < 0) e = errno;
+  if (e) {
+    close(fd);
+    l->fd = -1;
+    l->in.len = 0;
+    return sl_error(C, "%s: cannot %s `%s`: %s", fn, want == LK_R ? "read from" : "write to", l->name,
+                    errstr(e, eb, sizeof eb));
+  }
+  char *nm = sl_xstrdup(m);
+  free(l->mode);
+  l->mode = nm;
+  l->open = want;
+  return 0;
 }
 
 /* opens an ASCII link for reading (LK_R) or writing (LK_W) unless it is
@@ -442,6 +508,7 @@ static int lk_open(sl_ctx *C, const char *fn, sl_link *l, int want) {
   if (l->kind == LK_NONE) return sl_error(C, "%s: the link was never given a description (link l = \":w file\";)", fn);
   if (l->kind == LK_PIPE) return l->open ? 0 : lk_open_pipe(C, fn, l);
   if (l->kind == LK_FORK) return sl_error(C, "%s: internal error: an ssi:fork link opened under its lock", fn);
+  if (l->kind == LK_SSI) return lk_open_ssi(C, fn, l, want);
   return lk_open_ascii(C, fn, l, want);
 }
 
@@ -477,6 +544,19 @@ static void write_text(sl_buf *b, int argc, sl_value *argv) {
     sl_string_value(b, argv[i]);
     sl_buf_add(b, "\n", 1);
   }
+}
+
+/* write() to an ssi link: each value a record and a newline */
+static int write_ssi(sl_ctx *C, sl_link *l, sl_buf *b, int argc, sl_value *argv) {
+  for (int i = 0; i < argc; i++) {
+    if (argv[i].type == SL_T_MULTI) {
+      if (write_ssi(C, l, b, (int)sl_lv(argv[i])->n, sl_lv(argv[i])->v) < 0) return -1;
+      continue;
+    }
+    if (sl_ssi_encode(C, "write", l->name, argv[i], b) < 0) return -1;
+    sl_buf_add(b, "\n", 1);
+  }
+  return 0;
 }
 
 static int lk_write_text(sl_ctx *C, const char *fn, sl_link *l, const sl_buf *b) {
@@ -527,8 +607,10 @@ static int b_write(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return rc;
   }
   sl_buf b = {0};
-  write_text(&b, argc - 1, argv + 1);
-  int rc = lk_write_text(C, "write", l, &b);
+  int rc = 0;
+  if (l->kind == LK_SSI) rc = write_ssi(C, l, &b, argc - 1, argv + 1);
+  else write_text(&b, argc - 1, argv + 1);
+  if (!rc) rc = lk_write_text(C, "write", l, &b);
   sl_buf_free(&b);
   if (tmp) lk_free(l);
   return rc;
@@ -547,7 +629,8 @@ static int b_fprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return sl_error(C, "fprintf: an ssi:fork link takes values (write), not text");
   }
   sl_buf b = {0};
-  int rc = sl_format(C, "fprintf", argc - 1, argv + 1, &b);
+  int rc = l->kind == LK_SSI ? sl_error(C, "fprintf: `%s` is an ssi link: write(l, sprintf(...)) writes a string to it", l->name)
+                             : sl_format(C, "fprintf", argc - 1, argv + 1, &b);
   if (!rc) {
     sl_buf_add(&b, "\n", 1);
     rc = lk_write_text(C, "fprintf", l, &b);
@@ -573,6 +656,24 @@ static int read_stdin(sl_ctx *C, const char *prompt, sl_value *ret) {
   return 0;
 }
 
+/* the next record of an ssi link; at the end of the file, as Singular,
+ * none, and the link is closed (a read after that starts again) */
+static int read_ssi(sl_ctx *C, const char *fn, sl_link *l, sl_value *ret) {
+  pthread_mutex_lock(&l->mu);
+  int rc = lk_open(C, fn, l, LK_R);
+  if (!rc) {
+    rc = sl_ssi_decode(C, fn, l->name, l->in.s, l->in.len, &l->in_pos, ret);
+    l->nread++;
+    if (rc == 1) {
+      lk_close(l);
+      *ret = SL_NONE;
+      rc = 0;
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
 static int lk_read(sl_ctx *C, const char *fn, sl_link *l, const char *prompt, sl_value *ret) {
   if (l->kind == LK_PIPE) return lk_read_line(C, fn, l, ret);
   if (l->kind == LK_FORK) {
@@ -583,6 +684,7 @@ static int lk_read(sl_ctx *C, const char *fn, sl_link *l, const char *prompt, sl
     f->release(h);
     return rc;
   }
+  if (l->kind == LK_SSI) return read_ssi(C, fn, l, ret);
   pthread_mutex_lock(&l->mu);
   int rc = lk_open(C, fn, l, LK_R);
   if (!rc) rc = l->fd < 0 ? read_stdin(C, prompt, ret) : read_file(C, fn, l, ret);
@@ -626,7 +728,8 @@ static int b_open(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     f->release(h);
     return 0;
   }
-  rc = lk_open(C, "open", l, l->given == 'r' ? LK_R : LK_W);
+  int want = l->kind == LK_SSI ? (!strcmp(l->mode, "r") ? LK_R : LK_W) : l->given == 'r' ? LK_R : LK_W;
+  rc = lk_open(C, "open", l, want);
   pthread_mutex_unlock(&l->mu);
   return rc;
 }
@@ -756,6 +859,7 @@ static int b_dump(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int rc;
   if (l->kind == LK_PIPE) rc = sl_error(C, "dump: a pipe (`%s`) cannot hold a dump; use a file", l->name);
   else if (l->kind == LK_FORK) rc = sl_error(C, "dump: an ssi:fork link cannot hold a dump; use a file");
+  else if (l->kind == LK_SSI) rc = sl_error(C, "dump: an ssi link (`%s`) cannot hold a dump in spindle; use an ASCII file", l->name);
   else {
     sl_buf b = {0};
     dump_text(C, &b);
@@ -776,6 +880,7 @@ static int b_getdump(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int rc;
   if (l->kind == LK_PIPE) rc = sl_error(C, "getdump: a pipe (`%s`) holds no dump; use a file", l->name);
   else if (l->kind == LK_FORK) rc = sl_error(C, "getdump: an ssi:fork link holds no dump; use a file");
+  else if (l->kind == LK_SSI) rc = sl_error(C, "getdump: spindle reads no dump from an ssi link (`%s`); use an ASCII file", l->name);
   else if (l->kind == LK_ASCII && !*l->name) rc = sl_error(C, "getdump: cannot get a dump from stdin");
   else rc = lk_read(C, "getdump", l, "", &text);
   sl_code *code = NULL;

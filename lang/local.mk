@@ -5,7 +5,7 @@ lang_libsl_la_SOURCES = \
 	lang/sl.h lang/plugin.h lang/lex.h lang/ast.h lang/opcodes.h \
 	lang/value.c lang/lex.c lang/parse.c lang/compile.c lang/vm.c \
 	lang/ops.c lang/world.c lang/builtins.c lang/plugin.c lang/repl.c \
-	lang/codec.c lang/names.c lang/link.c lang/os.c lang/intmat.c lang/newstruct.c \
+	lang/codec.c lang/names.c lang/link.c lang/ssi.c lang/os.c lang/intmat.c lang/newstruct.c \
 	lang/kernel.c
 lang_libsl_la_CPPFLAGS = $(AM_CPPFLAGS) $(FFI_CFLAGS) \
 	-DSL_PKGLIBDIR='"$(pkglibdir)"' -DSL_PKGDATADIR='"$(pkgdatadir)"'

@@ -245,6 +245,20 @@ const char *sl_type_name(int type);
 int sl_encode(struct sl_ctx *C, sl_value v, sl_buf *out);
 int sl_decode(struct sl_ctx *C, const void *data, size_t len, sl_value *out);
 
+/* ---- Singular's ssi format (ssi.c) ------------------------------------- */
+/* The records of Singular's ssi files ("ssi:w file" links) for int,
+ * bigint, string, list, intvec, intmat and none; the format is described
+ * in ssi.c. sl_ssi_header is the line a file opened for writing starts
+ * with. sl_ssi_encode appends v's record (no newline; -1 with the error
+ * set, naming fn and file, for a type ssi cannot hold); sl_ssi_decode
+ * reads the record at *pos of p[0..len): 0 and *out, 1 at the end of the
+ * data, -1 with the error set (a malformed or truncated record, or a type
+ * spindle does not have). */
+extern const char sl_ssi_header[];
+int sl_ssi_encode(struct sl_ctx *C, const char *fn, const char *file, sl_value v, sl_buf *out);
+int sl_ssi_decode(struct sl_ctx *C, const char *fn, const char *file, const char *p, size_t len, size_t *pos,
+                  sl_value *out);
+
 /* ---- plugin types ------------------------------------------------------ */
 typedef struct sl_utype {
   spindle_type_desc d;

@@ -21,6 +21,8 @@ SING_TESTS = \
 	tests/scripts/errors_builtins.sing \
 	tests/scripts/files.sing \
 	tests/scripts/files_errors.sing \
+	tests/scripts/ssi.sing \
+	tests/scripts/ssi_errors.sing \
 	tests/scripts/intvec.sing \
 	tests/scripts/intmat.sing \
 	tests/scripts/intmat_errors.sing \
@@ -65,3 +67,7 @@ SING_TESTS = \
 	scripts/examples/types.sing
 
 EXTRA_DIST += tests/scripts/testlib.lib tests/scripts/pkglib.lib
+# files written by Singular 4.3.1 (ssi-data/make.sing) that ssi*.sing read
+EXTRA_DIST += tests/scripts/ssi-data/make.sing tests/scripts/ssi-data/values.ssi \
+	tests/scripts/ssi-data/append.ssi tests/scripts/ssi-data/attr.ssi \
+	tests/scripts/ssi-data/proc.ssi tests/scripts/ssi-data/ring.ssi
