@@ -13,8 +13,10 @@ enum sl_node_kind {
   /* `expr` (a name computed at run time); export a, b; type x; */
   N_BACKQ, N_EXPORT, N_TYPE,
   N_MEMBER,    /* a.str: a member of a newstruct value */
-  N_ELSE       /* else a; with no if before it in the same text: Singular's
+  N_ELSE,      /* else a; with no if before it in the same text: Singular's
                 * else of the last top-level if (the REPL, piped stdin) */
+  N_CAPTURE    /* only while a quote is compiled (compile.c cquote): its
+                * ival-th value taken when the quote is made */
 };
 
 typedef struct sl_node sl_node;

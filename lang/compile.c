@@ -74,7 +74,7 @@ static int emit(comp *cp, uint32_t ins) {
   }
   int op = GET_OP(ins);
   int d = op_delta[op];
-  if (op == OP_CALL) d = -(int)GET_A(ins);
+  if (op == OP_CALL || op == OP_QBIND) d = -(int)GET_A(ins);
   else if (op == OP_MULTI) d = 1 - (int)GET_A(ins);
   else if (op == OP_UNPACK) d = (int)GET_A(ins) - 1;
   else if (op == OP_SETPATHL || op == OP_SETPATHG) d = -(int)GET_B8(ins) - 2;
@@ -349,7 +349,7 @@ static int cname(comp *cp, sl_node *n) {
   return 0;
 }
 
-sl_code *sl_compile_quote(comp *cp, sl_node *e);
+sl_code *sl_compile_quote(comp *cp, sl_node *e, int ncaps);
 
 static int indexed_names(comp *cp, sl_node *n, char ***out);
 static int cexportto(comp *cp, sl_node *pkg, sl_nodes *names, int from, int line);
@@ -440,14 +440,76 @@ static int ccall(comp *cp, sl_node *n) {
   return 0;
 }
 
+/* What a quote takes when it is made, as Singular's: eval(e) inside it
+ * is e's value at that moment (quote(f(eval(x))) sends f(3) to a forked
+ * link), and so is a local of the proc the quote is in (Singular's child
+ * has a copy of the proc's locals; the quote's code cannot see them).
+ * Nested quotes, defined(...) and x++ keep their names. */
+typedef struct captures { sl_node **v; int n, cap; } captures;
+
+static void find_captures(comp *cp, sl_node *n, captures *out) {
+  if (!n) return;
+  switch (n->kind) {
+  case N_QUOTE: case N_DEFINED: case N_INCDEC: case N_CAPTURE: return;
+  case N_CALL:
+    if (n->a && n->a->kind == N_NAME && !strcmp(n->a->str, "eval") && n->kids.n == 1) break;
+    if (n->a && n->a->kind != N_NAME) find_captures(cp, n->a, out);
+    for (int i = 0; i < n->kids.n; i++) find_captures(cp, n->kids.v[i], out);
+    return;
+  case N_NAME:
+    if (cp->in_proc && find_local(cp, n->str)) break;
+    return;
+  default:
+    find_captures(cp, n->a, out);
+    find_captures(cp, n->b, out);
+    find_captures(cp, n->c, out);
+    find_captures(cp, n->d, out);
+    for (int i = 0; i < n->kids.n; i++) find_captures(cp, n->kids.v[i], out);
+    for (int i = 0; i < n->kids2.n; i++) find_captures(cp, n->kids2.v[i], out);
+    return;
+  }
+  if (out->n == out->cap) {
+    out->cap = out->cap ? 2 * out->cap : 4;
+    out->v = sl_xrealloc(out->v, (size_t)out->cap * sizeof *out->v);
+  }
+  out->v[out->n++] = n;
+}
+
 static int cquote(comp *cp, sl_node *n) {
-  sl_code *code = sl_compile_quote(cp, n->a);
+  captures cs = {0};
+  find_captures(cp, n->a, &cs);
+  if (cs.n > 255) {
+    free(cs.v);
+    return cerr(cp, n->line, "quote: more than 255 values taken at once (eval(...) and locals)%s", ""), -1;
+  }
+  /* the values, here; then the quote's code reads them as constants */
+  for (int i = 0; i < cs.n; i++) {
+    sl_node *c = cs.v[i];
+    if (cexpr(cp, c->kind == N_CALL ? c->kids.v[0] : c) < 0) { free(cs.v); return -1; }
+  }
+  int *kind = sl_xcalloc((size_t)cs.n + 1, sizeof *kind);
+  int64_t *ival = sl_xcalloc((size_t)cs.n + 1, sizeof *ival);
+  for (int i = 0; i < cs.n; i++) {
+    kind[i] = cs.v[i]->kind;
+    ival[i] = cs.v[i]->ival;
+    cs.v[i]->kind = N_CAPTURE;
+    cs.v[i]->ival = i;
+  }
+  sl_code *code = sl_compile_quote(cp, n->a, cs.n);
+  for (int i = 0; i < cs.n; i++) {
+    cs.v[i]->kind = kind[i];
+    cs.v[i]->ival = ival[i];
+  }
+  free(kind);
+  free(ival);
+  free(cs.v);
   if (!code) return -1;
   sl_quote *q = sl_alloc_obj(sizeof *q, SL_T_QUOTE);
   q->code = code;
   sl_value s = sl_str(n->str);
   q->src = sl_sv(s);
   emit(cp, INS_A(OP_CONST, add_const(cp, SL_OBJ(SL_T_QUOTE, q))));
+  if (code->ncaps) emit(cp, INS_A(OP_QBIND, code->ncaps));
   return 0;
 }
 
@@ -495,6 +557,10 @@ static int cexpr(comp *cp, sl_node *n) {
     emit(cp, INS_A(OP_RANGE, 0));
     return 0;
   case N_QUOTE: return cquote(cp, n);
+  case N_CAPTURE:   /* a quote's value taken when it is made: a constant of the bound copy */
+    cp->code->caps[n->ival] = add_const(cp, SL_NONE);
+    emit(cp, INS_A(OP_CONST, cp->code->caps[n->ival]));
+    return 0;
   case N_DEFINED:
     if (n->a && n->a->kind == N_CALL && n->a->a->kind == N_NAME) {   /* defined(foo(1)) */
       char **nm;
@@ -1164,9 +1230,13 @@ static int cprocdef(comp *cp, sl_node *n) {
   return 0;
 }
 
-sl_code *sl_compile_quote(comp *cp, sl_node *e) {
+sl_code *sl_compile_quote(comp *cp, sl_node *e, int ncaps) {
   comp sub = nested_comp(cp, 0, e->line);
   sub.code = new_code("quote", cp->code->file, e->line);
+  if (ncaps) {
+    sub.code->caps = sl_xcalloc((size_t)ncaps, sizeof *sub.code->caps);
+    sub.code->ncaps = ncaps;
+  }
   if (cexpr(&sub, e) == 0) emit(&sub, INS_A(OP_RET, 0));
   return finish(&sub, cp);
 }
@@ -1454,6 +1524,12 @@ void sl_code_release(sl_code *c) {
   if (!c || atomic_fetch_sub(&c->rc, 1) != 1) return;
   for (int i = 0; i < c->nk; i++) sl_release(c->k[i]);
   free(c->k);
+  if (c->base) {   /* a bound quote: the rest is its base's */
+    sl_code_release(c->base);
+    free(c);
+    return;
+  }
+  free(c->caps);
   free(c->g);
   free(c->ins);
   free(c->lines);
@@ -1469,6 +1545,24 @@ void sl_code_release(sl_code *c) {
   free(c->example);
   if (c->text) sl_release(SL_OBJ(SL_T_STRING, c->text));
   free(c);
+}
+
+sl_code *sl_code_bind(sl_code *c, const sl_value *v) {
+  sl_code *b = sl_xmalloc(sizeof *b);
+  *b = *c;
+  atomic_init(&b->rc, 1);
+  b->base = c;
+  atomic_fetch_add(&c->rc, 1);
+  b->k = sl_xmalloc((size_t)(c->nk ? c->nk : 1) * sizeof *b->k);
+  for (int i = 0; i < c->nk; i++) { b->k[i] = c->k[i]; sl_retain(b->k[i]); }
+  for (int i = 0; i < c->ncaps; i++) {
+    sl_release(b->k[c->caps[i]]);
+    b->k[c->caps[i]] = v[i];
+    sl_retain(v[i]);
+  }
+  b->caps = NULL;
+  b->ncaps = 0;
+  return b;
 }
 
 const char *sl_code_lib(const sl_code *c) {

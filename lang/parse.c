@@ -1110,7 +1110,7 @@ static const char *kindname[] = {
   "index", "range", "quote", "defined", "_", "incdec", "exprs", "decl",
   "assign", "opassign", "if", "while", "for", "break", "continue", "return",
   "block", "proc", "quit", "kill", "LIB", "empty", "backquote", "export", "type", "member",
-  "else"};
+  "else", "capture"};
 
 static void dump(sl_buf *b, const sl_node *n) {
   if (!n) { sl_buf_puts(b, "nil"); return; }

@@ -321,8 +321,17 @@ typedef struct sl_code {
   char *pkg;                           /* package whose names come first, or NULL (Top) */
   char *example;                       /* a library proc's example block (its text
                                         * between the braces), or NULL */
+  /* A quote that takes values when it is made (quote(f(eval(x))), or a
+   * local of the proc it is in): caps lists the constants (k) that hold
+   * them, ncaps of them, SL_NONE here. OP_QBIND makes a copy of the code
+   * with them filled: its base is this code, whose arrays it shares (only
+   * its k is its own). */
+  int *caps; int ncaps;
+  struct sl_code *base;
   _Atomic int32_t rc;
 } sl_code;
+/* a copy of the quote code c with its captured constants set to v[0..ncaps) */
+sl_code *sl_code_bind(sl_code *c, const sl_value *v);
 void sl_code_release(sl_code *c);
 /* the library c was loaded from (its file's name, "x.lib"), or NULL */
 const char *sl_code_lib(const sl_code *c);

@@ -1098,6 +1098,18 @@ L_DEFINEDG: {
   DISPATCH();
 }
 L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
+L_QBIND: {   /* a quote that takes A values when made (compile.c cquote): a copy with them */
+  int nv = (int)GET_A(ins);
+  sl_quote *tq = (sl_quote *)sp[-1].u.p;
+  sl_quote *q = sl_alloc_obj(sizeof *q, SL_T_QUOTE);
+  q->code = sl_code_bind(tq->code, sp - 1 - nv);
+  q->src = tq->src;
+  sl_retain(SL_OBJ(SL_T_STRING, q->src));
+  for (int i = 0; i <= nv; i++) sl_release(sp[-1 - i]);
+  sp -= nv + 1;
+  *sp++ = SL_OBJ(SL_T_QUOTE, q);
+  DISPATCH();
+}
 L_DEFINEDNAME: {
   SAVE();
   rc = need_name(C, sp[-1], "defined(`...`)");

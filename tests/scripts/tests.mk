@@ -2,6 +2,7 @@
 SING_TESTS = \
 	tests/scripts/arith.sing \
 	tests/scripts/builtins.sing \
+	tests/scripts/quote.sing \
 	tests/scripts/builtins_walk.sing \
 	tests/scripts/cli.sing \
 	tests/scripts/stdin_stream.sing \
