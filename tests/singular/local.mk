@@ -53,7 +53,8 @@ SINGULAR_MANUAL_TESTS = \
 	tests/singular/manual/LIB.sing \
 	tests/singular/manual/load.sing \
 	tests/singular/manual/load_1.sing \
-	tests/singular/manual/Loading_a_library.sing
+	tests/singular/manual/Loading_a_library.sing \
+	tests/singular/manual/Ssi_tcp_links.sing
 
 # demo/: Singular's own systhreads demo programs, run unchanged on the
 # threads plugin (4 workers).

@@ -48,6 +48,8 @@ BUILTINS = {"print", "string", "int", "bigint", "typeof", "size", "list",
             "nrows", "ncols", "transpose", "trace", "newstruct",
             # issue 24: files and pipes (ASCII links and "|:" pipes)
             "open", "close", "read", "write", "status", "dump",
+            # ssi:fork links on jobs
+            "waitall", "waitfirst",
             # later: the clock, chance, memory and the names in use
             "datetime", "random", "memory", "names", "newline",
             # formatted output, numbers, tracing
@@ -92,7 +94,9 @@ RACY = {"Pipe_links": "the read status of a pipe just opened depends on "
                       "how soon the command writes"}
 
 # Link types spindle has no driver for: a link description naming one.
-FOREIGN_LINKS = re.compile(r'^\s*(DBM|ssi|MPtcp|MPfile)\b', re.I)
+# link types spindle has no driver for (it has ASCII, "|:", ssi files and
+# ssi:fork links)
+FOREIGN_LINKS = re.compile(r'^\s*(DBM|MPtcp|MPfile|ssi:(?:tcp|connect|launch))\b', re.I)
 
 # Names whose value depends on the machine, the clock or chance: an example
 # using one is dropped even if it is otherwise ring-free.
