@@ -428,9 +428,21 @@ static int fk_read(spindle_ctx *C, const char *who, void *h, spindle_value *ret)
       return rc;
     }
     int closed = k->closed;
+    /* the expression read is the last one written: wait for the job that
+     * runs it to end (a plain thread then runs a job that no worker has
+     * taken yet itself, as sp_job_join does: no thread is woken) */
+    sp_job *j = r && !r->next && k->child ? k->child : NULL;
+    if (j) sp_job_retain(j);
     pthread_mutex_unlock(&k->mu);
     if (closed) return api->error(C, "%s: the ssi:fork link was closed", who);
     if (!r) return never(C, who, 1, 1);
+    if (j) {
+      int rc = sp_job_join(j, NULL);
+      sp_job_release(j);
+      if (rc == SP_ECANCELED && sp_job_cancelled()) return api->error(C, "cancelled");
+      if (rc == SP_EINTR || rc == SP_EDEADLK) return th_rterr(C, who, rc);
+      continue;   /* it ended (or was cancelled by a close): look again */
+    }
     int got;
     void *hv[1] = {k};
     if (fk_wait(C, who, hv, 1, 0, -1, &got) < 0) return -1;
