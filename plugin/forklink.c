@@ -47,7 +47,9 @@ typedef struct fk_link {
   fk_req *head, **tail;   /* written, not read yet, oldest first */
   int busy;               /* a job is taking the pending requests */
   int closed;
-  sp_job *child;          /* the latest such job (a reference), or NULL */
+  unsigned gen;           /* jobs started so far */
+  sp_job *child;          /* the latest such job once started (a
+                           * reference), or NULL */
   fk_watch *watchers;
 } fk_link;
 
@@ -249,11 +251,16 @@ static int fk_write(spindle_ctx *C, const char *who, void *h, spindle_value v) {
   *k->tail = r;
   k->tail = &r->next;
   int start = !k->busy;
-  if (start) k->busy = 1;
-  sp_job *old = start ? k->child : NULL;
-  if (start) k->child = NULL;
+  unsigned gen = 0;
+  sp_job *old = NULL;
+  if (start) {
+    k->busy = 1;
+    gen = ++k->gen;
+    old = k->child;   /* it ended its loop: busy was 0 */
+    k->child = NULL;
+  }
   pthread_mutex_unlock(&k->mu);
-  if (old) sp_job_release(old);   /* it ended its loop: busy was 0 */
+  if (old) sp_job_release(old);
   if (!start) return 0;
   sp_job *j = sp_job_create(child_main, k);
   if (!j) goto fail;
@@ -265,22 +272,24 @@ static int fk_write(spindle_ctx *C, const char *who, void *h, spindle_value v) {
     goto fail;
   }
   sp_job_set_name(j, "ssi:fork");
-  pthread_mutex_lock(&k->mu);
-  int closed = k->closed;
-  if (!closed) {
-    k->child = j;
-    sp_job_retain(j);
-  }
-  pthread_mutex_unlock(&k->mu);
-  if (closed) { sp_job_release(j); return 0; }   /* its cleanup drops k */
   int rc = sp_job_start(th_pool_sp(fk_pool), 0, j);
-  sp_job_release(j);
   if (rc < 0) {   /* the pool is closing (the script's end) */
+    sp_job_release(j);   /* never started: its cleanup drops k */
     pthread_mutex_lock(&k->mu);
     fk_watch *w = k->closed ? NULL : fail_pending(k, "the threadpool of ssi:fork links is closed");
     pthread_mutex_unlock(&k->mu);
     notify(w);
     return th_rterr(C, who, rc);
+  }
+  /* published once started (a reader joins it), unless a close or a
+   * later start came first */
+  pthread_mutex_lock(&k->mu);
+  int keep = !k->closed && k->gen == gen;
+  if (keep) k->child = j;
+  pthread_mutex_unlock(&k->mu);
+  if (!keep) {
+    sp_job_cancel(j);   /* closed: it stops at once; else it has ended its loop */
+    sp_job_release(j);
   }
   return 0;
 fail:
@@ -409,6 +418,7 @@ out:
 
 static int fk_read(spindle_ctx *C, const char *who, void *h, spindle_value *ret) {
   fk_link *k = h;
+  sp_job *joined = NULL;
   for (;;) {
     pthread_mutex_lock(&k->mu);
     fk_req *r = k->closed ? NULL : k->head;
@@ -430,14 +440,16 @@ static int fk_read(spindle_ctx *C, const char *who, void *h, spindle_value *ret)
     int closed = k->closed;
     /* the expression read is the last one written: wait for the job that
      * runs it to end (a plain thread then runs a job that no worker has
-     * taken yet itself, as sp_job_join does: no thread is woken) */
-    sp_job *j = r && !r->next && k->child ? k->child : NULL;
+     * taken yet itself, as sp_job_join does: no thread is woken); once
+     * per job (a job stopped with the pool's end leaves it pending) */
+    sp_job *j = r && !r->next && k->child != joined ? k->child : NULL;
     if (j) sp_job_retain(j);
     pthread_mutex_unlock(&k->mu);
     if (closed) return api->error(C, "%s: the ssi:fork link was closed", who);
     if (!r) return never(C, who, 1, 1);
     if (j) {
       int rc = sp_job_join(j, NULL);
+      joined = j;   /* compared, never followed: k->child holds it while it is the same */
       sp_job_release(j);
       if (rc == SP_ECANCELED && sp_job_cancelled()) return api->error(C, "cancelled");
       if (rc == SP_EINTR || rc == SP_EDEADLK) return th_rterr(C, who, rc);
