@@ -1549,7 +1549,10 @@ void sl_code_release(sl_code *c) {
 
 sl_code *sl_code_bind(sl_code *c, const sl_value *v) {
   sl_code *b = sl_xmalloc(sizeof *b);
-  *b = *c;
+  /* every field but the count, which other threads change meanwhile
+   * (rc is the last one) */
+  _Static_assert(offsetof(sl_code, rc) > offsetof(sl_code, base), "rc comes after every other field");
+  memcpy(b, c, offsetof(sl_code, rc));
   atomic_init(&b->rc, 1);
   b->base = c;
   atomic_fetch_add(&c->rc, 1);

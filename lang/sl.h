@@ -328,7 +328,7 @@ typedef struct sl_code {
    * its k is its own). */
   int *caps; int ncaps;
   struct sl_code *base;
-  _Atomic int32_t rc;
+  _Atomic int32_t rc;                  /* last: sl_code_bind copies the rest */
 } sl_code;
 /* a copy of the quote code c with its captured constants set to v[0..ncaps) */
 sl_code *sl_code_bind(sl_code *c, const sl_value *v);
