@@ -35,12 +35,6 @@ typedef struct fk_req {
   char *err;              /* FK_FAILED */
 } fk_req;
 
-typedef struct fk_watch {
-  struct fk_watch *next;
-  sp_chan *ch;            /* one reference */
-  intptr_t tag;
-} fk_watch;
-
 typedef struct fk_link {
   _Atomic long rc;
   pthread_mutex_t mu;
@@ -50,7 +44,7 @@ typedef struct fk_link {
   unsigned gen;           /* jobs started so far */
   sp_job *child;          /* the latest such job once started (a
                            * reference), or NULL */
-  fk_watch *watchers;
+  tk_watch *watchers;
 } fk_link;
 
 #define TAG_OF(i) ((intptr_t)(i) + 2)
@@ -77,21 +71,10 @@ static void fk_release(void *h) {
   fk_link *k = h;
   if (!k || atomic_fetch_sub_explicit(&k->rc, 1, memory_order_acq_rel) != 1) return;
   for (fk_req *r = k->head, *nx; r; r = nx) { nx = r->next; req_free(r); }
-  for (fk_watch *w = k->watchers, *nx; w; w = nx) { nx = w->next; sp_chan_release(w->ch); free(w); }
+  for (tk_watch *w = k->watchers, *nx; w; w = nx) { nx = w->next; sp_chan_release(w->ch); free(w); }
   if (k->child) sp_job_release(k->child);
   pthread_mutex_destroy(&k->mu);
   free(k);
-}
-
-/* the watchers taken under k->mu, told after it is released */
-static void notify(fk_watch *w) {
-  while (w) {
-    fk_watch *nx = w->next;
-    sp_chan_send(w->ch, (void *)w->tag);
-    sp_chan_release(w->ch);
-    free(w);
-    w = nx;
-  }
 }
 
 /* ---- the child job ------------------------------------------------------ */
@@ -103,14 +86,14 @@ static int child_poll(void *ud) {
 
 /* every request not evaluated yet fails with msg (k->mu held): no job
  * will take them; the watchers are returned to be told */
-static fk_watch *fail_pending(fk_link *k, const char *msg) {
+static tk_watch *fail_pending(fk_link *k, const char *msg) {
   for (fk_req *r = k->head; r; r = r->next)
     if (r->st == FK_PENDING) {
       r->st = FK_FAILED;
       r->err = strdup(msg);
     }
   k->busy = 0;
-  fk_watch *w = k->watchers;
+  tk_watch *w = k->watchers;
   k->watchers = NULL;
   return w;
 }
@@ -123,9 +106,9 @@ static void *child_main(void *arg) {
     api->set_poll(C, sp_poll_flag(), child_poll, NULL);
   } else {
     pthread_mutex_lock(&k->mu);
-    fk_watch *w = k->closed ? NULL : fail_pending(k, "out of memory for an interpreter context");
+    tk_watch *w = k->closed ? NULL : fail_pending(k, "out of memory for an interpreter context");
     pthread_mutex_unlock(&k->mu);
-    notify(w);
+    tk_notify(w);
     return NULL;
   }
   for (;;) {
@@ -166,10 +149,10 @@ static void *child_main(void *arg) {
     r->result = res;
     r->err = err;
     r->st = failed ? FK_FAILED : FK_DONE;
-    fk_watch *w = k->watchers;
+    tk_watch *w = k->watchers;
     k->watchers = NULL;
     pthread_mutex_unlock(&k->mu);
-    notify(w);
+    tk_notify(w);
   }
   th_ctx_put(C);
   return NULL;
@@ -223,7 +206,7 @@ static void fk_close(void *h) {
   k->tail = &k->head;
   sp_job *j = k->child;
   k->child = NULL;
-  fk_watch *w = k->watchers;
+  tk_watch *w = k->watchers;
   k->watchers = NULL;
   pthread_mutex_unlock(&k->mu);
   while (r) { fk_req *nx = r->next; req_free(r); r = nx; }
@@ -231,7 +214,7 @@ static void fk_close(void *h) {
     sp_job_cancel(j);   /* SP_EBUSY: it ended already */
     sp_job_release(j);
   }
-  notify(w);
+  tk_notify(w);
   fk_release(k);
 }
 
@@ -276,9 +259,9 @@ static int fk_write(spindle_ctx *C, const char *who, void *h, spindle_value v) {
   if (rc < 0) {   /* the pool is closing (the script's end) */
     sp_job_release(j);   /* never started: its cleanup drops k */
     pthread_mutex_lock(&k->mu);
-    fk_watch *w = k->closed ? NULL : fail_pending(k, "the threadpool of ssi:fork links is closed");
+    tk_watch *w = k->closed ? NULL : fail_pending(k, "the threadpool of ssi:fork links is closed");
     pthread_mutex_unlock(&k->mu);
-    notify(w);
+    tk_notify(w);
     return th_rterr(C, who, rc);
   }
   /* published once started (a reader joins it), unless a close or a
@@ -294,9 +277,9 @@ static int fk_write(spindle_ctx *C, const char *who, void *h, spindle_value v) {
   return 0;
 fail:
   pthread_mutex_lock(&k->mu);
-  fk_watch *w = k->closed ? NULL : fail_pending(k, "out of memory for a job");
+  tk_watch *w = k->closed ? NULL : fail_pending(k, "out of memory for a job");
   pthread_mutex_unlock(&k->mu);
-  notify(w);
+  tk_notify(w);
   return api->error(C, "%s: out of memory", who);
 }
 
@@ -350,7 +333,7 @@ static int never(spindle_ctx *C, const char *who, int n, int idle) {
 
 static int fk_wait(spindle_ctx *C, const char *who, void **hv, int n, int all, long timeout_ms, int *ret) {
   fk_link **L = (fk_link **)hv;
-  fk_watch **nodes = NULL;
+  tk_watch **nodes = NULL;
   sp_chan *ch = NULL;
   tk_timer *tm = NULL;
   int rc = 0, idle;
@@ -368,7 +351,7 @@ static int fk_wait(spindle_ctx *C, const char *who, void **hv, int n, int all, l
     /* watch first, then look: an end between the two is sent to ch */
     for (int i = 0; i < n; i++) {
       if (!L[i] || nodes[i]) continue;
-      fk_watch *w = malloc(sizeof *w);
+      tk_watch *w = malloc(sizeof *w);
       if (!w) { rc = api->error(C, "%s: out of memory", who); break; }
       w->ch = ch;
       w->tag = TAG_OF(i);
@@ -401,10 +384,10 @@ static int fk_wait(spindle_ctx *C, const char *who, void **hv, int n, int all, l
 out:
   tk_timer_cancel(tm);
   for (int i = 0; i < n; i++) {
-    fk_watch *w = nodes[i];
+    tk_watch *w = nodes[i];
     if (!w) continue;
     pthread_mutex_lock(&L[i]->mu);
-    fk_watch **pp = &L[i]->watchers;
+    tk_watch **pp = &L[i]->watchers;
     while (*pp && *pp != w) pp = &(*pp)->next;
     int found = *pp == w;
     if (found) *pp = w->next;

@@ -42,11 +42,6 @@ static const char *const state_names[] = {"uninitialized", "created", "started",
 
 enum { R_RUNNING, R_DONE, R_FAILED, R_CANCELLED };
 
-typedef struct tk_watch {
-  struct tk_watch *next;
-  sp_chan *ch;            /* one reference */
-  intptr_t tag;
-} tk_watch;
 
 typedef struct tk_run {
   _Atomic long rc;
@@ -104,6 +99,10 @@ static void run_end(tk_run *r, int end, spindle_value result, char *err) {
   tk_watch *w = r->watchers;
   r->watchers = NULL;
   pthread_mutex_unlock(&r->mu);
+  tk_notify(w);
+}
+
+void tk_notify(tk_watch *w) {
   while (w) {
     tk_watch *nx = w->next;
     sp_chan_send(w->ch, (void *)w->tag);

@@ -142,6 +142,14 @@ void th_tasks_par_register(spindle_reg *reg);   /* tasks_par.c */
  * milliseconds (NULL: no memory or no thread); tk_timer_cancel before it
  * fired drops it (after, the tag is in ch: the caller drops ch anyway) */
 #define TAG_TIMEOUT ((intptr_t)1)
+/* a waiter's node on what it waits for: a channel and the tag to send it */
+typedef struct tk_watch {
+  struct tk_watch *next;
+  sp_chan *ch;            /* one reference */
+  intptr_t tag;
+} tk_watch;
+/* sends each node's tag, drops its channel and frees it (no mutex held) */
+void tk_notify(tk_watch *w);
 typedef struct tk_timer tk_timer;
 tk_timer *tk_timer_add(sp_chan *ch, long ms);
 void tk_timer_cancel(tk_timer *e);
