@@ -163,6 +163,16 @@ static const spindle_fork_iface *fork_iface(sl_ctx *C, const char *fn) {
   return f;
 }
 
+/* the open link's handle with a reference for the caller, or NULL when
+ * it is not open */
+static void *fork_peek(sl_link *l, const spindle_fork_iface *f) {
+  pthread_mutex_lock(&l->mu);
+  void *h = l->fork;
+  if (h) f->retain(h);
+  pthread_mutex_unlock(&l->mu);
+  return h;
+}
+
 /* the open link's handle, with a reference for the caller; opened first
  * if it is not (Singular's write and read open a link); NULL: error set.
  * The open happens outside l->mu (it may make the links' pool). */
@@ -170,10 +180,7 @@ static void *fork_handle(sl_ctx *C, const char *fn, sl_link *l, const spindle_fo
   const spindle_fork_iface *f = fork_iface(C, fn);
   if (!f) return NULL;
   *fi = f;
-  pthread_mutex_lock(&l->mu);
-  void *h = l->fork;
-  if (h) f->retain(h);
-  pthread_mutex_unlock(&l->mu);
+  void *h = fork_peek(l, f);
   if (h) return h;
   void *n = f->open(C);
   if (!n) return NULL;
@@ -280,26 +287,31 @@ static int write_pipe(int fd, const char *p, size_t n) {
   return rc;
 }
 
+/* what is left of fd, appended to b: 0, an errno, or EFBIG past what a
+ * string may hold */
+static int read_rest(int fd, sl_buf *b) {
+  for (;;) {
+    if (b->len > sl_limits.str_len) return EFBIG;
+    ssize_t k = read(fd, sl_buf_reserve(b, 65536), 65536);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return errno;
+    if (k == 0) return 0;
+    b->len += (size_t)k;
+  }
+}
+
 /* the whole file from its start (Singular reads it again each time) */
 static int read_file(sl_ctx *C, const char *fn, sl_link *l, sl_value *ret) {
   char eb[128];
   sl_buf b = {0};
   if (lseek(l->fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
     return sl_error(C, "%s: cannot read from `%s`: %s", fn, l->name, errstr(errno, eb, sizeof eb));
-  for (;;) {
-    if (b.len > sl_limits.str_len) {
-      sl_buf_free(&b);
+  int e = read_rest(l->fd, &b);
+  if (e) {
+    sl_buf_free(&b);
+    if (e == EFBIG)
       return sl_error(C, "%s: `%s` is larger than a string may be (%zu bytes)", fn, l->name, sl_limits.str_len);
-    }
-    ssize_t k = read(l->fd, sl_buf_reserve(&b, 65536), 65536);
-    if (k < 0 && errno == EINTR) continue;
-    if (k < 0) {
-      int e = errno;
-      sl_buf_free(&b);
-      return sl_error(C, "%s: cannot read from `%s`: %s", fn, l->name, errstr(e, eb, sizeof eb));
-    }
-    if (k == 0) break;
-    b.len += (size_t)k;
+    return sl_error(C, "%s: cannot read from `%s`: %s", fn, l->name, errstr(e, eb, sizeof eb));
   }
   *ret = sl_str_new(b.s ? b.s : "", b.len);
   sl_buf_free(&b);
@@ -447,16 +459,8 @@ static int lk_open_ssi(sl_ctx *C, const char *fn, sl_link *l, int want) {
   l->in.len = l->in_pos = 0;
   l->nread = 0;
   int e = 0;
-  if (want == LK_R) {
-    for (;;) {
-      if (l->in.len > sl_limits.str_len) { e = EFBIG; break; }
-      ssize_t k = read(fd, sl_buf_reserve(&l->in, 65536), 65536);
-      if (k < 0 && errno == EINTR) continue;
-      if (k < 0) { e = errno; break; }
-      if (k == 0) break;
-      l->in.len += (size_t)k;
-    }
-  } else if (write_all(fd, sl_ssi_header, strlen(sl_ssi_header)) < 0) e = errno;
+  if (want == LK_R) e = read_rest(fd, &l->in);
+  else if (write_all(fd, sl_ssi_header, strlen(sl_ssi_header)) < 0) e = errno;
   if (e) {
     close(fd);
     l->fd = -1;
@@ -520,7 +524,13 @@ static sl_link *link_arg(sl_ctx *C, const char *fn, sl_value *argv, int i, int *
   if ((int)argv[i].type == link_type) return sl_api.user_ptr(argv[i], link_type);
   if (argv[i].type == SL_T_STRING) {
     *tmp = 1;
-    return lk_parse(C, fn, sl_sv(argv[i])->s);
+    sl_link *l = lk_parse(C, fn, sl_sv(argv[i])->s);
+    if (l && l->kind == LK_FORK) {   /* its job would end with the call */
+      lk_free(l);
+      sl_error(C, "%s: an ssi:fork link must be a link variable (link l = \"ssi:fork\";), not a string", fn);
+      return NULL;
+    }
+    return l;
   }
   sl_arg_err(C, fn, i + 1, "link or string", argv[i]);
   return NULL;
@@ -538,25 +548,37 @@ static sl_link *link_only(sl_ctx *C, const char *fn, int argc, sl_value *argv, i
 /* ---- builtins ---------------------------------------------------------- */
 /* what write() puts out: each value on a line of its own, as string()
  * gives it (an expression list gives a line per entry) */
-static void write_text(sl_buf *b, int argc, sl_value *argv) {
+/* each value given to write(), an expression list's values each: fn(ud,
+ * v) in order, stopping at the first that fails (-1) */
+static int each_written(int argc, sl_value *argv, int (*fn)(void *ud, sl_value v), void *ud) {
   for (int i = 0; i < argc; i++) {
-    if (argv[i].type == SL_T_MULTI) { write_text(b, (int)sl_lv(argv[i])->n, sl_lv(argv[i])->v); continue; }
-    sl_string_value(b, argv[i]);
-    sl_buf_add(b, "\n", 1);
-  }
-}
-
-/* write() to an ssi link: each value a record and a newline */
-static int write_ssi(sl_ctx *C, sl_link *l, sl_buf *b, int argc, sl_value *argv) {
-  for (int i = 0; i < argc; i++) {
-    if (argv[i].type == SL_T_MULTI) {
-      if (write_ssi(C, l, b, (int)sl_lv(argv[i])->n, sl_lv(argv[i])->v) < 0) return -1;
-      continue;
-    }
-    if (sl_ssi_encode(C, "write", l->name, argv[i], b) < 0) return -1;
-    sl_buf_add(b, "\n", 1);
+    int rc = argv[i].type == SL_T_MULTI ? each_written((int)sl_lv(argv[i])->n, sl_lv(argv[i])->v, fn, ud)
+                                        : fn(ud, argv[i]);
+    if (rc < 0) return -1;
   }
   return 0;
+}
+
+static int text_line(void *b, sl_value v) {
+  sl_string_value(b, v);
+  sl_buf_add(b, "\n", 1);
+  return 0;
+}
+
+static void write_text(sl_buf *b, int argc, sl_value *argv) { each_written(argc, argv, text_line, b); }
+
+/* write() to an ssi link: each value a record and a newline */
+typedef struct { sl_ctx *C; sl_link *l; sl_buf *b; } ssi_out;
+
+static int ssi_record(void *ud, sl_value v) {
+  ssi_out *o = ud;
+  if (sl_ssi_encode(o->C, "write", o->l->name, v, o->b) < 0) return -1;
+  sl_buf_add(o->b, "\n", 1);
+  return 0;
+}
+
+static int write_ssi(sl_ctx *C, sl_link *l, sl_buf *b, int argc, sl_value *argv) {
+  return each_written(argc, argv, ssi_record, &(ssi_out){C, l, b});
 }
 
 static int lk_write_text(sl_ctx *C, const char *fn, sl_link *l, const sl_buf *b) {
@@ -573,24 +595,20 @@ static int lk_write_text(sl_ctx *C, const char *fn, sl_link *l, const sl_buf *b)
   return rc;
 }
 
-/* each value (an expression list: each of its values) one expression for
- * the link's job, in order */
-static int fork_write_vals(sl_ctx *C, const spindle_fork_iface *f, void *h, int argc, sl_value *argv) {
-  for (int i = 0; i < argc; i++) {
-    if (argv[i].type == SL_T_MULTI) {
-      if (fork_write_vals(C, f, h, (int)sl_lv(argv[i])->n, sl_lv(argv[i])->v) < 0) return -1;
-      continue;
-    }
-    if (f->write(C, "write", h, argv[i]) < 0) return -1;
-  }
-  return 0;
+/* write() to an ssi:fork link: each value one expression for the link's
+ * job, in order */
+typedef struct { sl_ctx *C; const spindle_fork_iface *f; void *h; } fork_out;
+
+static int fork_expr(void *ud, sl_value v) {
+  fork_out *o = ud;
+  return o->f->write(o->C, "write", o->h, v);
 }
 
 static int fork_write(sl_ctx *C, sl_link *l, int argc, sl_value *argv) {
   const spindle_fork_iface *f;
   void *h = fork_handle(C, "write", l, &f);
   if (!h) return -1;
-  int rc = fork_write_vals(C, f, h, argc, argv);
+  int rc = each_written(argc, argv, fork_expr, &(fork_out){C, f, h});
   f->release(h);
   return rc;
 }
@@ -600,12 +618,7 @@ static int b_write(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int tmp;
   sl_link *l = link_arg(C, "write", argv, 0, &tmp);
   if (!l) return -1;
-  if (l->kind == LK_FORK) {
-    int rc = tmp ? sl_error(C, "write: an ssi:fork link must be a link variable (link l = \"ssi:fork\";), not a string")
-                 : fork_write(C, l, argc - 1, argv + 1);
-    if (tmp) lk_free(l);
-    return rc;
-  }
+  if (l->kind == LK_FORK) return fork_write(C, l, argc - 1, argv + 1);   /* a variable: link_arg */
   sl_buf b = {0};
   int rc = 0;
   if (l->kind == LK_SSI) rc = write_ssi(C, l, &b, argc - 1, argv + 1);
@@ -624,10 +637,7 @@ static int b_fprintf(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (argv[1].type != SL_T_STRING) return sl_arg_err(C, "fprintf", 2, "string (the format)", argv[1]);
   sl_link *l = link_arg(C, "fprintf", argv, 0, &tmp);
   if (!l) return -1;
-  if (l->kind == LK_FORK) {
-    if (tmp) lk_free(l);
-    return sl_error(C, "fprintf: an ssi:fork link takes values (write), not text");
-  }
+  if (l->kind == LK_FORK) return sl_error(C, "fprintf: an ssi:fork link takes values (write), not text");
   sl_buf b = {0};
   int rc = l->kind == LK_SSI ? sl_error(C, "fprintf: `%s` is an ssi link: write(l, sprintf(...)) writes a string to it", l->name)
                              : sl_format(C, "fprintf", argc - 1, argv + 1, &b);
@@ -698,10 +708,6 @@ static int b_read(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   int tmp;
   sl_link *l = link_arg(C, "read", argv, 0, &tmp);
   if (!l) return -1;
-  if (tmp && l->kind == LK_FORK) {
-    lk_free(l);
-    return sl_error(C, "read: an ssi:fork link must be a link variable (link l = \"ssi:fork\";), not a string");
-  }
   int rc = lk_read(C, "read", l, argc == 2 ? sl_sv(argv[1])->s : "? ", ret);
   if (tmp) lk_free(l);
   return rc;
@@ -926,12 +932,7 @@ static int wait_links(sl_ctx *C, const char *fn, int all, int argc, sl_value *ar
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     if (L->v[i].type == SL_T_NONE) continue;
-    sl_link *l = sl_api.user_ptr(L->v[i], link_type);
-    pthread_mutex_lock(&l->mu);
-    h[i] = l->fork;
-    if (h[i]) f->retain(h[i]);
-    pthread_mutex_unlock(&l->mu);
-    if (!h[i]) rc = sl_error(C, "%s: the ssi:fork link of element %zu of the list is not open", fn, i + 1);
+    if (!(h[i] = fork_peek(sl_api.user_ptr(L->v[i], link_type), f))) rc = sl_error(C, "%s: the ssi:fork link of element %zu of the list is not open", fn, i + 1);
   }
   int r = -1;
   if (rc == 0 && f) rc = f->wait(C, fn, h, (int)n, all, timeout, &r);
