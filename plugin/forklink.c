@@ -383,17 +383,8 @@ static int fk_wait(spindle_ctx *C, const char *who, void **hv, int n, int all, l
   th_wait_end(&tw);
 out:
   tk_timer_cancel(tm);
-  for (int i = 0; i < n; i++) {
-    tk_watch *w = nodes[i];
-    if (!w) continue;
-    pthread_mutex_lock(&L[i]->mu);
-    tk_watch **pp = &L[i]->watchers;
-    while (*pp && *pp != w) pp = &(*pp)->next;
-    int found = *pp == w;
-    if (found) *pp = w->next;
-    pthread_mutex_unlock(&L[i]->mu);
-    if (found) { sp_chan_release(w->ch); free(w); }   /* else a sender owns it */
-  }
+  for (int i = 0; i < n; i++)
+    if (nodes[i]) tk_unwatch(&L[i]->mu, &L[i]->watchers, nodes[i]);
   free(nodes);
   sp_chan_release(ch);
   return rc < 0 ? -1 : 0;

@@ -102,6 +102,16 @@ static void run_end(tk_run *r, int end, spindle_value result, char *err) {
   tk_notify(w);
 }
 
+void tk_unwatch(pthread_mutex_t *mu, tk_watch **head, tk_watch *node) {
+  pthread_mutex_lock(mu);
+  tk_watch **pp = head;
+  while (*pp && *pp != node) pp = &(*pp)->next;
+  int found = *pp == node;
+  if (found) *pp = node->next;
+  pthread_mutex_unlock(mu);
+  if (found) { sp_chan_release(node->ch); free(node); }   /* else a sender owns it */
+}
+
 void tk_notify(tk_watch *w) {
   while (w) {
     tk_watch *nx = w->next;
@@ -689,16 +699,7 @@ static void wait_unwatch(tk_waitset *w) {
   for (int i = 0; i < w->n; i++) {
     tk_run *r = w->runs[i];
     if (!r) continue;
-    tk_watch *node = w->nodes[i];
-    if (node) {
-      pthread_mutex_lock(&r->mu);
-      tk_watch **pp = &r->watchers;
-      while (*pp && *pp != node) pp = &(*pp)->next;
-      int found = *pp == node;
-      if (found) *pp = node->next;
-      pthread_mutex_unlock(&r->mu);
-      if (found) { sp_chan_release(node->ch); free(node); }   /* else the run's end owns it */
-    }
+    if (w->nodes[i]) tk_unwatch(&r->mu, &r->watchers, w->nodes[i]);
     run_release(r);
   }
 }

@@ -150,6 +150,9 @@ typedef struct tk_watch {
 } tk_watch;
 /* sends each node's tag, drops its channel and frees it (no mutex held) */
 void tk_notify(tk_watch *w);
+/* takes node off the list at *head (guarded by mu) and frees it, unless a
+ * sender took the list first: then the sender frees it */
+void tk_unwatch(pthread_mutex_t *mu, tk_watch **head, tk_watch *node);
 typedef struct tk_timer tk_timer;
 tk_timer *tk_timer_add(sp_chan *ch, long ms);
 void tk_timer_cancel(tk_timer *e);
