@@ -445,39 +445,12 @@ static inline int sp__runq_has(sp__runq *q)
            atomic_load_explicit(&q->n, memory_order_relaxed) > 0;
 }
 
-/* A drain walks the inbox's chain, and each job's link is a miss on a
- * line the pushing core wrote: a chain of dependent misses, one per job
- * (on an Intel mesh about 30 ns each). So a fresh job (no stack yet: its
- * saved stack pointer is unused until its first run sets it) carries in
- * sp the job its pushing thread pushed SP__HINT_AHEAD pushes before: in
- * a chain that thread pushed alone, the job that many links further on,
- * which the drain prefetches while it walks. Only a hint: the drain
- * never reads through it, so a stale one (that job drained, run, freed,
- * its memory reused) costs a wasted prefetch, and so does a resumed
- * job's real stack pointer. */
-#define SP__HINT_AHEAD 8
-typedef struct {
-    sp_job *r[SP__HINT_AHEAD]; /* the thread's last pushes, a ring */
-    unsigned h;
-} sp__hints;
-extern __thread sp__hints sp__tls_hints __attribute__((tls_model("initial-exec")));
-static inline void sp__inbox_hint(sp_job *j)
-{
-    if (!j->stack) {
-        sp__hints *t = &sp__tls_hints;
-        unsigned i = t->h++ & (SP__HINT_AHEAD - 1);
-        j->sp = t->r[i];
-        t->r[i] = j;
-    }
-}
-
 /* Push j (priority SP_PRIO_MIN) on q's inbox, lock not held; 1 if the
  * inbox was empty. seq_cst: the Dekker pair with a parking owner
  * (idle stored, then the queue read) and with retire (retired stored,
  * then the inbox taken) needs no extra fence. */
 static inline int sp__runq_push_inbox(sp__runq *q, sp_job *j)
 {
-    sp__inbox_hint(j);
     /* no load first: a load would fetch the line shared (the owner took
      * it last) and the CAS then fetch it again for writing; a CAS that
      * fails holds it exclusive and the retry succeeds */

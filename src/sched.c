@@ -197,8 +197,6 @@ void sp__runq_put_back(sp__runq *q, sp_job *l)
     append_chain(q, l, atomic_load_explicit(&q->n, memory_order_relaxed));
 }
 
-__thread sp__hints sp__tls_hints __attribute__((tls_model("initial-exec")));
-
 /* Append a chain taken from the inbox (newest first) to the lowest
  * level in arrival order; n0: the count before it (lock held). */
 static void append_chain(sp__runq *q, sp_job *l, int n0)
@@ -210,7 +208,7 @@ static void append_chain(sp__runq *q, sp_job *l, int n0)
         /* each job's lines come over from its starter's core once, for
          * writing: its run (state, stack, result) then hits */
         sp__prefetch_job(l);
-        sp__prefetch_job(l->sp); /* sp__inbox_hint: a job further on */
+        sp__prefetch_job(l->sp); /* inbox_hint (worker.c): a job further on */
         sp_job *nx = l->next;
         l->next = first;
         first = l;
