@@ -802,6 +802,10 @@ struct sp_pool {
     _Atomic int nlive;         /* workers not retired: sp_pool_nworkers */
     _Atomic int nbound;        /* bound jobs not ended yet */
     sp__worker *graveyard;     /* workers whose slot was reused (lock) */
+    /* plain threads' start counts (pool.c, sp__tstart): their records,
+     * summed with active under ts_lock */
+    sp__spin ts_lock;
+    struct sp__tstart *ts_head;
 };
 
 /* A job started by sp_job_start_on: j->worker is the worker it is bound

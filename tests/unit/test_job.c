@@ -4,6 +4,8 @@
 
 #include <check.h>
 #include "check_main.h"
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +257,94 @@ START_TEST(test_spawn_counted)
     ck_assert_uint_eq(st.jobs_started, 100);
     ck_assert_uint_eq(st.jobs_finished, 100);
     ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
+/* Plain threads count their starts on records of their own (pool.c,
+ * sp__tstart): four threads start jobs on pool a, then on b, then on a
+ * again without waiting. Two of them exit before the counts are read
+ * (their records fold into the pool at exit), two stay alive past a's
+ * close (their records hold a's memory until they exit). The stats see
+ * every start, and the close with wait runs every job it did not see
+ * end: a start the close missed would leave a job cancelled. */
+#define TS_THREADS 4
+#define TS_N 300
+typedef struct {
+    sp_pool *a, *b;
+    sp_job *late[TS_N];
+    sem_t started, go;
+    int stay; /* block until go after starting the late jobs */
+} ts_arg;
+
+static void *ts_thread(void *v)
+{
+    ts_arg *t = v;
+    for (int round = 0; round < 2; round++) {
+        sp_pool *p = round ? t->b : t->a;
+        for (int i = 0; i < TS_N; i++) {
+            sp_job *j = NULL;
+            ck_assert_int_eq(sp_job_spawn(p, 0, ident, (void *)(intptr_t)i, &j), 0);
+            ck_assert_ptr_eq(sp_job_wait(j), (void *)(intptr_t)i);
+            sp_job_release(j);
+        }
+    }
+    for (int i = 0; i < TS_N; i++) {
+        t->late[i] = sp_job_create(ident, (void *)(intptr_t)i);
+        ck_assert_int_eq(sp_job_start(t->a, 0, t->late[i]), 0);
+    }
+    sem_post(&t->started);
+    if (t->stay)
+        sem_wait(&t->go);
+    return NULL;
+}
+
+START_TEST(test_thread_start_counts)
+{
+    ts_arg t[TS_THREADS];
+    pthread_t th[TS_THREADS];
+    sp_pool *a = sp_pool_create(1), *b = sp_pool_create(2);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    for (int k = 0; k < TS_THREADS; k++) {
+        t[k].a = a;
+        t[k].b = b;
+        t[k].stay = k >= TS_THREADS / 2;
+        sem_init(&t[k].started, 0, 0);
+        sem_init(&t[k].go, 0, 0);
+        ck_assert_int_eq(pthread_create(&th[k], NULL, ts_thread, &t[k]), 0);
+    }
+    for (int k = 0; k < TS_THREADS; k++)
+        sem_wait(&t[k].started);
+    for (int k = 0; k < TS_THREADS / 2; k++) /* these two have exited */
+        pthread_join(th[k], NULL);
+    sp_stats st;
+    ck_assert_int_eq(sp_pool_stats(b, &st), 0);
+    ck_assert_uint_eq(st.jobs_started, TS_THREADS * TS_N);
+    ck_assert_uint_eq(st.jobs_finished, TS_THREADS * TS_N);
+    ck_assert_int_eq(sp_pool_stats(a, &st), 0);
+    ck_assert_uint_eq(st.jobs_started, 2 * TS_THREADS * TS_N);
+    /* the late jobs may still be queued: the close runs them all */
+    sp_pool_retain(a); /* for the stats after the close */
+    ck_assert_int_eq(sp_pool_close(a, 1), 0);
+    ck_assert_int_eq(sp_pool_stats(a, &st), 0);
+    ck_assert_uint_eq(st.jobs_started, 2 * TS_THREADS * TS_N);
+    ck_assert_uint_eq(st.jobs_finished, 2 * TS_THREADS * TS_N);
+    for (int k = 0; k < TS_THREADS; k++)
+        for (int i = 0; i < TS_N; i++) {
+            ck_assert_int_eq(sp_job_state(t[k].late[i]), SP_JOB_DONE);
+            sp_job_release(t[k].late[i]);
+        }
+    sp_pool_release(a);
+    ck_assert_int_eq(sp_pool_close(b, 1), 0);
+    /* the last two records held a: it goes with them */
+    for (int k = TS_THREADS / 2; k < TS_THREADS; k++) {
+        sem_post(&t[k].go);
+        pthread_join(th[k], NULL);
+    }
+    for (int k = 0; k < TS_THREADS; k++) {
+        sem_destroy(&t[k].started);
+        sem_destroy(&t[k].go);
+    }
 }
 END_TEST
 
@@ -2325,6 +2415,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_on_end_promise);
     tcase_add_test(tc, test_end_hooks_before_join);
     tcase_add_test(tc, test_poll_hook);
+    tcase_add_test(tc, test_thread_start_counts);
     suite_add_tcase(s, tc);
     return s;
 }
