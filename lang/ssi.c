@@ -114,11 +114,9 @@ int sl_ssi_encode(sl_ctx *C, const char *fn, const char *file, sl_value v, sl_bu
       break;
     }
     default:
-      free(st);
-      b->len = mark;
-      if (b->s) b->s[mark] = 0;
-      return sl_error(C, "%s: an ssi file (`%s`) cannot hold a %s%s", fn, file, sl_type_name((int)v.type),
-                      in_list ? " (in a list)" : "");
+      sl_error(C, "%s: an ssi file (`%s`) cannot hold a %s%s", fn, file, sl_type_name((int)v.type),
+               in_list ? " (in a list)" : "");
+      goto fail;
     }
     while (depth && st[depth - 1].i == st[depth - 1].n) depth--;
     if (!depth) break;
@@ -128,11 +126,13 @@ int sl_ssi_encode(sl_ctx *C, const char *fn, const char *file, sl_value v, sl_bu
   free(st);
   return 0;
 too_big:
+  sl_error(C, "%s: an ssi file (`%s`) holds an %s's entries as 32-bit ints: an entry does not fit", fn, file,
+           sl_type_name((int)v.type));
+fail:   /* b as it was */
   free(st);
   b->len = mark;
   if (b->s) b->s[mark] = 0;
-  return sl_error(C, "%s: an ssi file (`%s`) holds an %s's entries as 32-bit ints: an entry does not fit", fn,
-                  file, sl_type_name((int)v.type));
+  return SL_ERR;
 }
 
 /* ---- reading ----------------------------------------------------------- */

@@ -324,9 +324,9 @@ static int check(fk_link **L, int n, int all, int *idle) {
   return busy ? 0 : NEVER;
 }
 
-static int never(spindle_ctx *C, const char *who, int n, int idle) {
-  if (n == 1 && idle == 1 && !strcmp(who, "read"))
-    return api->error(C, "%s: nothing to read from the ssi:fork link: write an expression to it first", who);
+/* a wait (waitfirst, waitall) on element idle of its list, which has
+ * nothing written and unread */
+static int never(spindle_ctx *C, const char *who, int idle) {
   return api->error(C, "%s: the ssi:fork link of element %d of the list has nothing written and unread: the wait "
                     "would never end", who, idle);
 }
@@ -338,7 +338,7 @@ static int fk_wait(spindle_ctx *C, const char *who, void **hv, int n, int all, l
   tk_timer *tm = NULL;
   int rc = 0, idle;
   *ret = check(L, n, all, &idle);
-  if (*ret == NEVER && timeout_ms < 0) return never(C, who, n, idle);
+  if (*ret == NEVER && timeout_ms < 0) return never(C, who, idle);
   if (*ret == NEVER && timeout_ms == 0) *ret = 0;
   if (*ret != NEVER && (*ret != 0 || timeout_ms == 0)) return 0;
   nodes = calloc((size_t)n, sizeof *nodes);
@@ -364,7 +364,7 @@ static int fk_wait(spindle_ctx *C, const char *who, void **hv, int n, int all, l
     }
     if (rc < 0) break;
     *ret = check(L, n, all, &idle);
-    if (*ret == NEVER && timeout_ms < 0) { rc = never(C, who, n, idle); break; }   /* read or closed meanwhile */
+    if (*ret == NEVER && timeout_ms < 0) { rc = never(C, who, idle); break; }   /* read or closed meanwhile */
     if (*ret != 0 && *ret != NEVER) break;
     void *item = NULL;
     int e = sp_chan_recv(ch, &item);
@@ -420,7 +420,7 @@ static int fk_read(spindle_ctx *C, const char *who, void *h, spindle_value *ret)
     if (j) sp_job_retain(j);
     pthread_mutex_unlock(&k->mu);
     if (closed) return api->error(C, "%s: the ssi:fork link was closed", who);
-    if (!r) return never(C, who, 1, 1);
+    if (!r) return api->error(C, "%s: nothing to read from the ssi:fork link: write an expression to it first", who);
     if (j) {
       int rc = sp_job_join(j, NULL);
       joined = j;   /* compared, never followed: k->child holds it while it is the same */
