@@ -335,14 +335,16 @@ static void end_unstarted(sp_job *j, int state, char *msg)
         msg = strdup("dependency failed");
     sp__jside_get(j); /* not under the lock (calloc) */
     sp__lk_lock(&j->lock);
-    int st = SP_JOB_CREATED;
-    int ok = atomic_load(&j->state) == st;
+    int st, ok;
+    do { /* claimed as a worker would: FAILED is stored by sp__job_end
+          * once the end hooks ran; a start in progress (which a
+          * scheduled job refuses) ends CREATED or QUEUED */
+        st = SP_JOB_CREATED;
+        ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING);
+    } while (!ok && st == SP__JOB_STARTING && sp__job_settled(j) >= 0);
     if (ok) {
         sp__job_set_error(j, msg, 0);
         msg = NULL;
-        /* claimed as a worker would: FAILED is stored by sp__job_end
-         * once the end hooks ran */
-        atomic_store(&j->state, SP_JOB_RUNNING);
     }
     sp__lk_unlock(&j->lock);
     if (ok)
@@ -505,13 +507,19 @@ static pend *pend_new(sp_pool *pool, int prio, sp_job *job, size_t n,
 static int mark_scheduled(sp_job *job)
 {
     sp__lk_lock(&job->lock);
-    int ok = !job->pool && !job->scheduled &&
-             atomic_load(&job->state) == SP_JOB_CREATED;
-    int rc = 0;
-    if (ok)
-        job->scheduled = 1;
-    else
-        rc = sp__start_refused(job);
+    int ok = !__atomic_load_n(&job->pool, __ATOMIC_RELAXED) && !job->scheduled;
+    if (ok) {
+        /* a start claims the job without the lock (sp__job_start): store
+         * scheduled, then read the state (a Dekker pair with its claim
+         * and its read of scheduled); a start in progress ends QUEUED, or
+         * CREATED once it saw scheduled */
+        __atomic_store_n(&job->scheduled, 1, __ATOMIC_SEQ_CST);
+        ok = sp__job_settled(job) == SP_JOB_CREATED &&
+             !__atomic_load_n(&job->pool, __ATOMIC_RELAXED);
+        if (!ok)
+            __atomic_store_n(&job->scheduled, 0, __ATOMIC_RELAXED);
+    }
+    int rc = ok ? 0 : sp__start_refused(job);
     sp__lk_unlock(&job->lock);
     return rc;
 }

@@ -392,6 +392,25 @@ static inline void sp__spin_backoff(int round)
         sched_yield();
 }
 
+/* A start in progress (sp__job_start): the state between CREATED and
+ * QUEUED while the starting thread fills in the job's pool, priority and
+ * counts. A start claims the job with one compare-and-swap of the state
+ * (CREATED -> STARTING) instead of the job's lock pair (issue 19), so
+ * whoever must see a job stay CREATED while it acts (a cancel of an
+ * unstarted job, a failed dependency, sp_job_schedule) waits for the
+ * state to move on (sp__job_settled): the starter stores QUEUED, or
+ * CREATED again when the job turned out to be scheduled. Negative: every
+ * ">= SP_JOB_DONE" test reads it as not ended, and no test of CREATED or
+ * QUEUED matches it; sp_job_state reports CREATED. */
+#define SP__JOB_STARTING (-1)
+static inline int sp__job_settled(sp_job *j)
+{
+    int st;
+    for (int n = 0; (st = atomic_load(&j->state)) == SP__JOB_STARTING; n++)
+        sp__spin_backoff(n);
+    return st;
+}
+
 /* Run-queue lock: critical sections are a few pointer moves, so spin. */
 typedef struct sp__spin { _Atomic int v; } sp__spin;
 

@@ -636,7 +636,9 @@ int sp__start_refused(sp_job *j)
 {
     /* the cancel's flag is stored before its claim of the job (seq_cst),
      * and a job cancelled unstarted never gets a pool */
-    return !j->pool && atomic_load(&j->cancel) ? SP_ECANCELED : SP_EBUSY;
+    return !__atomic_load_n(&j->pool, __ATOMIC_RELAXED) && atomic_load(&j->cancel)
+               ? SP_ECANCELED
+               : SP_EBUSY;
 }
 
 /* scheduled: the dependencies of a job taken by sp_job_schedule are
@@ -652,26 +654,50 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     sp__worker *self = sp__self();
     sp_job *cur = running_job(self);
     rt_enter_job(cur);
-    sp__lk_lock(&j->lock);
-    int st = SP_JOB_CREATED;
-    if (j->pool || atomic_load(&j->state) != st ||
-        (j->scheduled && !scheduled)) {
+    /* The start is claimed with one compare-and-swap of the state
+     * (SP__JOB_STARTING, internal.h). The job lock is taken as well only
+     * where others look at the job under it meanwhile: a pool without
+     * workers wakes the job's waiters (they run the pool), a job with an
+     * argument list keeps sp_job_add_args out, and the start of a
+     * scheduled job is the rare path anyway. */
+    int locked = p->nworkers == 0 || scheduled || sp__job_x(j);
+    if (locked)
+        sp__lk_lock(&j->lock);
+    int st, ok;
+    do { /* another start in progress: refused once it is QUEUED, as a
+          * start under the lock was; it may end CREATED (a scheduled
+          * job), and the scheduled start must not be refused for it */
+        st = SP_JOB_CREATED;
+        ok = atomic_compare_exchange_strong(&j->state, &st, SP__JOB_STARTING);
+    } while (!ok && st == SP__JOB_STARTING && sp__job_settled(j) >= 0);
+    /* scheduled and started are told apart with mark_scheduled (deps.c)
+     * as a Dekker pair: it stores scheduled, then reads the state; we
+     * stored the state, then read scheduled (both seq_cst) */
+    if (ok && (__atomic_load_n(&j->pool, __ATOMIC_RELAXED) ||
+               (__atomic_load_n(&j->scheduled, __ATOMIC_SEQ_CST) && !scheduled))) {
+        atomic_store(&j->state, SP_JOB_CREATED);
+        ok = 0;
+    }
+    if (!ok) {
         int rc = sp__start_refused(j);
-        sp__lk_unlock(&j->lock);
+        if (locked)
+            sp__lk_unlock(&j->lock);
         rt_leave_job(cur);
         return rc;
     }
-    j->pool = p;
+    /* atomic: a refused start or sp_job_schedule may read it meanwhile */
+    __atomic_store_n(&j->pool, p, __ATOMIC_RELAXED);
     j->prio = clamp_prio(prio);
     sp__pool_retain_job_by(p, self);
     atomic_fetch_add(&j->refs, 1); /* the hold */
     sp__count_start_by(p, self);
-    /* release, not seq_cst: under the lock, and the unlock's xchg is a
-     * full barrier anyway (one locked instruction less per job) */
+    /* release: what was filled in above goes with it, and the push that
+     * publishes the job is seq_cst */
     atomic_store_explicit(&j->state, SP_JOB_QUEUED, memory_order_release);
     if (p->nworkers == 0) /* threads already waiting must run the pool */
         sp__wake_all(&j->waiters);
-    sp__lk_unlock(&j->lock);
+    if (locked)
+        sp__lk_unlock(&j->lock);
     sp__job_ready_by(j, self, 1);
     rt_leave_job(cur);
     return 0;
@@ -807,7 +833,8 @@ int sp_job_finished(const sp_job *j)
 
 sp_state sp_job_state(const sp_job *j)
 {
-    return j ? (sp_state)atomic_load(&((sp_job *)j)->state) : SP_JOB_CREATED;
+    int st = j ? atomic_load(&((sp_job *)j)->state) : SP_JOB_CREATED;
+    return st == SP__JOB_STARTING ? SP_JOB_CREATED : (sp_state)st;
 }
 
 void *sp_job_result(const sp_job *j)
@@ -934,9 +961,13 @@ void *sp_job_wait(sp_job *j)
  * joiner that sees CANCELLED sees their effects (sp__job_end). */
 static int cancel_unstarted(sp_job *j)
 {
-    int st = SP_JOB_CREATED;
+    int st;
     sp__lk_lock(&j->lock);
-    int ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING);
+    int ok;
+    do { /* a start in progress ends QUEUED or CREATED */
+        st = SP_JOB_CREATED;
+        ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING);
+    } while (!ok && st == SP__JOB_STARTING && sp__job_settled(j) >= 0);
     sp__lk_unlock(&j->lock);
     if (ok) { /* never started: no pool, nobody holds it */
         sp__job_end(j, SP_JOB_CANCELLED);

@@ -261,7 +261,7 @@ int sp_job_start_on(sp_pool *p, int worker, int prio, sp_job *j)
     if (!w)
         return SP_EINVAL;
     sp__lk_lock(&j->lock);
-    int free_to_start = !j->pool && !j->scheduled &&
+    int free_to_start = !__atomic_load_n(&j->pool, __ATOMIC_RELAXED) && !j->scheduled &&
                         atomic_load(&j->state) == SP_JOB_CREATED &&
                         !(j->flags & SP__JOB_BOUND);
     int refused = free_to_start ? 0 : sp__start_refused(j);
