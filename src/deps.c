@@ -335,13 +335,10 @@ static void end_unstarted(sp_job *j, int state, char *msg)
         msg = strdup("dependency failed");
     sp__jside_get(j); /* not under the lock (calloc) */
     sp__lk_lock(&j->lock);
-    int st, ok;
-    do { /* claimed as a worker would: FAILED is stored by sp__job_end
-          * once the end hooks ran; a start in progress (which a
-          * scheduled job refuses) ends CREATED or QUEUED */
-        st = SP_JOB_CREATED;
-        ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING);
-    } while (!ok && st == SP__JOB_STARTING && sp__job_settled(j) >= 0);
+    /* claimed as a worker would: FAILED is stored by sp__job_end once
+     * the end hooks ran */
+    int st;
+    int ok = sp__job_take_created(j, SP_JOB_RUNNING, &st);
     if (ok) {
         sp__job_set_error(j, msg, 0);
         msg = NULL;

@@ -411,6 +411,20 @@ static inline int sp__job_settled(sp_job *j)
     return st;
 }
 
+/* CREATED -> to with one compare-and-swap, a start in progress waited
+ * out; 1 if done, else 0 with the state it found in *seen */
+static inline int sp__job_take_created(sp_job *j, int to, int *seen)
+{
+    int st;
+    do {
+        st = SP_JOB_CREATED;
+        if (atomic_compare_exchange_strong(&j->state, &st, to))
+            return 1;
+    } while (st == SP__JOB_STARTING && sp__job_settled(j) >= 0);
+    *seen = st;
+    return 0;
+}
+
 /* Run-queue lock: critical sections are a few pointer moves, so spin. */
 typedef struct sp__spin { _Atomic int v; } sp__spin;
 

@@ -663,13 +663,11 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     int locked = p->nworkers == 0 || scheduled || sp__job_x(j);
     if (locked)
         sp__lk_lock(&j->lock);
-    int st, ok;
-    do { /* another start in progress: refused once it is QUEUED, as a
-          * start under the lock was; it may end CREATED (a scheduled
-          * job), and the scheduled start must not be refused for it */
-        st = SP_JOB_CREATED;
-        ok = atomic_compare_exchange_strong(&j->state, &st, SP__JOB_STARTING);
-    } while (!ok && st == SP__JOB_STARTING && sp__job_settled(j) >= 0);
+    /* another start in progress is waited out: refused once it is
+     * QUEUED, as under the lock; it may end CREATED (a scheduled job),
+     * and the scheduled start must not be refused for it */
+    int st;
+    int ok = sp__job_take_created(j, SP__JOB_STARTING, &st);
     /* scheduled and started are told apart with mark_scheduled (deps.c)
      * as a Dekker pair: it stores scheduled, then reads the state; we
      * stored the state, then read scheduled (both seq_cst) */
@@ -961,13 +959,9 @@ void *sp_job_wait(sp_job *j)
  * joiner that sees CANCELLED sees their effects (sp__job_end). */
 static int cancel_unstarted(sp_job *j)
 {
-    int st;
+    int st = SP_JOB_CREATED;
     sp__lk_lock(&j->lock);
-    int ok;
-    do { /* a start in progress ends QUEUED or CREATED */
-        st = SP_JOB_CREATED;
-        ok = atomic_compare_exchange_strong(&j->state, &st, SP_JOB_RUNNING);
-    } while (!ok && st == SP__JOB_STARTING && sp__job_settled(j) >= 0);
+    int ok = sp__job_take_created(j, SP_JOB_RUNNING, &st);
     sp__lk_unlock(&j->lock);
     if (ok) { /* never started: no pool, nobody holds it */
         sp__job_end(j, SP_JOB_CANCELLED);
