@@ -719,7 +719,16 @@ static int store_target(comp *cp, sl_node *t) {
     char **nm;
     int k = indexed_names(cp, t, &nm);
     if (k < 0) return -1;
-    if (k != 1) { free_names(nm, k); return cerr(cp, t->line, "cannot assign to `%s(...)`: the index must be one constant int", t->a->str), -1; }
+    if (k == 0 && t->kids.n == 1) {   /* foo(i) = v: the name made at run time, stored as `...` = v */
+      emit(cp, INS_A(OP_LOADG, global_ref(cp, "(indexed name)")));
+      emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(t->a->str))));
+      if (cexpr(cp, t->kids.v[0]) < 0) return -1;
+      cp->line = t->line;
+      emit(cp, INS_A(OP_CALL, 2));
+      emit(cp, INS_A(OP_STORENAME, 0));
+      return 0;
+    }
+    if (k != 1) { free_names(nm, k); return cerr(cp, t->line, "cannot assign to `%s(...)`: the index must be one int", t->a->str), -1; }
     sl_node tmp = {.kind = N_NAME, .line = t->line, .str = nm[0]};
     int rc = store_name(cp, &tmp);
     free_names(nm, k);

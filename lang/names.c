@@ -294,6 +294,19 @@ int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *r
   return 0;
 }
 
+/* (indexed name)(base, i): the name "base(i)" that `base(i) = v` stores
+ * into when i is known only at run time (compile.c, store_target) */
+static int b_indexed_name(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
+  if (argc != 2 || argv[0].type != SL_T_STRING) return sl_error(C, "(indexed name): expected a name and an index");
+  const char *base = sl_sv(argv[0])->s;
+  if (argv[1].type != SL_T_INT)
+    return sl_error(C, "cannot assign to `%s(...)`: the index must be one int, not %s", base, T(argv[1]));
+  char nm[512];
+  snprintf(nm, sizeof nm, "%s(%lld)", base, (long long)argv[1].u.i);
+  *ret = sl_str(nm);
+  return 0;
+}
+
 /* ---- listvar ------------------------------------------------------------- */
 typedef struct lv_acc { sl_slot **v; size_t n; } lv_acc;
 
@@ -657,6 +670,7 @@ void sl_names_init(sl_world *W) {
   sl_def_builtin(W, "(type)", b_type);
   sl_def_builtin(W, "(package)", b_package);
   sl_def_builtin(W, "(exportto)", b_exportto);
+  sl_def_builtin(W, "(indexed name)", b_indexed_name);
   sl_def_builtin(W, "importfrom", b_importfrom);
   sl_slot_set(sl_global_slot(W, "Top"), sl_package_new("Top"), SL_T_DEF);
   sl_slot_set(sl_global_slot(W, "Current"), sl_package_new("Top"), SL_T_DEF);

@@ -3,6 +3,8 @@ SING_TESTS = \
 	tests/scripts/arith.sing \
 	tests/scripts/builtins.sing \
 	tests/scripts/quote.sing \
+	tests/scripts/indexed_assign.sing \
+	tests/scripts/indexed_assign_errors.sing \
 	tests/scripts/builtins_walk.sing \
 	tests/scripts/cli.sing \
 	tests/scripts/stdin_stream.sing \
