@@ -511,8 +511,7 @@ static int mark_scheduled(sp_job *job)
          * and its read of scheduled); a start in progress ends QUEUED, or
          * CREATED once it saw scheduled */
         __atomic_store_n(&job->scheduled, 1, __ATOMIC_SEQ_CST);
-        ok = sp__job_settled(job) == SP_JOB_CREATED &&
-             !__atomic_load_n(&job->pool, __ATOMIC_RELAXED);
+        ok = sp__job_settled(job) == SP_JOB_CREATED; /* so no pool */
         if (!ok)
             __atomic_store_n(&job->scheduled, 0, __ATOMIC_RELAXED);
     }

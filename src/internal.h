@@ -397,9 +397,10 @@ static inline void sp__spin_backoff(int round)
  * counts. A start claims the job with one compare-and-swap of the state
  * (CREATED -> STARTING) instead of the job's lock pair (issue 19), so
  * whoever must see a job stay CREATED while it acts (a cancel of an
- * unstarted job, a failed dependency, sp_job_schedule) waits for the
- * state to move on (sp__job_settled): the starter stores QUEUED, or
- * CREATED again when the job turned out to be scheduled. Negative: every
+ * unstarted job, a failed dependency, sp_job_schedule, a second start)
+ * waits for the state to move on (sp__job_settled): the starter stores
+ * QUEUED, or CREATED again when the job turned out to be scheduled.
+ * Negative: every
  * ">= SP_JOB_DONE" test reads it as not ended, and no test of CREATED or
  * QUEUED matches it; sp_job_state reports CREATED. */
 #define SP__JOB_STARTING (-1)

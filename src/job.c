@@ -670,9 +670,9 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     int ok = sp__job_take_created(j, SP__JOB_STARTING, &st);
     /* scheduled and started are told apart with mark_scheduled (deps.c)
      * as a Dekker pair: it stores scheduled, then reads the state; we
-     * stored the state, then read scheduled (both seq_cst) */
-    if (ok && (__atomic_load_n(&j->pool, __ATOMIC_RELAXED) ||
-               (__atomic_load_n(&j->scheduled, __ATOMIC_SEQ_CST) && !scheduled))) {
+     * stored the state, then read scheduled (both seq_cst). A job still
+     * CREATED has no pool: only a claimed start sets it. */
+    if (ok && !scheduled && __atomic_load_n(&j->scheduled, __ATOMIC_SEQ_CST)) {
         atomic_store(&j->state, SP_JOB_CREATED);
         ok = 0;
     }

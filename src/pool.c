@@ -760,8 +760,8 @@ int sp_pool_stats(sp_pool *p, sp_stats *o)
     for (int k = 0; k < n; k++)
         if (p->workers[k])
             add_stats(o, &p->workers[k]->st);
-    long started = started_sum(p); /* then c_pend (deps.c
-                                                * adds it first) */
+    long started = started_sum(p); /* then c_pend (deps.c adds it
+                                    * first) */
     o->jobs_started = (uint64_t)(started - atomic_load(&p->c_pend));
     o->jobs_finished = (uint64_t)JC_SUM(p, c_done, done);
     o->jobs_cancelled = (uint64_t)JC_SUM(p, c_cancelled, cancelled);

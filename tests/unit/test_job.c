@@ -308,7 +308,6 @@ START_TEST(test_start_claim_races)
     ck_assert_ptr_nonnull(a.p);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, race_peer, &a), 0);
-    int wins[RACE_KINDS] = {0}, peer_wins[RACE_KINDS] = {0};
     for (int r = 1; r <= 2000; r++) {
         int k = r % RACE_KINDS;
         sp_job *j = sp_job_create(ident, (void *)(intptr_t)r);
@@ -322,12 +321,10 @@ START_TEST(test_start_claim_races)
         while (atomic_load(&a.go))
             __builtin_ia32_pause();
         int theirs = atomic_load(&a.rc);
-        wins[k] += mine == 0;
         if (k == RACE_START) {
             /* exactly one start */
             ck_assert_int_eq((mine == 0) + (theirs == 0), 1);
             ck_assert_int_eq(mine == 0 ? theirs : mine, SP_EBUSY);
-            peer_wins[k] += theirs == 0;
             ck_assert_ptr_eq(sp_job_wait(j), (void *)(intptr_t)r);
         } else if (k == RACE_CANCEL) {
             /* the cancel: 0 (it ended the job before it ran), 1 (the
@@ -342,14 +339,12 @@ START_TEST(test_start_claim_races)
             ck_assert(st == SP_JOB_DONE || st == SP_JOB_CANCELLED);
             if (mine != 0)
                 ck_assert_int_eq(st, SP_JOB_CANCELLED);
-            peer_wins[k] += st == SP_JOB_CANCELLED;
         } else {
             /* never both; if neither (each saw the other), the job
              * stays CREATED and is cancelled here */
             ck_assert(!(mine == 0 && theirs == 0));
             ck_assert(mine == 0 || mine == SP_EBUSY);
             ck_assert(theirs == 0 || theirs == SP_EBUSY);
-            peer_wins[k] += theirs == 0;
             sp_trigger_update(a.t, NULL); /* runs the scheduled one */
             if (mine != 0 && theirs != 0) {
                 ck_assert_int_eq(sp_job_state(j), SP_JOB_CREATED);
@@ -371,10 +366,6 @@ START_TEST(test_start_claim_races)
      * or refused by both sides is not counted) */
     ck_assert_uint_eq(st.jobs_started, st.jobs_finished + st.jobs_cancelled + st.jobs_failed);
     ck_assert_int_eq(sp_pool_close(a.p, 1), 0);
-    /* both sides won some of each race but the schedule, where either
-     * may win every time on a machine this small: not asserted */
-    (void)peer_wins;
-    (void)wins;
 }
 END_TEST
 
