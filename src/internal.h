@@ -684,9 +684,12 @@ enum {
     SP__W_RUN = 0,      /* running or looking for work */
     SP__W_PARKED = 1,   /* asleep on the futex */
     SP__W_OWED = 2,     /* asleep, with work queued whose wake a plain
-                         * thread owes: it flushes it at its next wait,
-                         * the monitor at its next tick, any other
-                         * pusher at once */
+                         * thread owes (or nothing queued, given back by
+                         * a thread that stood in and may start its next
+                         * job here): the thread flushes it at its next
+                         * wait, the monitor at its next tick (both: to
+                         * PARKED, woken if it has work), any other
+                         * pusher wakes it at once */
     SP__W_LENT = 3,     /* asleep, borrowed by a waiting thread */
     SP__W_WANTED = 4    /* borrowed, and wanted back (a push, a stop):
                          * the lender wakes it when it gives it back */
@@ -944,6 +947,7 @@ int sp__worker_wake(sp__worker *w, int want);
 int sp__lend_run(sp_job *j);
 /* A plain thread about to sleep: do the wake it put off (if any). */
 void sp__owed_flush(void);
+void sp__owed_pay(sp__worker *w); /* OWED -> PARKED, woken if it has work */
 uint64_t sp__pool_inline_runs(sp_pool *pool); /* tests */
 void sp__altstack_on(sp__worker *w);
 void sp__altstack_off(sp__worker *w);

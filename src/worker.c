@@ -1298,7 +1298,10 @@ void sp__job_abandon(sp_job *j)
  */
 
 typedef struct plain {
-    sp__worker *owed;   /* OWED worker (its pool retained), or NULL */
+    sp__worker *owed;   /* the worker whose wake this thread put off last
+                         * (its pool retained), or NULL; w may be no
+                         * longer OWED (paid by a give-back, the monitor
+                         * or another thread's flush) */
     int alt_ok;         /* an alternate signal stack is installed */
     int alt_mine;       /* ... and it is ours (freed at thread exit) */
     stack_t alt;
@@ -1387,9 +1390,19 @@ static void flush_owed(plain_t *t)
         return;
     t->owed = NULL;
     int v = SP__W_OWED;
-    if (atomic_compare_exchange_strong(&w->idle, &v, SP__W_PARKED))
+    if (atomic_load_explicit(&w->idle, memory_order_relaxed) == v &&
+        atomic_compare_exchange_strong(&w->idle, &v, SP__W_PARKED))
         wake_if_work(w);
     sp_pool_release(w->pool);
+}
+
+/* The monitor's tick, for a worker left OWED by a thread that went on
+ * with something else: its wake is paid (it is woken if it has work). */
+void sp__owed_pay(sp__worker *w)
+{
+    int v = SP__W_OWED;
+    if (atomic_compare_exchange_strong(&w->idle, &v, SP__W_PARKED))
+        wake_if_work(w);
 }
 
 void sp__owed_flush(void)
@@ -1447,12 +1460,13 @@ static void lent_entered(sp__worker *w, sp_job *j)
         sp__request_preempt(w, j, SP__PC_SLICE, 0);
 }
 
-/* Give a lent worker back: asleep, and woken if it was wanted or has
- * work (a job that yielded or suspended meanwhile may be queued there). */
-static void give_back(sp__worker *w)
+/* Give a lent worker back: asleep (to: PARKED, or OWED when the thread
+ * still owes w's wake), and woken if it was wanted or has work (a job
+ * that yielded or suspended meanwhile may be queued there). */
+static void give_back(sp__worker *w, int to)
 {
     /* nidle counted w while lent (it is asleep): nothing to add */
-    int v = atomic_exchange(&w->idle, SP__W_PARKED);
+    int v = atomic_exchange(&w->idle, to);
     if (v == SP__W_WANTED)
         sp__worker_wake(w, 0);
     else
@@ -1529,7 +1543,7 @@ static int borrow(sp__worker *w, sp_job *j)
         sp__spin_unlock(l);
     }
     if (!found)
-        give_back(w);
+        give_back(w, SP__W_PARKED);
     return found;
 }
 
@@ -1548,11 +1562,14 @@ int sp__lend_run(sp_job *j)
         if (!w || !borrow(w, j))
             continue;
         run_lent(t, w, j);
-        give_back(w);
-        if (t->owed == w) { /* paid: the give-back woke it if needed */
-            t->owed = NULL;
-            sp__pool_release_job(p); /* into the thread's batch */
-        }
+        /* the wake owed for j is paid by the give-back (it wakes w if
+         * need be). The debt and its pool reference stay, for the
+         * thread's next job on w: w goes back OWED, so that job's start
+         * puts its wake off with no locked instruction and no reference
+         * taken (put_off_wake). A worker left OWED with nothing queued
+         * is put back to PARKED by the thread's next flush or by the
+         * monitor's next tick, neither of which then wakes it. */
+        give_back(w, t->owed == w ? SP__W_OWED : SP__W_PARKED);
         return 1;
     }
     return 0;

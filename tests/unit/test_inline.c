@@ -157,6 +157,62 @@ START_TEST(test_started_not_waited)
 }
 END_TEST
 
+/* A thread that stood in leaves the worker OWED: its debt and the pool
+ * reference stay, so its next start puts the wake off with no locked
+ * instruction. The worker sleeps on; once the thread goes on with
+ * something else the monitor puts it back to PARKED without waking it;
+ * the thread's next job is stood in again; a job another thread starts
+ * meanwhile runs. */
+START_TEST(test_left_owed)
+{
+    sp_pool *p = pool1();
+    sp__worker *w = p->workers[0];
+    int left = 0;
+    for (int tries = 0; tries < 200 && !left; tries++) {
+        uint64_t r0 = sp__pool_inline_runs(p);
+        start_wait_many(p, 1);
+        left = sp__pool_inline_runs(p) == r0 + 1 &&
+               atomic_load(&w->idle) == SP__W_OWED;
+        if (!left)
+            nap_ms(2); /* the worker was awake, or a tick came between */
+    }
+    ck_assert_msg(left, "no job ran on its waiter leaving the worker OWED");
+    sp_stats a, b;
+    sp_pool_stats(p, &a);
+    for (int k = 0; k < 5000 && atomic_load(&w->idle) == SP__W_OWED; k++)
+        nap_ms(1); /* never a runtime call: only the monitor acts */
+    ck_assert_int_eq(atomic_load(&w->idle), SP__W_PARKED);
+    sp_pool_stats(p, &b);
+    ck_assert_uint_eq(b.wakes, a.wakes); /* paid without a wake */
+    /* stood in again (a PARKED worker, the record still held) */
+    left = 0;
+    for (int tries = 0; tries < 200 && !left; tries++) {
+        uint64_t r0 = sp__pool_inline_runs(p);
+        start_wait_many(p, 1);
+        left = sp__pool_inline_runs(p) == r0 + 1 &&
+               atomic_load(&w->idle) == SP__W_OWED;
+        if (!left)
+            nap_ms(2);
+    }
+    ck_assert(left);
+    /* another thread's job on the OWED worker runs: that thread owes
+     * the wake too and pays it at its exit */
+    sp_pool_stats(p, &a);
+    pthread_t t;
+    pthread_create(&t, NULL, start_only, p);
+    pthread_join(t, NULL);
+    for (int k = 0; k < 5000; k++) {
+        sp_pool_stats(p, &b);
+        if (b.jobs_finished == a.jobs_finished + 1)
+            break;
+        nap_ms(1);
+    }
+    ck_assert_uint_eq(b.jobs_finished, a.jobs_finished + 1);
+    start_wait_many(p, 10);
+    ck_assert_int_eq(sp_pool_close(p, 1), 0);
+}
+END_TEST
+
 /* ---- one job at a time ---- */
 
 static _Atomic int g_running, g_max;
@@ -601,6 +657,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_results_from_main);
     tcase_add_test(tc, test_results_from_threads);
     tcase_add_test(tc, test_started_not_waited);
+    tcase_add_test(tc, test_left_owed);
     tcase_add_test(tc, test_one_job_at_a_time);
     tcase_add_test(tc, test_cancel_inline);
     tcase_add_test(tc, test_inline_job_suspends);
