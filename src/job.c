@@ -4,7 +4,10 @@
  * References: the creator holds one; a started job is also held by its
  * pool ("the hold") from sp_job_start until the runtime is done with it
  * as a queue entry (after it ended, or when a cancelled queued entry is
- * dropped). State changes CREATED -> QUEUED -> RUNNING are compare-and-
+ * dropped). The hold is counted from the creation on, so that the start
+ * adds nothing (one locked instruction less a job); a job that is never
+ * started drops it with the last of the other references (sp_job_release:
+ * a job without a pool was never started). State changes CREATED -> QUEUED -> RUNNING are compare-and-
  * swaps, so a cancel racing with a worker picking the job has one winner.
  */
 #include "internal.h"
@@ -428,7 +431,8 @@ static sp_job *job_make(sp_job_fn fn, void *arg, int refs, int state)
 
 sp_job *sp_job_create(sp_job_fn fn, void *arg)
 {
-    return fn ? job_make(fn, arg, 1, SP_JOB_CREATED) : NULL;
+    /* the creator's reference and the hold, which the start then uses */
+    return fn ? job_make(fn, arg, 2, SP_JOB_CREATED) : NULL;
 }
 
 static inline int clamp_prio(int prio)
@@ -524,7 +528,16 @@ static void job_free(sp_job *j)
 
 void sp_job_release(sp_job *j)
 {
-    if (j && atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) == 1)
+    if (!j)
+        return;
+    int old = atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel);
+    /* 2 on a job never started (no pool: only the start that claims a
+     * job sets it, and nothing clears it): what is left is the hold
+     * counted at the creation, which no start can use any more (a start
+     * needs a reference): it goes too. The start that set the pool did
+     * so before its caller's release, which this RMW reads from. */
+    if (old == 1 ||
+        (old == 2 && !__atomic_load_n(&j->pool, __ATOMIC_RELAXED)))
         job_free(j);
 }
 
@@ -687,8 +700,7 @@ int sp__job_start(sp_pool *p, int prio, sp_job *j, int scheduled)
     __atomic_store_n(&j->pool, p, __ATOMIC_RELAXED);
     j->prio = clamp_prio(prio);
     sp__pool_retain_job_by(p, self);
-    atomic_fetch_add(&j->refs, 1); /* the hold */
-    sp__count_start_by(p, self);
+    sp__count_start_by(p, self); /* the hold: counted at the creation */
     /* release: what was filled in above goes with it, and the push that
      * publishes the job is seq_cst */
     atomic_store_explicit(&j->state, SP_JOB_QUEUED, memory_order_release);
