@@ -526,19 +526,37 @@ static void job_free(sp_job *j)
     sp__blk_free(j);
 }
 
+/*
+ * The job is read only while this reference still holds it: once the
+ * count has dropped, the other holder (the runtime's hold) may free it at
+ * any moment. So the last holder is found before anything is dropped: a
+ * count of 1 is this reference alone, and a count of 2 on a job without
+ * a pool is this reference and the unused hold counted at the creation
+ * (no pool: never started, since only the start that claims a job sets
+ * it; and with no other reference no start can come). Either way nobody
+ * else can reach the job: it is freed with no locked instruction. Other
+ * counts drop one with a compare-and-swap. Whether the pool is read set
+ * is decided while the count reads 2: with the other holder a second
+ * reference the job has ended, so it was started; with it the hold, the
+ * start that used it set the pool before its caller's release, which
+ * the count's acquire load read from.
+ */
 void sp_job_release(sp_job *j)
 {
     if (!j)
         return;
-    int old = atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel);
-    /* 2 on a job never started (no pool: only the start that claims a
-     * job sets it, and nothing clears it): what is left is the hold
-     * counted at the creation, which no start can use any more (a start
-     * needs a reference): it goes too. The start that set the pool did
-     * so before its caller's release, which this RMW reads from. */
-    if (old == 1 ||
-        (old == 2 && !__atomic_load_n(&j->pool, __ATOMIC_RELAXED)))
-        job_free(j);
+    int c = atomic_load_explicit(&j->refs, memory_order_acquire);
+    for (;;) {
+        if (c == 1 ||
+            (c == 2 && !__atomic_load_n(&j->pool, __ATOMIC_RELAXED))) {
+            job_free(j);
+            return;
+        }
+        if (atomic_compare_exchange_weak_explicit(&j->refs, &c, c - 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return;
+    }
 }
 
 int sp_job_set_flags(sp_job *j, unsigned flags)
