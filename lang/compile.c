@@ -54,6 +54,7 @@ static const int op_delta[OP_NOPS] = {
   [OP_LAST] = 1, [OP_QUIT] = -1, [OP_LIB] = 0, [OP_DEFAULT] = 1,
   [OP_LOADGP] = 1, [OP_STOREGP] = -1, [OP_LOADGC] = 1, [OP_LOADGCP] = 1,
   [OP_NAMEVAL] = 0, [OP_STORENAME] = -2, [OP_KILLNAME] = -1, [OP_DEFINEDNAME] = 0,
+  [OP_DECLNAME] = -2,
 };
 
 static void *cerr(comp *cp, int line, const char *fmt, const char *arg) {
@@ -705,6 +706,22 @@ static int store_path(comp *cp, sl_node *t) {
   return 0;
 }
 
+/* the name of foo(i), i known only at run time, made then (stack: -> name) */
+static int runtime_name(comp *cp, sl_node *t, int declaring) {
+  emit(cp, INS_A(OP_LOADG, global_ref(cp, "(indexed name)")));
+  emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(t->a->str))));
+  if (cexpr(cp, t->kids.v[0]) < 0) return -1;
+  if (declaring) emit(cp, INS_A(OP_INT, 1));
+  cp->line = t->line;
+  emit(cp, INS_A(OP_CALL, declaring ? 3 : 2));
+  return 0;
+}
+
+/* a declared name foo(i) whose index is known only at run time */
+static int runtime_named(const sl_node *x) {
+  return x->kind == N_CALL && x->a->kind == N_NAME && x->kids.n == 1;
+}
+
 /* stack: value -> stored into target (a name or name[index]) */
 static int store_target(comp *cp, sl_node *t) {
   cp->line = t->line;
@@ -720,15 +737,19 @@ static int store_target(comp *cp, sl_node *t) {
     int k = indexed_names(cp, t, &nm);
     if (k < 0) return -1;
     if (k == 0 && t->kids.n == 1) {   /* foo(i) = v: the name made at run time, stored as `...` = v */
-      emit(cp, INS_A(OP_LOADG, global_ref(cp, "(indexed name)")));
-      emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(t->a->str))));
-      if (cexpr(cp, t->kids.v[0]) < 0) return -1;
-      cp->line = t->line;
-      emit(cp, INS_A(OP_CALL, 2));
+      if (runtime_name(cp, t, 0) < 0) return -1;
       emit(cp, INS_A(OP_STORENAME, 0));
       return 0;
     }
     if (k != 1) { free_names(nm, k); return cerr(cp, t->line, "cannot assign to `%s(...)`: the index must be one int", t->a->str), -1; }
+    if (cp->in_proc && !find_local(cp, nm[0])) {
+      /* foo(1) = v in a proc: maybe a local declared with a run-time
+       * index (int foo(i);), which only the running frame knows */
+      emit(cp, INS_A(OP_CONST, add_const(cp, sl_str(nm[0]))));
+      emit(cp, INS_A(OP_STORENAME, 0));
+      free_names(nm, k);
+      return 0;
+    }
     sl_node tmp = {.kind = N_NAME, .line = t->line, .str = nm[0]};
     int rc = store_name(cp, &tmp);
     free_names(nm, k);
@@ -748,6 +769,15 @@ static int store_target(comp *cp, sl_node *t) {
 
 static int declare(comp *cp, sl_node *name, int type) {
   cp->line = name->line;
+  if (name->kind == N_CALL) {   /* int foo(i) = v;: OP_DECLNAME (vm.c) */
+    if (reserved(cp, name->a->str, "declared", name->line) < 0) return -1;
+    if (runtime_name(cp, name, 1) < 0) return -1;
+    cp->line = name->line;
+    int slot = cp->in_proc ? new_local(cp, SL_NAMED_LOCALS, SL_T_DEF)->slot + 1 : 0;
+    if (slot > 0xffff) return cerr(cp, name->line, "too many locals%s", ""), -1;
+    emit(cp, INS_AB(OP_DECLNAME, type, slot));
+    return 0;
+  }
   if (reserved(cp, name->str, "declared", name->line) < 0) return -1;
   if (cp->in_proc) {
     local *l = new_local(cp, name->str, type);
@@ -763,7 +793,7 @@ static int declare(comp *cp, sl_node *name, int type) {
 
 /* a local declared with a plugin type keeps it: later stores convert */
 static void mark_utype(comp *cp, sl_node *name, int tk) {
-  local *l = cp->in_proc ? find_local(cp, name->str) : NULL;
+  local *l = cp->in_proc && name->kind == N_NAME ? find_local(cp, name->str) : NULL;
   if (l) l->utk = tk;
 }
 
@@ -834,12 +864,18 @@ static int cdecl(comp *cp, sl_node *n) {
   if (n->str && !strcmp(n->str, "package")) return cpackage(cp, n);
   if (expand_decl_names(cp, n) < 0) return -1;
   for (int i = 0; i < n->kids.n; i++) {
-    const char *nm = n->kids.v[i]->str, *sep = strstr(nm, "::");
+    sl_node *x = n->kids.v[i];
+    const char *nm = x->kind == N_NAME ? x->str : x->a->str, *sep = strstr(nm, "::");
     if (sep && strncmp(nm, "Top::", 5) && strncmp(nm, "Current::", 9))
       return cerr(cp, n->line, "cannot declare `%s` in another package: declare it, then exportto it", nm), -1;
   }
   int k = n->kids.n, tk = -1;
-  if (n->op == SL_T_INTMAT) return cdecl_intmat(cp, n);
+  if (n->op == SL_T_INTMAT) {
+    for (int i = 0; i < k; i++)
+      if (n->kids.v[i]->kind != N_NAME)
+        return cerr(cp, n->line, "`%s(...)`: an intmat's name needs a constant index", n->kids.v[i]->a->str), -1;
+    return cdecl_intmat(cp, n);
+  }
   if (n->str) tk = add_const(cp, sl_str(n->str));   /* plugin type name */
   int incdec = n->kids2.n == 1 && n->kids2.v[0]->kind == N_INCDEC;
   if (incdec && incdec_rhs(cp, n->kids2.v[0]) < 0) return -1;
@@ -863,7 +899,10 @@ static int cdecl(comp *cp, sl_node *n) {
    * local the right side reads (crypto.lib: list l = insert(l, 1);) */
   int pre = !cp->in_proc;
   for (int i = 0; i < k && !pre; i++)
-    for (int j = 0; j < n->kids2.n && !pre; j++) pre = mentions(n->kids2.v[j], n->kids.v[i]->str);
+    for (int j = 0; j < n->kids2.n && !pre && n->kids.v[i]->kind == N_NAME; j++)
+      pre = mentions(n->kids2.v[j], n->kids.v[i]->str);
+  for (int i = 0; i < k; i++)   /* a name made at run time is made once, with its value */
+    if (n->kids.v[i]->kind != N_NAME) pre = 0;
   if (pre) {
     for (int i = 0; i < k; i++) {
       emit(cp, INS_A(OP_DEFAULT, n->op));
@@ -1414,8 +1453,9 @@ static int expand_decl_names(comp *cp, sl_node *n) {
     if (x->kind == N_NAME) { add_node(&out, x); continue; }
     char **nm;
     int k = x->a->kind == N_NAME ? indexed_names(cp, x, &nm) : 0;
+    if (k == 0 && runtime_named(x)) { add_node(&out, x); continue; }   /* declare() */
     if (k <= 0) {
-      if (!k) cerr(cp, x->line, "`%s(...)`: the index of a declared name must be a constant int or range, as in foo(1) or foo(1..3)",
+      if (!k) cerr(cp, x->line, "`%s(...)`: the index of a declared name must be an int or a constant range, as in foo(i) or foo(1..3)",
                    x->a->kind == N_NAME ? x->a->str : "?");
       for (int j = 0; j < out.n; j++) {   /* free the new nodes only */
         int orig = 0;
@@ -1435,7 +1475,7 @@ static int expand_decl_names(comp *cp, sl_node *n) {
     free(nm);
   }
   for (int i = 0; i < n->kids.n; i++)
-    if (n->kids.v[i]->kind != N_NAME) sl_node_free(n->kids.v[i]);
+    if (n->kids.v[i]->kind != N_NAME && !runtime_named(n->kids.v[i])) sl_node_free(n->kids.v[i]);
   free(n->kids.v);
   n->kids = out;
   return 0;

@@ -294,13 +294,15 @@ int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *r
   return 0;
 }
 
-/* (indexed name)(base, i): the name "base(i)" that `base(i) = v` stores
- * into when i is known only at run time (compile.c, store_target) */
+/* (indexed name)(base, i[, 1]): the name "base(i)" that `base(i) = v`
+ * stores into, or (1) `int base(i)` declares, when i is known only at
+ * run time (compile.c, runtime_name) */
 static int b_indexed_name(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
-  if (argc != 2 || argv[0].type != SL_T_STRING) return sl_error(C, "(indexed name): expected a name and an index");
+  if (argc < 2 || argc > 3 || argv[0].type != SL_T_STRING) return sl_error(C, "(indexed name): expected a name and an index");
   const char *base = sl_sv(argv[0])->s;
   if (argv[1].type != SL_T_INT)
-    return sl_error(C, "cannot assign to `%s(...)`: the index must be one int, not %s", base, T(argv[1]));
+    return sl_error(C, "cannot %s `%s(...)`: the index must be one int, not %s", argc == 3 ? "declare" : "assign to", base,
+                    T(argv[1]));
   char nm[512];
   snprintf(nm, sizeof nm, "%s(%lld)", base, (long long)argv[1].u.i);
   *ret = sl_str(nm);
@@ -386,7 +388,17 @@ static int lv_wants(const lv_filter *f, sl_slot *s, sl_value v) {
  * given a value) */
 static int local_shown(const sl_frame *fr, int i) {
   const sl_code *c = fr->code;
-  return c->lnames[i] && c->lnames[i][0] && (fr->base[i].type != SL_T_NONE || i < c->nparams);
+  return c->lnames[i] && c->lnames[i][0] && c->lnames[i][0] != '(' &&
+         (fr->base[i].type != SL_T_NONE || i < c->nparams);
+}
+
+/* the list of fr's run-time-named locals if local i holds it (name,
+ * type, value triples, oldest first), else NULL */
+static sl_list *named_locals(const sl_frame *fr, int i) {
+  const sl_code *c = fr->code;
+  return c->lnames[i] && !strcmp(c->lnames[i], SL_NAMED_LOCALS) && fr->base[i].type == SL_T_LIST
+             ? sl_lv(fr->base[i])
+             : NULL;
 }
 
 /* the locals of the running proc, newest first, at level voice - 1 */
@@ -397,6 +409,12 @@ static void lv_locals(sl_ctx *C, const lv_filter *f) {
   if (!c->src || !c->lnames) return;
   int level = sl_voice(C) - 1;
   for (int i = c->nlocals - 1; i >= 0; i--) {
+    sl_list *nl = named_locals(fr, i);
+    for (size_t k = nl ? nl->n : 0; k >= 3; k -= 3) {   /* newest first */
+      sl_value v = nl->v[k - 1];
+      if (f->type ? strcmp(f->type, v.type == SL_T_NONE ? "def" : T(v)) : v.type == SL_T_PROC) continue;
+      lv_line(sl_sv(nl->v[k - 3])->s, level, v);
+    }
     sl_value v = fr->base[i];
     if (!local_shown(fr, i)) continue;
     if (f->type ? strcmp(f->type, v.type == SL_T_NONE ? "def" : T(v)) : v.type == SL_T_PROC) continue;
@@ -460,8 +478,15 @@ static int b_names(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   if (!argc && C->nframes && C->frames[C->nframes - 1].code->src) {   /* a proc's locals */
     sl_frame *fr = &C->frames[C->nframes - 1];
     sl_code *c = fr->code;
-    for (int i = c->nlocals - 1; c->lnames && i >= 0; i--)
+    for (int i = c->nlocals - 1; c->lnames && i >= 0; i--) {
+      sl_list *nl = named_locals(fr, i);
+      for (size_t k = nl ? nl->n : 0; k >= 3; k -= 3) {
+        sl_value nm = nl->v[k - 3];
+        sl_retain(nm);
+        sl_list_push(&l, nm);
+      }
       if (local_shown(fr, i)) sl_list_push(&l, sl_str_new(c->lnames[i], strlen(c->lnames[i])));
+    }
     *ret = l;
     return 0;
   }

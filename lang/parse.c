@@ -631,8 +631,8 @@ static sl_node *simple_stmt(parser *P) {
   sl_token *t = peek(P);
   if ((t->kind == T_TYPE || t->kind == T_PROC) && peek2(P)->kind == T_NAME) return decl(P);
   if (t->kind == T_NAME && peek2(P)->kind == T_NAME && P->i + 2 < P->lx.n) {
-    int k3 = P->lx.t[P->i + 2].kind;   /* "counter c = ...": a plugin type */
-    if (k3 == T_ASSIGN || k3 == T_SEMI || k3 == T_COMMA) {
+    int k3 = P->lx.t[P->i + 2].kind;   /* "counter c = ...": a plugin type; "link l(i) = ..." */
+    if (k3 == T_ASSIGN || k3 == T_SEMI || k3 == T_COMMA || k3 == T_LPAREN) {
       char *tname = sl_xstrdup(t->str);
       sl_node *n = decl(P);
       if (n) { n->op = SL_T_DEF; n->str = tname; } else free(tname);

@@ -402,6 +402,11 @@ void sl_global_names(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
 void sl_globals_changed(sl_world *W, void (*f)(sl_slot *, void *), void *ud);
 
 /* ---- execution contexts ------------------------------------------------ */
+/* The hidden local of a proc that declares names made at run time (int
+ * foo(i); with i known only then): a list of name, type, value triples
+ * (vm.c, sl_named_local). Names starting with "(" are never a user's. */
+#define SL_NAMED_LOCALS "(named locals)"
+
 typedef struct sl_frame {
   sl_code *code;
   uint32_t *pc;
@@ -583,6 +588,9 @@ void sl_trace_set(int on);
 /* a variable by its name at run time (`name`, foo(1)): a local of the
  * running frame, else a global; 0 with *out retained, -1 if none */
 int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out);
+/* f's local declared with a run-time index: its index in the frame's
+ * SL_NAMED_LOCALS list (the value's; its type in *type), or -1 */
+int sl_named_local(const sl_frame *f, const char *name, int *type);
 
 /* REPL */
 int sl_repl(sl_ctx *C, int quiet);

@@ -525,11 +525,85 @@ static sl_slot *named_global(sl_ctx *C, const sl_code *c, const char *name) {
   return sl_global_find(C->W, !strncmp(name, "Top::", 5) ? name + 5 : name);
 }
 
-/* the local of code c named name, or -1 */
+/* the local of code c named name, or -1 (never the hidden ones) */
 static int named_local(const sl_code *c, const char *name) {
+  if (name[0] == '(') return -1;
   for (int i = 0; c->lnames && i < c->nlocals; i++)
     if (c->lnames[i] && !strcmp(c->lnames[i], name)) return i;
   return -1;
+}
+
+/* The run-time-named locals of frame f (SL_NAMED_LOCALS, sl.h): the list
+ * of name, type, value triples, or NULL when the proc made none. The
+ * frame's return releases it with the other locals. */
+static sl_value *named_table(const sl_frame *f) {
+  const sl_code *c = f->code;
+  for (int i = 0; c->lnames && i < c->nlocals; i++)
+    if (c->lnames[i] && !strcmp(c->lnames[i], SL_NAMED_LOCALS))
+      return f->base[i].type == SL_T_LIST ? &f->base[i] : NULL;
+  return NULL;
+}
+
+/* the index in that list of the value of f's run-time-named local name
+ * (its type in *type), or -1 */
+int sl_named_local(const sl_frame *f, const char *name, int *type) {
+  sl_value *t = named_table(f);
+  sl_list *l = t ? sl_lv(*t) : NULL;
+  for (size_t i = 0; l && i + 3 <= l->n; i += 3)
+    if (!strcmp(sl_sv(l->v[i])->s, name)) {
+      if (type) *type = (int)l->v[i + 1].u.i;
+      return (int)i + 2;
+    }
+  return -1;
+}
+
+/* int foo(i) = v; with i known only at run time (OP_DECLNAME): in a proc
+ * (slot: its SL_NAMED_LOCALS local + 1) a local of the running frame, as
+ * Singular makes it, else the global; v taken, converted to type t. */
+static int declare_name(sl_ctx *C, sl_frame *f, int t, int slot, sl_value name, sl_value v) {
+  const char *n = sl_sv(name)->s;
+  if ((t != SL_T_DEF && v.type != (uint32_t)t && v.type != SL_T_NONE) || v.type == SL_T_MULTI)
+    if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &v, n) < 0) { sl_release(v); return SL_ERR; }
+  if (!slot) {
+    sl_slot *s = named_global(C, f->code, n);
+    if (!s) s = sl_global_slot(C->W, !strncmp(n, "Top::", 5) ? n + 5 : n);
+    uint32_t old = sl_slot_declare(s, v, t);
+    if (old != SL_T_UNDEF && t != SL_T_PROC && old != SL_T_PROC && old != SL_T_BUILTIN) {
+      char msg[600];
+      snprintf(msg, sizeof msg, "redefining %s", n);
+      sl_warn(C, msg, SL_WARN_AT);
+    }
+    return 0;
+  }
+  sl_value *tab = &f->base[slot - 1];
+  if (tab->type != SL_T_LIST) { sl_release(*tab); *tab = sl_list_new(6); }
+  int at = sl_named_local(f, n, NULL);
+  if (at >= 0) {   /* declared again (a loop): as Singular, a warning */
+    sl_list *l = sl_lv(*tab);
+    l->v[at - 1] = SL_INT(t);
+    sl_release(l->v[at]);
+    l->v[at] = v;
+    char msg[600];
+    snprintf(msg, sizeof msg, "redefining %s", n);
+    sl_warn(C, msg, SL_WARN_AT);
+    return 0;
+  }
+  sl_retain(name);
+  sl_list_push(tab, name);
+  sl_list_push(tab, SL_INT(t));
+  sl_list_push(tab, v);
+  return 0;
+}
+
+/* kill of a run-time-named local of f: 1 if there was one */
+static int kill_named_local(sl_frame *f, const char *name) {
+  int at = sl_named_local(f, name, NULL);
+  if (at < 0) return 0;
+  sl_list *l = sl_lv(*named_table(f));
+  for (int k = at - 2; k <= at; k++) sl_release(l->v[k]);
+  memmove(&l->v[at - 2], &l->v[at + 1], (l->n - (size_t)at - 1) * sizeof *l->v);
+  l->n -= 3;
+  return 1;
 }
 
 /* `expr`: the value of the variable the string names */
@@ -550,6 +624,15 @@ static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
     f->base[i] = v;
     return 0;
   }
+  int t;
+  if ((i = sl_named_local(f, n, &t)) >= 0) {   /* int foo(i); before */
+    if (((t != SL_T_DEF && v.type != (uint32_t)t) || v.type == SL_T_MULTI) &&
+        sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &v, n) < 0) { sl_release(v); return SL_ERR; }
+    sl_list *l = sl_lv(*named_table(f));
+    sl_release(l->v[i]);
+    l->v[i] = v;
+    return 0;
+  }
   sl_slot *s = named_global(C, f->code, n);
   if (!s) { sl_release(v); return sl_error(C, "`%s` is undefined", n); }
   int rc = store_global(C, s, v);
@@ -566,6 +649,7 @@ static int kill_name(sl_ctx *C, sl_frame *f, sl_value name) {
   if (named_local(f->code, n) >= 0)
     return sl_error(C, "kill `...`: `%s` is a local of %s: kill `...` kills globals; write kill %s", n,
                     f->code->name ? f->code->name : "this proc", n);
+  if (kill_named_local(f, n)) return 0;
   return kill_global(C, named_global(C, f->code, n), n);
 }
 
@@ -1092,9 +1176,9 @@ L_PRINT:
 L_DEFINEDL:   /* defined(x): local x (B) if it holds a value, else global (A16) */
   *sp++ = SL_INT(base[GET_B8(ins)].type != SL_T_NONE || sl_slot_peek(g[GET_A16(ins)], NULL) != SL_T_UNDEF);
   DISPATCH();
-L_DEFINEDG: {
+L_DEFINEDG: {   /* defined(foo(1)) may mean a local declared as foo(i) */
   sl_slot *s = g[GET_A(ins)];
-  *sp++ = SL_INT(sl_slot_peek(s, NULL) != SL_T_UNDEF);
+  *sp++ = SL_INT(sl_slot_peek(s, NULL) != SL_T_UNDEF || sl_named_local(f, s->name, NULL) >= 0);
   DISPATCH();
 }
 L_KILLL: sl_release(base[GET_A(ins)]); base[GET_A(ins)] = SL_NONE; DISPATCH();
@@ -1129,7 +1213,15 @@ L_KILLNAME:
   DISPATCH();
 L_KILLG:
   SAVE();
+  if (sl_slot_peek(g[GET_A(ins)], NULL) == SL_T_UNDEF && kill_named_local(f, g[GET_A(ins)]->name)) DISPATCH();
   if (kill_global(C, g[GET_A(ins)], g[GET_A(ins)]->name) < 0) goto error;
+  DISPATCH();
+L_DECLNAME:
+  SAVE();
+  rc = declare_name(C, f, (int)GET_B8(ins), (int)GET_A16(ins), sp[-1], sp[-2]);
+  sl_release(sp[-1]);
+  sp -= 2;
+  if (rc < 0) goto error;
   DISPATCH();
 L_LAST: *sp = C->last; sl_retain(*sp); sp++; DISPATCH();
 L_QUIT:
@@ -1178,6 +1270,11 @@ int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out) {
     int i = named_local(c, name);
     if (i >= 0) {
       *out = f->base[i];
+      sl_retain(*out);
+      return 0;
+    }
+    if ((i = sl_named_local(f, name, NULL)) >= 0) {
+      *out = sl_lv(*named_table(f))->v[i];
       sl_retain(*out);
       return 0;
     }

@@ -5,6 +5,8 @@ SING_TESTS = \
 	tests/scripts/quote.sing \
 	tests/scripts/indexed_assign.sing \
 	tests/scripts/indexed_assign_errors.sing \
+	tests/scripts/indexed_decl.sing \
+	tests/scripts/indexed_decl_errors.sing \
 	tests/scripts/builtins_walk.sing \
 	tests/scripts/cli.sing \
 	tests/scripts/stdin_stream.sing \
