@@ -1474,8 +1474,11 @@ static int expand_decl_names(comp *cp, sl_node *n) {
     }
     free(nm);
   }
-  for (int i = 0; i < n->kids.n; i++)
-    if (n->kids.v[i]->kind != N_NAME && !runtime_named(n->kids.v[i])) sl_node_free(n->kids.v[i]);
+  for (int i = 0; i < n->kids.n; i++) {   /* the expanded ones: not kept in out */
+    int kept = 0;
+    for (int j = 0; j < out.n && !kept; j++) kept = out.v[j] == n->kids.v[i];
+    if (!kept) sl_node_free(n->kids.v[i]);
+  }
   free(n->kids.v);
   n->kids = out;
   return 0;
