@@ -217,6 +217,11 @@ static int in_proc_execute(sl_ctx *C) {
          strcmp(C->frames[n - 2].code->name, "(top)");
 }
 
+/* the name foo(i) of an indexed variable (names of up to 500 bytes) */
+static void indexed(char nm[512], const char *base, int64_t i) {
+  snprintf(nm, 512, "%s(%lld)", base, (long long)i);
+}
+
 /* (exportto)(P, then name, kind, value for each name): see cexportto */
 static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
   const char *fname = "exportto";
@@ -247,7 +252,7 @@ static int b_exportto(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
       else return sl_error(C, "exportto: the index of `%s(...)` must be int or intvec, not %s", name, T(v));
       for (size_t j = 0; j < n; j++) {
         char nm[512];
-        snprintf(nm, sizeof nm, "%s(%lld)", name, (long long)ix[j]);
+        indexed(nm, name, ix[j]);
         if (export_global(C, pkg, fname, nm, 0) < 0) return SL_ERR;
       }
     }
@@ -281,7 +286,7 @@ int sl_call_indexed(sl_ctx *C, void *slot, int argc, sl_value *argv, sl_value *r
   }
   for (size_t i = 0; i < n; i++) {
     char nm[512];
-    snprintf(nm, sizeof nm, "%s(%lld)", base, (long long)ix[i]);
+    indexed(nm, base, ix[i]);
     sl_value v;
     if (sl_lookup_name(C, nm, &v) < 0) {
       sl_release(multi);
@@ -304,7 +309,7 @@ static int b_indexed_name(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     return sl_error(C, "cannot %s `%s(...)`: the index must be one int, not %s", argc == 3 ? "declare" : "assign to", base,
                     T(argv[1]));
   char nm[512];
-  snprintf(nm, sizeof nm, "%s(%lld)", base, (long long)argv[1].u.i);
+  indexed(nm, base, argv[1].u.i);
   *ret = sl_str(nm);
   return 0;
 }
