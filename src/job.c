@@ -1182,7 +1182,7 @@ int sp_job_priority(const sp_job *job)
 
 /* ---- safe points ---- */
 
-static __attribute__((noreturn)) void end_cancelled(sp_job *j)
+void sp__end_cancelled(sp_job *j)
 {
     j->in_rt++;
     sp__switch_out(j, SP__POST_CANCEL, 0);
@@ -1193,7 +1193,7 @@ void sp__cancel_point(void)
 {
     sp_job *j = sp__current();
     if (j && atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
-        end_cancelled(j);
+        sp__end_cancelled(j);
 }
 
 /* A pending request on j: honour it. */
@@ -1202,7 +1202,7 @@ void sp__safepoint(sp_job *j)
     if (atomic_load(&j->cancel)) {
         if (j->flags & SP_JOB_DEFER_CANCEL)
             return;
-        end_cancelled(j);
+        sp__end_cancelled(j);
     }
     __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
     j->in_rt++;
@@ -1210,24 +1210,10 @@ void sp__safepoint(sp_job *j)
         sp__switch_out(j, SP__POST_PREEMPT, 0);
     j->in_rt--;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
-        end_cancelled(j);
+        sp__end_cancelled(j);
 }
 
-void sp_yield(void)
-{
-    sp_job *j = sp__current();
-    if (!j)
-        return;
-    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
-        end_cancelled(j);
-    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
-    j->in_rt++;
-    if (!sp__yield_direct(j, SP__POST_YIELD))
-        sp__switch_out(j, SP__POST_YIELD, 0);
-    j->in_rt--;
-    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
-        end_cancelled(j);
-}
+/* sp_yield: worker.c, beside the direct switch it inlines */
 
 int sp_checkpoint(void)
 {
@@ -1241,7 +1227,7 @@ int sp_checkpoint(void)
      * return SP_ECANCELED to code that does not expect it */
     if (atomic_load(&j->cancel)) {
         if (!(j->flags & SP_JOB_DEFER_CANCEL))
-            end_cancelled(j);
+            sp__end_cancelled(j);
         return SP_ECANCELED;
     }
     return 0;

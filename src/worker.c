@@ -38,9 +38,10 @@ __attribute__((noinline, noipa)) void sp__set_self(sp__worker *w)
     tls_self = w;
 }
 
-sp_job *sp__current(void)
+/* noipa as sp__self, which it does not call: one call less a yield */
+__attribute__((noinline, noipa)) sp_job *sp__current(void)
 {
-    sp__worker *w = sp__self();
+    sp__worker *w = tls_self;
     return w ? atomic_load_explicit(&w->cur, memory_order_relaxed) : NULL;
 }
 
@@ -153,8 +154,10 @@ void sp__switch_out(sp_job *j, int post, sp__lockp lock)
 
 static void lent_entered(sp__worker *w, sp_job *j);
 
-/* Make j the running job of w (the worker's side of a switch to j). */
-static inline void enter(sp__worker *w, sp_job *j)
+/* Make j the running job of w (the worker's side of a switch to j);
+ * inlined into the direct switch, a call elsewhere (enter). */
+static inline __attribute__((always_inline)) void enter_inl(sp__worker *w,
+                                                            sp_job *j)
 {
     if (SP__UNLIKELY(atomic_load_explicit(&j->pool->stopping,
                                           memory_order_relaxed))) {
@@ -178,11 +181,15 @@ static inline void enter(sp__worker *w, sp_job *j)
     atomic_store_explicit(&w->cur, j, memory_order_release);
     if (SP__UNLIKELY(w->lent))
         lent_entered(w, j);
-    SP__BUMP(w->st.switches);
-    atomic_store_explicit(&w->nswitch,
-                          atomic_load_explicit(&w->st.switches,
-                                               memory_order_relaxed),
-                          memory_order_relaxed);
+    uint64_t ns = atomic_load_explicit(&w->st.switches,
+                                       memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->st.switches, ns, memory_order_relaxed);
+    atomic_store_explicit(&w->nswitch, ns, memory_order_relaxed);
+}
+
+static __attribute__((noinline)) void enter(sp__worker *w, sp_job *j)
+{
+    enter_inl(w, j);
 }
 
 /*
@@ -210,7 +217,9 @@ static inline void enter(sp__worker *w, sp_job *j)
 static inline __attribute__((always_inline)) sp_job *
 direct_next(sp__worker *w, int min_prio, int *top_out, sp__spin **held)
 {
-    if (SP__UNLIKELY(w->is_runner | w->lent) || !sp__runq_has(&w->q) ||
+    /* no test of an empty queue first: the lock of an empty one costs
+     * little beside the scheduler's round that follows then */
+    if (SP__UNLIKELY(w->is_runner | w->lent) ||
         atomic_load_explicit(&w->pool->trace, memory_order_relaxed) ||
         atomic_load_explicit(&w->want_best, memory_order_relaxed))
         return NULL;
@@ -234,13 +243,14 @@ static inline __attribute__((always_inline)) void
 direct_switch(sp__worker *w, sp_job *j, sp_job *n, sp__spin *held)
 {
     w->held = held;
-    enter(w, n);
+    enter_inl(w, n);
     sp__san_job_to_job(j, n);
     sp__ctx_switch(&j->sp, n->sp);
     resumed(j);
 }
 
-int sp__yield_direct(sp_job *j, int post)
+static inline __attribute__((always_inline)) int yield_direct(sp_job *j,
+                                                              int post)
 {
     sp__worker *w = j->worker; /* set when j was entered: no TLS read */
     int top;
@@ -261,6 +271,34 @@ int sp__yield_direct(sp_job *j, int post)
     }
     direct_switch(w, j, n, held);
     return 1;
+}
+
+int sp__yield_direct(sp_job *j, int post)
+{
+    return yield_direct(j, post);
+}
+
+/* Here, not in job.c with the other safe points: the direct switch is
+ * inlined into it (one call and one frame less a yield), and it reads
+ * the thread's worker itself: once, before any switch (a fiber may
+ * resume on another thread), so noinline, or a caller here could reuse
+ * what it read. */
+__attribute__((noinline)) void sp_yield(void)
+{
+    sp__worker *self = tls_self;
+    sp_job *j = self ? atomic_load_explicit(&self->cur, memory_order_relaxed)
+                     : NULL;
+    if (!j)
+        return;
+    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        sp__end_cancelled(j);
+    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
+    j->in_rt++;
+    if (!yield_direct(j, SP__POST_YIELD))
+        sp__switch_out(j, SP__POST_YIELD, 0);
+    j->in_rt--;
+    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        sp__end_cancelled(j);
 }
 
 /*
