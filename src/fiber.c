@@ -275,7 +275,7 @@ void sp__san_job_freed(sp_job *j)
 }
 
 /* A job hands its worker straight to another job that has run before
- * (sp__yield_direct): no scheduler context in between. */
+ * (yield_direct, worker.c): no scheduler context in between. */
 void sp__san_job_to_job(sp_job *from, sp_job *to)
 {
 #ifdef SP_ASAN

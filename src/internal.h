@@ -920,7 +920,6 @@ void sp__run_job(sp__worker *w, sp_job *j);
  * on this stack; or NULL, j untouched, when the scheduler must end it. */
 sp_job *sp__run_on(sp_job *j);
 void sp__switch_out(sp_job *j, int post, sp__lockp lock);
-int sp__yield_direct(sp_job *j, int post);
 /* j (running, cancel requested) ends CANCELLED at this safe point */
 __attribute__((noreturn)) void sp__end_cancelled(sp_job *j);
 int sp__wait_direct(sp_job *j, sp__lockp lock); /* 1: switched, resumed */

@@ -7,8 +7,9 @@
  * dropped). The hold is counted from the creation on, so that the start
  * adds nothing (one locked instruction less a job); a job that is never
  * started drops it with the last of the other references (sp_job_release:
- * a job without a pool was never started). State changes CREATED -> QUEUED -> RUNNING are compare-and-
- * swaps, so a cancel racing with a worker picking the job has one winner.
+ * a job without a pool was never started). State changes CREATED ->
+ * QUEUED -> RUNNING are compare-and-swaps, so a cancel racing with a
+ * worker picking the job has one winner.
  */
 #include "internal.h"
 
@@ -1196,24 +1197,8 @@ void sp__cancel_point(void)
         sp__end_cancelled(j);
 }
 
-/* A pending request on j: honour it. */
-void sp__safepoint(sp_job *j)
-{
-    if (atomic_load(&j->cancel)) {
-        if (j->flags & SP_JOB_DEFER_CANCEL)
-            return;
-        sp__end_cancelled(j);
-    }
-    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
-    j->in_rt++;
-    if (!sp__yield_direct(j, SP__POST_PREEMPT))
-        sp__switch_out(j, SP__POST_PREEMPT, 0);
-    j->in_rt--;
-    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
-        sp__end_cancelled(j);
-}
-
-/* sp_yield: worker.c, beside the direct switch it inlines */
+/* sp__safepoint and sp_yield: worker.c, beside the direct switch they
+ * inline */
 
 int sp_checkpoint(void)
 {

@@ -117,10 +117,10 @@ void sp__altstack_off(sp__worker *w)
 
 /* ---- switching ---- */
 
-/* Every job that was switched out by sp__switch_out or sp__yield_direct
+/* Every job that was switched out by sp__switch_out or yield_direct
  * resumes here, on its own stack, resumed either by its worker's
  * scheduler or, directly, by another job that left the run-queue lock
- * held for us to release (see sp__yield_direct). */
+ * held for us to release (see yield_direct). */
 static inline void resumed(sp_job *j)
 {
     /* maybe another worker now; whoever resumed j entered it there
@@ -273,16 +273,38 @@ static inline __attribute__((always_inline)) int yield_direct(sp_job *j,
     return 1;
 }
 
-int sp__yield_direct(sp_job *j, int post)
+/* j gives its worker away (post: YIELD or PREEMPT) and comes back; a
+ * cancel that arrived meanwhile ends it here */
+static inline __attribute__((always_inline)) void yield_now(sp_job *j,
+                                                           int post)
 {
-    return yield_direct(j, post);
+    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
+    j->in_rt++;
+    if (!yield_direct(j, post))
+        sp__switch_out(j, post, 0);
+    j->in_rt--;
+    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
+        sp__end_cancelled(j);
 }
 
-/* Here, not in job.c with the other safe points: the direct switch is
- * inlined into it (one call and one frame less a yield), and it reads
- * the thread's worker itself: once, before any switch (a fiber may
- * resume on another thread), so noinline, or a caller here could reuse
- * what it read. */
+/* The safe points that give the worker away live here, not in job.c
+ * with the others: the direct switch is inlined into them (one call and
+ * one frame less a yield). */
+
+/* A pending request on j: honour it. */
+void sp__safepoint(sp_job *j)
+{
+    if (atomic_load(&j->cancel)) {
+        if (j->flags & SP_JOB_DEFER_CANCEL)
+            return;
+        sp__end_cancelled(j);
+    }
+    yield_now(j, SP__POST_PREEMPT);
+}
+
+/* It reads the thread's worker itself: once, before any switch (a fiber
+ * may resume on another thread), so noinline, or a caller here could
+ * reuse what it read. */
 __attribute__((noinline)) void sp_yield(void)
 {
     sp__worker *self = tls_self;
@@ -292,13 +314,7 @@ __attribute__((noinline)) void sp_yield(void)
         return;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
         sp__end_cancelled(j);
-    __atomic_store_n(&j->poll, 0, __ATOMIC_RELAXED);
-    j->in_rt++;
-    if (!yield_direct(j, SP__POST_YIELD))
-        sp__switch_out(j, SP__POST_YIELD, 0);
-    j->in_rt--;
-    if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
-        sp__end_cancelled(j);
+    yield_now(j, SP__POST_YIELD);
 }
 
 /*

@@ -163,20 +163,27 @@ END_TEST
  * something else the monitor puts it back to PARKED without waking it;
  * the thread's next job is stood in again; a job another thread starts
  * meanwhile runs. */
+/* 1 once a job ran on its waiter and left worker w OWED (retried: the
+ * worker may be awake, or a monitor tick may come between) */
+static int stood_in_left_owed(sp_pool *p, sp__worker *w)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        uint64_t r0 = sp__pool_inline_runs(p);
+        start_wait_many(p, 1);
+        if (sp__pool_inline_runs(p) == r0 + 1 &&
+            atomic_load(&w->idle) == SP__W_OWED)
+            return 1;
+        nap_ms(2);
+    }
+    return 0;
+}
+
 START_TEST(test_left_owed)
 {
     sp_pool *p = pool1();
     sp__worker *w = p->workers[0];
-    int left = 0;
-    for (int tries = 0; tries < 200 && !left; tries++) {
-        uint64_t r0 = sp__pool_inline_runs(p);
-        start_wait_many(p, 1);
-        left = sp__pool_inline_runs(p) == r0 + 1 &&
-               atomic_load(&w->idle) == SP__W_OWED;
-        if (!left)
-            nap_ms(2); /* the worker was awake, or a tick came between */
-    }
-    ck_assert_msg(left, "no job ran on its waiter leaving the worker OWED");
+    ck_assert_msg(stood_in_left_owed(p, w),
+                  "no job ran on its waiter leaving the worker OWED");
     sp_stats a, b;
     sp_pool_stats(p, &a);
     for (int k = 0; k < 5000 && atomic_load(&w->idle) == SP__W_OWED; k++)
@@ -185,16 +192,7 @@ START_TEST(test_left_owed)
     sp_pool_stats(p, &b);
     ck_assert_uint_eq(b.wakes, a.wakes); /* paid without a wake */
     /* stood in again (a PARKED worker, the record still held) */
-    left = 0;
-    for (int tries = 0; tries < 200 && !left; tries++) {
-        uint64_t r0 = sp__pool_inline_runs(p);
-        start_wait_many(p, 1);
-        left = sp__pool_inline_runs(p) == r0 + 1 &&
-               atomic_load(&w->idle) == SP__W_OWED;
-        if (!left)
-            nap_ms(2);
-    }
-    ck_assert(left);
+    ck_assert(stood_in_left_owed(p, w));
     /* another thread's job on the OWED worker runs: that thread owes
      * the wake too and pays it at its exit */
     sp_pool_stats(p, &a);
