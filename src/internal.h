@@ -948,7 +948,7 @@ int sp__worker_wake(sp__worker *w, int want);
 int sp__lend_run(sp_job *j);
 /* A plain thread about to sleep: do the wake it put off (if any). */
 void sp__owed_flush(void);
-void sp__owed_pay(sp__worker *w); /* OWED -> PARKED, woken if it has work */
+void sp__owed_pay(sp__worker *w); /* an OWED w: PARKED, woken if it has work */
 uint64_t sp__pool_inline_runs(sp_pool *pool); /* tests */
 void sp__altstack_on(sp__worker *w);
 void sp__altstack_off(sp__worker *w);

@@ -990,7 +990,7 @@ void *sp_job_wait(sp_job *j)
  * joiner that sees CANCELLED sees their effects (sp__job_end). */
 static int cancel_unstarted(sp_job *j)
 {
-    int st = SP_JOB_CREATED;
+    int st;
     sp__lk_lock(&j->lock);
     int ok = sp__job_take_created(j, SP_JOB_RUNNING, &st);
     sp__lk_unlock(&j->lock);

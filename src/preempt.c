@@ -342,8 +342,7 @@ static void scan(uint64_t now)
                 continue;
             /* a wake put off by a plain thread that went on with
              * something else than waiting (worker.c) */
-            if (atomic_load(&w->idle) == SP__W_OWED)
-                sp__owed_pay(w);
+            sp__owed_pay(w);
             watch(p, w, now);
         }
     }

@@ -38,11 +38,19 @@ __attribute__((noinline, noipa)) void sp__set_self(sp__worker *w)
     tls_self = w;
 }
 
-/* noipa as sp__self, which it does not call: one call less a yield */
-__attribute__((noinline, noipa)) sp_job *sp__current(void)
+/* The calling thread's running job, or NULL. Read once per call: only
+ * noipa/noinline functions may use it (sp__current, sp_yield), so that
+ * no caller keeps what it read across a switch. */
+static inline __attribute__((always_inline)) sp_job *thread_job(void)
 {
     sp__worker *w = tls_self;
     return w ? atomic_load_explicit(&w->cur, memory_order_relaxed) : NULL;
+}
+
+/* noipa as sp__self, which it does not call: one call less a yield */
+__attribute__((noinline, noipa)) sp_job *sp__current(void)
+{
+    return thread_job();
 }
 
 _Atomic long sp__npins;
@@ -307,9 +315,7 @@ void sp__safepoint(sp_job *j)
  * reuse what it read. */
 __attribute__((noinline)) void sp_yield(void)
 {
-    sp__worker *self = tls_self;
-    sp_job *j = self ? atomic_load_explicit(&self->cur, memory_order_relaxed)
-                     : NULL;
+    sp_job *j = thread_job();
     if (!j)
         return;
     if (atomic_load(&j->cancel) && !(j->flags & SP_JOB_DEFER_CANCEL))
@@ -1443,19 +1449,19 @@ static void flush_owed(plain_t *t)
     if (!w)
         return;
     t->owed = NULL;
-    int v = SP__W_OWED;
-    if (atomic_load_explicit(&w->idle, memory_order_relaxed) == v &&
-        atomic_compare_exchange_strong(&w->idle, &v, SP__W_PARKED))
-        wake_if_work(w);
+    sp__owed_pay(w);
     sp_pool_release(w->pool);
 }
 
-/* The monitor's tick, for a worker left OWED by a thread that went on
- * with something else: its wake is paid (it is woken if it has work). */
+/* A wake put off on w is paid (the thread's flush, or the monitor's tick
+ * for a thread that went on with something else): an OWED w goes back
+ * to PARKED and is woken if it has work. Read first: a stale record (w
+ * no longer OWED) costs no locked instruction. */
 void sp__owed_pay(sp__worker *w)
 {
     int v = SP__W_OWED;
-    if (atomic_compare_exchange_strong(&w->idle, &v, SP__W_PARKED))
+    if (atomic_load_explicit(&w->idle, memory_order_relaxed) == v &&
+        atomic_compare_exchange_strong(&w->idle, &v, SP__W_PARKED))
         wake_if_work(w);
 }
 
