@@ -397,14 +397,6 @@ static int local_shown(const sl_frame *fr, int i) {
          (fr->base[i].type != SL_T_NONE || i < c->nparams);
 }
 
-/* the list of fr's run-time-named locals if local i holds it (name,
- * type, value triples, oldest first), else NULL */
-static sl_list *named_locals(const sl_frame *fr, int i) {
-  const sl_code *c = fr->code;
-  return c->lnames[i] && !strcmp(c->lnames[i], SL_NAMED_LOCALS) && fr->base[i].type == SL_T_LIST
-             ? sl_lv(fr->base[i])
-             : NULL;
-}
 
 /* the locals of the running proc, newest first, at level voice - 1 */
 static void lv_locals(sl_ctx *C, const lv_filter *f) {
@@ -414,7 +406,7 @@ static void lv_locals(sl_ctx *C, const lv_filter *f) {
   if (!c->src || !c->lnames) return;
   int level = sl_voice(C) - 1;
   for (int i = c->nlocals - 1; i >= 0; i--) {
-    sl_list *nl = named_locals(fr, i);
+    sl_list *nl = sl_named_locals(fr, i);
     for (size_t k = nl ? nl->n : 0; k >= 3; k -= 3) {   /* newest first */
       sl_value v = nl->v[k - 1];
       if (f->type ? strcmp(f->type, v.type == SL_T_NONE ? "def" : T(v)) : v.type == SL_T_PROC) continue;
@@ -484,7 +476,7 @@ static int b_names(sl_ctx *C, int argc, sl_value *argv, sl_value *ret) {
     sl_frame *fr = &C->frames[C->nframes - 1];
     sl_code *c = fr->code;
     for (int i = c->nlocals - 1; c->lnames && i >= 0; i--) {
-      sl_list *nl = named_locals(fr, i);
+      sl_list *nl = sl_named_locals(fr, i);
       for (size_t k = nl ? nl->n : 0; k >= 3; k -= 3) {
         sl_value nm = nl->v[k - 3];
         sl_retain(nm);

@@ -591,6 +591,9 @@ int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out);
 /* f's local declared with a run-time index: its index in the frame's
  * SL_NAMED_LOCALS list (the value's; its type in *type), or -1 */
 int sl_named_local(const sl_frame *f, const char *name, int *type);
+/* the list of f's run-time-named locals if its local i holds it (name,
+ * type, value triples, oldest first), else NULL */
+sl_list *sl_named_locals(const sl_frame *f, int i);
 
 /* REPL */
 int sl_repl(sl_ctx *C, int quiet);

@@ -533,22 +533,40 @@ static int named_local(const sl_code *c, const char *name) {
   return -1;
 }
 
+sl_list *sl_named_locals(const sl_frame *f, int i) {
+  const sl_code *c = f->code;
+  return c->lnames && c->lnames[i] && !strcmp(c->lnames[i], SL_NAMED_LOCALS) && f->base[i].type == SL_T_LIST
+             ? sl_lv(f->base[i])
+             : NULL;
+}
+
 /* The run-time-named locals of frame f (SL_NAMED_LOCALS, sl.h): the list
  * of name, type, value triples, or NULL when the proc made none. The
  * frame's return releases it with the other locals. */
-static sl_value *named_table(const sl_frame *f) {
-  const sl_code *c = f->code;
-  for (int i = 0; c->lnames && i < c->nlocals; i++)
-    if (c->lnames[i] && !strcmp(c->lnames[i], SL_NAMED_LOCALS))
-      return f->base[i].type == SL_T_LIST ? &f->base[i] : NULL;
+static sl_list *named_table(const sl_frame *f) {
+  for (int i = 0; f->code->lnames && i < f->code->nlocals; i++) {
+    sl_list *l = sl_named_locals(f, i);
+    if (l) return l;
+  }
   return NULL;
+}
+
+/* Singular's warning for a declaration that replaces a value */
+static void warn_redefining(sl_ctx *C, const char *name) {
+  char msg[600];
+  snprintf(msg, sizeof msg, "redefining %s", name);
+  sl_warn(C, msg, SL_WARN_AT);
+}
+
+/* whether a declaration of type t converts a value of type vt */
+static int decl_converts(int t, uint32_t vt) {
+  return (t != SL_T_DEF && vt != (uint32_t)t && vt != SL_T_NONE) || vt == SL_T_MULTI;
 }
 
 /* the index in that list of the value of f's run-time-named local name
  * (its type in *type), or -1 */
 int sl_named_local(const sl_frame *f, const char *name, int *type) {
-  sl_value *t = named_table(f);
-  sl_list *l = t ? sl_lv(*t) : NULL;
+  sl_list *l = named_table(f);
   for (size_t i = 0; l && i + 3 <= l->n; i += 3)
     if (!strcmp(sl_sv(l->v[i])->s, name)) {
       if (type) *type = (int)l->v[i + 1].u.i;
@@ -562,17 +580,15 @@ int sl_named_local(const sl_frame *f, const char *name, int *type) {
  * Singular makes it, else the global; v taken, converted to type t. */
 static int declare_name(sl_ctx *C, sl_frame *f, int t, int slot, sl_value name, sl_value v) {
   const char *n = sl_sv(name)->s;
-  if ((t != SL_T_DEF && v.type != (uint32_t)t && v.type != SL_T_NONE) || v.type == SL_T_MULTI)
-    if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &v, n) < 0) { sl_release(v); return SL_ERR; }
+  if (decl_converts(t, v.type) && sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &v, n) < 0) {
+    sl_release(v);
+    return SL_ERR;
+  }
   if (!slot) {
     sl_slot *s = named_global(C, f->code, n);
     if (!s) s = sl_global_slot(C->W, !strncmp(n, "Top::", 5) ? n + 5 : n);
     uint32_t old = sl_slot_declare(s, v, t);
-    if (old != SL_T_UNDEF && t != SL_T_PROC && old != SL_T_PROC && old != SL_T_BUILTIN) {
-      char msg[600];
-      snprintf(msg, sizeof msg, "redefining %s", n);
-      sl_warn(C, msg, SL_WARN_AT);
-    }
+    if (old != SL_T_UNDEF && t != SL_T_PROC && old != SL_T_PROC && old != SL_T_BUILTIN) warn_redefining(C, n);
     return 0;
   }
   sl_value *tab = &f->base[slot - 1];
@@ -583,9 +599,7 @@ static int declare_name(sl_ctx *C, sl_frame *f, int t, int slot, sl_value name, 
     l->v[at - 1] = SL_INT(t);
     sl_release(l->v[at]);
     l->v[at] = v;
-    char msg[600];
-    snprintf(msg, sizeof msg, "redefining %s", n);
-    sl_warn(C, msg, SL_WARN_AT);
+    warn_redefining(C, n);
     return 0;
   }
   sl_retain(name);
@@ -599,7 +613,7 @@ static int declare_name(sl_ctx *C, sl_frame *f, int t, int slot, sl_value name, 
 static int kill_named_local(sl_frame *f, const char *name) {
   int at = sl_named_local(f, name, NULL);
   if (at < 0) return 0;
-  sl_list *l = sl_lv(*named_table(f));
+  sl_list *l = named_table(f);
   for (int k = at - 2; k <= at; k++) sl_release(l->v[k]);
   memmove(&l->v[at - 2], &l->v[at + 1], (l->n - (size_t)at - 1) * sizeof *l->v);
   l->n -= 3;
@@ -628,7 +642,7 @@ static int store_name(sl_ctx *C, sl_frame *f, sl_value name, sl_value v) {
   if ((i = sl_named_local(f, n, &t)) >= 0) {   /* int foo(i); before */
     if (((t != SL_T_DEF && v.type != (uint32_t)t) || v.type == SL_T_MULTI) &&
         sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &v, n) < 0) { sl_release(v); return SL_ERR; }
-    sl_list *l = sl_lv(*named_table(f));
+    sl_list *l = named_table(f);
     sl_release(l->v[i]);
     l->v[i] = v;
     return 0;
@@ -779,18 +793,15 @@ L_STOREG: {
 L_DECLG: {
   sl_slot *s = g[GET_A16(ins)];
   int t = GET_B8(ins);
-  if ((t != SL_T_DEF && sp[-1].type != (uint32_t)t && sp[-1].type != SL_T_NONE) ||
-      sp[-1].type == SL_T_MULTI) {
+  if (decl_converts(t, sp[-1].type)) {
     SAVE();
     if (sl_convert(C, t == SL_T_DEF ? SL_T_LIST : t, &sp[-1], s->name) < 0) goto error;
   }
   sp--;
   uint32_t old = sl_slot_declare(s, *sp, t);
   if (old != SL_T_UNDEF && t != SL_T_PROC && old != SL_T_PROC && old != SL_T_BUILTIN) {
-    char msg[200];
-    snprintf(msg, sizeof msg, "redefining %s", s->name);
     SAVE();
-    sl_warn(C, msg, SL_WARN_AT);
+    warn_redefining(C, s->name);
   }
   DISPATCH();
 }
@@ -1274,7 +1285,7 @@ int sl_lookup_name(sl_ctx *C, const char *name, sl_value *out) {
       return 0;
     }
     if ((i = sl_named_local(f, name, NULL)) >= 0) {
-      *out = sl_lv(*named_table(f))->v[i];
+      *out = named_table(f)->v[i];
       sl_retain(*out);
       return 0;
     }
